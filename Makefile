@@ -1,0 +1,99 @@
+# batchd: plain GNU make.
+#
+#   make            build build/batchd
+#   make run        install what is missing, build, start nats-server (if none
+#                   answers on 127.0.0.1:4222) and batchd with state in ./var
+#   make test       install what is missing, build with ASan+UBSan, run every test
+#   make SANITIZE=address,undefined   a sanitized build in build/san/
+
+CC	?= cc
+PKGS	 = libevent libevent_pthreads libnats libprotobuf-c lmdb uuid inih
+WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wno-unused-parameter -Werror
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c11 -D_GNU_SOURCE $(WARN)
+SANITIZE ?=
+
+ifneq ($(SANITIZE),)
+B	 = build/san
+CFLAGS	+= -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS	+= -fsanitize=$(SANITIZE)
+else
+B	 = build
+endif
+
+DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
+	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler liblmdb-dev \
+	   uuid-dev libinih-dev nats-server python3 python3-protobuf \
+	   python3-pytest sqlite3
+
+DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
+	      jobdef cluster run exec logs
+PROTO	 = proto/batchd/v1/batchd.proto
+GEN	 = build/gen/batchd/v1/batchd.pb-c
+OBJS	 = $(DAEMON_OBJS:%=$(B)/obj/%.o) $(B)/obj/batchd.pb-c.o
+UNIT	 = $(B)/unit
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+.PHONY: all deps run test unit integration clean
+all: $(B)/batchd
+
+# Install the Debian packages that are missing; does nothing when all are.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+
+$(GEN).c $(GEN).h: $(PROTO)
+	@mkdir -p build/gen
+	protoc-c --c_out=build/gen -Iproto $(PROTO)
+
+build/py/batchd/v1/batchd_pb2.py: $(PROTO)
+	@mkdir -p build/py
+	protoc --python_out=build/py -Iproto $(PROTO)
+
+$(B)/obj/batchd.pb-c.o: $(GEN).c $(GEN).h
+	@mkdir -p $(B)/obj
+	$(CC) $(filter-out $(WARN),$(CFLAGS)) -Wall -Werror -Ibuild/gen \
+	    $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: daemon/%.c daemon/batchd.h $(GEN).h
+	@mkdir -p $(B)/obj
+	$(CC) $(CFLAGS) -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/batchd: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
+
+# Unit tests link the daemon's objects but main.o.
+UNIT_OBJS = $(filter-out $(B)/obj/main.o,$(OBJS))
+$(B)/obj/unit_%.o: tests/unit/%.c daemon/batchd.h $(GEN).h
+	@mkdir -p $(B)/obj
+	$(CC) $(CFLAGS) -Idaemon -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
+
+UNIT_SRCS = $(wildcard tests/unit/*.c)
+$(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+run: deps all
+	@mkdir -p var
+	@if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then \
+		echo "starting nats-server on 127.0.0.1:4222 (log: var/nats-server.log)"; \
+		nats-server -a 127.0.0.1 -p 4222 >var/nats-server.log 2>&1 & \
+		sleep 0.5; \
+	fi
+	BATCHD_DATA_DIR=./var ./build/batchd $(if $(wildcard configs/batchd.conf),-c configs/batchd.conf)
+
+test: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
+	    build/san/batchd build/san/unit build/py/batchd/v1/batchd_pb2.py
+	@tests/run-all build/san
+
+clean:
+	rm -rf build

@@ -1,0 +1,185 @@
+/*
+ * api.c: a NATS command becomes an op; one handler per verb.
+ *
+ * Subject: {prefix}.v1.{ws}.{kind}.{verb}. The message is decoded and checked
+ * (wire.c) when its op is applied, inside the loop turn's transaction; the
+ * handler writes its reply into the op's buffer and returns 0, or returns a
+ * storage error that aborts its writes. The reply is published after the
+ * commit; if the commit fails the client gets UNAVAILABLE instead.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchd.h"
+
+struct msg_op {
+	struct op	 op;		/* first: ops are cast back */
+	char		*subject;
+	char		*reply;
+	void		*data;
+	size_t		 len;
+	struct buf	 out;
+};
+
+typedef int (*handler)(struct txn *, struct request *, struct buf *,
+    struct error *);
+
+static const handler handlers[V__COUNT] = {
+	[V_JOBDEF_CREATE] = jobdef_create,
+	[V_JOBDEF_GET] = jobdef_get,
+	[V_JOBDEF_LIST] = jobdef_list,
+	[V_JOBDEF_UPDATE] = jobdef_update,
+	[V_JOBDEF_DELETE] = jobdef_delete,
+	[V_CLUSTER_CREATE] = cluster_create,
+	[V_CLUSTER_GET] = cluster_get,
+	[V_CLUSTER_LIST] = cluster_list,
+	[V_CLUSTER_PAUSE] = cluster_pause,
+	[V_CLUSTER_RESUME] = cluster_resume,
+	[V_CLUSTER_DELETE] = cluster_delete,
+	[V_RUN_SUBMIT] = run_submit,
+	[V_RUN_SUBMIT_SQL] = run_submit,
+	[V_RUN_GET] = run_get,
+	[V_RUN_CANCEL] = run_cancel,
+	[V_RUN_CANCEL_ALL] = run_cancel_all,
+	[V_RUN_LIST] = run_list,
+	[V_RUN_LOGS] = logs_read,
+	[V_RUN_EVENTS] = run_events,
+};
+
+/*
+ * Split "{prefix}.v1.{ws}.{kind}.{verb}" into ws and verb; 0, or -1 with e
+ * set.
+ */
+static int
+parse_subject(const char *subject, char *ws, enum verb *v, struct error *e)
+{
+	size_t		 plen = strlen(cfg->subject_prefix);
+	const char	*p, *dot1, *dot2;
+	char		 kind[16], verb[16];
+
+	if (strncmp(subject, cfg->subject_prefix, plen) != 0 ||
+	    strncmp(subject + plen, ".v1.", 4) != 0) {
+		error_set(e, E_INVALID, "subject", "subject '%.100s' is not "
+		    "a batchd v1 subject", subject);
+		return -1;
+	}
+	p = subject + plen + 4;
+	if ((dot1 = strchr(p, '.')) == NULL ||
+	    (dot2 = strchr(dot1 + 1, '.')) == NULL ||
+	    strchr(dot2 + 1, '.') != NULL) {
+		error_set(e, E_INVALID, "subject", "subject '%.100s' is not "
+		    "{prefix}.v1.{workspace}.{kind}.{verb}", subject);
+		return -1;
+	}
+	if ((size_t)(dot1 - p) > WS_MAX) {
+		error_set(e, E_INVALID, "workspace", "workspace name is longer "
+		    "than %d", WS_MAX);
+		return -1;
+	}
+	memcpy(ws, p, dot1 - p);
+	ws[dot1 - p] = '\0';
+	if (!ws_valid(ws)) {
+		error_set(e, E_INVALID, "workspace", "workspace '%.64s' is not "
+		    "[A-Za-z0-9_-]{1,64}", ws);
+		return -1;
+	}
+	snprintf(kind, sizeof kind, "%.*s", (int)(dot2 - dot1 - 1), dot1 + 1);
+	snprintf(verb, sizeof verb, "%s", dot2 + 1);
+	if ((size_t)(dot2 - dot1 - 1) >= sizeof kind ||
+	    strlen(dot2 + 1) >= sizeof verb ||
+	    (*v = wire_verb(kind, verb)) == V_NONE) {
+		error_set(e, E_INVALID, "subject", "unknown verb '%.40s'",
+		    dot1 + 1);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+reply_publish(void *arg)
+{
+	struct msg_op	*m = arg;
+
+	bus_publish(m->reply, m->out.p, m->out.len);
+}
+
+static void
+msg_op_free(struct op *op)
+{
+	struct msg_op	*m = (struct msg_op *)op;
+
+	free(m->subject);
+	free(m->reply);
+	free(m->data);
+	buf_free(&m->out);
+	free(m);
+}
+
+static int
+msg_op_apply(struct op *op, struct txn *t)
+{
+	struct msg_op	*m = (struct msg_op *)op;
+	struct request	 req;
+	struct error	 e = { 0 };
+	int		 rc = 0;
+
+	memset(&req, 0, sizeof req);
+	if (parse_subject(m->subject, req.ws, &req.verb, &e) == 0 &&
+	    wire_decode_request(req.verb, m->data, m->len, &req, &e) == 0)
+		rc = handlers[req.verb](t, &req, &m->out, &e);
+	if (rc == 0 && e.code != E_OK) {
+		log_debug("refused verb=%s ws=%s code=%s field=%s: %s",
+		    wire_verb_name(req.verb), req.ws, errcode_name(e.code),
+		    e.field, e.message);
+		wire_reply_error(&m->out, &e);
+	}
+	request_free(&req);
+	if (rc == 0)
+		txn_defer(t, reply_publish, m, NULL);
+	return rc;
+}
+
+/* The op's writes were not committed: answer with the storage error. */
+static void
+msg_op_fail(struct op *op, int rc)
+{
+	struct msg_op	*m = (struct msg_op *)op;
+	struct error	 e;
+
+	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EIO || rc == EDQUOT)
+		error_set(&e, E_UNAVAILABLE, "", "storage cannot take the "
+		    "write now: %s", mdb_strerror(rc));
+	else
+		error_set(&e, E_INTERNAL, "", "storage error: %s",
+		    mdb_strerror(rc));
+	log_warnx("request failed subject=%s: %s", m->subject, e.message);
+	wire_reply_error(&m->out, &e);
+	bus_publish(m->reply, m->out.p, m->out.len);
+	msg_op_free(op);
+}
+
+/* Loop thread: a message from the bus. Copies what it keeps. */
+void
+api_message(const char *subject, const char *reply, const void *data,
+    size_t len)
+{
+	struct msg_op	*m;
+
+	if (reply == NULL || *reply == '\0') {
+		log_debug("message without reply subject=%s dropped", subject);
+		return;
+	}
+	m = xcalloc(1, sizeof *m);
+	m->op.apply = msg_op_apply;
+	m->op.fail = msg_op_fail;
+	m->op.free = msg_op_free;
+	m->subject = xstrdup(subject);
+	m->reply = xstrdup(reply);
+	m->data = xmalloc(len);
+	if (len != 0)
+		memcpy(m->data, data, len);
+	m->len = len;
+	store_submit(&m->op);
+}

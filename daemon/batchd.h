@@ -1,0 +1,532 @@
+/*
+ * batchd.h: the table of contents of the daemon.
+ *
+ * Threading: one loop thread (libevent) owns every structure declared here.
+ * cnats delivers messages on its own threads; those threads only touch the
+ * inbox in loop.c. Everything else runs on the loop thread.
+ *
+ * Data path: bus message -> wire decode + validation -> op applied inside the
+ * loop turn's LMDB write transaction -> commit -> deferred effects (replies,
+ * events, spawns). See store.c for the group commit.
+ */
+#ifndef BATCHD_H
+#define BATCHD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#define BATCHD_VERSION "0.1.0"
+
+#define UUID_LEN	36
+#define WS_MAX		64
+#define NAME_MAX_LEN	255
+#define DESC_MAX	4096
+#define PATH_MAX_LEN	4096
+#define ARGS_MAX	65536
+#define ENV_MAX		256
+#define ENV_KEY_MAX	256
+#define ENV_VAL_MAX	32768
+#define IDEM_MAX	128
+#define PAGE_DEFAULT	50
+#define PAGE_MAX	1000
+#define RETRIES_MAX	100
+
+/* Exit codes of batchd; documented in the README and batchd --help. */
+#define EXIT_USAGE	64	/* bad command line */
+#define EXIT_CONFIG	78	/* bad configuration (EX_CONFIG) */
+#define EXIT_STORAGE	74	/* LMDB could not be opened or recovered */
+#define EXIT_BUS	69	/* NATS client could not be set up */
+#define EXIT_SOFTWARE	70	/* internal error */
+
+/* Mirrors of the proto enums; values are the wire values. */
+enum errcode {
+	E_OK = 0, E_INVALID, E_NOT_FOUND, E_EXISTS, E_PRECONDITION,
+	E_QUEUE_FULL, E_PAUSED, E_UNAVAILABLE, E_INTERNAL
+};
+enum srctype { SRC_NONE = 0, SRC_WORKSPACE, SRC_GIT, SRC_S3 };
+enum jobtype { JT_NONE = 0, JT_PYTHON, JT_SQL };
+enum clstate { CL_NONE = 0, CL_RUNNING, CL_PAUSED };
+enum rstatus { RS_NONE = 0, RS_PENDING, RS_RUNNING, RS_SUCCEEDED, RS_FAILED,
+	RS_CANCELLED };
+enum reason {
+	R_NONE = 0, R_RECENTLY_SUBMITTED, R_IN_QUEUE, R_NON_ZERO_EXIT,
+	R_TIMEOUT, R_CANCELLED_BY_USER, R_RETRY_PENDING, R_FETCH_FAILED,
+	R_SPAWN_FAILED, R_SIGNALED, R_DAEMON_RESTARTED, R_CLUSTER_DELETED,
+	R_RUNNING, R__COUNT
+};
+enum logstream { LS_NONE = 0, LS_STDOUT, LS_STDERR };
+
+/* A request verb: "{kind}.{verb}" of the subject. */
+enum verb {
+	V_NONE = 0,
+	V_JOBDEF_CREATE, V_JOBDEF_GET, V_JOBDEF_LIST, V_JOBDEF_UPDATE,
+	V_JOBDEF_DELETE,
+	V_CLUSTER_CREATE, V_CLUSTER_GET, V_CLUSTER_LIST, V_CLUSTER_PAUSE,
+	V_CLUSTER_RESUME, V_CLUSTER_DELETE,
+	V_RUN_SUBMIT, V_RUN_SUBMIT_SQL, V_RUN_GET, V_RUN_CANCEL,
+	V_RUN_CANCEL_ALL, V_RUN_LIST, V_RUN_LOGS, V_RUN_EVENTS,
+	V__COUNT
+};
+
+/* What a refused request is answered with. code E_OK means no error. */
+struct error {
+	enum errcode	 code;
+	char		 field[96];
+	char		 message[256];
+};
+
+struct kv {
+	char		*key;
+	char		*value;
+};
+struct kvlist {
+	struct kv	*v;
+	size_t		 n;
+};
+
+struct source {
+	enum srctype	 type;
+	int		 oneof;		/* which oneof member was set: SRC_* */
+	char		*path;		/* WORKSPACE */
+	char		*repo_url;	/* GIT */
+	char		*username;
+	char		*token;
+	char		*reference;
+	char		*bucket_path;	/* S3 */
+	char		*region;
+};
+
+struct retry {
+	uint32_t	 num_retries;
+	uint32_t	 delay_s;
+	int		 on_timeout;
+	int		 has_num, has_delay, has_on_timeout;
+};
+
+struct jobconfig {
+	struct source	 source;
+	enum jobtype	 type;
+	char		*source_location;
+	char		*args;
+	struct retry	 retry;
+	uint32_t	 timeout_s;
+	int		 has_timeout;
+	struct kvlist	 env;
+};
+
+struct clusterconfig {
+	char		*instance_type;
+	uint32_t	 workers;
+	char		*version;
+};
+
+struct jobdef {
+	char		 uuid[UUID_LEN + 1];
+	char		*ws;
+	char		*name;
+	char		*description;
+	struct jobconfig config;
+	int		 has_cluster;
+	struct clusterconfig cluster;
+	int64_t		 created_ms;
+	int64_t		 updated_ms;
+};
+
+struct cluster {
+	char		 uuid[UUID_LEN + 1];
+	char		*ws;
+	char		*name;
+	struct clusterconfig config;
+	enum clstate	 state;
+	int		 auto_resume;
+	int		 ephemeral;
+	uint32_t	 queued;		/* runs waiting, not the active one */
+	char		 active_run[UUID_LEN + 1];	/* "" when idle */
+	int64_t		 created_ms;
+	uint64_t	 queue_next;		/* next queue sequence number */
+};
+
+struct usage {
+	int64_t		 user_us;
+	int64_t		 sys_us;
+	int64_t		 maxrss_kb;
+	int64_t		 wall_ms;
+};
+
+struct attempt {
+	uint32_t	 n;
+	enum rstatus	 status;
+	enum reason	 reason;
+	char		*reason_text;
+	int		 has_exit;
+	int32_t		 exit_code;
+	int32_t		 sig;
+	int64_t		 started_ms;
+	int64_t		 finished_ms;
+	struct usage	 usage;
+};
+
+struct run {
+	char		 uuid[UUID_LEN + 1];
+	char		 def_uuid[UUID_LEN + 1];
+	char		 cluster_uuid[UUID_LEN + 1];
+	char		*ws;
+	enum jobtype	 type;
+	enum rstatus	 status;
+	enum reason	 reason;
+	char		*reason_text;
+	uint32_t	 attempt;
+	int		 has_exit;
+	int32_t		 exit_code;
+	int64_t		 submitted_ms;
+	int64_t		 started_ms;
+	int64_t		 finished_ms;
+	int		 has_args;
+	char		*args;
+	struct kvlist	 env;
+	char		*sql;
+	char		*idem_key;
+	uint32_t	 queue_position;	/* computed for replies */
+	struct attempt	*attempts;
+	size_t		 n_attempts;
+	struct usage	 usage;
+	struct jobconfig config;		/* what the run executes */
+	int		 ephemeral;
+	uint32_t	 workers;
+	char		*version;
+	uint64_t	 event_seq;
+	int64_t		 retry_at_ms;
+	uint64_t	 queue_seq;
+	int64_t		 deadline_ms;
+};
+
+struct runevent {
+	char		 run_uuid[UUID_LEN + 1];
+	char		 def_uuid[UUID_LEN + 1];
+	char		 cluster_uuid[UUID_LEN + 1];
+	char		*ws;
+	enum rstatus	 status;
+	enum rstatus	 prev;
+	enum reason	 reason;
+	char		*reason_text;
+	uint32_t	 attempt;
+	uint64_t	 seq;
+	int64_t		 at_ms;
+	int		 has_exit;
+	int32_t		 exit_code;
+	int		 has_usage;
+	struct usage	 usage;
+};
+
+/* How an attempt ended, from exec.c to the state machine. */
+struct result {
+	int		 waitstatus;	/* from wait4(), when reason is R_NONE */
+	int		 timed_out;
+	struct usage	 usage;
+	enum reason	 reason;	/* R_SPAWN_FAILED, R_FETCH_FAILED, ... */
+	char		 text[256];	/* what failed, for reason_text */
+};
+
+struct logchunk {
+	const char	*run_uuid;
+	uint32_t	 attempt;
+	enum logstream	 stream;
+	uint64_t	 offset;
+	const void	*data;
+	size_t		 len;
+	int		 eof;
+};
+
+/* A decoded request: the union of every verb's fields. */
+struct request {
+	enum verb	 verb;
+	char		 ws[WS_MAX + 1];
+	char		*uuid;
+	char		*name;
+	int		 has_description;
+	char		*description;
+	int		 has_config;
+	struct jobconfig config;
+	int		 has_cluster;
+	struct clusterconfig cluster;
+	int		 clear_cluster;
+	int		 has_auto_resume;
+	int		 auto_resume;
+	uint32_t	 page_size;
+	char		*page_token;
+	char		*def_uuid;
+	char		*cluster_uuid;
+	int		 has_args;
+	char		*args;
+	struct kvlist	 env;
+	char		*idem_key;
+	char		*sql;
+	char	       **cluster_uuids;
+	size_t		 n_cluster_uuids;
+	enum rstatus	 status;
+	int64_t		 after_ms;
+	int64_t		 before_ms;
+	uint32_t	 attempt;
+	enum logstream	 stream;
+	uint64_t	 offset;
+	uint32_t	 max_bytes;
+};
+
+/* A growable byte buffer; replies and records are built in one. */
+struct buf {
+	uint8_t		*p;
+	size_t		 len;
+	size_t		 cap;
+};
+
+/* Configuration; see config.c for keys and defaults. */
+struct config {
+	char		*nats_url;
+	char		*subject_prefix;
+	char		*data_dir;
+	char		*workspace_root;
+	size_t		 lmdb_map_size;
+	uint32_t	 queue_cap;
+	char		*default_workspace;
+	int		 log_level;
+	uint32_t	 max_message_bytes;
+	uint32_t	 kill_grace_s;
+	char		*python;
+	char		*sql_engine;
+	uint32_t	 log_chunk_bytes;
+};
+
+/* A write transaction of one loop turn, or a nested one for one op. */
+struct txn;
+
+/*
+ * A unit of state change. apply() runs inside a nested transaction and may
+ * only write LMDB and defer effects; it returns 0, or an LMDB/errno code
+ * that aborts the op's writes (MDB_MAP_FULL: retried after the map grows).
+ * fail() is called instead of the deferred effects when the op's writes
+ * could not be committed; it owns and frees the op either way.
+ */
+struct op {
+	int		(*apply)(struct op *, struct txn *);
+	void		(*fail)(struct op *, int);
+	void		(*free)(struct op *);
+	TAILQ_ENTRY(op)	 entry;
+};
+TAILQ_HEAD(ops, op);
+
+/* An effect deferred until its transaction commits. */
+typedef void (*effect_cb)(void *);
+
+extern struct config	*cfg;
+extern struct event_base *base;
+
+/* log.c */
+enum { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+void	 log_init(int);
+int	 log_level_parse(const char *);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 fatal_code(int, const char *, ...)
+	    __attribute__((format(printf, 2, 3), noreturn));
+
+/* xmalloc.c */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_free(struct buf *);
+
+/* util.c */
+int64_t	 now_ms(void);
+int64_t	 mono_ms(void);
+void	 uuid_new(char *);
+int	 uuid_valid(const char *);
+int	 ws_valid(const char *);
+int	 utf8_valid(const char *, size_t);
+void	 error_set(struct error *, enum errcode, const char *, const char *, ...)
+	    __attribute__((format(printf, 4, 5)));
+const char *errcode_name(enum errcode);
+void	 kvlist_free(struct kvlist *);
+void	 kvlist_copy(struct kvlist *, const struct kvlist *);
+const char *kvlist_get(const struct kvlist *, const char *);
+void	 kvlist_set(struct kvlist *, const char *, const char *);
+int	 mkdir_p(const char *, mode_t);
+int	 split_words(const char *, char ***, size_t *, char **);
+int	 args_valid(const char *, const char *, struct error *);
+
+/* config.c */
+struct config *config_load(const char *, char **);
+void	 config_free(struct config *);
+void	 config_print(const struct config *);
+
+/* model.c: free and copy the structs above */
+void	 source_free(struct source *);
+void	 jobconfig_free(struct jobconfig *);
+void	 jobconfig_copy(struct jobconfig *, const struct jobconfig *);
+void	 clusterconfig_free(struct clusterconfig *);
+void	 clusterconfig_copy(struct clusterconfig *, const struct clusterconfig *);
+void	 jobdef_free(struct jobdef *);
+void	 cluster_free(struct cluster *);
+void	 run_free(struct run *);
+void	 event_free_fields(struct runevent *);
+void	 request_free(struct request *);
+const char *rstatus_name(enum rstatus);
+const char *reason_text(enum reason);
+int	 rstatus_terminal(enum rstatus);
+
+/* wire.c: the only file that knows protobuf */
+enum verb wire_verb(const char *, const char *);
+const char *wire_verb_name(enum verb);
+int	 wire_decode_request(enum verb, const void *, size_t, struct request *,
+	    struct error *);
+void	 wire_reply_error(struct buf *, const struct error *);
+void	 wire_reply_jobdef(struct buf *, const struct jobdef *);
+void	 wire_reply_jobdefs(struct buf *, struct jobdef *, size_t, const char *);
+void	 wire_reply_delete(struct buf *);
+void	 wire_reply_cluster(struct buf *, const struct cluster *);
+void	 wire_reply_clusters(struct buf *, struct cluster *, size_t,
+	    const char *);
+void	 wire_reply_run(struct buf *, const struct run *);
+void	 wire_reply_runs(struct buf *, struct run *, size_t, const char *);
+void	 wire_reply_cancelled(struct buf *, char **, size_t);
+void	 wire_reply_logs(struct buf *, struct logchunk *, size_t, uint64_t, int);
+void	 wire_reply_events(struct buf *, struct runevent *, size_t);
+void	 wire_encode_jobdef(struct buf *, const struct jobdef *);
+int	 wire_decode_jobdef(const void *, size_t, struct jobdef *);
+void	 wire_encode_cluster(struct buf *, const struct cluster *);
+int	 wire_decode_cluster(const void *, size_t, struct cluster *);
+void	 wire_encode_run(struct buf *, const struct run *);
+int	 wire_decode_run(const void *, size_t, struct run *);
+void	 wire_encode_event(struct buf *, const struct runevent *);
+int	 wire_decode_event(const void *, size_t, struct runevent *);
+void	 wire_encode_logchunk(struct buf *, const struct logchunk *);
+
+/* store.c */
+int	 store_open(const char *, size_t, char **);
+void	 store_close(void);
+void	 store_submit(struct op *);
+void	 store_flush_now(void);
+int	 store_get(struct txn *, int, const void *, size_t, MDB_val *);
+int	 store_put(struct txn *, int, const void *, size_t, const void *, size_t);
+int	 store_del(struct txn *, int, const void *, size_t);
+MDB_txn	*store_mdb_txn(struct txn *);
+MDB_dbi	 store_dbi(int);
+void	 txn_defer(struct txn *, effect_cb, void *, void (*)(void *));
+size_t	 store_map_size(void);
+enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
+	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB__COUNT };
+/* Typed records: 0 found, MDB_NOTFOUND, or another error. */
+int	 store_get_jobdef(struct txn *, const char *, struct jobdef *);
+int	 store_put_jobdef(struct txn *, const struct jobdef *);
+int	 store_get_cluster(struct txn *, const char *, struct cluster *);
+int	 store_put_cluster(struct txn *, const struct cluster *);
+int	 store_get_run(struct txn *, const char *, struct run *);
+int	 store_put_run(struct txn *, const struct run *);
+int	 store_name_key(struct buf *, const char *, const char *);
+int	 store_scan_names(struct txn *, int, const char *, const char *, size_t,
+	    char ***, size_t *, char **);
+
+/* loop.c */
+void	 loop_init(void);
+void	 loop_run(void);
+void	 loop_stop(void);
+void	 loop_free(void);
+int	 loop_stopping(void);
+
+/* bus.c */
+void	 bus_start(void);
+void	 bus_stop(void);
+void	 bus_free(void);
+void	 bus_publish(const char *, const void *, size_t);
+int	 bus_connected(void);
+
+/* api.c: one handler per verb */
+void	 api_message(const char *, const char *, const void *, size_t);
+
+/* jobdef.c */
+int	 jobdef_validate_config(const struct jobconfig *, const char *,
+	    struct error *);
+int	 jobdef_validate_cluster(const struct clusterconfig *, const char *,
+	    struct error *);
+void	 jobdef_fill_defaults(struct jobconfig *);
+int	 jobdef_create(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 jobdef_get(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 jobdef_list(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 jobdef_update(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 jobdef_delete(struct txn *, struct request *, struct buf *,
+	    struct error *);
+
+/* cluster.c */
+int	 cluster_create(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 cluster_get(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 cluster_list(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 cluster_pause(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 cluster_resume(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 cluster_delete(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 cluster_insert(struct txn *, struct cluster *, struct error *);
+int	 cluster_remove(struct txn *, struct cluster *);
+int	 cluster_load(struct txn *, const char *, const char *, const char *,
+	    struct cluster *,
+	    struct error *);
+
+/* run.c: the run state machine */
+int	 run_submit(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 run_get(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 run_cancel(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 run_cancel_all(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 run_list(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 run_events(struct txn *, struct request *, struct buf *,
+	    struct error *);
+void	 run_kick(struct txn *, const char *);
+void	 run_recover(void);
+void	 run_free_timers(void);
+void	 run_attempt_ended(const char *, uint32_t, const struct result *);
+
+/* exec.c: processes of attempts */
+void	 exec_init(void);
+void	 exec_free(void);
+void	 exec_start(const struct run *);
+void	 exec_kill(const char *, uint32_t);
+void	 exec_kill_stale(const char *, uint32_t);
+size_t	 exec_count(void);
+
+/* logs.c */
+char	*logs_path(const char *, uint32_t, enum logstream);
+int	 logs_read(struct txn *, struct request *, struct buf *,
+	    struct error *);
+void	 logs_publish(const char *, const char *, uint32_t, enum logstream,
+	    uint64_t, const void *, size_t, int);
+int	 run_load(struct txn *, const char *, const char *, struct run *,
+	    struct error *);
+
+#endif /* BATCHD_H */

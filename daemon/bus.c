@@ -1,0 +1,287 @@
+/*
+ * bus.c: the NATS connection (cnats, driven by our event base through its
+ * libevent adapter) and the inbox.
+ *
+ * cnats calls on_msg() on its own delivery threads. on_msg() only appends
+ * the message to the inbox under the mutex and activates the inbox event;
+ * the loop thread takes the whole inbox in one swap and hands each message
+ * to api_message(). The inbox is the only code in batchd with a mutex.
+ *
+ * Replies and events are published from the loop thread. The connection
+ * sends without the flusher's delay (SendAsap), and nothing on the loop
+ * thread ever waits on the connection (no flush, no request), since the
+ * loop itself does the connection's I/O.
+ *
+ * NATS down at start or later: cnats retries forever; the daemon runs on.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <nats/adapters/libevent.h>
+#pragma GCC diagnostic pop
+
+#include "batchd.h"
+
+struct inbox_msg {
+	natsMsg			*msg;
+	STAILQ_ENTRY(inbox_msg)	 entry;
+};
+STAILQ_HEAD(inbox_list, inbox_msg);
+
+static pthread_mutex_t	 inbox_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct inbox_list inbox = STAILQ_HEAD_INITIALIZER(inbox);
+static struct event	*inbox_ev;
+
+static natsConnection	*nc;
+static natsOptions	*opts;
+static natsSubscription	*subs[3];
+static volatile int	 connected;
+static int		 subs_drained;	/* under inbox_mtx */
+static struct event	*drained_ev;
+
+/* cnats thread: queue the message for the loop. */
+static void
+on_msg(natsConnection *c, natsSubscription *s, natsMsg *m, void *arg)
+{
+	struct inbox_msg	*im;
+
+	(void)c;
+	(void)s;
+	(void)arg;
+	if ((im = malloc(sizeof *im)) == NULL) {
+		natsMsg_Destroy(m);
+		return;
+	}
+	im->msg = m;
+	pthread_mutex_lock(&inbox_mtx);
+	STAILQ_INSERT_TAIL(&inbox, im, entry);
+	pthread_mutex_unlock(&inbox_mtx);
+	event_active(inbox_ev, 0, 0);
+}
+
+/* Loop thread: hand every queued message to the API. */
+static void
+inbox_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct inbox_list	 l = STAILQ_HEAD_INITIALIZER(l);
+	struct inbox_msg	*im;
+	natsMsg			*m;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&inbox_mtx);
+	STAILQ_CONCAT(&l, &inbox);
+	pthread_mutex_unlock(&inbox_mtx);
+	while ((im = STAILQ_FIRST(&l)) != NULL) {
+		STAILQ_REMOVE_HEAD(&l, entry);
+		m = im->msg;
+		api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
+		    natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+		natsMsg_Destroy(m);
+		free(im);
+	}
+}
+
+/* cnats threads: connection state, for logs and readiness only. */
+static void
+on_connected(natsConnection *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+	connected = 1;
+	log_info("nats connected url=%s", cfg->nats_url);
+}
+
+static void
+on_disconnected(natsConnection *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+	connected = 0;
+	log_warnx("nats disconnected url=%s, reconnecting", cfg->nats_url);
+}
+
+static void
+on_closed(natsConnection *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+	connected = 0;
+	log_info("nats connection closed");
+	event_base_loopbreak(base);
+}
+
+static void
+check(natsStatus s, const char *what)
+{
+	if (s != NATS_OK)
+		fatal_code(EXIT_BUS, "nats: %s: %s", what,
+		    natsStatus_GetText(s));
+}
+
+/* Connect (or keep trying in the background) and subscribe. */
+void
+bus_start(void)
+{
+	static const char	*kinds[] = { "jobdef", "cluster", "run" };
+	char			 subj[512];
+	natsStatus		 s;
+	size_t			 i;
+
+	inbox_ev = event_new(base, -1, 0, inbox_drain, NULL);
+	check(natsOptions_Create(&opts), "options");
+	check(natsOptions_SetURL(opts, cfg->nats_url), "url");
+	check(natsOptions_SetName(opts, "batchd"), "name");
+	check(natsOptions_SetEventLoop(opts, base, natsLibevent_Attach,
+	    natsLibevent_Read, natsLibevent_Write, natsLibevent_Detach),
+	    "event loop");
+	check(natsOptions_SetSendAsap(opts, true), "send asap");
+	check(natsOptions_SetMaxReconnect(opts, -1), "max reconnect");
+	check(natsOptions_SetReconnectWait(opts, 250), "reconnect wait");
+	check(natsOptions_SetReconnectBufSize(opts, 64 << 20),
+	    "reconnect buffer");
+	check(natsOptions_SetRetryOnFailedConnect(opts, true, on_connected,
+	    NULL), "retry on failed connect");
+	check(natsOptions_SetReconnectedCB(opts, on_connected, NULL),
+	    "reconnected callback");
+	check(natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL),
+	    "disconnected callback");
+	check(natsOptions_SetClosedCB(opts, on_closed, NULL),
+	    "closed callback");
+	check(natsOptions_SetMaxPendingMsgs(opts, 1 << 20), "pending");
+
+	s = natsConnection_Connect(&nc, opts);
+	if (s == NATS_OK)
+		on_connected(nc, NULL);
+	else if (s == NATS_NOT_YET_CONNECTED)
+		log_warnx("nats not reachable url=%s, retrying in the "
+		    "background", cfg->nats_url);
+	else
+		check(s, "connect");
+	for (i = 0; i < 3; i++) {
+		snprintf(subj, sizeof subj, "%s.v1.*.%s.*", cfg->subject_prefix,
+		    kinds[i]);
+		check(natsConnection_Subscribe(&subs[i], nc, subj, on_msg,
+		    NULL), "subscribe");
+		natsSubscription_SetPendingLimits(subs[i], -1, -1);
+		log_info("subscribed subject=%s", subj);
+	}
+}
+
+/* cnats thread: a subscription has delivered its last message. */
+static void
+on_sub_drained(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&inbox_mtx);
+	subs_drained++;
+	pthread_mutex_unlock(&inbox_mtx);
+	event_active(drained_ev, 0, 0);
+}
+
+/*
+ * Loop thread, once every subscription is drained: answer what is in the
+ * inbox, commit, then drain the connection (flush, close, on_closed ends
+ * the loop).
+ */
+static void
+on_drained(evutil_socket_t fd, short what, void *arg)
+{
+	int	n;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&inbox_mtx);
+	n = subs_drained;
+	pthread_mutex_unlock(&inbox_mtx);
+	if (n < 3)
+		return;
+	inbox_drain(-1, 0, NULL);
+	store_flush_now();
+	if (natsConnection_Drain(nc) != NATS_OK) {
+		natsConnection_Close(nc);
+		event_base_loopbreak(base);
+	}
+}
+
+/*
+ * Stop taking commands. Three steps: the subscriptions drain (every message
+ * the server sent is delivered), the loop answers and commits them, then
+ * the connection drains and closes.
+ */
+void
+bus_stop(void)
+{
+	size_t	i;
+
+	if (nc == NULL) {
+		event_base_loopbreak(base);
+		return;
+	}
+	drained_ev = event_new(base, -1, 0, on_drained, NULL);
+	for (i = 0; i < 3; i++) {
+		natsSubscription_SetOnCompleteCB(subs[i], on_sub_drained, NULL);
+		if (natsSubscription_Drain(subs[i]) != NATS_OK)
+			on_sub_drained(NULL);
+	}
+}
+
+/* Release everything; the messages still queued are dropped. */
+void
+bus_free(void)
+{
+	struct inbox_msg	*im;
+	size_t			 i;
+
+	if (nc != NULL) {
+		natsConnection_Close(nc);
+		for (i = 0; i < 3; i++)
+			natsSubscription_Destroy(subs[i]);
+		natsConnection_Destroy(nc);
+		nc = NULL;
+	}
+	natsOptions_Destroy(opts);
+	opts = NULL;
+	while ((im = STAILQ_FIRST(&inbox)) != NULL) {
+		STAILQ_REMOVE_HEAD(&inbox, entry);
+		natsMsg_Destroy(im->msg);
+		free(im);
+	}
+	if (inbox_ev != NULL)
+		event_free(inbox_ev);
+	inbox_ev = NULL;
+	if (drained_ev != NULL)
+		event_free(drained_ev);
+	drained_ev = NULL;
+	nats_Close();
+}
+
+/* Publish from the loop thread; failures are logged, never fatal. */
+void
+bus_publish(const char *subject, const void *data, size_t len)
+{
+	natsStatus	s;
+
+	if (nc == NULL)
+		return;
+	s = natsConnection_Publish(nc, subject, data, (int)len);
+	if (s != NATS_OK)
+		log_warnx("nats publish subject=%s: %s", subject,
+		    natsStatus_GetText(s));
+}
+
+int
+bus_connected(void)
+{
+	return connected;
+}

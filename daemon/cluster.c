@@ -1,0 +1,246 @@
+/*
+ * cluster.c: clusters and the cluster.* verbs.
+ *
+ * A cluster runs one run at a time; the others wait in its FIFO queue
+ * (run.c). A cluster's name is unique in its workspace. Paused clusters start
+ * no new run; the run in progress finishes. Deleting a cluster with a run
+ * queued or running is refused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchd.h"
+
+/*
+ * Load a cluster of workspace ws by uuid, or by name when uuid is NULL.
+ * Returns 0 (found), 0 with e set (refused), or a storage error.
+ */
+int
+cluster_load(struct txn *t, const char *ws, const char *uuid,
+    const char *name, struct cluster *c, struct error *e)
+{
+	struct buf	 key = { 0 };
+	MDB_val		 v;
+	char		 id[UUID_LEN + 1];
+	int		 rc;
+
+	if (uuid == NULL && name == NULL) {
+		error_set(e, E_INVALID, "uuid", "uuid is required");
+		return 0;
+	}
+	if (uuid == NULL) {
+		store_name_key(&key, ws, name);
+		rc = store_get(t, DB_CLUSTER_NAMES, key.p, key.len, &v);
+		buf_free(&key);
+		if (rc == MDB_NOTFOUND)
+			goto notfound;
+		if (rc != 0)
+			return rc;
+		snprintf(id, sizeof id, "%.*s", (int)v.mv_size,
+		    (char *)v.mv_data);
+		uuid = id;
+	}
+	rc = store_get_cluster(t, uuid, c);
+	if (rc == MDB_NOTFOUND)
+		goto notfound;
+	if (rc != 0)
+		return rc;
+	if (strcmp(c->ws, ws) != 0) {
+		cluster_free(c);
+		goto notfound;
+	}
+	return 0;
+notfound:
+	error_set(e, E_NOT_FOUND, uuid != NULL ? "uuid" : "name",
+	    "cluster '%s' not found in workspace '%s'",
+	    uuid != NULL ? uuid : name, ws);
+	return 0;
+}
+
+/* Store a new cluster with its name; ALREADY_EXISTS in e if taken. */
+int
+cluster_insert(struct txn *t, struct cluster *c, struct error *e)
+{
+	struct buf	 key = { 0 };
+	MDB_val		 v;
+	int		 rc;
+
+	store_name_key(&key, c->ws, c->name);
+	rc = store_get(t, DB_CLUSTER_NAMES, key.p, key.len, &v);
+	if (rc == 0) {
+		error_set(e, E_EXISTS, "name", "a cluster named '%s' exists in "
+		    "workspace '%s'", c->name, c->ws);
+		rc = 0;
+	} else if (rc == MDB_NOTFOUND &&
+	    (rc = store_put_cluster(t, c)) == 0 &&
+	    (rc = store_put(t, DB_CLUSTER_NAMES, key.p, key.len, c->uuid,
+	    UUID_LEN)) == 0)
+		log_info("cluster created ws=%s cluster=%s name=%s ephemeral=%d",
+		    c->ws, c->uuid, c->name, c->ephemeral);
+	buf_free(&key);
+	return rc;
+}
+
+/* Delete a cluster and its name. */
+int
+cluster_remove(struct txn *t, struct cluster *c)
+{
+	struct buf	 key = { 0 };
+	int		 rc;
+
+	store_name_key(&key, c->ws, c->name);
+	if ((rc = store_del(t, DB_CLUSTERS, c->uuid, UUID_LEN)) == 0 &&
+	    (rc = store_del(t, DB_CLUSTER_NAMES, key.p, key.len)) == 0)
+		log_info("cluster deleted ws=%s cluster=%s", c->ws, c->uuid);
+	buf_free(&key);
+	return rc;
+}
+
+int
+cluster_create(struct txn *t, struct request *r, struct buf *out,
+    struct error *e)
+{
+	struct cluster	c;
+	int		rc;
+
+	if (r->name == NULL) {
+		error_set(e, E_INVALID, "name", "name is required");
+		return 0;
+	}
+	if (!r->has_cluster) {
+		error_set(e, E_INVALID, "config", "config is required");
+		return 0;
+	}
+	if (jobdef_validate_cluster(&r->cluster, "config", e) == -1)
+		return 0;
+	memset(&c, 0, sizeof c);
+	uuid_new(c.uuid);
+	c.ws = xstrdup(r->ws);
+	c.name = xstrdup(r->name);
+	clusterconfig_copy(&c.config, &r->cluster);
+	c.state = CL_RUNNING;
+	c.auto_resume = r->has_auto_resume ? r->auto_resume : 1;
+	c.created_ms = now_ms();
+	c.queue_next = 1;
+	if ((rc = cluster_insert(t, &c, e)) == 0 && e->code == E_OK)
+		wire_reply_cluster(out, &c);
+	cluster_free(&c);
+	return rc;
+}
+
+int
+cluster_get(struct txn *t, struct request *r, struct buf *out,
+    struct error *e)
+{
+	struct cluster	c;
+	int		rc;
+
+	memset(&c, 0, sizeof c);
+	if ((rc = cluster_load(t, r->ws, r->uuid, r->name, &c, e)) != 0 ||
+	    e->code != E_OK)
+		return rc;
+	wire_reply_cluster(out, &c);
+	cluster_free(&c);
+	return 0;
+}
+
+int
+cluster_list(struct txn *t, struct request *r, struct buf *out,
+    struct error *e)
+{
+	struct cluster	*cl;
+	char		**uuids, *next;
+	size_t		 n, i, got = 0;
+	int		 rc;
+
+	(void)e;
+	if ((rc = store_scan_names(t, DB_CLUSTER_NAMES, r->ws, r->page_token,
+	    r->page_size, &uuids, &n, &next)) != 0)
+		goto out;
+	cl = xcalloc(n, sizeof *cl);
+	for (i = 0; i < n && rc == 0; i++)
+		if ((rc = store_get_cluster(t, uuids[i], &cl[got])) == 0)
+			got++;
+	if (rc == 0)
+		wire_reply_clusters(out, cl, got, next);
+	for (i = 0; i < got; i++)
+		cluster_free(&cl[i]);
+	free(cl);
+out:
+	for (i = 0; i < n; i++)
+		free(uuids[i]);
+	free(uuids);
+	free(next);
+	return rc;
+}
+
+/* Pause or resume; a resumed cluster with work is kicked after commit. */
+static int
+set_state(struct txn *t, struct request *r, struct buf *out, struct error *e,
+    enum clstate to)
+{
+	struct cluster	c;
+	int		rc;
+
+	memset(&c, 0, sizeof c);
+	if (r->uuid == NULL) {
+		error_set(e, E_INVALID, "uuid", "uuid is required");
+		return 0;
+	}
+	if ((rc = cluster_load(t, r->ws, r->uuid, NULL, &c, e)) != 0 ||
+	    e->code != E_OK)
+		return rc;
+	if (c.state != to) {
+		c.state = to;
+		if ((rc = store_put_cluster(t, &c)) != 0)
+			goto out;
+		log_info("cluster %s ws=%s cluster=%s",
+		    to == CL_PAUSED ? "paused" : "resumed", c.ws, c.uuid);
+		if (to == CL_RUNNING)
+			run_kick(t, c.uuid);
+	}
+	wire_reply_cluster(out, &c);
+out:
+	cluster_free(&c);
+	return rc;
+}
+
+int
+cluster_pause(struct txn *t, struct request *r, struct buf *out,
+    struct error *e)
+{
+	return set_state(t, r, out, e, CL_PAUSED);
+}
+
+int
+cluster_resume(struct txn *t, struct request *r, struct buf *out,
+    struct error *e)
+{
+	return set_state(t, r, out, e, CL_RUNNING);
+}
+
+int
+cluster_delete(struct txn *t, struct request *r, struct buf *out,
+    struct error *e)
+{
+	struct cluster	c;
+	int		rc;
+
+	memset(&c, 0, sizeof c);
+	if (r->uuid == NULL) {
+		error_set(e, E_INVALID, "uuid", "uuid is required");
+		return 0;
+	}
+	if ((rc = cluster_load(t, r->ws, r->uuid, NULL, &c, e)) != 0 ||
+	    e->code != E_OK)
+		return rc;
+	if (c.queued > 0 || c.active_run[0] != '\0')
+		error_set(e, E_PRECONDITION, "uuid", "cluster '%s' has %u runs "
+		    "queued%s; cancel them first", c.uuid, c.queued,
+		    c.active_run[0] != '\0' ? " and one running" : "");
+	else if ((rc = cluster_remove(t, &c)) == 0)
+		wire_reply_delete(out);
+	cluster_free(&c);
+	return rc;
+}

@@ -1,0 +1,303 @@
+/*
+ * config.c: batchd.conf, an INI file of "key = value" lines (libinih), and
+ * BATCHD_<KEY> environment overrides. Precedence: defaults < file < env.
+ * Unknown keys and bad values are errors naming the key and the line.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "batchd.h"
+
+enum ktype { K_STR, K_U32, K_SIZE, K_LEVEL };
+
+static const struct key {
+	const char	*name;
+	enum ktype	 type;
+	size_t		 off;
+	uint64_t	 min, max;	/* numeric bounds */
+} keys[] = {
+#define S(n)		{ #n, K_STR, offsetof(struct config, n), 0, 0 }
+#define U(n, lo, hi)	{ #n, K_U32, offsetof(struct config, n), lo, hi }
+	S(nats_url),
+	S(subject_prefix),
+	S(data_dir),
+	S(workspace_root),
+	{ "lmdb_map_size", K_SIZE, offsetof(struct config, lmdb_map_size),
+	    1 << 20, (uint64_t)1 << 44 },
+	U(queue_cap, 1, 100000),
+	S(default_workspace),
+	{ "log_level", K_LEVEL, offsetof(struct config, log_level), 0, 0 },
+	U(max_message_bytes, 1024, 64 << 20),
+	U(kill_grace_s, 0, 3600),
+	S(python),
+	S(sql_engine),
+	U(log_chunk_bytes, 512, 1 << 20),
+#undef S
+#undef U
+};
+
+struct parse {
+	struct config	*c;
+	char		*err;	/* first error, owned */
+	int		 line;
+	int		 from_env;
+};
+
+static void
+defaults(struct config *c)
+{
+	c->nats_url = xstrdup("nats://127.0.0.1:4222");
+	c->subject_prefix = xstrdup("batchd");
+	c->data_dir = xstrdup("./var");
+	c->workspace_root = NULL;	/* {data_dir}/workspaces */
+	c->lmdb_map_size = (size_t)1 << 30;
+	c->queue_cap = 100;
+	c->default_workspace = xstrdup("default");
+	c->log_level = LOG_LVL_INFO;
+	c->max_message_bytes = 1 << 20;
+	c->kill_grace_s = 5;
+	c->python = xstrdup("python3");
+	c->sql_engine = xstrdup("sqlite3");
+	c->log_chunk_bytes = 64 * 1024;
+}
+
+/* Parse "123", "64K", "1G" into *out; 0 or -1. */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char			*end;
+	unsigned long long	 v;
+	uint64_t		 mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mul = 1ULL << 10;
+		end++;
+		break;
+	case 'm': case 'M':
+		mul = 1ULL << 20;
+		end++;
+		break;
+	case 'g': case 'G':
+		mul = 1ULL << 30;
+		end++;
+		break;
+	case 't': case 'T':
+		mul = 1ULL << 40;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' || v > UINT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* Set one key; returns NULL or an error message (owned by the caller). */
+static char *
+set_key(struct config *c, const char *name, const char *value)
+{
+	const struct key	*k = NULL;
+	size_t			 i;
+	uint64_t		 v;
+	char			*msg;
+	int			 lvl;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			k = &keys[i];
+	if (k == NULL) {
+		xasprintf(&msg, "unknown key '%s'", name);
+		return msg;
+	}
+	switch (k->type) {
+	case K_STR:
+		if (*value == '\0') {
+			xasprintf(&msg, "key '%s': empty value", name);
+			return msg;
+		}
+		free(*(char **)((char *)c + k->off));
+		*(char **)((char *)c + k->off) = xstrdup(value);
+		break;
+	case K_LEVEL:
+		if ((lvl = log_level_parse(value)) == -1) {
+			xasprintf(&msg, "key '%s': '%s' is not one of error, "
+			    "warn, info, debug", name, value);
+			return msg;
+		}
+		c->log_level = lvl;
+		break;
+	case K_U32:
+	case K_SIZE:
+		if (parse_size(value, &v) == -1 || v < k->min || v > k->max) {
+			xasprintf(&msg, "key '%s': '%s' is not a number from "
+			    "%llu to %llu", name, value,
+			    (unsigned long long)k->min,
+			    (unsigned long long)k->max);
+			return msg;
+		}
+		if (k->type == K_U32)
+			*(uint32_t *)((char *)c + k->off) = (uint32_t)v;
+		else
+			*(size_t *)((char *)c + k->off) = (size_t)v;
+		break;
+	}
+	return NULL;
+}
+
+static int
+on_ini_line(void *arg, const char *section, const char *name,
+    const char *value)
+{
+	struct parse	*p = arg;
+	char		*msg;
+
+	if (*section != '\0') {
+		if (p->err == NULL)
+			xasprintf(&p->err, "sections are not used ('[%s]')",
+			    section);
+		return 0;
+	}
+	if ((msg = set_key(p->c, name, value)) != NULL) {
+		if (p->err == NULL)
+			p->err = msg;
+		else
+			free(msg);
+		return 0;
+	}
+	return 1;
+}
+
+/* Apply BATCHD_<KEY> environment variables; NULL or an owned message. */
+static char *
+apply_env(struct config *c)
+{
+	char	 var[64], *msg, *m;
+	size_t	 i, j;
+	const char *v;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		snprintf(var, sizeof var, "BATCHD_");
+		for (j = 0; keys[i].name[j] != '\0' && j + 8 < sizeof var; j++)
+			var[7 + j] = toupper((unsigned char)keys[i].name[j]);
+		var[7 + j] = '\0';
+		if ((v = getenv(var)) == NULL)
+			continue;
+		if ((m = set_key(c, keys[i].name, v)) != NULL) {
+			xasprintf(&msg, "environment %s: %s", var, m);
+			free(m);
+			return msg;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Load the configuration: defaults, then the file (if path is not NULL),
+ * then the environment. Returns NULL and an owned message in *cause on error.
+ */
+struct config *
+config_load(const char *path, char **cause)
+{
+	struct config	*c;
+	struct parse	 p;
+	int		 rc;
+
+	c = xcalloc(1, sizeof *c);
+	defaults(c);
+	memset(&p, 0, sizeof p);
+	p.c = c;
+	if (path != NULL) {
+		rc = ini_parse(path, on_ini_line, &p);
+		if (rc == -1) {
+			xasprintf(cause, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (rc != 0) {
+			xasprintf(cause, "%s:%d: %s", path, rc,
+			    p.err != NULL ? p.err : "syntax error");
+			goto fail;
+		}
+	}
+	if ((*cause = apply_env(c)) != NULL)
+		goto fail;
+	if (!ws_valid(c->default_workspace)) {
+		xasprintf(cause, "key 'default_workspace': '%s' is not a "
+		    "workspace name ([A-Za-z0-9_-]{1,64})", c->default_workspace);
+		goto fail;
+	}
+	if (strchr(c->subject_prefix, ' ') != NULL ||
+	    strchr(c->subject_prefix, '*') != NULL ||
+	    strchr(c->subject_prefix, '>') != NULL) {
+		xasprintf(cause, "key 'subject_prefix': '%s' is not a subject "
+		    "prefix", c->subject_prefix);
+		goto fail;
+	}
+	if (c->workspace_root == NULL)
+		xasprintf(&c->workspace_root, "%s/workspaces", c->data_dir);
+	free(p.err);
+	return c;
+fail:
+	free(p.err);
+	config_free(c);
+	return NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t	i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (keys[i].type == K_STR)
+			free(*(char **)((char *)c + keys[i].off));
+	free(c);
+}
+
+/* Print the effective configuration as a valid configuration file. */
+void
+config_print(const struct config *c)
+{
+	static const char *lv[] = { "error", "warn", "info", "debug" };
+	size_t	i;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key *k = &keys[i];
+
+		switch (k->type) {
+		case K_STR:
+			printf("%s = %s\n", k->name,
+			    *(char **)((char *)c + k->off));
+			break;
+		case K_U32:
+			printf("%s = %u\n", k->name,
+			    *(uint32_t *)((char *)c + k->off));
+			break;
+		case K_SIZE:
+			printf("%s = %zu\n", k->name,
+			    *(size_t *)((char *)c + k->off));
+			break;
+		case K_LEVEL:
+			printf("%s = %s\n", k->name, lv[c->log_level]);
+			break;
+		}
+	}
+}

@@ -1,0 +1,110 @@
+/*
+ * main.c: batchd's command line, start-up order and exit.
+ *
+ * Start-up: configuration, storage open and recovered (runs the last life
+ * left running are ended, queues re-dispatched), then the bus. Nothing is
+ * subscribed before storage is consistent.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "batchd.h"
+
+struct config	*cfg;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: batchd [-c FILE] [--check-config] [--version] [--help]\n"
+"\n"
+"  -c, --config FILE   read FILE (INI \"key = value\"); default: none,\n"
+"                      built-in defaults plus BATCHD_<KEY> variables\n"
+"  --check-config      print the effective configuration and exit\n"
+"  --version           print the version and exit\n"
+"  --help              this text\n"
+"\n"
+"exit codes: 0 clean shutdown, %d usage, %d configuration, %d storage,\n"
+"            %d NATS client set-up, %d internal error\n",
+	    EXIT_USAGE, EXIT_CONFIG, EXIT_STORAGE, EXIT_BUS, EXIT_SOFTWARE);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*path = NULL;
+	char		*cause = NULL;
+	int		 ch, check = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'V':
+			printf("batchd %s\n", BATCHD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((cfg = config_load(path, &cause)) == NULL) {
+		fprintf(stderr, "batchd: %s\n", cause);
+		free(cause);
+		return EXIT_CONFIG;
+	}
+	if (check) {
+		config_print(cfg);
+		config_free(cfg);
+		return 0;
+	}
+	log_init(cfg->log_level);
+	umask(077);
+	log_info("batchd %s starting data_dir=%s nats=%s prefix=%s",
+	    BATCHD_VERSION, cfg->data_dir, cfg->nats_url, cfg->subject_prefix);
+
+	loop_init();
+	if (mkdir_p(cfg->data_dir, 0700) == -1 ||
+	    mkdir_p(cfg->workspace_root, 0755) == -1)
+		fatal_code(EXIT_STORAGE, "creating %s or %s failed",
+		    cfg->data_dir, cfg->workspace_root);
+	if (store_open(cfg->data_dir, cfg->lmdb_map_size, &cause) == -1)
+		fatal_code(EXIT_STORAGE, "%s", cause);
+	exec_init();
+	run_recover();
+	bus_start();
+
+	loop_run();
+
+	log_info("shutting down");
+	store_flush_now();
+	exec_free();
+	run_free_timers();
+	bus_free();
+	store_close();
+	loop_free();
+	config_free(cfg);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,466 @@
+/*
+ * store.c: LMDB storage and the group commit.
+ *
+ * Every state change is an op (batchd.h). store_submit() queues an op and
+ * activates the flush event, which has the lowest priority of the loop: it
+ * runs once per loop turn, after every message and timer of that turn has
+ * queued its op. The flush applies all queued ops inside ONE write
+ * transaction, each in a nested transaction of its own so a failing op
+ * leaves no partial writes, then commits (one fsync for the whole turn) and
+ * only then runs the effects the ops deferred: replies, events, spawns.
+ * Nothing outside LMDB changes before its commit.
+ *
+ * MDB_MAP_FULL: the ops before the one that hit it are committed, the map is
+ * doubled (up to 64 times the configured size) and the rest are applied
+ * again on the next turn. Past the limit, or on any other write error
+ * (ENOSPC, EIO), the ops fail: their fail() answers UNAVAILABLE or retries.
+ *
+ * Layout (named databases; values are protobuf records, see wire.c):
+ *   meta          "schema_version" -> "1"
+ *   jobdefs       uuid -> JobDefinition
+ *   jobdef_names  "{ws}/{name}" -> uuid
+ *   clusters      uuid -> Cluster
+ *   cluster_names "{ws}/{name}" -> uuid
+ *   runs          uuid -> JobRun
+ *   queue         cluster uuid | seq (8 bytes, big-endian) -> run uuid
+ *   idem          "{ws}/{key}" -> run uuid
+ *   runidx        index keys (run.c), empty values
+ *   events        run uuid | seq (8 bytes, big-endian) -> JobRunStatusEvent
+ * Bumping the schema: change a record's meaning only with a new version and
+ * a migration in store_open() that rewrites the old records before any
+ * other code runs.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "batchd.h"
+
+#define SCHEMA_VERSION	"1"
+#define MAP_GROWTH_MAX	64
+
+struct effect {
+	effect_cb		 fn;
+	void			*arg;
+	void			(*free)(void *);
+	STAILQ_ENTRY(effect)	 entry;
+};
+STAILQ_HEAD(effects, effect);
+
+struct txn {
+	MDB_txn		*mdb;
+	struct effects	 effects;
+};
+
+static const char *db_names[DB__COUNT] = {
+	"meta", "jobdefs", "jobdef_names", "clusters", "cluster_names", "runs",
+	"queue", "idem", "runidx", "events"
+};
+
+static MDB_env		*env;
+static MDB_dbi		 dbis[DB__COUNT];
+static struct ops	 pending = TAILQ_HEAD_INITIALIZER(pending);
+static struct event	*flush_ev;
+static size_t		 map_size, map_max;
+
+static void	store_flush(evutil_socket_t, short, void *);
+
+/* Open (creating) the environment under dir; 0, or -1 with *cause. */
+int
+store_open(const char *dir, size_t mapsize, char **cause)
+{
+	MDB_txn	*t;
+	MDB_val	 k, v;
+	char	*path;
+	int	 rc, i;
+
+	xasprintf(&path, "%s/lmdb", dir);
+	if (mkdir_p(path, 0700) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	map_size = mapsize;
+	map_max = mapsize * MAP_GROWTH_MAX;
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(env, DB__COUNT + 2)) != 0 ||
+	    (rc = mdb_env_set_mapsize(env, mapsize)) != 0 ||
+	    (rc = mdb_env_open(env, path, 0, 0600)) != 0) {
+		xasprintf(cause, "%s: %s", path, mdb_strerror(rc));
+		free(path);
+		if (env != NULL)
+			mdb_env_close(env);
+		env = NULL;
+		return -1;
+	}
+	free(path);
+	/* A map larger than configured (grown earlier) is kept. */
+	{
+		MDB_envinfo	info;
+
+		mdb_env_info(env, &info);
+		if (info.me_mapsize > map_size)
+			map_size = info.me_mapsize;
+	}
+	if ((rc = mdb_txn_begin(env, NULL, 0, &t)) != 0)
+		goto fail;
+	for (i = 0; i < DB__COUNT; i++)
+		if ((rc = mdb_dbi_open(t, db_names[i], MDB_CREATE,
+		    &dbis[i])) != 0) {
+			mdb_txn_abort(t);
+			goto fail;
+		}
+	k.mv_data = "schema_version";
+	k.mv_size = strlen(k.mv_data);
+	rc = mdb_get(t, dbis[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_data = SCHEMA_VERSION;
+		v.mv_size = strlen(SCHEMA_VERSION);
+		rc = mdb_put(t, dbis[DB_META], &k, &v, 0);
+	} else if (rc == 0 && (v.mv_size != strlen(SCHEMA_VERSION) ||
+	    memcmp(v.mv_data, SCHEMA_VERSION, v.mv_size) != 0)) {
+		xasprintf(cause, "storage schema version '%.*s' is not the "
+		    "supported '%s'", (int)v.mv_size, (char *)v.mv_data,
+		    SCHEMA_VERSION);
+		mdb_txn_abort(t);
+		goto fail_cause;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(t);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(t)) != 0)
+		goto fail;
+	flush_ev = event_new(base, -1, 0, store_flush, NULL);
+	event_priority_set(flush_ev, 2);
+	log_info("storage open dir=%s map_size=%zu", dir, map_size);
+	return 0;
+fail:
+	xasprintf(cause, "storage: %s", mdb_strerror(rc));
+fail_cause:
+	mdb_env_close(env);
+	env = NULL;
+	return -1;
+}
+
+void
+store_close(void)
+{
+	struct op	*op;
+
+	while ((op = TAILQ_FIRST(&pending)) != NULL) {
+		TAILQ_REMOVE(&pending, op, entry);
+		op->free(op);
+	}
+	if (flush_ev != NULL)
+		event_free(flush_ev);
+	flush_ev = NULL;
+	if (env != NULL)
+		mdb_env_close(env);
+	env = NULL;
+}
+
+size_t
+store_map_size(void)
+{
+	return map_size;
+}
+
+/* Queue an op for this loop turn's transaction. */
+void
+store_submit(struct op *op)
+{
+	TAILQ_INSERT_TAIL(&pending, op, entry);
+	if (flush_ev != NULL)
+		event_active(flush_ev, 0, 0);
+}
+
+/* Apply the pending ops now (tests and shutdown). */
+void
+store_flush_now(void)
+{
+	while (!TAILQ_EMPTY(&pending))
+		store_flush(-1, 0, NULL);
+}
+
+/* Defer fn(arg) until t and its parents commit; free(arg) runs after fn, or
+ * alone if the transaction is abandoned. */
+void
+txn_defer(struct txn *t, effect_cb fn, void *arg, void (*freefn)(void *))
+{
+	struct effect	*e;
+
+	e = xcalloc(1, sizeof *e);
+	e->fn = fn;
+	e->arg = arg;
+	e->free = freefn;
+	STAILQ_INSERT_TAIL(&t->effects, e, entry);
+}
+
+static void
+effects_drop(struct effects *l, int run)
+{
+	struct effect	*e;
+
+	while ((e = STAILQ_FIRST(l)) != NULL) {
+		STAILQ_REMOVE_HEAD(l, entry);
+		if (run && e->fn != NULL)
+			e->fn(e->arg);
+		if (e->free != NULL)
+			e->free(e->arg);
+		free(e);
+	}
+}
+
+static void
+grow_map(void)
+{
+	size_t	want = map_size * 2;
+	int	rc;
+
+	if (want > map_max)
+		want = map_max;
+	if ((rc = mdb_env_set_mapsize(env, want)) != 0) {
+		log_warnx("storage: growing the map to %zu: %s", want,
+		    mdb_strerror(rc));
+		return;
+	}
+	log_info("storage map grown from=%zu to=%zu", map_size, want);
+	map_size = want;
+}
+
+struct done {
+	struct op	*op;
+	int		 rc;
+};
+
+/* The flush event: apply every pending op in one transaction. */
+static void
+store_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct ops	 batch = TAILQ_HEAD_INITIALIZER(batch);
+	struct txn	 parent, child;
+	struct done	*done = NULL;
+	struct op	*op;
+	size_t		 n = 0, cap = 0, i;
+	int		 rc, grow = 0;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (TAILQ_EMPTY(&pending))
+		return;
+	TAILQ_CONCAT(&batch, &pending, entry);
+	STAILQ_INIT(&parent.effects);
+	if ((rc = mdb_txn_begin(env, NULL, 0, &parent.mdb)) != 0) {
+		log_warnx("storage: begin: %s", mdb_strerror(rc));
+		while ((op = TAILQ_FIRST(&batch)) != NULL) {
+			TAILQ_REMOVE(&batch, op, entry);
+			op->fail(op, rc);
+		}
+		return;
+	}
+	while ((op = TAILQ_FIRST(&batch)) != NULL) {
+		STAILQ_INIT(&child.effects);
+		if ((rc = mdb_txn_begin(env, parent.mdb, 0, &child.mdb)) == 0) {
+			rc = op->apply(op, &child);
+			if (rc == 0)
+				rc = mdb_txn_commit(child.mdb);
+			else
+				mdb_txn_abort(child.mdb);
+		}
+		if (rc == MDB_MAP_FULL && map_size < map_max) {
+			effects_drop(&child.effects, 0);
+			grow = 1;
+			break;	/* this op and the rest go back to pending */
+		}
+		TAILQ_REMOVE(&batch, op, entry);
+		if (rc == 0)
+			STAILQ_CONCAT(&parent.effects, &child.effects);
+		else
+			effects_drop(&child.effects, 0);
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			done = xreallocarray(done, cap, sizeof *done);
+		}
+		done[n].op = op;
+		done[n].rc = rc;
+		n++;
+	}
+	/* Ops not applied wait for the next turn, ahead of newer ones. */
+	TAILQ_CONCAT(&batch, &pending, entry);
+	TAILQ_CONCAT(&pending, &batch, entry);
+
+	rc = mdb_txn_commit(parent.mdb);
+	if (rc == MDB_MAP_FULL && map_size < map_max) {
+		/* Nothing was written: apply the whole batch again. */
+		effects_drop(&parent.effects, 0);
+		for (i = n; i > 0; i--)
+			TAILQ_INSERT_HEAD(&pending, done[i - 1].op, entry);
+		n = 0;
+		grow = 1;
+	} else if (rc != 0) {
+		log_warnx("storage: commit of %zu ops failed: %s", n,
+		    mdb_strerror(rc));
+		effects_drop(&parent.effects, 0);
+		for (i = 0; i < n; i++)
+			if (done[i].rc == 0)
+				done[i].rc = rc;
+	} else
+		effects_drop(&parent.effects, 1);
+	for (i = 0; i < n; i++) {
+		if (done[i].rc == 0)
+			done[i].op->free(done[i].op);
+		else
+			done[i].op->fail(done[i].op, done[i].rc);
+	}
+	free(done);
+	if (grow)
+		grow_map();
+	if (!TAILQ_EMPTY(&pending))
+		event_active(flush_ev, 0, 0);
+}
+
+MDB_txn *
+store_mdb_txn(struct txn *t)
+{
+	return t->mdb;
+}
+
+MDB_dbi
+store_dbi(int db)
+{
+	return dbis[db];
+}
+
+/* Get a value; 0, MDB_NOTFOUND or an LMDB error. */
+int
+store_get(struct txn *t, int db, const void *key, size_t klen, MDB_val *v)
+{
+	MDB_val	k;
+
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	return mdb_get(t->mdb, dbis[db], &k, v);
+}
+
+int
+store_put(struct txn *t, int db, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	MDB_val	k, v;
+
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	v.mv_data = (void *)val;
+	v.mv_size = vlen;
+	return mdb_put(t->mdb, dbis[db], &k, &v, 0);
+}
+
+/* Delete a key; a missing key is not an error. */
+int
+store_del(struct txn *t, int db, const void *key, size_t klen)
+{
+	MDB_val	k;
+	int	rc;
+
+	k.mv_data = (void *)key;
+	k.mv_size = klen;
+	rc = mdb_del(t->mdb, dbis[db], &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* "{ws}/{name}" into b (replacing it). */
+int
+store_name_key(struct buf *b, const char *ws, const char *name)
+{
+	b->len = 0;
+	buf_add(b, ws, strlen(ws));
+	buf_add(b, "/", 1);
+	buf_add(b, name, strlen(name));
+	return 0;
+}
+
+/* Typed records. A record that does not decode is corruption: -1 -> EIO. */
+#define RECORD(name, type, db, enc, dec, key)				\
+int									\
+store_get_##name(struct txn *t, const char *uuid, type *out)		\
+{									\
+	MDB_val	v;							\
+	int	rc;							\
+									\
+	if ((rc = store_get(t, db, uuid, strlen(uuid), &v)) != 0)	\
+		return rc;						\
+	if (dec(v.mv_data, v.mv_size, out) == -1) {			\
+		log_warnx("storage: " #name " %s does not decode", uuid); \
+		return EIO;						\
+	}								\
+	return 0;							\
+}									\
+int									\
+store_put_##name(struct txn *t, const type *in)				\
+{									\
+	struct buf	b = { 0 };					\
+	int		rc;						\
+									\
+	enc(&b, in);							\
+	rc = store_put(t, db, in->key, strlen(in->key), b.p, b.len);	\
+	buf_free(&b);							\
+	return rc;							\
+}
+RECORD(jobdef, struct jobdef, DB_JOBDEFS, wire_encode_jobdef,
+    wire_decode_jobdef, uuid)
+RECORD(cluster, struct cluster, DB_CLUSTERS, wire_encode_cluster,
+    wire_decode_cluster, uuid)
+RECORD(run, struct run, DB_RUNS, wire_encode_run, wire_decode_run, uuid)
+
+/*
+ * Page through a name index ("{ws}/{name}" -> uuid) in name order, after
+ * the name `after` (NULL: from the start). Fills up to limit uuids (owned
+ * by the caller) and, when more follow, *next with the last name returned.
+ */
+int
+store_scan_names(struct txn *t, int db, const char *ws, const char *after,
+    size_t limit, char ***uuids, size_t *n, char **next)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	struct buf	 key = { 0 };
+	size_t		 plen;
+	int		 rc;
+
+	*uuids = xcalloc(limit, sizeof **uuids);
+	*n = 0;
+	*next = NULL;
+	store_name_key(&key, ws, after == NULL ? "" : after);
+	plen = strlen(ws) + 1;
+	if ((rc = mdb_cursor_open(t->mdb, dbis[db], &c)) != 0) {
+		buf_free(&key);
+		return rc;
+	}
+	k.mv_data = key.p;
+	k.mv_size = key.len;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && after != NULL && k.mv_size == key.len &&
+	    memcmp(k.mv_data, key.p, key.len) == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, key.p, plen) != 0)
+			break;
+		if (*n == limit) {
+			*next = xstrndup((char *)key.p + plen, key.len - plen);
+			break;
+		}
+		(*uuids)[(*n)++] = xstrndup(v.mv_data, v.mv_size);
+		key.len = 0;
+		buf_add(&key, k.mv_data, k.mv_size);
+	}
+	mdb_cursor_close(c);
+	buf_free(&key);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc;
+}

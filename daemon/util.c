@@ -1,0 +1,316 @@
+/*
+ * util.c: clocks, identifiers, name checks, errors and key-value lists.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uuid/uuid.h>
+
+#include "batchd.h"
+
+/* Wall-clock milliseconds since the epoch (timestamps users see). */
+int64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Monotonic milliseconds (durations). */
+int64_t
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Write a new random UUID, lower-case canonical, into out[UUID_LEN + 1]. */
+void
+uuid_new(char *out)
+{
+	uuid_t	u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+}
+
+/* Is s a lower-case canonical UUID? */
+int
+uuid_valid(const char *s)
+{
+	size_t	i;
+
+	if (s == NULL || strlen(s) != UUID_LEN)
+		return 0;
+	for (i = 0; i < UUID_LEN; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isdigit((unsigned char)s[i]) &&
+		    (s[i] < 'a' || s[i] > 'f'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Is s a workspace name: [A-Za-z0-9_-]{1,64}? */
+int
+ws_valid(const char *s)
+{
+	size_t	n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-')
+			return 0;
+		if (n >= WS_MAX)
+			return 0;
+	}
+	return n > 0;
+}
+
+/* Is s[0..len) well-formed UTF-8 (no overlongs, surrogates or NULs)? */
+int
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n, k;
+	uint32_t		 c;
+
+	while (i < len) {
+		if (p[i] == 0)
+			return 0;
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			n = 1;
+			c = p[i] & 0x1f;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			n = 2;
+			c = p[i] & 0x0f;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			n = 3;
+			c = p[i] & 0x07;
+		} else
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				return 0;
+			c = (c << 6) | (p[i + k] & 0x3f);
+		}
+		if ((n == 1 && c < 0x80) || (n == 2 && c < 0x800) ||
+		    (n == 3 && c < 0x10000) || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* Fill in a refusal: code, the request field at fault, and a message. */
+void
+error_set(struct error *e, enum errcode code, const char *field,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	e->code = code;
+	snprintf(e->field, sizeof e->field, "%s", field == NULL ? "" : field);
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+errcode_name(enum errcode c)
+{
+	static const char *names[] = { "OK", "INVALID_ARGUMENT", "NOT_FOUND",
+	    "ALREADY_EXISTS", "FAILED_PRECONDITION", "QUEUE_FULL",
+	    "CLUSTER_PAUSED", "UNAVAILABLE", "INTERNAL" };
+
+	if ((size_t)c < sizeof names / sizeof names[0])
+		return names[c];
+	return "?";
+}
+
+void
+kvlist_free(struct kvlist *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].value);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Deep copy src into the empty list dst. */
+void
+kvlist_copy(struct kvlist *dst, const struct kvlist *src)
+{
+	size_t	i;
+
+	dst->n = 0;
+	dst->v = NULL;
+	for (i = 0; i < src->n; i++)
+		kvlist_set(dst, src->v[i].key, src->v[i].value);
+}
+
+const char *
+kvlist_get(const struct kvlist *l, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].key, key) == 0)
+			return l->v[i].value;
+	return NULL;
+}
+
+/* Set key to value, replacing an existing entry. */
+void
+kvlist_set(struct kvlist *l, const char *key, const char *value)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i].key, key) == 0) {
+			free(l->v[i].value);
+			l->v[i].value = xstrdup(value);
+			return;
+		}
+	}
+	l->v = xreallocarray(l->v, l->n + 1, sizeof *l->v);
+	l->v[l->n].key = xstrdup(key);
+	l->v[l->n].value = xstrdup(value);
+	l->n++;
+}
+
+/* mkdir -p with mode for every created directory; 0 or -1 with errno. */
+int
+mkdir_p(const char *path, mode_t mode)
+{
+	char	*p, *s;
+
+	p = xstrdup(path);
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) == -1 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	free(p);
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * Split s into words as a POSIX shell would without expansions: blanks
+ * separate words, single quotes keep everything, double quotes keep all
+ * but \" \\ \$ \`, a backslash outside quotes escapes the next character.
+ * *words (and each word) is owned by the caller. 0, or -1 with *cause.
+ */
+int
+split_words(const char *s, char ***words, size_t *n, char **cause)
+{
+	struct buf	w = { 0 };
+	int		inword = 0;
+	char		q = 0;
+
+	*words = NULL;
+	*n = 0;
+	for (;; s++) {
+		if (q == '\'') {
+			if (*s == '\0')
+				goto unbalanced;
+			if (*s == '\'')
+				q = 0;
+			else
+				buf_add(&w, s, 1);
+			continue;
+		}
+		if (q == '"') {
+			if (*s == '\0')
+				goto unbalanced;
+			if (*s == '"')
+				q = 0;
+			else if (*s == '\\' && s[1] != '\0' &&
+			    strchr("\"\\$`", s[1]) != NULL)
+				buf_add(&w, ++s, 1);
+			else
+				buf_add(&w, s, 1);
+			continue;
+		}
+		if (*s == '\0' || *s == ' ' || *s == '\t' || *s == '\n') {
+			if (inword) {
+				buf_add(&w, "", 1);
+				*words = xreallocarray(*words, *n + 1,
+				    sizeof **words);
+				(*words)[(*n)++] = (char *)w.p;
+				memset(&w, 0, sizeof w);
+				inword = 0;
+			}
+			if (*s == '\0')
+				return 0;
+			continue;
+		}
+		inword = 1;
+		if (*s == '\'' || *s == '"')
+			q = *s;
+		else if (*s == '\\') {
+			if (s[1] == '\0')
+				goto unbalanced;
+			buf_add(&w, ++s, 1);
+		} else
+			buf_add(&w, s, 1);
+	}
+unbalanced:
+	buf_free(&w);
+	while (*n > 0)
+		free((*words)[--*n]);
+	free(*words);
+	*words = NULL;
+	xasprintf(cause, "unbalanced %s", q == 0 ? "backslash" :
+	    q == '\'' ? "single quote" : "double quote");
+	return -1;
+}
+
+/* Check that args split into words; refuse naming field otherwise. */
+int
+args_valid(const char *args, const char *field, struct error *e)
+{
+	char	**w, *cause;
+	size_t	  n;
+
+	if (args == NULL)
+		return 0;
+	if (split_words(args, &w, &n, &cause) == -1) {
+		error_set(e, E_INVALID, field, "%s: %s", field, cause);
+		free(cause);
+		return -1;
+	}
+	while (n > 0)
+		free(w[--n]);
+	free(w);
+	return 0;
+}

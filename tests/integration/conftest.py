@@ -1,0 +1,107 @@
+"""Fixtures for the batchd integration tests.
+
+  nats_server      module scope: a nats-server on 127.0.0.1:<free port>
+  daemon_factory   function scope: make(**kw) -> Daemon (not started);
+                   kw: nats_url, prefix, env, tmpdir. Every Daemon made is
+                   stopped (SIGTERM, exit 0 required) and checked for
+                   sanitizer reports at teardown.
+  daemon           function scope: a started Daemon on nats_server
+  ws               function scope: a workspace name unique to the test
+  make_nats        function scope: make(port=None) -> NatsServer (not
+                   started), stopped at teardown
+
+On a test failure the tail of every batchd stderr log the test used is
+attached to the report.
+"""
+
+import os
+import re
+import sys
+
+import pytest
+
+sys.dont_write_bytecode = True
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+
+harness.setup_pb_path()
+
+from batchd.v1 import batchd_pb2 as pb  # noqa: E402,F401  (fail early)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    # Teardown failures already carry the tail in their message.
+    if rep.failed and rep.when != "teardown":
+        for d in getattr(item, "_batchd_daemons", ()):
+            if not os.path.exists(d.stderr_path):
+                continue
+            rep.sections.append(("batchd stderr %s" % d.tmpdir,
+                                 d.log_tail(80)))
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory):
+    srv = harness.NatsServer(str(tmp_path_factory.mktemp("nats")))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def make_nats(tmp_path):
+    servers = []
+
+    def make(port=None):
+        srv = harness.NatsServer(str(tmp_path / "nats"), port=port)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def daemon_factory(request, tmp_path):
+    daemons = []
+    request.node._batchd_daemons = daemons
+
+    def make(nats_url=None, prefix="batchd", env=None, tmpdir=None):
+        if nats_url is None:
+            nats_url = request.getfixturevalue("nats_server").url
+        if tmpdir is None:
+            tmpdir = tmp_path / ("batchd%d" % len(daemons))
+        os.makedirs(str(tmpdir), exist_ok=True)
+        d = harness.Daemon(str(tmpdir), nats_url, prefix=prefix, env=env)
+        daemons.append(d)
+        return d
+
+    yield make
+    errors = []
+    for d in daemons:
+        try:
+            d.close()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    if errors:
+        pytest.fail("batchd teardown:\n" + "\n\n".join(errors),
+                    pytrace=False)
+
+
+@pytest.fixture
+def daemon(daemon_factory):
+    return daemon_factory().start()
+
+
+@pytest.fixture
+def ws(request):
+    """A workspace name unique to this test: [A-Za-z0-9_-]{1,64}."""
+    base = re.sub(r"[^A-Za-z0-9_-]", "_", request.node.name)
+    return "%s-%s" % (base[:50], os.urandom(4).hex())
