@@ -1,0 +1,638 @@
+/*
+ * unit.c: unit tests of the daemon's pieces, each in its own temporary
+ * directory (the process chdirs into it), against a real LMDB environment.
+ *
+ * Output: one line per test ("ok NAME" or "FAIL NAME: why"), then
+ * "unit: N passed, N failed". Exit status 1 if any failed.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "batchd.h"
+#include "batchd/v1/batchd.pb-c.h"
+
+struct config	*cfg;
+
+static int	 failed;
+static char	 why[512];
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		snprintf(why, sizeof why, "%s:%d: %s", __FILE__,	\
+		    __LINE__, #cond);					\
+		failed = 1;						\
+		return;							\
+	}								\
+} while (0)
+
+/* A fresh default configuration (no file, no environment). */
+static void
+fresh_config(void)
+{
+	char	*cause = NULL;
+
+	config_free(cfg);
+	cfg = config_load(NULL, &cause);
+	if (cfg == NULL) {
+		fprintf(stderr, "config_load: %s\n", cause);
+		exit(2);
+	}
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+}
+
+/* ------------------------------------------------------------ config */
+
+static void
+test_config_defaults(void)
+{
+	CHECK(strcmp(cfg->subject_prefix, "batchd") == 0);
+	CHECK(strcmp(cfg->data_dir, "./var") == 0);
+	CHECK(strcmp(cfg->workspace_root, "./var/workspaces") == 0);
+	CHECK(cfg->queue_cap == 100);
+	CHECK(strcmp(cfg->default_workspace, "default") == 0);
+	CHECK(cfg->log_level == LOG_LVL_INFO);
+}
+
+static void
+test_config_file(void)
+{
+	struct config	*c;
+	char		*cause = NULL;
+
+	write_file("a.conf", "# comment\nnats_url = nats://127.0.0.1:5\n"
+	    "queue_cap = 7\nlmdb_map_size = 64M\nlog_level = debug\n");
+	c = config_load("a.conf", &cause);
+	CHECK(c != NULL);
+	CHECK(strcmp(c->nats_url, "nats://127.0.0.1:5") == 0);
+	CHECK(c->queue_cap == 7);
+	CHECK(c->lmdb_map_size == 64u << 20);
+	CHECK(c->log_level == LOG_LVL_DEBUG);
+	config_free(c);
+}
+
+static void
+test_config_unknown_key(void)
+{
+	char	*cause = NULL;
+
+	write_file("b.conf", "queue_cap = 5\n\nfrobnicate = 1\n");
+	CHECK(config_load("b.conf", &cause) == NULL);
+	CHECK(strstr(cause, "b.conf:3:") != NULL);
+	CHECK(strstr(cause, "frobnicate") != NULL);
+	free(cause);
+}
+
+static void
+test_config_bad_value(void)
+{
+	char	*cause = NULL;
+
+	write_file("c.conf", "queue_cap = lots\n");
+	CHECK(config_load("c.conf", &cause) == NULL);
+	CHECK(strstr(cause, "c.conf:1:") != NULL);
+	CHECK(strstr(cause, "queue_cap") != NULL);
+	free(cause);
+	write_file("d.conf", "queue_cap = 0\n");
+	CHECK(config_load("d.conf", &cause) == NULL);
+	free(cause);
+	write_file("e.conf", "log_level = loud\n");
+	CHECK(config_load("e.conf", &cause) == NULL);
+	CHECK(strstr(cause, "log_level") != NULL);
+	free(cause);
+}
+
+static void
+test_config_env(void)
+{
+	struct config	*c;
+	char		*cause = NULL;
+
+	write_file("f.conf", "queue_cap = 7\ndata_dir = /nowhere\n");
+	setenv("BATCHD_QUEUE_CAP", "9", 1);
+	setenv("BATCHD_SUBJECT_PREFIX", "acme.batchd", 1);
+	c = config_load("f.conf", &cause);
+	unsetenv("BATCHD_QUEUE_CAP");
+	unsetenv("BATCHD_SUBJECT_PREFIX");
+	CHECK(c != NULL);
+	CHECK(c->queue_cap == 9);
+	CHECK(strcmp(c->subject_prefix, "acme.batchd") == 0);
+	CHECK(strcmp(c->workspace_root, "/nowhere/workspaces") == 0);
+	config_free(c);
+
+	setenv("BATCHD_QUEUE_CAP", "x", 1);
+	c = config_load(NULL, &cause);
+	unsetenv("BATCHD_QUEUE_CAP");
+	CHECK(c == NULL);
+	CHECK(strstr(cause, "BATCHD_QUEUE_CAP") != NULL);
+	free(cause);
+}
+
+static void
+test_config_missing_file(void)
+{
+	char	*cause = NULL;
+
+	CHECK(config_load("nope.conf", &cause) == NULL);
+	CHECK(strstr(cause, "nope.conf") != NULL);
+	free(cause);
+}
+
+/* ------------------------------------------------------------ util */
+
+static void
+test_split_words(void)
+{
+	char	**w, *cause = NULL;
+	size_t	  n, i;
+
+	CHECK(split_words("  --a 1 'b c' \"d \\\"e\\\"\" f\\ g ''", &w, &n,
+	    &cause) == 0);
+	CHECK(n == 6);
+	CHECK(strcmp(w[0], "--a") == 0);
+	CHECK(strcmp(w[1], "1") == 0);
+	CHECK(strcmp(w[2], "b c") == 0);
+	CHECK(strcmp(w[3], "d \"e\"") == 0);
+	CHECK(strcmp(w[4], "f g") == 0);
+	CHECK(strcmp(w[5], "") == 0);
+	for (i = 0; i < n; i++)
+		free(w[i]);
+	free(w);
+	CHECK(split_words("", &w, &n, &cause) == 0 && n == 0);
+	free(w);
+	CHECK(split_words("a 'b", &w, &n, &cause) == -1);
+	CHECK(strstr(cause, "single quote") != NULL);
+	free(cause);
+	CHECK(split_words("a \"b", &w, &n, &cause) == -1);
+	free(cause);
+	CHECK(split_words("a \\", &w, &n, &cause) == -1);
+	free(cause);
+}
+
+static void
+test_utf8(void)
+{
+	CHECK(utf8_valid("abc", 3));
+	CHECK(utf8_valid("\xc3\xa9", 2));
+	CHECK(utf8_valid("\xf0\x9f\x98\x80", 4));
+	CHECK(!utf8_valid("\xc3", 1));
+	CHECK(!utf8_valid("\xc0\xaf", 2));		/* overlong */
+	CHECK(!utf8_valid("\xed\xa0\x80", 3));		/* surrogate */
+	CHECK(!utf8_valid("\xff", 1));
+	CHECK(!utf8_valid("a\0b", 3));
+}
+
+static void
+test_names(void)
+{
+	char	u[UUID_LEN + 1];
+
+	uuid_new(u);
+	CHECK(uuid_valid(u));
+	CHECK(!uuid_valid("F256C794-4C2D-49A3-BA7A-7CF1BFA6628C"));
+	CHECK(!uuid_valid("f256c794"));
+	CHECK(ws_valid("team_A-1"));
+	CHECK(!ws_valid(""));
+	CHECK(!ws_valid("a.b"));
+	CHECK(!ws_valid("a*"));
+	CHECK(!ws_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+/* ------------------------------------------------------------ wire */
+
+static int
+decode(enum verb v, const ProtobufCMessage *m, struct request *r,
+    struct error *e)
+{
+	uint8_t	buf[4096];
+	size_t	n;
+
+	n = protobuf_c_message_pack(m, buf);
+	memset(r, 0, sizeof *r);
+	memset(e, 0, sizeof *e);
+	return wire_decode_request(v, buf, n, r, e);
+}
+
+static void
+test_wire_garbage(void)
+{
+	struct request	r;
+	struct error	e = { 0 };
+
+	memset(&r, 0, sizeof r);
+	CHECK(wire_decode_request(V_JOBDEF_CREATE, "\xff\xff\xff", 3, &r,
+	    &e) == -1);
+	CHECK(e.code == E_INVALID);
+	CHECK(strcmp(e.field, "payload") == 0);
+	request_free(&r);
+}
+
+static void
+test_wire_bounds(void)
+{
+	Batchd__V1__CreateJobDefinitionRequest	m =
+	    BATCHD__V1__CREATE_JOB_DEFINITION_REQUEST__INIT;
+	Batchd__V1__JobConfig			c = BATCHD__V1__JOB_CONFIG__INIT;
+	struct request				r;
+	struct error				e;
+	char					name[300];
+
+	memset(name, 'x', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	m.name = name;
+	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(strcmp(e.field, "name") == 0);
+	request_free(&r);
+
+	m.name = "ok\xff";
+	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(strcmp(e.field, "name") == 0);
+	CHECK(strstr(e.message, "UTF-8") != NULL);
+	request_free(&r);
+
+	m.name = "ok";
+	c.type = 77;
+	m.config = &c;
+	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(strcmp(e.field, "config.type") == 0);
+	request_free(&r);
+}
+
+static void
+test_wire_page_size(void)
+{
+	Batchd__V1__ListJobRunsRequest	m =
+	    BATCHD__V1__LIST_JOB_RUNS_REQUEST__INIT;
+	struct request			r;
+	struct error			e;
+
+	m.page_size = 100000;
+	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == -1);
+	CHECK(strcmp(e.field, "page_size") == 0);
+	request_free(&r);
+	m.page_size = 0;
+	m.cluster_uuid = "not-a-uuid";
+	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == -1);
+	CHECK(strcmp(e.field, "cluster_uuid") == 0);
+	request_free(&r);
+	m.cluster_uuid = "";
+	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == 0);
+	CHECK(r.page_size == PAGE_DEFAULT);
+	request_free(&r);
+}
+
+static void
+test_wire_run_roundtrip(void)
+{
+	struct run	r, back;
+	struct buf	b = { 0 };
+
+	memset(&r, 0, sizeof r);
+	memset(&back, 0, sizeof back);
+	uuid_new(r.uuid);
+	r.ws = xstrdup("w");
+	r.status = RS_FAILED;
+	r.reason = R_TIMEOUT;
+	r.has_exit = 1;
+	r.exit_code = 0;
+	r.has_args = 1;
+	r.args = xstrdup("");
+	kvlist_set(&r.env, "K", "V");
+	r.config.source.type = SRC_GIT;
+	r.config.source.token = xstrdup("secret");
+	r.attempts = xcalloc(1, sizeof *r.attempts);
+	r.n_attempts = 1;
+	r.attempts[0].n = 1;
+	r.attempts[0].usage.maxrss_kb = 1234;
+	wire_encode_run(&b, &r);
+	CHECK(wire_decode_run(b.p, b.len, &back) == 0);
+	CHECK(strcmp(back.uuid, r.uuid) == 0);
+	CHECK(back.status == RS_FAILED && back.reason == R_TIMEOUT);
+	CHECK(back.has_exit && back.exit_code == 0);
+	CHECK(back.has_args && strcmp(back.args, "") == 0);
+	CHECK(strcmp(kvlist_get(&back.env, "K"), "V") == 0);
+	/* Records keep the token; replies mask it. */
+	CHECK(strcmp(back.config.source.token, "secret") == 0);
+	CHECK(back.n_attempts == 1 && back.attempts[0].usage.maxrss_kb == 1234);
+	wire_reply_run(&b, &r);
+	CHECK(memmem(b.p, b.len, "secret", 6) == NULL);
+	CHECK(memmem(b.p, b.len, "****", 4) != NULL);
+	buf_free(&b);
+	run_free(&r);
+	run_free(&back);
+}
+
+/* ------------------------------------------------------------ validation */
+
+static void
+test_validate_config(void)
+{
+	struct jobconfig	c;
+	struct error		e;
+
+	memset(&c, 0, sizeof c);
+	memset(&e, 0, sizeof e);
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	CHECK(strcmp(e.field, "config.source.type") == 0);
+	c.source.type = SRC_WORKSPACE;
+	c.source.oneof = SRC_GIT;
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	CHECK(strcmp(e.field, "config.source") == 0);
+	c.source.oneof = SRC_WORKSPACE;
+	c.source.path = "../up";
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	CHECK(strcmp(e.field, "config.source.workspace.path") == 0);
+	c.source.path = "a/../../b";
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	c.source.path = "jobs";
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	CHECK(strcmp(e.field, "config.type") == 0);
+	c.type = JT_PYTHON;
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	CHECK(strcmp(e.field, "config.source_location") == 0);
+	c.source_location = "x.py";
+	c.args = "'unbalanced";
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	CHECK(strcmp(e.field, "config.args") == 0);
+	c.args = NULL;
+	c.has_timeout = 1;
+	c.timeout_s = 0;
+	CHECK(jobdef_validate_config(&c, "config", &e) == -1);
+	CHECK(strcmp(e.field, "config.timeout_seconds") == 0);
+	c.has_timeout = 0;
+	CHECK(jobdef_validate_config(&c, "config", &e) == 0);
+	jobdef_fill_defaults(&c);
+	CHECK(c.timeout_s == 3600 && c.retry.delay_s == 60 &&
+	    c.retry.num_retries == 0 && !c.retry.on_timeout);
+}
+
+/* ------------------------------------------------------------ store */
+
+struct put_op {
+	struct op	 op;
+	const char	*key;
+	size_t		 vlen;
+	int		 fail;		/* return this after writing */
+	int		*done, *failed_rc;
+};
+
+static int
+put_apply(struct op *op, struct txn *t)
+{
+	struct put_op	*p = (struct put_op *)op;
+	char		*v;
+	int		 rc;
+
+	v = xcalloc(1, p->vlen);
+	rc = store_put(t, DB_META, p->key, strlen(p->key), v, p->vlen);
+	free(v);
+	return rc != 0 ? rc : p->fail;
+}
+
+static void
+put_free(struct op *op)
+{
+	struct put_op	*p = (struct put_op *)op;
+
+	(*p->done)++;
+	free(p);
+}
+
+static void
+put_fail(struct op *op, int rc)
+{
+	struct put_op	*p = (struct put_op *)op;
+
+	*p->failed_rc = rc;
+	free(p);
+}
+
+static void
+put(const char *key, size_t vlen, int fail, int *done, int *failed_rc)
+{
+	struct put_op	*p = xcalloc(1, sizeof *p);
+
+	p->op.apply = put_apply;
+	p->op.free = put_free;
+	p->op.fail = put_fail;
+	p->key = key;
+	p->vlen = vlen;
+	p->fail = fail;
+	p->done = done;
+	p->failed_rc = failed_rc;
+	store_submit(&p->op);
+}
+
+struct get_op {
+	struct op	 op;
+	const char	*key;
+	int		*rc;
+};
+
+static int
+get_apply(struct op *op, struct txn *t)
+{
+	struct get_op	*g = (struct get_op *)op;
+	MDB_val		 v;
+
+	*g->rc = store_get(t, DB_META, g->key, strlen(g->key), &v);
+	return 0;
+}
+
+static void
+get_free(struct op *op)
+{
+	free(op);
+}
+
+static void
+get_fail(struct op *op, int rc)
+{
+	(void)rc;
+	free(op);
+}
+
+static int
+stored(const char *key)
+{
+	struct get_op	*g = xcalloc(1, sizeof *g);
+	int		 rc = -1;
+
+	g->op.apply = get_apply;
+	g->op.free = get_free;
+	g->op.fail = get_fail;
+	g->key = key;
+	g->rc = &rc;
+	store_submit(&g->op);
+	store_flush_now();
+	return rc == 0;
+}
+
+static void
+test_store_group_commit(void)
+{
+	char	*cause = NULL;
+	int	 done = 0, frc = 0;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	put("a", 10, 0, &done, &frc);
+	put("b", 10, EIO, &done, &frc);	/* its write is rolled back */
+	put("c", 10, 0, &done, &frc);
+	store_flush_now();
+	CHECK(done == 2);
+	CHECK(frc == EIO);
+	CHECK(stored("a"));
+	CHECK(!stored("b"));
+	CHECK(stored("c"));
+	store_close();
+	/* Durable across a reopen. */
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(stored("a") && stored("c") && !stored("b"));
+	store_close();
+}
+
+static void
+test_store_map_grows(void)
+{
+	static char	 keys[64][8];
+	char		*cause = NULL;
+	size_t		 before;
+	int		 done = 0, frc = 0, i;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	before = store_map_size();
+	for (i = 0; i < 64; i++) {
+		snprintf(keys[i], sizeof keys[i], "k%d", i);
+		put(keys[i], 64 * 1024, 0, &done, &frc);
+	}
+	store_flush_now();
+	CHECK(frc == 0);
+	CHECK(done == 64);
+	CHECK(store_map_size() > before);
+	for (i = 0; i < 64; i++)
+		CHECK(stored(keys[i]));
+	store_close();
+}
+
+static void
+test_store_map_limit(void)
+{
+	char	*cause = NULL;
+	int	 done = 0, frc = 0;
+
+	/* A value larger than 64 times the map can never fit. */
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	put("huge", 80u << 20, 0, &done, &frc);
+	store_flush_now();
+	CHECK(done == 0);
+	CHECK(frc == MDB_MAP_FULL);
+	CHECK(!stored("huge"));
+	store_close();
+}
+
+static void
+test_store_schema_mismatch(void)
+{
+	MDB_env	*env;
+	MDB_txn	*t;
+	MDB_dbi	 dbi;
+	MDB_val	 k = { 14, "schema_version" }, v = { 2, "99" };
+	char	*cause = NULL;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	store_close();
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 16);
+	CHECK(mdb_env_open(env, "./lmdb", 0, 0600) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &t) == 0);
+	CHECK(mdb_dbi_open(t, "meta", 0, &dbi) == 0);
+	CHECK(mdb_put(t, dbi, &k, &v, 0) == 0);
+	CHECK(mdb_txn_commit(t) == 0);
+	mdb_env_close(env);
+	CHECK(store_open(".", 1 << 20, &cause) == -1);
+	CHECK(strstr(cause, "schema version") != NULL);
+	free(cause);
+}
+
+/* ------------------------------------------------------------ runner */
+
+static const struct {
+	const char	*name;
+	void		(*fn)(void);
+} tests[] = {
+#define T(n)	{ #n, n }
+	T(test_config_defaults),
+	T(test_config_file),
+	T(test_config_unknown_key),
+	T(test_config_bad_value),
+	T(test_config_env),
+	T(test_config_missing_file),
+	T(test_split_words),
+	T(test_utf8),
+	T(test_names),
+	T(test_wire_garbage),
+	T(test_wire_bounds),
+	T(test_wire_page_size),
+	T(test_wire_run_roundtrip),
+	T(test_validate_config),
+	T(test_store_group_commit),
+	T(test_store_map_grows),
+	T(test_store_map_limit),
+	T(test_store_schema_mismatch),
+#undef T
+};
+
+int
+main(int argc, char **argv)
+{
+	char	 tmpl[] = "/tmp/batchd-unit.XXXXXX", cmd[64], *dir, top[4096];
+	size_t	 i;
+	int	 passed = 0, nfailed = 0;
+
+	(void)argc;
+	(void)argv;
+	log_init(LOG_LVL_ERROR);
+	if ((base = event_base_new()) == NULL)
+		return 2;
+	event_base_priority_init(base, 3);
+	if (getcwd(top, sizeof top) == NULL)
+		return 2;
+	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+		strcpy(tmpl, "/tmp/batchd-unit.XXXXXX");
+		if ((dir = mkdtemp(tmpl)) == NULL || chdir(dir) == -1)
+			return 2;
+		fresh_config();
+		failed = 0;
+		tests[i].fn();
+		if (failed) {
+			printf("FAIL %s: %s\n", tests[i].name, why);
+			nfailed++;
+		} else {
+			printf("ok   %s\n", tests[i].name);
+			passed++;
+		}
+		if (chdir(top) == -1)
+			return 2;
+		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			return 2;
+	}
+	config_free(cfg);
+	event_base_free(base);
+	printf("unit: %d passed, %d failed\n", passed, nfailed);
+	return nfailed != 0;
+}
