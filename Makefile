@@ -24,8 +24,8 @@ endif
 
 DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler liblmdb-dev \
-	   uuid-dev libinih-dev nats-server python3 python3-protobuf \
-	   python3-pytest sqlite3
+	   uuid-dev libinih-dev libjansson-dev nats-server python3 \
+	   python3-protobuf python3-pytest sqlite3
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
 	      jobdef cluster run exec logs
@@ -38,7 +38,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 .PHONY: all deps run test unit integration clean
-all: $(B)/batchd
+all: $(B)/batchd $(B)/batchctl
 
 # Install the Debian packages that are missing; does nothing when all are.
 deps:
@@ -81,7 +81,7 @@ UNIT_SRCS = $(wildcard tests/unit/*.c)
 $(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-run: deps all
+run: deps $(B)/batchd
 	@mkdir -p var
 	@if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then \
 		echo "starting nats-server on 127.0.0.1:4222 (log: var/nats-server.log)"; \
@@ -92,8 +92,12 @@ run: deps all
 
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
-	    build/san/batchd build/san/unit build/py/batchd/v1/batchd_pb2.py
+	    build/san/batchd build/san/batchctl build/san/unit \
+	    build/py/batchd/v1/batchd_pb2.py
 	@tests/run-all build/san
+
+# batchctl, the command-line client: see cli/cli.mk.
+include cli/cli.mk
 
 clean:
 	rm -rf build

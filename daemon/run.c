@@ -1077,7 +1077,7 @@ walk_status(struct txn *t, const char *ws, enum rstatus st,
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
-	return rc < 0 ? 0 : rc;
+	return rc;
 }
 
 struct cancel_all {
