@@ -28,6 +28,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   python3-protobuf python3-pytest sqlite3
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
+	      metrics http notify \
 	      jobdef cluster run exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
@@ -37,7 +38,7 @@ UNIT	 = $(B)/unit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps run test unit integration clean
+.PHONY: all deps run test unit integration clean install
 all: $(B)/batchd $(B)/batchctl
 
 # Install the Debian packages that are missing; does nothing when all are.
@@ -95,6 +96,31 @@ test: deps
 	    build/san/batchd build/san/batchctl build/san/unit \
 	    build/py/batchd/v1/batchd_pb2.py
 	@tests/run-all build/san
+
+# Installation: PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR for staging.
+PREFIX	  ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR	  ?= $(PREFIX)/lib/systemd/system
+
+install: $(B)/batchd $(B)/batchctl
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/batchd \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0755 $(B)/batchd $(DESTDIR)$(PREFIX)/sbin/batchd
+	install -m 0755 $(B)/batchctl $(DESTDIR)$(PREFIX)/bin/batchctl
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    systemd/batchd.service.in > $(DESTDIR)$(UNITDIR)/batchd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/batchd.service
+	install -m 0644 systemd/batchd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/batchd.conf
+	install -m 0644 systemd/batchd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/batchd.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/batchd/batchd.conf ] || \
+	    install -m 0644 configs/batchd.conf $(DESTDIR)$(SYSCONFDIR)/batchd/batchd.conf
+	install -m 0644 man/batchd.8 $(DESTDIR)$(PREFIX)/share/man/man8/batchd.8
+	[ ! -f cli/batchctl.1 ] || install -m 0644 cli/batchctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/batchctl.1
+	[ ! -f cli/batchctl.bash ] || install -m 0644 cli/batchctl.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/batchctl
 
 # batchctl, the command-line client: see cli/cli.mk.
 include cli/cli.mk

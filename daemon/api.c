@@ -21,6 +21,9 @@ struct msg_op {
 	void		*data;
 	size_t		 len;
 	struct buf	 out;
+	int64_t		 t0;		/* receipt, for the latency metric */
+	enum verb	 verb;
+	enum errcode	 code;
 };
 
 typedef int (*handler)(struct txn *, struct request *, struct buf *,
@@ -103,6 +106,7 @@ reply_publish(void *arg)
 	struct msg_op	*m = arg;
 
 	bus_publish(m->reply, m->out.p, m->out.len);
+	metrics_request(m->verb, m->code, mono_us() - m->t0);
 }
 
 static void
@@ -135,6 +139,8 @@ msg_op_apply(struct op *op, struct txn *t)
 		    e.field, e.message);
 		wire_reply_error(&m->out, &e);
 	}
+	m->verb = req.verb;
+	m->code = e.code;
 	request_free(&req);
 	if (rc == 0)
 		txn_defer(t, reply_publish, m, NULL);
@@ -157,6 +163,7 @@ msg_op_fail(struct op *op, int rc)
 	log_warnx("request failed subject=%s: %s", m->subject, e.message);
 	wire_reply_error(&m->out, &e);
 	bus_publish(m->reply, m->out.p, m->out.len);
+	metrics_request(m->verb, e.code, mono_us() - m->t0);
 	msg_op_free(op);
 }
 
@@ -181,5 +188,6 @@ api_message(const char *subject, const char *reply, const void *data,
 	if (len != 0)
 		memcpy(m->data, data, len);
 	m->len = len;
+	m->t0 = mono_us();
 	store_submit(&m->op);
 }

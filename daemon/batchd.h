@@ -299,6 +299,14 @@ struct config {
 	char		*python;
 	char		*sql_engine;
 	uint32_t	 log_chunk_bytes;
+	char		*http_listen;	/* NULL: no HTTP endpoint */
+};
+
+/* Totals over all clusters, for status lines. */
+struct cluster_totals {
+	uint64_t	 clusters;
+	uint64_t	 queued;
+	uint64_t	 active;
 };
 
 /* A write transaction of one loop turn, or a nested one for one op. */
@@ -354,6 +362,7 @@ void	 buf_free(struct buf *);
 /* util.c */
 int64_t	 now_ms(void);
 int64_t	 mono_ms(void);
+int64_t	 mono_us(void);
 void	 uuid_new(char *);
 int	 uuid_valid(const char *);
 int	 ws_valid(const char *);
@@ -428,6 +437,8 @@ MDB_txn	*store_mdb_txn(struct txn *);
 MDB_dbi	 store_dbi(int);
 void	 txn_defer(struct txn *, effect_cb, void *, void (*)(void *));
 size_t	 store_map_size(void);
+void	 store_usage(size_t *, size_t *);
+int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
 	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB__COUNT };
 /* Typed records: 0 found, MDB_NOTFOUND, or another error. */
@@ -510,6 +521,7 @@ int	 run_events(struct txn *, struct request *, struct buf *,
 void	 run_kick(struct txn *, const char *);
 void	 run_recover(void);
 void	 run_free_timers(void);
+void	 run_totals(struct cluster_totals *);
 void	 run_attempt_ended(const char *, uint32_t, const struct result *);
 
 /* exec.c: processes of attempts */
@@ -519,6 +531,23 @@ void	 exec_start(const struct run *);
 void	 exec_kill(const char *, uint32_t);
 void	 exec_kill_stale(const char *, uint32_t);
 size_t	 exec_count(void);
+
+/* metrics.c */
+struct evbuffer;
+void	 metrics_request(enum verb, enum errcode, int64_t);
+void	 metrics_transition(enum rstatus, enum reason);
+void	 metrics_log_bytes(enum logstream, size_t);
+void	 metrics_nats_event(int);
+void	 metrics_render(struct evbuffer *);
+
+/* http.c */
+int	 http_start(const char *, char **);
+void	 http_stop(void);
+
+/* notify.c */
+void	 notify_init(void);
+void	 notify_send(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 notify_free(void);
 
 /* logs.c */
 char	*logs_path(const char *, uint32_t, enum logstream);

@@ -102,11 +102,19 @@ on_connected(natsConnection *c, void *arg)
 }
 
 static void
+on_reconnected(natsConnection *c, void *arg)
+{
+	metrics_nats_event(1);
+	on_connected(c, arg);
+}
+
+static void
 on_disconnected(natsConnection *c, void *arg)
 {
 	(void)c;
 	(void)arg;
 	connected = 0;
+	metrics_nats_event(0);
 	log_warnx("nats disconnected url=%s, reconnecting", cfg->nats_url);
 }
 
@@ -151,7 +159,7 @@ bus_start(void)
 	    "reconnect buffer");
 	check(natsOptions_SetRetryOnFailedConnect(opts, true, on_connected,
 	    NULL), "retry on failed connect");
-	check(natsOptions_SetReconnectedCB(opts, on_connected, NULL),
+	check(natsOptions_SetReconnectedCB(opts, on_reconnected, NULL),
 	    "reconnected callback");
 	check(natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL),
 	    "disconnected callback");

@@ -38,6 +38,7 @@ static const struct key {
 	S(python),
 	S(sql_engine),
 	U(log_chunk_bytes, 512, 1 << 20),
+	S(http_listen),
 #undef S
 #undef U
 };
@@ -284,8 +285,11 @@ config_print(const struct config *c)
 
 		switch (k->type) {
 		case K_STR:
-			printf("%s = %s\n", k->name,
-			    *(char **)((char *)c + k->off));
+			if (*(char **)((char *)c + k->off) == NULL)
+				printf("#%s =\n", k->name);
+			else
+				printf("%s = %s\n", k->name,
+				    *(char **)((char *)c + k->off));
 			break;
 		case K_U32:
 			printf("%s = %u\n", k->name,

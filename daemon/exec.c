@@ -439,6 +439,7 @@ on_output(evutil_socket_t fd, short what, void *arg)
 			    s->p->attempt);
 		logs_publish(s->p->ws, s->p->uuid, s->p->attempt, s->which,
 		    s->off, buf, n, 0);
+		metrics_log_bytes(s->which, n);
 		s->off += n;
 		return;
 	}

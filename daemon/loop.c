@@ -47,6 +47,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("signal=%d: shutting down", (int)sig);
+	notify_send("STOPPING=1");
 	loop_stop();
 }
 

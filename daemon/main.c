@@ -93,11 +93,19 @@ main(int argc, char **argv)
 		fatal_code(EXIT_STORAGE, "%s", cause);
 	exec_init();
 	run_recover();
+	if (cfg->http_listen != NULL && http_start(cfg->http_listen,
+	    &cause) == -1)
+		fatal_code(EXIT_CONFIG, "%s", cause);
+	notify_init();
 	bus_start();
+	notify_send("READY=1\nSTATUS=serving");
 
 	loop_run();
 
 	log_info("shutting down");
+	notify_send("STOPPING=1");
+	http_stop();
+	notify_free();
 	store_flush_now();
 	exec_free();
 	run_free_timers();

@@ -123,6 +123,8 @@ queue_key(uint8_t *k, const char *cluster, uint64_t seq)
 struct publish {
 	char		*subject;
 	struct buf	 data;
+	enum rstatus	 status;
+	enum reason	 reason;
 };
 
 static void
@@ -130,6 +132,7 @@ publish_cb(void *arg)
 {
 	struct publish	*p = arg;
 
+	metrics_transition(p->status, p->reason);
 	bus_publish(p->subject, p->data.p, p->data.len);
 }
 
@@ -271,6 +274,8 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	xasprintf(&p->subject, "%s.v1.%s.status.%s.%s", cfg->subject_prefix,
 	    r->ws, r->cluster_uuid, r->uuid);
 	p->data = b;
+	p->status = to;
+	p->reason = why;
 	txn_defer(t, publish_cb, p, publish_free);
 	return 0;
 }
@@ -1408,6 +1413,24 @@ run_recover(void)
 
 	store_submit(&op);
 	store_flush_now();
+}
+
+static void
+totals_cb(const struct cluster *c, void *arg)
+{
+	struct cluster_totals	*t = arg;
+
+	t->clusters++;
+	t->queued += c->queued;
+	t->active += c->active_run[0] != '\0';
+}
+
+/* Clusters, queued and running runs, for status lines. */
+void
+run_totals(struct cluster_totals *t)
+{
+	memset(t, 0, sizeof *t);
+	store_each_cluster(totals_cb, t);
 }
 
 /* Shutdown: free what waits on timers. */

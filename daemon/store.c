@@ -171,6 +171,51 @@ store_map_size(void)
 	return map_size;
 }
 
+/* Bytes of the map in use and its size. */
+void
+store_usage(size_t *used, size_t *size)
+{
+	MDB_envinfo	info;
+	MDB_stat	st;
+
+	mdb_env_info(env, &info);
+	mdb_env_stat(env, &st);
+	*used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	*size = info.me_mapsize;
+}
+
+/*
+ * Call fn for every cluster, in a read transaction of its own. Only outside
+ * store_flush() (a thread has one transaction at a time). 0 or an error.
+ */
+int
+store_each_cluster(void (*fn)(const struct cluster *, void *), void *arg)
+{
+	struct cluster	 c;
+	MDB_txn		*t;
+	MDB_cursor	*cur;
+	MDB_val		 k, v;
+	int		 rc;
+
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &t)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(t, dbis[DB_CLUSTERS], &cur)) != 0) {
+		mdb_txn_abort(t);
+		return rc;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		memset(&c, 0, sizeof c);
+		if (wire_decode_cluster(v.mv_data, v.mv_size, &c) == 0) {
+			fn(&c, arg);
+			cluster_free(&c);
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(t);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Queue an op for this loop turn's transaction. */
 void
 store_submit(struct op *op)

@@ -1,0 +1,208 @@
+/*
+ * metrics.c: counters and histograms for /metrics (Prometheus text format).
+ *
+ * Everything here is touched on the loop thread only, except the NATS
+ * connection counters, which cnats threads bump with atomic builtins.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "batchd.h"
+
+static const double buckets_s[] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
+};
+#define NBUCKETS (sizeof buckets_s / sizeof buckets_s[0])
+
+struct hist {
+	uint64_t	counts[NBUCKETS + 1];	/* last: +Inf */
+	uint64_t	n;
+	double		sum;
+};
+
+static uint64_t		requests[V__COUNT][E_INTERNAL + 1];
+static struct hist	latency[V__COUNT];
+static uint64_t		transitions[RS_CANCELLED + 1][R__COUNT];
+static uint64_t		nats_reconnects, nats_disconnects;
+static uint64_t		log_bytes[3];
+
+/* A request was answered with code after us microseconds. */
+void
+metrics_request(enum verb v, enum errcode code, int64_t us)
+{
+	struct hist	*h;
+	double		 s = (double)us / 1e6;
+	size_t		 i;
+
+	if (v < 0 || v >= V__COUNT || code > E_INTERNAL)
+		return;
+	requests[v][code]++;
+	h = &latency[v];
+	for (i = 0; i < NBUCKETS && s > buckets_s[i]; i++)
+		;
+	h->counts[i]++;
+	h->n++;
+	h->sum += s;
+}
+
+/* A committed status transition. */
+void
+metrics_transition(enum rstatus to, enum reason why)
+{
+	if (to <= RS_CANCELLED && why < R__COUNT)
+		transitions[to][why]++;
+}
+
+void
+metrics_log_bytes(enum logstream s, size_t n)
+{
+	if (s <= LS_STDERR)
+		log_bytes[s] += n;
+}
+
+/* cnats threads. */
+void
+metrics_nats_event(int reconnected)
+{
+	if (reconnected)
+		__atomic_add_fetch(&nats_reconnects, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&nats_disconnects, 1, __ATOMIC_RELAXED);
+}
+
+static const char *
+reason_label(enum reason r)
+{
+	static const char *names[R__COUNT] = {
+		"", "RECENTLY_SUBMITTED", "IN_QUEUE", "NON_ZERO_EXIT_CODE",
+		"TIMEOUT", "CANCELLED_BY_USER", "RETRY_PENDING",
+		"SOURCE_FETCH_FAILED", "SPAWN_FAILED", "KILLED_BY_SIGNAL",
+		"DAEMON_RESTARTED", "CLUSTER_DELETED", "RUNNING_ATTEMPT"
+	};
+
+	return names[r];
+}
+
+/* A label value with \, " and newlines escaped, in a static buffer. */
+static const char *
+label(const char *s)
+{
+	static char	out[2 * NAME_MAX_LEN + 1];
+	size_t		i = 0;
+
+	for (; *s != '\0' && i + 2 < sizeof out; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			out[i++] = '\\';
+			out[i++] = *s == '\n' ? 'n' : *s;
+		} else
+			out[i++] = *s;
+	}
+	out[i] = '\0';
+	return out;
+}
+
+struct depth_arg {
+	struct evbuffer	*b;
+	uint64_t	 queued, active;
+};
+
+static void
+depth_cb(const struct cluster *c, void *arg)
+{
+	struct depth_arg	*d = arg;
+
+	evbuffer_add_printf(d->b, "batchd_queue_depth{workspace=\"%s\","
+	    "cluster=\"%s\",name=\"%s\"} %u\n", c->ws, c->uuid,
+	    label(c->name), c->queued);
+	d->queued += c->queued;
+	d->active += c->active_run[0] != '\0';
+}
+
+/* Write every metric to b. */
+void
+metrics_render(struct evbuffer *b)
+{
+	struct depth_arg	 d = { b, 0, 0 };
+	size_t			 used, size;
+	int			 v, c, s, r;
+	size_t			 i;
+	uint64_t		 cum;
+
+	evbuffer_add_printf(b, "# HELP batchd_requests_total Requests "
+	    "answered, by verb and reply code.\n# TYPE batchd_requests_total "
+	    "counter\n");
+	for (v = 1; v < V__COUNT; v++)
+		for (c = 0; c <= E_INTERNAL; c++)
+			if (requests[v][c] != 0)
+				evbuffer_add_printf(b, "batchd_requests_total"
+				    "{verb=\"%s\",code=\"%s\"} %llu\n",
+				    wire_verb_name(v), errcode_name(c),
+				    (unsigned long long)requests[v][c]);
+	evbuffer_add_printf(b, "# HELP batchd_request_duration_seconds "
+	    "From receipt to reply, commit included.\n# TYPE "
+	    "batchd_request_duration_seconds histogram\n");
+	for (v = 1; v < V__COUNT; v++) {
+		if (latency[v].n == 0)
+			continue;
+		cum = 0;
+		for (i = 0; i <= NBUCKETS; i++) {
+			cum += latency[v].counts[i];
+			if (i < NBUCKETS)
+				evbuffer_add_printf(b,
+				    "batchd_request_duration_seconds_bucket"
+				    "{verb=\"%s\",le=\"%g\"} %llu\n",
+				    wire_verb_name(v), buckets_s[i],
+				    (unsigned long long)cum);
+			else
+				evbuffer_add_printf(b,
+				    "batchd_request_duration_seconds_bucket"
+				    "{verb=\"%s\",le=\"+Inf\"} %llu\n",
+				    wire_verb_name(v), (unsigned long long)cum);
+		}
+		evbuffer_add_printf(b, "batchd_request_duration_seconds_sum"
+		    "{verb=\"%s\"} %g\nbatchd_request_duration_seconds_count"
+		    "{verb=\"%s\"} %llu\n", wire_verb_name(v), latency[v].sum,
+		    wire_verb_name(v), (unsigned long long)latency[v].n);
+	}
+	evbuffer_add_printf(b, "# HELP batchd_run_transitions_total Committed "
+	    "run status transitions, by new status and reason.\n# TYPE "
+	    "batchd_run_transitions_total counter\n");
+	for (s = 1; s <= RS_CANCELLED; s++)
+		for (r = 0; r < R__COUNT; r++)
+			if (transitions[s][r] != 0)
+				evbuffer_add_printf(b,
+				    "batchd_run_transitions_total{status=\"%s\","
+				    "reason=\"%s\"} %llu\n", rstatus_name(s),
+				    reason_label(r),
+				    (unsigned long long)transitions[s][r]);
+	evbuffer_add_printf(b, "# HELP batchd_queue_depth Runs waiting per "
+	    "cluster.\n# TYPE batchd_queue_depth gauge\n");
+	store_each_cluster(depth_cb, &d);
+	evbuffer_add_printf(b, "# TYPE batchd_runs_queued gauge\n"
+	    "batchd_runs_queued %llu\n# TYPE batchd_clusters_busy gauge\n"
+	    "batchd_clusters_busy %llu\n# TYPE batchd_processes gauge\n"
+	    "batchd_processes %zu\n", (unsigned long long)d.queued,
+	    (unsigned long long)d.active, exec_count());
+	store_usage(&used, &size);
+	evbuffer_add_printf(b, "# HELP batchd_lmdb_map_used_bytes Pages in "
+	    "use.\n# TYPE batchd_lmdb_map_used_bytes gauge\n"
+	    "batchd_lmdb_map_used_bytes %zu\n# TYPE batchd_lmdb_map_size_bytes "
+	    "gauge\nbatchd_lmdb_map_size_bytes %zu\n", used, size);
+	evbuffer_add_printf(b, "# TYPE batchd_log_bytes_total counter\n"
+	    "batchd_log_bytes_total{stream=\"stdout\"} %llu\n"
+	    "batchd_log_bytes_total{stream=\"stderr\"} %llu\n",
+	    (unsigned long long)log_bytes[LS_STDOUT],
+	    (unsigned long long)log_bytes[LS_STDERR]);
+	evbuffer_add_printf(b, "# HELP batchd_nats_connected 1 while connected "
+	    "to NATS.\n# TYPE batchd_nats_connected gauge\n"
+	    "batchd_nats_connected %d\n# TYPE batchd_nats_reconnects_total "
+	    "counter\nbatchd_nats_reconnects_total %llu\n# TYPE "
+	    "batchd_nats_disconnects_total counter\n"
+	    "batchd_nats_disconnects_total %llu\n", bus_connected(),
+	    (unsigned long long)__atomic_load_n(&nats_reconnects,
+	    __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&nats_disconnects,
+	    __ATOMIC_RELAXED));
+}
