@@ -124,6 +124,8 @@ install: $(B)/batchd $(B)/batchctl
 
 # batchctl, the command-line client: see cli/cli.mk.
 include cli/cli.mk
+# libFuzzer targets (make fuzz, make fuzz-short): see tests/fuzz/fuzz.mk.
+-include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf build

@@ -464,6 +464,7 @@ void	 bus_start(void);
 void	 bus_stop(void);
 void	 bus_free(void);
 void	 bus_publish(const char *, const void *, size_t);
+extern void (*bus_publish_hook)(const char *, const void *, size_t);
 int	 bus_connected(void);
 
 /* api.c: one handler per verb */
@@ -528,6 +529,10 @@ void	 run_attempt_ended(const char *, uint32_t, const struct result *);
 void	 exec_init(void);
 void	 exec_free(void);
 void	 exec_start(const struct run *);
+#include <spawn.h>
+extern int (*exec_spawn)(pid_t *, const char *,
+	    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+	    char *const [], char *const []);
 void	 exec_kill(const char *, uint32_t);
 void	 exec_kill_stale(const char *, uint32_t);
 size_t	 exec_count(void);
