@@ -300,6 +300,7 @@ struct config {
 	char		*sql_engine;
 	uint32_t	 log_chunk_bytes;
 	char		*http_listen;	/* NULL: no HTTP endpoint */
+	uint32_t	 outbox_max;
 };
 
 /* Totals over all clusters, for status lines. */
@@ -440,7 +441,8 @@ size_t	 store_map_size(void);
 void	 store_usage(size_t *, size_t *);
 int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
-	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB__COUNT };
+	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB_OUTBOX, DB__COUNT };
+MDB_env	*store_env(void);
 /* Typed records: 0 found, MDB_NOTFOUND, or another error. */
 int	 store_get_jobdef(struct txn *, const char *, struct jobdef *);
 int	 store_put_jobdef(struct txn *, const struct jobdef *);
@@ -466,6 +468,7 @@ void	 bus_free(void);
 void	 bus_publish(const char *, const void *, size_t);
 extern void (*bus_publish_hook)(const char *, const void *, size_t);
 int	 bus_connected(void);
+uint64_t bus_barrier(void);
 
 /* api.c: one handler per verb */
 void	 api_message(const char *, const char *, const void *, size_t);
@@ -558,8 +561,26 @@ void	 notify_free(void);
 char	*logs_path(const char *, uint32_t, enum logstream);
 int	 logs_read(struct txn *, struct request *, struct buf *,
 	    struct error *);
-void	 logs_publish(const char *, const char *, uint32_t, enum logstream,
-	    uint64_t, const void *, size_t, int);
+struct lstream;
+struct lstream *logs_open(const char *, const char *, uint32_t, enum logstream,
+	    char **);
+void	 logs_append(struct lstream *, const void *, size_t);
+void	 logs_finish(struct lstream *);
+int	 logs_unacked(void);
+void	 logs_barrier_sent(void);
+void	 logs_barrier_done(void);
+void	 logs_resend(void);
+void	 logs_free_all(void);
+
+/* outbox.c */
+int	 outbox_put(struct txn *, const char *, const void *, size_t);
+void	 outbox_kick(void);
+void	 outbox_barrier_done(uint64_t);
+void	 outbox_resend(void);
+void	 outbox_init(void);
+void	 outbox_free(void);
+uint64_t outbox_depth(void);
+uint64_t outbox_dropped(void);
 int	 run_load(struct txn *, const char *, const char *, struct run *,
 	    struct error *);
 

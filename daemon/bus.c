@@ -46,6 +46,10 @@ static natsSubscription	*subs[3];
 static volatile int	 connected;
 static int		 subs_drained;	/* under inbox_mtx */
 static struct event	*drained_ev;
+static struct event	*connected_ev;	/* (re)connected: resend */
+static natsSubscription	*barrier_sub;
+static char		 barrier_subj[128];
+static uint64_t		 barrier_seq;
 
 /* cnats thread: queue the message for the loop. */
 static void
@@ -67,6 +71,48 @@ on_msg(natsConnection *c, natsSubscription *s, natsMsg *m, void *arg)
 	event_active(inbox_ev, 0, 0);
 }
 
+/* Loop thread: one of our barriers came back (outbox.c). */
+static void
+barrier_back(natsMsg *m)
+{
+	const uint8_t	*p = (const uint8_t *)natsMsg_GetData(m);
+	uint64_t	 tok = 0;
+	int		 i;
+
+	if (natsMsg_GetDataLength(m) != 8)
+		return;
+	for (i = 0; i < 8; i++)
+		tok = (tok << 8) | p[i];
+	outbox_barrier_done(tok);
+}
+
+/*
+ * Publish a barrier: a marker to a subject only this connection reads.
+ * When it comes back, the server has everything published before it.
+ */
+uint64_t
+bus_barrier(void)
+{
+	uint8_t		p[8];
+	uint64_t	tok = ++barrier_seq;
+	int		i;
+
+	for (i = 7; i >= 0; i--, tok >>= 8)
+		p[i] = tok & 0xff;
+	bus_publish(barrier_subj, p, sizeof p);
+	return barrier_seq;
+}
+
+/* Loop thread: (re)connected, so publish what may have been lost. */
+static void
+on_connected_loop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	outbox_resend();
+}
+
 /* Loop thread: hand every queued message to the API. */
 static void
 inbox_drain(evutil_socket_t fd, short what, void *arg)
@@ -84,8 +130,12 @@ inbox_drain(evutil_socket_t fd, short what, void *arg)
 	while ((im = STAILQ_FIRST(&l)) != NULL) {
 		STAILQ_REMOVE_HEAD(&l, entry);
 		m = im->msg;
-		api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
-		    natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+		if (strcmp(natsMsg_GetSubject(m), barrier_subj) == 0)
+			barrier_back(m);
+		else
+			api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
+			    natsMsg_GetData(m),
+			    (size_t)natsMsg_GetDataLength(m));
 		natsMsg_Destroy(m);
 		free(im);
 	}
@@ -99,6 +149,8 @@ on_connected(natsConnection *c, void *arg)
 	(void)arg;
 	connected = 1;
 	log_info("nats connected url=%s", cfg->nats_url);
+	if (connected_ev != NULL)
+		event_active(connected_ev, 0, 0);
 }
 
 static void
@@ -146,6 +198,7 @@ bus_start(void)
 	size_t			 i;
 
 	inbox_ev = event_new(base, -1, 0, inbox_drain, NULL);
+	connected_ev = event_new(base, -1, 0, on_connected_loop, NULL);
 	check(natsOptions_Create(&opts), "options");
 	check(natsOptions_SetURL(opts, cfg->nats_url), "url");
 	check(natsOptions_SetName(opts, "batchd"), "name");
@@ -183,6 +236,17 @@ bus_start(void)
 		natsSubscription_SetPendingLimits(subs[i], -1, -1);
 		log_info("subscribed subject=%s", subj);
 	}
+	{
+		natsInbox	*ib = NULL;
+
+		check(natsInbox_Create(&ib), "inbox");
+		snprintf(barrier_subj, sizeof barrier_subj, "_BATCHD.%s", ib);
+		natsInbox_Destroy(ib);
+	}
+	check(natsConnection_Subscribe(&barrier_sub, nc, barrier_subj, on_msg,
+	    NULL), "subscribe barrier");
+	if (connected)
+		event_active(connected_ev, 0, 0);
 }
 
 /* cnats thread: a subscription has delivered its last message. */
@@ -255,6 +319,7 @@ bus_free(void)
 		natsConnection_Close(nc);
 		for (i = 0; i < 3; i++)
 			natsSubscription_Destroy(subs[i]);
+		natsSubscription_Destroy(barrier_sub);
 		natsConnection_Destroy(nc);
 		nc = NULL;
 	}
@@ -271,6 +336,9 @@ bus_free(void)
 	if (drained_ev != NULL)
 		event_free(drained_ev);
 	drained_ev = NULL;
+	if (connected_ev != NULL)
+		event_free(connected_ev);
+	connected_ev = NULL;
 	nats_Close();
 }
 

@@ -39,6 +39,7 @@ static const struct key {
 	S(sql_engine),
 	U(log_chunk_bytes, 512, 1 << 20),
 	S(http_listen),
+	U(outbox_max, 100, 100000000),
 #undef S
 #undef U
 };
@@ -66,6 +67,7 @@ defaults(struct config *c)
 	c->python = xstrdup("python3");
 	c->sql_engine = xstrdup("sqlite3");
 	c->log_chunk_bytes = 64 * 1024;
+	c->outbox_max = 100000;
 }
 
 /* Parse "123", "64K", "1G" into *out; 0 or -1. */

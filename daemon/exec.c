@@ -46,8 +46,7 @@ struct stream {
 	struct proc	*p;
 	enum logstream	 which;
 	int		 fd;		/* read end, -1 at EOF */
-	int		 logfd;
-	uint64_t	 off;
+	struct lstream	*ls;		/* its log (logs.c) */
 	struct event	*ev;
 };
 
@@ -367,8 +366,8 @@ proc_free(struct proc *p)
 			event_free(p->out[i].ev);
 		if (p->out[i].fd != -1)
 			close(p->out[i].fd);
-		if (p->out[i].logfd != -1)
-			close(p->out[i].logfd);
+		if (p->out[i].ls != NULL)
+			logs_finish(p->out[i].ls);
 	}
 	if (p->timeout_ev != NULL)
 		event_free(p->timeout_ev);
@@ -434,19 +433,13 @@ on_output(evutil_socket_t fd, short what, void *arg)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0) {
-		if (write(s->logfd, buf, n) != n)
-			log_warn("run=%s attempt=%u log write", s->p->uuid,
-			    s->p->attempt);
-		logs_publish(s->p->ws, s->p->uuid, s->p->attempt, s->which,
-		    s->off, buf, n, 0);
-		metrics_log_bytes(s->which, n);
-		s->off += n;
+		logs_append(s->ls, buf, (size_t)n);
 		return;
 	}
 	if (n == -1)
 		log_warn("run=%s attempt=%u read", s->p->uuid, s->p->attempt);
-	logs_publish(s->p->ws, s->p->uuid, s->p->attempt, s->which, s->off,
-	    NULL, 0, 1);
+	logs_finish(s->ls);
+	s->ls = NULL;
 	event_del(s->ev);
 	close(s->fd);
 	s->fd = -1;
@@ -596,14 +589,10 @@ exec_start(const struct run *r)
 	for (i = 0; i < 2; i++) {
 		p->out[i].p = p;
 		p->out[i].which = i == 0 ? LS_STDOUT : LS_STDERR;
-		p->out[i].fd = p->out[i].logfd = -1;
-		path = logs_path(r->uuid, r->attempt, p->out[i].which);
-		p->out[i].logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC |
-		    O_APPEND | O_CLOEXEC, 0600);
-		if (p->out[i].logfd == -1)
-			xasprintf(&cause, "%s: %s", path, strerror(errno));
-		free(path);
-		if (cause != NULL)
+		p->out[i].fd = -1;
+		p->out[i].ls = logs_open(r->ws, r->uuid, r->attempt,
+		    p->out[i].which, &cause);
+		if (p->out[i].ls == NULL)
 			break;
 	}
 	if (cause == NULL && (pipe2(pout, O_CLOEXEC) == -1 ||

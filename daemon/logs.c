@@ -3,6 +3,7 @@
  * {data_dir}/logs/{run}/, published as LogChunks while it is written, and
  * served by run.logs with offset paging.
  */
+#include <sys/queue.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -30,9 +31,9 @@ logs_path(const char *uuid, uint32_t attempt, enum logstream s)
 }
 
 /* Publish one chunk of a run's output on {prefix}.v1.{ws}.logs.{run}. */
-void
-logs_publish(const char *ws, const char *uuid, uint32_t attempt,
-    enum logstream s, uint64_t off, const void *data, size_t len, int eof)
+static void
+publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
+    uint64_t off, const void *data, size_t len, int eof)
 {
 	struct logchunk	 c;
 	struct buf	 b = { 0 };
@@ -50,6 +51,192 @@ logs_publish(const char *ws, const char *uuid, uint32_t attempt,
 	bus_publish(subject, b.p, b.len);
 	free(subject);
 	buf_free(&b);
+}
+
+/*
+ * One stream of one attempt: appended to its file as the job writes, and
+ * published while NATS is connected. What was published is confirmed by
+ * the outbox's barrier (outbox.c); after a reconnection the unconfirmed
+ * bytes are read back from the file and published again, so a subscriber
+ * sees every byte (perhaps twice: offsets tell). A finished stream lives on
+ * here until its last byte and its eof are confirmed.
+ */
+struct lstream {
+	char			*ws;
+	char			 uuid[UUID_LEN + 1];
+	uint32_t		 attempt;
+	enum logstream		 which;
+	char			*path;
+	int			 fd;		/* append fd; -1 once finished */
+	uint64_t		 off;		/* bytes in the file */
+	uint64_t		 sent;		/* published, this connection */
+	uint64_t		 acked;		/* confirmed by a barrier */
+	uint64_t		 mark;		/* sent when the barrier left */
+	int			 finished;
+	int			 eof_sent, eof_mark, eof_acked;
+	LIST_ENTRY(lstream)	 entry;
+};
+static LIST_HEAD(, lstream) streams = LIST_HEAD_INITIALIZER(streams);
+
+/* Open (truncating) the log file of a stream; NULL and *cause on error. */
+struct lstream *
+logs_open(const char *ws, const char *uuid, uint32_t attempt,
+    enum logstream which, char **cause)
+{
+	struct lstream	*l;
+
+	l = xcalloc(1, sizeof *l);
+	l->path = logs_path(uuid, attempt, which);
+	l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+	    O_CLOEXEC, 0600);
+	if (l->fd == -1) {
+		xasprintf(cause, "%s: %s", l->path, strerror(errno));
+		free(l->path);
+		free(l);
+		return NULL;
+	}
+	l->ws = xstrdup(ws);
+	snprintf(l->uuid, sizeof l->uuid, "%s", uuid);
+	l->attempt = attempt;
+	l->which = which;
+	LIST_INSERT_HEAD(&streams, l, entry);
+	return l;
+}
+
+static void
+lstream_free(struct lstream *l)
+{
+	LIST_REMOVE(l, entry);
+	if (l->fd != -1)
+		close(l->fd);
+	free(l->ws);
+	free(l->path);
+	free(l);
+}
+
+/* Publish [sent, off) from the file, then the eof if finished. */
+static void
+catch_up(struct lstream *l)
+{
+	char	*buf;
+	ssize_t	 n;
+	int	 fd;
+
+	if (l->sent < l->off) {
+		if ((fd = open(l->path, O_RDONLY | O_CLOEXEC)) == -1) {
+			log_warn("log %s", l->path);
+			return;
+		}
+		buf = xmalloc(cfg->log_chunk_bytes);
+		while (l->sent < l->off) {
+			n = pread(fd, buf, cfg->log_chunk_bytes, (off_t)l->sent);
+			if (n <= 0)
+				break;
+			publish(l->ws, l->uuid, l->attempt, l->which, l->sent,
+			    buf, (size_t)n, 0);
+			l->sent += (uint64_t)n;
+		}
+		free(buf);
+		close(fd);
+	}
+	if (l->finished && !l->eof_sent && l->sent == l->off) {
+		publish(l->ws, l->uuid, l->attempt, l->which, l->off, NULL, 0,
+		    1);
+		l->eof_sent = 1;
+	}
+	outbox_kick();
+}
+
+/* The job wrote data: keep it, and publish it if the stream is current. */
+void
+logs_append(struct lstream *l, const void *data, size_t len)
+{
+	if (write(l->fd, data, len) != (ssize_t)len)
+		log_warn("run=%s attempt=%u log write %s", l->uuid, l->attempt,
+		    l->path);
+	l->off += len;
+	metrics_log_bytes(l->which, len);
+	if (!bus_connected() || l->sent + len != l->off)
+		return;
+	publish(l->ws, l->uuid, l->attempt, l->which, l->sent, data, len, 0);
+	l->sent = l->off;
+	outbox_kick();
+}
+
+/* The stream is complete. The caller forgets l; it is freed once acked. */
+void
+logs_finish(struct lstream *l)
+{
+	close(l->fd);
+	l->fd = -1;
+	l->finished = 1;
+	if (bus_connected())
+		catch_up(l);
+}
+
+/* Does any stream have bytes or an eof not yet confirmed? */
+int
+logs_unacked(void)
+{
+	struct lstream	*l;
+
+	LIST_FOREACH(l, &streams, entry)
+		if (l->sent > l->acked || (l->eof_sent && !l->eof_acked))
+			return 1;
+	return 0;
+}
+
+/* A barrier leaves: it will confirm what was sent until now. */
+void
+logs_barrier_sent(void)
+{
+	struct lstream	*l;
+
+	LIST_FOREACH(l, &streams, entry) {
+		l->mark = l->sent;
+		l->eof_mark = l->eof_sent;
+	}
+}
+
+/* The barrier is back. */
+void
+logs_barrier_done(void)
+{
+	struct lstream	*l, *next;
+
+	for (l = LIST_FIRST(&streams); l != NULL; l = next) {
+		next = LIST_NEXT(l, entry);
+		if (l->mark > l->acked)
+			l->acked = l->mark;
+		if (l->eof_mark)
+			l->eof_acked = 1;
+		if (l->finished && l->eof_acked)
+			lstream_free(l);
+	}
+}
+
+/* Connected again: publish every stream again from what was confirmed. */
+void
+logs_resend(void)
+{
+	struct lstream	*l;
+
+	LIST_FOREACH(l, &streams, entry) {
+		l->sent = l->acked;
+		l->mark = l->acked;
+		if (!l->eof_acked)
+			l->eof_sent = l->eof_mark = 0;
+		if (bus_connected())
+			catch_up(l);
+	}
+}
+
+/* Shutdown. */
+void
+logs_free_all(void)
+{
+	while (!LIST_EMPTY(&streams))
+		lstream_free(LIST_FIRST(&streams));
 }
 
 /* run.logs: up to max_bytes of one stream of one attempt from offset. */

@@ -92,6 +92,7 @@ main(int argc, char **argv)
 	if (store_open(cfg->data_dir, cfg->lmdb_map_size, &cause) == -1)
 		fatal_code(EXIT_STORAGE, "%s", cause);
 	exec_init();
+	outbox_init();
 	run_recover();
 	if (cfg->http_listen != NULL && http_start(cfg->http_listen,
 	    &cause) == -1)
@@ -110,6 +111,8 @@ main(int argc, char **argv)
 	exec_free();
 	run_free_timers();
 	bus_free();
+	logs_free_all();
+	outbox_free();
 	store_close();
 	loop_free();
 	config_free(cfg);

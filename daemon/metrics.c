@@ -185,6 +185,13 @@ metrics_render(struct evbuffer *b)
 	    "batchd_clusters_busy %llu\n# TYPE batchd_processes gauge\n"
 	    "batchd_processes %zu\n", (unsigned long long)d.queued,
 	    (unsigned long long)d.active, exec_count());
+	evbuffer_add_printf(b, "# HELP batchd_outbox_depth Status events "
+	    "committed but not yet confirmed on NATS.\n# TYPE "
+	    "batchd_outbox_depth gauge\nbatchd_outbox_depth %llu\n# TYPE "
+	    "batchd_outbox_dropped_total counter\n"
+	    "batchd_outbox_dropped_total %llu\n",
+	    (unsigned long long)outbox_depth(),
+	    (unsigned long long)outbox_dropped());
 	store_usage(&used, &size);
 	evbuffer_add_printf(b, "# HELP batchd_lmdb_map_used_bytes Pages in "
 	    "use.\n# TYPE batchd_lmdb_map_used_bytes gauge\n"

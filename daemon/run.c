@@ -120,30 +120,18 @@ queue_key(uint8_t *k, const char *cluster, uint64_t seq)
 
 /* ------------------------------------------------------------ effects */
 
-struct publish {
-	char		*subject;
-	struct buf	 data;
+/* A committed transition, for the metrics. */
+struct transition {
 	enum rstatus	 status;
 	enum reason	 reason;
 };
 
 static void
-publish_cb(void *arg)
+transition_cb(void *arg)
 {
-	struct publish	*p = arg;
+	struct transition *tr = arg;
 
-	metrics_transition(p->status, p->reason);
-	bus_publish(p->subject, p->data.p, p->data.len);
-}
-
-static void
-publish_free(void *arg)
-{
-	struct publish	*p = arg;
-
-	free(p->subject);
-	buf_free(&p->data);
-	free(p);
+	metrics_transition(tr->status, tr->reason);
 }
 
 /* A deep copy of r, through its record encoding. */
@@ -207,7 +195,8 @@ legal(enum rstatus from, enum rstatus to)
 
 /*
  * The only place a run's status changes. Updates the run (not yet stored:
- * the caller puts it), its status index and history, and defers the event.
+ * the caller puts it), its status index and history, and puts the event in
+ * the outbox, all in t.
  * An illegal transition is a bug: it is logged and nothing changes.
  */
 static int
@@ -215,8 +204,9 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
     const char *text)
 {
 	struct runevent	 ev;
-	struct publish	*p;
+	struct transition *tr;
 	struct buf	 b = { 0 };
+	char		*subject;
 	uint8_t		 key[UUID_LEN + 8];
 	int		 rc;
 
@@ -266,18 +256,18 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 
 	wire_encode_event(&b, &ev);
 	queue_key(key, r->uuid, ev.seq);
-	if ((rc = store_put(t, DB_EVENTS, key, sizeof key, b.p, b.len)) != 0) {
-		buf_free(&b);
-		return rc;
-	}
-	p = xcalloc(1, sizeof *p);
-	xasprintf(&p->subject, "%s.v1.%s.status.%s.%s", cfg->subject_prefix,
+	xasprintf(&subject, "%s.v1.%s.status.%s.%s", cfg->subject_prefix,
 	    r->ws, r->cluster_uuid, r->uuid);
-	p->data = b;
-	p->status = to;
-	p->reason = why;
-	txn_defer(t, publish_cb, p, publish_free);
-	return 0;
+	if ((rc = store_put(t, DB_EVENTS, key, sizeof key, b.p, b.len)) == 0 &&
+	    (rc = outbox_put(t, subject, b.p, b.len)) == 0) {
+		tr = xcalloc(1, sizeof *tr);
+		tr->status = to;
+		tr->reason = why;
+		txn_defer(t, transition_cb, tr, free);
+	}
+	free(subject);
+	buf_free(&b);
+	return rc;
 }
 
 /* ------------------------------------------------------------ loading */

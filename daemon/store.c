@@ -26,6 +26,8 @@
  *   idem          "{ws}/{key}" -> run uuid
  *   runidx        index keys (run.c), empty values
  *   events        run uuid | seq (8 bytes, big-endian) -> JobRunStatusEvent
+ *   outbox        seq (8 bytes, big-endian) -> subject length (2 bytes),
+ *                 subject, payload: publications not yet confirmed
  * Bumping the schema: change a record's meaning only with a new version and
  * a migration in store_open() that rewrites the old records before any
  * other code runs.
@@ -59,7 +61,7 @@ struct txn {
 
 static const char *db_names[DB__COUNT] = {
 	"meta", "jobdefs", "jobdef_names", "clusters", "cluster_names", "runs",
-	"queue", "idem", "runidx", "events"
+	"queue", "idem", "runidx", "events", "outbox"
 };
 
 static MDB_env		*env;
@@ -369,6 +371,12 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 		grow_map();
 	if (!TAILQ_EMPTY(&pending))
 		event_active(flush_ev, 0, 0);
+}
+
+MDB_env *
+store_env(void)
+{
+	return env;
 }
 
 MDB_txn *

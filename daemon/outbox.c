@@ -1,0 +1,325 @@
+/*
+ * outbox.c: status events reach the bus even across NATS outages and
+ * restarts, in order, at least once.
+ *
+ * set_status() (run.c) writes each event into the outbox database in the
+ * same transaction as the state change. After the commit the outbox is
+ * published in key order while NATS is connected. Core NATS does not
+ * acknowledge publications and cnats may drop what it buffered during a
+ * disconnection, so delivery is confirmed with a barrier: a marker message
+ * batchd publishes to a subject only it subscribes to, on the same
+ * connection. NATS keeps a connection's messages in order, so when the
+ * marker comes back the server has taken everything published before it.
+ * Then the acknowledged entries are deleted (riding on the next commit).
+ *
+ *   acked   every entry <= acked was confirmed by a barrier
+ *   sent    every entry <= sent was published on this connection
+ *
+ * A disconnection, a reconnection or a barrier not back in 5 s resets
+ * sent to acked, so the rest is published again; subscribers drop
+ * duplicates by the event's per-run seq. The same barrier confirms the log
+ * chunks of logs.c.
+ *
+ * Bound: when more than outbox_max entries wait, the oldest are dropped
+ * (a warning and a metric); the run's event history (run.events) keeps
+ * them all, so a subscriber can still catch up.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "batchd.h"
+
+#define BATCH		1000	/* entries published per barrier */
+#define BARRIER_MS	5000
+
+static uint64_t		 next_key = 1;
+static uint64_t		 acked, sent;
+static uint64_t		 token, token_upto;	/* the barrier out, or 0 */
+static uint64_t		 dropped;
+static int		 dropping;
+static struct event	*timeout_ev, *kick_ev;
+static int		 del_pending;
+
+static void
+key_of(uint8_t *k, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		k[i] = v & 0xff;
+}
+
+static uint64_t
+key_val(const void *p)
+{
+	const uint8_t	*k = p;
+	uint64_t	 v = 0;
+	int		 i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | k[i];
+	return v;
+}
+
+/*
+ * Queue a publication in t (value: 2-byte subject length, subject,
+ * payload). It is sent once t commits. 0 or an LMDB error.
+ */
+int
+outbox_put(struct txn *t, const char *subject, const void *data, size_t len)
+{
+	struct buf	v = { 0 };
+	uint8_t		k[8], sl[2];
+	size_t		n = strlen(subject);
+	int		rc;
+
+	sl[0] = (n >> 8) & 0xff;
+	sl[1] = n & 0xff;
+	buf_add(&v, sl, 2);
+	buf_add(&v, subject, n);
+	buf_add(&v, data, len);
+	key_of(k, next_key);
+	rc = store_put(t, DB_OUTBOX, k, 8, v.p, v.len);
+	buf_free(&v);
+	if (rc == 0) {
+		/* A key used by an aborted transaction is just skipped. */
+		next_key++;
+		txn_defer(t, (effect_cb)outbox_kick, NULL, NULL);
+	}
+	return rc;
+}
+
+uint64_t
+outbox_depth(void)
+{
+	return next_key - 1 - acked;
+}
+
+uint64_t
+outbox_dropped(void)
+{
+	return dropped;
+}
+
+struct del_op {
+	struct op	op;
+	uint64_t	upto;
+};
+
+/* Delete the acknowledged entries, and the oldest past the bound. */
+static int
+del_apply(struct op *op, struct txn *t)
+{
+	struct del_op	*d = (struct del_op *)op;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	uint64_t	 key, keep = cfg->outbox_max;
+	int		 rc;
+
+	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_OUTBOX),
+	    &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		key = key_val(k.mv_data);
+		if (key > d->upto) {
+			/* Unsent: dropped only past the bound. */
+			if (next_key - key <= keep)
+				break;
+			d->upto = key;
+		}
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static void
+del_free(struct op *op)
+{
+	struct del_op	*d = (struct del_op *)op;
+
+	del_pending = 0;
+	if (d->upto > acked) {
+		if (!dropping)
+			log_warnx("outbox over %u entries (NATS away?): oldest "
+			    "events dropped from the outbox; run.events keeps "
+			    "them", cfg->outbox_max);
+		dropping = 1;
+		dropped += d->upto - acked;
+		acked = d->upto;
+		if (sent < acked)
+			sent = acked;
+	}
+	free(d);
+}
+
+static void
+del_fail(struct op *op, int rc)
+{
+	log_warnx("outbox: deleting sent entries: %s", mdb_strerror(rc));
+	del_pending = 0;
+	free(op);
+}
+
+static void
+del_submit(void)
+{
+	struct del_op	*d;
+
+	if (del_pending)
+		return;
+	del_pending = 1;
+	d = xcalloc(1, sizeof *d);
+	d->op.apply = del_apply;
+	d->op.free = del_free;
+	d->op.fail = del_fail;
+	d->upto = acked;
+	store_submit(&d->op);
+}
+
+/* Publish what waits, then a barrier; at most one barrier is out. */
+static void
+kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	 tv = { BARRIER_MS / 1000, 0 };
+	MDB_txn		*t;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	uint8_t		 kb[8];
+	char		 subject[512];
+	size_t		 sl, n = 0;
+	int		 rc;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (outbox_depth() > cfg->outbox_max)
+		del_submit();
+	if (!bus_connected() || token != 0)
+		return;
+	if (sent < acked)
+		sent = acked;
+	if (next_key - 1 > sent &&
+	    (rc = mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t)) == 0) {
+		if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
+			key_of(kb, sent + 1);
+			k.mv_data = kb;
+			k.mv_size = 8;
+			for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			    rc == 0 && n < BATCH;
+			    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
+				const uint8_t *p = v.mv_data;
+
+				sl = ((size_t)p[0] << 8) | p[1];
+				if (sl + 2 > v.mv_size || sl >= sizeof subject)
+					continue;
+				memcpy(subject, p + 2, sl);
+				subject[sl] = '\0';
+				bus_publish(subject, p + 2 + sl,
+				    v.mv_size - 2 - sl);
+				sent = key_val(k.mv_data);
+			}
+			mdb_cursor_close(c);
+		}
+		mdb_txn_abort(t);
+	}
+	if (n == 0 && !logs_unacked())
+		return;
+	logs_barrier_sent();
+	token = bus_barrier();
+	token_upto = sent;
+	evtimer_add(timeout_ev, &tv);
+}
+
+/* After a commit or a log write: publish soon (once per loop turn). */
+void
+outbox_kick(void)
+{
+	if (kick_ev != NULL)
+		event_active(kick_ev, 0, 0);
+}
+
+/* The barrier tok came back: what was sent before it is delivered. */
+void
+outbox_barrier_done(uint64_t tok)
+{
+	if (tok != token)
+		return;
+	token = 0;
+	evtimer_del(timeout_ev);
+	logs_barrier_done();
+	if (token_upto > acked) {
+		acked = token_upto;
+		dropping = 0;
+		del_submit();
+	}
+	outbox_kick();
+}
+
+/* Connected again, or a barrier was lost: publish from acked on. */
+void
+outbox_resend(void)
+{
+	token = 0;
+	if (timeout_ev != NULL)
+		evtimer_del(timeout_ev);
+	sent = acked;
+	logs_resend();
+	outbox_kick();
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_warnx("outbox: barrier not back in %d ms; publishing again",
+	    BARRIER_MS);
+	outbox_resend();
+}
+
+/* After store_open(): find the outbox's first and last keys. */
+void
+outbox_init(void)
+{
+	MDB_txn		*t;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+
+	timeout_ev = evtimer_new(base, on_timeout, NULL);
+	kick_ev = event_new(base, -1, 0, kick, NULL);
+	event_priority_set(kick_ev, 2);
+	if (mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t) != 0)
+		return;
+	if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
+		if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0)
+			acked = key_val(k.mv_data) - 1;
+		if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0)
+			next_key = key_val(k.mv_data) + 1;
+		else
+			next_key = 1;
+		if (acked >= next_key)
+			acked = next_key - 1;
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(t);
+	sent = acked;
+	if (outbox_depth() > 0)
+		log_info("outbox: %llu events to publish",
+		    (unsigned long long)outbox_depth());
+}
+
+void
+outbox_free(void)
+{
+	if (timeout_ev != NULL)
+		event_free(timeout_ev);
+	if (kick_ev != NULL)
+		event_free(kick_ev);
+	timeout_ev = kick_ev = NULL;
+}

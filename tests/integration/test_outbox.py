@@ -1,0 +1,187 @@
+"""Nothing lost across a bus outage: status events committed while NATS is
+away reach subscribers when it is back (the LMDB outbox), in seq order,
+also after batchd was killed meanwhile; log bytes written meanwhile are read
+back from the log files and published too."""
+
+import os
+import time
+
+import harness
+from harness import _pb, assert_ok
+
+pb = _pb()
+
+SCRIPT = r"""
+import sys, time
+for i in range(3):
+    print("before %d" % i, flush=True)
+open("started", "w").close()
+time.sleep(float(sys.argv[1]))
+for i in range(2000):
+    print("after %d" % i)
+print("err line", file=sys.stderr)
+"""
+
+
+def expected_stdout():
+    return ("".join("before %d\n" % i for i in range(3)) +
+            "".join("after %d\n" % i for i in range(2000))).encode()
+
+
+def setup_run(d, ws, sleep_s):
+    jobs = os.path.join(d.ws_root, ws, "jobs")
+    os.makedirs(jobs, exist_ok=True)
+    with open(os.path.join(jobs, "outage.py"), "w") as f:
+        f.write(SCRIPT)
+    r = d.call("jobdef.create", pb.CreateJobDefinitionRequest(
+        name="outage", config=pb.JobConfig(
+            source=pb.JobSource(type=pb.WORKSPACE,
+                                workspace=pb.WorkspaceSource(path="jobs")),
+            type=pb.PYTHON, source_location="outage.py",
+            args=str(sleep_s))), pb.JobDefinitionReply, ws=ws)
+    assert_ok(r)
+    c = d.call("cluster.create", pb.CreateClusterRequest(
+        name="c", config=pb.ClusterConfig(instance_type="local",
+                                          workers_quantity=1, version="3")),
+        pb.ClusterReply, ws=ws)
+    assert_ok(c)
+    return r.job_definition.uuid, c.cluster.uuid
+
+
+class Collector:
+    """Events and stdout chunks of one run from a subscription."""
+
+    def __init__(self, srv, ws):
+        self.nc = srv.client()
+        self.st = self.nc.subscribe("batchd.v1.%s.status.>" % ws)
+        self.lg = self.nc.subscribe("batchd.v1.%s.logs.>" % ws)
+        self.nc.flush()
+        self.events = {}
+        self.out = {}
+        self.eof = False
+
+    def pump(self, run, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = False
+            for sub, kind in ((self.st, "s"), (self.lg, "l")):
+                try:
+                    _, data = sub.next(0.05)
+                except Exception:
+                    continue
+                got = True
+                if kind == "s":
+                    ev = pb.JobRunStatusEvent.FromString(data)
+                    if ev.run_uuid == run:
+                        self.events[ev.seq] = ev
+                else:
+                    ch = pb.LogChunk.FromString(data)
+                    if ch.run_uuid == run and ch.stream == pb.STDOUT:
+                        if ch.eof:
+                            self.eof = True
+                        elif ch.data:
+                            self.out[ch.offset] = ch.data
+            if not got and self.done():
+                return
+
+    def done(self):
+        return (self.eof and any(e.status == pb.SUCCEEDED
+                                 for e in self.events.values()))
+
+    def stdout(self):
+        buf = b""
+        for off in sorted(self.out):
+            data = self.out[off]
+            if off > len(buf):
+                break
+            buf = buf[:off] + data
+        return buf
+
+
+def wait_file(path, timeout=20):
+    harness.wait_until(lambda: os.path.exists(path), timeout,
+                       what="job started (%s)" % path)
+
+
+def run_dir(d, run):
+    return os.path.join(d.data_dir, "runs", run, "1", "work")
+
+
+def check_history(d, ws, run, col):
+    ev = d.call("run.events", pb.GetJobRunRequest(uuid=run),
+                pb.JobRunEventsReply, ws=ws)
+    assert_ok(ev)
+    seqs = [e.seq for e in ev.events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert [e.status for e in ev.events] == \
+        [pb.PENDING, pb.RUNNING, pb.SUCCEEDED]
+    # The subscriber saw every event (duplicates collapse by seq).
+    assert sorted(col.events) == seqs
+    assert [col.events[s].status for s in seqs] == \
+        [e.status for e in ev.events]
+
+
+def test_events_and_logs_survive_nats_outage(make_nats, daemon_factory, ws):
+    srv = make_nats()
+    srv.start()
+    d = daemon_factory(nats_url=srv.url)
+    d.start()
+    jd, cl = setup_run(d, ws, 3)
+    col = Collector(srv, ws)
+    r = d.call("run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=jd, cluster_uuid=cl), pb.JobRunReply, ws=ws)
+    assert_ok(r)
+    run = r.job_run.uuid
+    wait_file(os.path.join(run_dir(d, run), "started"))
+    before = len(expected_stdout().split(b"after")[0])
+    harness.wait_until(lambda: (col.pump(run, 0.2),
+                                len(col.stdout()) >= before)[1], 10,
+                       what="output before the outage")
+    srv.stop()                       # the job finishes while NATS is away
+    time.sleep(4)
+    srv.start()
+    col2 = Collector(srv, ws)        # a subscriber of the new server
+    col2.pump(run, 20)
+    assert col2.done(), "events %r eof %r" % (sorted(col2.events),
+                                              col2.eof)
+    # Every byte reached one subscriber or the other, none was lost.
+    col2.out.update({o: dt for o, dt in col.out.items()
+                     if o not in col2.out})
+    col2.events.update({s: e for s, e in col.events.items()
+                        if s not in col2.events})
+    col = col2
+    assert col.stdout() == expected_stdout()
+    d.wait_ready(10)
+    check_history(d, ws, run, col)
+
+
+def test_outbox_survives_kill9_while_nats_away(make_nats, daemon_factory,
+                                               ws):
+    srv = make_nats()
+    srv.start()
+    d = daemon_factory(nats_url=srv.url)
+    d.start()
+    jd, cl = setup_run(d, ws, 1)
+    r = d.call("run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=jd, cluster_uuid=cl), pb.JobRunReply, ws=ws)
+    assert_ok(r)
+    run = r.job_run.uuid
+    wait_file(os.path.join(run_dir(d, run), "started"))
+    srv.stop()
+    # Wait for the run to end (its log file is complete) while away.
+    out = os.path.join(d.data_dir, "logs", run, "1.stdout")
+    harness.wait_until(
+        lambda: os.path.exists(out) and
+        open(out, "rb").read() == expected_stdout(), 20,
+        what="job finished")
+    time.sleep(1)
+    d.kill9()
+    srv.start()
+    col = Collector(srv, ws)
+    d.start()
+    col.pump(run, 15)
+    got = sorted(col.events)
+    assert any(col.events[s].status == pb.SUCCEEDED for s in got), got
+    check = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
+                   ws=ws)
+    assert check.job_run.status == pb.SUCCEEDED
