@@ -39,7 +39,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 .PHONY: all deps run test unit integration clean install
-all: $(B)/batchd $(B)/batchctl
+all: $(B)/batchd $(B)/batchd-shim $(B)/batchctl
 
 # Install the Debian packages that are missing; does nothing when all are.
 deps:
@@ -72,6 +72,11 @@ $(B)/obj/%.o: daemon/%.c daemon/batchd.h $(GEN).h
 $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
+# The supervisor of one attempt: libc only.
+$(B)/batchd-shim: daemon/shim.c
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ daemon/shim.c $(LDFLAGS)
+
 # Unit tests link the daemon's objects but main.o.
 UNIT_OBJS = $(filter-out $(B)/obj/main.o,$(OBJS))
 $(B)/obj/unit_%.o: tests/unit/%.c daemon/batchd.h $(GEN).h
@@ -82,7 +87,7 @@ UNIT_SRCS = $(wildcard tests/unit/*.c)
 $(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-run: deps $(B)/batchd
+run: deps $(B)/batchd $(B)/batchd-shim
 	@mkdir -p var
 	@if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then \
 		echo "starting nats-server on 127.0.0.1:4222 (log: var/nats-server.log)"; \
@@ -93,7 +98,8 @@ run: deps $(B)/batchd
 
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
-	    build/san/batchd build/san/batchctl build/san/unit \
+	    build/san/batchd build/san/batchd-shim build/san/batchctl \
+	    build/san/unit \
 	    build/py/batchd/v1/batchd_pb2.py
 	@tests/run-all build/san
 
@@ -102,13 +108,14 @@ PREFIX	  ?= /usr/local
 SYSCONFDIR ?= /etc
 UNITDIR	  ?= $(PREFIX)/lib/systemd/system
 
-install: $(B)/batchd $(B)/batchctl
+install: $(B)/batchd $(B)/batchd-shim $(B)/batchctl
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/batchd \
 	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(B)/batchd $(DESTDIR)$(PREFIX)/sbin/batchd
+	install -m 0755 $(B)/batchd-shim $(DESTDIR)$(PREFIX)/sbin/batchd-shim
 	install -m 0755 $(B)/batchctl $(DESTDIR)$(PREFIX)/bin/batchctl
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    systemd/batchd.service.in > $(DESTDIR)$(UNITDIR)/batchd.service

@@ -57,7 +57,7 @@ enum reason {
 	R_NONE = 0, R_RECENTLY_SUBMITTED, R_IN_QUEUE, R_NON_ZERO_EXIT,
 	R_TIMEOUT, R_CANCELLED_BY_USER, R_RETRY_PENDING, R_FETCH_FAILED,
 	R_SPAWN_FAILED, R_SIGNALED, R_DAEMON_RESTARTED, R_CLUSTER_DELETED,
-	R_RUNNING, R__COUNT
+	R_RUNNING, R_SUPERVISOR_LOST, R__COUNT
 };
 enum logstream { LS_NONE = 0, LS_STDOUT, LS_STDERR };
 
@@ -301,6 +301,11 @@ struct config {
 	uint32_t	 log_chunk_bytes;
 	char		*http_listen;	/* NULL: no HTTP endpoint */
 	uint32_t	 outbox_max;
+	char		*shim;		/* NULL: batchd-shim beside batchd */
+	char		*job_user;	/* NULL: batchd's own user */
+	uint32_t	 job_limit_nofile;	/* 0: inherited */
+	size_t		 job_limit_as;
+	uint32_t	 job_limit_cpu;
 };
 
 /* Totals over all clusters, for status lines. */
@@ -537,7 +542,7 @@ extern int (*exec_spawn)(pid_t *, const char *,
 	    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
 	    char *const [], char *const []);
 void	 exec_kill(const char *, uint32_t);
-void	 exec_kill_stale(const char *, uint32_t);
+int	 exec_reattach(const char *, const char *, uint32_t, struct result *);
 size_t	 exec_count(void);
 
 /* metrics.c */
@@ -562,9 +567,8 @@ char	*logs_path(const char *, uint32_t, enum logstream);
 int	 logs_read(struct txn *, struct request *, struct buf *,
 	    struct error *);
 struct lstream;
-struct lstream *logs_open(const char *, const char *, uint32_t, enum logstream,
-	    char **);
-void	 logs_append(struct lstream *, const void *, size_t);
+struct lstream *logs_follow(const char *, const char *, uint32_t,
+	    enum logstream, int, char **);
 void	 logs_finish(struct lstream *);
 int	 logs_unacked(void);
 void	 logs_barrier_sent(void);

@@ -40,6 +40,12 @@ static const struct key {
 	U(log_chunk_bytes, 512, 1 << 20),
 	S(http_listen),
 	U(outbox_max, 100, 100000000),
+	S(shim),
+	S(job_user),
+	U(job_limit_nofile, 0, 1 << 20),
+	{ "job_limit_as", K_SIZE, offsetof(struct config, job_limit_as),
+	    0, (uint64_t)1 << 50 },
+	U(job_limit_cpu, 0, 1u << 31),
 #undef S
 #undef U
 };

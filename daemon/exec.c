@@ -1,24 +1,23 @@
 /*
- * exec.c: the processes of attempts.
+ * exec.c: the processes of attempts, each owned by a batchd-shim (shim.c).
  *
  * exec_start() runs after the commit that made an attempt RUNNING: it makes
- * the attempt's directory, fetches the job's file into it, and starts the
- * process with posix_spawn() in a process group of its own, with stdin from
- * /dev/null (or the SQL), stdout and stderr on pipes, every other descriptor
- * closed (LMDB's and the NATS socket are not close-on-exec), signals reset
- * and an environment built from nothing but the run's configuration.
+ * the attempt's directory {data_dir}/runs/{run}/{attempt}/, fetches the
+ * job's file into its work/ directory, builds argv and a clean environment,
+ * and starts the shim with posix_spawn() in a session of its own, every
+ * descriptor above 2 closed (LMDB's and the NATS socket are not
+ * close-on-exec). The shim runs the job, writes its output to the log
+ * files, enforces the timeout and records the result in DIR/exit, so the
+ * attempt goes on while batchd restarts.
  *
- * The pipes are read on the loop as data comes; each read is appended to the
- * attempt's log file and published as a LogChunk. The attempt is over when
- * the process has been reaped (SIGCHLD, wait4 for its resource use) and both
- * pipes are at end of file; then the state machine is told (run.c). The
- * rest of the process group is killed when its leader exits, so a stray
- * background child cannot hold the pipes open.
+ * batchd watches each shim through a pidfd and follows the log files
+ * (logs.c). When the shim is gone, its DIR/exit says how the attempt ended;
+ * without one the shim was lost and the attempt fails (SUPERVISOR_LOST).
+ * After a restart, exec_reattach() finds live shims by DIR/shim.pid (pid and
+ * start time, so a reused pid is not mistaken for one).
  *
- * Timeout and cancel: SIGTERM to the group, SIGKILL after kill_grace_s.
- *
- * A pidfile "{pid} {starttime}" in the attempt directory lets the next life
- * of batchd kill an attempt it did not see end (exec_kill_stale()).
+ * Cancel: SIGTERM to the shim, which passes it to the job's process group
+ * and sends SIGKILL kill_grace_s later.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -27,8 +26,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -40,41 +41,24 @@
 
 #include "batchd.h"
 
-extern char **environ;
-
-struct stream {
-	struct proc	*p;
-	enum logstream	 which;
-	int		 fd;		/* read end, -1 at EOF */
-	struct lstream	*ls;		/* its log (logs.c) */
-	struct event	*ev;
-};
-
 struct proc {
-	char		 uuid[UUID_LEN + 1];
-	uint32_t	 attempt;
-	char		*ws;
-	pid_t		 pid;
-	int		 exited;
-	int		 waitstatus;
-	struct rusage	 ru;
-	int64_t		 t0;
-	int		 timed_out;
-	struct stream	 out[2];
-	struct event	*timeout_ev;
-	struct event	*kill_ev;
-	LIST_ENTRY(proc) entry;
+	char			 uuid[UUID_LEN + 1];
+	uint32_t		 attempt;
+	char			*dir;
+	pid_t			 shim;
+	int			 pidfd;
+	struct event		*exit_ev;
+	struct lstream		*ls[2];
+	LIST_ENTRY(proc)	 entry;
 };
 
 static LIST_HEAD(, proc) procs = LIST_HEAD_INITIALIZER(procs);
-static struct event	*sigchld_ev;
 static size_t		 nprocs;
-
-static void	proc_check(struct proc *);
+static char		*shim_path;
 
 /* Replaced by tests: how processes start. */
 int (*exec_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-    const posix_spawnattr_t *, char *const [], char *const []) = posix_spawnp;
+    const posix_spawnattr_t *, char *const [], char *const []) = posix_spawn;
 
 /* ------------------------------------------------------------ fetching */
 
@@ -317,7 +301,16 @@ build_env(const struct run *r, const char *dir, struct strv *env)
 	strv_add(env, s);
 }
 
-/* ------------------------------------------------------------ processes */
+/* ------------------------------------------------------------ shims */
+
+static char *
+attempt_dir(const char *uuid, uint32_t attempt)
+{
+	char	*dir;
+
+	xasprintf(&dir, "%s/runs/%s/%u", cfg->data_dir, uuid, attempt);
+	return dir;
+}
 
 /* Start time of pid in clock ticks since boot (field 22), or 0. */
 static uint64_t
@@ -345,6 +338,129 @@ pid_start(pid_t pid)
 	return v;
 }
 
+/*
+ * Read DIR/exit into res; 0, or -1 if the shim left no result. The file is
+ * "status=N timed_out=N cancelled=N utime_us=N stime_us=N maxrss_kb=N
+ * wall_ms=N".
+ */
+static int
+read_exit(const char *dir, struct result *res)
+{
+	long long	 st, to, ca, ut, stt, rss, wall;
+	char		*path;
+	FILE		*f;
+	int		 n;
+
+	xasprintf(&path, "%s/exit", dir);
+	f = fopen(path, "re");
+	free(path);
+	if (f == NULL)
+		return -1;
+	n = fscanf(f, "status=%lld timed_out=%lld cancelled=%lld "
+	    "utime_us=%lld stime_us=%lld maxrss_kb=%lld wall_ms=%lld",
+	    &st, &to, &ca, &ut, &stt, &rss, &wall);
+	fclose(f);
+	if (n != 7)
+		return -1;
+	memset(res, 0, sizeof *res);
+	res->waitstatus = (int)st;
+	res->timed_out = to != 0;
+	res->usage.user_us = ut;
+	res->usage.sys_us = stt;
+	res->usage.maxrss_kb = rss;
+	res->usage.wall_ms = wall;
+	return 0;
+}
+
+/* Fill res for a shim that is gone. */
+static void
+shim_result(const char *dir, struct result *res)
+{
+	if (read_exit(dir, res) == 0)
+		return;
+	memset(res, 0, sizeof *res);
+	res->reason = R_SUPERVISOR_LOST;
+	snprintf(res->text, sizeof res->text, "the attempt's supervisor "
+	    "ended without a result");
+}
+
+static void
+proc_free(struct proc *p)
+{
+	int	i;
+
+	LIST_REMOVE(p, entry);
+	nprocs--;
+	for (i = 0; i < 2; i++)
+		if (p->ls[i] != NULL)
+			logs_finish(p->ls[i]);
+	if (p->exit_ev != NULL)
+		event_free(p->exit_ev);
+	if (p->pidfd != -1)
+		close(p->pidfd);
+	free(p->dir);
+	free(p);
+}
+
+/* The shim's pidfd is readable: it is gone. Finish the attempt. */
+static void
+on_shim_exit(evutil_socket_t fd, short what, void *arg)
+{
+	struct proc	*p = arg;
+	struct result	 res;
+
+	(void)fd;
+	(void)what;
+	waitpid(p->shim, NULL, WNOHANG);	/* ours, unless re-attached */
+	shim_result(p->dir, &res);
+	log_debug("run=%s attempt=%u shim=%d done status=0x%x%s%s", p->uuid,
+	    p->attempt, (int)p->shim, res.waitstatus,
+	    res.reason != R_NONE ? " " : "", res.text);
+	run_attempt_ended(p->uuid, p->attempt, &res);
+	proc_free(p);	/* reads the logs to their end first */
+}
+
+/* Track shim pid of attempt (uuid, attempt); logs followed from 0. */
+static struct proc *
+proc_watch(const char *ws, const char *uuid, uint32_t attempt, pid_t pid,
+    int truncate, char **cause)
+{
+	struct proc	*p;
+	int		 i;
+
+	p = xcalloc(1, sizeof *p);
+	snprintf(p->uuid, sizeof p->uuid, "%s", uuid);
+	p->attempt = attempt;
+	p->dir = attempt_dir(uuid, attempt);
+	p->shim = pid;
+	p->pidfd = -1;
+	LIST_INSERT_HEAD(&procs, p, entry);
+	nprocs++;
+	for (i = 0; i < 2; i++) {
+		p->ls[i] = logs_follow(ws, uuid, attempt,
+		    i == 0 ? LS_STDOUT : LS_STDERR, truncate, cause);
+		if (p->ls[i] == NULL) {
+			proc_free(p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+/* Watch the shim's exit; -1 with *cause if it cannot be. */
+static int
+proc_arm(struct proc *p, char **cause)
+{
+	if ((p->pidfd = (int)syscall(SYS_pidfd_open, p->shim, 0)) == -1) {
+		xasprintf(cause, "pidfd_open %d: %s", (int)p->shim,
+		    strerror(errno));
+		return -1;
+	}
+	p->exit_ev = event_new(base, p->pidfd, EV_READ, on_shim_exit, p);
+	event_add(p->exit_ev, NULL);
+	return 0;
+}
+
 static struct proc *
 proc_find(const char *uuid, uint32_t attempt)
 {
@@ -356,175 +472,35 @@ proc_find(const char *uuid, uint32_t attempt)
 	return NULL;
 }
 
-static void
-proc_free(struct proc *p)
-{
-	int	i;
-
-	for (i = 0; i < 2; i++) {
-		if (p->out[i].ev != NULL)
-			event_free(p->out[i].ev);
-		if (p->out[i].fd != -1)
-			close(p->out[i].fd);
-		if (p->out[i].ls != NULL)
-			logs_finish(p->out[i].ls);
-	}
-	if (p->timeout_ev != NULL)
-		event_free(p->timeout_ev);
-	if (p->kill_ev != NULL)
-		event_free(p->kill_ev);
-	free(p->ws);
-	free(p);
-}
-
-static void
-on_kill(evutil_socket_t fd, short what, void *arg)
-{
-	struct proc	*p = arg;
-
-	(void)fd;
-	(void)what;
-	if (!p->exited) {
-		log_info("run=%s attempt=%u did not stop: SIGKILL", p->uuid,
-		    p->attempt);
-		kill(-p->pid, SIGKILL);
-	}
-}
-
-/* SIGTERM the group now, SIGKILL after the grace period. */
-static void
-proc_stop(struct proc *p)
-{
-	struct timeval	tv = { cfg->kill_grace_s, 0 };
-
-	if (p->exited || evtimer_pending(p->kill_ev, NULL))
-		return;
-	kill(-p->pid, SIGTERM);
-	evtimer_add(p->kill_ev, &tv);
-}
-
-static void
-on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct proc	*p = arg;
-
-	(void)fd;
-	(void)what;
-	log_info("run=%s attempt=%u timed out", p->uuid, p->attempt);
-	p->timed_out = 1;
-	proc_stop(p);
-}
-
-static void
-on_output(evutil_socket_t fd, short what, void *arg)
-{
-	struct stream	*s = arg;
-	static char	*buf;
-	static size_t	 cap;
-	ssize_t		 n;
-
-	(void)what;
-	if (cap < cfg->log_chunk_bytes) {
-		free(buf);
-		cap = cfg->log_chunk_bytes;
-		buf = xmalloc(cap);
-	}
-	n = read(fd, buf, cap);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0) {
-		logs_append(s->ls, buf, (size_t)n);
-		return;
-	}
-	if (n == -1)
-		log_warn("run=%s attempt=%u read", s->p->uuid, s->p->attempt);
-	logs_finish(s->ls);
-	s->ls = NULL;
-	event_del(s->ev);
-	close(s->fd);
-	s->fd = -1;
-	proc_check(s->p);
-}
-
-/* The attempt is over once reaped and both streams are at EOF. */
-static void
-proc_check(struct proc *p)
-{
-	struct result	res;
-	int64_t		us;
-
-	if (!p->exited || p->out[0].fd != -1 || p->out[1].fd != -1)
-		return;
-	memset(&res, 0, sizeof res);
-	res.waitstatus = p->waitstatus;
-	res.timed_out = p->timed_out;
-	us = (int64_t)p->ru.ru_utime.tv_sec * 1000000 + p->ru.ru_utime.tv_usec;
-	res.usage.user_us = us;
-	us = (int64_t)p->ru.ru_stime.tv_sec * 1000000 + p->ru.ru_stime.tv_usec;
-	res.usage.sys_us = us;
-	res.usage.maxrss_kb = p->ru.ru_maxrss;
-	res.usage.wall_ms = mono_ms() - p->t0;
-	log_debug("run=%s attempt=%u done status=0x%x", p->uuid, p->attempt,
-	    p->waitstatus);
-	run_attempt_ended(p->uuid, p->attempt, &res);
-	LIST_REMOVE(p, entry);
-	nprocs--;
-	proc_free(p);
-}
-
-static void
-on_sigchld(evutil_socket_t fd, short what, void *arg)
-{
-	struct proc	*p;
-	struct rusage	 ru;
-	pid_t		 pid;
-	int		 st;
-
-	(void)fd;
-	(void)what;
-	(void)arg;
-	while ((pid = wait4(-1, &st, WNOHANG, &ru)) > 0) {
-		LIST_FOREACH(p, &procs, entry)
-			if (p->pid == pid)
-				break;
-		if (p == NULL)
-			continue;
-		p->exited = 1;
-		p->waitstatus = st;
-		p->ru = ru;
-		/* Anything the job left behind goes with it. */
-		kill(-pid, SIGKILL);
-		evtimer_del(p->timeout_ev);
-		evtimer_del(p->kill_ev);
-		proc_check(p);
-	}
-}
-
 void
 exec_init(void)
 {
-	sigchld_ev = evsignal_new(base, SIGCHLD, on_sigchld, NULL);
-	event_priority_set(sigchld_ev, 0);
-	event_add(sigchld_ev, NULL);
+	char	self[PATH_MAX], *slash;
+	ssize_t	n;
+
+	if (cfg->shim != NULL) {
+		shim_path = xstrdup(cfg->shim);
+		return;
+	}
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
+		fatal("readlink /proc/self/exe");
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	xasprintf(&shim_path, "%s/batchd-shim", self);
+	if (access(shim_path, X_OK) == -1)
+		fatal_code(EXIT_CONFIG, "%s: not executable (set 'shim')",
+		    shim_path);
 }
 
-/* Shutdown: kill every attempt's group; they end with this life. */
+/* Shutdown: stop watching; the shims and their jobs go on. */
 void
 exec_free(void)
 {
-	struct proc	*p;
-
-	while ((p = LIST_FIRST(&procs)) != NULL) {
-		LIST_REMOVE(p, entry);
-		kill(-p->pid, SIGKILL);
-		if (!p->exited)
-			waitpid(p->pid, NULL, 0);
-		proc_free(p);
-	}
-	nprocs = 0;
-	if (sigchld_ev != NULL)
-		event_free(sigchld_ev);
-	sigchld_ev = NULL;
+	while (!LIST_EMPTY(&procs))
+		proc_free(LIST_FIRST(&procs));
+	free(shim_path);
+	shim_path = NULL;
 }
 
 size_t
@@ -547,9 +523,49 @@ fail_attempt(const struct run *r, enum reason why, char *cause)
 	run_attempt_ended(r->uuid, r->attempt, &res);
 }
 
+/* The shim's options: credentials and limits from the configuration. */
+static int
+shim_options(struct strv *argv, const char *work, char **cause)
+{
+	struct passwd	*pw;
+	char		*s;
+
+	if (cfg->job_user != NULL && geteuid() == 0) {
+		if ((pw = getpwnam(cfg->job_user)) == NULL) {
+			xasprintf(cause, "job_user '%s' does not exist",
+			    cfg->job_user);
+			return -1;
+		}
+		if (chown(work, pw->pw_uid, pw->pw_gid) == -1) {
+			xasprintf(cause, "chown %s: %s", work, strerror(errno));
+			return -1;
+		}
+		strv_add(argv, xstrdup("-u"));
+		xasprintf(&s, "%u:%u", (unsigned)pw->pw_uid,
+		    (unsigned)pw->pw_gid);
+		strv_add(argv, s);
+	}
+	if (cfg->job_limit_nofile != 0) {
+		strv_add(argv, xstrdup("-n"));
+		xasprintf(&s, "%u", cfg->job_limit_nofile);
+		strv_add(argv, s);
+	}
+	if (cfg->job_limit_as != 0) {
+		strv_add(argv, xstrdup("-a"));
+		xasprintf(&s, "%zu", cfg->job_limit_as);
+		strv_add(argv, s);
+	}
+	if (cfg->job_limit_cpu != 0) {
+		strv_add(argv, xstrdup("-c"));
+		xasprintf(&s, "%u", cfg->job_limit_cpu);
+		strv_add(argv, s);
+	}
+	return 0;
+}
+
 /*
- * Start attempt r->attempt of r. Failures to fetch or spawn end the
- * attempt at once through run_attempt_ended().
+ * Start attempt r->attempt of r under a new shim. Failures to fetch or to
+ * start end the attempt at once through run_attempt_ended().
  */
 void
 exec_start(const struct run *r)
@@ -557,15 +573,15 @@ exec_start(const struct run *r)
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 attr;
 	sigset_t			 none, all;
-	struct strv			 argv = { 0 }, env = { 0 };
+	struct strv			 job = { 0 }, argv = { 0 }, env = { 0 };
 	struct proc			*p;
-	char				*dir, *work, *file = NULL, *sqlfile;
-	char				*cause = NULL, *path;
-	int				 pout[2] = { -1, -1 };
-	int				 perr[2] = { -1, -1 }, i, rc, fd;
-	FILE				*f;
+	char				*dir, *work, *file = NULL, *sqlfile = NULL;
+	char				*cause = NULL, *log;
+	pid_t				 pid;
+	size_t				 i;
+	int				 rc;
 
-	xasprintf(&dir, "%s/runs/%s/%u", cfg->data_dir, r->uuid, r->attempt);
+	dir = attempt_dir(r->uuid, r->attempt);
 	xasprintf(&work, "%s/work", dir);
 	if (mkdir_p(work, 0700) == -1) {
 		xasprintf(&cause, "%s: %s", work, strerror(errno));
@@ -576,130 +592,127 @@ exec_start(const struct run *r)
 		fail_attempt(r, R_FETCH_FAILED, cause);
 		goto out;
 	}
-	if (build_argv(r, file, &argv, &sqlfile, &cause) == -1) {
+	if (build_argv(r, file, &job, &sqlfile, &cause) == -1) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
 	build_env(r, work, &env);
 
-	p = xcalloc(1, sizeof *p);
-	snprintf(p->uuid, sizeof p->uuid, "%s", r->uuid);
-	p->attempt = r->attempt;
-	p->ws = xstrdup(r->ws);
-	for (i = 0; i < 2; i++) {
-		p->out[i].p = p;
-		p->out[i].which = i == 0 ? LS_STDOUT : LS_STDERR;
-		p->out[i].fd = -1;
-		p->out[i].ls = logs_open(r->ws, r->uuid, r->attempt,
-		    p->out[i].which, &cause);
-		if (p->out[i].ls == NULL)
-			break;
+	strv_add(&argv, xstrdup(shim_path != NULL ? shim_path : "batchd-shim"));
+	if (shim_options(&argv, work, &cause) == -1) {
+		fail_attempt(r, R_SPAWN_FAILED, cause);
+		goto out;
 	}
-	if (cause == NULL && (pipe2(pout, O_CLOEXEC) == -1 ||
-	    pipe2(perr, O_CLOEXEC) == -1))
-		xasprintf(&cause, "pipe: %s", strerror(errno));
-	if (cause != NULL) {
-		proc_free(p);
-		goto spawn_failed;
-	}
+	strv_add(&argv, xstrdup(dir));
+	strv_add(&argv, xstrdup(sqlfile != NULL ? sqlfile : "/dev/null"));
+	strv_add(&argv, logs_path(r->uuid, r->attempt, LS_STDOUT));
+	strv_add(&argv, logs_path(r->uuid, r->attempt, LS_STDERR));
+	xasprintf(&log, "%u", r->config.timeout_s);
+	strv_add(&argv, log);
+	xasprintf(&log, "%u", cfg->kill_grace_s);
+	strv_add(&argv, log);
+	for (i = 0; i < job.n; i++)
+		strv_add(&argv, xstrdup(job.v[i]));
 
+	/* The log files exist (empty) before the shim appends to them. */
+	if ((p = proc_watch(r->ws, r->uuid, r->attempt, 0, 1, &cause)) ==
+	    NULL) {
+		fail_attempt(r, R_SPAWN_FAILED, cause);
+		goto out;
+	}
+	xasprintf(&log, "%s/shim.log", dir);
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0,
-	    sqlfile != NULL ? sqlfile : "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-	posix_spawn_file_actions_addchdir_np(&fa, work);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log,
+	    O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-	rc = exec_spawn(&p->pid, argv.v[0], &fa, &attr, argv.v, env.v);
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	rc = exec_spawn(&pid, argv.v[0], &fa, &attr, argv.v, env.v);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	free(sqlfile);
-	close(pout[1]);
-	close(perr[1]);
+	free(log);
 	if (rc != 0) {
-		xasprintf(&cause, "%s: %s", argv.v[0], strerror(rc));
-		close(pout[0]);
-		close(perr[0]);
 		proc_free(p);
-		goto spawn_failed;
+		xasprintf(&cause, "%s: %s", argv.v[0], strerror(rc));
+		fail_attempt(r, R_SPAWN_FAILED, cause);
+		goto out;
 	}
-	p->t0 = mono_ms();
-	p->out[0].fd = pout[0];
-	p->out[1].fd = perr[0];
-	for (i = 0; i < 2; i++) {
-		fcntl(p->out[i].fd, F_SETFL, O_NONBLOCK);
-		p->out[i].ev = event_new(base, p->out[i].fd,
-		    EV_READ | EV_PERSIST, on_output, &p->out[i]);
-		event_add(p->out[i].ev, NULL);
+	p->shim = pid;
+	if (proc_arm(p, &cause) == -1) {
+		kill(pid, SIGTERM);
+		proc_free(p);
+		fail_attempt(r, R_SPAWN_FAILED, cause);
+		goto out;
 	}
-	p->timeout_ev = evtimer_new(base, on_timeout, p);
-	p->kill_ev = evtimer_new(base, on_kill, p);
-	{
-		struct timeval	tv = { r->config.timeout_s, 0 };
-
-		evtimer_add(p->timeout_ev, &tv);
-	}
-	LIST_INSERT_HEAD(&procs, p, entry);
-	nprocs++;
-	xasprintf(&path, "%s/pid", dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) != -1 && (f = fdopen(fd, "w")) != NULL) {
-		fprintf(f, "%d %llu\n", (int)p->pid,
-		    (unsigned long long)pid_start(p->pid));
-		fclose(f);
-	}
-	free(path);
-	log_info("run=%s attempt=%u started pid=%d argv0=%s", r->uuid,
-	    r->attempt, (int)p->pid, argv.v[0]);
-	goto out;
-
-spawn_failed:
-	fail_attempt(r, R_SPAWN_FAILED, cause);
+	log_info("run=%s attempt=%u started shim=%d argv0=%s", r->uuid,
+	    r->attempt, (int)pid, job.v[0]);
 out:
+	strv_free(&job);
 	strv_free(&argv);
 	strv_free(&env);
+	free(sqlfile);
 	free(file);
 	free(work);
 	free(dir);
 }
 
-/* Cancel: stop the attempt's process group, if it still runs. */
+/* Cancel: the shim stops the job's group (SIGTERM, then SIGKILL). */
 void
 exec_kill(const char *uuid, uint32_t attempt)
 {
 	struct proc	*p;
 
 	if ((p = proc_find(uuid, attempt)) != NULL)
-		proc_stop(p);
+		kill(p->shim, SIGTERM);
 }
 
-/* Kill an attempt started by an earlier life of batchd, if still there. */
-void
-exec_kill_stale(const char *uuid, uint32_t attempt)
+/*
+ * After a restart: is the shim of (uuid, attempt) alive? Then watch it
+ * again (its logs are published again from their start) and return 1.
+ * Else fill res from what it left and return 0.
+ */
+int
+exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
+    struct result *res)
 {
 	unsigned long long	 start;
-	char			*path;
+	struct proc		*p;
+	char			*dir, *path, *cause = NULL;
 	FILE			*f;
-	int			 pid;
+	int			 pid = 0, alive = 0;
 
-	xasprintf(&path, "%s/runs/%s/%u/pid", cfg->data_dir, uuid, attempt);
-	f = fopen(path, "re");
-	free(path);
-	if (f == NULL)
-		return;
-	if (fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 &&
-	    pid_start(pid) == start && start != 0) {
-		log_info("run=%s attempt=%u killing stale process group %d",
-		    uuid, attempt, pid);
-		kill(-pid, SIGKILL);
+	if (proc_find(uuid, attempt) != NULL)
+		return 1;
+	dir = attempt_dir(uuid, attempt);
+	xasprintf(&path, "%s/shim.pid", dir);
+	if ((f = fopen(path, "re")) != NULL) {
+		alive = fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 &&
+		    start != 0 && pid_start(pid) == start;
+		fclose(f);
 	}
-	fclose(f);
+	free(path);
+	if (alive && (p = proc_watch(ws, uuid, attempt, pid, 0,
+	    &cause)) != NULL) {
+		if (proc_arm(p, &cause) == 0) {
+			log_info("run=%s attempt=%u re-attached to shim=%d",
+			    uuid, attempt, pid);
+			free(dir);
+			return 1;
+		}
+		proc_free(p);
+	}
+	if (cause != NULL) {
+		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);
+		free(cause);
+	}
+	shim_result(dir, res);
+	free(dir);
+	return 0;
 }

@@ -3,6 +3,7 @@
  * {data_dir}/logs/{run}/, published as LogChunks while it is written, and
  * served by run.logs with offset paging.
  */
+#include <sys/inotify.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "batchd.h"
 
@@ -54,12 +57,13 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
 }
 
 /*
- * One stream of one attempt: appended to its file as the job writes, and
- * published while NATS is connected. What was published is confirmed by
- * the outbox's barrier (outbox.c); after a reconnection the unconfirmed
- * bytes are read back from the file and published again, so a subscriber
- * sees every byte (perhaps twice: offsets tell). A finished stream lives on
- * here until its last byte and its eof are confirmed.
+ * One stream of one attempt. The shim appends the job's output to the log
+ * file; batchd follows the file (inotify) and publishes what is new while
+ * NATS is connected. What was published is confirmed by the outbox's
+ * barrier (outbox.c); after a reconnection the unconfirmed bytes are read
+ * back from the file and published again, so a subscriber sees every byte
+ * (perhaps twice: offsets tell). A finished stream lives on here until its
+ * last byte and its eof are confirmed.
  */
 struct lstream {
 	char			*ws;
@@ -67,8 +71,9 @@ struct lstream {
 	uint32_t		 attempt;
 	enum logstream		 which;
 	char			*path;
-	int			 fd;		/* append fd; -1 once finished */
-	uint64_t		 off;		/* bytes in the file */
+	int			 fd;		/* read fd; -1 once finished */
+	int			 wd;		/* inotify watch, -1 if none */
+	uint64_t		 off;		/* bytes read from the file */
 	uint64_t		 sent;		/* published, this connection */
 	uint64_t		 acked;		/* confirmed by a barrier */
 	uint64_t		 mark;		/* sent when the barrier left */
@@ -77,29 +82,95 @@ struct lstream {
 	LIST_ENTRY(lstream)	 entry;
 };
 static LIST_HEAD(, lstream) streams = LIST_HEAD_INITIALIZER(streams);
+static int		 ifd = -1;
+static struct event	*iev;
+static char		*rbuf;
 
-/* Open (truncating) the log file of a stream; NULL and *cause on error. */
+/* Read what the file has beyond off; publish it if the stream is current. */
+static void
+pump(struct lstream *l)
+{
+	ssize_t	n;
+
+	if (rbuf == NULL)
+		rbuf = xmalloc(cfg->log_chunk_bytes);
+	while ((n = pread(l->fd, rbuf, cfg->log_chunk_bytes,
+	    (off_t)l->off)) > 0) {
+		l->off += (uint64_t)n;
+		metrics_log_bytes(l->which, (size_t)n);
+		if (bus_connected() && l->sent + (uint64_t)n == l->off) {
+			publish(l->ws, l->uuid, l->attempt, l->which, l->sent,
+			    rbuf, (size_t)n, 0);
+			l->sent = l->off;
+		}
+	}
+	if (n == -1)
+		log_warn("log %s", l->path);
+	outbox_kick();
+}
+
+static void
+on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+	char			 buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	struct lstream		*l;
+	ssize_t			 n;
+	char			*p;
+
+	(void)what;
+	(void)arg;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		for (p = buf; p < buf + n; p += sizeof *ev + ev->len) {
+			ev = (const struct inotify_event *)p;
+			LIST_FOREACH(l, &streams, entry)
+				if (l->wd == ev->wd && l->fd != -1)
+					pump(l);
+		}
+	}
+}
+
+/*
+ * Follow the log file of a stream (created empty first if truncate), from
+ * its start. NULL and *cause on error.
+ */
 struct lstream *
-logs_open(const char *ws, const char *uuid, uint32_t attempt,
-    enum logstream which, char **cause)
+logs_follow(const char *ws, const char *uuid, uint32_t attempt,
+    enum logstream which, int truncate, char **cause)
 {
 	struct lstream	*l;
+	int		 fd;
 
+	if (ifd == -1) {
+		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+			xasprintf(cause, "inotify_init1: %s", strerror(errno));
+			return NULL;
+		}
+		iev = event_new(base, ifd, EV_READ | EV_PERSIST, on_inotify,
+		    NULL);
+		event_add(iev, NULL);
+	}
 	l = xcalloc(1, sizeof *l);
 	l->path = logs_path(uuid, attempt, which);
-	l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-	    O_CLOEXEC, 0600);
-	if (l->fd == -1) {
+	fd = open(l->path, O_WRONLY | O_CREAT | O_CLOEXEC |
+	    (truncate ? O_TRUNC : 0), 0600);
+	if (fd != -1)
+		close(fd);
+	if (fd == -1 || (l->fd = open(l->path, O_RDONLY | O_CLOEXEC)) == -1) {
 		xasprintf(cause, "%s: %s", l->path, strerror(errno));
 		free(l->path);
 		free(l);
 		return NULL;
 	}
+	if ((l->wd = inotify_add_watch(ifd, l->path, IN_MODIFY)) == -1)
+		log_warn("inotify_add_watch %s", l->path);
 	l->ws = xstrdup(ws);
 	snprintf(l->uuid, sizeof l->uuid, "%s", uuid);
 	l->attempt = attempt;
 	l->which = which;
 	LIST_INSERT_HEAD(&streams, l, entry);
+	pump(l);
 	return l;
 }
 
@@ -107,6 +178,8 @@ static void
 lstream_free(struct lstream *l)
 {
 	LIST_REMOVE(l, entry);
+	if (l->wd != -1)
+		inotify_rm_watch(ifd, l->wd);
 	if (l->fd != -1)
 		close(l->fd);
 	free(l->ws);
@@ -147,26 +220,14 @@ catch_up(struct lstream *l)
 	outbox_kick();
 }
 
-/* The job wrote data: keep it, and publish it if the stream is current. */
-void
-logs_append(struct lstream *l, const void *data, size_t len)
-{
-	if (write(l->fd, data, len) != (ssize_t)len)
-		log_warn("run=%s attempt=%u log write %s", l->uuid, l->attempt,
-		    l->path);
-	l->off += len;
-	metrics_log_bytes(l->which, len);
-	if (!bus_connected() || l->sent + len != l->off)
-		return;
-	publish(l->ws, l->uuid, l->attempt, l->which, l->sent, data, len, 0);
-	l->sent = l->off;
-	outbox_kick();
-}
-
-/* The stream is complete. The caller forgets l; it is freed once acked. */
+/* The writer is done: read to the end; l is freed once confirmed. */
 void
 logs_finish(struct lstream *l)
 {
+	pump(l);
+	if (l->wd != -1)
+		inotify_rm_watch(ifd, l->wd);
+	l->wd = -1;
 	close(l->fd);
 	l->fd = -1;
 	l->finished = 1;
@@ -237,6 +298,14 @@ logs_free_all(void)
 {
 	while (!LIST_EMPTY(&streams))
 		lstream_free(LIST_FIRST(&streams));
+	if (iev != NULL)
+		event_free(iev);
+	iev = NULL;
+	if (ifd != -1)
+		close(ifd);
+	ifd = -1;
+	free(rbuf);
+	rbuf = NULL;
 }
 
 /* run.logs: up to max_bytes of one stream of one attempt from offset. */

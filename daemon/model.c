@@ -168,6 +168,7 @@ reason_text(enum reason r)
 		[R_DAEMON_RESTARTED] = "DaemonRestarted",
 		[R_CLUSTER_DELETED] = "ClusterDeleted",
 		[R_RUNNING] = "Running",
+		[R_SUPERVISOR_LOST] = "SupervisorLost",
 	};
 
 	if ((size_t)r < R__COUNT)

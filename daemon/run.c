@@ -1314,12 +1314,15 @@ recover_cluster(struct txn *t, const char *uuid)
 {
 	struct cluster	c;
 	struct run	r;
-	struct result	res;
+	struct result	res, lost;
 	int64_t		wait;
 	int		rc;
 
 	memset(&c, 0, sizeof c);
 	memset(&r, 0, sizeof r);
+	memset(&lost, 0, sizeof lost);
+	lost.reason = R_SUPERVISOR_LOST;
+	snprintf(lost.text, sizeof lost.text, "no attempt in progress");
 	if ((rc = store_get_cluster(t, uuid, &c)) != 0)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (c.active_run[0] == '\0') {
@@ -1339,12 +1342,20 @@ recover_cluster(struct txn *t, const char *uuid)
 		retry_schedule(t, r.uuid, r.attempt, wait < 0 ? 0 : wait);
 		goto out;
 	}
-	/* Its process died with the daemon's previous life. */
-	exec_kill_stale(r.uuid, r.attempt);
-	memset(&res, 0, sizeof res);
-	res.reason = R_DAEMON_RESTARTED;
-	snprintf(res.text, sizeof res.text, "batchd stopped while attempt %u "
-	    "ran", r.attempt);
+	/*
+	 * RUNNING, or cancelled before its process was gone: its shim goes on
+	 * (watch it again), or left its result while batchd was away.
+	 */
+	if (r.n_attempts == 0 ||
+	    r.attempts[r.n_attempts - 1].finished_ms != 0) {
+		rc = attempt_finish(t, &r, &lost);
+		goto out;
+	}
+	if (exec_reattach(r.ws, r.uuid, r.attempt, &res)) {
+		if (rstatus_terminal(r.status))
+			exec_kill(r.uuid, r.attempt);
+		goto out;
+	}
 	rc = attempt_finish(t, &r, &res);
 out:
 	run_free(&r);

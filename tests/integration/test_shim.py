@@ -1,0 +1,180 @@
+"""Runs outlive batchd: each attempt is owned by a batchd-shim, so killing
+(or stopping) batchd does not kill the job; the next batchd re-attaches to
+the shim, or reads the result it left, and the run ends in its first
+attempt with all of its output. A shim that dies without a result fails the
+attempt (SUPERVISOR_LOST) and the retry strategy decides."""
+
+import os
+import signal
+import time
+
+import harness
+from harness import _pb, assert_ok
+
+pb = _pb()
+
+SCRIPT = r"""
+import os, sys, time
+print("attempt", os.environ["BATCHD_ATTEMPT"], flush=True)
+open("started", "w").close()
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.05)
+for i in range(500):
+    print("line %d" % i)
+"""
+
+
+def expected(attempt=1):
+    return ("attempt %d\n" % attempt +
+            "".join("line %d\n" % i for i in range(500))).encode()
+
+
+def submit_gated(d, ws, gate, retries=0):
+    jobs = os.path.join(d.ws_root, ws, "jobs")
+    os.makedirs(jobs, exist_ok=True)
+    with open(os.path.join(jobs, "gated.py"), "w") as f:
+        f.write(SCRIPT)
+    r = d.call("jobdef.create", pb.CreateJobDefinitionRequest(
+        name="gated", config=pb.JobConfig(
+            source=pb.JobSource(type=pb.WORKSPACE,
+                                workspace=pb.WorkspaceSource(path="jobs")),
+            type=pb.PYTHON, source_location="gated.py", args=gate,
+            retry_strategy=pb.RetryStrategy(num_retries=retries,
+                                            retry_delay_seconds=0))),
+        pb.JobDefinitionReply, ws=ws)
+    assert_ok(r)
+    c = d.call("cluster.create", pb.CreateClusterRequest(
+        name="c", config=pb.ClusterConfig(instance_type="local",
+                                          workers_quantity=1, version="3")),
+        pb.ClusterReply, ws=ws)
+    assert_ok(c)
+    s = d.call("run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=r.job_definition.uuid,
+        cluster_uuid=c.cluster.uuid), pb.JobRunReply, ws=ws)
+    assert_ok(s)
+    return s.job_run.uuid
+
+
+def started(d, run, attempt=1):
+    path = os.path.join(d.data_dir, "runs", run, str(attempt), "work",
+                        "started")
+    harness.wait_until(lambda: os.path.exists(path), 20,
+                       what="attempt %d started" % attempt)
+
+
+def shim_pid(d, run, attempt=1):
+    path = os.path.join(d.data_dir, "runs", run, str(attempt), "shim.pid")
+    return int(open(path).read().split()[0])
+
+
+def finish(d, ws, run):
+    def done():
+        r = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
+                   ws=ws)
+        return r.job_run.status in (pb.SUCCEEDED, pb.FAILED, pb.CANCELLED)
+    harness.wait_until(done, 20, what="run finished")
+    return d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
+                  ws=ws).job_run
+
+
+def stdout_of(d, ws, run, attempt):
+    out, off = b"", 0
+    while True:
+        r = d.call("run.logs", pb.GetJobRunLogsRequest(
+            uuid=run, attempt=attempt, stream=pb.STDOUT, offset=off),
+            pb.JobRunLogsReply, ws=ws)
+        assert_ok(r)
+        out += b"".join(c.data for c in r.chunks)
+        off = r.next_offset
+        if r.eof:
+            return out
+
+
+def history(d, ws, run):
+    ev = d.call("run.events", pb.GetJobRunRequest(uuid=run),
+                pb.JobRunEventsReply, ws=ws)
+    assert_ok(ev)
+    assert [e.seq for e in ev.events] == list(range(1, len(ev.events) + 1))
+    return [(e.status, e.attempt) for e in ev.events]
+
+
+def test_kill9_reattaches_to_running_job(daemon_factory, ws, tmp_path):
+    gate = str(tmp_path / "gate")
+    d = daemon_factory().start()
+    run = submit_gated(d, ws, gate)
+    started(d, run)
+    d.kill9()
+    d.start()                    # the job is still running: re-attach
+    open(gate, "w").close()
+    r = finish(d, ws, run)
+    assert r.status == pb.SUCCEEDED and r.attempt == 1
+    assert stdout_of(d, ws, run, 1) == expected()
+    assert history(d, ws, run) == [(pb.PENDING, 0), (pb.RUNNING, 1),
+                                   (pb.SUCCEEDED, 1)]
+
+
+def test_job_finishes_while_batchd_is_down(daemon_factory, ws, tmp_path):
+    gate = str(tmp_path / "gate")
+    d = daemon_factory().start()
+    run = submit_gated(d, ws, gate)
+    started(d, run)
+    pid = shim_pid(d, run)
+    d.kill9()
+    open(gate, "w").close()
+    harness.wait_until(lambda: not os.path.exists("/proc/%d" % pid), 20,
+                       what="shim done")
+    d.start()                    # the shim left its result in DIR/exit
+    r = finish(d, ws, run)
+    assert r.status == pb.SUCCEEDED and r.attempt == 1
+    assert r.attempts[0].exit_code == 0
+    assert stdout_of(d, ws, run, 1) == expected()
+
+
+def test_graceful_stop_keeps_job(daemon_factory, ws, tmp_path):
+    gate = str(tmp_path / "gate")
+    d = daemon_factory().start()
+    run = submit_gated(d, ws, gate)
+    started(d, run)
+    pid = shim_pid(d, run)
+    d.stop()                     # SIGTERM: exit 0, job untouched
+    assert os.path.exists("/proc/%d" % pid)
+    d.start()
+    open(gate, "w").close()
+    r = finish(d, ws, run)
+    assert r.status == pb.SUCCEEDED and r.attempt == 1
+
+
+def test_lost_shim_fails_attempt_and_retries(daemon_factory, ws, tmp_path):
+    gate = str(tmp_path / "gate")
+    d = daemon_factory().start()
+    run = submit_gated(d, ws, gate, retries=1)
+    started(d, run)
+    os.kill(shim_pid(d, run), signal.SIGKILL)
+    started(d, run, attempt=2)
+    open(gate, "w").close()
+    r = finish(d, ws, run)
+    assert r.status == pb.SUCCEEDED and r.attempt == 2
+    assert r.attempts[0].reason == pb.SUPERVISOR_LOST
+    assert history(d, ws, run) == [
+        (pb.PENDING, 0), (pb.RUNNING, 1), (pb.PENDING, 1), (pb.RUNNING, 2),
+        (pb.SUCCEEDED, 2)]
+
+
+def test_cancel_while_batchd_down_is_finished_on_restart(daemon_factory,
+                                                          ws, tmp_path):
+    gate = str(tmp_path / "gate")
+    d = daemon_factory(env={"BATCHD_KILL_GRACE_S": "1"}).start()
+    run = submit_gated(d, ws, gate)
+    started(d, run)
+    c = d.call("run.cancel", pb.CancelJobRunRequest(uuid=run),
+               pb.JobRunReply, ws=ws)
+    assert_ok(c)
+    assert c.job_run.status == pb.CANCELLED
+    r = finish(d, ws, run)
+    assert r.status == pb.CANCELLED
+    # The cluster is free again once the process is gone.
+    harness.wait_until(lambda: d.call(
+        "cluster.get", pb.GetClusterRequest(uuid=r.cluster_uuid),
+        pb.ClusterReply, ws=ws).cluster.active_run_uuid == "", 20,
+        what="cluster released")
+    time.sleep(0.1)
