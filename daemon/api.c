@@ -178,6 +178,15 @@ api_message(const char *subject, const char *reply, const void *data,
 		log_debug("message without reply subject=%s dropped", subject);
 		return;
 	}
+	/*
+	 * batchd publishes with its own rights: a reply subject of the
+	 * client's choosing could make it publish into another workspace.
+	 */
+	if (strncmp(reply, cfg->reply_prefix, strlen(cfg->reply_prefix)) != 0) {
+		log_warnx("message subject=%s with reply subject %.64s outside "
+		    "%s dropped", subject, reply, cfg->reply_prefix);
+		return;
+	}
 	m = xcalloc(1, sizeof *m);
 	m->op.apply = msg_op_apply;
 	m->op.fail = msg_op_fail;

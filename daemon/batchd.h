@@ -302,6 +302,17 @@ struct config {
 	char		*http_listen;	/* NULL: no HTTP endpoint */
 	uint32_t	 outbox_max;
 	char		*shim;		/* NULL: batchd-shim beside batchd */
+	char		*reply_prefix;	/* replies only to subjects under it */
+	char		*nats_user;
+	char		*nats_password_file;	/* secrets come from 0600 files */
+	char		*nats_token_file;
+	char		*nats_nkey;		/* public key of the seed */
+	char		*nats_nkey_seed_file;
+	char		*nats_creds_file;
+	char		*nats_tls_ca;
+	char		*nats_tls_cert;
+	char		*nats_tls_key;
+	char		*secret_env;	/* env names (globs) never shown */
 	char		*job_user;	/* NULL: batchd's own user */
 	uint32_t	 job_limit_nofile;	/* 0: inherited */
 	size_t		 job_limit_as;
@@ -386,6 +397,8 @@ int	 args_valid(const char *, const char *, struct error *);
 
 /* config.c */
 struct config *config_load(const char *, char **);
+int	 config_secret_file(const char *, const char *, char **, char **);
+int	 config_env_secret(const char *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *);
 

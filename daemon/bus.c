@@ -188,6 +188,61 @@ check(natsStatus s, const char *what)
 		    natsStatus_GetText(s));
 }
 
+/* Credentials and TLS from the configuration; secrets from 0600 files. */
+static void
+bus_auth(void)
+{
+	char	*secret, *cause;
+
+	if (cfg->nats_user != NULL) {
+		if (config_secret_file("nats_password_file",
+		    cfg->nats_password_file, &secret, &cause) == -1)
+			fatal_code(EXIT_CONFIG, "%s", cause);
+		check(natsOptions_SetUserInfo(opts, cfg->nats_user, secret),
+		    "user");
+		free(secret);
+	}
+	if (cfg->nats_token_file != NULL) {
+		if (config_secret_file("nats_token_file", cfg->nats_token_file,
+		    &secret, &cause) == -1)
+			fatal_code(EXIT_CONFIG, "%s", cause);
+		check(natsOptions_SetToken(opts, secret), "token");
+		free(secret);
+	}
+	if (cfg->nats_nkey_seed_file != NULL) {
+		if (config_secret_file("nats_nkey_seed_file",
+		    cfg->nats_nkey_seed_file, &secret, &cause) == -1)
+			fatal_code(EXIT_CONFIG, "%s", cause);
+		free(secret);
+		check(natsOptions_SetNKeyFromSeed(opts, cfg->nats_nkey,
+		    cfg->nats_nkey_seed_file), "nkey seed");
+	}
+	if (cfg->nats_creds_file != NULL) {
+		if (config_secret_file("nats_creds_file", cfg->nats_creds_file,
+		    &secret, &cause) == -1)
+			fatal_code(EXIT_CONFIG, "%s", cause);
+		free(secret);
+		check(natsOptions_SetUserCredentialsFromFiles(opts,
+		    cfg->nats_creds_file, NULL), "creds");
+	}
+	if (cfg->nats_tls_ca != NULL || cfg->nats_tls_cert != NULL ||
+	    strncmp(cfg->nats_url, "tls://", 6) == 0) {
+		check(natsOptions_SetSecure(opts, true), "tls");
+		if (cfg->nats_tls_ca != NULL)
+			check(natsOptions_LoadCATrustedCertificates(opts,
+			    cfg->nats_tls_ca), "tls ca");
+		if (cfg->nats_tls_cert != NULL) {
+			if (config_secret_file("nats_tls_key",
+			    cfg->nats_tls_key, &secret, &cause) == -1)
+				fatal_code(EXIT_CONFIG, "%s", cause);
+			free(secret);
+			check(natsOptions_LoadCertificatesChain(opts,
+			    cfg->nats_tls_cert, cfg->nats_tls_key),
+			    "tls certificate");
+		}
+	}
+}
+
 /* Connect (or keep trying in the background) and subscribe. */
 void
 bus_start(void)
@@ -220,6 +275,7 @@ bus_start(void)
 	    "closed callback");
 	check(natsOptions_SetMaxPendingMsgs(opts, 1 << 20), "pending");
 
+	bus_auth();
 	s = natsConnection_Connect(&nc, opts);
 	if (s == NATS_OK)
 		on_connected(nc, NULL);

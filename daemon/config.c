@@ -3,7 +3,10 @@
  * BATCHD_<KEY> environment overrides. Precedence: defaults < file < env.
  * Unknown keys and bad values are errors naming the key and the line.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
+#include <fnmatch.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -46,6 +49,17 @@ static const struct key {
 	{ "job_limit_as", K_SIZE, offsetof(struct config, job_limit_as),
 	    0, (uint64_t)1 << 50 },
 	U(job_limit_cpu, 0, 1u << 31),
+	S(reply_prefix),
+	S(nats_user),
+	S(nats_password_file),
+	S(nats_token_file),
+	S(nats_nkey),
+	S(nats_nkey_seed_file),
+	S(nats_creds_file),
+	S(nats_tls_ca),
+	S(nats_tls_cert),
+	S(nats_tls_key),
+	S(secret_env),
 #undef S
 #undef U
 };
@@ -74,6 +88,8 @@ defaults(struct config *c)
 	c->sql_engine = xstrdup("sqlite3");
 	c->log_chunk_bytes = 64 * 1024;
 	c->outbox_max = 100000;
+	c->reply_prefix = xstrdup("_INBOX.");
+	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
 }
 
 /* Parse "123", "64K", "1G" into *out; 0 or -1. */
@@ -258,6 +274,21 @@ config_load(const char *path, char **cause)
 		    "prefix", c->subject_prefix);
 		goto fail;
 	}
+	if ((c->nats_user == NULL) != (c->nats_password_file == NULL)) {
+		xasprintf(cause, "keys 'nats_user' and 'nats_password_file' go "
+		    "together");
+		goto fail;
+	}
+	if ((c->nats_nkey == NULL) != (c->nats_nkey_seed_file == NULL)) {
+		xasprintf(cause, "keys 'nats_nkey' and 'nats_nkey_seed_file' go "
+		    "together");
+		goto fail;
+	}
+	if ((c->nats_tls_cert == NULL) != (c->nats_tls_key == NULL)) {
+		xasprintf(cause, "keys 'nats_tls_cert' and 'nats_tls_key' go "
+		    "together");
+		goto fail;
+	}
 	if (c->workspace_root == NULL)
 		xasprintf(&c->workspace_root, "%s/workspaces", c->data_dir);
 	free(p.err);
@@ -266,6 +297,56 @@ fail:
 	free(p.err);
 	config_free(c);
 	return NULL;
+}
+
+/*
+ * Read a secret from path (named by key), refusing a file that others can
+ * read. The value (trailing newlines removed) is owned by the caller.
+ * 0, or -1 with *cause.
+ */
+int
+config_secret_file(const char *key, const char *path, char **value,
+    char **cause)
+{
+	struct stat	 st;
+	char		 buf[8192];
+	size_t		 n;
+	FILE		*f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		xasprintf(cause, "key '%s': %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == -1 || (st.st_mode & 077) != 0) {
+		xasprintf(cause, "key '%s': %s is readable by others (mode "
+		    "%03o); chmod 600 it", key, path, st.st_mode & 0777);
+		fclose(f);
+		return -1;
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*value = xstrdup(buf);
+	return 0;
+}
+
+/* Is an environment variable of this name secret (secret_env globs)? */
+int
+config_env_secret(const char *name)
+{
+	char	*list, *p, *tok;
+	int	 hit = 0;
+
+	if (cfg->secret_env == NULL)
+		return 0;
+	list = xstrdup(cfg->secret_env);
+	for (p = list; !hit && (tok = strsep(&p, ", ")) != NULL;)
+		if (*tok != '\0' && fnmatch(tok, name, FNM_CASEFOLD) == 0)
+			hit = 1;
+	free(list);
+	return hit;
 }
 
 void
