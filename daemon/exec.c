@@ -523,6 +523,41 @@ fail_attempt(const struct run *r, enum reason why, char *cause)
 	run_attempt_ended(r->uuid, r->attempt, &res);
 }
 
+/*
+ * DIR/secrets for the shim to mask in the job's output: the values of
+ * secret environment variables and the Git token, NUL-separated, 0600.
+ */
+static int
+write_secrets(const struct run *r, const char *dir, char **cause)
+{
+	struct buf	 b = { 0 };
+	char		*path;
+	size_t		 i;
+	int		 fd, rc = 0;
+
+	for (i = 0; i < r->config.env.n; i++)
+		if (config_env_secret(r->config.env.v[i].key) &&
+		    *r->config.env.v[i].value != '\0')
+			buf_add(&b, r->config.env.v[i].value,
+			    strlen(r->config.env.v[i].value) + 1);
+	if (r->config.source.token != NULL)
+		buf_add(&b, r->config.source.token,
+		    strlen(r->config.source.token) + 1);
+	if (b.len == 0)
+		return 0;
+	xasprintf(&path, "%s/secrets", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || write(fd, b.p, b.len) != (ssize_t)b.len) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (fd != -1)
+		close(fd);
+	free(path);
+	buf_free(&b);
+	return rc;
+}
+
 /* The shim's options: credentials and limits from the configuration. */
 static int
 shim_options(struct strv *argv, const char *work, char **cause)
@@ -597,6 +632,10 @@ exec_start(const struct run *r)
 		goto out;
 	}
 	build_env(r, work, &env);
+	if (write_secrets(r, dir, &cause) == -1) {
+		fail_attempt(r, R_SPAWN_FAILED, cause);
+		goto out;
+	}
 
 	strv_add(&argv, xstrdup(shim_path != NULL ? shim_path : "batchd-shim"));
 	if (shim_options(&argv, work, &cause) == -1) {

@@ -5,6 +5,7 @@
  * left running are ended, queues re-dispatched), then the bus. Nothing is
  * subscribed before storage is consistent.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,23 @@ usage(FILE *f)
 "exit codes: 0 clean shutdown, %d usage, %d configuration, %d storage,\n"
 "            %d NATS client set-up, %d internal error\n",
 	    EXIT_USAGE, EXIT_CONFIG, EXIT_STORAGE, EXIT_BUS, EXIT_SOFTWARE);
+}
+
+/* The data directory holds logs and secrets: 0700, whoever made it. */
+static void
+private_dir(const char *dir)
+{
+	struct stat	st;
+
+	if (stat(dir, &st) == -1)
+		fatal_code(EXIT_STORAGE, "%s: %s", dir, strerror(errno));
+	if ((st.st_mode & 077) != 0) {
+		log_warnx("data_dir %s was mode %03o; now 0700", dir,
+		    st.st_mode & 0777);
+		if (chmod(dir, 0700) == -1)
+			fatal_code(EXIT_STORAGE, "chmod %s: %s", dir,
+			    strerror(errno));
+	}
 }
 
 int
@@ -89,6 +107,7 @@ main(int argc, char **argv)
 	    mkdir_p(cfg->workspace_root, 0755) == -1)
 		fatal_code(EXIT_STORAGE, "creating %s or %s failed",
 		    cfg->data_dir, cfg->workspace_root);
+	private_dir(cfg->data_dir);
 	if (store_open(cfg->data_dir, cfg->lmdb_map_size, &cause) == -1)
 		fatal_code(EXIT_STORAGE, "%s", cause);
 	exec_init();

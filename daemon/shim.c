@@ -8,7 +8,9 @@
  *     reset, resource limits and (when batchd is root) credentials dropped,
  *     and the environment the shim itself was given (built by batchd);
  *   - appends the job's stdout and stderr to the attempt's log files as they
- *     come (batchd follows the files);
+ *     come (batchd follows the files), with every secret of DIR/secrets
+ *     (NUL-separated values, read and deleted at start) and its base64 form
+ *     replaced by "****", also when a secret is split across two reads;
  *   - enforces the attempt's timeout: SIGTERM to the job's group, SIGKILL
  *     `grace` seconds later; SIGTERM to the shim (cancel) does the same;
  *   - when the job is gone and its pipes are drained, writes the result to
@@ -54,6 +56,78 @@ die(const char *what)
 	exit(111);
 }
 
+/* Secrets to mask, each as given and in base64 (without padding). */
+static char	**pats;
+static size_t	 npats, maxpat;
+
+static void
+add_pat(const char *s, size_t n)
+{
+	if (n < 4)	/* masking "a" everywhere helps no one */
+		return;
+	pats = realloc(pats, (npats + 1) * sizeof *pats);
+	if (pats == NULL || (pats[npats] = strndup(s, n)) == NULL)
+		die("malloc");
+	npats++;
+	if (n > maxpat)
+		maxpat = n;
+}
+
+static void
+add_secret(const char *s, size_t n)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char		*e;
+	size_t		 i, o = 0;
+	unsigned	 v;
+
+	add_pat(s, n);
+	if ((e = malloc(n / 3 * 4 + 8)) == NULL)
+		die("malloc");
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 |
+		    (unsigned char)s[i + 2];
+		e[o++] = b64[v >> 18];
+		e[o++] = b64[(v >> 12) & 63];
+		e[o++] = b64[(v >> 6) & 63];
+		e[o++] = b64[v & 63];
+	}
+	if (n - i == 1) {
+		v = (unsigned char)s[i] << 16;
+		e[o++] = b64[v >> 18];
+		e[o++] = b64[(v >> 12) & 63];
+	} else if (n - i == 2) {
+		v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8;
+		e[o++] = b64[v >> 18];
+		e[o++] = b64[(v >> 12) & 63];
+		e[o++] = b64[(v >> 6) & 63];
+	}
+	add_pat(e, o);
+	free(e);
+}
+
+/* Read DIR/secrets (NUL-separated) and delete it. */
+static void
+load_secrets(const char *dir)
+{
+	char	path[4096], *buf = NULL;
+	size_t	len = 0;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "%s/secrets", dir);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	if (getdelim(&buf, &len, '\0', f) != -1) {
+		do {
+			add_secret(buf, strlen(buf));
+		} while (getdelim(&buf, &len, '\0', f) != -1);
+	}
+	free(buf);
+	fclose(f);
+	unlink(path);
+}
+
 /* Write all of buf to fd (log files are regular files). */
 static void
 write_all(int fd, const char *buf, ssize_t n)
@@ -69,6 +143,95 @@ write_all(int fd, const char *buf, ssize_t n)
 		buf += w;
 		n -= w;
 	}
+}
+
+/*
+ * One output stream: bytes held back because they may begin a secret.
+ */
+struct out {
+	int	 fd;
+	char	*held;
+	size_t	 nheld;
+};
+
+/* Index of the leftmost secret in s[0..n), its length in *len; or n. */
+static size_t
+find_secret(const char *s, size_t n, size_t *len)
+{
+	size_t	i, k, best = n;
+
+	*len = 0;
+	for (k = 0; k < npats; k++) {
+		size_t pl = strlen(pats[k]);
+
+		for (i = 0; i + pl <= n && i <= best; i++)
+			if (memcmp(s + i, pats[k], pl) == 0) {
+				if (i < best || pl > *len) {
+					best = i;
+					*len = pl;
+				}
+				break;
+			}
+	}
+	return best;
+}
+
+/* Length of the longest suffix of s[0..n) that begins some secret. */
+static size_t
+partial_tail(const char *s, size_t n)
+{
+	size_t	k, t, best = 0;
+
+	for (k = 0; k < npats; k++) {
+		size_t pl = strlen(pats[k]);
+
+		for (t = pl - 1 < n ? pl - 1 : n; t > best; t--)
+			if (memcmp(s + n - t, pats[k], t) == 0) {
+				best = t;
+				break;
+			}
+	}
+	return best;
+}
+
+/* Mask and write data; at eof write what was held back too. */
+static void
+emit(struct out *o, const char *data, size_t n, int eof)
+{
+	char	*buf;
+	size_t	 len, at, ml, keep;
+
+	if (npats == 0) {
+		write_all(o->fd, data, (ssize_t)n);
+		return;
+	}
+	len = o->nheld + n;
+	if ((buf = malloc(len + 1)) == NULL)
+		die("malloc");
+	memcpy(buf, o->held, o->nheld);
+	memcpy(buf + o->nheld, data, n);
+	free(o->held);
+	o->held = NULL;
+	o->nheld = 0;
+	for (;;) {
+		at = find_secret(buf, len, &ml);
+		keep = eof ? 0 : partial_tail(buf, at);
+		if (at == len) {
+			write_all(o->fd, buf, (ssize_t)(len - keep));
+			break;
+		}
+		write_all(o->fd, buf, (ssize_t)at);
+		write_all(o->fd, "****", 4);
+		memmove(buf, buf + at + ml, len - at - ml);
+		len -= at + ml;
+	}
+	if (keep > 0) {
+		if ((o->held = malloc(keep)) == NULL)
+			die("malloc");
+		memcpy(o->held, buf + len - keep, keep);
+		o->nheld = keep;
+	}
+	free(buf);
 }
 
 /* The child side: become the job. Never returns. */
@@ -208,10 +371,12 @@ main(int argc, char **argv)
 	int		 timed_out = 0, cancelled = 0, exited = 0, open_pipes = 2;
 	int64_t		 t0, deadline, kill_at = -1, timeout_s, grace_s, wait;
 	int64_t		 drain_until = -1;
+	struct out	 outs[2];
 	pid_t		 pid;
 	ssize_t		 n;
 	int		 i;
 
+	memset(outs, 0, sizeof outs);
 	while ((ch = getopt(argc, argv, "+u:n:a:c:")) != -1) {
 		switch (ch) {
 		case 'u':
@@ -243,10 +408,13 @@ main(int argc, char **argv)
 	in = argv[1];
 	timeout_s = strtoll(argv[4], NULL, 10);
 	grace_s = strtoll(argv[5], NULL, 10);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		if ((logs[i] = open(argv[2 + i], O_WRONLY | O_CREAT | O_APPEND |
 		    O_CLOEXEC, 0600)) == -1)
 			die(argv[2 + i]);
+		outs[i].fd = logs[i];
+	}
+	load_secrets(dir);
 	if (pipe2(pout, O_CLOEXEC) == -1 || pipe2(perr, O_CLOEXEC) == -1)
 		die("pipe");
 
@@ -315,11 +483,12 @@ main(int argc, char **argv)
 				continue;
 			n = read(pfd[i].fd, buf, sizeof buf);
 			if (n > 0) {
-				write_all(logs[i], buf, n);
+				emit(&outs[i], buf, (size_t)n, 0);
 				continue;
 			}
 			if (n == -1 && errno == EINTR)
 				continue;
+			emit(&outs[i], "", 0, 1);
 			close(pfd[i].fd);
 			pfd[i].fd = -1;
 			open_pipes--;
@@ -343,6 +512,8 @@ main(int argc, char **argv)
 			}
 		}
 	}
+	for (i = 0; i < 2; i++)
+		emit(&outs[i], "", 0, 1);
 	record(dir, status, timed_out, cancelled, &ru, mono_ms_() - t0);
 	return 0;
 }

@@ -572,10 +572,12 @@ s_out(const char *s)
 
 /*
  * Env entries of every map type share one layout; out holds n entries and
- * n pointers to them, all freed by the caller with free(*ptrs).
+ * n pointers to them, all freed by env_out_free(). In replies (redact) the
+ * values of secret names (secret_env) are masked.
  */
 static void **
-env_out(const struct kvlist *l, const ProtobufCMessageDescriptor *d)
+env_out(const struct kvlist *l, const ProtobufCMessageDescriptor *d,
+    int redact)
 {
 	Batchd__V1__JobConfig__EnvEntry	*ents, **ptrs;
 	size_t				 i;
@@ -585,7 +587,8 @@ env_out(const struct kvlist *l, const ProtobufCMessageDescriptor *d)
 	for (i = 0; i < l->n; i++) {
 		protobuf_c_message_init(d, &ents[i]);
 		ents[i].key = l->v[i].key;
-		ents[i].value = l->v[i].value;
+		ents[i].value = redact && config_env_secret(l->v[i].key) ?
+		    MASK : l->v[i].value;
 		ptrs[i] = &ents[i];
 	}
 	ptrs[l->n] = ents;	/* kept to free the block */
@@ -667,7 +670,8 @@ jobconfig_out(struct pb_jobconfig *p, const struct jobconfig *c, int redact)
 	p->c.timeout_seconds_opt_case =
 	    BATCHD__V1__JOB_CONFIG__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS;
 	p->c.timeout_seconds = c->timeout_s;
-	p->env = env_out(&c->env, &batchd__v1__job_config__env_entry__descriptor);
+	p->env = env_out(&c->env, &batchd__v1__job_config__env_entry__descriptor,
+	    redact);
 	p->n_env = c->env.n;
 	p->c.n_env = c->env.n;
 	p->c.env = (Batchd__V1__JobConfig__EnvEntry **)p->env;
@@ -779,7 +783,8 @@ run_out(struct pb_run *p, const struct run *r, int redact)
 		p->r.args_opt_case = BATCHD__V1__JOB_RUN__ARGS_OPT_ARGS;
 		p->r.args = s_out(r->args);
 	}
-	p->env = env_out(&r->env, &batchd__v1__job_run__env_entry__descriptor);
+	p->env = env_out(&r->env, &batchd__v1__job_run__env_entry__descriptor,
+	    redact);
 	p->n_env = r->env.n;
 	p->r.n_env = r->env.n;
 	p->r.env = (Batchd__V1__JobRun__EnvEntry **)p->env;

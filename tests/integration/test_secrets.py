@@ -1,0 +1,125 @@
+"""Secrets never leave: values of environment variables whose names match
+secret_env are '****' in replies, never in batchd's log, and are masked in
+the job's own output before it reaches disk or the bus, also when split
+across two writes and in base64. Data directories are 0700."""
+
+import base64
+import os
+import stat
+import time
+
+import harness
+from harness import _pb, assert_ok
+
+pb = _pb()
+
+SECRET = "hunter2-Sup3rSecret"
+RUN_SECRET = "run-only-s3cr3t-value"
+
+SCRIPT = r"""
+import base64, os, sys, time
+s = os.environ["API_TOKEN"]
+print("whole:", s, flush=True)
+sys.stdout.write("split:" + s[:7]); sys.stdout.flush()
+time.sleep(0.3)
+sys.stdout.write(s[7:] + "\n"); sys.stdout.flush()
+print("b64:", base64.b64encode(s.encode()).decode(), flush=True)
+print("run:", os.environ["DB_PASSWORD"], flush=True)
+print("plain:", os.environ["PLAIN"], flush=True)
+print("err:", s, file=sys.stderr, flush=True)
+"""
+
+
+def all_logs(d, ws, run, stream):
+    out, off = b"", 0
+    while True:
+        r = d.call("run.logs", pb.GetJobRunLogsRequest(
+            uuid=run, stream=stream, offset=off), pb.JobRunLogsReply, ws=ws)
+        assert_ok(r)
+        out += b"".join(c.data for c in r.chunks)
+        off = r.next_offset
+        if r.eof:
+            return out
+
+
+def test_secret_env_masked_everywhere(daemon, ws):
+    d = daemon
+    jobs = os.path.join(d.ws_root, ws, "jobs")
+    os.makedirs(jobs, exist_ok=True)
+    with open(os.path.join(jobs, "leak.py"), "w") as f:
+        f.write(SCRIPT)
+    nc = d.nc()
+    sub = nc.subscribe("batchd.v1.%s.logs.>" % ws)
+    nc.flush()
+    r = d.call("jobdef.create", pb.CreateJobDefinitionRequest(
+        name="leak", config=pb.JobConfig(
+            source=pb.JobSource(type=pb.WORKSPACE,
+                                workspace=pb.WorkspaceSource(path="jobs")),
+            type=pb.PYTHON, source_location="leak.py",
+            env={"API_TOKEN": SECRET, "PLAIN": "visible-value"}),
+        cluster_config=pb.ClusterConfig(instance_type="local",
+                                        workers_quantity=1, version="3")),
+        pb.JobDefinitionReply, ws=ws)
+    assert_ok(r)
+    env = r.job_definition.config.env
+    assert env["API_TOKEN"] == "****" and env["PLAIN"] == "visible-value"
+    g = d.call("jobdef.get", pb.GetJobDefinitionRequest(
+        uuid=r.job_definition.uuid), pb.JobDefinitionReply, ws=ws)
+    assert g.job_definition.config.env["API_TOKEN"] == "****"
+
+    s = d.call("run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=r.job_definition.uuid,
+        env={"DB_PASSWORD": RUN_SECRET}), pb.JobRunReply, ws=ws)
+    assert_ok(s)
+    run = s.job_run.uuid
+    assert s.job_run.env["DB_PASSWORD"] == "****"
+    assert s.job_run.config.env["API_TOKEN"] == "****"
+
+    def done():
+        g = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
+                   ws=ws)
+        return g.job_run.status in (pb.SUCCEEDED, pb.FAILED)
+    harness.wait_until(done, 20, what="run finished")
+    g = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
+               ws=ws)
+    assert g.job_run.status == pb.SUCCEEDED, g.job_run.reason_text
+
+    out = all_logs(d, ws, run, pb.STDOUT)
+    err = all_logs(d, ws, run, pb.STDERR)
+    b64 = base64.b64encode(SECRET.encode()).rstrip(b"=")
+    for blob in (out, err):
+        assert SECRET.encode() not in blob
+        assert RUN_SECRET.encode() not in blob
+        assert b64 not in blob
+    assert b"whole: ****\n" in out
+    assert b"split:****\n" in out
+    assert b"run: ****\n" in out
+    assert b"plain: visible-value\n" in out
+    assert b"err: ****\n" in err
+
+    # What went over the bus is what is on disk.
+    chunks = b""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            _, data = sub.next(0.2)
+        except Exception:
+            break
+        ch = pb.LogChunk.FromString(data)
+        chunks += ch.data
+    assert SECRET.encode() not in chunks and b64 not in chunks
+
+    # Nowhere on disk either (the shim's secrets file is gone).
+    for root, _, files in os.walk(d.data_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            if "lmdb" in path:
+                continue
+            data = open(path, "rb").read()
+            assert SECRET.encode() not in data, path
+            assert RUN_SECRET.encode() not in data, path
+    assert SECRET not in open(d.stderr_path).read()
+
+    for sub_dir in ("", "lmdb", "logs", "runs"):
+        mode = stat.S_IMODE(os.stat(os.path.join(d.data_dir, sub_dir)).st_mode)
+        assert mode == 0o700, (sub_dir, oct(mode))
