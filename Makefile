@@ -133,6 +133,8 @@ install: $(B)/batchd $(B)/batchd-shim $(B)/batchctl
 include cli/cli.mk
 # libFuzzer targets (make fuzz, make fuzz-short): see tests/fuzz/fuzz.mk.
 -include tests/fuzz/fuzz.mk
+# Benchmarks (make bench, make bench-smoke): see bench/bench.mk.
+-include bench/bench.mk
 
 clean:
 	rm -rf build
