@@ -28,7 +28,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   python3-protobuf python3-pytest sqlite3
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
-	      metrics http notify outbox \
+	      metrics http notify outbox retention \
 	      jobdef cluster run exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c

@@ -203,6 +203,7 @@ struct run {
 	int64_t		 retry_at_ms;
 	uint64_t	 queue_seq;
 	int64_t		 deadline_ms;
+	uint64_t	 log_bytes;
 };
 
 struct runevent {
@@ -317,6 +318,9 @@ struct config {
 	uint32_t	 job_limit_nofile;	/* 0: inherited */
 	size_t		 job_limit_as;
 	uint32_t	 job_limit_cpu;
+	uint32_t	 retention_age_s;	/* 0: keep finished runs */
+	size_t		 retention_log_bytes;	/* 0: no size bound */
+	uint32_t	 retention_interval_s;
 };
 
 /* Totals over all clusters, for status lines. */
@@ -469,6 +473,7 @@ int	 store_put_cluster(struct txn *, const struct cluster *);
 int	 store_get_run(struct txn *, const char *, struct run *);
 int	 store_put_run(struct txn *, const struct run *);
 int	 store_name_key(struct buf *, const char *, const char *);
+int	 store_counter_add(struct txn *, const char *, int64_t, uint64_t *);
 int	 store_scan_names(struct txn *, int, const char *, const char *, size_t,
 	    char ***, size_t *, char **);
 
@@ -544,6 +549,11 @@ void	 run_kick(struct txn *, const char *);
 void	 run_recover(void);
 void	 run_free_timers(void);
 void	 run_totals(struct cluster_totals *);
+int	 run_purge(struct txn *, const char *);
+
+/* retention.c */
+void	 retention_init(void);
+void	 retention_free(void);
 void	 run_attempt_ended(const char *, uint32_t, const struct result *);
 
 /* exec.c: processes of attempts */

@@ -49,6 +49,10 @@ static const struct key {
 	{ "job_limit_as", K_SIZE, offsetof(struct config, job_limit_as),
 	    0, (uint64_t)1 << 50 },
 	U(job_limit_cpu, 0, 1u << 31),
+	U(retention_age_s, 0, 1u << 31),
+	{ "retention_log_bytes", K_SIZE,
+	    offsetof(struct config, retention_log_bytes), 0, (uint64_t)1 << 50 },
+	U(retention_interval_s, 1, 86400),
 	S(reply_prefix),
 	S(nats_user),
 	S(nats_password_file),
@@ -88,6 +92,7 @@ defaults(struct config *c)
 	c->sql_engine = xstrdup("sqlite3");
 	c->log_chunk_bytes = 64 * 1024;
 	c->outbox_max = 100000;
+	c->retention_interval_s = 300;
 	c->reply_prefix = xstrdup("_INBOX.");
 	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
 }

@@ -113,6 +113,7 @@ main(int argc, char **argv)
 	exec_init();
 	outbox_init();
 	run_recover();
+	retention_init();
 	if (cfg->http_listen != NULL && http_start(cfg->http_listen,
 	    &cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
@@ -132,6 +133,7 @@ main(int argc, char **argv)
 	bus_free();
 	logs_free_all();
 	outbox_free();
+	retention_free();
 	store_close();
 	loop_free();
 	config_free(cfg);

@@ -23,9 +23,13 @@
  *   'd' def_uuid ts uuid        runs of a definition
  *   'c' cluster_uuid ts uuid    runs of a cluster
  *   's' ws NUL status ts uuid   runs of a workspace by status
+ *   'f' finished_ts uuid        finished runs, oldest first (retention.c)
  * Listing walks one of them newest first; nothing scans all runs.
  */
+#include <sys/stat.h>
 #include <sys/wait.h>
+
+#include <spawn.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -109,6 +113,19 @@ idx_del(struct txn *t, char kind, const char *id, int st, const struct run *r)
 	rc = store_del(t, DB_RUNIDX, b.p, b.len);
 	buf_free(&b);
 	return rc;
+}
+
+/* Add (or delete) the run's entry of the finished index. */
+static int
+fin_key(struct txn *t, const struct run *r, int add)
+{
+	uint8_t	k[1 + 8 + UUID_LEN];
+
+	k[0] = 'f';
+	be64(k + 1, (uint64_t)r->finished_ms);
+	memcpy(k + 9, r->uuid, UUID_LEN);
+	return add ? store_put(t, DB_RUNIDX, k, sizeof k, "", 0) :
+	    store_del(t, DB_RUNIDX, k, sizeof k);
 }
 
 static void
@@ -251,8 +268,11 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	r->reason = why;
 	free(r->reason_text);
 	r->reason_text = xstrdup(ev.reason_text);
-	if (rstatus_terminal(to))
+	if (rstatus_terminal(to)) {
 		r->finished_ms = ev.at_ms;
+		if ((rc = fin_key(t, r, 1)) != 0)
+			return rc;
+	}
 
 	wire_encode_event(&b, &ev);
 	queue_key(key, r->uuid, ev.seq);
@@ -581,6 +601,25 @@ attempt_record(struct run *r, const struct result *res, enum rstatus st,
 	r->exit_code = a->exit_code;
 }
 
+/* Count the finished attempt's output into the run and the total. */
+static int
+attempt_log_bytes(struct txn *t, struct run *r)
+{
+	struct stat	 st;
+	uint64_t	 n = 0;
+	char		*path;
+	int		 i;
+
+	for (i = LS_STDOUT; i <= LS_STDERR; i++) {
+		path = logs_path(r->uuid, r->attempt, i);
+		if (stat(path, &st) == 0)
+			n += (uint64_t)st.st_size;
+		free(path);
+	}
+	r->log_bytes += n;
+	return store_counter_add(t, "log_bytes", (int64_t)n, NULL);
+}
+
 struct retry_op {
 	struct op	op;
 	char		uuid[UUID_LEN + 1];
@@ -601,6 +640,8 @@ attempt_finish(struct txn *t, struct run *r, const struct result *res)
 	uint32_t	 max = 1 + r->config.retry.num_retries;
 	int		 rc;
 
+	if ((rc = attempt_log_bytes(t, r)) != 0)
+		return rc;
 	if (rstatus_terminal(r->status)) {
 		attempt_record(r, res, r->status, r->reason,
 		    r->reason_text != NULL ? r->reason_text : "");
@@ -1304,6 +1345,71 @@ out:
 	free(next);
 	buf_free(&pre);
 	buf_free(&seek);
+	return rc;
+}
+
+/* ------------------------------------------------------------ purging */
+
+static void
+rm_tree(void *arg)
+{
+	char	*cmd[] = { "/bin/rm", "-rf", "--", arg, NULL };
+	char	*env[] = { "PATH=/usr/bin:/bin", NULL };
+	pid_t	 pid;
+
+	/* Deep trees of files the job made: leave it to rm(1). */
+	if (posix_spawn(&pid, cmd[0], NULL, NULL, cmd, env) == 0)
+		waitpid(pid, NULL, 0);
+}
+
+/*
+ * Remove a finished run: its record, index entries, history, idempotency
+ * key and (after the commit) its files. 0 or an LMDB error.
+ */
+int
+run_purge(struct txn *t, const char *uuid)
+{
+	struct run	 r;
+	struct buf	 key = { 0 };
+	uint8_t		 ek[UUID_LEN + 8];
+	char		*dir;
+	uint64_t	 i;
+	int		 rc;
+
+	memset(&r, 0, sizeof r);
+	if ((rc = store_get_run(t, uuid, &r)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (!rstatus_terminal(r.status))
+		goto out;	/* never a live run */
+	if ((rc = store_del(t, DB_RUNS, r.uuid, UUID_LEN)) != 0 ||
+	    (rc = idx_del(t, 'w', r.ws, 0, &r)) != 0 ||
+	    (r.def_uuid[0] != '\0' &&
+	    (rc = idx_del(t, 'd', r.def_uuid, 0, &r)) != 0) ||
+	    (rc = idx_del(t, 'c', r.cluster_uuid, 0, &r)) != 0 ||
+	    (rc = idx_del(t, 's', r.ws, r.status, &r)) != 0 ||
+	    (rc = fin_key(t, &r, 0)) != 0 ||
+	    (rc = store_counter_add(t, "log_bytes", -(int64_t)r.log_bytes,
+	    NULL)) != 0)
+		goto out;
+	for (i = 1; i <= r.event_seq; i++) {
+		queue_key(ek, r.uuid, i);
+		if ((rc = store_del(t, DB_EVENTS, ek, sizeof ek)) != 0)
+			goto out;
+	}
+	if (r.idem_key != NULL) {
+		store_name_key(&key, r.ws, r.idem_key);
+		if ((rc = store_del(t, DB_IDEM, key.p, key.len)) != 0)
+			goto out;
+	}
+	log_info("run=%s ws=%s purged (finished %lld, %llu log bytes)", r.uuid,
+	    r.ws, (long long)r.finished_ms, (unsigned long long)r.log_bytes);
+	xasprintf(&dir, "%s/logs/%s", cfg->data_dir, r.uuid);
+	txn_defer(t, rm_tree, dir, free);
+	xasprintf(&dir, "%s/runs/%s", cfg->data_dir, r.uuid);
+	txn_defer(t, rm_tree, dir, free);
+out:
+	buf_free(&key);
+	run_free(&r);
 	return rc;
 }
 

@@ -25,6 +25,7 @@
  *   queue         cluster uuid | seq (8 bytes, big-endian) -> run uuid
  *   idem          "{ws}/{key}" -> run uuid
  *   runidx        index keys (run.c), empty values
+ *   meta          also "log_bytes": output bytes of finished attempts
  *   events        run uuid | seq (8 bytes, big-endian) -> JobRunStatusEvent
  *   outbox        seq (8 bytes, big-endian) -> subject length (2 bytes),
  *                 subject, payload: publications not yet confirmed
@@ -426,6 +427,29 @@ store_del(struct txn *t, int db, const void *key, size_t klen)
 	k.mv_size = klen;
 	rc = mdb_del(t->mdb, dbis[db], &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Add delta to the 8-byte counter key in the meta database; the new value
+ * in *out if not NULL. 0 or an LMDB error.
+ */
+int
+store_counter_add(struct txn *t, const char *key, int64_t delta,
+    uint64_t *out)
+{
+	MDB_val		v;
+	uint64_t	n = 0;
+	int		rc;
+
+	rc = store_get(t, DB_META, key, strlen(key), &v);
+	if (rc == 0 && v.mv_size == sizeof n)
+		memcpy(&n, v.mv_data, sizeof n);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	n = delta < 0 && (uint64_t)-delta > n ? 0 : n + (uint64_t)delta;
+	if (out != NULL)
+		*out = n;
+	return store_put(t, DB_META, key, strlen(key), &n, sizeof n);
 }
 
 /* "{ws}/{name}" into b (replacing it). */

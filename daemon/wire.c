@@ -827,6 +827,7 @@ run_out(struct pb_run *p, const struct run *r, int redact)
 	p->r.retry_at_ms = r->retry_at_ms;
 	p->r.queue_seq = r->queue_seq;
 	p->r.deadline_ms = r->deadline_ms;
+	p->r.log_bytes = r->log_bytes;
 }
 
 static void
@@ -1305,6 +1306,7 @@ wire_decode_run(const void *data, size_t len, struct run *r)
 	r->retry_at_ms = m->retry_at_ms;
 	r->queue_seq = m->queue_seq;
 	r->deadline_ms = m->deadline_ms;
+	r->log_bytes = m->log_bytes;
 	batchd__v1__job_run__free_unpacked(m, NULL);
 	return 0;
 }

@@ -1,0 +1,156 @@
+/*
+ * retention.c: old finished runs go. Every retention_interval_s a sweep
+ * walks the finished index ('f', oldest first) and purges runs finished
+ * more than retention_age_s ago, then the oldest while the output of
+ * finished attempts is over retention_log_bytes. Only finished runs are in
+ * that index: a live run is never touched. One op purges at most 500 runs
+ * and the sweep goes on in the next loop turn while there are more.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "batchd.h"
+
+#define PER_OP	500
+
+static struct event	*timer;
+static int		 sweeping;
+
+static uint64_t
+be64_get(const uint8_t *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+struct sweep_op {
+	struct op	op;
+	int		more;
+};
+
+static int
+sweep_apply(struct op *op, struct txn *t)
+{
+	struct sweep_op	*s = (struct sweep_op *)op;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	MDB_val		 lb;
+	char		 uuid[UUID_LEN + 1];
+	uint8_t		 fk[1 + 8 + UUID_LEN];
+	int64_t		 cutoff = 0;
+	uint64_t	 bytes = 0;
+	int		 rc, n = 0, old;
+
+	if (cfg->retention_age_s != 0)
+		cutoff = now_ms() - (int64_t)cfg->retention_age_s * 1000;
+	if (store_get(t, DB_META, "log_bytes", 9, &lb) == 0 &&
+	    lb.mv_size == sizeof bytes)
+		memcpy(&bytes, lb.mv_data, sizeof bytes);
+	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_RUNIDX),
+	    &c)) != 0)
+		return rc;
+	k.mv_data = "f";
+	k.mv_size = 1;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) {
+		if (k.mv_size != 1 + 8 + UUID_LEN ||
+		    ((char *)k.mv_data)[0] != 'f')
+			break;
+		old = cutoff != 0 &&
+		    (int64_t)be64_get((uint8_t *)k.mv_data + 1) < cutoff;
+		if (!old && (cfg->retention_log_bytes == 0 ||
+		    bytes <= cfg->retention_log_bytes))
+			break;
+		if (n == PER_OP) {
+			s->more = 1;
+			break;
+		}
+		memcpy(uuid, (char *)k.mv_data + 9, UUID_LEN);
+		uuid[UUID_LEN] = '\0';
+		memcpy(fk, k.mv_data, sizeof fk);
+		/* Purged, the entry is gone: seek to the next from the start. */
+		if ((rc = run_purge(t, uuid)) != 0 ||
+		    (rc = store_del(t, DB_RUNIDX, fk, sizeof fk)) != 0)
+			break;
+		n++;
+		if (store_get(t, DB_META, "log_bytes", 9, &lb) == 0 &&
+		    lb.mv_size == sizeof bytes)
+			memcpy(&bytes, lb.mv_data, sizeof bytes);
+		k.mv_data = "f";
+		k.mv_size = 1;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static void	sweep_submit(void);
+
+static void
+sweep_free(struct op *op)
+{
+	struct sweep_op	*s = (struct sweep_op *)op;
+	int		 more = s->more;
+
+	free(s);
+	sweeping = 0;
+	if (more)
+		sweep_submit();
+}
+
+static void
+sweep_fail(struct op *op, int rc)
+{
+	log_warnx("retention sweep: %s", mdb_strerror(rc));
+	free(op);
+	sweeping = 0;
+}
+
+static void
+sweep_submit(void)
+{
+	struct sweep_op	*s;
+
+	if (sweeping)
+		return;
+	sweeping = 1;
+	s = xcalloc(1, sizeof *s);
+	s->op.apply = sweep_apply;
+	s->op.free = sweep_free;
+	s->op.fail = sweep_fail;
+	store_submit(&s->op);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sweep_submit();
+}
+
+void
+retention_init(void)
+{
+	struct timeval	tv = { cfg->retention_interval_s, 0 };
+
+	if (cfg->retention_age_s == 0 && cfg->retention_log_bytes == 0)
+		return;
+	timer = event_new(base, -1, EV_PERSIST, on_timer, NULL);
+	event_add(timer, &tv);
+	sweep_submit();
+}
+
+void
+retention_free(void)
+{
+	if (timer != NULL)
+		event_free(timer);
+	timer = NULL;
+}
