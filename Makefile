@@ -28,7 +28,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   python3-protobuf python3-pytest sqlite3
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
-	      metrics http notify outbox retention \
+	      metrics http notify outbox retention plugin \
 	      jobdef cluster run exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
@@ -38,8 +38,8 @@ UNIT	 = $(B)/unit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps run test unit integration clean install
-all: $(B)/batchd $(B)/batchd-shim $(B)/batchctl
+.PHONY: all deps run test unit integration clean install plugins
+all: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 
 # Install the Debian packages that are missing; does nothing when all are.
 deps:
@@ -72,10 +72,25 @@ $(B)/obj/%.o: daemon/%.c daemon/batchd.h $(GEN).h
 $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
-# The supervisor of one attempt: libc only.
-$(B)/batchd-shim: daemon/shim.c
+# The supervisor of one attempt: libc (and dlopen) only.
+$(B)/batchd-shim: daemon/shim.c daemon/plugin.h
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ daemon/shim.c $(LDFLAGS)
+	$(CC) $(CFLAGS) -o $@ daemon/shim.c $(LDFLAGS) -ldl
+
+# Plugins: one shared object each, in $(B)/plugins/ beside the binaries.
+PLUGINS	 = workspace python sql local $(EXTRA_PLUGINS)
+PLUGIN_SRC_workspace = plugins/source_workspace.c
+PLUGIN_SRC_python = plugins/runner_python.c plugins/words.c
+PLUGIN_SRC_sql = plugins/runner_sql.c plugins/words.c
+PLUGIN_SRC_local = plugins/backend_local.c
+PLUGIN_LIBS_local =
+PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
+.SECONDEXPANSION:
+$(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h plugins/words.h
+	@mkdir -p $(B)/plugins
+	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Iplugins -o $@ \
+	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)
+plugins: $(PLUGIN_SOS)
 
 # Unit tests link the daemon's objects but main.o.
 UNIT_OBJS = $(filter-out $(B)/obj/main.o,$(OBJS))
@@ -87,7 +102,7 @@ UNIT_SRCS = $(wildcard tests/unit/*.c)
 $(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-run: deps $(B)/batchd $(B)/batchd-shim
+run: deps $(B)/batchd $(B)/batchd-shim plugins
 	@mkdir -p var
 	@if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then \
 		echo "starting nats-server on 127.0.0.1:4222 (log: var/nats-server.log)"; \
@@ -98,7 +113,7 @@ run: deps $(B)/batchd $(B)/batchd-shim
 
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
-	    build/san/batchd build/san/batchd-shim build/san/batchctl \
+	    build/san/batchd build/san/batchd-shim plugins build/san/batchctl \
 	    build/san/unit \
 	    build/py/batchd/v1/batchd_pb2.py
 	@tests/run-all build/san
@@ -108,7 +123,7 @@ PREFIX	  ?= /usr/local
 SYSCONFDIR ?= /etc
 UNITDIR	  ?= $(PREFIX)/lib/systemd/system
 
-install: $(B)/batchd $(B)/batchd-shim $(B)/batchctl
+install: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/batchd \
@@ -116,6 +131,9 @@ install: $(B)/batchd $(B)/batchd-shim $(B)/batchctl
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(B)/batchd $(DESTDIR)$(PREFIX)/sbin/batchd
 	install -m 0755 $(B)/batchd-shim $(DESTDIR)$(PREFIX)/sbin/batchd-shim
+	install -d $(DESTDIR)$(PREFIX)/lib/batchd/plugins $(DESTDIR)$(PREFIX)/include/batchd
+	install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/batchd/plugins/
+	install -m 0644 daemon/plugin.h $(DESTDIR)$(PREFIX)/include/batchd/plugin.h
 	install -m 0755 $(B)/batchctl $(DESTDIR)$(PREFIX)/bin/batchctl
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    systemd/batchd.service.in > $(DESTDIR)$(UNITDIR)/batchd.service

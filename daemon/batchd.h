@@ -199,6 +199,7 @@ struct run {
 	int		 ephemeral;
 	uint32_t	 workers;
 	char		*version;
+	char		*instance_type;
 	uint64_t	 event_seq;
 	int64_t		 retry_at_ms;
 	uint64_t	 queue_seq;
@@ -321,6 +322,11 @@ struct config {
 	uint32_t	 retention_age_s;	/* 0: keep finished runs */
 	size_t		 retention_log_bytes;	/* 0: no size bound */
 	uint32_t	 retention_interval_s;
+	char		*plugin_dir;		/* NULL: beside the binary */
+	char		*plugins;		/* names, comma-separated */
+	char		*backend;		/* the default backend */
+	uint32_t	 fetch_timeout_s;
+	struct kvlist	 sections;	/* "[plugin.X] k = v" as "plugin.X.k" */
 };
 
 /* Totals over all clusters, for status lines. */
@@ -550,6 +556,14 @@ void	 run_recover(void);
 void	 run_free_timers(void);
 void	 run_totals(struct cluster_totals *);
 int	 run_purge(struct txn *, const char *);
+
+/* plugin.c */
+int	 plugin_init(char **);
+void	 plugin_free(void);
+const char *plugin_source(int);
+const char *plugin_runner(int);
+const char *plugin_backend(const char *, const char **);
+const char *plugin_name(const char *);
 
 /* retention.c */
 void	 retention_init(void);

@@ -53,6 +53,10 @@ static const struct key {
 	{ "retention_log_bytes", K_SIZE,
 	    offsetof(struct config, retention_log_bytes), 0, (uint64_t)1 << 50 },
 	U(retention_interval_s, 1, 86400),
+	S(plugin_dir),
+	S(plugins),
+	S(backend),
+	U(fetch_timeout_s, 1, 86400),
 	S(reply_prefix),
 	S(nats_user),
 	S(nats_password_file),
@@ -93,6 +97,9 @@ defaults(struct config *c)
 	c->log_chunk_bytes = 64 * 1024;
 	c->outbox_max = 100000;
 	c->retention_interval_s = 300;
+	c->plugins = xstrdup("workspace,python,sql,local");
+	c->backend = xstrdup("local");
+	c->fetch_timeout_s = 600;
 	c->reply_prefix = xstrdup("_INBOX.");
 	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
 }
@@ -199,9 +206,20 @@ on_ini_line(void *arg, const char *section, const char *name,
 	char		*msg;
 
 	if (*section != '\0') {
+		/* [plugin.NAME] and [instance.TYPE]: settings kept as is. */
+		if ((strncmp(section, "plugin.", 7) == 0 && section[7] != '\0') ||
+		    (strncmp(section, "instance.", 9) == 0 &&
+		    section[9] != '\0')) {
+			char	*k;
+
+			xasprintf(&k, "%s.%s", section, name);
+			kvlist_set(&p->c->sections, k, value);
+			free(k);
+			return 1;
+		}
 		if (p->err == NULL)
-			xasprintf(&p->err, "sections are not used ('[%s]')",
-			    section);
+			xasprintf(&p->err, "unknown section '[%s]' (only "
+			    "[plugin.NAME] and [instance.TYPE])", section);
 		return 0;
 	}
 	if ((msg = set_key(p->c, name, value)) != NULL) {
@@ -364,6 +382,7 @@ config_free(struct config *c)
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (keys[i].type == K_STR)
 			free(*(char **)((char *)c + keys[i].off));
+	kvlist_free(&c->sections);
 	free(c);
 }
 

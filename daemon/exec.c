@@ -2,13 +2,14 @@
  * exec.c: the processes of attempts, each owned by a batchd-shim (shim.c).
  *
  * exec_start() runs after the commit that made an attempt RUNNING: it makes
- * the attempt's directory {data_dir}/runs/{run}/{attempt}/, fetches the
- * job's file into its work/ directory, builds argv and a clean environment,
- * and starts the shim with posix_spawn() in a session of its own, every
- * descriptor above 2 closed (LMDB's and the NATS socket are not
- * close-on-exec). The shim runs the job, writes its output to the log
- * files, enforces the timeout and records the result in DIR/exit, so the
- * attempt goes on while batchd restarts.
+ * the attempt's directory {data_dir}/runs/{run}/{attempt}/, describes the
+ * attempt in DIR/job (plugins, settings, secrets to mask, credentials),
+ * builds a clean environment, and starts the shim with posix_spawn() in a
+ * session of its own, every descriptor above 2 closed (LMDB's and the NATS
+ * socket are not close-on-exec). The shim fetches the source, runs the job
+ * through its backend, writes its output to the log files, enforces the
+ * timeout and records the result in DIR/exit, so the attempt goes on while
+ * batchd restarts.
  *
  * batchd watches each shim through a pidfd and follows the log files
  * (logs.c). When the shim is gone, its DIR/exit says how the attempt ended;
@@ -28,7 +29,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -60,124 +60,6 @@ static char		*shim_path;
 int (*exec_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
     const posix_spawnattr_t *, char *const [], char *const []) = posix_spawn;
 
-/* ------------------------------------------------------------ fetching */
-
-/*
- * Open path beneath the directory dirfd, refusing to leave it by "..",
- * absolute symlinks or magic links. Returns an fd or -1 with errno.
- */
-static int
-open_beneath(int dirfd, const char *path)
-{
-	struct open_how	how;
-
-	memset(&how, 0, sizeof how);
-	how.flags = O_RDONLY | O_CLOEXEC;
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
-/* Copy everything from fd in to a new file path; 0 or -1 with errno. */
-static int
-copy_fd(int in, const char *path)
-{
-	char	buf[65536];
-	ssize_t	n;
-	int	out, saved;
-
-	if ((out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		return -1;
-	while ((n = read(in, buf, sizeof buf)) > 0) {
-		if (write(out, buf, n) != n) {
-			saved = errno == 0 ? EIO : errno;
-			close(out);
-			errno = saved;
-			return -1;
-		}
-	}
-	saved = errno;
-	close(out);
-	errno = saved;
-	return n == 0 ? 0 : -1;
-}
-
-/*
- * Put the job's file into dir as *file (owned by the caller). WORKSPACE
- * files come from {workspace_root}/{ws}/{path}/{source_location}, resolved
- * beneath {workspace_root}/{ws}. Returns 0, or -1 with *cause.
- */
-static int
-fetch(const struct run *r, const char *dir, char **file, char **cause)
-{
-	const struct jobconfig	*c = &r->config;
-	const char		*name;
-	char			*root, *rel;
-	int			 rootfd, fd;
-
-	if (r->sql != NULL) {
-		xasprintf(file, "%s/query.sql", dir);
-		if ((fd = open(*file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		    0600)) == -1 || write(fd, r->sql, strlen(r->sql)) !=
-		    (ssize_t)strlen(r->sql)) {
-			xasprintf(cause, "writing the query: %s",
-			    strerror(errno));
-			if (fd != -1)
-				close(fd);
-			return -1;
-		}
-		close(fd);
-		return 0;
-	}
-	switch (c->source.type) {
-	case SRC_WORKSPACE:
-		break;
-	case SRC_GIT:
-	case SRC_S3:
-		xasprintf(cause, "%s sources are not supported by this build",
-		    c->source.type == SRC_GIT ? "GIT" : "S3");
-		return -1;
-	default:
-		xasprintf(cause, "the run has no source");
-		return -1;
-	}
-	xasprintf(&root, "%s/%s", cfg->workspace_root, r->ws);
-	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd == -1) {
-		xasprintf(cause, "workspace directory %s: %s", root,
-		    strerror(errno));
-		free(root);
-		return -1;
-	}
-	xasprintf(&rel, "%s/%s", c->source.path, c->source_location);
-	fd = open_beneath(rootfd, rel);
-	close(rootfd);
-	if (fd == -1) {
-		xasprintf(cause, "%s in workspace '%s': %s", rel, r->ws,
-		    errno == EXDEV ? "resolves outside the workspace" :
-		    strerror(errno));
-		free(root);
-		free(rel);
-		return -1;
-	}
-	name = strrchr(c->source_location, '/');
-	name = name == NULL ? c->source_location : name + 1;
-	xasprintf(file, "%s/%s", dir, name);
-	if (copy_fd(fd, *file) == -1) {
-		xasprintf(cause, "copying %s: %s", rel, strerror(errno));
-		free(*file);
-		*file = NULL;
-		close(fd);
-		free(root);
-		free(rel);
-		return -1;
-	}
-	close(fd);
-	free(root);
-	free(rel);
-	return 0;
-}
-
 /* ------------------------------------------------------------ argv, env */
 
 struct strv {
@@ -203,77 +85,6 @@ strv_free(struct strv *s)
 	free(s->v);
 	s->v = NULL;
 	s->n = 0;
-}
-
-/* Is prog on PATH (or an executable path)? */
-static int
-on_path(const char *prog)
-{
-	const char	*path = getenv("PATH"), *p, *e;
-	char		 full[PATH_MAX];
-
-	if (strchr(prog, '/') != NULL)
-		return access(prog, X_OK) == 0;
-	for (p = path == NULL ? "/usr/bin:/bin" : path; *p != '\0'; p = e) {
-		e = strchr(p, ':');
-		if (e == NULL)
-			e = p + strlen(p);
-		snprintf(full, sizeof full, "%.*s/%s", (int)(e - p), p, prog);
-		if (access(full, X_OK) == 0)
-			return 1;
-		if (*e == ':')
-			e++;
-	}
-	return 0;
-}
-
-/* argv of the attempt; 0 or -1 with *cause. */
-static int
-build_argv(const struct run *r, const char *file, struct strv *argv,
-    char **sqlfile, char **cause)
-{
-	char	**words = NULL;
-	size_t	  n = 0, i;
-	char	 *db;
-
-	*sqlfile = NULL;
-	if (r->config.type == JT_SQL) {
-		xasprintf(&db, "%s/sql", cfg->data_dir);
-		if (mkdir_p(db, 0700) == -1) {
-			xasprintf(cause, "%s: %s", db, strerror(errno));
-			free(db);
-			return -1;
-		}
-		free(db);
-		if (split_words(cfg->sql_engine, &words, &n, cause) == -1)
-			return -1;
-		for (i = 0; i < n; i++)
-			strv_add(argv, words[i]);
-		free(words);
-		if (strcmp(cfg->sql_engine, "sqlite3") == 0) {
-			strv_add(argv, xstrdup("-bail"));
-			xasprintf(&db, "%s/sql/%s.db", cfg->data_dir, r->ws);
-			strv_add(argv, db);
-		}
-		*sqlfile = xstrdup(file);
-		return 0;
-	}
-	if (r->workers > 1 && on_path("mpiexec")) {
-		strv_add(argv, xstrdup("mpiexec"));
-		strv_add(argv, xstrdup("-n"));
-		xasprintf(&db, "%u", r->workers);
-		strv_add(argv, db);
-	}
-	strv_add(argv, xstrdup(cfg->python));
-	strv_add(argv, xstrdup(file));
-	if (r->config.args != NULL) {
-		if (split_words(r->config.args, &words, &n, cause) == -1)
-			return -1;
-		for (i = 0; i < n; i++)
-			strv_add(argv, words[i]);
-		free(words);
-	}
-	return 0;
 }
 
 static void
@@ -341,13 +152,13 @@ pid_start(pid_t pid)
 /*
  * Read DIR/exit into res; 0, or -1 if the shim left no result. The file is
  * "status=N timed_out=N cancelled=N utime_us=N stime_us=N maxrss_kb=N
- * wall_ms=N".
+ * wall_ms=N reason=N text=..." (shim.c).
  */
 static int
 read_exit(const char *dir, struct result *res)
 {
-	long long	 st, to, ca, ut, stt, rss, wall;
-	char		*path;
+	long long	 st, to, ca, ut, stt, rss, wall, why = 0;
+	char		*path, line[1024], *text;
 	FILE		*f;
 	int		 n;
 
@@ -356,11 +167,13 @@ read_exit(const char *dir, struct result *res)
 	free(path);
 	if (f == NULL)
 		return -1;
-	n = fscanf(f, "status=%lld timed_out=%lld cancelled=%lld "
-	    "utime_us=%lld stime_us=%lld maxrss_kb=%lld wall_ms=%lld",
-	    &st, &to, &ca, &ut, &stt, &rss, &wall);
+	if (fgets(line, sizeof line, f) == NULL)
+		line[0] = '\0';
 	fclose(f);
-	if (n != 7)
+	n = sscanf(line, "status=%lld timed_out=%lld cancelled=%lld "
+	    "utime_us=%lld stime_us=%lld maxrss_kb=%lld wall_ms=%lld "
+	    "reason=%lld", &st, &to, &ca, &ut, &stt, &rss, &wall, &why);
+	if (n < 7)
 		return -1;
 	memset(res, 0, sizeof *res);
 	res->waitstatus = (int)st;
@@ -369,6 +182,13 @@ read_exit(const char *dir, struct result *res)
 	res->usage.sys_us = stt;
 	res->usage.maxrss_kb = rss;
 	res->usage.wall_ms = wall;
+	if (why == R_FETCH_FAILED || why == R_SPAWN_FAILED) {
+		res->reason = (enum reason)why;
+		if ((text = strstr(line, " text=")) != NULL) {
+			text[strcspn(text, "\n")] = '\0';
+			snprintf(res->text, sizeof res->text, "%s", text + 6);
+		}
+	}
 	return 0;
 }
 
@@ -523,29 +343,126 @@ fail_attempt(const struct run *r, enum reason why, char *cause)
 	run_attempt_ended(r->uuid, r->attempt, &res);
 }
 
+/* One "key=value" entry of the job file (NUL-terminated). */
+static void
+job_kv(struct buf *b, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	buf_add(b, key, strlen(key));
+	buf_add(b, "=", 1);
+	buf_add(b, value, strlen(value) + 1);
+}
+
+static void
+job_num(struct buf *b, const char *key, unsigned long long v)
+{
+	char	n[32];
+
+	snprintf(n, sizeof n, "%llu", v);
+	job_kv(b, key, n);
+}
+
 /*
- * DIR/secrets for the shim to mask in the job's output: the values of
- * secret environment variables and the Git token, NUL-separated, 0600.
+ * Describe attempt r for its shim in DIR/job (0600; the shim deletes it
+ * once read, for it may hold a token): NUL-separated "key=value" entries,
+ * the plugins to use, their settings, the secrets to mask, credentials
+ * and limits. 0, or -1 with *cause (a run the plugins cannot serve).
  */
 static int
-write_secrets(const struct run *r, const char *dir, char **cause)
+write_job(const struct run *r, const char *dir, const char *work,
+    char **cause)
 {
-	struct buf	 b = { 0 };
-	char		*path;
-	size_t		 i;
-	int		 fd, rc = 0;
+	const struct jobconfig	*c = &r->config;
+	const char		*src = NULL, *runner, *backend, *bname;
+	struct passwd		*pw;
+	struct buf		 b = { 0 };
+	char			*path, *s;
+	size_t			 i;
+	int			 fd, rc = 0;
 
-	for (i = 0; i < r->config.env.n; i++)
-		if (config_env_secret(r->config.env.v[i].key) &&
-		    *r->config.env.v[i].value != '\0')
-			buf_add(&b, r->config.env.v[i].value,
-			    strlen(r->config.env.v[i].value) + 1);
-	if (r->config.source.token != NULL)
-		buf_add(&b, r->config.source.token,
-		    strlen(r->config.source.token) + 1);
-	if (b.len == 0)
-		return 0;
-	xasprintf(&path, "%s/secrets", dir);
+	if (r->sql == NULL && (src = plugin_source(c->source.type)) == NULL) {
+		xasprintf(cause, "no source plugin for source type %d",
+		    c->source.type);
+		return -1;
+	}
+	if ((runner = plugin_runner(c->type)) == NULL) {
+		xasprintf(cause, "no runner plugin for job type %d", c->type);
+		return -1;
+	}
+	if ((backend = plugin_backend(r->instance_type, &bname)) == NULL) {
+		xasprintf(cause, "backend '%s' is not loaded", bname);
+		return -1;
+	}
+	job_kv(&b, "run_uuid", r->uuid);
+	job_kv(&b, "workspace", r->ws);
+	job_kv(&b, "cluster_uuid", r->cluster_uuid);
+	job_num(&b, "attempt", r->attempt);
+	job_num(&b, "type", c->type);
+	job_kv(&b, "instance_type", r->instance_type);
+	job_num(&b, "workers", r->workers);
+	job_kv(&b, "version", r->version);
+	job_num(&b, "timeout_s", c->timeout_s);
+	job_num(&b, "source_type", c->source.type);
+	job_kv(&b, "source_path", c->source.path);
+	job_kv(&b, "repo_url", c->source.repo_url);
+	job_kv(&b, "username", c->source.username);
+	job_kv(&b, "token", c->source.token);
+	job_kv(&b, "reference", c->source.reference);
+	job_kv(&b, "bucket_path", c->source.bucket_path);
+	job_kv(&b, "region", c->source.region);
+	job_kv(&b, "source_location", c->source_location);
+	job_kv(&b, "args", c->args);
+	job_kv(&b, "sql", r->sql);
+	job_kv(&b, "workdir", work);
+	xasprintf(&s, "%s/%s", cfg->workspace_root, r->ws);
+	job_kv(&b, "workspace_dir", s);
+	free(s);
+	job_kv(&b, "data_dir", cfg->data_dir);
+	job_num(&b, "grace_s", cfg->kill_grace_s);
+	job_num(&b, "fetch_timeout_s", cfg->fetch_timeout_s);
+	s = logs_path(r->uuid, r->attempt, LS_STDOUT);
+	job_kv(&b, "stdout_log", s);
+	free(s);
+	s = logs_path(r->uuid, r->attempt, LS_STDERR);
+	job_kv(&b, "stderr_log", s);
+	free(s);
+	job_kv(&b, "plugin.source", src);
+	job_kv(&b, "plugin.runner", runner);
+	job_kv(&b, "plugin.backend", backend);
+	/* [plugin.NAME] settings, as "setting.NAME.key". */
+	for (i = 0; i < cfg->sections.n; i++) {
+		if (strncmp(cfg->sections.v[i].key, "plugin.", 7) != 0)
+			continue;
+		xasprintf(&s, "setting.%s", cfg->sections.v[i].key + 7);
+		job_kv(&b, s, cfg->sections.v[i].value);
+		free(s);
+	}
+	for (i = 0; i < c->env.n; i++)
+		if (config_env_secret(c->env.v[i].key) &&
+		    *c->env.v[i].value != '\0')
+			job_kv(&b, "secret", c->env.v[i].value);
+	job_kv(&b, "secret", c->source.token);
+	if (cfg->job_user != NULL && geteuid() == 0) {
+		if ((pw = getpwnam(cfg->job_user)) == NULL) {
+			xasprintf(cause, "job_user '%s' does not exist",
+			    cfg->job_user);
+			rc = -1;
+			goto out;
+		}
+		if (chown(work, pw->pw_uid, pw->pw_gid) == -1) {
+			xasprintf(cause, "chown %s: %s", work, strerror(errno));
+			rc = -1;
+			goto out;
+		}
+		job_num(&b, "uid", pw->pw_uid);
+		job_num(&b, "gid", pw->pw_gid);
+	}
+	job_num(&b, "limit_nofile", cfg->job_limit_nofile);
+	job_num(&b, "limit_as", cfg->job_limit_as);
+	job_num(&b, "limit_cpu", cfg->job_limit_cpu);
+
+	xasprintf(&path, "%s/job", dir);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1 || write(fd, b.p, b.len) != (ssize_t)b.len) {
 		xasprintf(cause, "%s: %s", path, strerror(errno));
@@ -554,53 +471,15 @@ write_secrets(const struct run *r, const char *dir, char **cause)
 	if (fd != -1)
 		close(fd);
 	free(path);
+out:
 	buf_free(&b);
 	return rc;
 }
 
-/* The shim's options: credentials and limits from the configuration. */
-static int
-shim_options(struct strv *argv, const char *work, char **cause)
-{
-	struct passwd	*pw;
-	char		*s;
-
-	if (cfg->job_user != NULL && geteuid() == 0) {
-		if ((pw = getpwnam(cfg->job_user)) == NULL) {
-			xasprintf(cause, "job_user '%s' does not exist",
-			    cfg->job_user);
-			return -1;
-		}
-		if (chown(work, pw->pw_uid, pw->pw_gid) == -1) {
-			xasprintf(cause, "chown %s: %s", work, strerror(errno));
-			return -1;
-		}
-		strv_add(argv, xstrdup("-u"));
-		xasprintf(&s, "%u:%u", (unsigned)pw->pw_uid,
-		    (unsigned)pw->pw_gid);
-		strv_add(argv, s);
-	}
-	if (cfg->job_limit_nofile != 0) {
-		strv_add(argv, xstrdup("-n"));
-		xasprintf(&s, "%u", cfg->job_limit_nofile);
-		strv_add(argv, s);
-	}
-	if (cfg->job_limit_as != 0) {
-		strv_add(argv, xstrdup("-a"));
-		xasprintf(&s, "%zu", cfg->job_limit_as);
-		strv_add(argv, s);
-	}
-	if (cfg->job_limit_cpu != 0) {
-		strv_add(argv, xstrdup("-c"));
-		xasprintf(&s, "%u", cfg->job_limit_cpu);
-		strv_add(argv, s);
-	}
-	return 0;
-}
-
 /*
- * Start attempt r->attempt of r under a new shim. Failures to fetch or to
- * start end the attempt at once through run_attempt_ended().
+ * Start attempt r->attempt of r under a new shim. A failure to start ends
+ * the attempt at once through run_attempt_ended(); a failure to fetch is
+ * the shim's to report.
  */
 void
 exec_start(const struct run *r)
@@ -608,12 +487,10 @@ exec_start(const struct run *r)
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 attr;
 	sigset_t			 none, all;
-	struct strv			 job = { 0 }, argv = { 0 }, env = { 0 };
+	struct strv			 argv = { 0 }, env = { 0 };
 	struct proc			*p;
-	char				*dir, *work, *file = NULL, *sqlfile = NULL;
-	char				*cause = NULL, *log;
+	char				*dir, *work, *cause = NULL, *log;
 	pid_t				 pid;
-	size_t				 i;
 	int				 rc;
 
 	dir = attempt_dir(r->uuid, r->attempt);
@@ -623,35 +500,14 @@ exec_start(const struct run *r)
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
-	if (fetch(r, work, &file, &cause) == -1) {
-		fail_attempt(r, R_FETCH_FAILED, cause);
-		goto out;
-	}
-	if (build_argv(r, file, &job, &sqlfile, &cause) == -1) {
+	if (write_job(r, dir, work, &cause) == -1) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
 	build_env(r, work, &env);
-	if (write_secrets(r, dir, &cause) == -1) {
-		fail_attempt(r, R_SPAWN_FAILED, cause);
-		goto out;
-	}
-
-	strv_add(&argv, xstrdup(shim_path != NULL ? shim_path : "batchd-shim"));
-	if (shim_options(&argv, work, &cause) == -1) {
-		fail_attempt(r, R_SPAWN_FAILED, cause);
-		goto out;
-	}
+	strv_add(&argv, xstrdup(shim_path != NULL ? shim_path :
+	    "batchd-shim"));
 	strv_add(&argv, xstrdup(dir));
-	strv_add(&argv, xstrdup(sqlfile != NULL ? sqlfile : "/dev/null"));
-	strv_add(&argv, logs_path(r->uuid, r->attempt, LS_STDOUT));
-	strv_add(&argv, logs_path(r->uuid, r->attempt, LS_STDERR));
-	xasprintf(&log, "%u", r->config.timeout_s);
-	strv_add(&argv, log);
-	xasprintf(&log, "%u", cfg->kill_grace_s);
-	strv_add(&argv, log);
-	for (i = 0; i < job.n; i++)
-		strv_add(&argv, xstrdup(job.v[i]));
 
 	/* The log files exist (empty) before the shim appends to them. */
 	if ((p = proc_watch(r->ws, r->uuid, r->attempt, 0, 1, &cause)) ==
@@ -690,14 +546,11 @@ exec_start(const struct run *r)
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
-	log_info("run=%s attempt=%u started shim=%d argv0=%s", r->uuid,
-	    r->attempt, (int)pid, job.v[0]);
+	log_info("run=%s attempt=%u started shim=%d", r->uuid, r->attempt,
+	    (int)pid);
 out:
-	strv_free(&job);
 	strv_free(&argv);
 	strv_free(&env);
-	free(sqlfile);
-	free(file);
 	free(work);
 	free(dir);
 }

@@ -110,6 +110,8 @@ main(int argc, char **argv)
 	private_dir(cfg->data_dir);
 	if (store_open(cfg->data_dir, cfg->lmdb_map_size, &cause) == -1)
 		fatal_code(EXIT_STORAGE, "%s", cause);
+	if (plugin_init(&cause) == -1)
+		fatal_code(EXIT_CONFIG, "%s", cause);
 	exec_init();
 	outbox_init();
 	run_recover();
@@ -134,6 +136,7 @@ main(int argc, char **argv)
 	logs_free_all();
 	outbox_free();
 	retention_free();
+	plugin_free();
 	store_close();
 	loop_free();
 	config_free(cfg);

@@ -105,6 +105,7 @@ run_free(struct run *r)
 	free(r->attempts);
 	jobconfig_free(&r->config);
 	free(r->version);
+	free(r->instance_type);
 	memset(r, 0, sizeof *r);
 }
 

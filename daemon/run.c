@@ -976,6 +976,8 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	r.workers = c.config.workers;
 	r.version = c.config.version != NULL ? xstrdup(c.config.version) :
 	    NULL;
+	r.instance_type = c.config.instance_type != NULL ?
+	    xstrdup(c.config.instance_type) : NULL;
 	r.submitted_ms = now_ms();
 	if (q->idem_key != NULL)
 		r.idem_key = xstrdup(q->idem_key);

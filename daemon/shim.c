@@ -2,35 +2,32 @@
  * shim.c: batchd-shim, the supervisor of one attempt.
  *
  * batchd starts one shim per attempt, in a session of its own, so the
- * attempt outlives batchd (an upgrade, a crash, kill -9). The shim:
- *   - forks the job into a process group of its own, in its working
- *     directory, stdin from a file, every descriptor above 2 closed, signals
- *     reset, resource limits and (when batchd is root) credentials dropped,
- *     and the environment the shim itself was given (built by batchd);
- *   - appends the job's stdout and stderr to the attempt's log files as they
- *     come (batchd follows the files), with every secret of DIR/secrets
- *     (NUL-separated values, read and deleted at start) and its base64 form
- *     replaced by "****", also when a secret is split across two reads;
- *   - enforces the attempt's timeout: SIGTERM to the job's group, SIGKILL
- *     `grace` seconds later; SIGTERM to the shim (cancel) does the same;
- *   - when the job is gone and its pipes are drained, writes the result to
- *     DIR/exit (temporary file, fsync, rename, fsync of DIR) and exits 0.
+ * attempt outlives batchd (an upgrade, a crash, kill -9). The shim reads the
+ * attempt's description from DIR/job (written by batchd, 0600, deleted once
+ * read since it may hold a token), then, with the plugins it names
+ * (plugin.h):
+ *   1. source:  fetch the job's file, in a child process whose output goes
+ *               to the run's logs, within fetch_timeout_s;
+ *   2. runner:  turn the job into argv and stdin;
+ *   3. backend: start the job and poll it until it is over.
+ * All the while it appends the job's stdout and stderr to the attempt's log
+ * files (batchd follows them), replacing every secret and its base64 form
+ * by "****", also when a secret is split across two reads; it enforces the
+ * attempt's timeout (SIGTERM, then SIGKILL grace_s later); SIGTERM to the
+ * shim (a cancel) does the same. At the end it writes the result to DIR/exit
+ * durably and exits 0.
  *
- * usage: batchd-shim [-u uid:gid] [-n nofile] [-a as_bytes] [-c cpu_s]
- *            DIR STDIN STDOUT_LOG STDERR_LOG TIMEOUT_S GRACE_S PROG [ARG...]
- *
- * The shim uses libc only and fork() (its own memory is tiny).
+ * usage: batchd-shim DIR
  */
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,6 +36,15 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "plugin.h"
+
+/* Reasons, as the proto's StatusReason. */
+#define REASON_NONE		0
+#define REASON_FETCH_FAILED	7
+#define REASON_SPAWN_FAILED	8
+
+extern char **environ;
 
 static int64_t
 mono_ms_(void)
@@ -105,27 +111,6 @@ add_secret(const char *s, size_t n)
 	}
 	add_pat(e, o);
 	free(e);
-}
-
-/* Read DIR/secrets (NUL-separated) and delete it. */
-static void
-load_secrets(const char *dir)
-{
-	char	path[4096], *buf = NULL;
-	size_t	len = 0;
-	FILE	*f;
-
-	snprintf(path, sizeof path, "%s/secrets", dir);
-	if ((f = fopen(path, "re")) == NULL)
-		return;
-	if (getdelim(&buf, &len, '\0', f) != -1) {
-		do {
-			add_secret(buf, strlen(buf));
-		} while (getdelim(&buf, &len, '\0', f) != -1);
-	}
-	free(buf);
-	fclose(f);
-	unlink(path);
 }
 
 /* Write all of buf to fd (log files are regular files). */
@@ -234,51 +219,6 @@ emit(struct out *o, const char *data, size_t n, int eof)
 	free(buf);
 }
 
-/* The child side: become the job. Never returns. */
-static void
-exec_job(const char *dir, const char *in, int out, int err, uid_t uid,
-    gid_t gid, rlim_t nofile, rlim_t as, rlim_t cpu, char **argv)
-{
-	struct rlimit	rl;
-	sigset_t	none;
-	char		work[4096];
-	int		fd, sig;
-
-	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	if ((fd = open(in, O_RDONLY)) == -1 || dup2(fd, 0) == -1 ||
-	    dup2(out, 1) == -1 || dup2(err, 2) == -1)
-		_exit(127);
-	snprintf(work, sizeof work, "%s/work", dir);
-	if (chdir(work) == -1)
-		_exit(127);
-	syscall(SYS_close_range, 3U, ~0U, 0U);
-	if (nofile != 0) {
-		rl.rlim_cur = rl.rlim_max = nofile;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (as != 0) {
-		rl.rlim_cur = rl.rlim_max = as;
-		setrlimit(RLIMIT_AS, &rl);
-	}
-	if (cpu != 0) {
-		rl.rlim_cur = rl.rlim_max = cpu;
-		setrlimit(RLIMIT_CPU, &rl);
-	}
-	if (uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
-	    setgid(gid) == -1 || setuid(uid) == -1)) {
-		dprintf(2, "batchd-shim: dropping to %u:%u: %s\n",
-		    (unsigned)uid, (unsigned)gid, strerror(errno));
-		_exit(126);
-	}
-	execvp(argv[0], argv);
-	dprintf(2, "batchd-shim: %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
 /* Start time of this process in clock ticks since boot (field 22). */
 static unsigned long long
 self_start(void)
@@ -324,22 +264,28 @@ write_pidfile(const char *dir)
 		die("rename");
 }
 
-/* Durably record the result: DIR/exit. */
+/*
+ * Durably record the result in DIR/exit (temporary file, fsync, rename,
+ * fsync of DIR): one line "status=N timed_out=N cancelled=N utime_us=N
+ * stime_us=N maxrss_kb=N wall_ms=N reason=N text=...".
+ */
 static void
-record(const char *dir, int status, int timed_out, int cancelled,
-    const struct rusage *ru, int64_t wall_ms)
+record(const char *dir, const struct batchd_outcome *o, int timed_out,
+    int cancelled, int64_t wall_ms, int reason, const char *text)
 {
-	char	tmp[4096], path[4096], line[512];
+	char	tmp[4096], path[4096], line[1024];
 	int	fd, n;
 
 	snprintf(tmp, sizeof tmp, "%s/exit.tmp", dir);
 	snprintf(path, sizeof path, "%s/exit", dir);
 	n = snprintf(line, sizeof line, "status=%d timed_out=%d cancelled=%d "
-	    "utime_us=%lld stime_us=%lld maxrss_kb=%ld wall_ms=%lld\n",
-	    status, timed_out, cancelled,
-	    (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec,
-	    (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec,
-	    ru->ru_maxrss, (long long)wall_ms);
+	    "utime_us=%lld stime_us=%lld maxrss_kb=%lld wall_ms=%lld "
+	    "reason=%d text=%s\n", o->waitstatus, timed_out, cancelled,
+	    (long long)o->user_us, (long long)o->sys_us,
+	    (long long)o->maxrss_kb, (long long)wall_ms, reason,
+	    text != NULL ? text : "");
+	if (n >= (int)sizeof line)
+		n = sizeof line - 1;
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
 		die(tmp);
@@ -355,124 +301,213 @@ record(const char *dir, int status, int timed_out, int cancelled,
 	}
 }
 
-int
-main(int argc, char **argv)
+/* ------------------------------------------------------------ the job file */
+
+/* DIR/job: NUL-separated "key=value" entries. */
+static char	**kv;
+static size_t	  nkv;
+
+static void
+load_job(const char *dir)
 {
-	struct pollfd	 pfd[3];
-	struct rusage	 ru;
-	sigset_t	 mask;
-	struct signalfd_siginfo si;
-	uid_t		 uid = (uid_t)-1;
-	gid_t		 gid = (gid_t)-1;
-	rlim_t		 nofile = 0, as = 0, cpu = 0;
-	char		 buf[65536];
-	const char	*dir, *in;
-	int		 ch, pout[2], perr[2], logs[2], sfd, status = 0;
-	int		 timed_out = 0, cancelled = 0, exited = 0, open_pipes = 2;
-	int64_t		 t0, deadline, kill_at = -1, timeout_s, grace_s, wait;
-	int64_t		 drain_until = -1;
+	char	 path[4096], *buf = NULL;
+	size_t	 len = 0;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "%s/job", dir);
+	if ((f = fopen(path, "re")) == NULL)
+		die(path);
+	while (getdelim(&buf, &len, '\0', f) != -1) {
+		if ((kv = realloc(kv, (nkv + 1) * sizeof *kv)) == NULL ||
+		    (kv[nkv] = strdup(buf)) == NULL)
+			die("malloc");
+		if (strncmp(buf, "secret=", 7) == 0)
+			add_secret(buf + 7, strlen(buf + 7));
+		nkv++;
+	}
+	free(buf);
+	fclose(f);
+	unlink(path);
+}
+
+/* The value of key in DIR/job, or NULL. */
+static const char *
+get(const char *key)
+{
+	size_t	i, n = strlen(key);
+
+	for (i = 0; i < nkv; i++)
+		if (strncmp(kv[i], key, n) == 0 && kv[i][n] == '=')
+			return kv[i] + n + 1;
+	return NULL;
+}
+
+static const char *
+str(const char *key)
+{
+	const char	*v = get(key);
+
+	return v != NULL ? v : "";
+}
+
+static long long
+num(const char *key)
+{
+	const char	*v = get(key);
+
+	return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
+/* Settings of the plugin being called: "setting.<plugin>.<key>". */
+static const char	*setting_plugin;
+
+static const char *
+setting(const char *key)
+{
+	char	full[256];
+
+	snprintf(full, sizeof full, "setting.%s.%s", setting_plugin, key);
+	return get(full);
+}
+
+/* Load the plugin of kind named by "plugin.<which>" in the job file. */
+static const struct batchd_plugin *
+load_plugin(const char *which, int kind, char *err, size_t errlen)
+{
+	const struct batchd_plugin	*p;
+	char				 key[64];
+	const char			*path;
+	void				*h;
+
+	snprintf(key, sizeof key, "plugin.%s", which);
+	if ((path = get(key)) == NULL) {
+		snprintf(err, errlen, "no %s plugin for this job", which);
+		return NULL;
+	}
+	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(err, errlen, "%s", dlerror());
+		return NULL;
+	}
+	p = dlsym(h, "batchd_plugin");
+	if (p == NULL || p->abi != BATCHD_PLUGIN_ABI || p->kind != kind) {
+		snprintf(err, errlen, "%s: not a batchd plugin of ABI %d and "
+		    "kind %d", path, BATCHD_PLUGIN_ABI, kind);
+		return NULL;
+	}
+	setting_plugin = p->name;
+	return p;
+}
+
+/* ------------------------------------------------------------ supervising */
+
+/*
+ * What is being supervised: the fetch child (phase 1) or the job through
+ * its backend (phase 3). Both are polled the same way.
+ */
+struct phase {
+	const struct batchd_backend *be;	/* NULL: the fetch child */
+	void			*handle;
+	pid_t			 pid;		/* the fetch child */
+	int64_t			 deadline;	/* -1: none */
+};
+
+struct sup {
+	int		 pipes[2];	/* read ends of stdout, stderr */
 	struct out	 outs[2];
-	pid_t		 pid;
-	ssize_t		 n;
-	int		 i;
+	int		 sfd;
+	int64_t		 grace_ms;
+	int		 timed_out, cancelled;
+};
 
-	memset(outs, 0, sizeof outs);
-	while ((ch = getopt(argc, argv, "+u:n:a:c:")) != -1) {
-		switch (ch) {
-		case 'u':
-			if (sscanf(optarg, "%u:%u", &uid, &gid) != 2)
-				return 64;
-			break;
-		case 'n':
-			nofile = strtoull(optarg, NULL, 10);
-			break;
-		case 'a':
-			as = strtoull(optarg, NULL, 10);
-			break;
-		case 'c':
-			cpu = strtoull(optarg, NULL, 10);
-			break;
-		default:
-			return 64;
-		}
+/* Poll the phase: 1 when over (o filled), 0 if not. */
+static int
+phase_poll(struct phase *ph, struct batchd_outcome *o)
+{
+	char	err[256];
+	int	st, rc;
+
+	if (ph->be == NULL) {
+		if (waitpid(ph->pid, &st, WNOHANG) != ph->pid)
+			return 0;
+		memset(o, 0, sizeof *o);
+		o->waitstatus = st;
+		return 1;
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc < 7) {
-		fprintf(stderr, "usage: batchd-shim [-u uid:gid] [-n nofile] "
-		    "[-a as] [-c cpu] DIR STDIN STDOUT_LOG STDERR_LOG "
-		    "TIMEOUT_S GRACE_S PROG [ARG...]\n");
-		return 64;
+	rc = ph->be->poll(ph->handle, o, err, sizeof err);
+	if (rc == -1) {
+		dprintf(2, "batchd-shim: poll: %s\n", err);
+		return 0;
 	}
-	dir = argv[0];
-	in = argv[1];
-	timeout_s = strtoll(argv[4], NULL, 10);
-	grace_s = strtoll(argv[5], NULL, 10);
+	return rc;
+}
+
+static void
+phase_kill(struct phase *ph, int sig)
+{
+	if (ph->be == NULL)
+		kill(ph->pid, sig);
+	else
+		ph->be->kill(ph->handle, sig);
+}
+
+/*
+ * Run the phase to its end, copying (and masking) output into the logs,
+ * enforcing its deadline and cancels. The write ends of the pipes are
+ * closed here once the phase is over, so the readers see EOF.
+ */
+static void
+supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
+    int *wfds)
+{
+	struct pollfd			 pfd[3];
+	struct signalfd_siginfo		 si;
+	char				 buf[65536];
+	int64_t				 kill_at = -1, drain_until = -1, now;
+	int64_t				 next, wait;
+	int				 over = 0, i, open_pipes = 2;
+	int				 poll_ms = ph->be != NULL ?
+					     ph->be->poll_ms : 0;
+	ssize_t				 n;
+
 	for (i = 0; i < 2; i++) {
-		if ((logs[i] = open(argv[2 + i], O_WRONLY | O_CREAT | O_APPEND |
-		    O_CLOEXEC, 0600)) == -1)
-			die(argv[2 + i]);
-		outs[i].fd = logs[i];
-	}
-	load_secrets(dir);
-	if (pipe2(pout, O_CLOEXEC) == -1 || pipe2(perr, O_CLOEXEC) == -1)
-		die("pipe");
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
-		die("signalfd");
-
-	write_pidfile(dir);
-	t0 = mono_ms_();
-	if ((pid = fork()) == -1)
-		die("fork");
-	if (pid == 0)
-		exec_job(dir, in, pout[1], perr[1], uid, gid, nofile, as, cpu,
-		    argv + 6);
-	setpgid(pid, pid);	/* both sides, so no race with kill(-pid) */
-	close(pout[1]);
-	close(perr[1]);
-	deadline = timeout_s > 0 ? t0 + timeout_s * 1000 : -1;
-
-	pfd[0].fd = pout[0];
-	pfd[1].fd = perr[0];
-	pfd[2].fd = sfd;
-	for (i = 0; i < 3; i++)
+		pfd[i].fd = s->pipes[i];
 		pfd[i].events = POLLIN;
-	while (!exited || open_pipes > 0) {
-		int64_t	now = mono_ms_(), next = -1;
-
-		/* A process that left the group may hold the pipes: 5 s. */
-		if (exited && drain_until == -1)
+	}
+	pfd[2].fd = s->sfd;
+	pfd[2].events = POLLIN;
+	for (;;) {
+		now = mono_ms_();
+		if (!over && (over = phase_poll(ph, o))) {
+			/* Close ours so the pipes end when the job's do. */
+			for (i = 0; i < 2; i++)
+				if (wfds[i] != -1) {
+					close(wfds[i]);
+					wfds[i] = -1;
+				}
 			drain_until = now + 5000;
-		if (exited && now >= drain_until)
-			break;
-
-		if (!exited && deadline != -1 && now >= deadline &&
-		    kill_at == -1) {
-			timed_out = 1;
-			kill(-pid, SIGTERM);
-			kill_at = now + grace_s * 1000;
 		}
-		if (!exited && kill_at != -1 && now >= kill_at) {
-			kill(-pid, SIGKILL);
+		if (over && (open_pipes == 0 || now >= drain_until))
+			break;
+		if (!over && ph->deadline != -1 && now >= ph->deadline &&
+		    kill_at == -1) {
+			s->timed_out = 1;
+			phase_kill(ph, SIGTERM);
+			kill_at = now + s->grace_ms;
+		}
+		if (!over && kill_at >= 0 && now >= kill_at) {
+			phase_kill(ph, SIGKILL);
 			kill_at = -2;
 		}
-		if (!exited && deadline != -1 && kill_at == -1)
-			next = deadline;
-		else if (!exited && kill_at >= 0)
-			next = kill_at;
-		if (exited)
+		next = -1;
+		if (over)
 			next = drain_until;
-		wait = next == -1 ? -1 : next - now;
-		if (wait < 0 && next != -1)
-			wait = 0;
+		else if (kill_at >= 0)
+			next = kill_at;
+		else if (ph->deadline != -1 && kill_at == -1)
+			next = ph->deadline;
+		if (!over && poll_ms > 0 && (next == -1 || now + poll_ms < next))
+			next = now + poll_ms;
+		wait = next == -1 ? -1 : (next > now ? next - now : 0);
 		if (poll(pfd, 3, (int)wait) == -1) {
 			if (errno == EINTR)
 				continue;
@@ -483,37 +518,252 @@ main(int argc, char **argv)
 				continue;
 			n = read(pfd[i].fd, buf, sizeof buf);
 			if (n > 0) {
-				emit(&outs[i], buf, (size_t)n, 0);
+				emit(&s->outs[i], buf, (size_t)n, 0);
 				continue;
 			}
 			if (n == -1 && errno == EINTR)
 				continue;
-			emit(&outs[i], "", 0, 1);
-			close(pfd[i].fd);
+			/* EOF of this phase's writers; the pipe stays for
+			 * the next phase only if it has its own. */
 			pfd[i].fd = -1;
 			open_pipes--;
 		}
 		if (pfd[2].revents != 0 &&
-		    read(sfd, &si, sizeof si) == sizeof si) {
-			if (si.ssi_signo == SIGCHLD) {
-				if (!exited && wait4(pid, &status, WNOHANG,
-				    &ru) == pid) {
-					exited = 1;
-					/* Whatever the job left behind goes. */
-					kill(-pid, SIGKILL);
-				}
-			} else if (si.ssi_signo == SIGTERM ||
-			    si.ssi_signo == SIGINT) {
-				if (!exited && kill_at == -1) {
-					cancelled = 1;
-					kill(-pid, SIGTERM);
-					kill_at = mono_ms_() + grace_s * 1000;
-				}
-			}
+		    read(s->sfd, &si, sizeof si) == sizeof si &&
+		    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
+		    !over && kill_at == -1) {
+			s->cancelled = 1;
+			phase_kill(ph, SIGTERM);
+			kill_at = mono_ms_() + s->grace_ms;
 		}
 	}
 	for (i = 0; i < 2; i++)
-		emit(&outs[i], "", 0, 1);
-	record(dir, status, timed_out, cancelled, &ru, mono_ms_() - t0);
+		emit(&s->outs[i], "", 0, 1);
+}
+
+/* A fresh pair of pipes for a phase: read ends in s, write ends in w. */
+static void
+phase_pipes(struct sup *s, int *w)
+{
+	int	p[2], i;
+
+	for (i = 0; i < 2; i++) {
+		if (s->pipes[i] != -1)
+			close(s->pipes[i]);
+		if (pipe2(p, O_CLOEXEC) == -1)
+			die("pipe");
+		s->pipes[i] = p[0];
+		w[i] = p[1];
+	}
+}
+
+/* Phase 1, in a child: fetch with the source plugin; the path to *file. */
+static int
+fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
+    char **file, char *err, size_t errlen)
+{
+	const struct batchd_plugin	*src;
+	struct batchd_outcome		 o;
+	struct phase			 ph;
+	char				 path[4096], buf[4096], *f = NULL;
+	int				 w[2], fd, i;
+	ssize_t				 n;
+
+	if (job->sql != NULL) {
+		/* A submitted query is its own source. */
+		snprintf(path, sizeof path, "%s/query.sql", job->workdir);
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0644)) == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		write_all(fd, job->sql, (ssize_t)strlen(job->sql));
+		close(fd);
+		if ((*file = strdup(path)) == NULL)
+			die("malloc");
+		return 0;
+	}
+	if ((src = load_plugin("source", BATCHD_PLUGIN_SOURCE, err,
+	    errlen)) == NULL)
+		return -1;
+	/* The child leaves "F<path>" or "E<message>" here. */
+	snprintf(path, sizeof path, "%s/../fetched", job->workdir);
+	phase_pipes(s, w);
+	memset(&ph, 0, sizeof ph);
+	if ((ph.pid = fork()) == -1)
+		die("fork");
+	if (ph.pid == 0) {
+		sigset_t	none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(w[0], 1);
+		dup2(w[1], 2);
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600)) == -1)
+			_exit(1);
+		buf[0] = '\0';
+		if (src->u.source.fetch(job, &f, buf, sizeof buf) == -1) {
+			dprintf(2, "batchd: %s source: %s\n", src->name, buf);
+			dprintf(fd, "E%s", buf);
+			_exit(1);
+		}
+		dprintf(fd, "F%s", f);
+		_exit(0);
+	}
+	ph.deadline = timeout_ms > 0 ? mono_ms_() + timeout_ms : -1;
+	supervise(s, &ph, &o, w);
+	for (i = 0; i < 2; i++)
+		if (w[i] != -1)
+			close(w[i]);
+	if (s->cancelled) {
+		snprintf(err, errlen, "cancelled while fetching");
+		return -1;
+	}
+	if (s->timed_out) {
+		snprintf(err, errlen, "fetching took more than %lld s",
+		    (long long)(timeout_ms / 1000));
+		return -1;
+	}
+	n = -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		unlink(path);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	if (!WIFEXITED(o.waitstatus) || WEXITSTATUS(o.waitstatus) != 0 ||
+	    buf[0] != 'F') {
+		snprintf(err, errlen, "%s", buf[0] == 'E' ? buf + 1 :
+		    "the source failed (see the run's stderr)");
+		return -1;
+	}
+	if ((*file = strdup(buf + 1)) == NULL)
+		die("malloc");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct batchd_plugin	*runner, *backend;
+	struct batchd_job		 job;
+	struct batchd_outcome		 o;
+	struct phase			 ph;
+	struct sup			 s;
+	struct rusage			 ru;
+	sigset_t			 mask;
+	char				 err[8192], *file = NULL, *in = NULL;
+	char				**jargv = NULL;
+	const char			*dir;
+	int64_t				 t0, timeout_ms, fetch_ms;
+	int				 w[2], i, reason = REASON_NONE;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: batchd-shim DIR\n");
+		return 64;
+	}
+	dir = argv[1];
+	load_job(dir);
+	write_pidfile(dir);
+
+	memset(&s, 0, sizeof s);
+	s.pipes[0] = s.pipes[1] = -1;
+	for (i = 0; i < 2; i++)
+		if ((s.outs[i].fd = open(str(i == 0 ? "stdout_log" :
+		    "stderr_log"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		    0600)) == -1)
+			die(str(i == 0 ? "stdout_log" : "stderr_log"));
+	s.grace_ms = num("grace_s") * 1000;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((s.sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
+		die("signalfd");
+
+	memset(&job, 0, sizeof job);
+	job.run_uuid = str("run_uuid");
+	job.workspace = str("workspace");
+	job.cluster_uuid = str("cluster_uuid");
+	job.attempt = (uint32_t)num("attempt");
+	job.type = (int)num("type");
+	job.instance_type = str("instance_type");
+	job.workers = (uint32_t)num("workers");
+	job.version = str("version");
+	job.timeout_s = (uint32_t)num("timeout_s");
+	job.source_type = (int)num("source_type");
+	job.source_path = str("source_path");
+	job.repo_url = str("repo_url");
+	job.username = str("username");
+	job.token = str("token");
+	job.reference = str("reference");
+	job.bucket_path = str("bucket_path");
+	job.region = str("region");
+	job.source_location = str("source_location");
+	job.args = str("args");
+	job.sql = get("sql");
+	job.workdir = str("workdir");
+	job.workspace_dir = str("workspace_dir");
+	job.data_dir = str("data_dir");
+	job.env = environ;
+	job.setting = setting;
+	job.uid = get("uid") != NULL ? (uid_t)num("uid") : (uid_t)-1;
+	job.gid = get("gid") != NULL ? (gid_t)num("gid") : (gid_t)-1;
+	job.limit_nofile = (uint64_t)num("limit_nofile");
+	job.limit_as = (uint64_t)num("limit_as");
+	job.limit_cpu = (uint64_t)num("limit_cpu");
+
+	t0 = mono_ms_();
+	memset(&o, 0, sizeof o);
+	timeout_ms = (int64_t)job.timeout_s * 1000;
+	fetch_ms = num("fetch_timeout_s") * 1000;
+	if (fetch_ms <= 0 || (timeout_ms > 0 && fetch_ms > timeout_ms))
+		fetch_ms = timeout_ms;
+	if (fetch(&s, &job, fetch_ms, &file, err, sizeof err) == -1) {
+		reason = REASON_FETCH_FAILED;
+		goto done;
+	}
+	if ((runner = load_plugin("runner", BATCHD_PLUGIN_RUNNER, err,
+	    sizeof err)) == NULL ||
+	    runner->u.runner.command(&job, file, &jargv, &in, err,
+	    sizeof err) == -1 ||
+	    (backend = load_plugin("backend", BATCHD_PLUGIN_BACKEND, err,
+	    sizeof err)) == NULL) {
+		reason = REASON_SPAWN_FAILED;
+		goto done;
+	}
+	phase_pipes(&s, w);
+	memset(&ph, 0, sizeof ph);
+	ph.be = &backend->u.backend;
+	if (ph.be->start(&job, jargv, in != NULL ? in : "/dev/null", w[0],
+	    w[1], &ph.handle, err, sizeof err) == -1) {
+		reason = REASON_SPAWN_FAILED;
+		for (i = 0; i < 2; i++)
+			close(w[i]);
+		goto done;
+	}
+	/* The fetch used part of the attempt's time. */
+	ph.deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
+	supervise(&s, &ph, &o, w);
+	for (i = 0; i < 2; i++)
+		if (w[i] != -1)
+			close(w[i]);
+done:
+	if (reason == REASON_NONE && s.timed_out == 0 && s.cancelled == 0 &&
+	    getrusage(RUSAGE_CHILDREN, &ru) == 0 && o.user_us == 0) {
+		o.user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +
+		    ru.ru_utime.tv_usec;
+		o.sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 +
+		    ru.ru_stime.tv_usec;
+		o.maxrss_kb = ru.ru_maxrss;
+	}
+	if (reason != REASON_NONE)
+		emit(&s.outs[1], "", 0, 1);
+	record(dir, &o, s.timed_out && reason == REASON_NONE, s.cancelled,
+	    mono_ms_() - t0, reason, reason != REASON_NONE ? err : NULL);
 	return 0;
 }

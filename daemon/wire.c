@@ -823,6 +823,7 @@ run_out(struct pb_run *p, const struct run *r, int redact)
 	p->r.ephemeral_cluster = r->ephemeral;
 	p->r.workers = r->workers;
 	p->r.version = s_out(r->version);
+	p->r.instance_type = s_out(r->instance_type);
 	p->r.event_seq = r->event_seq;
 	p->r.retry_at_ms = r->retry_at_ms;
 	p->r.queue_seq = r->queue_seq;
@@ -1302,6 +1303,7 @@ wire_decode_run(const void *data, size_t len, struct run *r)
 	r->ephemeral = m->ephemeral_cluster;
 	r->workers = m->workers;
 	r->version = dup_in(m->version);
+	r->instance_type = dup_in(m->instance_type);
 	r->event_seq = m->event_seq;
 	r->retry_at_ms = m->retry_at_ms;
 	r->queue_seq = m->queue_seq;
