@@ -24,7 +24,8 @@ endif
 
 DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler liblmdb-dev \
-	   uuid-dev libinih-dev libjansson-dev nats-server python3 \
+	   uuid-dev libinih-dev libjansson-dev libcurl4-openssl-dev git \
+	   nats-server python3 \
 	   python3-protobuf python3-pytest sqlite3
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
@@ -78,12 +79,17 @@ $(B)/batchd-shim: daemon/shim.c daemon/plugin.h
 	$(CC) $(CFLAGS) -o $@ daemon/shim.c $(LDFLAGS) -ldl
 
 # Plugins: one shared object each, in $(B)/plugins/ beside the binaries.
-PLUGINS	 = workspace python sql local $(EXTRA_PLUGINS)
+PLUGINS	 = workspace python sql local \
+	   $(if $(wildcard plugins/source_git.c),git) \
+	   $(if $(wildcard plugins/source_s3.c),s3)
 PLUGIN_SRC_workspace = plugins/source_workspace.c
 PLUGIN_SRC_python = plugins/runner_python.c plugins/words.c
 PLUGIN_SRC_sql = plugins/runner_sql.c plugins/words.c
 PLUGIN_SRC_local = plugins/backend_local.c
 PLUGIN_LIBS_local =
+PLUGIN_SRC_git = plugins/source_git.c plugins/words.c
+PLUGIN_SRC_s3 = plugins/source_s3.c
+PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:
 $(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h plugins/words.h

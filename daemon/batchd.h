@@ -326,6 +326,9 @@ struct config {
 	char		*plugins;		/* names, comma-separated */
 	char		*backend;		/* the default backend */
 	uint32_t	 fetch_timeout_s;
+	char		*s3_endpoint;		/* NULL: AWS; else path-style */
+	char		*s3_access_key_id;	/* NULL: $AWS_ACCESS_KEY_ID */
+	char		*s3_secret_access_key_file;
 	struct kvlist	 sections;	/* "[plugin.X] k = v" as "plugin.X.k" */
 };
 

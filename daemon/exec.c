@@ -364,6 +364,37 @@ job_num(struct buf *b, const char *key, unsigned long long v)
 }
 
 /*
+ * S3 credentials for the s3 source plugin, as its settings: from the
+ * configuration (s3_access_key_id, s3_secret_access_key_file), else from
+ * batchd's own AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN; the secrets are masked in the job's output.
+ */
+static int
+s3_settings(struct buf *b, char **cause)
+{
+	const char	*id = cfg->s3_access_key_id, *tok;
+	char		*secret = NULL;
+
+	if (id == NULL)
+		id = getenv("AWS_ACCESS_KEY_ID");
+	if (cfg->s3_secret_access_key_file != NULL) {
+		if (config_secret_file("s3_secret_access_key_file",
+		    cfg->s3_secret_access_key_file, &secret, cause) == -1)
+			return -1;
+	} else if (getenv("AWS_SECRET_ACCESS_KEY") != NULL)
+		secret = xstrdup(getenv("AWS_SECRET_ACCESS_KEY"));
+	tok = getenv("AWS_SESSION_TOKEN");
+	job_kv(b, "setting.s3.endpoint", cfg->s3_endpoint);
+	job_kv(b, "setting.s3.access_key_id", id);
+	job_kv(b, "setting.s3.secret_access_key", secret);
+	job_kv(b, "setting.s3.session_token", tok);
+	job_kv(b, "secret", secret);
+	job_kv(b, "secret", tok);
+	free(secret);
+	return 0;
+}
+
+/*
  * Describe attempt r for its shim in DIR/job (0600; the shim deletes it
  * once read, for it may hold a token): NUL-separated "key=value" entries,
  * the plugins to use, their settings, the secrets to mask, credentials
@@ -437,6 +468,10 @@ write_job(const struct run *r, const char *dir, const char *work,
 		xasprintf(&s, "setting.%s", cfg->sections.v[i].key + 7);
 		job_kv(&b, s, cfg->sections.v[i].value);
 		free(s);
+	}
+	if (c->source.type == SRC_S3 && s3_settings(&b, cause) == -1) {
+		rc = -1;
+		goto out;
 	}
 	for (i = 0; i < c->env.n; i++)
 		if (config_env_secret(c->env.v[i].key) &&
