@@ -167,6 +167,36 @@ msg_op_fail(struct op *op, int rc)
 	msg_op_free(op);
 }
 
+/*
+ * Is reply under reply_prefix? "{ws}" in the prefix stands for the
+ * request's workspace, so one workspace's clients cannot have batchd
+ * answer into another's inboxes.
+ */
+static int
+reply_allowed(const char *subject, const char *reply)
+{
+	const char	*p = cfg->reply_prefix, *ph, *ws, *end;
+	size_t		 plen = strlen(cfg->subject_prefix), n;
+
+	if ((ph = strstr(p, "{ws}")) == NULL)
+		return strncmp(reply, p, strlen(p)) == 0;
+	if (strncmp(reply, p, (size_t)(ph - p)) != 0)
+		return 0;
+	reply += ph - p;
+	/* The workspace: the token after "{prefix}.v1." of the subject. */
+	if (strncmp(subject, cfg->subject_prefix, plen) != 0 ||
+	    strncmp(subject + plen, ".v1.", 4) != 0)
+		return 0;
+	ws = subject + plen + 4;
+	if ((end = strchr(ws, '.')) == NULL)
+		return 0;
+	n = (size_t)(end - ws);
+	if (strncmp(reply, ws, n) != 0)
+		return 0;
+	reply += n;
+	return strncmp(reply, ph + 4, strlen(ph + 4)) == 0;
+}
+
 /* Loop thread: a message from the bus. Copies what it keeps. */
 void
 api_message(const char *subject, const char *reply, const void *data,
@@ -182,7 +212,7 @@ api_message(const char *subject, const char *reply, const void *data,
 	 * batchd publishes with its own rights: a reply subject of the
 	 * client's choosing could make it publish into another workspace.
 	 */
-	if (strncmp(reply, cfg->reply_prefix, strlen(cfg->reply_prefix)) != 0) {
+	if (!reply_allowed(subject, reply)) {
 		log_warnx("message subject=%s with reply subject %.64s outside "
 		    "%s dropped", subject, reply, cfg->reply_prefix);
 		return;

@@ -13,6 +13,9 @@
  * loop itself does the connection's I/O.
  *
  * NATS down at start or later: cnats retries forever; the daemon runs on.
+ * cnats gives a connection up for good when the server refuses its
+ * credentials twice; batchd then drops it and connects anew, backing off
+ * from 1 s to 30 s, so fixed credentials on the server are picked up.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -47,6 +50,10 @@ static volatile int	 connected;
 static int		 subs_drained;	/* under inbox_mtx */
 static struct event	*drained_ev;
 static struct event	*connected_ev;	/* (re)connected: resend */
+static struct event	*closed_ev;	/* cnats gave the connection up */
+static struct event	*retry_ev;
+static int		 retry_s = 1;
+static int		 stopping;	/* atomic: bus_stop() was called */
 static natsSubscription	*barrier_sub;
 static char		 barrier_subj[128];
 static uint64_t		 barrier_seq;
@@ -148,6 +155,7 @@ on_connected(natsConnection *c, void *arg)
 	(void)c;
 	(void)arg;
 	connected = 1;
+	retry_s = 1;	/* a race with the loop is harmless: a back-off */
 	log_info("nats connected url=%s", cfg->nats_url);
 	if (connected_ev != NULL)
 		event_active(connected_ev, 0, 0);
@@ -176,8 +184,11 @@ on_closed(natsConnection *c, void *arg)
 	(void)c;
 	(void)arg;
 	connected = 0;
-	log_info("nats connection closed");
-	event_base_loopbreak(base);
+	if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+		log_info("nats connection closed");
+		event_base_loopbreak(base);
+	} else
+		event_active(closed_ev, 0, 0);
 }
 
 static void
@@ -243,17 +254,113 @@ bus_auth(void)
 	}
 }
 
+/* Loop thread: let go of the connection and its subscriptions. */
+static void
+bus_drop(void)
+{
+	size_t	i;
+
+	if (nc == NULL)
+		return;
+	natsConnection_Close(nc);
+	for (i = 0; i < 3; i++) {
+		natsSubscription_Destroy(subs[i]);
+		subs[i] = NULL;
+	}
+	natsSubscription_Destroy(barrier_sub);
+	barrier_sub = NULL;
+	natsConnection_Destroy(nc);
+	nc = NULL;
+	connected = 0;
+}
+
+static void	bus_connect(void);
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
+		bus_connect();
+}
+
+/* Try again later, backing off; the daemon goes on meanwhile. */
+static void
+retry_later(const char *why)
+{
+	struct timeval	tv = { retry_s, 0 };
+
+	log_warnx("nats url=%s: %s; connecting again in %d s", cfg->nats_url,
+	    why, retry_s);
+	bus_drop();
+	evtimer_add(retry_ev, &tv);
+	if (retry_s < 30)
+		retry_s *= 2;
+}
+
+/* Loop thread: cnats gave up (credentials refused twice). */
+static void
+on_closed_loop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	retry_later("the connection was given up (credentials refused?)");
+}
+
 /* Connect (or keep trying in the background) and subscribe. */
-void
-bus_start(void)
+static void
+bus_connect(void)
 {
 	static const char	*kinds[] = { "jobdef", "cluster", "run" };
 	char			 subj[512];
 	natsStatus		 s;
 	size_t			 i;
 
+	s = natsConnection_Connect(&nc, opts);
+	if (s == NATS_OK)
+		on_connected(nc, NULL);
+	else if (s == NATS_NOT_YET_CONNECTED)
+		log_warnx("nats not reachable url=%s, retrying in the "
+		    "background", cfg->nats_url);
+	else {
+		nc = NULL;
+		retry_later(natsStatus_GetText(s));
+		return;
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(subj, sizeof subj, "%s.v1.*.%s.*", cfg->subject_prefix,
+		    kinds[i]);
+		s = natsConnection_Subscribe(&subs[i], nc, subj, on_msg, NULL);
+		if (s != NATS_OK) {
+			retry_later(natsStatus_GetText(s));
+			return;
+		}
+		natsSubscription_SetPendingLimits(subs[i], -1, -1);
+		log_info("subscribed subject=%s", subj);
+	}
+	s = natsConnection_Subscribe(&barrier_sub, nc, barrier_subj, on_msg,
+	    NULL);
+	if (s != NATS_OK) {
+		retry_later(natsStatus_GetText(s));
+		return;
+	}
+	if (connected)
+		event_active(connected_ev, 0, 0);
+}
+
+/* Set up the client, then connect. */
+void
+bus_start(void)
+{
+	natsInbox	*ib = NULL;
+
 	inbox_ev = event_new(base, -1, 0, inbox_drain, NULL);
 	connected_ev = event_new(base, -1, 0, on_connected_loop, NULL);
+	closed_ev = event_new(base, -1, 0, on_closed_loop, NULL);
+	retry_ev = evtimer_new(base, on_retry, NULL);
 	check(natsOptions_Create(&opts), "options");
 	check(natsOptions_SetURL(opts, cfg->nats_url), "url");
 	check(natsOptions_SetName(opts, "batchd"), "name");
@@ -276,33 +383,10 @@ bus_start(void)
 	check(natsOptions_SetMaxPendingMsgs(opts, 1 << 20), "pending");
 
 	bus_auth();
-	s = natsConnection_Connect(&nc, opts);
-	if (s == NATS_OK)
-		on_connected(nc, NULL);
-	else if (s == NATS_NOT_YET_CONNECTED)
-		log_warnx("nats not reachable url=%s, retrying in the "
-		    "background", cfg->nats_url);
-	else
-		check(s, "connect");
-	for (i = 0; i < 3; i++) {
-		snprintf(subj, sizeof subj, "%s.v1.*.%s.*", cfg->subject_prefix,
-		    kinds[i]);
-		check(natsConnection_Subscribe(&subs[i], nc, subj, on_msg,
-		    NULL), "subscribe");
-		natsSubscription_SetPendingLimits(subs[i], -1, -1);
-		log_info("subscribed subject=%s", subj);
-	}
-	{
-		natsInbox	*ib = NULL;
-
-		check(natsInbox_Create(&ib), "inbox");
-		snprintf(barrier_subj, sizeof barrier_subj, "_BATCHD.%s", ib);
-		natsInbox_Destroy(ib);
-	}
-	check(natsConnection_Subscribe(&barrier_sub, nc, barrier_subj, on_msg,
-	    NULL), "subscribe barrier");
-	if (connected)
-		event_active(connected_ev, 0, 0);
+	check(natsInbox_Create(&ib), "inbox");
+	snprintf(barrier_subj, sizeof barrier_subj, "_BATCHD.%s", ib);
+	natsInbox_Destroy(ib);
+	bus_connect();
 }
 
 /* cnats thread: a subscription has delivered its last message. */
@@ -352,7 +436,13 @@ bus_stop(void)
 {
 	size_t	i;
 
-	if (nc == NULL) {
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+	evtimer_del(retry_ev);
+	if (nc == NULL || !connected) {
+		/* Nothing to drain from: answer what came, and go. */
+		inbox_drain(-1, 0, NULL);
+		store_flush_now();
+		bus_drop();
 		event_base_loopbreak(base);
 		return;
 	}
@@ -369,16 +459,9 @@ void
 bus_free(void)
 {
 	struct inbox_msg	*im;
-	size_t			 i;
 
-	if (nc != NULL) {
-		natsConnection_Close(nc);
-		for (i = 0; i < 3; i++)
-			natsSubscription_Destroy(subs[i]);
-		natsSubscription_Destroy(barrier_sub);
-		natsConnection_Destroy(nc);
-		nc = NULL;
-	}
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+	bus_drop();
 	natsOptions_Destroy(opts);
 	opts = NULL;
 	while ((im = STAILQ_FIRST(&inbox)) != NULL) {
@@ -395,6 +478,12 @@ bus_free(void)
 	if (connected_ev != NULL)
 		event_free(connected_ev);
 	connected_ev = NULL;
+	if (closed_ev != NULL)
+		event_free(closed_ev);
+	closed_ev = NULL;
+	if (retry_ev != NULL)
+		event_free(retry_ev);
+	retry_ev = NULL;
 	nats_Close();
 }
 
