@@ -81,7 +81,8 @@ $(B)/batchd-shim: daemon/shim.c daemon/plugin.h
 # Plugins: one shared object each, in $(B)/plugins/ beside the binaries.
 PLUGINS	 = workspace python sql local \
 	   $(if $(wildcard plugins/source_git.c),git) \
-	   $(if $(wildcard plugins/source_s3.c),s3)
+	   $(if $(wildcard plugins/source_s3.c),s3) \
+	   $(if $(wildcard plugins/backend_slurm.c),slurm)
 PLUGIN_SRC_workspace = plugins/source_workspace.c
 PLUGIN_SRC_python = plugins/runner_python.c plugins/words.c
 PLUGIN_SRC_sql = plugins/runner_sql.c plugins/words.c
@@ -89,6 +90,7 @@ PLUGIN_SRC_local = plugins/backend_local.c
 PLUGIN_LIBS_local =
 PLUGIN_SRC_git = plugins/source_git.c plugins/words.c
 PLUGIN_SRC_s3 = plugins/source_s3.c
+PLUGIN_SRC_slurm = plugins/backend_slurm.c plugins/words.c
 PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:

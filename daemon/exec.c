@@ -461,13 +461,33 @@ write_job(const struct run *r, const char *dir, const char *work,
 	job_kv(&b, "plugin.source", src);
 	job_kv(&b, "plugin.runner", runner);
 	job_kv(&b, "plugin.backend", backend);
-	/* [plugin.NAME] settings, as "setting.NAME.key". */
+	/*
+	 * [plugin.NAME] settings, as "setting.NAME.key"; then the settings of
+	 * the cluster's [instance.TYPE] for its backend (the shim takes the
+	 * last of equal keys, so the instance type's win).
+	 */
 	for (i = 0; i < cfg->sections.n; i++) {
 		if (strncmp(cfg->sections.v[i].key, "plugin.", 7) != 0)
 			continue;
 		xasprintf(&s, "setting.%s", cfg->sections.v[i].key + 7);
 		job_kv(&b, s, cfg->sections.v[i].value);
 		free(s);
+	}
+	if (r->instance_type != NULL) {
+		char	*pre;
+		size_t	 plen;
+
+		xasprintf(&pre, "instance.%s.", r->instance_type);
+		plen = strlen(pre);
+		for (i = 0; i < cfg->sections.n; i++) {
+			if (strncmp(cfg->sections.v[i].key, pre, plen) != 0)
+				continue;
+			xasprintf(&s, "setting.%s.%s", bname,
+			    cfg->sections.v[i].key + plen);
+			job_kv(&b, s, cfg->sections.v[i].value);
+			free(s);
+		}
+		free(pre);
 	}
 	if (c->source.type == SRC_S3 && s3_settings(&b, cause) == -1) {
 		rc = -1;

@@ -330,15 +330,15 @@ load_job(const char *dir)
 	unlink(path);
 }
 
-/* The value of key in DIR/job, or NULL. */
+/* The value of key in DIR/job (the last if repeated), or NULL. */
 static const char *
 get(const char *key)
 {
 	size_t	i, n = strlen(key);
 
-	for (i = 0; i < nkv; i++)
-		if (strncmp(kv[i], key, n) == 0 && kv[i][n] == '=')
-			return kv[i] + n + 1;
+	for (i = nkv; i > 0; i--)
+		if (strncmp(kv[i - 1], key, n) == 0 && kv[i - 1][n] == '=')
+			return kv[i - 1] + n + 1;
 	return NULL;
 }
 
