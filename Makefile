@@ -29,7 +29,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   python3-protobuf python3-pytest sqlite3 openmpi-bin
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
-	      metrics http notify outbox retention plugin \
+	      metrics http notify outbox retention plugin procstat \
 	      jobdef cluster run exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
@@ -74,9 +74,10 @@ $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
 # The supervisor of one attempt: libc (and dlopen) only.
-$(B)/batchd-shim: daemon/shim.c daemon/plugin.h
+$(B)/batchd-shim: daemon/shim.c daemon/procstat.c daemon/plugin.h \
+    daemon/procstat.h
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ daemon/shim.c $(LDFLAGS) -ldl
+	$(CC) $(CFLAGS) -o $@ daemon/shim.c daemon/procstat.c $(LDFLAGS) -ldl
 
 # Plugins: one shared object each, in $(B)/plugins/ beside the binaries.
 PLUGINS	 = workspace python sql local \

@@ -395,6 +395,8 @@ int64_t	 mono_ms(void);
 int64_t	 mono_us(void);
 void	 uuid_new(char *);
 int	 uuid_valid(const char *);
+void	 be64_put(void *, uint64_t);
+uint64_t be64_get(const void *);
 int	 ws_valid(const char *);
 int	 utf8_valid(const char *, size_t);
 void	 error_set(struct error *, enum errcode, const char *, const char *, ...)
@@ -482,6 +484,8 @@ int	 store_put_cluster(struct txn *, const struct cluster *);
 int	 store_get_run(struct txn *, const char *, struct run *);
 int	 store_put_run(struct txn *, const struct run *);
 int	 store_name_key(struct buf *, const char *, const char *);
+int	 store_resolve_name(struct txn *, int, const char *, const char *,
+	    char *);
 int	 store_counter_add(struct txn *, const char *, int64_t, uint64_t *);
 int	 store_scan_names(struct txn *, int, const char *, const char *, size_t,
 	    char ***, size_t *, char **);

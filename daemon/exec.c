@@ -40,6 +40,7 @@
 #include <event2/event.h>
 
 #include "batchd.h"
+#include "procstat.h"
 
 struct proc {
 	char			 uuid[UUID_LEN + 1];
@@ -121,32 +122,6 @@ attempt_dir(const char *uuid, uint32_t attempt)
 
 	xasprintf(&dir, "%s/runs/%s/%u", cfg->data_dir, uuid, attempt);
 	return dir;
-}
-
-/* Start time of pid in clock ticks since boot (field 22), or 0. */
-static uint64_t
-pid_start(pid_t pid)
-{
-	char			 path[64], buf[1024], *p;
-	unsigned long long	 v = 0;
-	ssize_t			 n;
-	int			 fd, i;
-
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL)
-		return 0;
-	for (i = 2; i < 22 && p != NULL; i++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL)
-		v = strtoull(p + 1, NULL, 10);
-	return v;
 }
 
 /*
@@ -641,7 +616,7 @@ exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
 	xasprintf(&path, "%s/shim.pid", dir);
 	if ((f = fopen(path, "re")) != NULL) {
 		alive = fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 &&
-		    start != 0 && pid_start(pid) == start;
+		    start != 0 && proc_start_time(pid) == start;
 		fclose(f);
 	}
 	free(path);

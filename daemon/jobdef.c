@@ -172,8 +172,6 @@ static int
 load(struct txn *t, const char *ws, const char *uuid, const char *name,
     struct jobdef *d, struct error *e)
 {
-	struct buf	 key = { 0 };
-	MDB_val		 v;
 	char		 id[UUID_LEN + 1];
 	int		 rc;
 
@@ -182,15 +180,11 @@ load(struct txn *t, const char *ws, const char *uuid, const char *name,
 		return 0;
 	}
 	if (uuid == NULL) {
-		store_name_key(&key, ws, name);
-		rc = store_get(t, DB_JOBDEF_NAMES, key.p, key.len, &v);
-		buf_free(&key);
+		rc = store_resolve_name(t, DB_JOBDEF_NAMES, ws, name, id);
 		if (rc == MDB_NOTFOUND)
 			goto notfound;
 		if (rc != 0)
 			return rc;
-		snprintf(id, sizeof id, "%.*s", (int)v.mv_size,
-		    (char *)v.mv_data);
 		uuid = id;
 	}
 	rc = store_get_jobdef(t, uuid, d);

@@ -42,27 +42,6 @@ static int		 dropping;
 static struct event	*timeout_ev, *kick_ev;
 static int		 del_pending;
 
-static void
-key_of(uint8_t *k, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		k[i] = v & 0xff;
-}
-
-static uint64_t
-key_val(const void *p)
-{
-	const uint8_t	*k = p;
-	uint64_t	 v = 0;
-	int		 i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | k[i];
-	return v;
-}
-
 /*
  * Queue a publication in t (value: 2-byte subject length, subject,
  * payload). It is sent once t commits. 0 or an LMDB error.
@@ -80,7 +59,7 @@ outbox_put(struct txn *t, const char *subject, const void *data, size_t len)
 	buf_add(&v, sl, 2);
 	buf_add(&v, subject, n);
 	buf_add(&v, data, len);
-	key_of(k, next_key);
+	be64_put(k, next_key);
 	rc = store_put(t, DB_OUTBOX, k, 8, v.p, v.len);
 	buf_free(&v);
 	if (rc == 0) {
@@ -123,7 +102,7 @@ del_apply(struct op *op, struct txn *t)
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		key = key_val(k.mv_data);
+		key = be64_get(k.mv_data);
 		if (key > d->upto) {
 			/* Unsent: dropped only past the bound. */
 			if (next_key - key <= keep)
@@ -206,7 +185,7 @@ kick(evutil_socket_t fd, short what, void *arg)
 	if (next_key - 1 > sent &&
 	    (rc = mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t)) == 0) {
 		if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
-			key_of(kb, sent + 1);
+			be64_put(kb, sent + 1);
 			k.mv_data = kb;
 			k.mv_size = 8;
 			for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -221,7 +200,7 @@ kick(evutil_socket_t fd, short what, void *arg)
 				subject[sl] = '\0';
 				bus_publish(subject, p + 2 + sl,
 				    v.mv_size - 2 - sl);
-				sent = key_val(k.mv_data);
+				sent = be64_get(k.mv_data);
 			}
 			mdb_cursor_close(c);
 		}
@@ -298,9 +277,9 @@ outbox_init(void)
 		return;
 	if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
 		if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0)
-			acked = key_val(k.mv_data) - 1;
+			acked = be64_get(k.mv_data) - 1;
 		if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0)
-			next_key = key_val(k.mv_data) + 1;
+			next_key = be64_get(k.mv_data) + 1;
 		else
 			next_key = 1;
 		if (acked >= next_key)

@@ -18,17 +18,6 @@
 static struct event	*timer;
 static int		 sweeping;
 
-static uint64_t
-be64_get(const uint8_t *p)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 struct sweep_op {
 	struct op	op;
 	int		more;

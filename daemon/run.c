@@ -44,26 +44,6 @@
 
 /* ------------------------------------------------------------ keys */
 
-static void
-be64(uint8_t *p, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = v & 0xff;
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* Index prefix of kind for run r (status st for 's'). */
 static void
 idx_prefix(struct buf *b, char kind, const char *id, int st)
@@ -86,7 +66,7 @@ idx_key(struct buf *b, char kind, const char *id, int st, int64_t ts,
 	uint8_t	t[8];
 
 	idx_prefix(b, kind, id, st);
-	be64(t, (uint64_t)ts);
+	be64_put(t, (uint64_t)ts);
 	buf_add(b, t, 8);
 	buf_add(b, uuid, UUID_LEN);
 }
@@ -122,7 +102,7 @@ fin_key(struct txn *t, const struct run *r, int add)
 	uint8_t	k[1 + 8 + UUID_LEN];
 
 	k[0] = 'f';
-	be64(k + 1, (uint64_t)r->finished_ms);
+	be64_put(k + 1, (uint64_t)r->finished_ms);
 	memcpy(k + 9, r->uuid, UUID_LEN);
 	return add ? store_put(t, DB_RUNIDX, k, sizeof k, "", 0) :
 	    store_del(t, DB_RUNIDX, k, sizeof k);
@@ -132,7 +112,7 @@ static void
 queue_key(uint8_t *k, const char *cluster, uint64_t seq)
 {
 	memcpy(k, cluster, UUID_LEN);
-	be64(k + UUID_LEN, seq);
+	be64_put(k + UUID_LEN, seq);
 }
 
 /* ------------------------------------------------------------ effects */
@@ -341,7 +321,7 @@ queue_position(struct txn *t, struct run *r)
 		    memcmp(k.mv_data, r->cluster_uuid, UUID_LEN) != 0)
 			break;
 		pos++;
-		if (get_be64((uint8_t *)k.mv_data + UUID_LEN) == r->queue_seq) {
+		if (be64_get((uint8_t *)k.mv_data + UUID_LEN) == r->queue_seq) {
 			r->queue_position = pos;
 			break;
 		}
@@ -855,7 +835,6 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	struct cluster	 c;
 	struct run	 r;
 	struct buf	 key = { 0 };
-	MDB_val		 v;
 	uint8_t		 qk[UUID_LEN + 8];
 	const struct clusterconfig *cc = NULL;
 	int		 rc = 0, have_def = 0, have_cluster = 0;
@@ -866,13 +845,10 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 
 	/* A repeated idempotency key returns the first run. */
 	if (q->idem_key != NULL) {
-		store_name_key(&key, q->ws, q->idem_key);
-		rc = store_get(t, DB_IDEM, key.p, key.len, &v);
-		if (rc == 0) {
-			char	id[UUID_LEN + 1];
+		char	id[UUID_LEN + 1];
 
-			snprintf(id, sizeof id, "%.*s", (int)v.mv_size,
-			    (char *)v.mv_data);
+		rc = store_resolve_name(t, DB_IDEM, q->ws, q->idem_key, id);
+		if (rc == 0) {
 			if ((rc = store_get_run(t, id, &r)) == 0)
 				rc = reply_run(t, &r, out);
 			goto out;
@@ -987,9 +963,12 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	if ((rc = store_put(t, DB_QUEUE, qk, sizeof qk, r.uuid, UUID_LEN)) !=
 	    0 || (rc = store_put_cluster(t, &c)) != 0)
 		goto out;
-	if (q->idem_key != NULL &&
-	    (rc = store_put(t, DB_IDEM, key.p, key.len, r.uuid, UUID_LEN)) != 0)
-		goto out;
+	if (q->idem_key != NULL) {
+		store_name_key(&key, q->ws, q->idem_key);
+		if ((rc = store_put(t, DB_IDEM, key.p, key.len, r.uuid,
+		    UUID_LEN)) != 0)
+			goto out;
+	}
 	if ((rc = idx_put(t, 'w', r.ws, 0, &r)) != 0 ||
 	    (r.def_uuid[0] != '\0' &&
 	    (rc = idx_put(t, 'd', r.def_uuid, 0, &r)) != 0) ||
@@ -1268,11 +1247,11 @@ run_list(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	/* Seek just past the newest entry to return, then walk back. */
 	buf_add(&seek, pre.p, pre.len);
 	if (q->page_token != NULL) {
-		be64(tsb, ts);
+		be64_put(tsb, ts);
 		buf_add(&seek, tsb, 8);
 		buf_add(&seek, uuid, UUID_LEN);
 	} else {
-		be64(tsb, q->before_ms != 0 ? (uint64_t)q->before_ms :
+		be64_put(tsb, q->before_ms != 0 ? (uint64_t)q->before_ms :
 		    UINT64_MAX);
 		buf_add(&seek, tsb, 8);
 	}
@@ -1298,7 +1277,7 @@ run_list(struct txn *t, struct request *q, struct buf *out, struct error *e)
 		if (k.mv_size != pre.len + 8 + UUID_LEN ||
 		    memcmp(kp, pre.p, pre.len) != 0)
 			break;
-		ts = get_be64(kp + pre.len);
+		ts = be64_get(kp + pre.len);
 		if (q->after_ms != 0 && ts < (uint64_t)q->after_ms)
 			break;
 		if (n == q->page_size || ++scanned > LIST_SCAN_MAX) {

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "plugin.h"
+#include "procstat.h"
 
 /* Reasons, as the proto's StatusReason. */
 #define REASON_NONE		0
@@ -219,31 +220,6 @@ emit(struct out *o, const char *data, size_t n, int eof)
 	free(buf);
 }
 
-/* Start time of this process in clock ticks since boot (field 22). */
-static unsigned long long
-self_start(void)
-{
-	char			 buf[1024], *p;
-	unsigned long long	 v = 0;
-	ssize_t			 n;
-	int			 fd, i;
-
-	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL)
-		return 0;
-	for (i = 2; i < 22 && p != NULL; i++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL)
-		v = strtoull(p + 1, NULL, 10);
-	return v;
-}
-
 /* DIR/shim.pid: "pid starttime", so a later batchd can find this shim. */
 static void
 write_pidfile(const char *dir)
@@ -254,7 +230,7 @@ write_pidfile(const char *dir)
 	snprintf(tmp, sizeof tmp, "%s/shim.pid.tmp", dir);
 	snprintf(path, sizeof path, "%s/shim.pid", dir);
 	n = snprintf(line, sizeof line, "%d %llu\n", (int)getpid(),
-	    self_start());
+	    proc_start_time(0));
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
 		die(tmp);

@@ -452,6 +452,27 @@ store_counter_add(struct txn *t, const char *key, int64_t delta,
 	return store_put(t, DB_META, key, strlen(key), &n, sizeof n);
 }
 
+/*
+ * The uuid (into uuid[UUID_LEN + 1]) of name in workspace ws in the name
+ * index db. 0, MDB_NOTFOUND or an LMDB error.
+ */
+int
+store_resolve_name(struct txn *t, int db, const char *ws, const char *name,
+    char *uuid)
+{
+	struct buf	key = { 0 };
+	MDB_val		v;
+	int		rc;
+
+	store_name_key(&key, ws, name);
+	rc = store_get(t, db, key.p, key.len, &v);
+	buf_free(&key);
+	if (rc == 0)
+		snprintf(uuid, UUID_LEN + 1, "%.*s", (int)v.mv_size,
+		    (char *)v.mv_data);
+	return rc;
+}
+
 /* "{ws}/{name}" into b (replacing it). */
 int
 store_name_key(struct buf *b, const char *ws, const char *name)

@@ -129,6 +129,29 @@ utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+/* Big-endian 8-byte integers: LMDB keys that sort numerically. */
+void
+be64_put(void *p, uint64_t v)
+{
+	uint8_t	*b = p;
+	int	 i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		b[i] = v & 0xff;
+}
+
+uint64_t
+be64_get(const void *p)
+{
+	const uint8_t	*b = p;
+	uint64_t	 v = 0;
+	int		 i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | b[i];
+	return v;
+}
+
 /* Fill in a refusal: code, the request field at fault, and a message. */
 void
 error_set(struct error *e, enum errcode code, const char *field,
