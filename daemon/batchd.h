@@ -330,6 +330,9 @@ struct config {
 	char		*s3_access_key_id;	/* NULL: $AWS_ACCESS_KEY_ID */
 	char		*s3_secret_access_key_file;
 	struct kvlist	 sections;	/* "[plugin.X] k = v" as "plugin.X.k" */
+	int		 jetstream;		/* publish through JetStream */
+	char		*jetstream_events_stream;
+	char		*jetstream_logs_stream;
 };
 
 /* Totals over all clusters, for status lines. */
@@ -505,6 +508,9 @@ void	 bus_publish(const char *, const void *, size_t);
 extern void (*bus_publish_hook)(const char *, const void *, size_t);
 int	 bus_connected(void);
 uint64_t bus_barrier(void);
+int	 bus_ready(void);
+void	 bus_publish_id(const char *, const char *, uint64_t, const void *,
+	    size_t);
 
 /* api.c: one handler per verb */
 void	 api_message(const char *, const char *, const void *, size_t);
@@ -614,6 +620,7 @@ struct lstream;
 struct lstream *logs_follow(const char *, const char *, uint32_t,
 	    enum logstream, int, char **);
 void	 logs_finish(struct lstream *);
+void	 logs_abandon(struct lstream *);
 int	 logs_unacked(void);
 void	 logs_barrier_sent(void);
 void	 logs_barrier_done(void);
@@ -621,7 +628,9 @@ void	 logs_resend(void);
 void	 logs_free_all(void);
 
 /* outbox.c */
-int	 outbox_put(struct txn *, const char *, const void *, size_t);
+int	 outbox_put(struct txn *, const char *, const char *, const void *,
+	    size_t);
+void	 outbox_js_acked(uint64_t, int);
 void	 outbox_kick(void);
 void	 outbox_barrier_done(uint64_t);
 void	 outbox_resend(void);

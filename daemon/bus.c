@@ -13,6 +13,14 @@
  * loop itself does the connection's I/O.
  *
  * NATS down at start or later: cnats retries forever; the daemon runs on.
+ * JetStream (jetstream = on): streams for status events and log chunks are
+ * made if missing by a short-lived thread (JetStream API calls are requests,
+ * which the loop thread that drives the connection must never make); until
+ * they exist nothing is published. Publications carry Nats-Msg-Id, so
+ * JetStream keeps each once however often batchd sends it; cnats calls the
+ * acknowledgement handler on its threads, which queues them for the loop
+ * like the inbox does.
+ *
  * cnats gives a connection up for good when the server refuses its
  * credentials twice; batchd then drops it and connects anew, backing off
  * from 1 s to 30 s, so fixed credentials on the server are picked up.
@@ -54,6 +62,19 @@ static struct event	*closed_ev;	/* cnats gave the connection up */
 static struct event	*retry_ev;
 static int		 retry_s = 1;
 static int		 stopping;	/* atomic: bus_stop() was called */
+
+static jsCtx		*js;
+static int		 js_ready;	/* the streams exist */
+static pthread_t	 js_thread;
+static int		 js_thread_on;
+static int		 js_setup_ok;	/* atomic: the thread's result */
+static struct event	*js_setup_ev, *js_ack_ev, *js_again_ev;
+struct js_ack {
+	uint64_t	 key;
+	int		 ok;
+};
+static struct js_ack	*js_acks;	/* under inbox_mtx */
+static size_t		 n_js_acks, cap_js_acks;
 static natsSubscription	*barrier_sub;
 static char		 barrier_subj[128];
 static uint64_t		 barrier_seq;
@@ -110,6 +131,161 @@ bus_barrier(void)
 	return barrier_seq;
 }
 
+/* Make a stream if it is not there; 0 or -1 (logged). */
+static int
+js_stream(const char *name, const char *subject)
+{
+	jsStreamConfig	 sc;
+	jsStreamInfo	*si = NULL;
+	jsErrCode	 jerr = 0;
+	natsStatus	 s;
+	const char	*subjects[1] = { subject };
+
+	s = js_GetStreamInfo(&si, js, name, NULL, &jerr);
+	if (s == NATS_OK) {
+		jsStreamInfo_Destroy(si);
+		return 0;
+	}
+	jsStreamConfig_Init(&sc);
+	sc.Name = name;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Storage = js_FileStorage;
+	s = js_AddStream(&si, js, &sc, NULL, &jerr);
+	if (s != NATS_OK) {
+		log_warnx("jetstream: making stream %s: %s (%d)", name,
+		    natsStatus_GetText(s), (int)jerr);
+		return -1;
+	}
+	jsStreamInfo_Destroy(si);
+	log_info("jetstream: stream %s made for %s", name, subject);
+	return 0;
+}
+
+/* Its own thread: make the streams, then tell the loop. */
+static void *
+js_setup(void *arg)
+{
+	char	sub[512];
+	int	ok;
+
+	(void)arg;
+	snprintf(sub, sizeof sub, "%s.v1.*.status.>", cfg->subject_prefix);
+	ok = js_stream(cfg->jetstream_events_stream, sub) == 0;
+	snprintf(sub, sizeof sub, "%s.v1.*.logs.>", cfg->subject_prefix);
+	ok = ok && js_stream(cfg->jetstream_logs_stream, sub) == 0;
+	__atomic_store_n(&js_setup_ok, ok, __ATOMIC_RELEASE);
+	event_active(js_setup_ev, 0, 0);
+	return NULL;
+}
+
+static void
+js_join(void)
+{
+	if (js_thread_on)
+		pthread_join(js_thread, NULL);
+	js_thread_on = 0;
+}
+
+static void
+js_setup_start(void)
+{
+	if (js_thread_on || js == NULL)
+		return;
+	if (pthread_create(&js_thread, NULL, js_setup, NULL) != 0) {
+		log_warn("jetstream: thread");
+		return;
+	}
+	js_thread_on = 1;
+}
+
+/* Loop thread: the set-up thread is done. */
+static void
+on_js_setup(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { 2, 0 };
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	js_join();
+	if (__atomic_load_n(&js_setup_ok, __ATOMIC_ACQUIRE)) {
+		js_ready = 1;
+		log_info("jetstream ready events=%s logs=%s",
+		    cfg->jetstream_events_stream, cfg->jetstream_logs_stream);
+		outbox_resend();
+	} else
+		evtimer_add(js_again_ev, &tv);
+}
+
+static void
+on_js_again(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (connected)
+		js_setup_start();
+}
+
+/* cnats thread: JetStream answered a publication; m is ours to free. */
+static void
+on_js_ack(jsCtx *j, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
+{
+	const char	*v = NULL;
+	uint64_t	 key = 0;
+
+	(void)j;
+	(void)arg;
+	if (natsMsgHeader_Get(m, "Batchd-Key", &v) == NATS_OK && v != NULL)
+		key = strtoull(v, NULL, 10);
+	natsMsg_Destroy(m);
+	if (key == 0 && pae == NULL)
+		return;		/* a log chunk, stored */
+	pthread_mutex_lock(&inbox_mtx);
+	if (n_js_acks == cap_js_acks) {
+		size_t	n = cap_js_acks == 0 ? 256 : cap_js_acks * 2;
+		void	*p = realloc(js_acks, n * sizeof *js_acks);
+
+		if (p == NULL) {
+			pthread_mutex_unlock(&inbox_mtx);
+			return;	/* the outbox publishes it again later */
+		}
+		js_acks = p;
+		cap_js_acks = n;
+	}
+	js_acks[n_js_acks].key = key;
+	js_acks[n_js_acks].ok = pa != NULL && pae == NULL;
+	n_js_acks++;
+	pthread_mutex_unlock(&inbox_mtx);
+	event_active(js_ack_ev, 0, 0);
+}
+
+/* Loop thread: hand the acknowledgements to the outbox. */
+static void
+on_js_acks(evutil_socket_t fd, short what, void *arg)
+{
+	struct js_ack	*a;
+	size_t		 n, i;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&inbox_mtx);
+	a = js_acks;
+	n = n_js_acks;
+	js_acks = NULL;
+	n_js_acks = cap_js_acks = 0;
+	pthread_mutex_unlock(&inbox_mtx);
+	for (i = 0; i < n; i++) {
+		if (a[i].key != 0)
+			outbox_js_acked(a[i].key, a[i].ok);
+		else
+			outbox_js_acked(0, 0);	/* a log chunk was lost */
+	}
+	free(a);
+}
+
 /* Loop thread: (re)connected, so publish what may have been lost. */
 static void
 on_connected_loop(evutil_socket_t fd, short what, void *arg)
@@ -117,6 +293,8 @@ on_connected_loop(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (cfg->jetstream && !js_ready)
+		js_setup_start();
 	outbox_resend();
 }
 
@@ -263,6 +441,10 @@ bus_drop(void)
 	if (nc == NULL)
 		return;
 	natsConnection_Close(nc);
+	js_join();
+	if (js != NULL)
+		jsCtx_Destroy(js);
+	js = NULL;
 	for (i = 0; i < 3; i++) {
 		natsSubscription_Destroy(subs[i]);
 		subs[i] = NULL;
@@ -320,6 +502,15 @@ bus_connect(void)
 	size_t			 i;
 
 	s = natsConnection_Connect(&nc, opts);
+	if (cfg->jetstream && (s == NATS_OK || s == NATS_NOT_YET_CONNECTED)) {
+		jsOptions	jo;
+
+		jsOptions_Init(&jo);
+		jo.PublishAsync.MaxPending = 1 << 20;
+		jo.PublishAsync.AckHandler = on_js_ack;
+		if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
+			fatal_code(EXIT_BUS, "nats: jetstream context");
+	}
 	if (s == NATS_OK)
 		on_connected(nc, NULL);
 	else if (s == NATS_NOT_YET_CONNECTED)
@@ -361,6 +552,9 @@ bus_start(void)
 	connected_ev = event_new(base, -1, 0, on_connected_loop, NULL);
 	closed_ev = event_new(base, -1, 0, on_closed_loop, NULL);
 	retry_ev = evtimer_new(base, on_retry, NULL);
+	js_setup_ev = event_new(base, -1, 0, on_js_setup, NULL);
+	js_ack_ev = event_new(base, -1, 0, on_js_acks, NULL);
+	js_again_ev = evtimer_new(base, on_js_again, NULL);
 	check(natsOptions_Create(&opts), "options");
 	check(natsOptions_SetURL(opts, cfg->nats_url), "url");
 	check(natsOptions_SetName(opts, "batchd"), "name");
@@ -484,6 +678,16 @@ bus_free(void)
 	if (retry_ev != NULL)
 		event_free(retry_ev);
 	retry_ev = NULL;
+	if (js_setup_ev != NULL)
+		event_free(js_setup_ev);
+	if (js_ack_ev != NULL)
+		event_free(js_ack_ev);
+	if (js_again_ev != NULL)
+		event_free(js_again_ev);
+	js_setup_ev = js_ack_ev = js_again_ev = NULL;
+	free(js_acks);
+	js_acks = NULL;
+	n_js_acks = cap_js_acks = 0;
 	nats_Close();
 }
 
@@ -512,4 +716,46 @@ int
 bus_connected(void)
 {
 	return connected;
+}
+
+/* May the outbox publish: connected, and with JetStream, its streams made. */
+int
+bus_ready(void)
+{
+	return connected && (!cfg->jetstream || js_ready);
+}
+
+/*
+ * Publish with an id: through JetStream (Nats-Msg-Id = id; an outbox key,
+ * if not 0, comes back with the acknowledgement), else plain.
+ */
+void
+bus_publish_id(const char *subject, const char *id, uint64_t key,
+    const void *data, size_t len)
+{
+	natsMsg		*m = NULL;
+	natsStatus	 s;
+	char		 k[24];
+
+	if (!cfg->jetstream || js == NULL || !js_ready ||
+	    bus_publish_hook != NULL) {
+		bus_publish(subject, data, len);
+		return;
+	}
+	s = natsMsg_Create(&m, subject, NULL, data, (int)len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	if (s == NATS_OK && key != 0) {
+		snprintf(k, sizeof k, "%llu", (unsigned long long)key);
+		s = natsMsgHeader_Set(m, "Batchd-Key", k);
+	}
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(js, &m, NULL);
+	if (s != NATS_OK) {
+		log_warnx("jetstream publish subject=%s: %s", subject,
+		    natsStatus_GetText(s));
+		natsMsg_Destroy(m);
+		if (key != 0)
+			outbox_js_acked(key, 0);
+	}
 }

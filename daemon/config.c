@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <strings.h>
 #include <fnmatch.h>
 #include <errno.h>
 #include <limits.h>
@@ -17,7 +18,7 @@
 
 #include "batchd.h"
 
-enum ktype { K_STR, K_U32, K_SIZE, K_LEVEL };
+enum ktype { K_STR, K_U32, K_SIZE, K_LEVEL, K_BOOL };
 
 static const struct key {
 	const char	*name;
@@ -57,6 +58,9 @@ static const struct key {
 	S(plugins),
 	S(backend),
 	U(fetch_timeout_s, 1, 86400),
+	{ "jetstream", K_BOOL, offsetof(struct config, jetstream), 0, 1 },
+	S(jetstream_events_stream),
+	S(jetstream_logs_stream),
 	S(s3_endpoint),
 	S(s3_access_key_id),
 	S(s3_secret_access_key_file),
@@ -103,6 +107,8 @@ defaults(struct config *c)
 	c->plugins = xstrdup("workspace,python,sql,local");
 	c->backend = xstrdup("local");
 	c->fetch_timeout_s = 600;
+	c->jetstream_events_stream = xstrdup("BATCHD_EVENTS");
+	c->jetstream_logs_stream = xstrdup("BATCHD_LOGS");
 	c->reply_prefix = xstrdup("_INBOX.");
 	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
 }
@@ -174,6 +180,20 @@ set_key(struct config *c, const char *name, const char *value)
 		}
 		free(*(char **)((char *)c + k->off));
 		*(char **)((char *)c + k->off) = xstrdup(value);
+		break;
+	case K_BOOL:
+		if (strcasecmp(value, "on") == 0 || strcasecmp(value, "yes") == 0 ||
+		    strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+			*(int *)((char *)c + k->off) = 1;
+		else if (strcasecmp(value, "off") == 0 ||
+		    strcasecmp(value, "no") == 0 ||
+		    strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+			*(int *)((char *)c + k->off) = 0;
+		else {
+			xasprintf(&msg, "key '%s': '%s' is not on or off", name,
+			    value);
+			return msg;
+		}
 		break;
 	case K_LEVEL:
 		if ((lvl = log_level_parse(value)) == -1) {
@@ -417,6 +437,10 @@ config_print(const struct config *c)
 			break;
 		case K_LEVEL:
 			printf("%s = %s\n", k->name, lv[c->log_level]);
+			break;
+		case K_BOOL:
+			printf("%s = %s\n", k->name,
+			    *(int *)((char *)c + k->off) ? "on" : "off");
 			break;
 		}
 	}

@@ -18,6 +18,9 @@
 
 #include "batchd.h"
 
+/* Bytes of output in one run.logs reply: a NATS payload is 1 MiB. */
+#define LOGS_REPLY_MAX	(1024 * 1024 - 64 * 1024)
+
 /* Path of a log file, creating its directory. Owned by the caller. */
 char *
 logs_path(const char *uuid, uint32_t attempt, enum logstream s)
@@ -40,7 +43,7 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
 {
 	struct logchunk	 c;
 	struct buf	 b = { 0 };
-	char		*subject;
+	char		*subject, id[UUID_LEN + 64];
 
 	c.run_uuid = uuid;
 	c.attempt = attempt;
@@ -51,7 +54,11 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
 	c.eof = eof;
 	wire_encode_logchunk(&b, &c);
 	xasprintf(&subject, "%s.v1.%s.logs.%s", cfg->subject_prefix, ws, uuid);
-	bus_publish(subject, b.p, b.len);
+	/* JetStream drops a chunk it has by its id (logs: attempt, offset). */
+	snprintf(id, sizeof id, "%s:%u:%s:%llu%s", uuid, attempt,
+	    s == LS_STDERR ? "stderr" : "stdout", (unsigned long long)off,
+	    eof ? ":eof" : "");
+	bus_publish_id(subject, id, 0, b.p, b.len);
 	free(subject);
 	buf_free(&b);
 }
@@ -235,6 +242,13 @@ logs_finish(struct lstream *l)
 		catch_up(l);
 }
 
+/* Shutdown with the writer still going: forget l, publish no eof. */
+void
+logs_abandon(struct lstream *l)
+{
+	lstream_free(l);
+}
+
 /* Does any stream have bytes or an eof not yet confirmed? */
 int
 logs_unacked(void)
@@ -350,6 +364,9 @@ logs_read(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	    (size_t)((uint64_t)st.st_size - off);
 	if (want > q->max_bytes)
 		want = q->max_bytes;
+	/* The reply must fit NATS's 1 MiB payload with its framing. */
+	if (want > LOGS_REPLY_MAX)
+		want = LOGS_REPLY_MAX;
 	data = xmalloc(want);
 	for (got = 0; got < want; got += rd) {
 		rd = pread(fd, data + got, want - got, (off_t)(off + got));

@@ -20,6 +20,13 @@
  * duplicates by the event's per-run seq. The same barrier confirms the log
  * chunks of logs.c.
  *
+ * With jetstream = on, events go through JetStream with Nats-Msg-Id
+ * "{run_uuid}:{seq}" and are confirmed by its acknowledgements instead:
+ * published keys wait in a FIFO, acked moves over the acknowledged head,
+ * and a publication refused or not acknowledged is published again with
+ * the same id, which JetStream drops if it has it. The barrier then only
+ * confirms log chunks.
+ *
  * Bound: when more than outbox_max entries wait, the oldest are dropped
  * (a warning and a metric); the run's event history (run.events) keeps
  * them all, so a subscriber can still catch up.
@@ -42,22 +49,34 @@ static int		 dropping;
 static struct event	*timeout_ev, *kick_ev;
 static int		 del_pending;
 
+/* JetStream: published keys awaiting their acknowledgement, in order. */
+static struct jsq {
+	uint64_t	 key;
+	int		 acked;
+}			*jsq;
+static size_t		 njsq, jsq_cap;
+static struct event	*js_retry_ev;
+
 /*
- * Queue a publication in t (value: 2-byte subject length, subject,
- * payload). It is sent once t commits. 0 or an LMDB error.
+ * Queue a publication in t (value: 2-byte subject length, subject, 1-byte
+ * id length, id, payload). It is sent once t commits. 0 or an LMDB error.
  */
 int
-outbox_put(struct txn *t, const char *subject, const void *data, size_t len)
+outbox_put(struct txn *t, const char *subject, const char *id,
+    const void *data, size_t len)
 {
 	struct buf	v = { 0 };
-	uint8_t		k[8], sl[2];
+	uint8_t		k[8], sl[2], il;
 	size_t		n = strlen(subject);
 	int		rc;
 
 	sl[0] = (n >> 8) & 0xff;
 	sl[1] = n & 0xff;
+	il = (uint8_t)strlen(id);
 	buf_add(&v, sl, 2);
 	buf_add(&v, subject, n);
+	buf_add(&v, &il, 1);
+	buf_add(&v, id, il);
 	buf_add(&v, data, len);
 	be64_put(k, next_key);
 	rc = store_put(t, DB_OUTBOX, k, 8, v.p, v.len);
@@ -160,6 +179,8 @@ del_submit(void)
 	store_submit(&d->op);
 }
 
+static void	jsq_push(uint64_t);
+
 /* Publish what waits, then a barrier; at most one barrier is out. */
 static void
 kick(evutil_socket_t fd, short what, void *arg)
@@ -169,20 +190,21 @@ kick(evutil_socket_t fd, short what, void *arg)
 	MDB_cursor	*c;
 	MDB_val		 k, v;
 	uint8_t		 kb[8];
-	char		 subject[512];
-	size_t		 sl, n = 0;
-	int		 rc;
+	char		 subject[512], id[256];
+	size_t		 sl, il, n = 0;
+	int		 rc, js = cfg->jetstream;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
 	if (outbox_depth() > cfg->outbox_max)
 		del_submit();
-	if (!bus_connected() || token != 0)
+	if (!bus_ready())
 		return;
 	if (sent < acked)
 		sent = acked;
-	if (next_key - 1 > sent &&
+	/* Core NATS: one batch per barrier. JetStream: acks pace it. */
+	if ((js ? njsq < BATCH : token == 0) && next_key - 1 > sent &&
 	    (rc = mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t)) == 0) {
 		if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
 			be64_put(kb, sent + 1);
@@ -194,24 +216,84 @@ kick(evutil_socket_t fd, short what, void *arg)
 				const uint8_t *p = v.mv_data;
 
 				sl = ((size_t)p[0] << 8) | p[1];
-				if (sl + 2 > v.mv_size || sl >= sizeof subject)
+				if (sl + 3 > v.mv_size || sl >= sizeof subject)
 					continue;
 				memcpy(subject, p + 2, sl);
 				subject[sl] = '\0';
-				bus_publish(subject, p + 2 + sl,
-				    v.mv_size - 2 - sl);
+				il = p[2 + sl];
+				if (sl + 3 + il > v.mv_size)
+					continue;
+				memcpy(id, p + 3 + sl, il);
+				id[il] = '\0';
 				sent = be64_get(k.mv_data);
+				if (js)
+					jsq_push(sent);
+				bus_publish_id(subject, id, js ? sent : 0,
+				    p + 3 + sl + il, v.mv_size - 3 - sl - il);
 			}
 			mdb_cursor_close(c);
 		}
 		mdb_txn_abort(t);
 	}
-	if (n == 0 && !logs_unacked())
+	if (token != 0 || (js ? !logs_unacked() : n == 0 && !logs_unacked()))
 		return;
 	logs_barrier_sent();
 	token = bus_barrier();
-	token_upto = sent;
+	token_upto = js ? acked : sent;
 	evtimer_add(timeout_ev, &tv);
+}
+
+static void
+jsq_push(uint64_t key)
+{
+	if (njsq == jsq_cap) {
+		jsq_cap = jsq_cap == 0 ? 256 : jsq_cap * 2;
+		jsq = xreallocarray(jsq, jsq_cap, sizeof *jsq);
+	}
+	jsq[njsq].key = key;
+	jsq[njsq].acked = 0;
+	njsq++;
+}
+
+static void
+on_js_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	outbox_resend();
+}
+
+/*
+ * JetStream acknowledged (ok) or refused the publication of key. On
+ * refusal everything from acked on is published again in a second.
+ */
+void
+outbox_js_acked(uint64_t key, int ok)
+{
+	struct timeval	tv = { 1, 0 };
+	size_t		i, done = 0;
+
+	if (!ok) {
+		log_warnx("jetstream refused or lost outbox entry %llu; "
+		    "publishing again", (unsigned long long)key);
+		if (!evtimer_pending(js_retry_ev, NULL))
+			evtimer_add(js_retry_ev, &tv);
+		return;
+	}
+	for (i = 0; i < njsq; i++)
+		if (jsq[i].key == key)
+			jsq[i].acked = 1;
+	while (done < njsq && jsq[done].acked)
+		done++;
+	if (done == 0)
+		return;
+	acked = jsq[done - 1].key;
+	memmove(jsq, jsq + done, (njsq - done) * sizeof *jsq);
+	njsq -= done;
+	dropping = 0;
+	del_submit();
+	outbox_kick();
 }
 
 /* After a commit or a log write: publish soon (once per loop turn). */
@@ -243,6 +325,7 @@ outbox_barrier_done(uint64_t tok)
 void
 outbox_resend(void)
 {
+	njsq = 0;
 	token = 0;
 	if (timeout_ev != NULL)
 		evtimer_del(timeout_ev);
@@ -271,6 +354,7 @@ outbox_init(void)
 	MDB_val		 k, v;
 
 	timeout_ev = evtimer_new(base, on_timeout, NULL);
+	js_retry_ev = evtimer_new(base, on_js_retry, NULL);
 	kick_ev = event_new(base, -1, 0, kick, NULL);
 	event_priority_set(kick_ev, 2);
 	if (mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t) != 0)
@@ -300,5 +384,10 @@ outbox_free(void)
 		event_free(timeout_ev);
 	if (kick_ev != NULL)
 		event_free(kick_ev);
-	timeout_ev = kick_ev = NULL;
+	if (js_retry_ev != NULL)
+		event_free(js_retry_ev);
+	timeout_ev = kick_ev = js_retry_ev = NULL;
+	free(jsq);
+	jsq = NULL;
+	njsq = jsq_cap = 0;
 }

@@ -203,7 +203,7 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	struct runevent	 ev;
 	struct transition *tr;
 	struct buf	 b = { 0 };
-	char		*subject;
+	char		*subject, msgid[UUID_LEN + 24];
 	uint8_t		 key[UUID_LEN + 8];
 	int		 rc;
 
@@ -258,8 +258,10 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	queue_key(key, r->uuid, ev.seq);
 	xasprintf(&subject, "%s.v1.%s.status.%s.%s", cfg->subject_prefix,
 	    r->ws, r->cluster_uuid, r->uuid);
+	snprintf(msgid, sizeof msgid, "%s:%llu", r->uuid,
+	    (unsigned long long)ev.seq);
 	if ((rc = store_put(t, DB_EVENTS, key, sizeof key, b.p, b.len)) == 0 &&
-	    (rc = outbox_put(t, subject, b.p, b.len)) == 0) {
+	    (rc = outbox_put(t, subject, msgid, b.p, b.len)) == 0) {
 		tr = xcalloc(1, sizeof *tr);
 		tr->status = to;
 		tr->reason = why;
