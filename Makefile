@@ -87,7 +87,7 @@ PLUGINS	 = workspace python sql local \
 PLUGIN_SRC_workspace = plugins/source_workspace.c
 PLUGIN_SRC_python = plugins/runner_python.c plugins/words.c
 PLUGIN_SRC_sql = plugins/runner_sql.c plugins/words.c
-PLUGIN_SRC_local = plugins/backend_local.c
+PLUGIN_SRC_local = plugins/backend_local.c daemon/procstat.c
 PLUGIN_LIBS_local =
 PLUGIN_SRC_git = plugins/source_git.c plugins/words.c
 PLUGIN_SRC_s3 = plugins/source_s3.c
@@ -95,7 +95,8 @@ PLUGIN_SRC_slurm = plugins/backend_slurm.c plugins/words.c
 PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:
-$(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h plugins/words.h
+$(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h plugins/words.h \
+    daemon/procstat.h
 	@mkdir -p $(B)/plugins
 	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Iplugins -o $@ \
 	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)

@@ -91,26 +91,26 @@ strv_free(struct strv *s)
 static void
 build_env(const struct run *r, const char *dir, struct strv *env)
 {
-	char	*s;
-	size_t	 i;
+	struct kvlist	 l = { NULL, 0 };
+	char		*s, n[16];
+	size_t		 i;
 
-	strv_add(env, xstrdup("PATH=/usr/local/bin:/usr/bin:/bin"));
-	xasprintf(&s, "HOME=%s", dir);
-	strv_add(env, s);
-	strv_add(env, xstrdup("LANG=C.UTF-8"));
-	for (i = 0; i < r->config.env.n; i++) {
-		xasprintf(&s, "%s=%s", r->config.env.v[i].key,
-		    r->config.env.v[i].value);
+	/* Each name once: defaults, then the job's, then batchd's own. */
+	kvlist_set(&l, "PATH", "/usr/local/bin:/usr/bin:/bin");
+	kvlist_set(&l, "HOME", dir);
+	kvlist_set(&l, "LANG", "C.UTF-8");
+	for (i = 0; i < r->config.env.n; i++)
+		kvlist_set(&l, r->config.env.v[i].key, r->config.env.v[i].value);
+	kvlist_set(&l, "BATCHD_RUN_UUID", r->uuid);
+	snprintf(n, sizeof n, "%u", r->attempt);
+	kvlist_set(&l, "BATCHD_ATTEMPT", n);
+	kvlist_set(&l, "BATCHD_CLUSTER_UUID", r->cluster_uuid);
+	kvlist_set(&l, "BATCHD_WORKSPACE", r->ws);
+	for (i = 0; i < l.n; i++) {
+		xasprintf(&s, "%s=%s", l.v[i].key, l.v[i].value);
 		strv_add(env, s);
 	}
-	xasprintf(&s, "BATCHD_RUN_UUID=%s", r->uuid);
-	strv_add(env, s);
-	xasprintf(&s, "BATCHD_ATTEMPT=%u", r->attempt);
-	strv_add(env, s);
-	xasprintf(&s, "BATCHD_CLUSTER_UUID=%s", r->cluster_uuid);
-	strv_add(env, s);
-	xasprintf(&s, "BATCHD_WORKSPACE=%s", r->ws);
-	strv_add(env, s);
+	kvlist_free(&l);
 }
 
 /* ------------------------------------------------------------ shims */
@@ -179,22 +179,56 @@ shim_result(const char *dir, struct result *res)
 	    "ended without a result");
 }
 
+/*
+ * Forget p. finished: its shim is gone, so its logs are complete (read
+ * them to the end, then eof); else (shutdown) the next batchd follows them.
+ */
 static void
-proc_free(struct proc *p)
+proc_free(struct proc *p, int finished)
 {
 	int	i;
 
 	LIST_REMOVE(p, entry);
 	nprocs--;
 	for (i = 0; i < 2; i++)
-		if (p->ls[i] != NULL)
-			logs_finish(p->ls[i]);
+		if (p->ls[i] != NULL) {
+			if (finished)
+				logs_finish(p->ls[i]);
+			else
+				logs_abandon(p->ls[i]);
+		}
 	if (p->exit_ev != NULL)
 		event_free(p->exit_ev);
 	if (p->pidfd != -1)
 		close(p->pidfd);
 	free(p->dir);
 	free(p);
+}
+
+/*
+ * A shim died without a result: its job may live on. Kill the job's
+ * process group, named by DIR/job.pid (pid and start time) of the local
+ * backend.
+ */
+static void
+kill_job(const char *dir)
+{
+	unsigned long long	 start;
+	char			*path;
+	FILE			*f;
+	int			 pid;
+
+	xasprintf(&path, "%s/job.pid", dir);
+	f = fopen(path, "re");
+	free(path);
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 &&
+	    start != 0 && proc_start_time(pid) == start) {
+		log_info("killing process group %d of a lost supervisor", pid);
+		kill(-pid, SIGKILL);
+	}
+	fclose(f);
 }
 
 /* The shim's pidfd is readable: it is gone. Finish the attempt. */
@@ -211,8 +245,10 @@ on_shim_exit(evutil_socket_t fd, short what, void *arg)
 	log_debug("run=%s attempt=%u shim=%d done status=0x%x%s%s", p->uuid,
 	    p->attempt, (int)p->shim, res.waitstatus,
 	    res.reason != R_NONE ? " " : "", res.text);
+	if (res.reason == R_SUPERVISOR_LOST)
+		kill_job(p->dir);
 	run_attempt_ended(p->uuid, p->attempt, &res);
-	proc_free(p);	/* reads the logs to their end first */
+	proc_free(p, 1);	/* reads the logs to their end first */
 }
 
 /* Track shim pid of attempt (uuid, attempt); logs followed from 0. */
@@ -235,7 +271,7 @@ proc_watch(const char *ws, const char *uuid, uint32_t attempt, pid_t pid,
 		p->ls[i] = logs_follow(ws, uuid, attempt,
 		    i == 0 ? LS_STDOUT : LS_STDERR, truncate, cause);
 		if (p->ls[i] == NULL) {
-			proc_free(p);
+			proc_free(p, 1);
 			return NULL;
 		}
 	}
@@ -293,7 +329,7 @@ void
 exec_free(void)
 {
 	while (!LIST_EMPTY(&procs))
-		proc_free(LIST_FIRST(&procs));
+		proc_free(LIST_FIRST(&procs), 0);
 	free(shim_path);
 	shim_path = NULL;
 }
@@ -564,7 +600,7 @@ exec_start(const struct run *r)
 	posix_spawnattr_destroy(&attr);
 	free(log);
 	if (rc != 0) {
-		proc_free(p);
+		proc_free(p, 1);
 		xasprintf(&cause, "%s: %s", argv.v[0], strerror(rc));
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
@@ -572,7 +608,7 @@ exec_start(const struct run *r)
 	p->shim = pid;
 	if (proc_arm(p, &cause) == -1) {
 		kill(pid, SIGTERM);
-		proc_free(p);
+		proc_free(p, 1);
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
@@ -628,7 +664,7 @@ exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
 			free(dir);
 			return 1;
 		}
-		proc_free(p);
+		proc_free(p, 1);
 	}
 	if (cause != NULL) {
 		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);

@@ -4,7 +4,12 @@
  * descriptor above 2 closed, signals reset, the configured limits and
  * (when the supervisor is root and job_user is set) the job user's
  * credentials, and only the environment batchd built for it.
+ *
+ * The job dies with its supervisor (PR_SET_PDEATHSIG), and its process
+ * group is named in DIR/job.pid ("pid starttime") so that batchd can kill
+ * what is left of it when the supervisor is lost.
  */
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +24,7 @@
 #include <unistd.h>
 
 #include "plugin.h"
+#include "procstat.h"
 
 struct local {
 	pid_t	pid;
@@ -44,6 +50,7 @@ child(const struct batchd_job *job, char *const *argv, const char *in,
 	int		fd, sig;
 
 	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (sig = 1; sig < NSIG; sig++)
@@ -71,6 +78,20 @@ child(const struct batchd_job *job, char *const *argv, const char *in,
 	_exit(127);
 }
 
+/* DIR/job.pid, beside the work directory: "pid starttime". */
+static void
+write_pidfile(const struct batchd_job *job, pid_t pid)
+{
+	char	path[8192];
+	FILE	*f;
+
+	snprintf(path, sizeof path, "%s/../job.pid", job->workdir);
+	if ((f = fopen(path, "we")) == NULL)
+		return;
+	fprintf(f, "%d %llu\n", (int)pid, proc_start_time(pid));
+	fclose(f);
+}
+
 static int
 start(const struct batchd_job *job, char *const *argv, const char *in,
     int out, int err_fd, void **handle, char *err, size_t errlen)
@@ -92,6 +113,7 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	setpgid(pid, pid);	/* both sides: no race with kill(-pid) */
 	l->pid = pid;
 	*handle = l;
+	write_pidfile(job, pid);
 	return 0;
 }
 
