@@ -105,3 +105,46 @@ def ws(request):
     """A workspace name unique to this test: [A-Za-z0-9_-]{1,64}."""
     base = re.sub(r"[^A-Za-z0-9_-]", "_", request.node.name)
     return "%s-%s" % (base[:50], os.urandom(4).hex())
+
+
+@pytest.fixture
+def run_daemon_factory(daemon_factory):
+    """make(env=None) -> Daemon (not started) for the job-run tests: kill
+    grace 1 s and the python of the tests as the jobs' interpreter (not a
+    PATH lookup that may find a pyenv shim), env added. At teardown the
+    attempts' shims still running are stopped (SIGTERM, as a cancel does):
+    attempts outlive batchd, and tests leave no jobs behind."""
+    made = []
+
+    def make(env=None):
+        e = {"BATCHD_KILL_GRACE_S": "1", "BATCHD_PYTHON": sys.executable}
+        e.update(env or {})
+        d = daemon_factory(env=e)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        harness.stop_shims(d)
+
+
+@pytest.fixture
+def run_daemon(run_daemon_factory):
+    """A started Daemon of run_daemon_factory."""
+    return run_daemon_factory().start()
+
+
+@pytest.fixture
+def bus_watch():
+    """watch(daemon, ws) -> harness.BusWatch subscribed now; closed at
+    teardown."""
+    watches = []
+
+    def make(d, ws):
+        w = harness.BusWatch(d, ws)
+        watches.append(w)
+        return w
+
+    yield make
+    for w in watches:
+        w.close()

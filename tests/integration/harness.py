@@ -387,3 +387,395 @@ def assert_error(reply, code, field=None, fields=None):
                                    % (fields, e.field, e.message))
     assert e.message, "error message is empty"
     return e
+
+
+# ---------------------------------------------------------------- job runs
+#
+# Helpers for the job-run tests (test_run_*.py): definitions whose script is
+# written into the workspace, clusters, submitting, waiting for a run, and a
+# watcher of the status and log subjects of a workspace.
+
+RUN_TERMINAL = (3, 4, 5)        # SUCCEEDED, FAILED, CANCELLED
+
+
+def write_job(d, ws, location, code, path="jobs"):
+    """Write code to {ws_root}/{ws}/{path}/{location}; return the path."""
+    full = os.path.join(d.ws_root, ws, path, location)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "w") as f:
+        f.write(code)
+    return full
+
+
+def cluster_config(workers=1, instance_type="local", version="3"):
+    return _pb().ClusterConfig(instance_type=instance_type,
+                               workers_quantity=workers, version=version)
+
+
+def make_jobdef(d, ws, name, code=None, location=None, path="jobs",
+                job_type=None, args=None, env=None, num_retries=None,
+                retry_delay_seconds=None, auto_retry_on_timeout=None,
+                timeout_seconds=None, cluster=None):
+    """Create a WORKSPACE definition (writing code as its file, if given);
+    return the JobDefinition. cluster: a ClusterConfig for its default."""
+    pb = _pb()
+    if location is None:
+        location = name + ".py"
+    if code is not None:
+        write_job(d, ws, location, code, path)
+    c = pb.JobConfig(type=job_type or pb.PYTHON, source_location=location)
+    c.source.type = pb.WORKSPACE
+    c.source.workspace.path = path
+    if args is not None:
+        c.args = args
+    for k, v in (env or {}).items():
+        c.env[k] = v
+    if num_retries is not None:
+        c.retry_strategy.num_retries = num_retries
+    if retry_delay_seconds is not None:
+        c.retry_strategy.retry_delay_seconds = retry_delay_seconds
+    if auto_retry_on_timeout is not None:
+        c.retry_strategy.auto_retry_on_timeout = auto_retry_on_timeout
+    if timeout_seconds is not None:
+        c.timeout_seconds = timeout_seconds
+    req = pb.CreateJobDefinitionRequest(name=name, config=c)
+    if cluster is not None:
+        req.cluster_config.CopyFrom(cluster)
+    rep = d.call("jobdef.create", req, pb.JobDefinitionReply, ws=ws)
+    assert_ok(rep)
+    return rep.job_definition
+
+
+def make_cluster(d, ws, name, auto_resume=None, config=None):
+    pb = _pb()
+    req = pb.CreateClusterRequest(name=name)
+    req.config.CopyFrom(config if config is not None else cluster_config())
+    if auto_resume is not None:
+        req.auto_resume = auto_resume
+    rep = d.call("cluster.create", req, pb.ClusterReply, ws=ws)
+    assert_ok(rep)
+    return rep.cluster
+
+
+def get_cluster(d, ws, uuid):
+    return d.call("cluster.get", _pb().GetClusterRequest(uuid=uuid),
+                  _pb().ClusterReply, ws=ws)
+
+
+def submit_run(d, ws, def_uuid, cluster_uuid="", args=None, env=None,
+               idempotency_key="", nc=None):
+    """run.submit; return the JobRunReply (not checked)."""
+    pb = _pb()
+    req = pb.SubmitJobRunRequest(job_definition_uuid=def_uuid,
+                                 cluster_uuid=cluster_uuid,
+                                 idempotency_key=idempotency_key)
+    if args is not None:
+        req.args = args
+    for k, v in (env or {}).items():
+        req.env[k] = v
+    if nc is not None:
+        return pb.JobRunReply.FromString(nc.request(
+            d.subject("run.submit", ws), req.SerializeToString(),
+            timeout=10.0))
+    return d.call("run.submit", req, pb.JobRunReply, ws=ws)
+
+
+def submit_ok(d, ws, def_uuid, cluster_uuid="", **kw):
+    """run.submit that must succeed; return the JobRun."""
+    rep = submit_run(d, ws, def_uuid, cluster_uuid, **kw)
+    assert_ok(rep)
+    return rep.job_run
+
+
+def get_run(d, ws, uuid):
+    rep = d.call("run.get", _pb().GetJobRunRequest(uuid=uuid),
+                 _pb().JobRunReply, ws=ws)
+    assert_ok(rep)
+    return rep.job_run
+
+
+def run_str(r):
+    pb = _pb()
+    return "run %s %s/%s %r attempt=%d" % (
+        r.uuid, pb.JobRunStatus.Name(r.status),
+        pb.StatusReason.Name(r.reason), r.reason_text, r.attempt)
+
+
+def wait_run(d, ws, uuid, pred=None, timeout=20.0, what="a terminal status"):
+    """Poll run.get until pred(run) (default: the run is terminal)."""
+    if pred is None:
+        pred = lambda r: r.status in RUN_TERMINAL  # noqa: E731
+    deadline = time.monotonic() + timeout
+    while True:
+        r = get_run(d, ws, uuid)
+        if pred(r):
+            return r
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s of "
+                                 "%s" % (timeout, what, run_str(r)))
+        time.sleep(0.05)
+
+
+def wait_status(d, ws, uuid, status, timeout=20.0):
+    return wait_run(d, ws, uuid, lambda r: r.status == status, timeout,
+                    "status %s" % _pb().JobRunStatus.Name(status))
+
+
+def run_events(d, ws, uuid):
+    rep = d.call("run.events", _pb().GetJobRunRequest(uuid=uuid),
+                 _pb().JobRunEventsReply, ws=ws)
+    assert_ok(rep)
+    return list(rep.events)
+
+
+def read_logs(d, ws, uuid, stream=None, attempt=0, max_bytes=0):
+    """Page through run.logs until eof; return (bytes, pages)."""
+    pb = _pb()
+    stream = pb.STDOUT if stream is None else stream
+    out = bytearray()
+    off, pages = 0, 0
+    deadline = time.monotonic() + 30.0
+    while True:
+        rep = d.call("run.logs", pb.GetJobRunLogsRequest(
+            uuid=uuid, attempt=attempt, stream=stream, offset=off,
+            max_bytes=max_bytes), pb.JobRunLogsReply, ws=ws)
+        assert_ok(rep)
+        pages += 1
+        for c in rep.chunks:
+            assert c.run_uuid == uuid and c.stream == stream, c
+            assert c.offset == len(out), (c.offset, len(out))
+            out += c.data
+        assert rep.next_offset == len(out), (rep.next_offset, len(out))
+        if rep.eof:
+            return bytes(out), pages
+        if rep.next_offset == off:  # the stream is not complete yet
+            assert time.monotonic() < deadline, "run.logs never reached eof"
+            time.sleep(0.05)
+        off = rep.next_offset
+
+
+class _Stream:
+    """One (run, attempt, stream) rebuilt from LogChunks by offset."""
+
+    def __init__(self):
+        self.data = bytearray()
+        self.pending = {}      # offset -> data, ahead of what we have
+        self.eof_at = None
+        self.chunks = 0
+
+    def add(self, c):
+        self.chunks += 1
+        if c.eof:
+            assert self.eof_at in (None, c.offset), (
+                "two eof chunks for one stream, at offsets %d and %d"
+                % (self.eof_at, c.offset))
+            self.eof_at = c.offset
+        if self.eof_at is not None:
+            end = c.offset + len(c.data)
+            assert end <= self.eof_at, (
+                "log chunk [%d, %d) beyond the eof at offset %d"
+                % (c.offset, end, self.eof_at))
+        if c.data:
+            self.pending.setdefault(c.offset, []).append(bytes(c.data))
+        progress = True
+        while progress:
+            progress = False
+            for off in sorted(self.pending):
+                if off > len(self.data):
+                    break
+                for data in self.pending.pop(off):
+                    have = self.data[off:off + len(data)]
+                    assert bytes(have) == data[:len(have)], (
+                        "log chunk at offset %d differs from bytes "
+                        "received before" % off)
+                    self.data += data[len(have):]
+                progress = True
+                break
+
+    def complete(self):
+        return self.eof_at is not None and len(self.data) >= self.eof_at
+
+
+class BusWatch:
+    """Status events and log chunks of one workspace, subscribed at once
+    (before any submit). Duplicates (redeliveries) are allowed only if
+    equal to the first copy."""
+
+    def __init__(self, d, ws):
+        pb = _pb()
+        self.pb = pb
+        self.d = d
+        self.ws = ws
+        self.nc = NatsClient(d.nats_host, d.nats_port)
+        self.st = self.nc.subscribe("%s.v1.%s.status.>" % (d.prefix, ws))
+        self.lg = self.nc.subscribe("%s.v1.%s.logs.>" % (d.prefix, ws))
+        self.nc.flush()
+        self.events = {}        # run uuid -> {seq: event}
+        self.subjects = {}      # run uuid -> set of subjects seen
+        self.arrival = []       # (run uuid, seq) in arrival order, first copy
+        self.streams = {}       # (run, attempt, stream) -> _Stream
+        self.log_subjects = {}  # run uuid -> set of subjects
+
+    def _take_status(self, timeout):
+        subject, data = self.st.next(timeout)
+        ev = self.pb.JobRunStatusEvent.FromString(data)
+        self.subjects.setdefault(ev.run_uuid, set()).add(subject)
+        seen = self.events.setdefault(ev.run_uuid, {})
+        if ev.seq in seen:
+            assert seen[ev.seq] == ev, ("event %d of run %s delivered twice "
+                                        "with different contents:\n%s\n%s"
+                                        % (ev.seq, ev.run_uuid, seen[ev.seq],
+                                           ev))
+        else:
+            seen[ev.seq] = ev
+            self.arrival.append((ev.run_uuid, ev.seq))
+        return ev
+
+    def _take_log(self, timeout):
+        subject, data = self.lg.next(timeout)
+        c = self.pb.LogChunk.FromString(data)
+        self.log_subjects.setdefault(c.run_uuid, set()).add(subject)
+        self.streams.setdefault((c.run_uuid, c.attempt, c.stream),
+                                _Stream()).add(c)
+        return c
+
+    def ordered(self, run_uuid):
+        evs = self.events.get(run_uuid, {})
+        return [evs[s] for s in sorted(evs)]
+
+    def events_until(self, run_uuid, pred, timeout=20.0):
+        """Events of run_uuid in seq order once pred(events) holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            evs = self.ordered(run_uuid)
+            if evs and pred(evs):
+                return evs
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    "timed out waiting for events of run %s; have %s"
+                    % (run_uuid, [(e.seq, self.pb.JobRunStatus.Name(e.status),
+                                   self.pb.StatusReason.Name(e.reason))
+                                  for e in evs]))
+            try:
+                self._take_status(min(left, 0.5))
+            except NatsTimeout:
+                pass
+
+    def events_terminal(self, run_uuid, timeout=20.0):
+        """Events of run_uuid up to and including a terminal one, with no
+        gap in seq."""
+        def done(evs):
+            return (evs[-1].status in RUN_TERMINAL
+                    and [e.seq for e in evs] == list(range(1, len(evs) + 1)))
+        return self.events_until(run_uuid, done, timeout)
+
+    def drain_status(self, quiet=0.3):
+        """Take status events until none arrives for `quiet` seconds."""
+        while True:
+            try:
+                self._take_status(quiet)
+            except NatsTimeout:
+                return
+
+    def log_bytes(self, run_uuid, attempt, stream, timeout=20.0):
+        """The whole stream, once its eof chunk and every byte before it
+        arrived."""
+        key = (run_uuid, attempt, stream)
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.streams.get(key)
+            if s is not None and s.complete():
+                assert len(s.data) == s.eof_at, (
+                    "bytes beyond the eof offset %d: %d" % (s.eof_at,
+                                                            len(s.data)))
+                assert not s.pending, "chunks beyond eof"
+                return bytes(s.data)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    "timed out waiting for log %s: %s bytes, eof at %s"
+                    % (key, s and len(s.data), s and s.eof_at))
+            try:
+                self._take_log(min(left, 0.5))
+            except NatsTimeout:
+                pass
+
+    def drain_logs(self, quiet=0.3):
+        """Take log chunks until none arrives for `quiet` seconds."""
+        while True:
+            try:
+                self._take_log(quiet)
+            except NatsTimeout:
+                return
+
+    def close(self):
+        self.nc.close()
+
+
+def proc_start_time(pid):
+    """Start time of pid (clock ticks since boot, /proc/PID/stat field 22)
+    and its state letter; (0, None) if there is no such process."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return 0, None
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[19]), fields[0]
+
+
+def pid_alive(pid):
+    """Is pid a live process (not gone, not a zombie)?"""
+    start, state = proc_start_time(pid)
+    return start != 0 and state not in ("Z", "X")
+
+
+def live_shims(d):
+    """[(pid, path of shim.pid)] of the attempts' shims of d still alive
+    (pid and start time as the shim recorded them)."""
+    out = []
+    runs = os.path.join(d.data_dir, "runs")
+    for dirpath, _dirs, files in os.walk(runs):
+        if "shim.pid" not in files:
+            continue
+        path = os.path.join(dirpath, "shim.pid")
+        try:
+            with open(path) as f:
+                pid, start = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
+            continue
+        if proc_start_time(pid)[0] == start and pid_alive(pid):
+            out.append((pid, path))
+    return out
+
+
+def stop_shims(d, timeout=15.0):
+    """SIGTERM every live shim of d (each stops its job as for a cancel)
+    and wait for them to go."""
+    shims = live_shims(d)
+    for pid, _ in shims:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(pid) for pid, _ in shims):
+        if time.monotonic() > deadline:
+            raise AssertionError("shims did not stop: %s" % shims)
+        time.sleep(0.05)
+
+
+def wait_output(d, ws, uuid, prefix, stream=None, attempt=0, timeout=20.0):
+    """Poll run.logs until the stream starts with prefix (bytes): the job
+    itself is running."""
+    pb = _pb()
+    req = pb.GetJobRunLogsRequest(uuid=uuid, attempt=attempt,
+                                  stream=stream or pb.STDOUT,
+                                  max_bytes=max(len(prefix), 1))
+
+    def have():
+        rep = d.call("run.logs", req, pb.JobRunLogsReply, ws=ws)
+        return (not rep.HasField("error") and
+                b"".join(c.data for c in rep.chunks) == prefix)
+    wait_until(have, timeout, what="output %r of run %s" % (prefix, uuid))
