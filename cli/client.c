@@ -1,0 +1,240 @@
+/*
+ * client.c: the NATS side of batchctl. One connection, made on first use
+ * from the global options; requests are synchronous
+ * (natsConnection_Request) and subscriptions are read with
+ * natsSubscription_NextMsg.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchctl.h"
+
+/* Say why a NATS call failed, with cnats' own details when it has any. */
+static void
+bus_error(const char *what, natsStatus s)
+{
+	natsStatus	 ls;
+	const char	*text = nats_GetLastError(&ls);
+
+	if (text != NULL && *text != '\0' && ls == s &&
+	    strstr(text, natsStatus_GetText(s)) == NULL)
+		fprintf(stderr, "batchctl: %s: %s (%s)\n", what,
+		    natsStatus_GetText(s), text);
+	else
+		fprintf(stderr, "batchctl: %s: %s\n", what,
+		    natsStatus_GetText(s));
+}
+
+/* Connect to ctl.server unless connected: 0 or an exit code. */
+int
+client_connect(void)
+{
+	natsStatus	s;
+	char		*what;
+
+	if (ctl.nc != NULL)
+		return 0;
+	if (!ws_valid(ctl.ws)) {
+		fprintf(stderr, "batchctl: workspace '%s' is not a name of 1 "
+		    "to 64 letters, digits, '_' or '-'\n", ctl.ws);
+		return EXIT_USAGE;
+	}
+	if (*ctl.prefix == '\0' || strpbrk(ctl.prefix, " \t*>") != NULL) {
+		fprintf(stderr, "batchctl: subject prefix '%s' is not "
+		    "valid\n", ctl.prefix);
+		return EXIT_USAGE;
+	}
+	if ((s = natsOptions_Create(&ctl.opts)) != NATS_OK ||
+	    (s = natsOptions_SetURL(ctl.opts, ctl.server)) != NATS_OK ||
+	    (s = natsOptions_SetTimeout(ctl.opts, ctl.timeout_ms)) !=
+	    NATS_OK) {
+		bus_error("NATS options", s);
+		return EXIT_BUS;
+	}
+	if (ctl.creds != NULL && (s = natsOptions_SetUserCredentialsFromFiles(
+	    ctl.opts, ctl.creds, NULL)) != NATS_OK) {
+		xasprintf(&what, "credentials %s", ctl.creds);
+		bus_error(what, s);
+		free(what);
+		return EXIT_USAGE;
+	}
+	if ((s = natsConnection_Connect(&ctl.nc, ctl.opts)) != NATS_OK) {
+		ctl.nc = NULL;
+		xasprintf(&what, "cannot connect to %s", ctl.server);
+		bus_error(what, s);
+		free(what);
+		return EXIT_BUS;
+	}
+	return 0;
+}
+
+/* Close the connection and release cnats (at exit). */
+void
+client_close(void)
+{
+	if (ctl.nc != NULL) {
+		natsConnection_Close(ctl.nc);
+		natsConnection_Destroy(ctl.nc);
+		ctl.nc = NULL;
+	}
+	if (ctl.opts != NULL) {
+		natsOptions_Destroy(ctl.opts);
+		ctl.opts = NULL;
+	}
+	nats_Close();
+}
+
+/* "{prefix}.v1.{ws}.{suffix}"; owned by the caller. */
+char *
+client_subject(const char *suffix)
+{
+	char	*s;
+
+	xasprintf(&s, "%s.v1.%s.%s", ctl.prefix, ctl.ws, suffix);
+	return s;
+}
+
+/* Print an error reply: "batchctl: CODE: message (field: X)". */
+void
+client_error(const Batchd__V1__Error *e)
+{
+	fprintf(stderr, "batchctl: %s: %s", fmt_enum(
+	    &batchd__v1__error_code__descriptor, e->code),
+	    *e->message != '\0' ? e->message : "(no message)");
+	if (*e->field != '\0')
+		fprintf(stderr, " (field: %s)", e->field);
+	fputc('\n', stderr);
+}
+
+/*
+ * Send req to {prefix}.v1.{ws}.{verb} and decode the reply as rd. Returns
+ * 0 with *out set (the caller frees it with
+ * protobuf_c_message_free_unpacked), or an exit code: EXIT_SERVER for an
+ * error reply (printed), EXIT_BUS when there was no usable reply.
+ */
+int
+client_call(const char *verb, const void *req,
+    const ProtobufCMessageDescriptor *rd, void **out)
+{
+	const ProtobufCFieldDescriptor	*f;
+	ProtobufCMessage		*rep;
+	Batchd__V1__Error		*e;
+	natsMsg				*msg = NULL;
+	natsStatus			 s;
+	uint8_t				*buf;
+	size_t				 len;
+	char				*subject, *what;
+	int				 rc;
+
+	*out = NULL;
+	if ((rc = client_connect()) != 0)
+		return rc;
+	len = protobuf_c_message_get_packed_size(req);
+	buf = xmalloc(len);
+	protobuf_c_message_pack(req, buf);
+	subject = client_subject(verb);
+	s = natsConnection_Request(&msg, ctl.nc, subject, (const void *)buf,
+	    (int)len, ctl.timeout_ms);
+	free(buf);
+	if (s == NATS_TIMEOUT) {
+		fprintf(stderr, "batchctl: no reply on %s within %.3gs: is "
+		    "batchd running?\n", subject, ctl.timeout_ms / 1000.0);
+		free(subject);
+		return EXIT_BUS;
+	}
+	if (s == NATS_NO_RESPONDERS) {
+		fprintf(stderr, "batchctl: nothing answers on %s: is batchd "
+		    "running, with subject prefix '%s'?\n", subject,
+		    ctl.prefix);
+		free(subject);
+		return EXIT_BUS;
+	}
+	if (s != NATS_OK) {
+		xasprintf(&what, "request on %s", subject);
+		bus_error(what, s);
+		free(what);
+		free(subject);
+		return EXIT_BUS;
+	}
+	rep = protobuf_c_message_unpack(rd, NULL,
+	    (size_t)natsMsg_GetDataLength(msg),
+	    (const uint8_t *)natsMsg_GetData(msg));
+	natsMsg_Destroy(msg);
+	if (rep == NULL) {
+		fprintf(stderr, "batchctl: %s: the reply is not a %s\n",
+		    subject, rd->name);
+		free(subject);
+		return EXIT_BUS;
+	}
+	free(subject);
+	f = protobuf_c_message_descriptor_get_field(rd, 1);
+	if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	    f->descriptor == &batchd__v1__error__descriptor) {
+		e = *(Batchd__V1__Error **)(void *)((char *)rep + f->offset);
+		if (e != NULL && e->code != BATCHD__V1__ERROR_CODE__OK) {
+			client_error(e);
+			protobuf_c_message_free_unpacked(rep, NULL);
+			return EXIT_SERVER;
+		}
+	}
+	*out = rep;
+	return 0;
+}
+
+/* Subscribe to {prefix}.v1.{ws}.{suffix}: 0 or an exit code. */
+int
+client_subscribe(const char *suffix, natsSubscription **sub)
+{
+	natsStatus	 s;
+	char		*subject;
+	int		 rc;
+
+	*sub = NULL;
+	if ((rc = client_connect()) != 0)
+		return rc;
+	subject = client_subject(suffix);
+	if ((s = natsConnection_SubscribeSync(sub, ctl.nc, subject)) !=
+	    NATS_OK) {
+		*sub = NULL;
+		bus_error(subject, s);
+		free(subject);
+		return EXIT_BUS;
+	}
+	free(subject);
+	/* Make sure the server has the interest before anything is sent. */
+	if ((s = natsConnection_FlushTimeout(ctl.nc, ctl.timeout_ms)) !=
+	    NATS_OK) {
+		bus_error("flush", s);
+		natsSubscription_Destroy(*sub);
+		*sub = NULL;
+		return EXIT_BUS;
+	}
+	return 0;
+}
+
+/*
+ * The next message of sub within ms milliseconds: 0 with *msg set (the
+ * caller destroys it), 1 if none came (or some were dropped: the caller
+ * has other ways to catch up), or EXIT_BUS.
+ */
+int
+client_next(natsSubscription *sub, int64_t ms, natsMsg **msg)
+{
+	natsStatus	s;
+
+	*msg = NULL;
+	s = natsSubscription_NextMsg(msg, sub, ms);
+	switch (s) {
+	case NATS_OK:
+		return 0;
+	case NATS_TIMEOUT:
+	case NATS_SLOW_CONSUMER:
+		*msg = NULL;
+		return 1;
+	default:
+		*msg = NULL;
+		bus_error("subscription", s);
+		return EXIT_BUS;
+	}
+}

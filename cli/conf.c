@@ -1,0 +1,505 @@
+/*
+ * conf.c: the JSON files of job and cluster configurations, in the shape of
+ * the product documentation, read with jansson into the protobuf messages
+ * batchd takes. Durations in the documentation are minutes; "timeout" and
+ * "delayBetweenRetries" are converted to the proto's seconds, and
+ * "timeoutSeconds" and "delayBetweenRetriesSeconds" give exact seconds.
+ *
+ * Types and unknown keys are checked here, and an error names the file and
+ * the JSON path at fault ("job.json: $.retryStrategy.numRetries: expected
+ * an integer"); whether required values are present and in range is left
+ * to batchd, which names the proto field. A JSON null is the same as an
+ * absent key.
+ *
+ * The messages returned are allocated field by field with malloc and are
+ * freed with protobuf_c_message_free_unpacked(m, NULL).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchctl.h"
+
+#define JPATH_MAX	512
+
+#define NUM_SET		BATCHD__V1__RETRY_STRATEGY__NUM_RETRIES_OPT_NUM_RETRIES
+#define DELAY_SET	\
+    BATCHD__V1__RETRY_STRATEGY__RETRY_DELAY_SECONDS_OPT_RETRY_DELAY_SECONDS
+#define ON_TIMEOUT_SET	\
+    BATCHD__V1__RETRY_STRATEGY__AUTO_RETRY_ON_TIMEOUT_OPT_AUTO_RETRY_ON_TIMEOUT
+#define TIMEOUT_SET	\
+    BATCHD__V1__JOB_CONFIG__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS
+
+/* Where errors go: the file name for messages and the caller's *cause. */
+struct jctx {
+	const char	*file;
+	char		**cause;
+};
+
+/* Set *cause to "file: path: message"; returns -1. */
+static int __attribute__((format(printf, 3, 4)))
+jerr(struct jctx *c, const char *path, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	xasprintf(c->cause, "%s: %s: %s", c->file, path,
+	    msg != NULL ? msg : "error");
+	free(msg);
+	return -1;
+}
+
+/* The path of key in the object at parent: "$.a.b" or "$.a[\"x y\"]". */
+static void
+jpath(char *dst, const char *parent, const char *key)
+{
+	const char	*p;
+	int		 plain = *key != '\0' && !isdigit((unsigned char)*key);
+
+	for (p = key; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			plain = 0;
+	if (plain)
+		snprintf(dst, JPATH_MAX, "%s.%s", parent, key);
+	else
+		snprintf(dst, JPATH_MAX, "%s[\"%s\"]", parent, key);
+}
+
+/* Load a JSON object from file ("-": standard input). */
+static json_t *
+jload(struct jctx *c)
+{
+	json_error_t	 je;
+	json_t		*root;
+	FILE		*fp = stdin;
+
+	if (strcmp(c->file, "-") != 0 && (fp = fopen(c->file, "r")) == NULL) {
+		xasprintf(c->cause, "%s: %s", c->file, strerror(errno));
+		return NULL;
+	}
+	root = json_loadf(fp, JSON_REJECT_DUPLICATES, &je);
+	if (fp != stdin)
+		fclose(fp);
+	if (root == NULL) {
+		if (je.line > 0)
+			xasprintf(c->cause, "%s:%d:%d: %s", c->file, je.line,
+			    je.column, je.text);
+		else
+			xasprintf(c->cause, "%s: %s", c->file, je.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		jerr(c, "$", "expected an object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* A JSON string into *dst (replacing what was there). */
+static int
+jstring(struct jctx *c, const char *path, json_t *v, char **dst)
+{
+	if (!json_is_string(v))
+		return jerr(c, path, "expected a string");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return jerr(c, path, "contains a NUL character");
+	if (*dst != NULL && *dst != protobuf_c_empty_string)
+		free(*dst);
+	*dst = xstrdup(json_string_value(v));
+	return 0;
+}
+
+/* A non-negative JSON integer times unit (seconds in one) into *dst. */
+static int
+juint(struct jctx *c, const char *path, json_t *v, uint32_t unit,
+    uint32_t *dst)
+{
+	json_int_t	n;
+
+	if (!json_is_integer(v))
+		return jerr(c, path, "expected an integer");
+	n = json_integer_value(v);
+	if (n < 0)
+		return jerr(c, path, "expected a non-negative integer");
+	if ((unsigned long long)n > UINT32_MAX / unit)
+		return jerr(c, path, "%lld is too large", (long long)n);
+	*dst = (uint32_t)n * unit;
+	return 0;
+}
+
+/* A JSON boolean into *dst. */
+static int
+jbool(struct jctx *c, const char *path, json_t *v, protobuf_c_boolean *dst)
+{
+	if (!json_is_boolean(v))
+		return jerr(c, path, "expected true or false");
+	*dst = json_is_true(v);
+	return 0;
+}
+
+/* The value of an enum named by a JSON string, from names[]. */
+static int
+jenum(struct jctx *c, const char *path, json_t *v, const char *names[],
+    int n, const char *expect, int *dst)
+{
+	int	i;
+
+	if (json_is_string(v))
+		for (i = 1; i < n; i++)
+			if (strcasecmp(json_string_value(v), names[i]) == 0) {
+				*dst = i;
+				return 0;
+			}
+	return jerr(c, path, "expected %s", expect);
+}
+
+/* "$.source.definition" of a WORKSPACE source. */
+static int
+jworkspace(struct jctx *c, const char *path, json_t *o, JobConfig *cfg)
+{
+	Batchd__V1__WorkspaceSource	*w;
+	const char			*k;
+	json_t				*v;
+	char				 p[JPATH_MAX];
+
+	w = xmalloc(sizeof *w);
+	batchd__v1__workspace_source__init(w);
+	cfg->source->workspace = w;
+	cfg->source->definition_case =
+	    BATCHD__V1__JOB_SOURCE__DEFINITION_WORKSPACE;
+	json_object_foreach(o, k, v) {
+		jpath(p, path, k);
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "path") == 0) {
+			if (jstring(c, p, v, &w->path) == -1)
+				return -1;
+		} else
+			return jerr(c, p, "unknown key (a WORKSPACE source has "
+			    "path)");
+	}
+	return 0;
+}
+
+/* "$.source.definition" of a GIT source. */
+static int
+jgit(struct jctx *c, const char *path, json_t *o, JobConfig *cfg)
+{
+	Batchd__V1__GitSource	*g;
+	const char		*k;
+	json_t			*v;
+	char			 p[JPATH_MAX], **dst;
+
+	g = xmalloc(sizeof *g);
+	batchd__v1__git_source__init(g);
+	cfg->source->git = g;
+	cfg->source->definition_case = BATCHD__V1__JOB_SOURCE__DEFINITION_GIT;
+	json_object_foreach(o, k, v) {
+		jpath(p, path, k);
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "repoUrl") == 0)
+			dst = &g->repo_url;
+		else if (strcmp(k, "username") == 0)
+			dst = &g->username;
+		else if (strcmp(k, "token") == 0)
+			dst = &g->token;
+		else if (strcmp(k, "reference") == 0)
+			dst = &g->reference;
+		else
+			return jerr(c, p, "unknown key (a GIT source has "
+			    "repoUrl, username, token, reference)");
+		if (jstring(c, p, v, dst) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* "$.source.definition" of an S3 source. */
+static int
+js3(struct jctx *c, const char *path, json_t *o, JobConfig *cfg)
+{
+	Batchd__V1__S3Source	*s;
+	const char		*k;
+	json_t			*v;
+	char			 p[JPATH_MAX], **dst;
+
+	s = xmalloc(sizeof *s);
+	batchd__v1__s3_source__init(s);
+	cfg->source->s3 = s;
+	cfg->source->definition_case = BATCHD__V1__JOB_SOURCE__DEFINITION_S3;
+	json_object_foreach(o, k, v) {
+		jpath(p, path, k);
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "bucketPath") == 0)
+			dst = &s->bucket_path;
+		else if (strcmp(k, "region") == 0)
+			dst = &s->region;
+		else
+			return jerr(c, p, "unknown key (an S3 source has "
+			    "bucketPath, region)");
+		if (jstring(c, p, v, dst) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* "$.source": {"type": ..., "definition": {...}}. */
+static int
+jsource(struct jctx *c, json_t *o, JobConfig *cfg)
+{
+	static const char	*names[] = { "", "WORKSPACE", "GIT", "S3" };
+	const char		*k;
+	json_t			*v, *def = NULL;
+	char			 p[JPATH_MAX];
+	int			 type = 0;
+
+	if (!json_is_object(o))
+		return jerr(c, "$.source", "expected an object");
+	cfg->source = xmalloc(sizeof *cfg->source);
+	batchd__v1__job_source__init(cfg->source);
+	json_object_foreach(o, k, v) {
+		jpath(p, "$.source", k);
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "type") == 0) {
+			if (jenum(c, p, v, names, 4, "\"WORKSPACE\", \"GIT\" "
+			    "or \"S3\"", &type) == -1)
+				return -1;
+		} else if (strcmp(k, "definition") == 0) {
+			if (!json_is_object(v))
+				return jerr(c, p, "expected an object");
+			def = v;
+		} else
+			return jerr(c, p, "unknown key (a source has type, "
+			    "definition)");
+	}
+	if (type == 0)
+		return jerr(c, "$.source.type", "missing: \"WORKSPACE\", "
+		    "\"GIT\" or \"S3\"");
+	cfg->source->type = (Batchd__V1__SourceType)type;
+	if (def == NULL)
+		return 0;
+	switch (type) {
+	case BATCHD__V1__SOURCE_TYPE__WORKSPACE:
+		return jworkspace(c, "$.source.definition", def, cfg);
+	case BATCHD__V1__SOURCE_TYPE__GIT:
+		return jgit(c, "$.source.definition", def, cfg);
+	default:
+		return js3(c, "$.source.definition", def, cfg);
+	}
+}
+
+/* "$.args": a string, or {"args": "..."} as the documentation has it. */
+static int
+jargs(struct jctx *c, json_t *v, JobConfig *cfg)
+{
+	const char	*k;
+	json_t		*a;
+	char		 p[JPATH_MAX];
+
+	if (json_is_string(v))
+		return jstring(c, "$.args", v, &cfg->args);
+	if (!json_is_object(v))
+		return jerr(c, "$.args", "expected a string or an object");
+	json_object_foreach(v, k, a) {
+		jpath(p, "$.args", k);
+		if (json_is_null(a))
+			continue;
+		if (strcmp(k, "args") != 0)
+			return jerr(c, p, "unknown key (args has args)");
+		if (jstring(c, p, a, &cfg->args) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* "$.retryStrategy". */
+static int
+jretry(struct jctx *c, json_t *o, JobConfig *cfg)
+{
+	Batchd__V1__RetryStrategy	*r;
+	const char			*k, *delay_key = NULL;
+	json_t				*v;
+	char				 p[JPATH_MAX];
+
+	if (!json_is_object(o))
+		return jerr(c, "$.retryStrategy", "expected an object");
+	r = cfg->retry_strategy = xmalloc(sizeof *r);
+	batchd__v1__retry_strategy__init(r);
+	json_object_foreach(o, k, v) {
+		jpath(p, "$.retryStrategy", k);
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "numRetries") == 0) {
+			if (juint(c, p, v, 1, &r->num_retries) == -1)
+				return -1;
+			r->num_retries_opt_case = NUM_SET;
+		} else if (strcmp(k, "delayBetweenRetries") == 0 ||
+		    strcmp(k, "delayBetweenRetriesSeconds") == 0) {
+			if (delay_key != NULL)
+				return jerr(c, p, "%s is given already",
+				    delay_key);
+			delay_key = k;
+			if (juint(c, p, v, strcmp(k, "delayBetweenRetries") ==
+			    0 ? 60 : 1, &r->retry_delay_seconds) == -1)
+				return -1;
+			r->retry_delay_seconds_opt_case = DELAY_SET;
+		} else if (strcmp(k, "retryOnTimeout") == 0) {
+			if (jbool(c, p, v, &r->auto_retry_on_timeout) == -1)
+				return -1;
+			r->auto_retry_on_timeout_opt_case = ON_TIMEOUT_SET;
+		} else
+			return jerr(c, p, "unknown key (a retry strategy has "
+			    "numRetries, delayBetweenRetries, "
+			    "delayBetweenRetriesSeconds, retryOnTimeout)");
+	}
+	return 0;
+}
+
+/* "$.envVars": {"NAME": "value", ...}. */
+static int
+jenv(struct jctx *c, json_t *o, JobConfig *cfg)
+{
+	Batchd__V1__JobConfig__EnvEntry	*e;
+	const char			*k;
+	json_t				*v;
+	char				 p[JPATH_MAX];
+
+	if (!json_is_object(o))
+		return jerr(c, "$.envVars", "expected an object");
+	cfg->env = xcalloc(json_object_size(o), sizeof *cfg->env);
+	json_object_foreach(o, k, v) {
+		jpath(p, "$.envVars", k);
+		e = xmalloc(sizeof *e);
+		batchd__v1__job_config__env_entry__init(e);
+		cfg->env[cfg->n_env++] = e;
+		e->key = xstrdup(k);
+		if (jstring(c, p, v, &e->value) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* One key of the top-level object of a job configuration. */
+static int
+jjob_key(struct jctx *c, const char *k, json_t *v, JobConfig *cfg,
+    const char **timeout_key)
+{
+	static const char	*types[] = { "", "PYTHON", "SQL" };
+	char			 p[JPATH_MAX];
+	int			 type = 0;
+
+	jpath(p, "$", k);
+	if (strcmp(k, "source") == 0)
+		return jsource(c, v, cfg);
+	if (strcmp(k, "type") == 0) {
+		if (jenum(c, p, v, types, 3, "\"PYTHON\" or \"SQL\"", &type) ==
+		    -1)
+			return -1;
+		cfg->type = (Batchd__V1__JobType)type;
+		return 0;
+	}
+	if (strcmp(k, "sourceLocation") == 0)
+		return jstring(c, p, v, &cfg->source_location);
+	if (strcmp(k, "args") == 0)
+		return jargs(c, v, cfg);
+	if (strcmp(k, "retryStrategy") == 0)
+		return jretry(c, v, cfg);
+	if (strcmp(k, "envVars") == 0)
+		return jenv(c, v, cfg);
+	if (strcmp(k, "timeout") == 0 || strcmp(k, "timeoutSeconds") == 0) {
+		if (*timeout_key != NULL)
+			return jerr(c, p, "%s is given already", *timeout_key);
+		*timeout_key = k;
+		if (juint(c, p, v, strcmp(k, "timeout") == 0 ? 60 : 1,
+		    &cfg->timeout_seconds) == -1)
+			return -1;
+		cfg->timeout_seconds_opt_case = TIMEOUT_SET;
+		return 0;
+	}
+	return jerr(c, p, "unknown key (a job has source, type, "
+	    "sourceLocation, args, retryStrategy, timeout, timeoutSeconds, "
+	    "envVars)");
+}
+
+/*
+ * Read a job configuration from file. Returns the message, or NULL with
+ * *cause set (owned by the caller).
+ */
+JobConfig *
+conf_job(const char *file, char **cause)
+{
+	struct jctx	 c = { file, cause };
+	JobConfig	*cfg;
+	const char	*k, *timeout_key = NULL;
+	json_t		*root, *v;
+
+	*cause = NULL;
+	if ((root = jload(&c)) == NULL)
+		return NULL;
+	cfg = xmalloc(sizeof *cfg);
+	batchd__v1__job_config__init(cfg);
+	json_object_foreach(root, k, v) {
+		if (json_is_null(v))
+			continue;
+		if (jjob_key(&c, k, v, cfg, &timeout_key) == -1) {
+			protobuf_c_message_free_unpacked(&cfg->base, NULL);
+			json_decref(root);
+			return NULL;
+		}
+	}
+	json_decref(root);
+	return cfg;
+}
+
+/*
+ * Read a cluster configuration ({"instanceType", "workersQuantity",
+ * "version"}) from file. Returns the message, or NULL with *cause set.
+ */
+ClusterConfig *
+conf_cluster(const char *file, char **cause)
+{
+	struct jctx	 c = { file, cause };
+	ClusterConfig	*cc;
+	const char	*k;
+	json_t		*root, *v;
+	char		 p[JPATH_MAX];
+	int		 rc = 0;
+
+	*cause = NULL;
+	if ((root = jload(&c)) == NULL)
+		return NULL;
+	cc = xmalloc(sizeof *cc);
+	batchd__v1__cluster_config__init(cc);
+	json_object_foreach(root, k, v) {
+		jpath(p, "$", k);
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "instanceType") == 0)
+			rc = jstring(&c, p, v, &cc->instance_type);
+		else if (strcmp(k, "workersQuantity") == 0)
+			rc = juint(&c, p, v, 1, &cc->workers_quantity);
+		else if (strcmp(k, "version") == 0)
+			rc = jstring(&c, p, v, &cc->version);
+		else
+			rc = jerr(&c, p, "unknown key (a cluster has "
+			    "instanceType, workersQuantity, version)");
+		if (rc == -1)
+			break;
+	}
+	json_decref(root);
+	if (rc == -1) {
+		protobuf_c_message_free_unpacked(&cc->base, NULL);
+		return NULL;
+	}
+	return cc;
+}
