@@ -26,7 +26,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler liblmdb-dev \
 	   uuid-dev libinih-dev libjansson-dev libcurl4-openssl-dev git \
 	   nats-server python3 python3-cryptography openssl \
-	   python3-protobuf python3-pytest sqlite3 openmpi-bin
+	   python3-protobuf python3-pytest sqlite3 openmpi-bin curl lighttpd
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
 	      metrics http notify outbox retention plugin procstat \
@@ -52,6 +52,11 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
+	@command -v npm >/dev/null || { apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm \
+	    >/dev/null; }
+	@[ -d tests/s3/node_modules/s3rver ] || \
+	    npm ci --prefix tests/s3 --no-audit --no-fund >/dev/null
 
 $(GEN).c $(GEN).h: $(PROTO)
 	@mkdir -p build/gen

@@ -104,7 +104,7 @@ defaults(struct config *c)
 	c->log_chunk_bytes = 64 * 1024;
 	c->outbox_max = 100000;
 	c->retention_interval_s = 300;
-	c->plugins = xstrdup("workspace,python,sql,local");
+	c->plugins = xstrdup("workspace,git,s3,python,sql,local");
 	c->backend = xstrdup("local");
 	c->fetch_timeout_s = 600;
 	c->jetstream_events_stream = xstrdup("BATCHD_EVENTS");

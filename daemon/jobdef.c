@@ -33,6 +33,19 @@ path_beneath(const char *p)
 	return 1;
 }
 
+/* Does a URL carry "user@" or "user:password@" before its host? */
+static int
+url_has_userinfo(const char *u)
+{
+	const char	*p = strstr(u, "://"), *end;
+
+	if (p == NULL)
+		return 0;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	return memchr(p, '@', (size_t)(end - p)) != NULL;
+}
+
 static int
 need(const char *v, const char *prefix, const char *name, struct error *e)
 {
@@ -82,6 +95,12 @@ jobdef_validate_config(const struct jobconfig *c, const char *p,
 	case SRC_GIT:
 		if (need(s->repo_url, p, "source.git.repo_url", e) == -1)
 			return -1;
+		if (url_has_userinfo(s->repo_url)) {
+			error_set(e, E_INVALID, F("source.git.repo_url"), "%s "
+			    "may not carry credentials: give username and token",
+			    f);
+			return -1;
+		}
 		break;
 	case SRC_S3:
 		if (need(s->bucket_path, p, "source.s3.bucket_path", e) == -1 ||

@@ -194,8 +194,10 @@ emit(struct out *o, const char *data, size_t n, int eof)
 	len = o->nheld + n;
 	if ((buf = malloc(len + 1)) == NULL)
 		die("malloc");
-	memcpy(buf, o->held, o->nheld);
-	memcpy(buf + o->nheld, data, n);
+	if (o->nheld > 0)
+		memcpy(buf, o->held, o->nheld);
+	if (n > 0)
+		memcpy(buf + o->nheld, data, n);
 	free(o->held);
 	o->held = NULL;
 	o->nheld = 0;
@@ -238,6 +240,21 @@ write_pidfile(const char *dir)
 	close(fd);
 	if (rename(tmp, path) == -1)
 		die("rename");
+}
+
+/* Mask the secrets in a NUL-terminated text, in place (each is >= 4). */
+static void
+mask_text(char *t)
+{
+	size_t	len = strlen(t), at, ml;
+	char	*p = t;
+
+	while ((at = find_secret(p, len, &ml)) < len) {
+		memcpy(p + at, "****", 4);
+		memmove(p + at + 4, p + at + ml, len - at - ml + 1);
+		len -= at + ml;
+		p += at + 4;
+	}
 }
 
 /*
@@ -421,7 +438,7 @@ static void
 phase_kill(struct phase *ph, int sig)
 {
 	if (ph->be == NULL)
-		kill(ph->pid, sig);
+		kill(-ph->pid, sig);	/* the fetch and all it started */
 	else
 		ph->be->kill(ph->handle, sig);
 }
@@ -571,6 +588,7 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 	if (ph.pid == 0) {
 		sigset_t	none;
 
+		setpgid(0, 0);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(w[0], 1);
@@ -587,6 +605,7 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 		dprintf(fd, "F%s", f);
 		_exit(0);
 	}
+	setpgid(ph.pid, ph.pid);	/* both sides: no race with kill(-pid) */
 	ph.deadline = timeout_ms > 0 ? mono_ms_() + timeout_ms : -1;
 	supervise(s, &ph, &o, w);
 	for (i = 0; i < 2; i++)
@@ -737,9 +756,24 @@ done:
 		    ru.ru_stime.tv_usec;
 		o.maxrss_kb = ru.ru_maxrss;
 	}
-	if (reason != REASON_NONE)
+	if (reason != REASON_NONE) {
 		emit(&s.outs[1], "", 0, 1);
+		mask_text(err);		/* it becomes the run's reason_text */
+	}
 	record(dir, &o, s.timed_out && reason == REASON_NONE, s.cancelled,
 	    mono_ms_() - t0, reason, reason != REASON_NONE ? err : NULL);
+	free(file);
+	free(in);
+	if (jargv != NULL) {
+		for (i = 0; jargv[i] != NULL; i++)
+			free(jargv[i]);
+		free(jargv);
+	}
+	for (i = 0; i < (int)nkv; i++)
+		free(kv[i]);
+	free(kv);
+	for (i = 0; i < (int)npats; i++)
+		free(pats[i]);
+	free(pats);
 	return 0;
 }
