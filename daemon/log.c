@@ -43,6 +43,9 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+static void vlog(int, const char *, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(int level, const char *err, const char *fmt, va_list ap)
 {

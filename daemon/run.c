@@ -922,15 +922,16 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 		}
 		have_cluster = 1;
 	} else if (cc != NULL) {
-		if ((rc = ephemeral_cluster(t, q->ws, r.uuid, cc, &c, e)) != 0)
-			goto out;
+		rc = ephemeral_cluster(t, q->ws, r.uuid, cc, &c, e);
 		have_cluster = 1;
+		if (rc != 0 || e->code != E_OK)
+			goto out;
 		r.ephemeral = 1;
 	} else {
 		error_set(e, E_INVALID, "cluster_uuid", "cluster_uuid is "
-		    "required: the %s has no default cluster configuration",
-		    q->verb == V_RUN_SUBMIT ? "job definition" :
-		    "request gives no cluster_config");
+		    "required: %s", q->verb == V_RUN_SUBMIT ?
+		    "the job definition has no default cluster configuration" :
+		    "the request gives no cluster_config");
 		goto out;
 	}
 	if (c.state == CL_PAUSED) {

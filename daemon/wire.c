@@ -71,6 +71,43 @@ wire_verb_name(enum verb v)
 /* ------------------------------------------------------------ decoding */
 
 /*
+ * Requests are unpacked with an allocator that keeps each block's size in
+ * front of it, so str_in() can tell a string cut short by a NUL byte (C
+ * strings end there; protobuf strings do not) from a whole one.
+ */
+#define WIRE_HDR	16
+
+static void *
+wire_alloc(void *ud, size_t n)
+{
+	size_t	*p;
+
+	(void)ud;
+	if ((p = malloc(n + WIRE_HDR)) == NULL)
+		return NULL;
+	*p = n;
+	return (char *)p + WIRE_HDR;
+}
+
+static void
+wire_free(void *ud, void *p)
+{
+	(void)ud;
+	if (p != NULL)
+		free((char *)p - WIRE_HDR);
+}
+
+static ProtobufCAllocator walloc = { wire_alloc, wire_free, NULL };
+
+/* The size of a block from wire_alloc(). */
+static size_t
+wire_size(const void *p)
+{
+	return *(const size_t *)(const void *)((const char *)p - WIRE_HDR);
+}
+
+
+/*
  * Copy a wire string into *dst after checking its size and encoding.
  * Empty strings become NULL. Returns 0, or -1 with e set.
  */
@@ -82,9 +119,16 @@ str_in(char **dst, const char *src, size_t max, const char *field,
 
 	free(*dst);
 	*dst = NULL;
-	if (src == NULL || *src == '\0')
+	/* Absent strings are protobuf-c's static "", not ours. */
+	if (src == NULL || src == protobuf_c_empty_string)
 		return 0;
 	len = strlen(src);
+	if (len + 1 != wire_size(src)) {
+		error_set(e, E_INVALID, field, "%s holds a NUL byte", field);
+		return -1;
+	}
+	if (len == 0)
+		return 0;
 	if (len > max) {
 		error_set(e, E_INVALID, field, "%s is longer than %zu bytes",
 		    field, max);
@@ -262,11 +306,11 @@ page_in(struct request *r, uint32_t size, const char *token, struct error *e)
 	return str_in(&r->page_token, token, 512, "page_token", e);
 }
 
-#define UNPACK(type, fn)						\
-	type *m = fn(NULL, len, data);					\
+#define UNPACK(type, fn, name)						\
+	type *m = fn(&walloc, len, data);				\
 	if (m == NULL) {						\
 		error_set(e, E_INVALID, "payload", "payload is not a "	\
-		    "valid %s", #type + 12);				\
+		    "valid %s", name);					\
 		return -1;						\
 	}
 
@@ -279,7 +323,7 @@ decode_jobdef(enum verb v, const void *data, size_t len, struct request *r,
 	switch (v) {
 	case V_JOBDEF_CREATE: {
 		UNPACK(Batchd__V1__CreateJobDefinitionRequest,
-		    batchd__v1__create_job_definition_request__unpack);
+		    batchd__v1__create_job_definition_request__unpack, "CreateJobDefinitionRequest");
 		if (str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == -1 ||
 		    str_in(&r->description, m->description, DESC_MAX,
 		    "description", e) == -1)
@@ -293,28 +337,28 @@ decode_jobdef(enum verb v, const void *data, size_t len, struct request *r,
 			goto c_out;
 		rc = 0;
 c_out:
-		batchd__v1__create_job_definition_request__free_unpacked(m, NULL);
+		batchd__v1__create_job_definition_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_JOBDEF_GET: {
 		UNPACK(Batchd__V1__GetJobDefinitionRequest,
-		    batchd__v1__get_job_definition_request__unpack);
+		    batchd__v1__get_job_definition_request__unpack, "GetJobDefinitionRequest");
 		if (uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
 		    str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
 			rc = 0;
-		batchd__v1__get_job_definition_request__free_unpacked(m, NULL);
+		batchd__v1__get_job_definition_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_JOBDEF_LIST: {
 		UNPACK(Batchd__V1__ListJobDefinitionsRequest,
-		    batchd__v1__list_job_definitions_request__unpack);
+		    batchd__v1__list_job_definitions_request__unpack, "ListJobDefinitionsRequest");
 		rc = page_in(r, m->page_size, m->page_token, e);
-		batchd__v1__list_job_definitions_request__free_unpacked(m, NULL);
+		batchd__v1__list_job_definitions_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_JOBDEF_UPDATE: {
 		UNPACK(Batchd__V1__UpdateJobDefinitionRequest,
-		    batchd__v1__update_job_definition_request__unpack);
+		    batchd__v1__update_job_definition_request__unpack, "UpdateJobDefinitionRequest");
 		if (uuid_in(&r->uuid, m->uuid, "uuid", e) == -1)
 			goto u_out;
 		if ((r->has_description = m->description_opt_case ==
@@ -332,14 +376,14 @@ c_out:
 		r->clear_cluster = m->clear_cluster_config;
 		rc = 0;
 u_out:
-		batchd__v1__update_job_definition_request__free_unpacked(m, NULL);
+		batchd__v1__update_job_definition_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_JOBDEF_DELETE: {
 		UNPACK(Batchd__V1__DeleteJobDefinitionRequest,
-		    batchd__v1__delete_job_definition_request__unpack);
+		    batchd__v1__delete_job_definition_request__unpack, "DeleteJobDefinitionRequest");
 		rc = uuid_in(&r->uuid, m->uuid, "uuid", e);
-		batchd__v1__delete_job_definition_request__free_unpacked(m, NULL);
+		batchd__v1__delete_job_definition_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	default:
@@ -356,7 +400,7 @@ decode_cluster(enum verb v, const void *data, size_t len, struct request *r,
 	switch (v) {
 	case V_CLUSTER_CREATE: {
 		UNPACK(Batchd__V1__CreateClusterRequest,
-		    batchd__v1__create_cluster_request__unpack);
+		    batchd__v1__create_cluster_request__unpack, "CreateClusterRequest");
 		if (str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == -1)
 			goto c_out;
 		if ((r->has_cluster = m->config != NULL) &&
@@ -367,23 +411,23 @@ decode_cluster(enum verb v, const void *data, size_t len, struct request *r,
 			r->auto_resume = m->auto_resume;
 		rc = 0;
 c_out:
-		batchd__v1__create_cluster_request__free_unpacked(m, NULL);
+		batchd__v1__create_cluster_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_CLUSTER_LIST: {
 		UNPACK(Batchd__V1__ListClustersRequest,
-		    batchd__v1__list_clusters_request__unpack);
+		    batchd__v1__list_clusters_request__unpack, "ListClustersRequest");
 		rc = page_in(r, m->page_size, m->page_token, e);
-		batchd__v1__list_clusters_request__free_unpacked(m, NULL);
+		batchd__v1__list_clusters_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	default: {
 		UNPACK(Batchd__V1__GetClusterRequest,
-		    batchd__v1__get_cluster_request__unpack);
+		    batchd__v1__get_cluster_request__unpack, "GetClusterRequest");
 		if (uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
 		    str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
 			rc = 0;
-		batchd__v1__get_cluster_request__free_unpacked(m, NULL);
+		batchd__v1__get_cluster_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	}
@@ -399,7 +443,7 @@ decode_run(enum verb v, const void *data, size_t len, struct request *r,
 	switch (v) {
 	case V_RUN_SUBMIT: {
 		UNPACK(Batchd__V1__SubmitJobRunRequest,
-		    batchd__v1__submit_job_run_request__unpack);
+		    batchd__v1__submit_job_run_request__unpack, "SubmitJobRunRequest");
 		if (uuid_in(&r->def_uuid, m->job_definition_uuid,
 		    "job_definition_uuid", e) == -1 ||
 		    uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
@@ -417,12 +461,12 @@ decode_run(enum verb v, const void *data, size_t len, struct request *r,
 		}
 		rc = 0;
 s_out:
-		batchd__v1__submit_job_run_request__free_unpacked(m, NULL);
+		batchd__v1__submit_job_run_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_RUN_SUBMIT_SQL: {
 		UNPACK(Batchd__V1__SubmitSqlJobRunRequest,
-		    batchd__v1__submit_sql_job_run_request__unpack);
+		    batchd__v1__submit_sql_job_run_request__unpack, "SubmitSqlJobRunRequest");
 		if (str_in(&r->sql, m->sql_query, cfg->max_message_bytes,
 		    "sql_query", e) == -1 ||
 		    uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
@@ -437,7 +481,7 @@ s_out:
 			goto q_out;
 		rc = 0;
 q_out:
-		batchd__v1__submit_sql_job_run_request__free_unpacked(m, NULL);
+		batchd__v1__submit_sql_job_run_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_RUN_GET:
@@ -445,14 +489,14 @@ q_out:
 	case V_RUN_CANCEL: {
 		/* GetJobRunRequest and CancelJobRunRequest are alike. */
 		UNPACK(Batchd__V1__GetJobRunRequest,
-		    batchd__v1__get_job_run_request__unpack);
+		    batchd__v1__get_job_run_request__unpack, "GetJobRunRequest");
 		rc = uuid_in(&r->uuid, m->uuid, "uuid", e);
-		batchd__v1__get_job_run_request__free_unpacked(m, NULL);
+		batchd__v1__get_job_run_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_RUN_CANCEL_ALL: {
 		UNPACK(Batchd__V1__CancelJobRunsRequest,
-		    batchd__v1__cancel_job_runs_request__unpack);
+		    batchd__v1__cancel_job_runs_request__unpack, "CancelJobRunsRequest");
 		if (m->n_cluster_uuids > 1000) {
 			error_set(e, E_INVALID, "cluster_uuids", "cluster_uuids "
 			    "has more than 1000 entries");
@@ -477,12 +521,12 @@ q_out:
 		r->n_cluster_uuids = m->n_cluster_uuids;
 		rc = 0;
 a_out:
-		batchd__v1__cancel_job_runs_request__free_unpacked(m, NULL);
+		batchd__v1__cancel_job_runs_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_RUN_LIST: {
 		UNPACK(Batchd__V1__ListJobRunsRequest,
-		    batchd__v1__list_job_runs_request__unpack);
+		    batchd__v1__list_job_runs_request__unpack, "ListJobRunsRequest");
 		if (uuid_in(&r->def_uuid, m->job_definition_uuid,
 		    "job_definition_uuid", e) == -1 ||
 		    uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
@@ -501,12 +545,12 @@ a_out:
 		r->before_ms = m->submitted_before_ms;
 		rc = 0;
 l_out:
-		batchd__v1__list_job_runs_request__free_unpacked(m, NULL);
+		batchd__v1__list_job_runs_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	case V_RUN_LOGS: {
 		UNPACK(Batchd__V1__GetJobRunLogsRequest,
-		    batchd__v1__get_job_run_logs_request__unpack);
+		    batchd__v1__get_job_run_logs_request__unpack, "GetJobRunLogsRequest");
 		if (uuid_in(&r->uuid, m->uuid, "uuid", e) == -1 ||
 		    enum_in(&st, m->stream, LS_STDERR, "stream", e) == -1)
 			goto g_out;
@@ -521,7 +565,7 @@ l_out:
 		r->offset = m->offset;
 		rc = 0;
 g_out:
-		batchd__v1__get_job_run_logs_request__free_unpacked(m, NULL);
+		batchd__v1__get_job_run_logs_request__free_unpacked(m, &walloc);
 		return rc;
 	}
 	default:
