@@ -27,7 +27,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   uuid-dev libinih-dev libjansson-dev libcurl4-openssl-dev git \
 	   nats-server python3 python3-cryptography openssl \
 	   python3-protobuf python3-pytest sqlite3 openmpi-bin curl lighttpd \
-	   clang libclang-rt-14-dev beanstalkd
+	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge
 
 DAEMON_OBJS = main log xmalloc util config model wire store loop bus api \
 	      metrics http notify outbox retention plugin procstat \

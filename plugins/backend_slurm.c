@@ -1,0 +1,950 @@
+/*
+ * backend_slurm.c: jobs run on Slurm, reached through its command-line
+ * tools. Settings ([plugin.slurm], overridden by the cluster's
+ * [instance.TYPE] section):
+ *
+ *	conf = /etc/slurm/slurm.conf	SLURM_CONF for the tools (default:
+ *					theirs)
+ *	sbatch, scontrol, scancel	the tools (default: on PATH)
+ *	path = /usr/local/bin:/usr/bin:/bin	PATH of the tools
+ *	partition, account, qos		sbatch's --partition, --account, --qos
+ *	sbatch_args			more sbatch options (split as words)
+ *	srun = srun, srun_args		the launcher of W > 1 tasks
+ *	poll_max_ms = 1000		slowest query of the job's state
+ *	tool_timeout_s = 20		a tool running longer is killed
+ *	kill_wait_s = 60		after SIGKILL, how long to wait for
+ *					Slurm to confirm the job's end
+ *
+ * start() writes a batch script into {attempt}/slurm/job.sh that cds into
+ * job->workdir, sets the limits, exports the job's environment and execs
+ * argv: directly when W == 1 or when argv[0] is an MPI launcher (mpiexec,
+ * mpirun, which takes its W ranks from Slurm's allocation), else through
+ * srun -n W. sbatch --parsable submits it with --ntasks=W, --time=
+ * ceil(timeout_s / 60) minutes, --no-requeue (batchd retries, not Slurm),
+ * output and error into {attempt}/slurm/, as job->uid when set. The
+ * script file is removed once submitted (it holds the environment; Slurm
+ * keeps its own copy). The job id goes to {attempt}/slurm.jobid.
+ *
+ * sbatch runs with an environment of PATH and SLURM_CONF only and
+ * --export=ALL: Slurm 22.05's --export=NONE implies --get-user-env, which
+ * would add the submitting user's login environment to the job's. So the
+ * job sees its own environment, SLURM_* and what slurmstepd adds
+ * (ENVIRONMENT, HOSTNAME, PWD, TMPDIR).
+ *
+ * poll() copies what the job's two output files gained into out_fd and
+ * err_fd (made non-blocking: the supervisor reading them is this very
+ * process, so poll() writes what fits and goes on at the next call), and
+ * at most every interval asks "scontrol -o show job ID" for the state;
+ * the interval starts at 100 ms and grows by half up to poll_max_ms,
+ * again from 100 ms after a change or a kill. A final state is read while
+ * slurmctld still knows the job, i.e. within MinJobAge (300 s by default)
+ * of its end: there is no sacct (no accounting storage is assumed). Once
+ * final, poll() copies the files to their end and returns 1 with:
+ *
+ *	COMPLETED		exited 0
+ *	FAILED			exited N of ExitCode=N:S, or killed by S
+ *	CANCELLED		killed by S, else by the last signal sent (a
+ *				cancel from outside batchd says so on stderr)
+ *	TIMEOUT, DEADLINE	killed by SIGXCPU, a line on stderr
+ *	NODE_FAIL, PREEMPTED,	killed by SIGKILL, a line on stderr
+ *	BOOT_FAIL, OUT_OF_MEMORY, others
+ *	no longer known		killed by SIGKILL, a line on stderr
+ *
+ * While the job waits in Slurm, each new pending reason but "None" is a
+ * line "slurm: job N pending (Reason)" on the job's stderr (the ABI has no
+ * way to reason_text); so is scontrol failing 5 times in a row. batchd's
+ * timeout counts the time pending in Slurm too; Slurm's own limit starts
+ * later and is rounded up, so batchd's fires first unless the partition's
+ * limits are lower. Resource usage is not Slurm's (no accounting): the
+ * supervisor reports its own children's, i.e. the tools'.
+ *
+ * kill(sig) signals every process of a running job (scancel --full
+ * --signal=sig, within 5 s), and plainly cancels a job that has none yet
+ * (a pending job cannot be signalled: scancel would retry for minutes) or
+ * that Slurm refused to signal. After SIGKILL, a job whose end Slurm does
+ * not confirm within kill_wait_s is given up as killed by SIGKILL.
+ *
+ * All of it runs in the attempt's supervisor, which outlives batchd, so a
+ * job in Slurm survives batchd's restart. Threads: none; tools are child
+ * processes waited for at once.
+ */
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "plugin.h"
+#include "words.h"
+
+#define POLL_MIN_MS	100
+#define COPY_BYTES	65536
+#define QUERY_FAILURES	5	/* in a row: a line on stderr */
+#define SIGNAL_MS	5000	/* for scancel --signal, then a plain one */
+
+/* One output stream: the Slurm job's file copied into the supervisor's
+ * pipe. Our own lines (note) go out before the file's next bytes. */
+struct stream {
+	int	 pipe;		/* out_fd or err_fd, non-blocking */
+	char	*path;		/* the job's file, created by slurmstepd */
+	int	 fd;		/* -1 until it exists */
+	char	 buf[COPY_BYTES];
+	size_t	 off, len;	/* read from fd, not yet written */
+	char	*note;
+	size_t	 nnote;
+};
+
+/* The job's Slurm states, as the backend tracks them. */
+enum { ST_UNKNOWN, ST_PENDING, ST_RUNNING, ST_FINAL };
+
+struct slurm {
+	char		*scontrol, *scancel;
+	char		*env[4];	/* of the tools: envs, NULL */
+	char		 envs[3][4200];
+	int64_t		 tool_ms;
+	char		 id[32];
+	struct stream	 s[2];
+	int		 state;
+	char		 reason[64];	/* the last pending reason told */
+	int64_t		 next_ms, interval_ms, max_ms;
+	int		 sig;		/* last signal asked for, or 0 */
+	int64_t		 give_up_ms;	/* after SIGKILL; -1: not yet */
+	int64_t		 kill_wait_ms;
+	int		 final_told;
+	int		 failures;	/* queries failed in a row */
+	struct batchd_outcome o;
+	char		 final[256];	/* the line for stderr, or "" */
+};
+
+/* Milliseconds of the monotonic clock. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Setting key, or def when unset or empty. */
+static const char *
+set_or(const struct batchd_job *job, const char *key, const char *def)
+{
+	const char	*v = job->setting(key);
+
+	return v != NULL && *v != '\0' ? v : def;
+}
+
+/* Setting key as a number of at least min, or def. */
+static long
+set_num(const struct batchd_job *job, const char *key, long def, long min)
+{
+	const char	*v = job->setting(key);
+	char		*end;
+	long		 n;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	n = strtol(v, &end, 10);
+	return *end == '\0' && n >= min ? n : def;
+}
+
+/* ------------------------------------------------------------ the tools */
+
+/*
+ * Run argv (a tool; PATH from s->env) as uid:gid (uid (uid_t)-1: as we
+ * are), stdin /dev/null, within limit_ms. Its stdout goes to out (NUL-
+ * terminated, truncated), its stderr's first line to msg. Returns the
+ * wait status, or -1 when it could not run or was killed for taking too
+ * long (msg says which).
+ */
+static int
+tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
+    int64_t limit_ms, char *out, size_t outlen, char *msg, size_t msglen)
+{
+	struct pollfd	 pfd[2];
+	char		 ebuf[1024], junk[4096], *nl;
+	size_t		 no = 0, ne = 0;
+	int		 o[2], e[2], st, fd, sig, i, open_fds = 2, killed = 0;
+	int64_t		 deadline = mono_ms() + limit_ms, left;
+	ssize_t		 n;
+	pid_t		 pid;
+
+	out[0] = msg[0] = '\0';
+	if (pipe2(o, O_CLOEXEC) == -1)
+		goto fail;
+	if (pipe2(e, O_CLOEXEC) == -1) {
+		close(o[0]);
+		close(o[1]);
+		goto fail;
+	}
+	if ((pid = fork()) == -1) {
+		for (i = 0; i < 2; i++) {
+			close(o[i]);
+			close(e[i]);
+		}
+		goto fail;
+	}
+	if (pid == 0) {
+		sigset_t	none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
+		    dup2(fd, 0) == -1 || dup2(o[1], 1) == -1 ||
+		    dup2(e[1], 2) == -1)
+			_exit(127);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		if (uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
+		    setgid(gid) == -1 || setuid(uid) == -1)) {
+			dprintf(2, "running as %u:%u: %s\n", (unsigned)uid,
+			    (unsigned)gid, strerror(errno));
+			_exit(126);
+		}
+		execvpe(argv[0], argv, s->env);
+		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	pfd[0].fd = o[0];
+	pfd[1].fd = e[0];
+	pfd[0].events = pfd[1].events = POLLIN;
+	while (open_fds > 0) {
+		if ((left = deadline - mono_ms()) <= 0) {
+			kill(pid, SIGKILL);
+			killed = 1;
+			break;
+		}
+		if (poll(pfd, 2, (int)left) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			char	*b = i == 0 ? out : ebuf;
+			size_t	*nb = i == 0 ? &no : &ne;
+			size_t	 cap = i == 0 ? outlen : sizeof ebuf;
+
+			if (pfd[i].fd == -1 || pfd[i].revents == 0)
+				continue;
+			if (*nb + 1 < cap)
+				n = read(pfd[i].fd, b + *nb, cap - 1 - *nb);
+			else
+				n = read(pfd[i].fd, junk, sizeof junk);
+			if (n > 0) {
+				if (*nb + 1 < cap)
+					*nb += (size_t)n;
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			pfd[i].fd = -1;
+			open_fds--;
+		}
+	}
+	close(o[0]);
+	close(e[0]);
+	out[no] = '\0';
+	ebuf[ne] = '\0';
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			st = -1;
+			break;
+		}
+	if ((nl = strchr(ebuf, '\n')) != NULL)
+		*nl = '\0';
+	if (killed) {
+		snprintf(msg, msglen, "%s took more than %lld ms", argv[0],
+		    (long long)limit_ms);
+		return -1;
+	}
+	if (ebuf[0] == '\0')
+		snprintf(ebuf, sizeof ebuf, "no message");
+	n = (ssize_t)strnlen(ebuf, msglen - 1);
+	memcpy(msg, ebuf, (size_t)n);
+	msg[n] = '\0';
+	return st;
+fail:
+	snprintf(msg, msglen, "%s: %s", argv[0], strerror(errno));
+	return -1;
+}
+
+/* ------------------------------------------------------------ streams */
+
+/* Queue our own line for stream st (before the file's next bytes). */
+static void
+note(struct stream *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+note(struct stream *st, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 line[512], *p;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line)
+		n = sizeof line - 1;
+	if ((p = realloc(st->note, st->nnote + (size_t)n)) == NULL)
+		return;
+	memcpy(p + st->nnote, line, (size_t)n);
+	st->note = p;
+	st->nnote += (size_t)n;
+}
+
+/* Write what fits of buf[*off..len) into fd; 1 when all is out. */
+static int
+put(int fd, const char *buf, size_t *off, size_t len)
+{
+	ssize_t	w;
+
+	while (*off < len) {
+		w = write(fd, buf + *off, len - *off);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			*off = len;	/* the reader is gone: drop it */
+			break;
+		}
+		*off += (size_t)w;
+	}
+	return 1;
+}
+
+/*
+ * Copy into st->pipe our lines, then what the job's file gained, as far as
+ * the pipe takes it. 1 when nothing is left to copy (for now), 0 when the
+ * pipe is full.
+ */
+static int
+pump(struct stream *st)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	if (st->nnote > 0) {
+		if (!put(st->pipe, st->note, &off, st->nnote)) {
+			memmove(st->note, st->note + off, st->nnote - off);
+			st->nnote -= off;
+			return 0;
+		}
+		free(st->note);
+		st->note = NULL;
+		st->nnote = 0;
+	}
+	if (st->fd == -1 && (st->fd = open(st->path,
+	    O_RDONLY | O_CLOEXEC)) == -1)
+		return 1;	/* not there yet */
+	for (;;) {
+		if (st->off < st->len) {
+			if (!put(st->pipe, st->buf, &st->off, st->len))
+				return 0;
+		}
+		st->off = st->len = 0;
+		n = read(st->fd, st->buf, sizeof st->buf);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 1;
+		st->len = (size_t)n;
+	}
+}
+
+/* ------------------------------------------------------------ the script */
+
+/* Write s single-quoted for sh. */
+static void
+shq(FILE *f, const char *s)
+{
+	fputc('\'', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
+/* Is name a variable sh can export? */
+static int
+sh_name(const char *name, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || isdigit((unsigned char)name[0]))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			return 0;
+	return 1;
+}
+
+/* Does argv start an MPI launcher, which takes its ranks from Slurm? */
+static int
+launcher(const char *argv0)
+{
+	const char	*b = strrchr(argv0, '/');
+
+	b = b != NULL ? b + 1 : argv0;
+	return strncmp(b, "mpiexec", 7) == 0 || strncmp(b, "mpirun", 6) == 0 ||
+	    strcmp(b, "orterun") == 0 || strcmp(b, "prterun") == 0 ||
+	    strcmp(b, "srun") == 0;
+}
+
+/* The batch script: cd, limits, the job's environment, exec argv. */
+static int
+write_script(const struct batchd_job *job, char *const *argv,
+    const char *in, const char *path, char *err, size_t errlen)
+{
+	char		**srun = NULL;
+	const char	*eq;
+	size_t		 i, nsrun = 0;
+	FILE		*f;
+	int		 fd, odd = 0;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0700)) == -1 || (f = fdopen(fd, "w")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	fprintf(f, "#!/bin/sh\n# batchd run %s attempt %u (the slurm backend;"
+	    " sbatch's options are on its command line)\ncd ", job->run_uuid,
+	    job->attempt);
+	shq(f, job->workdir);
+	fprintf(f, " || exit 127\n");
+	if (job->limit_nofile > 0)
+		fprintf(f, "ulimit -n %llu || exit 126\n",
+		    (unsigned long long)job->limit_nofile);
+	if (job->limit_as > 0)
+		fprintf(f, "ulimit -v %llu || exit 126\n",
+		    (unsigned long long)(job->limit_as / 1024));
+	if (job->limit_cpu > 0)
+		fprintf(f, "ulimit -t %llu || exit 126\n",
+		    (unsigned long long)job->limit_cpu);
+	for (i = 0; job->env[i] != NULL; i++) {
+		if ((eq = strchr(job->env[i], '=')) == NULL)
+			continue;
+		if (!sh_name(job->env[i], (size_t)(eq - job->env[i]))) {
+			odd = 1;
+			continue;
+		}
+		fprintf(f, "export %.*s=", (int)(eq - job->env[i]),
+		    job->env[i]);
+		shq(f, eq + 1);
+		fputc('\n', f);
+	}
+	fprintf(f, "exec");
+	if (odd) {
+		/* Names sh cannot export go through env(1). */
+		fprintf(f, " env");
+		for (i = 0; job->env[i] != NULL; i++)
+			if ((eq = strchr(job->env[i], '=')) != NULL &&
+			    !sh_name(job->env[i], (size_t)(eq - job->env[i]))) {
+				fputc(' ', f);
+				shq(f, job->env[i]);
+			}
+	}
+	if (job->workers > 1 && !launcher(argv[0])) {
+		char	n[16];
+
+		snprintf(n, sizeof n, "%u", job->workers);
+		if (words_split(set_or(job, "srun", "srun"), &srun,
+		    &nsrun) == -1 || nsrun == 0 ||
+		    words_add(&srun, &nsrun, "--export=ALL") == -1 ||
+		    words_split(set_or(job, "srun_args", ""), &srun,
+		    &nsrun) == -1 || words_add(&srun, &nsrun, "-n") == -1 ||
+		    words_add(&srun, &nsrun, n) == -1) {
+			words_free(srun);
+			fclose(f);
+			snprintf(err, errlen, "srun or srun_args do not split "
+			    "into words");
+			return -1;
+		}
+		for (i = 0; i < nsrun; i++) {
+			fputc(' ', f);
+			shq(f, srun[i]);
+		}
+		words_free(srun);
+	}
+	for (i = 0; argv[i] != NULL; i++) {
+		fputc(' ', f);
+		shq(f, argv[i]);
+	}
+	fprintf(f, " <");
+	shq(f, in);
+	fputc('\n', f);
+	if (fclose(f) == EOF) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* path with Slurm's filename patterns ("%j") escaped. */
+static char *
+no_patterns(const char *path)
+{
+	char	*p, *o;
+
+	if ((p = o = malloc(strlen(path) * 2 + 1)) == NULL)
+		return NULL;
+	for (; *path != '\0'; path++) {
+		if (*path == '%')
+			*o++ = '%';
+		*o++ = *path;
+	}
+	*o = '\0';
+	return p;
+}
+
+/* ------------------------------------------------------------ the backend */
+
+/* Release a handle: its files, buffers and strings. */
+static void
+slurm_free(struct slurm *s)
+{
+	int	i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (s->s[i].fd != -1)
+			close(s->s[i].fd);
+		free(s->s[i].path);
+		free(s->s[i].note);
+	}
+	free(s->scontrol);
+	free(s->scancel);
+	free(s);
+}
+
+/* Add one "--key=value" to the sbatch command line. */
+static int
+opt(char ***v, size_t *n, const char *key, const char *value)
+{
+	char	*o;
+	int	 rc;
+
+	if (asprintf(&o, "--%s=%s", key, value) == -1)
+		return -1;
+	rc = words_add(v, n, o);
+	free(o);
+	return rc;
+}
+
+/*
+ * Write the script, submit it with sbatch and keep the job id; see the top
+ * of the file.
+ */
+static int
+start(const struct batchd_job *job, char *const *argv, const char *in,
+    int out_fd, int err_fd, void **handle, char *err, size_t errlen)
+{
+	static const char *const opts[] = { "partition", "account", "qos" };
+	struct slurm	 *s;
+	char		  dir[4096], script[4200], path[4200], res[256];
+	char		  msg[512], num[32], name[128], *po = NULL, *pe = NULL;
+	char		**sv = NULL;
+	const char	 *conf, *v;
+	size_t		  nsv = 0, i;
+	int		  st, fd, n;
+
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->s[0].fd = s->s[1].fd = -1;
+	s->s[0].pipe = out_fd;
+	s->s[1].pipe = err_fd;
+	s->tool_ms = set_num(job, "tool_timeout_s", 20, 1) * 1000;
+	s->max_ms = set_num(job, "poll_max_ms", 1000, POLL_MIN_MS);
+	s->kill_wait_ms = set_num(job, "kill_wait_s", 60, 1) * 1000;
+	s->give_up_ms = -1;
+	conf = job->setting("conf");
+	n = 0;
+	snprintf(s->envs[n], sizeof s->envs[n], "PATH=%s", set_or(job,
+	    "path", "/usr/local/bin:/usr/bin:/bin"));
+	s->env[n] = s->envs[n];
+	n++;
+	snprintf(s->envs[n], sizeof s->envs[n], "LC_ALL=C");
+	s->env[n] = s->envs[n];
+	n++;
+	if (conf != NULL) {
+		snprintf(s->envs[n], sizeof s->envs[n], "SLURM_CONF=%s", conf);
+		s->env[n] = s->envs[n];
+	}
+	if ((s->scontrol = strdup(set_or(job, "scontrol", "scontrol"))) ==
+	    NULL || (s->scancel = strdup(set_or(job, "scancel", "scancel"))) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	/* {attempt}/slurm: the script and the job's output, the job's own. */
+	snprintf(dir, sizeof dir, "%s/../slurm", job->workdir);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (job->uid != (uid_t)-1 && chown(dir, job->uid, job->gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	snprintf(script, sizeof script, "%s/job.sh", dir);
+	if (write_script(job, argv, in, script, err, errlen) == -1)
+		goto fail;
+	if (job->uid != (uid_t)-1 && chown(script, job->uid, job->gid) ==
+	    -1) {
+		snprintf(err, errlen, "chown %s: %s", script, strerror(errno));
+		goto fail;
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, i == 0 ? "stdout" :
+		    "stderr");
+		if ((s->s[i].path = strdup(path)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		/* The supervisor reads these: see pump(). */
+		fcntl(s->s[i].pipe, F_SETFL,
+		    fcntl(s->s[i].pipe, F_GETFL) | O_NONBLOCK);
+		fcntl(s->s[i].pipe, F_SETPIPE_SZ, 1 << 20);
+	}
+
+	snprintf(num, sizeof num, "%u", job->workers > 0 ? job->workers : 1);
+	snprintf(name, sizeof name, "batchd-%s-%u", job->run_uuid,
+	    job->attempt);
+	if ((po = no_patterns(s->s[0].path)) == NULL ||
+	    (pe = no_patterns(s->s[1].path)) == NULL ||
+	    words_split(set_or(job, "sbatch", "sbatch"), &sv, &nsv) == -1 ||
+	    nsv == 0 ||
+	    words_add(&sv, &nsv, "--parsable") == -1 ||
+	    opt(&sv, &nsv, "job-name", name) == -1 ||
+	    opt(&sv, &nsv, "ntasks", num) == -1 ||
+	    opt(&sv, &nsv, "output", po) == -1 ||
+	    opt(&sv, &nsv, "error", pe) == -1 ||
+	    opt(&sv, &nsv, "chdir", job->workdir) == -1 ||
+	    opt(&sv, &nsv, "export", "ALL") == -1 ||
+	    words_add(&sv, &nsv, "--no-requeue") == -1) {
+		snprintf(err, errlen, "out of memory, or sbatch does not "
+		    "split into words");
+		goto fail;
+	}
+	if (job->timeout_s > 0) {
+		snprintf(num, sizeof num, "%u", (job->timeout_s + 59) / 60);
+		if (opt(&sv, &nsv, "time", num) == -1)
+			goto nomem;
+	}
+	for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
+		if ((v = job->setting(opts[i])) != NULL && *v != '\0' &&
+		    opt(&sv, &nsv, opts[i], v) == -1)
+			goto nomem;
+	if (words_split(set_or(job, "sbatch_args", ""), &sv, &nsv) == -1) {
+		snprintf(err, errlen, "sbatch_args do not split into words");
+		goto fail;
+	}
+	if (words_add(&sv, &nsv, script) == -1)
+		goto nomem;
+
+	st = tool(s, sv, job->uid, job->gid, s->tool_ms, res, sizeof res, msg,
+	    sizeof msg);
+	unlink(script);		/* Slurm has it; it holds the environment */
+	if (st == -1) {
+		snprintf(err, errlen, "sbatch: %s", msg);
+		goto fail;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		snprintf(err, errlen, "sbatch: %s", msg);
+		goto fail;
+	}
+	for (n = 0; isdigit((unsigned char)res[n]) &&
+	    n < (int)sizeof s->id - 1; n++)
+		s->id[n] = res[n];
+	s->id[n] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "sbatch printed no job id: %.64s", res);
+		goto fail;
+	}
+	snprintf(path, sizeof path, "%s/../slurm.jobid", job->workdir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) != -1) {
+		dprintf(fd, "%s\n", s->id);
+		close(fd);
+	}
+	s->interval_ms = POLL_MIN_MS;
+	s->next_ms = mono_ms() + POLL_MIN_MS;
+	words_free(sv);
+	free(po);
+	free(pe);
+	*handle = s;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	words_free(sv);
+	free(po);
+	free(pe);
+	slurm_free(s);
+	return -1;
+}
+
+/* The value of KEY= in scontrol's one-line output, into v ("" if none). */
+static void
+field(const char *line, const char *key, char *v, size_t vlen)
+{
+	char		 k[64];
+	const char	*p;
+	size_t		 n = 0;
+
+	v[0] = '\0';
+	snprintf(k, sizeof k, " %s=", key);
+	if (strncmp(line, k + 1, strlen(k + 1)) == 0)
+		p = line + strlen(k + 1);
+	else if ((p = strstr(line, k)) != NULL)
+		p += strlen(k);
+	else
+		return;
+	while (p[n] != '\0' && p[n] != ' ' && p[n] != '\n' && n + 1 < vlen) {
+		v[n] = p[n];
+		n++;
+	}
+	v[n] = '\0';
+}
+
+/* The outcome of final state state with ExitCode=code:sig. */
+static void
+outcome(struct slurm *s, const char *state, int code, int sig)
+{
+	memset(&s->o, 0, sizeof s->o);
+	s->final[0] = '\0';
+	if (strcmp(state, "COMPLETED") == 0) {
+		s->o.waitstatus = W_EXITCODE(code, 0);
+	} else if (strcmp(state, "FAILED") == 0) {
+		if (sig != 0)
+			s->o.waitstatus = W_EXITCODE(0, sig);
+		else {
+			s->o.waitstatus = W_EXITCODE(code != 0 ? code : 1, 0);
+			if (code == 0)
+				snprintf(s->final, sizeof s->final, "slurm: job"
+				    " %s FAILED without an exit code\n", s->id);
+		}
+	} else if (strcmp(state, "CANCELLED") == 0) {
+		if (s->sig == 0)
+			snprintf(s->final, sizeof s->final, "slurm: job %s "
+			    "was CANCELLED outside batchd\n", s->id);
+		s->o.waitstatus = W_EXITCODE(0, sig != 0 ? sig : s->sig != 0 ?
+		    s->sig : SIGTERM);
+	} else if (strcmp(state, "TIMEOUT") == 0 ||
+	    strcmp(state, "DEADLINE") == 0) {
+		snprintf(s->final, sizeof s->final, "slurm: job %s %s: Slurm "
+		    "ended it at its time limit\n", s->id, state);
+		s->o.waitstatus = W_EXITCODE(0, SIGXCPU);
+	} else {
+		/* NODE_FAIL, PREEMPTED, BOOT_FAIL, OUT_OF_MEMORY, ... */
+		snprintf(s->final, sizeof s->final, "slurm: job %s %s\n",
+		    s->id, state);
+		s->o.waitstatus = W_EXITCODE(0, SIGKILL);
+	}
+}
+
+/* Is state one Slurm no longer changes (with --no-requeue)? */
+static int
+is_final(const char *state)
+{
+	static const char *const finals[] = { "COMPLETED", "FAILED",
+	    "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+	    "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT" };
+	size_t	i;
+
+	for (i = 0; i < sizeof finals / sizeof finals[0]; i++)
+		if (strcmp(state, finals[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Ask slurmctld for the job's state; ST_FINAL fills the outcome. */
+static void
+query(struct slurm *s)
+{
+	char	*argv[] = { s->scontrol, "-o", "show", "job", s->id, NULL };
+	char	 line[8192], msg[512], state[64], reason[64], ec[32], *c;
+	int	 st, prev = s->state;
+
+	st = tool(s, argv, (uid_t)-1, (gid_t)-1, s->tool_ms, line,
+	    sizeof line, msg, sizeof msg);
+	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
+	    strstr(msg, "Invalid job id") != NULL) {
+		/* Gone from slurmctld (MinJobAge) before its end was seen. */
+		memset(&s->o, 0, sizeof s->o);
+		s->o.waitstatus = W_EXITCODE(0, SIGKILL);
+		snprintf(s->final, sizeof s->final, "slurm: job %s is no "
+		    "longer known to Slurm; its end was not seen\n", s->id);
+		s->state = ST_FINAL;
+		return;
+	}
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		/* slurmctld busy or down: ask again later; say so once. */
+		if (++s->failures == QUERY_FAILURES)
+			note(&s->s[1], "slurm: job %s: scontrol: %s (still "
+			    "asking)\n", s->id, msg);
+		return;
+	}
+	s->failures = 0;
+	field(line, "JobState", state, sizeof state);
+	field(line, "Reason", reason, sizeof reason);
+	field(line, "ExitCode", ec, sizeof ec);
+	if (is_final(state)) {
+		c = strchr(ec, ':');
+		outcome(s, state, atoi(ec), c != NULL ? atoi(c + 1) : 0);
+		s->state = ST_FINAL;
+		return;
+	}
+	if (strcmp(state, "PENDING") == 0 ||
+	    strcmp(state, "CONFIGURING") == 0 ||
+	    strcmp(state, "REQUEUED") == 0) {
+		s->state = ST_PENDING;
+		if (strcmp(reason, "None") != 0 && reason[0] != '\0' &&
+		    strcmp(reason, s->reason) != 0) {
+			note(&s->s[1], "slurm: job %s pending (%s)\n", s->id,
+			    reason);
+			snprintf(s->reason, sizeof s->reason, "%s", reason);
+		}
+	} else if (state[0] != '\0')
+		s->state = ST_RUNNING;
+	if (s->state != prev)
+		s->interval_ms = POLL_MIN_MS;
+}
+
+/*
+ * Copy the job's new output, ask Slurm for its state when due, and once it
+ * is final, copy the rest and fill o: 1. Else 0.
+ */
+static int
+poll_job(void *handle, struct batchd_outcome *o, char *err, size_t errlen)
+{
+	struct slurm	*s = handle;
+	int64_t		 now = mono_ms();
+	int		 done;
+
+	done = pump(&s->s[0]) & pump(&s->s[1]);
+	if (s->state != ST_FINAL) {
+		if (now < s->next_ms)
+			return 0;
+		query(s);
+		now = mono_ms();
+		if (s->state != ST_FINAL && s->give_up_ms != -1 &&
+		    now >= s->give_up_ms) {
+			memset(&s->o, 0, sizeof s->o);
+			s->o.waitstatus = W_EXITCODE(0, SIGKILL);
+			snprintf(s->final, sizeof s->final, "slurm: job %s: "
+			    "no end seen within %lld s of scancel; giving up\n",
+			    s->id, (long long)(s->kill_wait_ms / 1000));
+			s->state = ST_FINAL;
+		}
+		if (s->state != ST_FINAL) {
+			s->next_ms = now + s->interval_ms;
+			s->interval_ms += s->interval_ms / 2;
+			if (s->interval_ms > s->max_ms)
+				s->interval_ms = s->max_ms;
+			return 0;
+		}
+		done = pump(&s->s[0]) & pump(&s->s[1]);
+	}
+	/* Final: everything the files hold, then our last line. */
+	if (!done)
+		return 0;
+	if (!s->final_told) {
+		s->final_told = 1;
+		if (s->final[0] != '\0') {
+			note(&s->s[1], "%s", s->final);
+			if (!pump(&s->s[1]))
+				return 0;
+		}
+	} else if (s->s[1].nnote > 0 && !pump(&s->s[1]))
+		return 0;
+	*o = s->o;
+	slurm_free(s);
+	return 1;
+}
+
+/*
+ * scancel with these options (o1 NULL: a plain cancel), within limit_ms;
+ * 0 if it says it did.
+ */
+static int
+cancel(struct slurm *s, const char *o1, const char *o2, int64_t limit_ms)
+{
+	char	*argv[5], out[256], msg[512];
+	int	 n = 0, st;
+
+	argv[n++] = s->scancel;
+	if (o1 != NULL)
+		argv[n++] = (char *)o1;
+	if (o2 != NULL)
+		argv[n++] = (char *)o2;
+	argv[n++] = s->id;
+	argv[n] = NULL;
+	st = tool(s, argv, (uid_t)-1, (gid_t)-1, limit_ms < s->tool_ms ?
+	    limit_ms : s->tool_ms, out, sizeof out, msg, sizeof msg);
+	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Stop the job: see the top of the file. */
+static void
+kill_job(void *handle, int sig)
+{
+	struct slurm	*s = handle;
+	char		 o[32];
+
+	if (s->state == ST_FINAL)
+		return;
+	s->sig = sig;
+	/*
+	 * A job without processes yet (pending) cannot be signalled, and
+	 * scancel would retry for minutes: cancel it. A running job gets
+	 * the signal in all its processes; should Slurm refuse (a job in
+	 * transition), it is cancelled (SIGTERM, KillWait, SIGKILL).
+	 */
+	snprintf(o, sizeof o, "--signal=%d", sig);
+	if (s->state != ST_RUNNING ||
+	    cancel(s, "--full", o, SIGNAL_MS) == -1)
+		cancel(s, NULL, NULL, s->tool_ms);
+	if (sig == SIGKILL && s->give_up_ms == -1)
+		s->give_up_ms = mono_ms() + s->kill_wait_ms;
+	s->interval_ms = POLL_MIN_MS;
+	s->next_ms = mono_ms() + POLL_MIN_MS;
+}
+
+const struct batchd_plugin batchd_plugin = {
+	.abi = BATCHD_PLUGIN_ABI,
+	.kind = BATCHD_PLUGIN_BACKEND,
+	.name = "slurm",
+	.handles = 0,
+	.u.backend = { .start = start, .poll = poll_job, .kill = kill_job,
+	    .poll_ms = POLL_MIN_MS },
+};

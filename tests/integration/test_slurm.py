@@ -1,0 +1,416 @@
+"""The slurm backend (plugins/backend_slurm.c): runs of clusters whose
+instance type is a Slurm one, on a private single-node Slurm shared by this
+module (slurm_harness.py), with the statuses, reasons, logs, cancels,
+retries and restarts a local run has.
+
+Slurm's rarer final states (TIMEOUT, NODE_FAIL, PREEMPTED, ...) are driven
+through stand-in tools (slurm/fake_*), which need no Slurm."""
+
+import os
+import re
+import sys
+import time
+
+import pytest
+
+import harness
+import slurm_harness
+from batchd.v1 import batchd_pb2 as pb
+from harness import (assert_ok, get_cluster, get_run, make_cluster,
+                     make_jobdef, read_logs, submit_ok, wait_output,
+                     wait_run, wait_status, wait_until)
+
+pytestmark = pytest.mark.usefixtures("nats_server")
+
+S = pb.JobRunStatus.Name
+R = pb.StatusReason.Name
+FAKE_DIR = os.path.join(slurm_harness.HERE, "slurm")
+
+# One line per rank (ranks' output interleaves, but a short line written
+# at once stays whole).
+RANKS = """\
+import os, resource, sys
+rank = (os.environ.get('OMPI_COMM_WORLD_RANK') or os.environ.get('PMI_RANK')
+        or os.environ.get('SLURM_PROCID'))
+print('rank %s args %s greeting %r odd %s cwd %s pyenv %s job %s nofile %d'
+      % (rank, sys.argv[1:], os.environ.get('GREETING'),
+         os.environ.get('my.odd-name'), os.getcwd(),
+         os.environ.get('PYENV_ROOT'), bool(os.environ.get('SLURM_JOB_ID')),
+         resource.getrlimit(resource.RLIMIT_NOFILE)[0]), flush=True)
+print('err of rank', rank, file=sys.stderr, flush=True)
+"""
+
+FAIL = """\
+import sys
+print('about to fail')
+print('bad thing', file=sys.stderr)
+sys.exit(3)
+"""
+
+# Prints "sleeping", then sleeps argv[1] seconds (30 by default).
+SLEEP = """\
+import sys, time
+print('sleeping', flush=True)
+time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 30)
+"""
+
+FLAKY = """\
+import os, sys
+a = os.environ['BATCHD_ATTEMPT']
+print('attempt', a, 'slurm job', os.environ.get('SLURM_JOB_ID'))
+sys.exit(0 if a == '2' else 1)
+"""
+
+# Ten lines over about 3 s.
+TICKS = """\
+import time
+for i in range(10):
+    print('tick', i, flush=True)
+    time.sleep(0.3)
+"""
+
+# 2 MiB on stdout, 256 KiB on stderr: more than the pipes to the shim hold.
+BIG = """\
+import sys
+line = ''.join(chr(48 + i % 43) for i in range(1023)) + '\\n'
+for i in range(2048):
+    sys.stdout.write(line)
+sys.stderr.write(line * 256)
+"""
+
+MPI_ROOT = {"OMPI_ALLOW_RUN_AS_ROOT": "1",
+            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    why = slurm_harness.available()
+    if why is not None:
+        pytest.skip(why)
+    s = slurm_harness.Slurm(tmp_path_factory.mktemp("slurm"))
+    s.start()
+    yield s
+    s.stop()
+
+
+def conf_text(slurm_conf, python_mpiexec=None):
+    """batchd.conf: slurm-cpu on the real Slurm, slurm-fake on the
+    stand-in tools."""
+    text = ("plugins = workspace,python,sql,local,slurm\n"
+            "kill_grace_s = 1\n"
+            "job_limit_nofile = 512\n"
+            "python = %s\n" % sys.executable)
+    if python_mpiexec is not None:
+        text += "\n[plugin.python]\nmpiexec = %s\n" % python_mpiexec
+    text += "\n[plugin.slurm]\n"
+    if slurm_conf is not None:
+        text += "conf = %s\n" % slurm_conf
+    text += ("\n[instance.slurm-cpu]\nbackend = slurm\npartition = %s\n"
+             % slurm_harness.PARTITION)
+    return text
+
+
+@pytest.fixture
+def make_daemon(request, tmp_path, nats_server):
+    """make(slurm=None, fake_dir=None, python_mpiexec=None) -> a started
+    ConfDaemon. At teardown: shims stopped (a cancel each), batchd
+    stopped and checked."""
+    made = []
+    request.node._batchd_daemons = made
+
+    def make(slurm=None, fake_dir=None, python_mpiexec=None):
+        text = conf_text(slurm.conf if slurm else None, python_mpiexec)
+        if fake_dir is not None:
+            text += ("\n[instance.slurm-fake]\nbackend = slurm\n"
+                     "conf = %s\nsbatch = %s\nscontrol = %s\n"
+                     "scancel = %s\n" % (
+                         fake_dir, os.path.join(FAKE_DIR, "fake_sbatch"),
+                         os.path.join(FAKE_DIR, "fake_scontrol"),
+                         os.path.join(FAKE_DIR, "fake_scancel")))
+        tmpdir = tmp_path / ("batchd%d" % len(made))
+        os.makedirs(str(tmpdir))
+        d = slurm_harness.ConfDaemon(
+            str(tmpdir), nats_server.url, text,
+            env={"BATCHD_PLUGINS": "workspace,python,sql,local,slurm"})
+        made.append(d)
+        return d.start()
+
+    yield make
+    errors = []
+    for d in made:
+        try:
+            harness.stop_shims(d)
+            d.close()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    if errors:
+        pytest.fail("batchd teardown:\n" + "\n\n".join(errors),
+                    pytrace=False)
+
+
+def slurm_cluster(d, ws, name, workers=1):
+    return make_cluster(d, ws, name, config=harness.cluster_config(
+        workers=workers, instance_type="slurm-cpu"))
+
+
+def slurm_id(d, run_uuid, attempt=1):
+    """The Slurm job id of an attempt, once submitted."""
+    path = os.path.join(d.data_dir, "runs", run_uuid, str(attempt),
+                        "slurm.jobid")
+
+    def read():
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+    return wait_until(read, 20, what="the Slurm job id of %s" % run_uuid)
+
+
+def slurm_job(slurm, job_id):
+    """scontrol's fields of a job, as a dict."""
+    out = slurm.tool("scontrol", "-o", "show", "job", job_id).stdout
+    return dict(f.split("=", 1) for f in out.split() if "=" in f)
+
+
+def logs(d, ws, uuid, attempt=0):
+    return (read_logs(d, ws, uuid, attempt=attempt)[0].decode(),
+            read_logs(d, ws, uuid, stream=pb.STDERR,
+                      attempt=attempt)[0].decode())
+
+
+# ---------------------------------------------------------------- success
+
+@pytest.mark.parametrize("launch", ["mpiexec", "srun"])
+def test_two_ranks_succeed(slurm, make_daemon, ws, launch):
+    # mpiexec: the python runner's argv starts with mpiexec -n 2, which
+    # takes its ranks from Slurm's allocation; srun: the runner has no
+    # launcher and the backend runs srun -n 2.
+    d = make_daemon(slurm, python_mpiexec=None if launch == "mpiexec"
+                    else "/nonexistent/mpiexec")
+    cl = slurm_cluster(d, ws, "c2", workers=2)
+    env = dict(MPI_ROOT, GREETING="it's $HOME `x` \"q\"\n2nd line")
+    env["my.odd-name"] = "odd value"      # not a name sh can export
+    jd = make_jobdef(d, ws, "ranks", code=RANKS, env=env,
+                     args="one 'two words'")
+    t0 = time.monotonic()
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    took = time.monotonic() - t0
+    assert (S(r.status), r.attempt, r.exit_code) == ("SUCCEEDED", 1, 0), r
+    out, err = logs(d, ws, run.uuid)
+    work = os.path.join(d.data_dir, "runs", run.uuid, "1", "work")
+    # Arguments and environment pass unchanged, and the environment is the
+    # job's own (no login environment of root, as --export=NONE gives);
+    # batchd's job limits hold.
+    for rank in (0, 1):
+        assert ("rank %d args ['one', 'two words'] greeting %r odd odd "
+                "value cwd %s pyenv None job True nofile 512\n"
+                % (rank, env["GREETING"], work)) in out, out
+        assert "err of rank %d\n" % rank in err, err
+    job = slurm_job(slurm, slurm_id(d, run.uuid))
+    assert job["JobState"] == "COMPLETED" and job["NumTasks"] == "2", job
+    assert job["Partition"] == slurm_harness.PARTITION
+    assert job["JobName"] == "batchd-%s-1" % run.uuid
+    # The script (it holds the environment) is gone once submitted.
+    assert not os.path.exists(os.path.join(work, "..", "slurm", "job.sh"))
+    assert took < 10, took
+
+
+def test_fail_with_exit_code(slurm, make_daemon, ws):
+    d = make_daemon(slurm)
+    cl = slurm_cluster(d, ws, "c1")
+    jd = make_jobdef(d, ws, "fail", code=FAIL)
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    assert (S(r.status), R(r.reason), r.exit_code) == (
+        "FAILED", "NON_ZERO_EXIT_CODE", 3), r
+    assert r.attempts[0].exit_code == 3 and r.attempts[0].signal == 0
+    assert logs(d, ws, run.uuid) == ("about to fail\n", "bad thing\n")
+    job = slurm_job(slurm, slurm_id(d, run.uuid))
+    assert (job["JobState"], job["ExitCode"]) == ("FAILED", "3:0"), job
+
+
+def test_large_output_copied_whole(slurm, make_daemon, ws):
+    d = make_daemon(slurm)
+    cl = slurm_cluster(d, ws, "c1")
+    jd = make_jobdef(d, ws, "big", code=BIG)
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    assert (S(r.status), r.exit_code) == ("SUCCEEDED", 0), r
+    line = "".join(chr(48 + i % 43) for i in range(1023)) + "\n"
+    out, err = logs(d, ws, run.uuid)
+    assert out == line * 2048
+    assert err == line * 256
+
+
+# ---------------------------------------------------------------- time
+
+def test_timeout(slurm, make_daemon, ws):
+    d = make_daemon(slurm)
+    cl = slurm_cluster(d, ws, "c1")
+    jd = make_jobdef(d, ws, "slow", code=SLEEP, timeout_seconds=2)
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    job_id = slurm_id(d, run.uuid)
+    # batchd's timeout is also the job's time limit, in whole minutes.
+    assert slurm_job(slurm, job_id)["TimeLimit"] == "00:01:00"
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    assert (S(r.status), R(r.reason)) == ("FAILED", "TIMEOUT"), r
+    assert r.attempts[0].signal in (15, 9), r.attempts[0]
+    assert logs(d, ws, run.uuid)[0] == "sleeping\n"
+    # The Slurm job ended too.
+    assert slurm_job(slurm, job_id)["JobState"] in ("CANCELLED", "FAILED")
+
+
+# ---------------------------------------------------------------- cancel
+
+def test_cancel_running_and_queued(slurm, make_daemon, ws):
+    d = make_daemon(slurm)
+    cl = slurm_cluster(d, ws, "c1")
+    slow = make_jobdef(d, ws, "slow", code=SLEEP)
+    running = submit_ok(d, ws, slow.uuid, cl.uuid)
+    queued = submit_ok(d, ws, slow.uuid, cl.uuid)   # behind it in batchd
+    assert R(queued.reason) == "IN_QUEUE"
+    # Streamed while the job runs.
+    wait_output(d, ws, running.uuid, b"sleeping\n")
+    job_id = slurm_id(d, running.uuid)
+    assert slurm_job(slurm, job_id)["JobState"] == "RUNNING"
+
+    rep = d.call("run.cancel", pb.CancelJobRunRequest(uuid=queued.uuid),
+                 pb.JobRunReply, ws=ws)
+    assert_ok(rep)
+    assert S(rep.job_run.status) == "CANCELLED"
+    t0 = time.monotonic()
+    assert_ok(d.call("run.cancel", pb.CancelJobRunRequest(uuid=running.uuid),
+                     pb.JobRunReply, ws=ws))
+    r = wait_run(d, ws, running.uuid,
+                 lambda r: r.attempts and r.attempts[0].finished_at_ms,
+                 timeout=30, what="the attempt's end")
+    assert (S(r.status), R(r.reason)) == ("CANCELLED", "CANCELLED_BY_USER")
+    assert r.attempts[0].signal in (15, 9), r.attempts[0]
+    assert time.monotonic() - t0 < 10
+    assert slurm_job(slurm, job_id)["JobState"] in ("CANCELLED", "FAILED")
+    wait_until(lambda: get_cluster(d, ws, cl.uuid).cluster.active_run_uuid
+               == "", 10, what="cluster freed")
+    q = get_run(d, ws, queued.uuid)
+    assert S(q.status) == "CANCELLED" and q.attempt == 0 and not q.attempts
+
+
+def test_pending_in_slurm_then_cancelled(slurm, make_daemon, ws):
+    # A 2-task job fills the node; a second cluster's job waits in Slurm
+    # (batchd: RUNNING), says why on stderr, and is cancelled there.
+    d = make_daemon(slurm)
+    big = slurm_cluster(d, ws, "big", workers=2)
+    small = slurm_cluster(d, ws, "small")
+    slow = make_jobdef(d, ws, "slow", code=SLEEP, env=MPI_ROOT)
+    blocker = submit_ok(d, ws, slow.uuid, big.uuid)
+    wait_output(d, ws, blocker.uuid, b"sleeping\nsleeping\n")
+    waiting = submit_ok(d, ws, slow.uuid, small.uuid)
+    wait_status(d, ws, waiting.uuid, pb.RUNNING)
+    job_id = slurm_id(d, waiting.uuid)
+    wait_output(d, ws, waiting.uuid,
+                b"slurm: job %s pending (Resources)\n" % job_id.encode(),
+                stream=pb.STDERR)
+    assert slurm_job(slurm, job_id)["JobState"] == "PENDING"
+    t0 = time.monotonic()
+    assert_ok(d.call("run.cancel", pb.CancelJobRunRequest(uuid=waiting.uuid),
+                     pb.JobRunReply, ws=ws))
+    wait_run(d, ws, waiting.uuid,
+             lambda r: r.attempts and r.attempts[0].finished_at_ms,
+             timeout=10, what="the attempt's end")
+    assert time.monotonic() - t0 < 3
+    assert slurm_job(slurm, job_id)["JobState"] == "CANCELLED"
+    assert_ok(d.call("run.cancel", pb.CancelJobRunRequest(uuid=blocker.uuid),
+                     pb.JobRunReply, ws=ws))
+    wait_run(d, ws, blocker.uuid,
+             lambda r: r.attempts and r.attempts[0].finished_at_ms,
+             timeout=30, what="the attempt's end")
+
+
+# ---------------------------------------------------------------- retries
+
+def test_retry(slurm, make_daemon, ws):
+    d = make_daemon(slurm)
+    cl = slurm_cluster(d, ws, "c1")
+    jd = make_jobdef(d, ws, "flaky", code=FLAKY, num_retries=2,
+                     retry_delay_seconds=0)
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    assert (S(r.status), r.attempt) == ("SUCCEEDED", 2), r
+    assert [(a.attempt, S(a.status), a.exit_code) for a in r.attempts] == [
+        (1, "FAILED", 1), (2, "SUCCEEDED", 0)]
+    ids = [slurm_id(d, run.uuid, a) for a in (1, 2)]
+    assert ids[0] != ids[1]
+    for a in (1, 2):
+        out = read_logs(d, ws, run.uuid, attempt=a)[0].decode()
+        assert out == "attempt %d slurm job %s\n" % (a, ids[a - 1]), out
+
+
+# ---------------------------------------------------------------- restart
+
+def test_batchd_killed_while_slurm_job_runs(slurm, make_daemon, ws):
+    d = make_daemon(slurm)
+    cl = slurm_cluster(d, ws, "c1")
+    jd = make_jobdef(d, ws, "ticks", code=TICKS)
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    wait_output(d, ws, run.uuid, b"tick 0\n")
+    job_id = slurm_id(d, run.uuid)
+    d.kill9()
+    # The shim and the Slurm job carry on without batchd.
+    time.sleep(1)
+    assert slurm_job(slurm, job_id)["JobState"] in ("RUNNING", "COMPLETED")
+    d.start()
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    assert (S(r.status), r.attempt, len(r.attempts)) == ("SUCCEEDED", 1, 1), r
+    assert logs(d, ws, run.uuid) == (
+        "".join("tick %d\n" % i for i in range(10)), "")
+    assert slurm_job(slurm, job_id)["JobState"] == "COMPLETED"
+
+
+# ---------------------------------------------------------------- states
+
+# job args -> (status, reason, exit code or None, signal, stderr pattern)
+FAKE_CASES = {
+    "FAKE_COMPLETED": ("SUCCEEDED", None, 0, 0, r""),
+    "FAKE_FAILED_7": ("FAILED", "NON_ZERO_EXIT_CODE", 7, 0, r""),
+    "FAKE_TIMEOUT": ("FAILED", "KILLED_BY_SIGNAL", None, 24,
+                     r"slurm: job \d+ TIMEOUT: Slurm ended it at its time "
+                     r"limit\n"),
+    "FAKE_NODE_FAIL": ("FAILED", "KILLED_BY_SIGNAL", None, 9,
+                       r"slurm: job \d+ NODE_FAIL\n"),
+    "FAKE_PREEMPTED": ("FAILED", "KILLED_BY_SIGNAL", None, 9,
+                       r"slurm: job \d+ PREEMPTED\n"),
+    "FAKE_OUT_OF_MEMORY": ("FAILED", "KILLED_BY_SIGNAL", None, 9,
+                           r"slurm: job \d+ OUT_OF_MEMORY\n"),
+    "FAKE_CANCELLED": ("FAILED", "KILLED_BY_SIGNAL", None, 15,
+                       r"slurm: job \d+ was CANCELLED outside batchd\n"),
+    "FAKE_GONE": ("FAILED", "KILLED_BY_SIGNAL", None, 9,
+                  r"slurm: job \d+ is no longer known to Slurm; its end "
+                  r"was not seen\n"),
+}
+
+
+def test_slurm_states_map_onto_batchd(make_daemon, ws, tmp_path):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    d = make_daemon(fake_dir=str(fake))
+    jd = make_jobdef(d, ws, "any", code="print('never runs')\n")
+    runs = {}
+    for i, case in enumerate(FAKE_CASES):
+        cl = make_cluster(d, ws, "f%d" % i, config=harness.cluster_config(
+            instance_type="slurm-fake"))
+        runs[case] = submit_ok(d, ws, jd.uuid, cl.uuid, args=case)
+    for case, (st, why, code, sig, err_re) in FAKE_CASES.items():
+        r = wait_run(d, ws, runs[case].uuid, timeout=20)
+        a = r.attempts[0]
+        got = (S(r.status), R(r.reason) if why else None,
+               a.exit_code if a.HasField("exit_code") else None, a.signal)
+        assert got == (st, why, code, sig), (case, r)
+        job_id = slurm_id(d, r.uuid)
+        out, err = logs(d, ws, r.uuid)
+        assert out == "fake job %s\n" % job_id, (case, out)
+        pending = "slurm: job %s pending (Priority)\n" % job_id
+        assert err.startswith(pending), (case, err)
+        assert re.fullmatch(err_re, err[len(pending):]), (case, err)
