@@ -54,10 +54,7 @@ def plugin_dir_with(tmp_path, extra_so):
 
 
 def write_job(d, ws, name, body):
-    jobs = os.path.join(d.ws_root, ws, "jobs")
-    os.makedirs(jobs, exist_ok=True)
-    with open(os.path.join(jobs, name), "w") as f:
-        f.write(body)
+    harness.write_job(d, ws, name, body)
 
 
 def run(d, ws, script, cluster_config=None, type_=pb.PYTHON, env=None):
@@ -73,27 +70,11 @@ def run(d, ws, script, cluster_config=None, type_=pb.PYTHON, env=None):
     s = d.call("run.submit", pb.SubmitJobRunRequest(
         job_definition_uuid=r.job_definition.uuid), pb.JobRunReply, ws=ws)
     assert_ok(s)
-    uuid = s.job_run.uuid
-
-    def done():
-        g = d.call("run.get", pb.GetJobRunRequest(uuid=uuid), pb.JobRunReply,
-                   ws=ws)
-        return g.job_run.status in (pb.SUCCEEDED, pb.FAILED, pb.CANCELLED)
-    harness.wait_until(done, 60, what="run finished")
-    return d.call("run.get", pb.GetJobRunRequest(uuid=uuid), pb.JobRunReply,
-                  ws=ws).job_run
+    return harness.wait_run(d, ws, s.job_run.uuid, timeout=60)
 
 
 def logs(d, ws, uuid, stream=pb.STDOUT):
-    out, off = b"", 0
-    while True:
-        r = d.call("run.logs", pb.GetJobRunLogsRequest(
-            uuid=uuid, stream=stream, offset=off), pb.JobRunLogsReply, ws=ws)
-        assert_ok(r)
-        out += b"".join(c.data for c in r.chunks)
-        off = r.next_offset
-        if r.eof:
-            return out
+    return harness.read_logs(d, ws, uuid, stream)[0]
 
 
 def test_out_of_tree_plugin_is_loaded_and_used(installed, daemon_factory,

@@ -31,23 +31,12 @@ print("err:", s, file=sys.stderr, flush=True)
 
 
 def all_logs(d, ws, run, stream):
-    out, off = b"", 0
-    while True:
-        r = d.call("run.logs", pb.GetJobRunLogsRequest(
-            uuid=run, stream=stream, offset=off), pb.JobRunLogsReply, ws=ws)
-        assert_ok(r)
-        out += b"".join(c.data for c in r.chunks)
-        off = r.next_offset
-        if r.eof:
-            return out
+    return harness.read_logs(d, ws, run, stream)[0]
 
 
 def test_secret_env_masked_everywhere(daemon, ws):
     d = daemon
-    jobs = os.path.join(d.ws_root, ws, "jobs")
-    os.makedirs(jobs, exist_ok=True)
-    with open(os.path.join(jobs, "leak.py"), "w") as f:
-        f.write(SCRIPT)
+    harness.write_job(d, ws, "leak.py", SCRIPT)
     nc = d.nc()
     sub = nc.subscribe("batchd.v1.%s.logs.>" % ws)
     nc.flush()
@@ -75,14 +64,8 @@ def test_secret_env_masked_everywhere(daemon, ws):
     assert s.job_run.env["DB_PASSWORD"] == "****"
     assert s.job_run.config.env["API_TOKEN"] == "****"
 
-    def done():
-        g = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
-                   ws=ws)
-        return g.job_run.status in (pb.SUCCEEDED, pb.FAILED)
-    harness.wait_until(done, 20, what="run finished")
-    g = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
-               ws=ws)
-    assert g.job_run.status == pb.SUCCEEDED, g.job_run.reason_text
+    g = harness.wait_run(d, ws, run)
+    assert g.status == pb.SUCCEEDED, g.reason_text
 
     out = all_logs(d, ws, run, pb.STDOUT)
     err = all_logs(d, ws, run, pb.STDERR)

@@ -68,34 +68,17 @@ def shim_pid(d, run, attempt=1):
 
 
 def finish(d, ws, run):
-    def done():
-        r = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
-                   ws=ws)
-        return r.job_run.status in (pb.SUCCEEDED, pb.FAILED, pb.CANCELLED)
-    harness.wait_until(done, 20, what="run finished")
-    return d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
-                  ws=ws).job_run
+    return harness.wait_run(d, ws, run)
 
 
 def stdout_of(d, ws, run, attempt):
-    out, off = b"", 0
-    while True:
-        r = d.call("run.logs", pb.GetJobRunLogsRequest(
-            uuid=run, attempt=attempt, stream=pb.STDOUT, offset=off),
-            pb.JobRunLogsReply, ws=ws)
-        assert_ok(r)
-        out += b"".join(c.data for c in r.chunks)
-        off = r.next_offset
-        if r.eof:
-            return out
+    return harness.read_logs(d, ws, run, pb.STDOUT, attempt)[0]
 
 
 def history(d, ws, run):
-    ev = d.call("run.events", pb.GetJobRunRequest(uuid=run),
-                pb.JobRunEventsReply, ws=ws)
-    assert_ok(ev)
-    assert [e.seq for e in ev.events] == list(range(1, len(ev.events) + 1))
-    return [(e.status, e.attempt) for e in ev.events]
+    evs = harness.run_events(d, ws, run)
+    assert [e.seq for e in evs] == list(range(1, len(evs) + 1))
+    return [(e.status, e.attempt) for e in evs]
 
 
 def test_kill9_reattaches_to_running_job(daemon_factory, ws, tmp_path):

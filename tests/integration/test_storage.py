@@ -79,23 +79,12 @@ def test_disk_full_answers_unavailable_and_recovers(daemon_factory,
 
 
 def write_job(d, ws, name, body):
-    jobs = os.path.join(d.ws_root, ws, "jobs")
-    os.makedirs(jobs, exist_ok=True)
-    with open(os.path.join(jobs, name), "w") as f:
-        f.write(body)
+    harness.write_job(d, ws, name, body)
 
 
 def run_to_end(d, ws, jd):
-    s = d.call("run.submit", pb.SubmitJobRunRequest(job_definition_uuid=jd),
-               pb.JobRunReply, ws=ws)
-    assert_ok(s)
-    run = s.job_run.uuid
-
-    def done():
-        r = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
-                   ws=ws)
-        return r.job_run.status in (pb.SUCCEEDED, pb.FAILED)
-    harness.wait_until(done, 20, what="run finished")
+    run = harness.submit_ok(d, ws, jd).uuid
+    harness.wait_run(d, ws, run)
     return run
 
 
