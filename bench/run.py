@@ -1,0 +1,977 @@
+#!/usr/bin/python3
+"""bench/run.py: the benchmark driver of batchd (make bench, make bench-smoke).
+
+Starts everything on 127.0.0.1 (nats-server, batchd, beanstalkd, the echo
+responder, the C tools of bench/), runs the four parts, prints a table of
+figures (median, min and max of the repetitions, with targets) and writes
+bench/results/{latest|smoke}.{md,csv,json} (and latest.png with gnuplot).
+
+Every process it starts is killed on exit, failure or signal included; the
+shims of batchd (started in sessions of their own) are found by their pid
+files and stopped too. Every wait is bounded. Timings never make the exit
+status non-zero; a part that fails to run does.
+
+Sizes come from --mode and can be overridden with --set NAME=VALUE (the
+BENCH_* variables of bench/bench.mk).
+"""
+
+import argparse
+import csv
+import glob
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WS = "bench"
+
+SIZES = {
+    "full": {
+        "BENCH_K": "1 8 32 128", "BENCH_REPS": 3, "BENCH_SECS": 3.0,
+        "BENCH_WARM": 0.5, "BENCH_CLUSTERS": 512,
+        "BENCH_LAT_N": 200, "BENCH_LAT_REPS": 3,
+        "BENCH_LOG_MIB": 256, "BENCH_LOG_REPS": 3,
+        "BENCH_SCALE_CLUSTERS": 1000, "BENCH_SCALE_QUEUED": 100,
+        "BENCH_SCALE_RUNS": 1000000, "BENCH_SCALE_K": 32,
+        "BENCH_SCALE_REPS": 3, "BENCH_COLD": 1, "BENCH_KEEP": 0,
+        "BENCH_QUIET_S": 120,
+    },
+    "smoke": {
+        "BENCH_K": "1 8", "BENCH_REPS": 1, "BENCH_SECS": 0.5,
+        "BENCH_WARM": 0.2, "BENCH_CLUSTERS": 16,
+        "BENCH_LAT_N": 5, "BENCH_LAT_REPS": 1,
+        "BENCH_LOG_MIB": 8, "BENCH_LOG_REPS": 1,
+        "BENCH_SCALE_CLUSTERS": 20, "BENCH_SCALE_QUEUED": 5,
+        "BENCH_SCALE_RUNS": 2000, "BENCH_SCALE_K": 8,
+        "BENCH_SCALE_REPS": 1, "BENCH_COLD": 0, "BENCH_KEEP": 0,
+        "BENCH_QUIET_S": 0,
+    },
+}
+
+HI_PY = 'import sys\nsys.stdout.write("hi\\n")\nsys.stdout.flush()\n'
+FLOOD_PY = """import sys
+block = b"x" * 1048575 + b"\\n"
+w = sys.stdout.buffer.write
+for _ in range(int(sys.argv[1])):
+    w(block)
+sys.stdout.flush()
+"""
+
+
+class PartFailed(Exception):
+    pass
+
+
+def log(msg):
+    print("bench: " + msg, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+class Procs:
+    """Every process started here, to be stopped whatever happens."""
+
+    def __init__(self):
+        self.procs = []
+        self.data_dirs = []
+
+    def start(self, argv, env=None, stdout=None, stderr=None):
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                             stdout=stdout, stderr=stderr)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=15.0):
+        """Signal p and wait for it (SIGKILL after timeout); its status."""
+        if p.poll() is None:
+            try:
+                p.send_signal(sig)
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+        if p in self.procs:
+            self.procs.remove(p)
+        return p.returncode
+
+    def stop_shims(self):
+        """Stop the shims of every batchd data dir used (own sessions)."""
+        for d in self.data_dirs:
+            for pidfile in glob.glob(os.path.join(d, "runs", "*", "*",
+                                                  "shim.pid")):
+                try:
+                    pid, start = open(pidfile).read().split()[:2]
+                    stat = open("/proc/%s/stat" % pid).read()
+                    fields = stat[stat.rindex(")") + 2:].split()
+                    if fields[19] == start:
+                        os.kill(int(pid), signal.SIGKILL)
+                        # its job is in a process group of its own
+                        for child in children_of(int(pid)):
+                            os.killpg(child, signal.SIGKILL)
+                except (OSError, ValueError, IndexError):
+                    pass
+
+    def stop_all(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p, signal.SIGKILL, timeout=5)
+        self.stop_shims()
+
+
+def children_of(pid):
+    out = []
+    for st in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            s = open(st).read()
+            f = s[s.rindex(")") + 2:].split()
+            if int(f[1]) == pid:
+                out.append(int(st.split("/")[2]))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0, banner=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise PartFailed("process on port %d exited with %s"
+                             % (port, proc.returncode))
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+                if banner is None or s.recv(16).startswith(banner):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise PartFailed("nothing answers on 127.0.0.1:%d" % port)
+
+
+def tail(path, n=30):
+    try:
+        with open(path, "rb") as f:
+            return "\n".join(f.read().decode("utf-8", "replace")
+                             .splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def du_bytes(path):
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def proc_cpu(pid):
+    """CPU seconds of pid: (all threads, main thread = batchd's loop)."""
+    def ticks(path):
+        try:
+            s = open(path).read()
+            f = s[s.rindex(")") + 2:].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
+    return (ticks("/proc/%d/stat" % pid),
+            ticks("/proc/%d/task/%d/stat" % (pid, pid)))
+
+
+SYSCALLS = ("fdatasync", "pwrite64", "writev")
+
+
+class SyscallCount:
+    """Count some system calls of a process with perf stat (tracepoints,
+    counted in the kernel: no measurable slowdown); optional."""
+
+    def __init__(self, procs, pid, path):
+        self.path, self.p = path, None
+        if shutil.which("perf") is None:
+            return
+        ev = ",".join("syscalls:sys_enter_" + c for c in SYSCALLS)
+        self.p = procs.start(["perf", "stat", "-x,", "-e", ev, "-p",
+                              str(pid), "-o", path],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(0.2)
+
+    def stop(self, procs):
+        if self.p is None:
+            return {}
+        procs.stop(self.p, signal.SIGINT)
+        out = {}
+        try:
+            for line in open(self.path):
+                f = line.strip().split(",")
+                if len(f) > 2 and f[2].startswith("syscalls:sys_enter_"):
+                    out[f[2][19:]] = int(f[0])
+        except (OSError, ValueError):
+            pass
+        return out
+
+
+def proc_status(pid):
+    """VmRSS, VmHWM, RssAnon, RssFile of pid, in bytes."""
+    out = {}
+    try:
+        for line in open("/proc/%d/status" % pid):
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[k] = int(v.split()[0]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, args, sizes):
+        self.args = args
+        self.sz = sizes
+        self.bin = os.path.join(TOP, args.bin)
+        self.tools = os.path.join(self.bin, "bench")
+        self.work = os.path.join(self.tools, "work")
+        self.procs = Procs()
+        self.rows = []          # figures
+        self.raw = {}           # every tool's JSON, per part
+        self.failed = []        # parts that did not run
+        self.timing = {}        # seconds per part
+        self.busy = {}          # CPU share used by others before each part
+        self.nats = None
+
+    # ---------------------------------------------------- helpers
+
+    def tool(self, name, *argv, timeout=300.0, logname=None):
+        """Run a C tool; its JSON result. A failure raises PartFailed."""
+        path = os.path.join(self.tools, name)
+        logpath = os.path.join(self.work, (logname or name) + ".stderr")
+        with open(logpath, "ab") as err:
+            p = self.procs.start([path] + [str(a) for a in argv],
+                                 env=self.tool_env(),
+                                 stdout=subprocess.PIPE, stderr=err)
+            try:
+                out, _ = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.procs.stop(p, signal.SIGKILL)
+                raise PartFailed("%s timed out after %.0f s" % (name,
+                                                                timeout))
+            self.procs.procs.remove(p)
+        lines = out.decode("utf-8", "replace").strip().splitlines()
+        if p.returncode != 0 or not lines:
+            raise PartFailed("%s %s exited with %s:\n%s"
+                             % (name, " ".join(str(a) for a in argv),
+                                p.returncode, tail(logpath, 15)))
+        return json.loads(lines[-1])
+
+    def tool_env(self):
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+        return env
+
+    def start_nats(self):
+        port = free_port()
+        logf = open(os.path.join(self.work, "nats-server.log"), "ab")
+        p = self.procs.start(["nats-server", "-a", "127.0.0.1", "-p",
+                              str(port)], stdout=logf, stderr=logf)
+        wait_port(port, p, banner=b"INFO")
+        self.nats = "nats://127.0.0.1:%d" % port
+        return p
+
+    def batchd_env(self, data, extra=None):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("BATCHD_")}
+        env.update({
+            "BATCHD_NATS_URL": self.nats,
+            "BATCHD_DATA_DIR": data,
+            "BATCHD_WORKSPACE_ROOT": os.path.join(self.work, "ws"),
+            "BATCHD_LOG_LEVEL": "warn",
+            "BATCHD_QUEUE_CAP": "100000",
+            "BATCHD_KILL_GRACE_S": "1",
+            "ASAN_OPTIONS": "detect_leaks=0",
+        })
+        env.update(extra or {})
+        return env
+
+    def start_batchd(self, data, extra=None, wait=True, probe_name="none"):
+        """Start batchd on data; (proc, ms until it answered) if wait."""
+        os.makedirs(data, exist_ok=True)
+        if data not in self.procs.data_dirs:
+            self.procs.data_dirs.append(data)
+        logf = open(os.path.join(data + ".stderr"), "ab")
+        p = self.procs.start([os.path.join(self.bin, "batchd")],
+                             env=self.batchd_env(data, extra),
+                             stdout=logf, stderr=logf)
+        if not wait:
+            return p, None
+        t0 = time.monotonic_ns()
+        try:
+            r = self.tool("probe", self.nats, WS, probe_name, 60)
+        except PartFailed as e:
+            raise PartFailed("batchd did not answer: %s\n%s"
+                             % (e, tail(data + ".stderr")))
+        return p, (r["t_answer_ns"] - t0) / 1e6
+
+    def stop_batchd(self, p, data, sig=signal.SIGTERM):
+        rc = self.procs.stop(p, sig)
+        if sig == signal.SIGTERM and rc != 0:
+            raise PartFailed("batchd exited with %s:\n%s"
+                             % (rc, tail(data + ".stderr")))
+        return rc
+
+    def start_beanstalkd(self, binlog):
+        port = free_port()
+        argv = ["beanstalkd", "-l", "127.0.0.1", "-p", str(port)]
+        if binlog:
+            os.makedirs(binlog, exist_ok=True)
+            argv += ["-b", binlog, "-f", "0"]
+        logf = open(os.path.join(self.work, "beanstalkd.log"), "ab")
+        p = self.procs.start(argv, stdout=logf, stderr=logf)
+        wait_port(port, p)
+        return p, port
+
+    def add(self, part, figure, unit, values, target=None, ok=None,
+            note=""):
+        """A figure: its values over the repetitions."""
+        vals = [v for v in values if v is not None]
+        row = {"part": part, "figure": figure, "unit": unit,
+               "n": len(vals),
+               "median": statistics.median(vals) if vals else None,
+               "min": min(vals) if vals else None,
+               "max": max(vals) if vals else None,
+               "target": target or "", "verdict": "", "note": note,
+               "values": vals}
+        if ok is not None and vals:
+            row["verdict"] = "met" if ok(row["median"]) else "MISSED"
+        self.rows.append(row)
+        return row
+
+    # ---------------------------------------------------- part 1
+
+    def part_throughput(self):
+        os.makedirs(os.path.join(self.work, "p1"), exist_ok=True)
+        ks = [int(k) for k in str(self.sz["BENCH_K"]).split()]
+        reps = int(self.sz["BENCH_REPS"])
+        secs = float(self.sz["BENCH_SECS"])
+        warm = float(self.sz["BENCH_WARM"])
+        nclusters = int(self.sz["BENCH_CLUSTERS"])
+        echo_log = open(os.path.join(self.work, "echo.stderr"), "ab")
+        echo = self.procs.start([os.path.join(self.tools, "echo"),
+                                 self.nats, "bench.echo", "3600"],
+                                env=self.tool_env(),
+                                stdout=subprocess.PIPE, stderr=echo_log)
+        if echo.stdout.readline().strip() != b"ready":
+            raise PartFailed("echo responder did not start")
+        res = {s: {k: [] for k in ks} for s in
+               ("echo", "batchd", "bean_fsync", "bean_mem")}
+        durable = []
+        floor = []
+        order = ["echo", "batchd", "bean_fsync", "bean_mem"]
+        for rep in range(reps):
+            floor.append(self.tool("seed", "commit",
+                                   os.path.join(self.work, "p1"),
+                                   200 if reps > 1 else 20,
+                                   logname="seed-commit"))
+            log("storage floor rep %d: LMDB commit p50 %.0f us, pwrite+"
+                "fdatasync p50 %.0f us, O_DSYNC pwrite p50 %.0f us" % (
+                    rep + 1, floor[-1]["lmdb_commit_us"]["p50"],
+                    floor[-1]["pwrite4k_fdatasync_us"]["p50"],
+                    floor[-1]["odsync_pwrite120_us"]["p50"]))
+            for k in ks:
+                # Rotate the order so no system always goes first.
+                for sysname in order[rep % 4:] + order[:rep % 4]:
+                    tag = "%s-k%d-r%d" % (sysname, k, rep)
+                    if sysname == "echo":
+                        r = self.tool("loadgen", "echo", self.nats,
+                                      "bench.echo", k, warm, secs,
+                                      logname="loadgen-" + tag)
+                    elif sysname == "batchd":
+                        r, d = self.throughput_batchd(tag, k, warm, secs,
+                                                      nclusters)
+                        durable.append(d)
+                    else:
+                        binlog = (os.path.join(self.work, "p1", tag)
+                                  if sysname == "bean_fsync" else None)
+                        bp, port = self.start_beanstalkd(binlog)
+                        try:
+                            r = self.tool("loadgen", "beanstalk", port, k,
+                                          warm, secs,
+                                          logname="loadgen-" + tag)
+                        finally:
+                            self.procs.stop(bp)
+                            if binlog:
+                                shutil.rmtree(binlog, ignore_errors=True)
+                    res[sysname][k].append(r)
+                    log("throughput %-10s K=%-3d rep %d: %8.0f/s "
+                        "(p99 %.2f ms)" % (sysname, k, rep + 1, r["rate"],
+                                           r["lat_p99_us"] / 1000))
+        self.procs.stop(echo)
+        self.raw["throughput"] = res
+        self.raw["storage_floor"] = floor
+        for key, label in (
+                ("lmdb_commit_us", "LMDB commit of one put, synced"),
+                ("pwrite4k_fdatasync_us", "pwrite 4 KiB + fdatasync"),
+                ("odsync_pwrite120_us", "pwrite 120 B, O_DSYNC (LMDB meta)")):
+            for q in ("p50", "p99"):
+                self.add("1 throughput", "storage floor: %s %s"
+                         % (label, q), "us", [f[key][q] for f in floor])
+        names = {"echo": "echo (cnats request/reply, bus ceiling)",
+                 "batchd": "batchd run.submit (durable)",
+                 "bean_fsync": "beanstalkd put, binlog fsync each write",
+                 "bean_mem": "beanstalkd put, no binlog"}
+        for k in ks:
+            for s in ("echo", "batchd", "bean_fsync", "bean_mem"):
+                self.add("1 throughput", "K=%d %s" % (k, names[s]), "req/s",
+                         [r["rate"] for r in res[s][k]])
+            for s, label, tgt, ok in (
+                    ("echo", "batchd / echo", ">= 0.50",
+                     lambda v: v >= 0.5),
+                    ("bean_fsync", "batchd / beanstalkd fsync", ">= 2.0",
+                     lambda v: v >= 2.0),
+                    ("bean_mem", "batchd / beanstalkd no binlog", None,
+                     None)):
+                ratios = [b["rate"] / o["rate"] for b, o in
+                          zip(res["batchd"][k], res[s][k]) if o["rate"]]
+                if k != 32:
+                    tgt, ok = None, None
+                self.add("1 throughput", "K=%d %s" % (k, label), "ratio",
+                         ratios, tgt, ok)
+            bd = res["batchd"][k]
+            self.add("1 throughput", "K=%d batchd submit latency p50" % k,
+                     "ms", [r["lat_p50_us"] / 1000 for r in bd])
+            self.add("1 throughput", "K=%d batchd submit latency p99" % k,
+                     "ms", [r["lat_p99_us"] / 1000 for r in bd])
+            # Where the time goes, over the whole loadgen run (set-up
+            # included: about 3 requests per cluster besides the load).
+            self.add("1 throughput", "K=%d batchd CPU per request, all "
+                     "threads" % k, "us",
+                     [r["cpu_s"] / r["acked"] * 1e6 for r in bd
+                      if r["acked"]])
+            self.add("1 throughput", "K=%d batchd loop thread busy" % k,
+                     "%", [r["loop_cpu_s"] / r["wall_s"] * 100 for r in bd])
+            for c in SYSCALLS:
+                self.add("1 throughput", "K=%d batchd %s calls per request"
+                         % (k, c), "calls",
+                         [r["syscalls"][c] / r["acked"] for r in bd
+                          if r["acked"] and c in r.get("syscalls", {})])
+        lost = sum(d["lost"] for d in durable)
+        self.add("1 throughput", "acknowledged submissions missing after "
+                 "kill -9 (of %d)" % sum(d["acked"] for d in durable),
+                 "runs", [lost], "0", lambda v: v == 0)
+        if lost:
+            raise PartFailed("%d acknowledged submissions not in storage "
+                             "after kill -9" % lost)
+
+    def throughput_batchd(self, tag, k, warm, secs, nclusters):
+        data = os.path.join(self.work, "p1", tag)
+        p, _ = self.start_batchd(data, {"BATCHD_SHIM": "/bin/false"})
+        try:
+            sc = SyscallCount(self.procs, p.pid, data + ".perfstat")
+            cpu0, t0 = proc_cpu(p.pid), time.monotonic()
+            r = self.tool("loadgen", "batchd", self.nats, WS, k, warm, secs,
+                          nclusters, logname="loadgen-" + tag)
+            cpu1, t1 = proc_cpu(p.pid), time.monotonic()
+            r["syscalls"] = sc.stop(self.procs)
+            r["cpu_s"] = cpu1[0] - cpu0[0]
+            r["loop_cpu_s"] = cpu1[1] - cpu0[1]
+            r["wall_s"] = t1 - t0
+        finally:
+            # kill -9: what was acknowledged must be in storage.
+            self.stop_batchd(p, data, signal.SIGKILL)
+        c = self.tool("seed", "count", data)
+        want = r["acked"] + nclusters
+        shutil.rmtree(data, ignore_errors=True)
+        return r, {"acked": r["acked"], "stored": c["runs"],
+                   "lost": max(0, want - c["runs"])}
+
+    # ---------------------------------------------------- part 2
+
+    def part_latency(self):
+        n = int(self.sz["BENCH_LAT_N"])
+        reps = int(self.sz["BENCH_LAT_REPS"])
+        data = os.path.join(self.work, "p2")
+        p, _ = self.start_batchd(data)
+        res = []
+        try:
+            for rep in range(reps):
+                r = self.tool("latency", self.nats, WS, n,
+                              os.path.join(self.work, "ws", WS, "jobs",
+                                           "hi.py"),
+                              timeout=60 + n * 5,
+                              logname="latency-r%d" % rep)
+                res.append(r)
+                log("latency rep %d: reply->RUNNING p50 %.2f p99 %.2f ms, "
+                    "reply->first line p50 %.2f p99 %.2f ms, direct p50 "
+                    "%.2f p99 %.2f ms" % (
+                        rep + 1, r["reply_to_running"]["p50"],
+                        r["reply_to_running"]["p99"],
+                        r["reply_to_first_line"]["p50"],
+                        r["reply_to_first_line"]["p99"],
+                        r["direct_to_first_line"]["p50"],
+                        r["direct_to_first_line"]["p99"]))
+        finally:
+            self.stop_batchd(p, data)
+        self.raw["latency"] = res
+        for key, label in (("reply_to_running", "reply -> RUNNING event"),
+                           ("reply_to_first_line",
+                            "reply -> first output line (LogChunk)"),
+                           ("direct_to_first_line",
+                            "direct posix_spawn -> first output line"),
+                           ("submit_reply", "run.submit request -> reply")):
+            for q in ("p50", "p99", "max"):
+                self.add("2 dispatch", "%s %s (n=%d per rep)"
+                         % (label, q, n), "ms", [r[key][q] for r in res])
+        self.add("2 dispatch", "overhead over direct spawn, p50", "ms",
+                 [r["overhead_p50"] for r in res])
+        self.add("2 dispatch", "overhead over direct spawn, p99", "ms",
+                 [r["overhead_p99"] for r in res], "< 5",
+                 lambda v: v < 5)
+
+    # ---------------------------------------------------- part 3
+
+    def part_logs(self):
+        mib = int(self.sz["BENCH_LOG_MIB"])
+        reps = int(self.sz["BENCH_LOG_REPS"])
+        data = os.path.join(self.work, "p3")
+        p, _ = self.start_batchd(data)
+        res = []
+        try:
+            for rep in range(reps):
+                r = self.tool("logstream", self.nats, WS, mib,
+                              os.path.join(self.work, "ws", WS, "jobs",
+                                           "flood.py"), self.work,
+                              timeout=600, logname="logstream-r%d" % rep)
+                res.append(r)
+                log("logs rep %d: %d MiB, /dev/null %.0f ms, file %.0f ms, "
+                    "batchd %.0f ms (x%.2f), %.0f MiB/s received"
+                    % (rep + 1, mib, r["direct_devnull_ms"],
+                       r["direct_file_ms"], r["batchd_ms"],
+                       r["ratio_devnull"], r["mib_per_s"]))
+                # the next repetition starts from clean log space
+                for f in glob.glob(os.path.join(data, "logs", "*", "*")):
+                    os.unlink(f)
+        finally:
+            self.stop_batchd(p, data)
+        self.raw["logs"] = res
+        self.add("3 logs", "%d MiB to /dev/null, direct" % mib, "ms",
+                 [r["direct_devnull_ms"] for r in res])
+        self.add("3 logs", "%d MiB to a file, direct" % mib, "ms",
+                 [r["direct_file_ms"] for r in res])
+        self.add("3 logs", "%d MiB under batchd, RUNNING -> eof received"
+                 % mib, "ms", [r["batchd_ms"] for r in res])
+        self.add("3 logs", "attempt wall under batchd (shim's wall_ms)",
+                 "ms", [r["shim_wall_ms"] for r in res])
+        self.add("3 logs", "batchd / direct to /dev/null", "ratio",
+                 [r["ratio_devnull"] for r in res], "<= 1.15",
+                 lambda v: v <= 1.15)
+        self.add("3 logs", "batchd / direct to a file", "ratio",
+                 [r["ratio_file"] for r in res])
+        self.add("3 logs", "received by a subscriber", "MiB/s",
+                 [r["mib_per_s"] for r in res])
+
+    # ---------------------------------------------------- part 4
+
+    def part_scale(self):
+        nc = int(self.sz["BENCH_SCALE_CLUSTERS"])
+        nq = int(self.sz["BENCH_SCALE_QUEUED"])
+        nruns = int(self.sz["BENCH_SCALE_RUNS"])
+        k = int(self.sz["BENCH_SCALE_K"])
+        reps = int(self.sz["BENCH_SCALE_REPS"])
+        secs = float(self.sz["BENCH_SECS"])
+        warm = float(self.sz["BENCH_WARM"])
+        nclusters = int(self.sz["BENCH_CLUSTERS"])
+        full = os.path.join(self.work, "p4", "full")
+        extra = {"BATCHD_SHIM": "/bin/false",
+                 "BATCHD_LMDB_MAP_SIZE": "16G"}
+        t = time.monotonic()
+        seed = self.tool("seed", "fill", full, WS, nc, nq, nruns,
+                         timeout=3600, logname="seed-fill")
+        seed_s = time.monotonic() - t
+        log("scale: seeded %d clusters x %d queued + %d finished runs in "
+            "%.0f s" % (nc, nq, nruns, seed_s))
+        before = self.tool("seed", "count", full)
+        lmdb_du = du_bytes(os.path.join(full, "lmdb"))
+        self.procs.data_dirs.append(full)
+        res = {"full": [], "empty": [], "cold": []}
+        for rep in range(reps):
+            for which in ("full", "empty"):
+                data = full if which == "full" else os.path.join(
+                    self.work, "p4", "empty-r%d" % rep)
+                res[which].append(self.scale_once(data, extra, k, warm,
+                                                  secs, nclusters, rep))
+                r = res[which][-1]
+                log("scale %-5s rep %d: first answer %.0f ms, RSS %.1f MiB "
+                    "(%.1f after load), submit %0.f/s"
+                    % (which, rep + 1, r["restart_ms"],
+                       r["rss"]["VmRSS"] / 2**20,
+                       r["rss_after"]["VmRSS"] / 2**20, r["rate"]))
+                if which == "empty":
+                    shutil.rmtree(data, ignore_errors=True)
+        if int(self.sz["BENCH_COLD"]) and os.access(
+                "/proc/sys/vm/drop_caches", os.W_OK):
+            for rep in range(reps):
+                os.sync()
+                with open("/proc/sys/vm/drop_caches", "w") as f:
+                    f.write("3\n")
+                p, ms = self.start_batchd(full, extra,
+                                          probe_name="c00000")
+                res["cold"].append({"restart_ms": ms,
+                                    "rss": proc_status(p.pid)})
+                self.stop_batchd(p, full)
+                log("scale cold rep %d: first answer %.0f ms"
+                    % (rep + 1, ms))
+        after = self.tool("seed", "count", full)
+        self.raw["scale"] = {"seed": seed, "seed_s": seed_s,
+                             "before": before, "after": after, "runs": res}
+        # The queued runs must still be queued: none was dispatched.
+        if after["queue"] < before["queue"]:
+            raise PartFailed("queued runs were dispatched after restart "
+                             "(queue %d -> %d)" % (before["queue"],
+                                                   after["queue"]))
+        mib = 2**20
+        self.add("4 scale", "seeding %d finished + %d queued runs (seed)"
+                 % (nruns, nc * nq), "s", [seed_s])
+        self.add("4 scale", "LMDB size on disk (du), seeded", "MiB",
+                 [lmdb_du / mib])
+        self.add("4 scale", "LMDB pages in use, seeded", "MiB",
+                 [before["used_bytes"] / mib])
+        self.add("4 scale", "restart -> first answer, %d runs, warm cache"
+                 % before["runs"], "ms",
+                 [r["restart_ms"] for r in res["full"]], "< 2000",
+                 lambda v: v < 2000)
+        if res["cold"]:
+            self.add("4 scale", "restart -> first answer, %d runs, cold "
+                     "cache (drop_caches)" % before["runs"], "ms",
+                     [r["restart_ms"] for r in res["cold"]], "< 2000",
+                     lambda v: v < 2000)
+        self.add("4 scale", "restart -> first answer, empty store", "ms",
+                 [r["restart_ms"] for r in res["empty"]])
+        self.add("4 scale", "RSS after first answer, seeded", "MiB",
+                 [r["rss"]["VmRSS"] / mib for r in res["full"]], "< 100",
+                 lambda v: v < 100)
+        self.add("4 scale", "  of which anonymous (RssAnon)", "MiB",
+                 [r["rss"]["RssAnon"] / mib for r in res["full"]])
+        self.add("4 scale", "RSS after the submit load, seeded", "MiB",
+                 [r["rss_after"]["VmRSS"] / mib for r in res["full"]],
+                 "< 100", lambda v: v < 100)
+        self.add("4 scale", "  of which anonymous (RssAnon)", "MiB",
+                 [r["rss_after"]["RssAnon"] / mib for r in res["full"]])
+        self.add("4 scale", "RSS after the submit load, empty store", "MiB",
+                 [r["rss_after"]["VmRSS"] / mib for r in res["empty"]])
+        self.add("4 scale", "K=%d run.submit, seeded store" % k, "req/s",
+                 [r["rate"] for r in res["full"]])
+        self.add("4 scale", "K=%d run.submit, empty store" % k, "req/s",
+                 [r["rate"] for r in res["empty"]])
+        self.add("4 scale", "seeded / empty submit throughput", "ratio",
+                 [f["rate"] / e["rate"] for f, e in
+                  zip(res["full"], res["empty"]) if e["rate"]],
+                 ">= 0.80", lambda v: v >= 0.8)
+
+    def scale_once(self, data, extra, k, warm, secs, nclusters, rep):
+        p, ms = self.start_batchd(data, extra, probe_name="c00000")
+        try:
+            rss = proc_status(p.pid)
+            r = self.tool("loadgen", "batchd", self.nats, WS, k, warm, secs,
+                          nclusters, logname="loadgen-scale-r%d" % rep)
+            rss_after = proc_status(p.pid)
+        finally:
+            self.stop_batchd(p, data)
+        return {"restart_ms": ms, "rss": rss, "rss_after": rss_after,
+                "rate": r["rate"], "load": r}
+
+    # ---------------------------------------------------- running
+
+    def setup(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+        jobs = os.path.join(self.work, "ws", WS, "jobs")
+        os.makedirs(jobs)
+        with open(os.path.join(jobs, "hi.py"), "w") as f:
+            f.write(HI_PY)
+        with open(os.path.join(jobs, "flood.py"), "w") as f:
+            f.write(FLOOD_PY)
+        for t in ("loadgen", "echo", "latency", "logstream", "probe",
+                  "seed"):
+            if not os.access(os.path.join(self.tools, t), os.X_OK):
+                raise SystemExit("bench: %s/%s missing: make bench-build"
+                                 % (self.tools, t))
+        for b in ("batchd", "batchd-shim"):
+            if not os.access(os.path.join(self.bin, b), os.X_OK):
+                raise SystemExit("bench: %s/%s missing" % (self.bin, b))
+        for prog in ("nats-server", "beanstalkd"):
+            if shutil.which(prog) is None:
+                raise SystemExit("bench: %s not installed (make bench-deps"
+                                 " / make deps)" % prog)
+
+    def run(self, parts):
+        self.setup()
+        t_all = time.monotonic()
+        self.start_nats()
+        for name, fn in (("1 throughput", self.part_throughput),
+                         ("2 dispatch", self.part_latency),
+                         ("3 logs", self.part_logs),
+                         ("4 scale", self.part_scale)):
+            if name[0] not in parts:
+                continue
+            self.busy[name] = wait_quiet(float(self.sz["BENCH_QUIET_S"]))
+            log("part %s (CPUs %.0f%% busy before it)"
+                % (name, self.busy[name] * 100))
+            t = time.monotonic()
+            try:
+                fn()
+            except PartFailed as e:
+                self.failed.append(name)
+                log("part %s FAILED: %s" % (name, e))
+            finally:
+                self.procs.stop_shims()
+            self.timing[name] = time.monotonic() - t
+            log("part %s took %.0f s" % (name, self.timing[name]))
+        self.timing["total"] = time.monotonic() - t_all
+
+
+# ---------------------------------------------------------------- output
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit in ("ratio",):
+        return "%.2f" % v
+    if abs(v) >= 1000:
+        return "%.0f" % v
+    if abs(v) >= 100:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def cpu_busy(secs=1.0):
+    """Share of all CPUs busy over secs (any process), from /proc/stat."""
+    def sample():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        idle = f[3] + f[4]
+        return sum(f), idle
+    t0, i0 = sample()
+    time.sleep(secs)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_quiet(limit_s):
+    """Wait (at most limit_s) until other work leaves the CPUs alone."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        busy = cpu_busy()
+        if busy < 0.15 or time.monotonic() >= deadline:
+            return busy
+        log("machine busy (%.0f%% CPU used by other processes), waiting"
+            % (busy * 100))
+        time.sleep(4)
+
+
+def machine():
+    info = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "cpus": os.cpu_count(), "kernel": os.uname().release}
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["mem_gib"] = round(os.sysconf("SC_PAGE_SIZE") *
+                                os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+        info["commit"] = subprocess.run(
+            ["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", TOP, "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        if dirty:
+            info["commit"] += " (+ uncommitted changes)"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    for prog, arg in (("nats-server", "--version"), ("beanstalkd", "-v")):
+        try:
+            info[prog] = subprocess.run([prog, arg], capture_output=True,
+                                        text=True, timeout=10
+                                        ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return info
+
+
+def table_text(rows):
+    head = ("part", "figure", "median", "min", "max", "unit", "n", "target",
+            "")
+    lines = [head]
+    for r in rows:
+        lines.append((r["part"], r["figure"], fmt(r["median"], r["unit"]),
+                      fmt(r["min"], r["unit"]), fmt(r["max"], r["unit"]),
+                      r["unit"], str(r["n"]), r["target"], r["verdict"]))
+    w = [max(len(l[i]) for l in lines) for i in range(len(head))]
+    out = io.StringIO()
+    for i, l in enumerate(lines):
+        out.write("  ".join(c.rjust(w[j]) if j in (2, 3, 4, 6) else
+                            c.ljust(w[j]) for j, c in
+                            enumerate(l)).rstrip() + "\n")
+        if i == 0:
+            out.write("  ".join("-" * x for x in w) + "\n")
+    return out.getvalue()
+
+
+def write_results(b, mode, sizes):
+    d = os.path.join(TOP, "bench", "results")
+    os.makedirs(d, exist_ok=True)
+    base = os.path.join(d, "latest" if mode == "full" else mode)
+    info = machine()
+    with open(base + ".csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["part", "figure", "unit", "median", "min", "max", "n",
+                    "target", "verdict", "values"])
+        for r in b.rows:
+            w.writerow([r["part"], r["figure"], r["unit"],
+                        "" if r["median"] is None else "%.4g" % r["median"],
+                        "" if r["min"] is None else "%.4g" % r["min"],
+                        "" if r["max"] is None else "%.4g" % r["max"],
+                        r["n"], r["target"], r["verdict"],
+                        " ".join("%.4g" % v for v in r["values"])])
+    with open(base + ".md", "w") as f:
+        f.write("# batchd benchmark (%s)\n\n" % mode)
+        f.write("%s, %s CPUs (%s), %s GiB, Linux %s; commit %s; %s; "
+                "beanstalkd %s.\n\n" % (
+                    info.get("date"), info.get("cpus"), info.get("cpu", "?"),
+                    info.get("mem_gib", "?"), info.get("kernel"),
+                    info.get("commit", "?"), info.get("nats-server", "?"),
+                    info.get("beanstalkd", "?")))
+        f.write("Sizes: %s.\n\n" % ", ".join(
+            "%s=%s" % (k, v) for k, v in sorted(sizes.items())))
+        f.write("Each figure: the median of n repetitions, with min and "
+                "max. See bench/README.md for what each one measures.\n\n")
+        f.write("| part | figure | median | min | max | unit | n | target "
+                "| |\n|---|---|---:|---:|---:|---|---:|---|---|\n")
+        for r in b.rows:
+            f.write("| %s | %s | %s | %s | %s | %s | %d | %s | %s |\n" % (
+                r["part"], r["figure"], fmt(r["median"], r["unit"]),
+                fmt(r["min"], r["unit"]), fmt(r["max"], r["unit"]),
+                r["unit"], r["n"], r["target"].replace("<", "&lt;"),
+                r["verdict"]))
+        f.write("\nTime per part: %s.\n" % ", ".join(
+            "%s %.0f s" % (k, v) for k, v in b.timing.items()))
+        f.write("\nCPU share used by other processes just before each "
+                "part (the machine is shared; >15%% disturbs the "
+                "figures): %s.\n" % ", ".join(
+                    "%s %.0f%%" % (k, v * 100) for k, v in b.busy.items()))
+        if b.failed:
+            f.write("\nParts that FAILED to run: %s.\n"
+                    % ", ".join(b.failed))
+    with open(base + ".json", "w") as f:
+        json.dump({"machine": info, "sizes": sizes, "rows": b.rows,
+                   "raw": b.raw, "timing": b.timing, "busy": b.busy,
+                   "failed": b.failed},
+                  f, indent=1)
+    if mode == "full":
+        chart(b, base + ".png")
+    return base
+
+
+def chart(b, png):
+    """Throughput per K with min-max bars, if gnuplot is there."""
+    if shutil.which("gnuplot") is None or "throughput" not in b.raw:
+        return
+    res = b.raw["throughput"]
+    ks = sorted(res["batchd"])
+    dat = png[:-4] + "-throughput.dat"
+    with open(dat, "w") as f:
+        f.write("# K echo min max batchd min max bean_fsync min max "
+                "bean_mem min max\n")
+        for k in ks:
+            f.write(str(k))
+            for s in ("echo", "batchd", "bean_fsync", "bean_mem"):
+                v = [r["rate"] for r in res[s][k]] or [0]
+                f.write(" %.0f %.0f %.0f" % (statistics.median(v), min(v),
+                                             max(v)))
+            f.write("\n")
+    script = """
+set terminal png size 900,520
+set output '%s'
+set title 'Durable command throughput (median of reps, min-max bars)'
+set ylabel 'replies / s'
+set xlabel 'concurrent clients K'
+set style data histograms
+set style histogram errorbars gap 2 lw 1
+set style fill solid 0.7 border -1
+set key top left
+set grid ytics
+plot '%s' using 2:3:4:xtic(1) title 'echo (bus ceiling)', \
+     '' using 5:6:7 title 'batchd run.submit (fsync)', \
+     '' using 8:9:10 title 'beanstalkd binlog fsync', \
+     '' using 11:12:13 title 'beanstalkd no binlog'
+""" % (png, dat)
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, timeout=60,
+                       capture_output=True, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        log("gnuplot: no chart (%s)" % e)
+    finally:
+        os.unlink(dat)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mode", choices=sorted(SIZES), default="smoke")
+    ap.add_argument("--bin", default="build",
+                    help="directory of batchd and bench/ (default build)")
+    ap.add_argument("--set", action="append", default=[],
+                    metavar="NAME=VALUE",
+                    help="override a size: %s" % " ".join(
+                        sorted(SIZES["full"])))
+    ap.add_argument("--parts", default="1234",
+                    help="parts to run, e.g. 14 (default 1234)")
+    args = ap.parse_args()
+    sizes = dict(SIZES[args.mode])
+    for s in args.set:
+        k, _, v = s.partition("=")
+        if k not in sizes:
+            ap.error("unknown size %s" % k)
+        sizes[k] = v
+    b = Bench(args, sizes)
+
+    def on_signal(sig, _frame):
+        raise SystemExit("bench: signal %d, stopping" % sig)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        b.run(args.parts)
+    finally:
+        b.procs.stop_all()
+    if not int(sizes["BENCH_KEEP"]):
+        shutil.rmtree(b.work, ignore_errors=True)
+    text = table_text(b.rows)
+    print()
+    print(text, end="")
+    print("time: " + ", ".join("%s %.0f s" % (k, v)
+                               for k, v in b.timing.items()))
+    base = write_results(b, args.mode, sizes)
+    print("written: %s.md %s.csv %s.json%s" % (
+        base, base, base, " %s.png" % base
+        if os.path.exists(base + ".png") else ""))
+    if b.failed:
+        print("FAILED to run: %s" % ", ".join(b.failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
