@@ -15,11 +15,16 @@
  * (logs.c). When the shim is gone, its DIR/exit says how the attempt ended;
  * without one the shim was lost and the attempt fails (SUPERVISOR_LOST).
  * After a restart, exec_reattach() finds live shims by DIR/shim.pid (pid and
- * start time, so a reused pid is not mistaken for one).
+ * start time, so a reused pid is not mistaken for one), written by batchd
+ * right after the spawn and again by the shim. DIR/lock covers the instant
+ * between: batchd locks it (flock) before the spawn and the shim inherits
+ * the lock as fd 3, so while the lock is held a shim lives, pid known or
+ * not.
  *
  * Cancel: SIGTERM to the shim, which passes it to the job's process group
  * and sends SIGKILL kill_grace_s later.
  */
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -556,8 +561,9 @@ exec_start(const struct run *r)
 	struct strv			 argv = { 0 }, env = { 0 };
 	struct proc			*p;
 	char				*dir, *work, *cause = NULL, *log;
+	char				*path;
 	pid_t				 pid;
-	int				 rc;
+	int				 rc, lock;
 
 	dir = attempt_dir(r->uuid, r->attempt);
 	xasprintf(&work, "%s/work", dir);
@@ -581,13 +587,26 @@ exec_start(const struct run *r)
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
+	xasprintf(&path, "%s/lock", dir);
+	if ((lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    flock(lock, LOCK_EX | LOCK_NB) == -1) {
+		xasprintf(&cause, "%s: %s", path, strerror(errno));
+		if (lock != -1)
+			close(lock);
+		free(path);
+		proc_free(p, 1);
+		fail_attempt(r, R_SPAWN_FAILED, cause);
+		goto out;
+	}
+	free(path);
 	xasprintf(&log, "%s/shim.log", dir);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log,
 	    O_WRONLY | O_CREAT | O_APPEND, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawn_file_actions_adddup2(&fa, lock, 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigfillset(&all);
@@ -599,6 +618,13 @@ exec_start(const struct run *r)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(log);
+	if (rc == 0) {
+		xasprintf(&path, "%s/shim.pid", dir);
+		if (pidfile_write(path, pid) == -1)
+			log_warn("%s", path);	/* the shim writes it too */
+		free(path);
+	}
+	close(lock);	/* the shim's copy holds the lock */
 	if (rc != 0) {
 		proc_free(p, 1);
 		xasprintf(&cause, "%s: %s", argv.v[0], strerror(rc));
@@ -631,10 +657,29 @@ exec_kill(const char *uuid, uint32_t attempt)
 		kill(p->shim, SIGTERM);
 }
 
+/* Does a shim hold DIR/lock? (No lock file: a shim that never started.) */
+static int
+lock_held(const char *dir)
+{
+	char	*path;
+	int	 fd, held = 0;
+
+	xasprintf(&path, "%s/lock", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		held = flock(fd, LOCK_SH | LOCK_NB) == -1 &&
+		    errno == EWOULDBLOCK;
+		close(fd);
+	}
+	free(path);
+	return held;
+}
+
 /*
  * After a restart: is the shim of (uuid, attempt) alive? Then watch it
  * again (its logs are published again from their start) and return 1.
- * Else fill res from what it left and return 0.
+ * A shim that lives but cannot be found yet (batchd died between the spawn
+ * and DIR/shim.pid): return 2, ask again soon. Else fill res from what it
+ * left and return 0.
  */
 int
 exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
@@ -667,6 +712,19 @@ exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
 		proc_free(p, 1);
 	}
 	if (cause != NULL) {
+		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);
+		free(cause);
+	}
+	if (!alive && lock_held(dir)) {
+		log_info("run=%s attempt=%u: its shim is starting", uuid,
+		    attempt);
+		free(dir);
+		return 2;
+	}
+	/* It ended while batchd was away: publish its output and eofs. */
+	if ((p = proc_watch(ws, uuid, attempt, 0, 0, &cause)) != NULL)
+		proc_free(p, 1);
+	else {
 		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);
 		free(cause);
 	}

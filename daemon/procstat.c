@@ -1,8 +1,10 @@
 /*
  * procstat.c: a process's start time, so a pid saved in a file is not
- * mistaken for another process that got the same pid later. Compiled into
- * batchd and into batchd-shim (which uses libc only).
+ * mistaken for another process that got the same pid later, and the files
+ * that record one ("pid starttime"). Compiled into batchd, batchd-shim and
+ * the local backend (which use libc only).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,4 +41,34 @@ proc_start_time(pid_t pid)
 	if (p != NULL)
 		v = strtoull(p + 1, NULL, 10);
 	return v;
+}
+
+/*
+ * Write "pid starttime" to path, atomically (a temporary file renamed over
+ * it), so a reader sees a whole line or none. 0, or -1 with errno.
+ */
+int
+pidfile_write(const char *path, pid_t pid)
+{
+	char	tmp[4096], line[64];
+	int	fd, n, e;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	n = snprintf(line, sizeof line, "%d %llu\n", (int)pid,
+	    proc_start_time(pid == getpid() ? 0 : pid));
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return -1;
+	if (write(fd, line, n) != n || close(fd) == -1 ||
+	    rename(tmp, path) == -1) {
+		e = errno;
+		close(fd);	/* EBADF when closed above: harmless */
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }

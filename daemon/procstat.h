@@ -5,5 +5,6 @@
 #include <sys/types.h>
 
 unsigned long long	proc_start_time(pid_t);
+int			pidfile_write(const char *, pid_t);
 
 #endif

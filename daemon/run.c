@@ -1399,6 +1399,8 @@ out:
 
 /* ------------------------------------------------------------ recovery */
 
+static void	recheck_arm(void *);
+
 static int
 recover_cluster(struct txn *t, const char *uuid)
 {
@@ -1441,16 +1443,55 @@ recover_cluster(struct txn *t, const char *uuid)
 		rc = attempt_finish(t, &r, &lost);
 		goto out;
 	}
-	if (exec_reattach(r.ws, r.uuid, r.attempt, &res)) {
+	switch (exec_reattach(r.ws, r.uuid, r.attempt, &res)) {
+	case 1:
 		if (rstatus_terminal(r.status))
 			exec_kill(r.uuid, r.attempt);
-		goto out;
+		break;
+	case 2:
+		txn_defer(t, recheck_arm, xstrdup(c.uuid), free);
+		break;
+	default:
+		rc = attempt_finish(t, &r, &res);
+		break;
 	}
-	rc = attempt_finish(t, &r, &res);
 out:
 	run_free(&r);
 	cluster_free(&c);
 	return rc;
+}
+
+/* A shim was starting when batchd died: look at its cluster again. */
+struct recheck_op {
+	struct op	op;
+	char		cluster[UUID_LEN + 1];
+};
+
+static int
+recheck_apply(struct op *op, struct txn *t)
+{
+	return recover_cluster(t, ((struct recheck_op *)op)->cluster);
+}
+
+static void
+recheck_fail(struct op *op, int rc)
+{
+	log_warnx("cluster=%s recovery not stored: %s; retrying",
+	    ((struct recheck_op *)op)->cluster, mdb_strerror(rc));
+	retry_later(op);
+}
+
+static void
+recheck_arm(void *arg)
+{
+	struct recheck_op	*o;
+
+	o = xcalloc(1, sizeof *o);
+	o->op.apply = recheck_apply;
+	o->op.fail = recheck_fail;
+	o->op.free = op_free;
+	snprintf(o->cluster, sizeof o->cluster, "%s", (const char *)arg);
+	submit_after(&o->op, 200);
 }
 
 static int

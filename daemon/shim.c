@@ -222,24 +222,21 @@ emit(struct out *o, const char *data, size_t n, int eof)
 	free(buf);
 }
 
-/* DIR/shim.pid: "pid starttime", so a later batchd can find this shim. */
+/*
+ * DIR/shim.pid: "pid starttime", so a later batchd can find this shim
+ * (batchd wrote it too, right after the spawn). Fd 3 is DIR/lock, locked by
+ * batchd before the spawn: holding it open tells a later batchd that this
+ * shim lives even before it finds the pid; no job or fetcher inherits it.
+ */
 static void
 write_pidfile(const char *dir)
 {
-	char	tmp[4096], path[4096], line[64];
-	int	fd, n;
+	char	path[4096];
 
-	snprintf(tmp, sizeof tmp, "%s/shim.pid.tmp", dir);
+	(void)fcntl(3, F_SETFD, FD_CLOEXEC);
 	snprintf(path, sizeof path, "%s/shim.pid", dir);
-	n = snprintf(line, sizeof line, "%d %llu\n", (int)getpid(),
-	    proc_start_time(0));
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		die(tmp);
-	write_all(fd, line, n);
-	close(fd);
-	if (rename(tmp, path) == -1)
-		die("rename");
+	if (pidfile_write(path, getpid()) == -1)
+		die(path);
 }
 
 /* Mask the secrets in a NUL-terminated text, in place (each is >= 4). */

@@ -83,13 +83,9 @@ static void
 write_pidfile(const struct batchd_job *job, pid_t pid)
 {
 	char	path[8192];
-	FILE	*f;
 
 	snprintf(path, sizeof path, "%s/../job.pid", job->workdir);
-	if ((f = fopen(path, "we")) == NULL)
-		return;
-	fprintf(f, "%d %llu\n", (int)pid, proc_start_time(pid));
-	fclose(f);
+	(void)pidfile_write(path, pid);
 }
 
 static int
