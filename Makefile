@@ -40,7 +40,7 @@ UNIT	 = $(B)/unit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps run test unit integration clean install plugins
+.PHONY: all deps run test unit integration clean install plugins soak
 all: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 
 # Install the Debian packages that are missing; does nothing when all are.
@@ -133,6 +133,17 @@ test: deps
 	    build/san/unit \
 	    build/py/batchd/v1/batchd_pb2.py
 	@tests/run-all build/san
+
+# A long soak: 200 kill -9 trials (with 10 NATS outages) and every fuzz
+# target for FUZZ_SECONDS (300) each. Not part of make test; about an hour.
+soak: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
+	    build/san/batchd build/san/batchd-shim plugins \
+	    build/py/batchd/v1/batchd_pb2.py
+	CRASH_TRIALS=$${CRASH_TRIALS:-200} BATCHD_BIN=$(CURDIR)/build/san/batchd \
+	    BATCHD_PY_DIR=$(CURDIR)/build/py /usr/bin/python3 -m pytest -q \
+	    -p no:cacheprovider tests/integration/test_crash_trials.py
+	@$(MAKE) --no-print-directory fuzz
 
 # Installation: PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR for staging.
 PREFIX	  ?= /usr/local
