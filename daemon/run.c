@@ -982,7 +982,8 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	    (rc = store_put_run(t, &r)) != 0)
 		goto out;
 	run_kick(t, c.uuid);
-	rc = reply_run(t, &r, out);
+	r.queue_position = c.queued;	/* last in line: no walk */
+	wire_reply_run(out, &r);
 out:
 	if (have_def)
 		jobdef_free(&d);
