@@ -18,6 +18,9 @@
 
 #include "batchd.h"
 
+/* A busy stream is read at most this often (see grew()). */
+#define COALESCE_MS	2
+
 /* Bytes of output in one run.logs reply: a NATS payload is 1 MiB. */
 #define LOGS_REPLY_MAX	(1024 * 1024 - 64 * 1024)
 
@@ -86,6 +89,8 @@ struct lstream {
 	uint64_t		 mark;		/* sent when the barrier left */
 	int			 finished;
 	int			 eof_sent, eof_mark, eof_acked;
+	int64_t			 pumped_ms;	/* last read, monotonic */
+	struct event		*later;		/* a deferred read */
 	LIST_ENTRY(lstream)	 entry;
 };
 static LIST_HEAD(, lstream) streams = LIST_HEAD_INITIALIZER(streams);
@@ -117,6 +122,38 @@ pump(struct lstream *l)
 }
 
 static void
+on_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct lstream	*l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->fd != -1) {
+		l->pumped_ms = mono_ms();
+		pump(l);
+	}
+}
+
+/*
+ * The file grew. A stream quiet for COALESCE_MS is read at once (the first
+ * line of a job is not delayed); a busy one at most every COALESCE_MS, so
+ * a job writing small pieces fast becomes few large chunks, not one
+ * message per write(2).
+ */
+static void
+grew(struct lstream *l)
+{
+	static const struct timeval	 tv = { 0, COALESCE_MS * 1000 };
+	int64_t				 now = mono_ms();
+
+	if (now - l->pumped_ms >= COALESCE_MS) {
+		l->pumped_ms = now;
+		pump(l);
+	} else if (!evtimer_pending(l->later, NULL))
+		evtimer_add(l->later, &tv);
+}
+
+static void
 on_inotify(evutil_socket_t fd, short what, void *arg)
 {
 	char			 buf[4096]
@@ -133,7 +170,7 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 			ev = (const struct inotify_event *)p;
 			LIST_FOREACH(l, &streams, entry)
 				if (l->wd == ev->wd && l->fd != -1)
-					pump(l);
+					grew(l);
 		}
 	}
 }
@@ -176,6 +213,7 @@ logs_follow(const char *ws, const char *uuid, uint32_t attempt,
 	snprintf(l->uuid, sizeof l->uuid, "%s", uuid);
 	l->attempt = attempt;
 	l->which = which;
+	l->later = evtimer_new(base, on_later, l);
 	LIST_INSERT_HEAD(&streams, l, entry);
 	pump(l);
 	return l;
@@ -185,6 +223,7 @@ static void
 lstream_free(struct lstream *l)
 {
 	LIST_REMOVE(l, entry);
+	event_free(l->later);
 	if (l->wd != -1)
 		inotify_rm_watch(ifd, l->wd);
 	if (l->fd != -1)
@@ -231,6 +270,7 @@ catch_up(struct lstream *l)
 void
 logs_finish(struct lstream *l)
 {
+	evtimer_del(l->later);
 	pump(l);
 	if (l->wd != -1)
 		inotify_rm_watch(ifd, l->wd);

@@ -44,6 +44,7 @@
 #define REASON_NONE		0
 #define REASON_FETCH_FAILED	7
 #define REASON_SPAWN_FAILED	8
+#define PIPE_BYTES		(1024 * 1024)	/* job pipes, and one read */
 
 extern char **environ;
 
@@ -451,7 +452,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 {
 	struct pollfd			 pfd[3];
 	struct signalfd_siginfo		 si;
-	char				 buf[65536];
+	static char			 buf[PIPE_BYTES];
 	int64_t				 kill_at = -1, drain_until = -1, now;
 	int64_t				 next, wait;
 	int				 over = 0, i, open_pipes = 2;
@@ -542,6 +543,8 @@ phase_pipes(struct sup *s, int *w)
 			close(s->pipes[i]);
 		if (pipe2(p, O_CLOEXEC) == -1)
 			die("pipe");
+		/* Room for bursts: the job does not wait on a busy shim. */
+		(void)fcntl(p[0], F_SETPIPE_SZ, PIPE_BYTES);
 		s->pipes[i] = p[0];
 		w[i] = p[1];
 	}
