@@ -10,7 +10,8 @@
  * batchd publishes to a subject only it subscribes to, on the same
  * connection. NATS keeps a connection's messages in order, so when the
  * marker comes back the server has taken everything published before it.
- * Then the acknowledged entries are deleted (riding on the next commit).
+ * Then the acknowledged entries are deleted, riding on the next commit (or
+ * in one of their own 100 ms later: store_submit_lazy()).
  *
  *   acked   every entry <= acked was confirmed by a barrier
  *   sent    every entry <= sent was published on this connection
@@ -116,6 +117,8 @@ del_apply(struct op *op, struct txn *t)
 	uint64_t	 key, keep = cfg->outbox_max;
 	int		 rc;
 
+	if (d->upto < acked)
+		d->upto = acked;	/* more was confirmed while it waited */
 	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_OUTBOX),
 	    &c)) != 0)
 		return rc;
@@ -176,7 +179,7 @@ del_submit(void)
 	d->op.free = del_free;
 	d->op.fail = del_fail;
 	d->upto = acked;
-	store_submit(&d->op);
+	store_submit_lazy(&d->op);	/* a crash before it: sent again */
 }
 
 static void	jsq_push(uint64_t);

@@ -68,10 +68,14 @@ static const char *db_names[DB__COUNT] = {
 static MDB_env		*env;
 static MDB_dbi		 dbis[DB__COUNT];
 static struct ops	 pending = TAILQ_HEAD_INITIALIZER(pending);
-static struct event	*flush_ev;
+static struct ops	 lazy = TAILQ_HEAD_INITIALIZER(lazy);
+static struct event	*flush_ev, *lazy_ev;
 static size_t		 map_size, map_max;
 
 static void	store_flush(evutil_socket_t, short, void *);
+static void	lazy_fire(evutil_socket_t, short, void *);
+
+#define LAZY_MS		100	/* the longest a lazy op waits for a ride */
 
 /* Open (creating) the environment under dir; 0, or -1 with *cause. */
 int
@@ -141,6 +145,7 @@ store_open(const char *dir, size_t mapsize, char **cause)
 		goto fail;
 	flush_ev = event_new(base, -1, 0, store_flush, NULL);
 	event_priority_set(flush_ev, 2);
+	lazy_ev = evtimer_new(base, lazy_fire, NULL);
 	log_info("storage open dir=%s map_size=%zu", dir, map_size);
 	return 0;
 fail:
@@ -156,13 +161,16 @@ store_close(void)
 {
 	struct op	*op;
 
+	TAILQ_CONCAT(&pending, &lazy, entry);
 	while ((op = TAILQ_FIRST(&pending)) != NULL) {
 		TAILQ_REMOVE(&pending, op, entry);
 		op->free(op);
 	}
 	if (flush_ev != NULL)
 		event_free(flush_ev);
-	flush_ev = NULL;
+	if (lazy_ev != NULL)
+		event_free(lazy_ev);
+	flush_ev = lazy_ev = NULL;
 	if (env != NULL)
 		mdb_env_close(env);
 	env = NULL;
@@ -228,10 +236,38 @@ store_submit(struct op *op)
 		event_active(flush_ev, 0, 0);
 }
 
-/* Apply the pending ops now (tests and shutdown). */
+/*
+ * Queue an op whose effect is not urgent (deleting delivered outbox
+ * entries): it rides on the next commit, or gets one of its own LAZY_MS
+ * later, so it never costs a request an fsync of its own.
+ */
+void
+store_submit_lazy(struct op *op)
+{
+	static const struct timeval	tv = { 0, LAZY_MS * 1000 };
+
+	TAILQ_INSERT_TAIL(&lazy, op, entry);
+	if (lazy_ev != NULL && !evtimer_pending(lazy_ev, NULL))
+		evtimer_add(lazy_ev, &tv);
+}
+
+static void
+lazy_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (TAILQ_EMPTY(&lazy))
+		return;
+	TAILQ_CONCAT(&pending, &lazy, entry);
+	event_active(flush_ev, 0, 0);
+}
+
+/* Apply the pending and lazy ops now (tests and shutdown). */
 void
 store_flush_now(void)
 {
+	TAILQ_CONCAT(&pending, &lazy, entry);
 	while (!TAILQ_EMPTY(&pending))
 		store_flush(-1, 0, NULL);
 }
@@ -303,6 +339,7 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	if (TAILQ_EMPTY(&pending))
 		return;
+	TAILQ_CONCAT(&pending, &lazy, entry);	/* they ride along */
 	TAILQ_CONCAT(&batch, &pending, entry);
 	STAILQ_INIT(&parent.effects);
 	if ((rc = mdb_txn_begin(env, NULL, 0, &parent.mdb)) != 0) {

@@ -421,8 +421,8 @@ put_fail(struct op *op, int rc)
 	free(p);
 }
 
-static void
-put(const char *key, size_t vlen, int fail, int *done, int *failed_rc)
+static struct op *
+put_op(const char *key, size_t vlen, int fail, int *done, int *failed_rc)
 {
 	struct put_op	*p = xcalloc(1, sizeof *p);
 
@@ -434,7 +434,13 @@ put(const char *key, size_t vlen, int fail, int *done, int *failed_rc)
 	p->fail = fail;
 	p->done = done;
 	p->failed_rc = failed_rc;
-	store_submit(&p->op);
+	return &p->op;
+}
+
+static void
+put(const char *key, size_t vlen, int fail, int *done, int *failed_rc)
+{
+	store_submit(put_op(key, vlen, fail, done, failed_rc));
 }
 
 struct get_op {
@@ -502,6 +508,27 @@ test_store_group_commit(void)
 	/* Durable across a reopen. */
 	CHECK(store_open(".", 1 << 20, &cause) == 0);
 	CHECK(stored("a") && stored("c") && !stored("b"));
+	store_close();
+}
+
+/* A lazy op waits for a commit to ride on: it costs no fsync of its own. */
+static void
+test_store_lazy_rides_along(void)
+{
+	char	*cause = NULL;
+	int	 done = 0, frc = 0;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	store_submit_lazy(put_op("lazy", 10, 0, &done, &frc));
+	CHECK(done == 0);		/* no commit for it alone */
+	CHECK(!stored("lazy"));		/* applied after the get it rode on */
+	CHECK(done == 1);
+	CHECK(stored("lazy"));
+	store_submit_lazy(put_op("lazy2", 10, 0, &done, &frc));
+	store_close();			/* shutdown drops it, unapplied */
+	CHECK(frc == 0);
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(stored("lazy") && !stored("lazy2"));
 	store_close();
 }
 
@@ -590,6 +617,7 @@ static const struct {
 	T(test_wire_run_roundtrip),
 	T(test_validate_config),
 	T(test_store_group_commit),
+	T(test_store_lazy_rides_along),
 	T(test_store_map_grows),
 	T(test_store_map_limit),
 	T(test_store_schema_mismatch),
