@@ -466,6 +466,7 @@ void	 wire_encode_logchunk(struct buf *, const struct logchunk *);
 int	 store_open(const char *, size_t, char **);
 void	 store_close(void);
 void	 store_submit(struct op *);
+void	 store_submit_lazy(struct op *);
 void	 store_flush_now(void);
 int	 store_get(struct txn *, int, const void *, size_t, MDB_val *);
 int	 store_put(struct txn *, int, const void *, size_t, const void *, size_t);
@@ -582,6 +583,7 @@ const char *plugin_name(const char *);
 void	 retention_init(void);
 void	 retention_free(void);
 void	 run_attempt_ended(const char *, uint32_t, const struct result *);
+void	 run_note(const char *, uint32_t, const char *);
 
 /* exec.c: processes of attempts */
 void	 exec_init(void);

@@ -25,6 +25,7 @@
  * and sends SIGKILL kill_grace_s later.
  */
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -54,6 +55,7 @@ struct proc {
 	pid_t			 shim;
 	int			 pidfd;
 	struct event		*exit_ev;
+	int			 nwd;		/* inotify watch of dir */
 	struct lstream		*ls[2];
 	LIST_ENTRY(proc)	 entry;
 };
@@ -61,6 +63,8 @@ struct proc {
 static LIST_HEAD(, proc) procs = LIST_HEAD_INITIALIZER(procs);
 static size_t		 nprocs;
 static char		*shim_path;
+static int		 nfd = -1;	/* inotify: DIR/note of every proc */
+static struct event	*nev;
 
 /* Replaced by tests: how processes start. */
 int (*exec_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
@@ -206,8 +210,80 @@ proc_free(struct proc *p, int finished)
 		event_free(p->exit_ev);
 	if (p->pidfd != -1)
 		close(p->pidfd);
+	if (p->nwd != -1)
+		inotify_rm_watch(nfd, p->nwd);
 	free(p->dir);
 	free(p);
+}
+
+/*
+ * DIR/note, written by the backend through the shim (job->note: what the
+ * job waits for, e.g. Slurm's pending reason): the run's reason_text.
+ */
+static void
+read_note(struct proc *p)
+{
+	char	*path, text[256];
+	ssize_t	 n;
+	int	 fd;
+
+	xasprintf(&path, "%s/note", p->dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd == -1)
+		return;
+	n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n < 0)
+		return;
+	text[n] = '\0';
+	text[strcspn(text, "\n")] = '\0';
+	if (!utf8_valid(text, strlen(text)))
+		return;		/* it goes into a protobuf string */
+	run_note(p->uuid, p->attempt, text);
+}
+
+static void
+on_note(evutil_socket_t fd, short what, void *arg)
+{
+	char				 buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event	*ev;
+	struct proc			*p;
+	ssize_t				 n;
+	char				*c;
+
+	(void)what;
+	(void)arg;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		for (c = buf; c < buf + n; c += sizeof *ev + ev->len) {
+			ev = (const struct inotify_event *)c;
+			if (ev->len == 0 || strcmp(ev->name, "note") != 0)
+				continue;
+			LIST_FOREACH(p, &procs, entry)
+				if (p->nwd == ev->wd) {
+					read_note(p);
+					break;
+				}
+		}
+}
+
+/* Follow DIR/note of p (and read what is there: after a restart). */
+static void
+note_watch(struct proc *p)
+{
+	if (nfd == -1) {
+		if ((nfd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+			log_warn("inotify_init1");
+			return;
+		}
+		nev = event_new(base, nfd, EV_READ | EV_PERSIST, on_note,
+		    NULL);
+		event_add(nev, NULL);
+	}
+	if ((p->nwd = inotify_add_watch(nfd, p->dir, IN_MOVED_TO)) == -1)
+		log_warn("inotify_add_watch %s", p->dir);
+	read_note(p);
 }
 
 /*
@@ -270,6 +346,7 @@ proc_watch(const char *ws, const char *uuid, uint32_t attempt, pid_t pid,
 	p->dir = attempt_dir(uuid, attempt);
 	p->shim = pid;
 	p->pidfd = -1;
+	p->nwd = -1;
 	LIST_INSERT_HEAD(&procs, p, entry);
 	nprocs++;
 	for (i = 0; i < 2; i++) {
@@ -294,6 +371,7 @@ proc_arm(struct proc *p, char **cause)
 	}
 	p->exit_ev = event_new(base, p->pidfd, EV_READ, on_shim_exit, p);
 	event_add(p->exit_ev, NULL);
+	note_watch(p);
 	return 0;
 }
 
@@ -335,6 +413,12 @@ exec_free(void)
 {
 	while (!LIST_EMPTY(&procs))
 		proc_free(LIST_FIRST(&procs), 0);
+	if (nev != NULL)
+		event_free(nev);
+	nev = NULL;
+	if (nfd != -1)
+		close(nfd);
+	nfd = -1;
 	free(shim_path);
 	shim_path = NULL;
 }

@@ -35,7 +35,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BATCHD_PLUGIN_ABI	1
+#define BATCHD_PLUGIN_ABI	2	/* 2: job.note, outcome.timed_out */
 
 enum batchd_plugin_kind {
 	BATCHD_PLUGIN_SOURCE = 1,
@@ -83,6 +83,10 @@ struct batchd_job {
 	uint64_t	  limit_nofile;
 	uint64_t	  limit_as;
 	uint64_t	  limit_cpu;
+	/* For backends: what the job waits for before it runs (Slurm's
+	 * pending reason), one line, shown as the run's reason_text while
+	 * it is RUNNING; "" when it waits no more. Secrets are masked. */
+	void		(*note)(const char *text);
 };
 
 /* How the job ended, filled by a backend's poll(). */
@@ -91,6 +95,8 @@ struct batchd_outcome {
 	int64_t		 user_us;
 	int64_t		 sys_us;
 	int64_t		 maxrss_kb;
+	int		 timed_out;	/* the backend's own time limit (the
+					 * attempt's timeout) ended it */
 };
 
 struct batchd_source {

@@ -729,6 +729,57 @@ run_attempt_ended(const char *uuid, uint32_t attempt, const struct result *res)
 	store_submit(&o->op);
 }
 
+/* A note of the attempt's backend: the RUNNING run's reason_text. */
+static int
+note_apply(struct op *op, struct txn *t)
+{
+	struct ended_op	*o = (struct ended_op *)op;
+	struct run	 r;
+	const char	*text = o->res.text;
+	int		 rc;
+
+	memset(&r, 0, sizeof r);
+	if ((rc = store_get_run(t, o->uuid, &r)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (r.attempt == o->attempt && r.status == RS_RUNNING) {
+		if (*text == '\0')
+			text = reason_text(r.reason);
+		if (r.reason_text == NULL || strcmp(r.reason_text, text) != 0) {
+			log_info("run=%s attempt=%u reason_text=\"%s\"", r.uuid,
+			    r.attempt, text);
+			free(r.reason_text);
+			r.reason_text = xstrdup(text);
+			rc = store_put_run(t, &r);
+		}
+	}
+	run_free(&r);
+	return rc;
+}
+
+static void
+note_fail(struct op *op, int rc)
+{
+	log_warnx("run=%s note not stored: %s",
+	    ((struct ended_op *)op)->uuid, mdb_strerror(rc));
+	free(op);
+}
+
+/* exec.c: the attempt's backend says what the job waits for ("": no more). */
+void
+run_note(const char *uuid, uint32_t attempt, const char *text)
+{
+	struct ended_op	*o;
+
+	o = xcalloc(1, sizeof *o);
+	o->op.apply = note_apply;
+	o->op.fail = note_fail;
+	o->op.free = op_free;
+	snprintf(o->uuid, sizeof o->uuid, "%s", uuid);
+	o->attempt = attempt;
+	snprintf(o->res.text, sizeof o->res.text, "%s", text);
+	store_submit(&o->op);
+}
+
 /* The retry delay of attempt has passed: start the next attempt. */
 static int
 retry_apply(struct op *op, struct txn *t)

@@ -240,6 +240,34 @@ write_pidfile(const char *dir)
 		die(path);
 }
 
+static const char	*note_dir;
+static void		 mask_text(char *);
+
+/*
+ * job->note: DIR/note, one line, replaced atomically; batchd watches the
+ * directory and shows it as the run's reason_text.
+ */
+static void
+note(const char *text)
+{
+	char	tmp[4096], path[4096], line[512];
+	int	fd, ok;
+	size_t	n;
+
+	snprintf(line, sizeof line, "%s", text != NULL ? text : "");
+	line[strcspn(line, "\n")] = '\0';
+	mask_text(line);
+	n = strlen(line);
+	snprintf(tmp, sizeof tmp, "%s/note.tmp", note_dir);
+	snprintf(path, sizeof path, "%s/note", note_dir);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return;
+	ok = write(fd, line, n) == (ssize_t)n;
+	if (close(fd) == -1 || !ok || rename(tmp, path) == -1)
+		unlink(tmp);
+}
+
 /* Mask the secrets in a NUL-terminated text, in place (each is >= 4). */
 static void
 mask_text(char *t)
@@ -711,6 +739,8 @@ main(int argc, char **argv)
 	job.limit_nofile = (uint64_t)num("limit_nofile");
 	job.limit_as = (uint64_t)num("limit_as");
 	job.limit_cpu = (uint64_t)num("limit_cpu");
+	job.note = note;
+	note_dir = dir;
 
 	t0 = mono_ms_();
 	memset(&o, 0, sizeof o);
@@ -744,6 +774,8 @@ main(int argc, char **argv)
 	/* The fetch used part of the attempt's time. */
 	ph.deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
 	supervise(&s, &ph, &o, w);
+	if (o.timed_out)
+		s.timed_out = 1;	/* e.g. Slurm's TIMEOUT */
 	for (i = 0; i < 2; i++)
 		if (w[i] != -1)
 			close(w[i]);

@@ -45,14 +45,16 @@
  *	FAILED			exited N of ExitCode=N:S, or killed by S
  *	CANCELLED		killed by S, else by the last signal sent (a
  *				cancel from outside batchd says so on stderr)
- *	TIMEOUT, DEADLINE	killed by SIGXCPU, a line on stderr
+ *	TIMEOUT, DEADLINE	killed by SIGXCPU and timed_out (batchd's
+ *				reason Timeout), a line on stderr
  *	NODE_FAIL, PREEMPTED,	killed by SIGKILL, a line on stderr
  *	BOOT_FAIL, OUT_OF_MEMORY, others
  *	no longer known		killed by SIGKILL, a line on stderr
  *
- * While the job waits in Slurm, each new pending reason but "None" is a
- * line "slurm: job N pending (Reason)" on the job's stderr (the ABI has no
- * way to reason_text); so is scontrol failing 5 times in a row. batchd's
+ * While the job waits in Slurm, each new pending reason but "None" is the
+ * run's reason_text ("Pending in Slurm (Reason)", through job->note, until
+ * the job runs) and a line "slurm: job N pending (Reason)" on the job's
+ * stderr; so is scontrol failing 5 times in a row (stderr only). batchd's
  * timeout counts the time pending in Slurm too; Slurm's own limit starts
  * later and is rounded up, so batchd's fires first unless the partition's
  * limits are lower. Resource usage is not Slurm's (no accounting): the
@@ -126,6 +128,7 @@ struct slurm {
 	int		 failures;	/* queries failed in a row */
 	struct batchd_outcome o;
 	char		 final[256];	/* the line for stderr, or "" */
+	void		(*tell)(const char *);	/* job->note */
 };
 
 /* Milliseconds of the monotonic clock. */
@@ -583,6 +586,7 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	s->s[1].pipe = err_fd;
 	s->tool_ms = set_num(job, "tool_timeout_s", 20, 1) * 1000;
 	s->max_ms = set_num(job, "poll_max_ms", 1000, POLL_MIN_MS);
+	s->tell = job->note;
 	s->kill_wait_ms = set_num(job, "kill_wait_s", 60, 1) * 1000;
 	s->give_up_ms = -1;
 	conf = job->setting("conf");
@@ -764,6 +768,7 @@ outcome(struct slurm *s, const char *state, int code, int sig)
 		snprintf(s->final, sizeof s->final, "slurm: job %s %s: Slurm "
 		    "ended it at its time limit\n", s->id, state);
 		s->o.waitstatus = W_EXITCODE(0, SIGXCPU);
+		s->o.timed_out = 1;
 	} else {
 		/* NODE_FAIL, PREEMPTED, BOOT_FAIL, OUT_OF_MEMORY, ... */
 		snprintf(s->final, sizeof s->final, "slurm: job %s %s\n",
@@ -793,6 +798,7 @@ query(struct slurm *s)
 {
 	char	*argv[] = { s->scontrol, "-o", "show", "job", s->id, NULL };
 	char	 line[8192], msg[512], state[64], reason[64], ec[32], *c;
+	char	 told[128];
 	int	 st, prev = s->state;
 
 	st = tool(s, argv, (uid_t)-1, (gid_t)-1, s->tool_ms, line,
@@ -833,9 +839,16 @@ query(struct slurm *s)
 			note(&s->s[1], "slurm: job %s pending (%s)\n", s->id,
 			    reason);
 			snprintf(s->reason, sizeof s->reason, "%s", reason);
+			snprintf(told, sizeof told, "Pending in Slurm (%s)",
+			    reason);
+			if (s->tell != NULL)
+				s->tell(told);
 		}
-	} else if (state[0] != '\0')
+	} else if (state[0] != '\0') {
+		if (s->state == ST_PENDING && s->tell != NULL)
+			s->tell("");
 		s->state = ST_RUNNING;
+	}
 	if (s->state != prev)
 		s->interval_ms = POLL_MIN_MS;
 }

@@ -313,6 +313,11 @@ def test_pending_in_slurm_then_cancelled(slurm, make_daemon, ws):
     wait_output(d, ws, waiting.uuid,
                 b"slurm: job %s pending (Resources)\n" % job_id.encode(),
                 stream=pb.STDERR)
+    # ... and in its reason_text, while it waits there
+    r = wait_run(d, ws, waiting.uuid,
+                 lambda r: r.reason_text == "Pending in Slurm (Resources)",
+                 timeout=10, what="the pending reason in reason_text")
+    assert S(r.status) == "RUNNING", r
     assert slurm_job(slurm, job_id)["JobState"] == "PENDING"
     t0 = time.monotonic()
     assert_ok(d.call("run.cancel", pb.CancelJobRunRequest(uuid=waiting.uuid),
@@ -375,7 +380,7 @@ def test_batchd_killed_while_slurm_job_runs(slurm, make_daemon, ws):
 FAKE_CASES = {
     "FAKE_COMPLETED": ("SUCCEEDED", None, 0, 0, r""),
     "FAKE_FAILED_7": ("FAILED", "NON_ZERO_EXIT_CODE", 7, 0, r""),
-    "FAKE_TIMEOUT": ("FAILED", "KILLED_BY_SIGNAL", None, 24,
+    "FAKE_TIMEOUT": ("FAILED", "TIMEOUT", None, 24,
                      r"slurm: job \d+ TIMEOUT: Slurm ended it at its time "
                      r"limit\n"),
     "FAKE_NODE_FAIL": ("FAILED", "KILLED_BY_SIGNAL", None, 9,
