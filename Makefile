@@ -118,14 +118,16 @@ UNIT_SRCS = $(wildcard tests/unit/*.c)
 $(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-run: deps $(B)/batchd $(B)/batchd-shim plugins
+run: deps $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 	@mkdir -p var
-	@if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then \
+	@if ! bash -c 'exec 3<>/dev/tcp/127.0.0.1/4222' 2>/dev/null; then \
 		echo "starting nats-server on 127.0.0.1:4222 (log: var/nats-server.log)"; \
 		nats-server -a 127.0.0.1 -p 4222 >var/nats-server.log 2>&1 & \
 		sleep 0.5; \
 	fi
-	BATCHD_DATA_DIR=./var ./build/batchd $(if $(wildcard configs/batchd.conf),-c configs/batchd.conf)
+	@echo "batchd: metrics on http://127.0.0.1:9464/metrics, state in ./var"
+	BATCHD_DATA_DIR=./var BATCHD_HTTP_LISTEN=$${BATCHD_HTTP_LISTEN:-127.0.0.1:9464} \
+	    ./build/batchd $(if $(wildcard configs/batchd.conf),-c configs/batchd.conf)
 
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
