@@ -508,6 +508,7 @@ void	 bus_free(void);
 void	 bus_publish(const char *, const void *, size_t);
 extern void (*bus_publish_hook)(const char *, const void *, size_t);
 int	 bus_connected(void);
+size_t	 bus_max_payload(void);
 uint64_t bus_barrier(void);
 int	 bus_ready(void);
 void	 bus_publish_id(const char *, const char *, uint64_t, const void *,
@@ -635,6 +636,7 @@ int	 outbox_put(struct txn *, const char *, const char *, const void *,
 void	 outbox_js_acked(uint64_t, int);
 void	 outbox_kick(void);
 void	 outbox_barrier_done(uint64_t);
+void	 outbox_publish_failed(void);
 void	 outbox_resend(void);
 void	 outbox_init(void);
 void	 outbox_free(void);

@@ -286,13 +286,26 @@ on_js_acks(evutil_socket_t fd, short what, void *arg)
 	free(a);
 }
 
+/* The server's largest payload (its INFO), 1 MiB until connected. */
+static size_t		 max_payload = 1024 * 1024;
+
+size_t
+bus_max_payload(void)
+{
+	return max_payload;
+}
+
 /* Loop thread: (re)connected, so publish what may have been lost. */
 static void
 on_connected_loop(evutil_socket_t fd, short what, void *arg)
 {
+	int64_t	mp;
+
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (nc != NULL && (mp = natsConnection_GetMaxPayload(nc)) >= 4096)
+		max_payload = (size_t)mp;
 	if (cfg->jetstream && !js_ready)
 		js_setup_start();
 	outbox_resend();
@@ -707,9 +720,11 @@ bus_publish(const char *subject, const void *data, size_t len)
 	if (nc == NULL)
 		return;
 	s = natsConnection_Publish(nc, subject, data, (int)len);
-	if (s != NATS_OK)
+	if (s != NATS_OK) {
 		log_warnx("nats publish subject=%s: %s", subject,
 		    natsStatus_GetText(s));
+		outbox_publish_failed();	/* resent, not confirmed */
+	}
 }
 
 int

@@ -21,8 +21,24 @@
 /* A busy stream is read at most this often (see grew()). */
 #define COALESCE_MS	2
 
-/* Bytes of output in one run.logs reply: a NATS payload is 1 MiB. */
-#define LOGS_REPLY_MAX	(1024 * 1024 - 64 * 1024)
+/*
+ * Sizes that fit the server's max_payload (1 MiB by default): a LogChunk's
+ * data (log_chunk_bytes at most), and the output in one run.logs reply,
+ * whose chunks add some framing each.
+ */
+static size_t
+chunk_max(void)
+{
+	size_t	mp = bus_max_payload() - 512;
+
+	return cfg->log_chunk_bytes < mp ? cfg->log_chunk_bytes : mp;
+}
+
+static size_t
+reply_max(void)
+{
+	return bus_max_payload() - bus_max_payload() / 16 - 512;
+}
 
 /* Path of a log file, creating its directory. Owned by the caller. */
 char *
@@ -106,8 +122,7 @@ pump(struct lstream *l)
 
 	if (rbuf == NULL)
 		rbuf = xmalloc(cfg->log_chunk_bytes);
-	while ((n = pread(l->fd, rbuf, cfg->log_chunk_bytes,
-	    (off_t)l->off)) > 0) {
+	while ((n = pread(l->fd, rbuf, chunk_max(), (off_t)l->off)) > 0) {
 		l->off += (uint64_t)n;
 		metrics_log_bytes(l->which, (size_t)n);
 		if (bus_connected() && l->sent + (uint64_t)n == l->off) {
@@ -248,7 +263,7 @@ catch_up(struct lstream *l)
 		}
 		buf = xmalloc(cfg->log_chunk_bytes);
 		while (l->sent < l->off) {
-			n = pread(fd, buf, cfg->log_chunk_bytes, (off_t)l->sent);
+			n = pread(fd, buf, chunk_max(), (off_t)l->sent);
 			if (n <= 0)
 				break;
 			publish(l->ws, l->uuid, l->attempt, l->which, l->sent,
@@ -371,7 +386,7 @@ logs_read(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	struct stat	 st;
 	uint32_t	 attempt;
 	uint64_t	 off = q->offset;
-	size_t		 n = 0, want, got;
+	size_t		 n = 0, want, got, cmax;
 	char		*path = NULL, *data = NULL;
 	ssize_t		 rd;
 	int		 rc, fd = -1, done;
@@ -404,24 +419,23 @@ logs_read(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	    (size_t)((uint64_t)st.st_size - off);
 	if (want > q->max_bytes)
 		want = q->max_bytes;
-	/* The reply must fit NATS's 1 MiB payload with its framing. */
-	if (want > LOGS_REPLY_MAX)
-		want = LOGS_REPLY_MAX;
+	if (want > reply_max())
+		want = reply_max();
 	data = xmalloc(want);
 	for (got = 0; got < want; got += rd) {
 		rd = pread(fd, data + got, want - got, (off_t)(off + got));
 		if (rd <= 0)
 			break;
 	}
-	chunks = xcalloc(got / cfg->log_chunk_bytes + 1, sizeof *chunks);
-	for (size_t p = 0; p < got; p += cfg->log_chunk_bytes) {
+	cmax = chunk_max();
+	chunks = xcalloc(got / cmax + 1, sizeof *chunks);
+	for (size_t p = 0; p < got; p += cmax) {
 		chunks[n].run_uuid = r.uuid;
 		chunks[n].attempt = attempt;
 		chunks[n].stream = q->stream;
 		chunks[n].offset = off + p;
 		chunks[n].data = data + p;
-		chunks[n].len = got - p < cfg->log_chunk_bytes ? got - p :
-		    cfg->log_chunk_bytes;
+		chunks[n].len = got - p < cmax ? got - p : cmax;
 		n++;
 	}
 	done = done && off + got >= (uint64_t)st.st_size;

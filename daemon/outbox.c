@@ -47,8 +47,9 @@ static uint64_t		 acked, sent;
 static uint64_t		 token, token_upto;	/* the barrier out, or 0 */
 static uint64_t		 dropped;
 static int		 dropping;
-static struct event	*timeout_ev, *kick_ev;
+static struct event	*timeout_ev, *kick_ev, *again_ev;
 static int		 del_pending;
+static int		 lost;		/* a publication failed: confirm none */
 
 /* JetStream: published keys awaiting their acknowledgement, in order. */
 static struct jsq {
@@ -202,8 +203,8 @@ kick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	if (outbox_depth() > cfg->outbox_max)
 		del_submit();
-	if (!bus_ready())
-		return;
+	if (!bus_ready() || evtimer_pending(again_ev, NULL))
+		return;		/* (a failed publication: resent soon) */
 	if (sent < acked)
 		sent = acked;
 	/* Core NATS: one batch per barrier. JetStream: acks pace it. */
@@ -307,14 +308,33 @@ outbox_kick(void)
 		event_active(kick_ev, 0, 0);
 }
 
+/*
+ * bus.c: cnats refused a publication (the connection is not gone, or a
+ * reconnection would resend it): the barrier out may not confirm it.
+ */
+void
+outbox_publish_failed(void)
+{
+	lost = 1;
+}
+
 /* The barrier tok came back: what was sent before it is delivered. */
 void
 outbox_barrier_done(uint64_t tok)
 {
+	static const struct timeval	tv = { 1, 0 };
+
 	if (tok != token)
 		return;
 	token = 0;
 	evtimer_del(timeout_ev);
+	if (lost) {
+		/* Not all of it: publish again from acked, in a second. */
+		lost = 0;
+		log_warnx("outbox: a publication failed; publishing again");
+		evtimer_add(again_ev, &tv);
+		return;
+	}
 	logs_barrier_done();
 	if (token_upto > acked) {
 		acked = token_upto;
@@ -332,9 +352,21 @@ outbox_resend(void)
 	token = 0;
 	if (timeout_ev != NULL)
 		evtimer_del(timeout_ev);
+	if (again_ev != NULL)
+		evtimer_del(again_ev);
+	lost = 0;
 	sent = acked;
 	logs_resend();
 	outbox_kick();
+}
+
+static void
+on_again(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	outbox_resend();
 }
 
 static void
@@ -357,6 +389,7 @@ outbox_init(void)
 	MDB_val		 k, v;
 
 	timeout_ev = evtimer_new(base, on_timeout, NULL);
+	again_ev = evtimer_new(base, on_again, NULL);
 	js_retry_ev = evtimer_new(base, on_js_retry, NULL);
 	kick_ev = event_new(base, -1, 0, kick, NULL);
 	event_priority_set(kick_ev, 2);
@@ -389,7 +422,9 @@ outbox_free(void)
 		event_free(kick_ev);
 	if (js_retry_ev != NULL)
 		event_free(js_retry_ev);
-	timeout_ev = kick_ev = js_retry_ev = NULL;
+	if (again_ev != NULL)
+		event_free(again_ev);
+	timeout_ev = kick_ev = js_retry_ev = again_ev = NULL;
 	free(jsq);
 	jsq = NULL;
 	njsq = jsq_cap = 0;

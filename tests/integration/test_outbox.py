@@ -185,3 +185,44 @@ def test_outbox_survives_kill9_while_nats_away(make_nats, daemon_factory,
     check = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
                    ws=ws)
     assert check.job_run.status == pb.SUCCEEDED
+
+
+BIG = r"""
+import sys
+for i in range(4000):
+    sys.stdout.write("line %05d %s\n" % (i, "x" * 40))
+"""
+
+
+def test_chunks_fit_a_small_max_payload(run_daemon_factory, tmp_path, ws):
+    """A server whose max_payload is below log_chunk_bytes: batchd sizes
+    its chunks and run.logs replies by the server's INFO, so every byte
+    still reaches the bus and run.logs (a publication the server refuses
+    would be lost to subscribers)."""
+    import sec_nats
+    conf = tmp_path / "small.conf"
+    conf.write_text("max_payload: 8192\n")
+    srv = sec_nats.ConfNatsServer(str(tmp_path / "nats"), str(conf))
+    srv.start()
+    try:
+        d = run_daemon_factory(env={"BATCHD_NATS_URL": srv.url})
+        d.nats_url = srv.url
+        d.nats_port = srv.port
+        d.start()
+        w = harness.BusWatch(d, ws)
+        try:
+            jd = harness.make_jobdef(d, ws, "big", BIG)
+            c = harness.make_cluster(d, ws, "c")
+            run = harness.submit_ok(d, ws, jd.uuid, c.uuid).uuid
+            r = harness.wait_run(d, ws, run)
+            assert r.status == pb.SUCCEEDED, harness.run_str(r)
+            want = "".join("line %05d %s\n" % (i, "x" * 40)
+                           for i in range(4000)).encode()
+            assert w.log_bytes(run, 1, pb.STDOUT) == want
+            out, _ = harness.read_logs(d, ws, run, attempt=1)
+            assert out == want
+            assert "nats publish" not in d.log_text()
+        finally:
+            w.close()
+    finally:
+        srv.stop()
