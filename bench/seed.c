@@ -390,8 +390,10 @@ fill(const char *dir, size_t nclusters, size_t queued, size_t finished)
 static int
 count(const char *dir)
 {
-	static const char *names[] = { "runs", "queue", "events", "outbox",
-	    "runidx", "clusters", "jobdefs" };
+	static const char *names[][2] = { { "runs", "runs_by_id" },
+	    { "queue", "queue" }, { "events", "events_by_id" },
+	    { "outbox", "outbox" }, { "runidx", "runidx" },
+	    { "clusters", "clusters" }, { "jobdefs", "jobdefs" } };
 	MDB_env		*env;
 	MDB_txn		*t;
 	MDB_dbi		 dbi;
@@ -411,9 +413,9 @@ count(const char *dir)
 	printf("{");
 	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
 		st.ms_entries = 0;
-		if (mdb_dbi_open(t, names[i], 0, &dbi) == 0)
+		if (mdb_dbi_open(t, names[i][1], 0, &dbi) == 0)
 			mdb_stat(t, dbi, &st);
-		printf("\"%s\": %zu, ", names[i], st.ms_entries);
+		printf("\"%s\": %zu, ", names[i][0], st.ms_entries);
 	}
 	mdb_env_info(env, &info);
 	mdb_env_stat(env, &st);

@@ -172,6 +172,7 @@ struct attempt {
 };
 
 struct run {
+	uint64_t	 id;		/* storage key, in submission order */
 	char		 uuid[UUID_LEN + 1];
 	char		 def_uuid[UUID_LEN + 1];
 	char		 cluster_uuid[UUID_LEN + 1];
@@ -478,7 +479,8 @@ size_t	 store_map_size(void);
 void	 store_usage(size_t *, size_t *);
 int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
-	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB_OUTBOX, DB__COUNT };
+	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB_OUTBOX,
+	DB_RUN_IDS, DB__COUNT };
 MDB_env	*store_env(void);
 /* Typed records: 0 found, MDB_NOTFOUND, or another error. */
 int	 store_get_jobdef(struct txn *, const char *, struct jobdef *);
@@ -487,6 +489,9 @@ int	 store_get_cluster(struct txn *, const char *, struct cluster *);
 int	 store_put_cluster(struct txn *, const struct cluster *);
 int	 store_get_run(struct txn *, const char *, struct run *);
 int	 store_put_run(struct txn *, const struct run *);
+int	 store_run_id(struct txn *, struct run *);
+int	 store_del_run(struct txn *, const struct run *);
+void	 store_event_key(uint8_t *, uint64_t, uint64_t);
 int	 store_name_key(struct buf *, const char *, const char *);
 int	 store_resolve_name(struct txn *, int, const char *, const char *,
 	    char *);

@@ -204,7 +204,7 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	struct transition *tr;
 	struct buf	 b = { 0 };
 	char		*subject, msgid[UUID_LEN + 24];
-	uint8_t		 key[UUID_LEN + 8];
+	uint8_t		 key[16];
 	int		 rc;
 
 	if (!legal(r->status, to)) {
@@ -255,7 +255,7 @@ set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	}
 
 	wire_encode_event(&b, &ev);
-	queue_key(key, r->uuid, ev.seq);
+	store_event_key(key, r->id, ev.seq);
 	xasprintf(&subject, "%s.v1.%s.status.%s.%s", cfg->subject_prefix,
 	    r->ws, r->cluster_uuid, r->uuid);
 	snprintf(msgid, sizeof msgid, "%s:%llu", r->uuid,
@@ -1014,7 +1014,8 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	r.queue_seq = c.queue_next++;
 	c.queued++;
 	queue_key(qk, c.uuid, r.queue_seq);
-	if ((rc = store_put(t, DB_QUEUE, qk, sizeof qk, r.uuid, UUID_LEN)) !=
+	if ((rc = store_run_id(t, &r)) != 0 ||
+	    (rc = store_put(t, DB_QUEUE, qk, sizeof qk, r.uuid, UUID_LEN)) !=
 	    0 || (rc = store_put_cluster(t, &c)) != 0)
 		goto out;
 	if (q->idem_key != NULL) {
@@ -1233,7 +1234,7 @@ run_events(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	struct run	 r;
 	struct runevent	*evs;
 	MDB_val		 v;
-	uint8_t		 key[UUID_LEN + 8];
+	uint8_t		 key[16];
 	uint64_t	 i;
 	size_t		 n = 0;
 	int		 rc;
@@ -1243,7 +1244,7 @@ run_events(struct txn *t, struct request *q, struct buf *out, struct error *e)
 		return rc;
 	evs = xcalloc(r.event_seq, sizeof *evs);
 	for (i = 1; i <= r.event_seq && rc == 0; i++) {
-		queue_key(key, r.uuid, i);
+		store_event_key(key, r.id, i);
 		if ((rc = store_get(t, DB_EVENTS, key, sizeof key, &v)) == 0 &&
 		    wire_decode_event(v.mv_data, v.mv_size, &evs[n]) == 0)
 			n++;
@@ -1407,7 +1408,7 @@ run_purge(struct txn *t, const char *uuid)
 {
 	struct run	 r;
 	struct buf	 key = { 0 };
-	uint8_t		 ek[UUID_LEN + 8];
+	uint8_t		 ek[16];
 	char		*dir;
 	uint64_t	 i;
 	int		 rc;
@@ -1417,7 +1418,7 @@ run_purge(struct txn *t, const char *uuid)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (!rstatus_terminal(r.status))
 		goto out;	/* never a live run */
-	if ((rc = store_del(t, DB_RUNS, r.uuid, UUID_LEN)) != 0 ||
+	if ((rc = store_del_run(t, &r)) != 0 ||
 	    (rc = idx_del(t, 'w', r.ws, 0, &r)) != 0 ||
 	    (r.def_uuid[0] != '\0' &&
 	    (rc = idx_del(t, 'd', r.def_uuid, 0, &r)) != 0) ||
@@ -1428,7 +1429,7 @@ run_purge(struct txn *t, const char *uuid)
 	    NULL)) != 0)
 		goto out;
 	for (i = 1; i <= r.event_seq; i++) {
-		queue_key(ek, r.uuid, i);
+		store_event_key(ek, r.id, i);
 		if ((rc = store_del(t, DB_EVENTS, ek, sizeof ek)) != 0)
 			goto out;
 	}

@@ -16,19 +16,28 @@
  * (ENOSPC, EIO), the ops fail: their fail() answers UNAVAILABLE or retries.
  *
  * Layout (named databases; values are protobuf records, see wire.c):
- *   meta          "schema_version" -> "1"
+ *   meta          "schema_version" -> "2"
  *   jobdefs       uuid -> JobDefinition
  *   jobdef_names  "{ws}/{name}" -> uuid
  *   clusters      uuid -> Cluster
  *   cluster_names "{ws}/{name}" -> uuid
- *   runs          uuid -> JobRun
+ *   run_ids       run uuid -> run id (8 bytes, big-endian)
+ *   runs_by_id    run id -> JobRun
  *   queue         cluster uuid | seq (8 bytes, big-endian) -> run uuid
  *   idem          "{ws}/{key}" -> run uuid
  *   runidx        index keys (run.c), empty values
- *   meta          also "log_bytes": output bytes of finished attempts
- *   events        run uuid | seq (8 bytes, big-endian) -> JobRunStatusEvent
+ *   meta          also "log_bytes": output bytes of finished attempts,
+ *                 "run_id": the last run id given
+ *   events_by_id  run id | seq (8 bytes each, big-endian) ->
+ *                 JobRunStatusEvent
  *   outbox        seq (8 bytes, big-endian) -> subject length (2 bytes),
  *                 subject, payload: publications not yet confirmed
+ * Runs and their events are keyed by an id given in submission order, not
+ * by the (random) uuid: a submission appends to both B-trees instead of
+ * dirtying a random leaf of each; only the small run_ids map takes a
+ * random insert. Schema 1 keyed both by uuid ("runs", "events"); opening
+ * it migrates it (migrate_1()).
+ *
  * Bumping the schema: change a record's meaning only with a new version and
  * a migration in store_open() that rewrites the old records before any
  * other code runs.
@@ -44,7 +53,7 @@
 
 #include "batchd.h"
 
-#define SCHEMA_VERSION	"1"
+#define SCHEMA_VERSION	"2"
 #define MAP_GROWTH_MAX	64
 
 struct effect {
@@ -61,8 +70,9 @@ struct txn {
 };
 
 static const char *db_names[DB__COUNT] = {
-	"meta", "jobdefs", "jobdef_names", "clusters", "cluster_names", "runs",
-	"queue", "idem", "runidx", "events", "outbox"
+	"meta", "jobdefs", "jobdef_names", "clusters", "cluster_names",
+	"runs_by_id", "queue", "idem", "runidx", "events_by_id", "outbox",
+	"run_ids"
 };
 
 static MDB_env		*env;
@@ -73,6 +83,7 @@ static struct event	*flush_ev, *lazy_ev;
 static size_t		 map_size, map_max;
 
 static void	store_flush(evutil_socket_t, short, void *);
+static int	migrate_1(MDB_txn *);
 static void	lazy_fire(evutil_socket_t, short, void *);
 
 #define LAZY_MS		100	/* the longest a lazy op waits for a ride */
@@ -129,6 +140,13 @@ store_open(const char *dir, size_t mapsize, char **cause)
 		v.mv_data = SCHEMA_VERSION;
 		v.mv_size = strlen(SCHEMA_VERSION);
 		rc = mdb_put(t, dbis[DB_META], &k, &v, 0);
+	} else if (rc == 0 && v.mv_size == 1 &&
+	    memcmp(v.mv_data, "1", 1) == 0) {
+		if ((rc = migrate_1(t)) == 0) {
+			v.mv_data = SCHEMA_VERSION;
+			v.mv_size = strlen(SCHEMA_VERSION);
+			rc = mdb_put(t, dbis[DB_META], &k, &v, 0);
+		}
 	} else if (rc == 0 && (v.mv_size != strlen(SCHEMA_VERSION) ||
 	    memcmp(v.mv_data, SCHEMA_VERSION, v.mv_size) != 0)) {
 		xasprintf(cause, "storage schema version '%.*s' is not the "
@@ -552,7 +570,198 @@ RECORD(jobdef, struct jobdef, DB_JOBDEFS, wire_encode_jobdef,
     wire_decode_jobdef, uuid)
 RECORD(cluster, struct cluster, DB_CLUSTERS, wire_encode_cluster,
     wire_decode_cluster, uuid)
-RECORD(run, struct run, DB_RUNS, wire_encode_run, wire_decode_run, uuid)
+
+/* ------------------------------------------------------------ runs */
+
+struct idr_key {
+	uint64_t	ms;
+	char		uuid[UUID_LEN + 1];
+};
+
+/* Submission order: time, then uuid. */
+static int
+idr_cmp(const void *a, const void *b)
+{
+	const struct idr_key	*x = a, *y = b;
+
+	if (x->ms != y->ms)
+		return x->ms < y->ms ? -1 : 1;
+	return strcmp(x->uuid, y->uuid);
+}
+
+void
+store_event_key(uint8_t *k, uint64_t id, uint64_t seq)
+{
+	be64_put(k, id);
+	be64_put(k + 8, seq);
+}
+
+static int
+run_id_get(struct txn *t, const char *uuid, uint64_t *id)
+{
+	MDB_val	v;
+	int	rc;
+
+	if ((rc = store_get(t, DB_RUN_IDS, uuid, strlen(uuid), &v)) != 0)
+		return rc;
+	if (v.mv_size != 8)
+		return EIO;
+	*id = be64_get(v.mv_data);
+	return 0;
+}
+
+int
+store_get_run(struct txn *t, const char *uuid, struct run *out)
+{
+	MDB_val		v;
+	uint64_t	id;
+	uint8_t		k[8];
+	int		rc;
+
+	if ((rc = run_id_get(t, uuid, &id)) != 0)
+		return rc;
+	be64_put(k, id);
+	if ((rc = store_get(t, DB_RUNS, k, 8, &v)) != 0)
+		return rc == MDB_NOTFOUND ? EIO : rc;	/* a map to nothing */
+	if (wire_decode_run(v.mv_data, v.mv_size, out) == -1) {
+		log_warnx("storage: run %s does not decode", uuid);
+		return EIO;
+	}
+	out->id = id;
+	return 0;
+}
+
+/* Give a new run r its id (the next in submission order) and map it. */
+int
+store_run_id(struct txn *t, struct run *r)
+{
+	uint8_t	k[8];
+	int	rc;
+
+	if ((rc = store_counter_add(t, "run_id", 1, &r->id)) != 0)
+		return rc;
+	be64_put(k, r->id);
+	return store_put(t, DB_RUN_IDS, r->uuid, strlen(r->uuid), k, 8);
+}
+
+/* Store r, which has its id (store_run_id() or store_get_run()). */
+int
+store_put_run(struct txn *t, const struct run *in)
+{
+	struct buf	b = { 0 };
+	uint8_t		k[8];
+	int		rc;
+
+	if (in->id == 0) {
+		log_warnx("storage: run %s has no id", in->uuid);
+		return EINVAL;
+	}
+	wire_encode_run(&b, in);
+	be64_put(k, in->id);
+	rc = store_put(t, DB_RUNS, k, 8, b.p, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+/* Remove r's record and its uuid (not its events or indexes). */
+int
+store_del_run(struct txn *t, const struct run *r)
+{
+	uint8_t	k[8];
+	int	rc;
+
+	be64_put(k, r->id);
+	if ((rc = store_del(t, DB_RUNS, k, 8)) != 0)
+		return rc;
+	return store_del(t, DB_RUN_IDS, r->uuid, strlen(r->uuid));
+}
+
+/*
+ * Schema 1 -> 2: runs and events keyed by uuid become keyed by an id, in
+ * submission order; the old databases are deleted. One transaction.
+ */
+static int
+migrate_1(MDB_txn *t)
+{
+	MDB_dbi		 old_runs, old_events;
+	MDB_cursor	*c;
+	MDB_val		 k, v, nk, nv;
+	struct run	 r;
+	uint8_t		 ik[8], ek[16];
+	uint64_t	 n = 0;
+	size_t		 i, nruns = 0;
+	struct idr_key	*ids = NULL;
+	int		 rc;
+
+	if ((rc = mdb_dbi_open(t, "runs", 0, &old_runs)) != 0 ||
+	    (rc = mdb_dbi_open(t, "events", 0, &old_events)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	/* Ids in submission order. */
+	if ((rc = mdb_cursor_open(t, old_runs, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		memset(&r, 0, sizeof r);
+		if (k.mv_size != UUID_LEN ||
+		    wire_decode_run(v.mv_data, v.mv_size, &r) == -1)
+			continue;
+		ids = xreallocarray(ids, nruns + 1, sizeof *ids);
+		ids[nruns].ms = (uint64_t)r.submitted_ms;
+		memcpy(ids[nruns].uuid, k.mv_data, UUID_LEN);
+		ids[nruns].uuid[UUID_LEN] = '\0';
+		nruns++;
+		run_free(&r);
+	}
+	mdb_cursor_close(c);
+	qsort(ids, nruns, sizeof *ids, idr_cmp);
+	for (i = 0, rc = 0; i < nruns && rc == 0; i++) {
+		k.mv_data = ids[i].uuid;
+		k.mv_size = UUID_LEN;
+		if ((rc = mdb_get(t, old_runs, &k, &v)) != 0)
+			break;
+		be64_put(ik, ++n);
+		nk.mv_data = ik;
+		nk.mv_size = 8;
+		if ((rc = mdb_put(t, dbis[DB_RUNS], &nk, &v, 0)) != 0 ||
+		    (rc = mdb_put(t, dbis[DB_RUN_IDS], &k, &nk, 0)) != 0)
+			break;
+		memset(&r, 0, sizeof r);
+		if (wire_decode_run(v.mv_data, v.mv_size, &r) == -1)
+			continue;
+		for (uint64_t seq = 1; seq <= r.event_seq && rc == 0; seq++) {
+			uint8_t	ok[UUID_LEN + 8];
+
+			memcpy(ok, ids[i].uuid, UUID_LEN);
+			be64_put(ok + UUID_LEN, seq);
+			k.mv_data = ok;
+			k.mv_size = sizeof ok;
+			if ((rc = mdb_get(t, old_events, &k, &v)) != 0) {
+				rc = rc == MDB_NOTFOUND ? 0 : rc;
+				continue;
+			}
+			store_event_key(ek, n, seq);
+			nk.mv_data = ek;
+			nk.mv_size = sizeof ek;
+			nv = v;
+			rc = mdb_put(t, dbis[DB_EVENTS], &nk, &nv, 0);
+		}
+		run_free(&r);
+	}
+	free(ids);
+	if (rc == 0) {
+		k.mv_data = "run_id";
+		k.mv_size = 6;
+		v.mv_data = &n;
+		v.mv_size = sizeof n;
+		rc = mdb_put(t, dbis[DB_META], &k, &v, 0);
+	}
+	if (rc == 0 && (rc = mdb_drop(t, old_runs, 1)) == 0)
+		rc = mdb_drop(t, old_events, 1);
+	if (rc == 0)
+		log_info("storage: schema 1 migrated to 2: %llu runs",
+		    (unsigned long long)n);
+	return rc;
+}
 
 /*
  * Page through a name index ("{ws}/{name}" -> uuid) in name order, after

@@ -595,6 +595,122 @@ test_store_schema_mismatch(void)
 	free(cause);
 }
 
+/* Schema 1 (runs and events keyed by uuid) opens as schema 2. */
+struct runs_op {
+	struct op	 op;
+	int		 rc;
+	uint64_t	 id[2];
+	int		 events;
+};
+
+static int
+runs_apply(struct op *op, struct txn *t)
+{
+	static const char *uuids[2] = {
+	    "00000000-0000-4000-8000-00000000000b",
+	    "00000000-0000-4000-8000-00000000000a" };
+	struct runs_op	*o = (struct runs_op *)op;
+	struct run	 r;
+	MDB_val		 v;
+	uint8_t		 k[16];
+	int		 i, seq;
+
+	for (i = 0; i < 2; i++) {
+		memset(&r, 0, sizeof r);
+		if ((o->rc = store_get_run(t, uuids[i], &r)) != 0)
+			return 0;
+		o->id[i] = r.id;
+		for (seq = 1; seq <= 2; seq++) {
+			store_event_key(k, r.id, (uint64_t)seq);
+			if (store_get(t, DB_EVENTS, k, sizeof k, &v) == 0 &&
+			    v.mv_size == 2)
+				o->events++;
+		}
+		run_free(&r);
+	}
+	return 0;
+}
+
+static void
+runs_done(struct op *op)
+{
+	(void)op;
+}
+
+static void
+runs_fail(struct op *op, int rc)
+{
+	((struct runs_op *)op)->rc = rc;
+}
+
+static void
+test_store_migrate_1(void)
+{
+	static const char *uuids[2] = {
+	    "00000000-0000-4000-8000-00000000000a",
+	    "00000000-0000-4000-8000-00000000000b" };
+	struct runs_op	 o = { { runs_apply, runs_fail, runs_done,
+	    { NULL, NULL } }, -1, { 0, 0 }, 0 };
+	struct run	 r;
+	struct buf	 b = { 0 };
+	MDB_env		*env;
+	MDB_txn		*t;
+	MDB_dbi		 meta, runs, events;
+	MDB_val		 k, v;
+	uint8_t		 ek[UUID_LEN + 8];
+	char		*cause = NULL;
+	int		 i, seq;
+
+	CHECK(mkdir("lmdb", 0700) == 0);
+	CHECK(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 16);
+	CHECK(mdb_env_open(env, "./lmdb", 0, 0600) == 0);
+	CHECK(mdb_txn_begin(env, NULL, 0, &t) == 0);
+	CHECK(mdb_dbi_open(t, "meta", MDB_CREATE, &meta) == 0);
+	CHECK(mdb_dbi_open(t, "runs", MDB_CREATE, &runs) == 0);
+	CHECK(mdb_dbi_open(t, "events", MDB_CREATE, &events) == 0);
+	k.mv_data = "schema_version";
+	k.mv_size = 14;
+	v.mv_data = "1";
+	v.mv_size = 1;
+	CHECK(mdb_put(t, meta, &k, &v, 0) == 0);
+	for (i = 0; i < 2; i++) {	/* "…0b" was submitted first */
+		memset(&r, 0, sizeof r);
+		snprintf(r.uuid, sizeof r.uuid, "%s", uuids[i]);
+		r.ws = "w";
+		r.status = RS_SUCCEEDED;
+		r.submitted_ms = 2000 - 1000 * i;
+		r.event_seq = 2;
+		b.len = 0;
+		wire_encode_run(&b, &r);
+		k.mv_data = r.uuid;
+		k.mv_size = UUID_LEN;
+		v.mv_data = b.p;
+		v.mv_size = b.len;
+		CHECK(mdb_put(t, runs, &k, &v, 0) == 0);
+		for (seq = 1; seq <= 2; seq++) {
+			memcpy(ek, r.uuid, UUID_LEN);
+			be64_put(ek + UUID_LEN, (uint64_t)seq);
+			k.mv_data = ek;
+			k.mv_size = sizeof ek;
+			v.mv_data = "ev";
+			v.mv_size = 2;
+			CHECK(mdb_put(t, events, &k, &v, 0) == 0);
+		}
+	}
+	buf_free(&b);
+	CHECK(mdb_txn_commit(t) == 0);
+	mdb_env_close(env);
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	store_submit(&o.op);
+	store_flush_now();
+	CHECK(o.rc == 0);
+	CHECK(o.id[0] == 1 && o.id[1] == 2);	/* in submission order */
+	CHECK(o.events == 4);
+	store_close();
+}
+
 /* ------------------------------------------------------------ runner */
 
 static const struct {
@@ -618,6 +734,7 @@ static const struct {
 	T(test_validate_config),
 	T(test_store_group_commit),
 	T(test_store_lazy_rides_along),
+	T(test_store_migrate_1),
 	T(test_store_map_grows),
 	T(test_store_map_limit),
 	T(test_store_schema_mismatch),
