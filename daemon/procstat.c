@@ -44,8 +44,9 @@ proc_start_time(pid_t pid)
 }
 
 /*
- * Write "pid starttime" to path, atomically (a temporary file renamed over
- * it), so a reader sees a whole line or none. 0, or -1 with errno.
+ * Write "pid starttime" to path, atomically (a temporary file of this
+ * process renamed over it: batchd and the shim both write DIR/shim.pid), so
+ * a reader sees a whole line or none. 0, or -1 with errno.
  */
 int
 pidfile_write(const char *path, pid_t pid)
@@ -53,7 +54,8 @@ pidfile_write(const char *path, pid_t pid)
 	char	tmp[4096], line[64];
 	int	fd, n, e;
 
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.%d.tmp", path,
+	    (int)getpid()) >= sizeof tmp) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
