@@ -713,20 +713,29 @@ ended_fail(struct op *op, int rc)
 	retry_later(op);
 }
 
-/* exec.c: an attempt's process is gone and its output is read. */
-void
-run_attempt_ended(const char *uuid, uint32_t attempt, const struct result *res)
+/* An op about attempt (uuid, attempt) carrying res, submitted. */
+static void
+attempt_op(int (*apply)(struct op *, struct txn *),
+    void (*fail)(struct op *, int), const char *uuid, uint32_t attempt,
+    const struct result *res)
 {
 	struct ended_op	*o;
 
 	o = xcalloc(1, sizeof *o);
-	o->op.apply = ended_apply;
-	o->op.fail = ended_fail;
+	o->op.apply = apply;
+	o->op.fail = fail;
 	o->op.free = op_free;
 	snprintf(o->uuid, sizeof o->uuid, "%s", uuid);
 	o->attempt = attempt;
 	o->res = *res;
 	store_submit(&o->op);
+}
+
+/* exec.c: an attempt's process is gone and its output is read. */
+void
+run_attempt_ended(const char *uuid, uint32_t attempt, const struct result *res)
+{
+	attempt_op(ended_apply, ended_fail, uuid, attempt, res);
 }
 
 /* A note of the attempt's backend: the RUNNING run's reason_text. */
@@ -768,16 +777,11 @@ note_fail(struct op *op, int rc)
 void
 run_note(const char *uuid, uint32_t attempt, const char *text)
 {
-	struct ended_op	*o;
+	struct result	res;
 
-	o = xcalloc(1, sizeof *o);
-	o->op.apply = note_apply;
-	o->op.fail = note_fail;
-	o->op.free = op_free;
-	snprintf(o->uuid, sizeof o->uuid, "%s", uuid);
-	o->attempt = attempt;
-	snprintf(o->res.text, sizeof o->res.text, "%s", text);
-	store_submit(&o->op);
+	memset(&res, 0, sizeof res);
+	snprintf(res.text, sizeof res.text, "%s", text);
+	attempt_op(note_apply, note_fail, uuid, attempt, &res);
 }
 
 /* The retry delay of attempt has passed: start the next attempt. */
