@@ -772,5 +772,7 @@ bus_publish_id(const char *subject, const char *id, uint64_t key,
 		natsMsg_Destroy(m);
 		if (key != 0)
 			outbox_js_acked(key, 0);
+		else
+			outbox_publish_failed();	/* a log chunk */
 	}
 }

@@ -4,6 +4,7 @@ also after batchd was killed meanwhile; log bytes written meanwhile are read
 back from the log files and published too."""
 
 import os
+import signal
 import time
 
 import harness
@@ -139,8 +140,14 @@ def test_events_and_logs_survive_nats_outage(make_nats, daemon_factory, ws):
                        what="output before the outage")
     srv.stop()                       # the job finishes while NATS is away
     time.sleep(4)
-    srv.start()
-    col2 = Collector(srv, ws)        # a subscriber of the new server
+    # batchd held still until the new server's subscriber is in place, so
+    # that its republication on reconnecting cannot come first.
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        srv.start()
+        col2 = Collector(srv, ws)    # a subscriber of the new server
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
     col2.pump(run, 20)
     assert col2.done(), "events %r eof %r" % (sorted(col2.events),
                                               col2.eof)
