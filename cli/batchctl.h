@@ -132,6 +132,17 @@ void		 client_close(void);
 char		*client_subject(const char *);
 int		 client_call(const char *, const void *,
 		     const ProtobufCMessageDescriptor *, void **);
+/* Every page of a list verb (client_list()). */
+struct pages {
+	ProtobufCMessage	**reps;
+	size_t			  nreps;
+	void			**items;
+	size_t			  n;
+};
+int		 client_list(const char *, ProtobufCMessage *,
+		     const ProtobufCMessageDescriptor *, const char *, size_t,
+		     struct pages *);
+void		 pages_free(struct pages *);
 int		 client_subscribe(const char *, natsSubscription **);
 int		 client_next(natsSubscription *, int64_t, natsMsg **);
 void		 client_error(const Batchd__V1__Error *);

@@ -238,3 +238,67 @@ client_next(natsSubscription *sub, int64_t ms, natsMsg **msg)
 		return EXIT_BUS;
 	}
 }
+
+/*
+ * Every page of list verb `verb`: req's page_size and page_token (found by
+ * name) are set here, page after page, until the last page or limit items
+ * (0: all); the repeated field `field` of each reply (rd) is gathered into
+ * pg, whose items point into its replies. 0 or an exit code of
+ * client_call(); pages_free(pg) in either case.
+ */
+int
+client_list(const char *verb, ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *rd, const char *field, size_t limit,
+    struct pages *pg)
+{
+	const ProtobufCFieldDescriptor	*fsize, *ftoken, *fitems, *fnext;
+	ProtobufCMessage		*rep;
+	const char			*token = "";
+	void				**v;
+	size_t				 i, cnt;
+	int				 rc;
+
+	memset(pg, 0, sizeof *pg);
+	fsize = protobuf_c_message_descriptor_get_field_by_name(
+	    req->descriptor, "page_size");
+	ftoken = protobuf_c_message_descriptor_get_field_by_name(
+	    req->descriptor, "page_token");
+	fitems = protobuf_c_message_descriptor_get_field_by_name(rd, field);
+	fnext = protobuf_c_message_descriptor_get_field_by_name(rd,
+	    "next_page_token");
+	if (fsize == NULL || ftoken == NULL || fitems == NULL ||
+	    fnext == NULL || fitems->label != PROTOBUF_C_LABEL_REPEATED)
+		abort();	/* not a list verb: a bug here */
+	do {
+		*(uint32_t *)(void *)((char *)req + fsize->offset) =
+		    limit == 0 || limit - pg->n > PAGE_MAX ? PAGE_MAX :
+		    (uint32_t)(limit - pg->n);
+		*(const char **)(void *)((char *)req + ftoken->offset) = token;
+		if ((rc = client_call(verb, req, rd, (void **)&rep)) != 0)
+			return rc;
+		pg->reps = xreallocarray(pg->reps, pg->nreps + 1,
+		    sizeof *pg->reps);
+		pg->reps[pg->nreps++] = rep;
+		cnt = *(size_t *)(void *)((char *)rep +
+		    fitems->quantifier_offset);
+		v = *(void ***)(void *)((char *)rep + fitems->offset);
+		pg->items = xreallocarray(pg->items, pg->n + cnt,
+		    sizeof *pg->items);
+		for (i = 0; i < cnt && (limit == 0 || pg->n < limit); i++)
+			pg->items[pg->n++] = v[i];
+		token = *(const char **)(void *)((char *)rep + fnext->offset);
+	} while (*token != '\0' && (limit == 0 || pg->n < limit));
+	return 0;
+}
+
+void
+pages_free(struct pages *pg)
+{
+	size_t	i;
+
+	for (i = 0; i < pg->nreps; i++)
+		protobuf_c_message_free_unpacked(pg->reps[i], NULL);
+	free(pg->reps);
+	free(pg->items);
+	memset(pg, 0, sizeof *pg);
+}

@@ -178,40 +178,22 @@ cluster_get(const struct cmd *self, int argc, char **argv)
 static int
 cluster_list(const struct cmd *self, int argc, char **argv)
 {
-	Batchd__V1__ListClustersRequest	  req =
+	Batchd__V1__ListClustersRequest	 req =
 	    BATCHD__V1__LIST_CLUSTERS_REQUEST__INIT;
-	Batchd__V1__ListClustersReply	**reps = NULL, *rep;
-	Cluster				**cl = NULL;
-	struct opts			  o;
-	size_t				  nreps = 0, n = 0, i;
-	char				 *token = NULL;
-	int				  rc = 0;
+	struct pages			 pg;
+	struct opts			 o;
+	int				 rc;
 
 	opt_init(&o, self, argc, argv, "", NULL);
 	while (opt_next(&o) != -1)
 		;
 	if (o.rc != -1 || opt_args(&o, 0, 0) == -1)
 		return o.rc;
-	req.page_size = PAGE_MAX;
-	do {
-		req.page_token = token != NULL ? token : "";
-		if ((rc = client_call("cluster.list", &req,
-		    &batchd__v1__list_clusters_reply__descriptor,
-		    (void **)&rep)) != 0)
-			goto out;
-		reps = xreallocarray(reps, nreps + 1, sizeof *reps);
-		reps[nreps++] = rep;
-		cl = xreallocarray(cl, n + rep->n_clusters, sizeof *cl);
-		for (i = 0; i < rep->n_clusters; i++)
-			cl[n++] = rep->clusters[i];
-		token = rep->next_page_token;
-	} while (*token != '\0');
-	show_clusters(cl, n);
-out:
-	for (i = 0; i < nreps; i++)
-		protobuf_c_message_free_unpacked(&reps[i]->base, NULL);
-	free(reps);
-	free(cl);
+	if ((rc = client_list("cluster.list", &req.base,
+	    &batchd__v1__list_clusters_reply__descriptor, "clusters", 0,
+	    &pg)) == 0)
+		show_clusters((Cluster **)pg.items, pg.n);
+	pages_free(&pg);
 	return rc;
 }
 

@@ -227,41 +227,22 @@ jobdef_get(const struct cmd *self, int argc, char **argv)
 static int
 jobdef_list(const struct cmd *self, int argc, char **argv)
 {
-	Batchd__V1__ListJobDefinitionsRequest	  req =
+	Batchd__V1__ListJobDefinitionsRequest	 req =
 	    BATCHD__V1__LIST_JOB_DEFINITIONS_REQUEST__INIT;
-	Batchd__V1__ListJobDefinitionsReply	**reps = NULL, *rep;
-	JobDef					**defs = NULL;
-	struct opts				  o;
-	size_t					  nreps = 0, n = 0, i;
-	char					 *token = NULL;
-	int					  rc = 0;
+	struct pages				 pg;
+	struct opts				 o;
+	int					 rc;
 
 	opt_init(&o, self, argc, argv, "", NULL);
 	while (opt_next(&o) != -1)
 		;
 	if (o.rc != -1 || opt_args(&o, 0, 0) == -1)
 		return o.rc;
-	req.page_size = PAGE_MAX;
-	do {
-		req.page_token = token != NULL ? token : "";
-		if ((rc = client_call("jobdef.list", &req,
-		    &batchd__v1__list_job_definitions_reply__descriptor,
-		    (void **)&rep)) != 0)
-			goto out;
-		reps = xreallocarray(reps, nreps + 1, sizeof *reps);
-		reps[nreps++] = rep;
-		defs = xreallocarray(defs, n + rep->n_job_definitions,
-		    sizeof *defs);
-		for (i = 0; i < rep->n_job_definitions; i++)
-			defs[n++] = rep->job_definitions[i];
-		token = rep->next_page_token;
-	} while (*token != '\0');
-	show_jobdefs(defs, n);
-out:
-	for (i = 0; i < nreps; i++)
-		protobuf_c_message_free_unpacked(&reps[i]->base, NULL);
-	free(reps);
-	free(defs);
+	if ((rc = client_list("jobdef.list", &req.base,
+	    &batchd__v1__list_job_definitions_reply__descriptor,
+	    "job_definitions", 0, &pg)) == 0)
+		show_jobdefs((JobDef **)pg.items, pg.n);
+	pages_free(&pg);
 	return rc;
 }
 

@@ -433,13 +433,11 @@ run_list(const struct cmd *self, int argc, char **argv)
 	};
 	Batchd__V1__ListJobRunsRequest	  req =
 	    BATCHD__V1__LIST_JOB_RUNS_REQUEST__INIT;
-	Batchd__V1__ListJobRunsReply	**reps = NULL, *rep;
-	JobRun				**runs = NULL;
+	struct pages			  pg = { 0 };
 	struct opts			  o;
 	const char			 *jobdef = NULL, *cluster = NULL;
-	char				 *def = NULL, *cl = NULL, *token = NULL;
+	char				 *def = NULL, *cl = NULL;
 	uint32_t			  limit = 50;
-	size_t				  nreps = 0, n = 0, i;
 	int				  c, rc = 0;
 
 	opt_init(&o, self, argc, argv, "", longopts);
@@ -470,28 +468,12 @@ run_list(const struct cmd *self, int argc, char **argv)
 		goto out;
 	req.job_definition_uuid = def != NULL ? def : "";
 	req.cluster_uuid = cl != NULL ? cl : "";
-	do {
-		req.page_size = limit == 0 || limit - n > PAGE_MAX ? PAGE_MAX :
-		    (uint32_t)(limit - n);
-		req.page_token = token != NULL ? token : "";
-		if ((rc = client_call("run.list", &req,
-		    &batchd__v1__list_job_runs_reply__descriptor,
-		    (void **)&rep)) != 0)
-			goto out;
-		reps = xreallocarray(reps, nreps + 1, sizeof *reps);
-		reps[nreps++] = rep;
-		runs = xreallocarray(runs, n + rep->n_job_runs, sizeof *runs);
-		for (i = 0; i < rep->n_job_runs && (limit == 0 || n < limit);
-		    i++)
-			runs[n++] = rep->job_runs[i];
-		token = rep->next_page_token;
-	} while (*token != '\0' && (limit == 0 || n < limit));
-	show_runs(runs, n);
+	if ((rc = client_list("run.list", &req.base,
+	    &batchd__v1__list_job_runs_reply__descriptor, "job_runs", limit,
+	    &pg)) == 0)
+		show_runs((JobRun **)pg.items, pg.n);
 out:
-	for (i = 0; i < nreps; i++)
-		protobuf_c_message_free_unpacked(&reps[i]->base, NULL);
-	free(reps);
-	free(runs);
+	pages_free(&pg);
 	free(def);
 	free(cl);
 	return rc;
