@@ -1037,7 +1037,8 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	    c.queued == 1 ? R_RECENTLY_SUBMITTED : R_IN_QUEUE, NULL)) != 0 ||
 	    (rc = store_put_run(t, &r)) != 0)
 		goto out;
-	run_kick(t, c.uuid);
+	if (c.active_run[0] == '\0')	/* else the end of that run kicks */
+		run_kick(t, c.uuid);
 	r.queue_position = c.queued;	/* last in line: no walk */
 	wire_reply_run(out, &r);
 out:

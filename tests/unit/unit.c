@@ -203,6 +203,8 @@ test_names(void)
 
 	uuid_new(u);
 	CHECK(uuid_valid(u));
+	CHECK(u[14] == '7');				/* version 7 */
+	CHECK(strchr("89ab", u[19]) != NULL);		/* RFC variant */
 	CHECK(!uuid_valid("F256C794-4C2D-49A3-BA7A-7CF1BFA6628C"));
 	CHECK(!uuid_valid("f256c794"));
 	CHECK(ws_valid("team_A-1"));
@@ -210,6 +212,24 @@ test_names(void)
 	CHECK(!ws_valid("a.b"));
 	CHECK(!ws_valid("a*"));
 	CHECK(!ws_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+/* Identifiers given in order sort in order, 5000 in a millisecond too
+ * (past the 12-bit counter: the next millisecond is borrowed). */
+static void
+test_uuid_order(void)
+{
+	char	prev[UUID_LEN + 1], u[UUID_LEN + 1];
+	int	i, ordered = 1;
+
+	uuid_new(prev);
+	for (i = 0; i < 20000; i++) {
+		uuid_new(u);
+		if (!uuid_valid(u) || strcmp(prev, u) >= 0)
+			ordered = 0;
+		memcpy(prev, u, sizeof u);
+	}
+	CHECK(ordered);
 }
 
 /* ------------------------------------------------------------ wire */
@@ -718,6 +738,7 @@ static const struct {
 	void		(*fn)(void);
 } tests[] = {
 #define T(n)	{ #n, n }
+	T(test_uuid_order),
 	T(test_config_defaults),
 	T(test_config_file),
 	T(test_config_unknown_key),
