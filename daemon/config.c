@@ -101,7 +101,7 @@ defaults(struct config *c)
 	c->kill_grace_s = 5;
 	c->python = xstrdup("python3");
 	c->sql_engine = xstrdup("sqlite3");
-	c->log_chunk_bytes = 64 * 1024;
+	c->log_chunk_bytes = 1024 * 1024;
 	c->outbox_max = 100000;
 	c->retention_interval_s = 300;
 	c->plugins = xstrdup("workspace,git,s3,python,sql,local");

@@ -224,6 +224,28 @@ emit(struct out *o, const char *data, size_t n, int eof)
 }
 
 /*
+ * Move what the pipe fd holds into the log o: with splice(2) when there is
+ * nothing to mask, so the bytes never pass through this process; else read
+ * into buf and emit(). Returns what read(2) would: > 0, 0 at EOF, or -1.
+ */
+static ssize_t
+drain(int fd, struct out *o, char *buf, size_t size)
+{
+	ssize_t	n;
+
+	if (npats == 0) {
+		n = splice(fd, NULL, o->fd, NULL, size,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n >= 0 || errno == EAGAIN || errno == EINTR)
+			return n;
+		/* The file refused (disk full): read, so the job goes on. */
+	}
+	if ((n = read(fd, buf, size)) > 0)
+		emit(o, buf, (size_t)n, 0);
+	return n;
+}
+
+/*
  * DIR/shim.pid: "pid starttime", so a later batchd can find this shim
  * (batchd wrote it too, right after the spawn). Fd 3 is DIR/lock, locked by
  * batchd before the spawn: holding it open tells a later batchd that this
@@ -535,12 +557,10 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 		for (i = 0; i < 2; i++) {
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
-			n = read(pfd[i].fd, buf, sizeof buf);
-			if (n > 0) {
-				emit(&s->outs[i], buf, (size_t)n, 0);
+			n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
+			if (n > 0)
 				continue;
-			}
-			if (n == -1 && errno == EINTR)
+			if (n == -1 && (errno == EINTR || errno == EAGAIN))
 				continue;
 			/* EOF of this phase's writers; the pipe stays for
 			 * the next phase only if it has its own. */
@@ -694,8 +714,8 @@ main(int argc, char **argv)
 	s.pipes[0] = s.pipes[1] = -1;
 	for (i = 0; i < 2; i++)
 		if ((s.outs[i].fd = open(str(i == 0 ? "stdout_log" :
-		    "stderr_log"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-		    0600)) == -1)
+		    "stderr_log"), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+		    lseek(s.outs[i].fd, 0, SEEK_END) == -1)	/* splice(2) */
 			die(str(i == 0 ? "stdout_log" : "stderr_log"));
 	s.grace_ms = num("grace_s") * 1000;
 	sigemptyset(&mask);

@@ -130,7 +130,7 @@ sys.stdout.buffer.write(gen('stdout', %d))
 
 def test_log_chunks_and_pages(run_daemon, ws, cl, bus_watch):
     """Every chunk names its run, attempt and stream; chunks are at most
-    log_chunk_bytes (64K); one eof per stream, at its end; run.logs pages
+    log_chunk_bytes; one eof per stream, at its end; run.logs pages
     tell next_offset and eof."""
     d = run_daemon
     jd = make_jobdef(d, ws, "some", code=GEN + """\
