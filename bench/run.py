@@ -392,10 +392,10 @@ class Bench:
         if echo.stdout.readline().strip() != b"ready":
             raise PartFailed("echo responder did not start")
         res = {s: {k: [] for k in ks} for s in
-               ("echo", "batchd", "bean_fsync", "bean_mem")}
+               ("echo", "batchd", "batchd_flush", "bean_fsync", "bean_mem")}
         durable = []
         floor = []
-        order = ["echo", "batchd", "bean_fsync", "bean_mem"]
+        order = ["echo", "batchd", "bean_fsync", "batchd_flush", "bean_mem"]
         for rep in range(reps):
             floor.append(self.tool("seed", "commit",
                                    os.path.join(self.work, "p1"),
@@ -408,15 +408,20 @@ class Bench:
                     floor[-1]["odsync_pwrite120_us"]["p50"]))
             for k in ks:
                 # Rotate the order so no system always goes first.
-                for sysname in order[rep % 4:] + order[:rep % 4]:
+                n = rep % len(order)
+                for sysname in order[n:] + order[:n]:
                     tag = "%s-k%d-r%d" % (sysname, k, rep)
                     if sysname == "echo":
                         r = self.tool("loadgen", "echo", self.nats,
                                       "bench.echo", k, warm, secs,
                                       logname="loadgen-" + tag)
-                    elif sysname == "batchd":
-                        r, d = self.throughput_batchd(tag, k, warm, secs,
-                                                      nclusters)
+                    elif sysname.startswith("batchd"):
+                        # batchd_flush: cnats without SendAsap, the event
+                        # loop writes what a loop turn published
+                        r, d = self.throughput_batchd(
+                            tag, k, warm, secs, nclusters,
+                            {"BATCHD_NATS_SEND_ASAP": "off"}
+                            if sysname == "batchd_flush" else None)
                         durable.append(d)
                     else:
                         binlog = (os.path.join(self.work, "p1", tag)
@@ -446,10 +451,13 @@ class Bench:
                          % (label, q), "us", [f[key][q] for f in floor])
         names = {"echo": "echo (cnats request/reply, bus ceiling)",
                  "batchd": "batchd run.submit (durable)",
+                 "batchd_flush": "batchd run.submit, nats_send_asap off "
+                                 "(writes once per loop turn)",
                  "bean_fsync": "beanstalkd put, binlog fsync each write",
                  "bean_mem": "beanstalkd put, no binlog"}
         for k in ks:
-            for s in ("echo", "batchd", "bean_fsync", "bean_mem"):
+            for s in ("echo", "batchd", "batchd_flush", "bean_fsync",
+                      "bean_mem"):
                 self.add("1 throughput", "K=%d %s" % (k, names[s]), "req/s",
                          [r["rate"] for r in res[s][k]])
             for s, label, tgt, ok in (
@@ -465,6 +473,11 @@ class Bench:
                     tgt, ok = None, None
                 self.add("1 throughput", "K=%d %s" % (k, label), "ratio",
                          ratios, tgt, ok)
+            self.add("1 throughput", "K=%d batchd nats_send_asap off / on"
+                     % k, "ratio",
+                     [f["rate"] / b["rate"] for f, b in
+                      zip(res["batchd_flush"][k], res["batchd"][k])
+                      if b["rate"]])
             bd = res["batchd"][k]
             self.add("1 throughput", "K=%d batchd submit latency p50" % k,
                      "ms", [r["lat_p50_us"] / 1000 for r in bd])
@@ -491,9 +504,10 @@ class Bench:
             raise PartFailed("%d acknowledged submissions not in storage "
                              "after kill -9" % lost)
 
-    def throughput_batchd(self, tag, k, warm, secs, nclusters):
+    def throughput_batchd(self, tag, k, warm, secs, nclusters, extra=None):
         data = os.path.join(self.work, "p1", tag)
-        p, _ = self.start_batchd(data, {"BATCHD_SHIM": "/bin/false"})
+        p, _ = self.start_batchd(data, dict({"BATCHD_SHIM": "/bin/false"},
+                                            **(extra or {})))
         try:
             sc = SyscallCount(self.procs, p.pid, data + ".perfstat")
             cpu0, t0 = proc_cpu(p.pid), time.monotonic()

@@ -331,6 +331,7 @@ struct config {
 	char		*s3_access_key_id;	/* NULL: $AWS_ACCESS_KEY_ID */
 	char		*s3_secret_access_key_file;
 	struct kvlist	 sections;	/* "[plugin.X] k = v" as "plugin.X.k" */
+	int		 nats_send_asap;	/* write each publication at once */
 	int		 jetstream;		/* publish through JetStream */
 	char		*jetstream_events_stream;
 	char		*jetstream_logs_stream;

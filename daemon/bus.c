@@ -8,9 +8,10 @@
  * to api_message(). The inbox is the only code in batchd with a mutex.
  *
  * Replies and events are published from the loop thread. The connection
- * sends without the flusher's delay (SendAsap), and nothing on the loop
- * thread ever waits on the connection (no flush, no request), since the
- * loop itself does the connection's I/O.
+ * sends each publication at once (SendAsap; with nats_send_asap = off the
+ * adapter's write event sends what a loop turn published, in one go, when
+ * the loop next runs), and nothing on the loop thread ever waits on the
+ * connection (no flush, no request): the loop does the connection's I/O.
  *
  * NATS down at start or later: cnats retries forever; the daemon runs on.
  * JetStream (jetstream = on): streams for status events and log chunks are
@@ -574,7 +575,7 @@ bus_start(void)
 	check(natsOptions_SetEventLoop(opts, base, natsLibevent_Attach,
 	    natsLibevent_Read, natsLibevent_Write, natsLibevent_Detach),
 	    "event loop");
-	check(natsOptions_SetSendAsap(opts, true), "send asap");
+	check(natsOptions_SetSendAsap(opts, cfg->nats_send_asap), "send asap");
 	check(natsOptions_SetMaxReconnect(opts, -1), "max reconnect");
 	check(natsOptions_SetReconnectWait(opts, 250), "reconnect wait");
 	check(natsOptions_SetReconnectBufSize(opts, 64 << 20),

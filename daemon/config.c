@@ -29,6 +29,8 @@ static const struct key {
 #define S(n)		{ #n, K_STR, offsetof(struct config, n), 0, 0 }
 #define U(n, lo, hi)	{ #n, K_U32, offsetof(struct config, n), lo, hi }
 	S(nats_url),
+	{ "nats_send_asap", K_BOOL, offsetof(struct config, nats_send_asap),
+	    0, 1 },
 	S(subject_prefix),
 	S(data_dir),
 	S(workspace_root),
@@ -93,6 +95,7 @@ defaults(struct config *c)
 	c->subject_prefix = xstrdup("batchd");
 	c->data_dir = xstrdup("./var");
 	c->workspace_root = NULL;	/* {data_dir}/workspaces */
+	c->nats_send_asap = 1;
 	c->lmdb_map_size = (size_t)1 << 30;
 	c->queue_cap = 100;
 	c->default_workspace = xstrdup("default");
