@@ -399,6 +399,7 @@ int64_t	 now_ms(void);
 int64_t	 mono_ms(void);
 int64_t	 mono_us(void);
 void	 uuid_new(char *);
+extern void (*uuid_new_hook)(char *);
 int	 uuid_valid(const char *);
 void	 be64_put(void *, uint64_t);
 uint64_t be64_get(const void *);

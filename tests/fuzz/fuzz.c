@@ -16,7 +16,7 @@
  * State: LLVMFuzzerInitialize() builds one LMDB in a temporary directory and
  * seeds it through the API (definitions, clusters in every state, runs
  * queued, waiting to retry, failed and cancelled, two workspaces; see
- * seed()). uuid_generate_random() is replaced below by a counter, so
+ * seed()). uuid_new() gives the UUIDs of a counter (uuid_new_hook), so
  * the seeded objects have fixed UUIDs (make_seeds.py uses them) and every
  * input runs against the same records: after an input that changed the
  * database, the seeded snapshot is written back. A crash therefore
@@ -185,23 +185,17 @@ static uint64_t	uuid_counter;
 static uint64_t	seeded_counter;	/* after seeding: where each input starts */
 
 /*
- * Replaces libuuid's: UUIDs 00000000-0000-4000-8000-{counter, 12 hex
- * digits}, so seeded objects have known UUIDs and inputs replay exactly.
+ * uuid_new_hook: UUIDs 00000000-0000-4000-8000-{counter, 12 hex digits},
+ * so seeded objects have known UUIDs and inputs replay exactly.
  */
-void
-uuid_generate_random(uuid_t out)
+static void
+counter_uuid(char *out)
 {
-	uint64_t	n = ++uuid_counter;
-	int		i;
-
-	memset(out, 0, sizeof(uuid_t));
-	out[6] = 0x40;
-	out[8] = 0x80;
-	for (i = 15; i >= 10; i--, n >>= 8)
-		out[i] = n & 0xff;
+	snprintf(out, UUID_LEN + 1, "00000000-0000-4000-8000-%012llx",
+	    (unsigned long long)++uuid_counter);
 }
 
-/* The UUID the n-th uuid_generate_random() call gives. */
+/* The UUID the n-th uuid_new() call gives. */
 static const char *
 seed_uuid(int n)
 {
@@ -1207,6 +1201,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if ((rc = mdb_env_set_flags(store_env(), MDB_NOSYNC, 1)) != 0)
 		fatalx("MDB_NOSYNC: %s", mdb_strerror(rc));
 	bus_publish_hook = capture;
+	uuid_new_hook = counter_uuid;
 	exec_spawn = no_spawn;
 
 	verbose = getenv("FUZZ_VERBOSE") != NULL;
