@@ -508,6 +508,17 @@ void	 loop_stop(void);
 void	 loop_free(void);
 int	 loop_stopping(void);
 
+/* An inotify descriptor the loop reads; fn(wd, name) for each event. */
+struct inwatch {
+	int		 fd;
+	struct event	*ev;
+	void		(*fn)(int, const char *);
+};
+#define INWATCH_INITIALIZER(fn)	{ -1, NULL, (fn) }
+int	 inwatch_add(struct inwatch *, const char *, uint32_t);
+void	 inwatch_rm(struct inwatch *, int);
+void	 inwatch_close(struct inwatch *);
+
 /* bus.c */
 void	 bus_start(void);
 void	 bus_stop(void);

@@ -63,8 +63,8 @@ struct proc {
 static LIST_HEAD(, proc) procs = LIST_HEAD_INITIALIZER(procs);
 static size_t		 nprocs;
 static char		*shim_path;
-static int		 nfd = -1;	/* inotify: DIR/note of every proc */
-static struct event	*nev;
+static void		 on_note(int, const char *);
+static struct inwatch	 notes = INWATCH_INITIALIZER(on_note);	/* DIR/note */
 
 /* Replaced by tests: how processes start. */
 int (*exec_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
@@ -210,8 +210,7 @@ proc_free(struct proc *p, int finished)
 		event_free(p->exit_ev);
 	if (p->pidfd != -1)
 		close(p->pidfd);
-	if (p->nwd != -1)
-		inotify_rm_watch(nfd, p->nwd);
+	inwatch_rm(&notes, p->nwd);
 	free(p->dir);
 	free(p);
 }
@@ -244,27 +243,16 @@ read_note(struct proc *p)
 }
 
 static void
-on_note(evutil_socket_t fd, short what, void *arg)
+on_note(int wd, const char *name)
 {
-	char				 buf[4096]
-	    __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event	*ev;
-	struct proc			*p;
-	ssize_t				 n;
-	char				*c;
+	struct proc	*p;
 
-	(void)what;
-	(void)arg;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		for (c = buf; c < buf + n; c += sizeof *ev + ev->len) {
-			ev = (const struct inotify_event *)c;
-			if (ev->len == 0 || strcmp(ev->name, "note") != 0)
-				continue;
-			LIST_FOREACH(p, &procs, entry)
-				if (p->nwd == ev->wd) {
-					read_note(p);
-					break;
-				}
+	if (strcmp(name, "note") != 0)
+		return;
+	LIST_FOREACH(p, &procs, entry)
+		if (p->nwd == wd) {
+			read_note(p);
+			break;
 		}
 }
 
@@ -272,17 +260,8 @@ on_note(evutil_socket_t fd, short what, void *arg)
 static void
 note_watch(struct proc *p)
 {
-	if (nfd == -1) {
-		if ((nfd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
-			log_warn("inotify_init1");
-			return;
-		}
-		nev = event_new(base, nfd, EV_READ | EV_PERSIST, on_note,
-		    NULL);
-		event_add(nev, NULL);
-	}
-	if ((p->nwd = inotify_add_watch(nfd, p->dir, IN_MOVED_TO)) == -1)
-		log_warn("inotify_add_watch %s", p->dir);
+	if ((p->nwd = inwatch_add(&notes, p->dir, IN_MOVED_TO)) == -1)
+		log_warn("inotify %s", p->dir);
 	read_note(p);
 }
 
@@ -413,12 +392,7 @@ exec_free(void)
 {
 	while (!LIST_EMPTY(&procs))
 		proc_free(LIST_FIRST(&procs), 0);
-	if (nev != NULL)
-		event_free(nev);
-	nev = NULL;
-	if (nfd != -1)
-		close(nfd);
-	nfd = -1;
+	inwatch_close(&notes);
 	free(shim_path);
 	shim_path = NULL;
 }

@@ -110,8 +110,8 @@ struct lstream {
 	LIST_ENTRY(lstream)	 entry;
 };
 static LIST_HEAD(, lstream) streams = LIST_HEAD_INITIALIZER(streams);
-static int		 ifd = -1;
-static struct event	*iev;
+static void		 on_file(int, const char *);
+static struct inwatch	 files = INWATCH_INITIALIZER(on_file);
 static char		*rbuf;
 
 /* Read what the file has beyond off; publish it if the stream is current. */
@@ -169,25 +169,14 @@ grew(struct lstream *l)
 }
 
 static void
-on_inotify(evutil_socket_t fd, short what, void *arg)
+on_file(int wd, const char *name)
 {
-	char			 buf[4096]
-	    __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event *ev;
-	struct lstream		*l;
-	ssize_t			 n;
-	char			*p;
+	struct lstream	*l;
 
-	(void)what;
-	(void)arg;
-	while ((n = read(fd, buf, sizeof buf)) > 0) {
-		for (p = buf; p < buf + n; p += sizeof *ev + ev->len) {
-			ev = (const struct inotify_event *)p;
-			LIST_FOREACH(l, &streams, entry)
-				if (l->wd == ev->wd && l->fd != -1)
-					grew(l);
-		}
-	}
+	(void)name;
+	LIST_FOREACH(l, &streams, entry)
+		if (l->wd == wd && l->fd != -1)
+			grew(l);
 }
 
 /*
@@ -201,15 +190,6 @@ logs_follow(const char *ws, const char *uuid, uint32_t attempt,
 	struct lstream	*l;
 	int		 fd;
 
-	if (ifd == -1) {
-		if ((ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
-			xasprintf(cause, "inotify_init1: %s", strerror(errno));
-			return NULL;
-		}
-		iev = event_new(base, ifd, EV_READ | EV_PERSIST, on_inotify,
-		    NULL);
-		event_add(iev, NULL);
-	}
 	l = xcalloc(1, sizeof *l);
 	l->path = logs_path(uuid, attempt, which);
 	fd = open(l->path, O_WRONLY | O_CREAT | O_CLOEXEC |
@@ -222,8 +202,8 @@ logs_follow(const char *ws, const char *uuid, uint32_t attempt,
 		free(l);
 		return NULL;
 	}
-	if ((l->wd = inotify_add_watch(ifd, l->path, IN_MODIFY)) == -1)
-		log_warn("inotify_add_watch %s", l->path);
+	if ((l->wd = inwatch_add(&files, l->path, IN_MODIFY)) == -1)
+		log_warn("inotify %s", l->path);
 	l->ws = xstrdup(ws);
 	snprintf(l->uuid, sizeof l->uuid, "%s", uuid);
 	l->attempt = attempt;
@@ -239,8 +219,7 @@ lstream_free(struct lstream *l)
 {
 	LIST_REMOVE(l, entry);
 	event_free(l->later);
-	if (l->wd != -1)
-		inotify_rm_watch(ifd, l->wd);
+	inwatch_rm(&files, l->wd);
 	if (l->fd != -1)
 		close(l->fd);
 	free(l->ws);
@@ -287,8 +266,7 @@ logs_finish(struct lstream *l)
 {
 	evtimer_del(l->later);
 	pump(l);
-	if (l->wd != -1)
-		inotify_rm_watch(ifd, l->wd);
+	inwatch_rm(&files, l->wd);
 	l->wd = -1;
 	close(l->fd);
 	l->fd = -1;
@@ -367,12 +345,7 @@ logs_free_all(void)
 {
 	while (!LIST_EMPTY(&streams))
 		lstream_free(LIST_FIRST(&streams));
-	if (iev != NULL)
-		event_free(iev);
-	iev = NULL;
-	if (ifd != -1)
-		close(ifd);
-	ifd = -1;
+	inwatch_close(&files);
 	free(rbuf);
 	rbuf = NULL;
 }

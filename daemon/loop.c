@@ -8,9 +8,16 @@
  * commands already received are applied and answered; the last transaction
  * is committed; then the loop ends. A second signal, or a drain that takes
  * longer than 10 s, ends it at once.
+ *
+ * Also here: inotify descriptors read by the loop (struct inwatch), one per
+ * module that follows files.
  */
+#include <sys/inotify.h>
+
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -109,4 +116,58 @@ loop_free(void)
 	event_free(ev_hup);
 	event_base_free(base);
 	base = NULL;
+}
+
+/* ------------------------------------------------------------ inotify */
+
+static void
+inwatch_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct inwatch			*w = arg;
+	char				 buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event	*ev;
+	ssize_t				 n;
+	char				*p;
+
+	(void)what;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		for (p = buf; p < buf + n; p += sizeof *ev + ev->len) {
+			ev = (const struct inotify_event *)p;
+			w->fn(ev->wd, ev->len != 0 ? ev->name : "");
+		}
+}
+
+/* Watch path for mask, making w's descriptor on first use: the watch
+ * descriptor, or -1 with errno. */
+int
+inwatch_add(struct inwatch *w, const char *path, uint32_t mask)
+{
+	if (w->fd == -1) {
+		if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+			return -1;
+		w->ev = event_new(base, w->fd, EV_READ | EV_PERSIST,
+		    inwatch_read, w);
+		event_add(w->ev, NULL);
+	}
+	return inotify_add_watch(w->fd, path, mask);
+}
+
+void
+inwatch_rm(struct inwatch *w, int wd)
+{
+	if (w->fd != -1 && wd != -1)
+		inotify_rm_watch(w->fd, wd);
+}
+
+/* Shutdown: close w (it may be used again). */
+void
+inwatch_close(struct inwatch *w)
+{
+	if (w->ev != NULL)
+		event_free(w->ev);
+	w->ev = NULL;
+	if (w->fd != -1)
+		close(w->fd);
+	w->fd = -1;
 }
