@@ -601,6 +601,7 @@ const char *plugin_name(const char *);
 /* retention.c */
 void	 retention_init(void);
 void	 retention_free(void);
+void	 retention_remove(void *);
 void	 run_attempt_ended(const char *, uint32_t, const struct result *);
 void	 run_note(const char *, uint32_t, const char *);
 

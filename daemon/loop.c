@@ -14,7 +14,6 @@
  */
 #include <sys/inotify.h>
 
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -5,18 +5,35 @@
  * finished attempts is over retention_log_bytes. Only finished runs are in
  * that index: a live run is never touched. One op purges at most 500 runs
  * and the sweep goes on in the next loop turn while there are more.
+ *
+ * A purged run's files (its logs and attempt directories, deep trees of
+ * whatever the job made) are left to rm(1) once the purge is committed:
+ * their paths queue here and one rm at a time takes up to RM_BATCH of them;
+ * the loop hears of its end through a pidfd and never waits for it, so a
+ * sweep of 500 runs costs a few spawns, not a thousand waits. Shutdown
+ * waits for what is left. A crash before the rm leaves the files behind
+ * (their records are gone).
  */
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "batchd.h"
 
-#define PER_OP	500
+#define PER_OP		500
+#define RM_BATCH	256	/* paths one rm(1) takes */
 
 static struct event	*timer;
 static int		 sweeping;
+static char		**rm_paths;	/* waiting for an rm */
+static size_t		 rm_n, rm_cap;
+static pid_t		 rm_pid = -1;	/* the rm at work */
 
 struct sweep_op {
 	struct op	op;
@@ -136,10 +153,92 @@ retention_init(void)
 	sweep_submit();
 }
 
+/* ------------------------------------------------------------ files */
+
+static void	rm_next(void);
+
+static void
+rm_reaped(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	waitpid(rm_pid, NULL, 0);
+	close(fd);
+	rm_pid = -1;
+	rm_next();
+}
+
+/* Start an rm for the oldest RM_BATCH paths, if none is at work. With
+ * wait, run it to its end (shutdown). */
+static void
+rm_spawn(int wait)
+{
+	char	*argv[RM_BATCH + 4];
+	char	*env[] = { "PATH=/usr/bin:/bin", NULL };
+	posix_spawn_file_actions_t fa;
+	size_t	 k = rm_n < RM_BATCH ? rm_n : RM_BATCH, i;
+	int	 fd, rc;
+
+	argv[0] = "/bin/rm";
+	argv[1] = "-rf";
+	argv[2] = "--";
+	for (i = 0; i < k; i++)
+		argv[3 + i] = rm_paths[i];
+	argv[3 + k] = NULL;
+	/* Not the store's file or the bus's socket. */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	rc = posix_spawn(&rm_pid, argv[0], &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		log_warnx("retention: rm of %zu paths: %s", k, strerror(rc));
+		rm_pid = -1;
+	}
+	for (i = 0; i < k; i++)
+		free(rm_paths[i]);
+	rm_n -= k;
+	memmove(rm_paths, rm_paths + k, rm_n * sizeof *rm_paths);
+	if (rm_pid == -1)
+		return;
+	if (!wait && (fd = (int)syscall(SYS_pidfd_open, rm_pid, 0)) != -1 &&
+	    event_base_once(base, fd, EV_READ, rm_reaped, NULL, NULL) == 0)
+		return;
+	waitpid(rm_pid, NULL, 0);	/* shutdown, or no pidfd */
+	rm_pid = -1;
+}
+
+static void
+rm_next(void)
+{
+	while (rm_pid == -1 && rm_n > 0)
+		rm_spawn(0);
+}
+
+/* Effect of a purge's commit: remove path (a copy is kept). */
+void
+retention_remove(void *path)
+{
+	if (rm_n == rm_cap) {
+		rm_cap = rm_cap == 0 ? 64 : rm_cap * 2;
+		rm_paths = xreallocarray(rm_paths, rm_cap, sizeof *rm_paths);
+	}
+	rm_paths[rm_n++] = xstrdup(path);
+	rm_next();
+}
+
+/* Shutdown: the rm at work and the paths still waiting are seen through. */
 void
 retention_free(void)
 {
 	if (timer != NULL)
 		event_free(timer);
 	timer = NULL;
+	if (rm_pid != -1)
+		waitpid(rm_pid, NULL, 0);
+	rm_pid = -1;
+	while (rm_n > 0)
+		rm_spawn(1);
+	free(rm_paths);
+	rm_paths = NULL;
+	rm_cap = 0;
 }

@@ -29,8 +29,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <spawn.h>
-
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1392,18 +1390,6 @@ out:
 
 /* ------------------------------------------------------------ purging */
 
-static void
-rm_tree(void *arg)
-{
-	char	*cmd[] = { "/bin/rm", "-rf", "--", arg, NULL };
-	char	*env[] = { "PATH=/usr/bin:/bin", NULL };
-	pid_t	 pid;
-
-	/* Deep trees of files the job made: leave it to rm(1). */
-	if (posix_spawn(&pid, cmd[0], NULL, NULL, cmd, env) == 0)
-		waitpid(pid, NULL, 0);
-}
-
 /*
  * Remove a finished run: its record, index entries, history, idempotency
  * key and (after the commit) its files. 0 or an LMDB error.
@@ -1446,9 +1432,9 @@ run_purge(struct txn *t, const char *uuid)
 	log_info("run=%s ws=%s purged (finished %lld, %llu log bytes)", r.uuid,
 	    r.ws, (long long)r.finished_ms, (unsigned long long)r.log_bytes);
 	xasprintf(&dir, "%s/logs/%s", cfg->data_dir, r.uuid);
-	txn_defer(t, rm_tree, dir, free);
+	txn_defer(t, retention_remove, dir, free);
 	xasprintf(&dir, "%s/runs/%s", cfg->data_dir, r.uuid);
-	txn_defer(t, rm_tree, dir, free);
+	txn_defer(t, retention_remove, dir, free);
 out:
 	buf_free(&key);
 	run_free(&r);

@@ -46,6 +46,8 @@ mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+void	(*uuid_new_hook)(char *);	/* the fuzzer's fixed UUIDs */
+
 /*
  * Write a new UUID, lower-case canonical, into out[UUID_LEN + 1]: version 7
  * (RFC 9562), 48 bits of Unix milliseconds, a 12-bit counter that keeps
@@ -53,12 +55,10 @@ mono_us(void)
  * millisecond (method 1 of the RFC; starting at a random value below 2048,
  * borrowing the next millisecond if it would wrap), then 62 random bits.
  * Identifiers given in order sort in order, as strings too: B-trees keyed
- * by them (run_ids, names of new clusters) take appends, not random
+ * by them (run_ids, clusters, definitions) take appends, not random
  * inserts. The random bits come from a buffer filled by getrandom(2), one
  * system call per 25 identifiers.
  */
-void	(*uuid_new_hook)(char *);	/* the fuzzer's fixed UUIDs */
-
 void
 uuid_new(char *out)
 {

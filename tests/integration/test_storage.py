@@ -109,8 +109,11 @@ def test_retention_by_age_spares_live_runs(daemon_factory, ws):
     logs = os.path.join(d.data_dir, "logs", run)
     assert os.path.isdir(logs)
     harness.wait_until(lambda: gone(d, ws, run), 10, what="run purged")
-    assert not os.path.exists(logs)
-    assert not os.path.exists(os.path.join(d.data_dir, "runs", run))
+    # rm(1) removes the files after the purge's commit, without the loop
+    # waiting for it.
+    harness.wait_until(lambda: not os.path.exists(logs) and not
+                       os.path.exists(os.path.join(d.data_dir, "runs", run)),
+                       10, what="files of the purged run removed")
     ev = d.call("run.events", pb.GetJobRunRequest(uuid=run),
                 pb.JobRunEventsReply, ws=ws)
     assert_error(ev, pb.NOT_FOUND)
