@@ -404,6 +404,16 @@ count(const char *dir)
 	size_t		 i;
 	int		 rc;
 
+	/* What the redo log holds since the last checkpoint, into LMDB
+	 * (batchd was killed): batchd's own start-up does that. */
+	log_init(LOG_LVL_ERROR);
+	if ((base = event_base_new()) == NULL)
+		fatalx("event base");
+	if (store_open(dir, (size_t)1 << 30, &path) == -1)
+		fatalx("%s", path);
+	store_close();
+	event_base_free(base);
+	base = NULL;
 	xasprintf(&path, "%s/lmdb", dir);
 	if ((rc = mdb_env_create(&env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(env, 64)) != 0 ||

@@ -474,6 +474,9 @@ void	 store_flush_now(void);
 int	 store_get(struct txn *, int, const void *, size_t, MDB_val *);
 int	 store_put(struct txn *, int, const void *, size_t, const void *, size_t);
 int	 store_del(struct txn *, int, const void *, size_t);
+int	 store_cursor_del(MDB_cursor *, int);
+MDB_txn	*store_reader(void);
+uint64_t store_turns(void);
 MDB_txn	*store_mdb_txn(struct txn *);
 MDB_dbi	 store_dbi(int);
 void	 txn_defer(struct txn *, effect_cb, void *, void (*)(void *));
@@ -597,6 +600,21 @@ const char *plugin_source(int);
 const char *plugin_runner(int);
 const char *plugin_backend(const char *, const char **);
 const char *plugin_name(const char *);
+
+/* redo.c */
+int	 redo_open(const char *, char **);
+void	 redo_close(void);
+int	 redo_replay(uint64_t, int (*)(int, int, MDB_val *, MDB_val *, void *),
+	    void *, size_t *);
+void	 redo_reset(uint64_t);
+size_t	 redo_bytes(void);
+void	 redo_begin(void);
+size_t	 redo_mark(void);
+void	 redo_rewind(size_t);
+int	 redo_empty(void);
+void	 redo_put(int, const MDB_val *, const MDB_val *);
+void	 redo_del(int, const MDB_val *);
+int	 redo_write(int);
 
 /* retention.c */
 void	 retention_init(void);

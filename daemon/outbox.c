@@ -132,7 +132,7 @@ del_apply(struct op *op, struct txn *t)
 				break;
 			d->upto = key;
 		}
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
+		if ((rc = store_cursor_del(c, DB_OUTBOX)) != 0)
 			break;
 	}
 	mdb_cursor_close(c);
@@ -209,7 +209,7 @@ kick(evutil_socket_t fd, short what, void *arg)
 		sent = acked;
 	/* Core NATS: one batch per barrier. JetStream: acks pace it. */
 	if ((js ? njsq < BATCH : token == 0) && next_key - 1 > sent &&
-	    (rc = mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t)) == 0) {
+	    (t = store_reader()) != NULL) {
 		if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
 			be64_put(kb, sent + 1);
 			k.mv_data = kb;
@@ -237,7 +237,6 @@ kick(evutil_socket_t fd, short what, void *arg)
 			}
 			mdb_cursor_close(c);
 		}
-		mdb_txn_abort(t);
 	}
 	if (token != 0 || (js ? !logs_unacked() : n == 0 && !logs_unacked()))
 		return;
@@ -393,7 +392,7 @@ outbox_init(void)
 	js_retry_ev = evtimer_new(base, on_js_retry, NULL);
 	kick_ev = event_new(base, -1, 0, kick, NULL);
 	event_priority_set(kick_ev, 2);
-	if (mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t) != 0)
+	if ((t = store_reader()) == NULL)
 		return;
 	if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
 		if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0)
@@ -406,7 +405,6 @@ outbox_init(void)
 			acked = next_key - 1;
 		mdb_cursor_close(c);
 	}
-	mdb_txn_abort(t);
 	sent = acked;
 	if (outbox_depth() > 0)
 		log_info("outbox: %llu events to publish",

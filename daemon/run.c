@@ -401,7 +401,7 @@ kick_apply(struct op *op, struct txn *t)
 	if (rc == 0) {
 		snprintf(uuid, sizeof uuid, "%.*s", (int)val.mv_size,
 		    (char *)val.mv_data);
-		rc = mdb_cursor_del(cur, 0);
+		rc = store_cursor_del(cur, DB_QUEUE);
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND) {

@@ -4,16 +4,28 @@
  * Every state change is an op (batchd.h). store_submit() queues an op and
  * activates the flush event, which has the lowest priority of the loop: it
  * runs once per loop turn, after every message and timer of that turn has
- * queued its op. The flush applies all queued ops inside ONE write
- * transaction, each in a nested transaction of its own so a failing op
- * leaves no partial writes, then commits (one fsync for the whole turn) and
- * only then runs the effects the ops deferred: replies, events, spawns.
- * Nothing outside LMDB changes before its commit.
+ * queued its op. The flush applies all queued ops inside ONE transaction
+ * (the turn's), each in a nested transaction of its own so a failing op
+ * leaves no partial writes, makes the turn durable (one synced write for
+ * the whole turn) and only then runs the effects the ops deferred:
+ * replies, events, spawns. Nothing outside LMDB changes before that.
  *
- * MDB_MAP_FULL: the ops before the one that hit it are committed, the map is
- * doubled (up to 64 times the configured size) and the rest are applied
- * again on the next turn. Past the limit, or on any other write error
- * (ENOSPC, EIO), the ops fail: their fail() answers UNAVAILABLE or retries.
+ * Durable is the redo log's (redo.c): the turn's transaction is nested in
+ * one LMDB write transaction that stays open between checkpoints ("live");
+ * every put and delete is also recorded, and the turn's records are one
+ * frame appended to the log and synced. A checkpoint (CKPT_BYTES of log,
+ * or CKPT_MS after live began, or shutdown) commits live, LMDB's own
+ * synced commit, and the log starts over. LMDB on disk is always a
+ * checkpoint; start-up applies the log's frames on top of it. A B-tree
+ * page a thousand turns dirty is written once per checkpoint, not once
+ * per turn. Reads between turns (store_reader()) see live.
+ *
+ * MDB_MAP_FULL: the ops before the one that hit it are made durable, live
+ * is checkpointed, the map is doubled (up to 64 times the configured size)
+ * and the rest are applied again on the next turn. Past the limit, or on
+ * any other write error (ENOSPC, EIO), the ops fail: their fail() answers
+ * UNAVAILABLE or retries. A checkpoint that fails loses live, not what
+ * the log holds: the next turn replays the log into a new one.
  *
  * Layout (named databases; values are protobuf records, see wire.c):
  *   meta          "schema_version" -> "2"
@@ -27,7 +39,8 @@
  *   idem          "{ws}/{key}" -> run uuid
  *   runidx        index keys (run.c), empty values
  *   meta          also "log_bytes": output bytes of finished attempts,
- *                 "run_id": the last run id given
+ *                 "run_id": the last run id given, "redo_gen": the
+ *                 generation of the redo log's frames not yet in LMDB
  *   events_by_id  run id | seq (8 bytes each, big-endian) ->
  *                 JobRunStatusEvent
  *   outbox        seq (8 bytes, big-endian) -> subject length (2 bytes),
@@ -55,6 +68,8 @@
 
 #define SCHEMA_VERSION	"2"
 #define MAP_GROWTH_MAX	64
+#define CKPT_BYTES	(8u << 20)	/* of redo log */
+#define CKPT_MS		1000
 
 struct effect {
 	effect_cb		 fn;
@@ -79,12 +94,20 @@ static MDB_env		*env;
 static MDB_dbi		 dbis[DB__COUNT];
 static struct ops	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static struct ops	 lazy = TAILQ_HEAD_INITIALIZER(lazy);
-static struct event	*flush_ev, *lazy_ev;
+static struct event	*flush_ev, *lazy_ev, *ckpt_ev;
 static size_t		 map_size, map_max;
+static MDB_txn		*live;		/* open between checkpoints */
+static uint64_t		 gen;		/* the redo log's, meta "redo_gen" */
+static uint64_t		 turns;		/* that wrote something */
+static int		 in_turn;	/* store_flush() is applying ops */
 
 static void	store_flush(evutil_socket_t, short, void *);
 static int	migrate_1(MDB_txn *);
 static void	lazy_fire(evutil_socket_t, short, void *);
+static void	ckpt_fire(evutil_socket_t, short, void *);
+static int	live_begin(void);
+static int	checkpoint(void);
+static void	grow_map(void);
 
 #define LAZY_MS		100	/* the longest a lazy op waits for a ride */
 
@@ -159,8 +182,28 @@ store_open(const char *dir, size_t mapsize, char **cause)
 		mdb_txn_abort(t);
 		goto fail;
 	}
+	k.mv_data = "redo_gen";
+	k.mv_size = strlen(k.mv_data);
+	gen = 0;
+	if (mdb_get(t, dbis[DB_META], &k, &v) == 0 && v.mv_size == 8)
+		gen = be64_get(v.mv_data);
 	if ((rc = mdb_txn_commit(t)) != 0)
 		goto fail;
+	xasprintf(&path, "%s/lmdb/redo", dir);
+	rc = redo_open(path, cause);
+	free(path);
+	if (rc == -1)
+		goto fail_cause;
+	ckpt_ev = evtimer_new(base, ckpt_fire, NULL);
+	/* What was acknowledged since the last checkpoint, into LMDB (if
+	 * the disk takes it now; the log keeps it either way). */
+	if ((rc = live_begin()) != 0) {
+		store_close();
+		xasprintf(cause, "storage: applying the redo log: %s",
+		    mdb_strerror(rc));
+		return -1;
+	}
+	checkpoint();
 	flush_ev = event_new(base, -1, 0, store_flush, NULL);
 	event_priority_set(flush_ev, 2);
 	lazy_ev = evtimer_new(base, lazy_fire, NULL);
@@ -174,6 +217,123 @@ fail_cause:
 	return -1;
 }
 
+/* ------------------------------------------------------------ live */
+
+static int
+replay_one(int type, int db, MDB_val *k, MDB_val *v, void *arg)
+{
+	int	rc;
+
+	(void)arg;
+	if (type == 'P')
+		return mdb_put(live, dbis[db], k, v, 0);
+	rc = mdb_del(live, dbis[db], k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Open live if it is not: a write transaction on the last checkpoint with
+ * the redo log's frames applied (none but after a failed checkpoint or a
+ * crash). 0 or an LMDB error.
+ */
+static int
+live_begin(void)
+{
+	static const struct timeval	tv = { CKPT_MS / 1000,
+					    CKPT_MS % 1000 * 1000 };
+	size_t				n;
+	int				rc;
+
+	while (live == NULL) {
+		if ((rc = mdb_txn_begin(env, NULL, 0, &live)) != 0) {
+			live = NULL;
+			return rc;
+		}
+		if ((rc = redo_replay(gen, replay_one, NULL, &n)) == 0) {
+			if (n > 0)
+				log_info("storage: %zu turns from the redo log "
+				    "applied", n);
+			break;
+		}
+		mdb_txn_abort(live);
+		live = NULL;
+		if (rc != MDB_MAP_FULL || map_size >= map_max)
+			return rc;
+		grow_map();
+	}
+	if (ckpt_ev != NULL && !evtimer_pending(ckpt_ev, NULL))
+		evtimer_add(ckpt_ev, &tv);
+	return 0;
+}
+
+/*
+ * Commit live, with the next generation if the log has frames: LMDB now
+ * holds them and the log starts over. live is closed either way; on
+ * failure the log still has everything. 0 or an LMDB error.
+ */
+static int
+checkpoint(void)
+{
+	MDB_val		k = { 8, "redo_gen" }, v;
+	uint8_t		g[8];
+	uint64_t	next = gen + (redo_bytes() > 0);
+	int		rc;
+
+	if (live == NULL)
+		return 0;
+	if (ckpt_ev != NULL)
+		evtimer_del(ckpt_ev);
+	be64_put(g, next);
+	v.mv_data = g;
+	v.mv_size = sizeof g;
+	if (next != gen && (rc = mdb_put(live, dbis[DB_META], &k, &v, 0)) != 0)
+		mdb_txn_abort(live);
+	else
+		rc = mdb_txn_commit(live);
+	live = NULL;
+	if (rc != 0) {
+		log_warnx("storage: checkpoint: %s", mdb_strerror(rc));
+		if (rc == MDB_MAP_FULL && map_size < map_max)
+			grow_map();	/* no transaction now */
+		return rc;
+	}
+	if (next != gen)
+		redo_reset(next);
+	gen = next;
+	return 0;
+}
+
+static void
+ckpt_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	checkpoint();
+}
+
+/* How many turns wrote something (tests: has a turn changed anything?). */
+uint64_t
+store_turns(void)
+{
+	return turns;
+}
+
+/*
+ * The transaction reads between turns use (outbox, metrics): live, which
+ * has every turn applied. NULL if it cannot be opened. Never to be
+ * committed or aborted, nor kept past the loop turn.
+ */
+MDB_txn *
+store_reader(void)
+{
+	if (in_turn) {
+		log_warnx("storage: a read outside an op while ops apply");
+		return NULL;
+	}
+	return live_begin() == 0 ? live : NULL;
+}
+
 void
 store_close(void)
 {
@@ -184,11 +344,15 @@ store_close(void)
 		TAILQ_REMOVE(&pending, op, entry);
 		op->free(op);
 	}
+	checkpoint();
+	redo_close();
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	if (lazy_ev != NULL)
 		event_free(lazy_ev);
-	flush_ev = lazy_ev = NULL;
+	if (ckpt_ev != NULL)
+		event_free(ckpt_ev);
+	flush_ev = lazy_ev = ckpt_ev = NULL;
 	if (env != NULL)
 		mdb_env_close(env);
 	env = NULL;
@@ -213,10 +377,7 @@ store_usage(size_t *used, size_t *size)
 	*size = info.me_mapsize;
 }
 
-/*
- * Call fn for every cluster, in a read transaction of its own. Only outside
- * store_flush() (a thread has one transaction at a time). 0 or an error.
- */
+/* Call fn for every cluster (store_reader()). 0 or an error. */
 int
 store_each_cluster(void (*fn)(const struct cluster *, void *), void *arg)
 {
@@ -226,12 +387,10 @@ store_each_cluster(void (*fn)(const struct cluster *, void *), void *arg)
 	MDB_val		 k, v;
 	int		 rc;
 
-	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &t)) != 0)
+	if ((t = store_reader()) == NULL)
+		return EIO;
+	if ((rc = mdb_cursor_open(t, dbis[DB_CLUSTERS], &cur)) != 0)
 		return rc;
-	if ((rc = mdb_cursor_open(t, dbis[DB_CLUSTERS], &cur)) != 0) {
-		mdb_txn_abort(t);
-		return rc;
-	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		memset(&c, 0, sizeof c);
@@ -241,7 +400,6 @@ store_each_cluster(void (*fn)(const struct cluster *, void *), void *arg)
 		}
 	}
 	mdb_cursor_close(cur);
-	mdb_txn_abort(t);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -341,6 +499,40 @@ struct done {
 	int		 rc;
 };
 
+/*
+ * Make the turn t (its ops' records in the redo log's frame) durable and
+ * part of live. 0, or an error: t and its writes are gone.
+ */
+static int
+turn_commit(MDB_txn *t)
+{
+	unsigned int	flags = 0;
+	int		rc;
+
+	if (redo_empty())		/* reads only: nothing to wait for */
+		return mdb_txn_commit(t);
+	turns++;
+	mdb_env_get_flags(env, &flags);
+	rc = redo_write(!(flags & MDB_NOSYNC));
+	if (rc == ENOSPC) {
+		/* No room in the log: LMDB's own commit makes it durable. */
+		if ((rc = mdb_txn_commit(t)) == 0)
+			rc = checkpoint();
+		return rc;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(t);
+		return rc;
+	}
+	if ((rc = mdb_txn_commit(t)) != 0) {
+		/* The log has the turn; live does not: rebuild live. */
+		mdb_txn_abort(live);
+		live = NULL;
+		rc = live_begin();
+	}
+	return rc;
+}
+
 /* The flush event: apply every pending op in one transaction. */
 static void
 store_flush(evutil_socket_t fd, short what, void *arg)
@@ -349,7 +541,7 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 	struct txn	 parent, child;
 	struct done	*done = NULL;
 	struct op	*op;
-	size_t		 n = 0, cap = 0, i;
+	size_t		 n = 0, cap = 0, i, mark;
 	int		 rc, grow = 0;
 
 	(void)fd;
@@ -360,7 +552,8 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 	TAILQ_CONCAT(&pending, &lazy, entry);	/* they ride along */
 	TAILQ_CONCAT(&batch, &pending, entry);
 	STAILQ_INIT(&parent.effects);
-	if ((rc = mdb_txn_begin(env, NULL, 0, &parent.mdb)) != 0) {
+	if ((rc = live_begin()) != 0 ||
+	    (rc = mdb_txn_begin(env, live, 0, &parent.mdb)) != 0) {
 		log_warnx("storage: begin: %s", mdb_strerror(rc));
 		while ((op = TAILQ_FIRST(&batch)) != NULL) {
 			TAILQ_REMOVE(&batch, op, entry);
@@ -368,8 +561,11 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 		}
 		return;
 	}
+	redo_begin();
+	in_turn = 1;
 	while ((op = TAILQ_FIRST(&batch)) != NULL) {
 		STAILQ_INIT(&child.effects);
+		mark = redo_mark();
 		if ((rc = mdb_txn_begin(env, parent.mdb, 0, &child.mdb)) == 0) {
 			rc = op->apply(op, &child);
 			if (rc == 0)
@@ -377,6 +573,8 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 			else
 				mdb_txn_abort(child.mdb);
 		}
+		if (rc != 0)
+			redo_rewind(mark);
 		if (rc == MDB_MAP_FULL && map_size < map_max) {
 			effects_drop(&child.effects, 0);
 			grow = 1;
@@ -395,19 +593,12 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 		done[n].rc = rc;
 		n++;
 	}
+	in_turn = 0;
 	/* Ops not applied wait for the next turn, ahead of newer ones. */
 	TAILQ_CONCAT(&batch, &pending, entry);
 	TAILQ_CONCAT(&pending, &batch, entry);
 
-	rc = mdb_txn_commit(parent.mdb);
-	if (rc == MDB_MAP_FULL && map_size < map_max) {
-		/* Nothing was written: apply the whole batch again. */
-		effects_drop(&parent.effects, 0);
-		for (i = n; i > 0; i--)
-			TAILQ_INSERT_HEAD(&pending, done[i - 1].op, entry);
-		n = 0;
-		grow = 1;
-	} else if (rc != 0) {
+	if ((rc = turn_commit(parent.mdb)) != 0) {
 		log_warnx("storage: commit of %zu ops failed: %s", n,
 		    mdb_strerror(rc));
 		effects_drop(&parent.effects, 0);
@@ -423,8 +614,13 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 			done[i].op->fail(done[i].op, done[i].rc);
 	}
 	free(done);
-	if (grow)
-		grow_map();
+	if (grow) {
+		/* The map grows only with no transaction (a checkpoint that
+		 * hit MAP_FULL grew it already). */
+		if (checkpoint() != MDB_MAP_FULL)
+			grow_map();
+	} else if (redo_bytes() >= CKPT_BYTES)
+		checkpoint();
 	if (!TAILQ_EMPTY(&pending))
 		event_active(flush_ev, 0, 0);
 }
@@ -463,12 +659,15 @@ store_put(struct txn *t, int db, const void *key, size_t klen,
     const void *val, size_t vlen)
 {
 	MDB_val	k, v;
+	int	rc;
 
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
 	v.mv_data = (void *)val;
 	v.mv_size = vlen;
-	return mdb_put(t->mdb, dbis[db], &k, &v, 0);
+	if ((rc = mdb_put(t->mdb, dbis[db], &k, &v, 0)) == 0)
+		redo_put(db, &k, &v);
+	return rc;
 }
 
 /* Delete a key; a missing key is not an error. */
@@ -480,8 +679,25 @@ store_del(struct txn *t, int db, const void *key, size_t klen)
 
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
-	rc = mdb_del(t->mdb, dbis[db], &k, NULL);
+	if ((rc = mdb_del(t->mdb, dbis[db], &k, NULL)) == 0)
+		redo_del(db, &k);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Delete the entry cur (on database db) is at. 0 or an LMDB error. */
+int
+store_cursor_del(MDB_cursor *cur, int db)
+{
+	MDB_val	k, v;
+	size_t	mark = redo_mark();
+	int	rc;
+
+	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) != 0)
+		return rc;
+	redo_del(db, &k);		/* k points into the page */
+	if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		redo_rewind(mark);
+	return rc;
 }
 
 /*

@@ -274,15 +274,6 @@ fail(const char *fmt, ...)
 
 /* ------------------------------------------------------------ the loop */
 
-static uint64_t
-last_txnid(void)
-{
-	MDB_envinfo	info;
-
-	mdb_env_info(store_env(), &info);
-	return info.me_last_txnid;
-}
-
 /*
  * Apply what is queued, then what that queued (dispatch, ends of attempts,
  * retries due now), until a turn commits nothing.
@@ -294,11 +285,11 @@ drain(void)
 	int		i;
 
 	for (i = 0; i < DRAIN_MAX; i++) {
-		before = last_txnid();
+		before = store_turns();
 		store_flush_now();
 		event_base_loop(base, EVLOOP_NONBLOCK);
 		store_flush_now();
-		if (last_txnid() == before)
+		if (store_turns() == before)
 			return;
 	}
 	fail("the daemon still had work after %d loop turns", DRAIN_MAX);
@@ -347,20 +338,25 @@ db_walk(int keep)
 	size_t		 i = 0;
 	int		 db, rc, differ = 0;
 
-	if ((rc = mdb_txn_begin(store_env(), NULL, MDB_RDONLY, &t)) != 0)
-		fail("read transaction: %s", mdb_strerror(rc));
+	if ((t = store_reader()) == NULL)
+		fail("no read transaction");
 	for (db = 0; db < DB__COUNT && !differ; db++) {
 		if ((rc = mdb_cursor_open(t, store_dbi(db), &c)) != 0)
 			fail("cursor: %s", mdb_strerror(rc));
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), i++) {
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			/* Storage's own: a checkpoint bumps it any time. */
+			if (db == DB_META && k.mv_size == 8 &&
+			    memcmp(k.mv_data, "redo_gen", 8) == 0)
+				continue;
 			if (keep) {
 				snap = xreallocarray(snap, i + 1, sizeof *snap);
 				snap[i].db = db;
 				snap[i].k.mv_size = k.mv_size;
 				snap[i].k.mv_data = memdup(k.mv_data, k.mv_size);
 				snap[i].v.mv_size = v.mv_size;
-				snap[i].v.mv_data = memdup(v.mv_data, v.mv_size);
+				snap[i++].v.mv_data = memdup(v.mv_data,
+				    v.mv_size);
 				continue;
 			}
 			if (i >= nsnap || snap[i].db != db ||
@@ -371,10 +367,10 @@ db_walk(int keep)
 				differ = 1;
 				break;
 			}
+			i++;
 		}
 		mdb_cursor_close(c);
 	}
-	mdb_txn_abort(t);
 	if (keep)
 		nsnap = i;
 	return differ || (!keep && i != nsnap);

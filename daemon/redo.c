@@ -1,0 +1,326 @@
+/*
+ * redo.c: the redo log that makes a loop turn durable with one sequential
+ * write.
+ *
+ * store.c keeps one LMDB write transaction open between checkpoints and
+ * records every put and delete an op makes here. At the end of a turn the
+ * turn's records are one frame, written at the end of the log and synced
+ * (fdatasync of blocks written before, so no metadata): only then are its
+ * replies sent. A checkpoint commits the LMDB transaction (LMDB's own two
+ * synced writes), with a new generation number in it, and the log starts
+ * over at offset 0. On start, and whenever the LMDB transaction is lost
+ * (a failed checkpoint), the frames of the generation LMDB names are
+ * applied again.
+ *
+ * Frame, 4096-byte aligned, little-endian:
+ *   "BRL1" | crc32 of the rest (4) | gen (8) | seq (4) | len (4) | records
+ *   record: 'P' or 'D' | db (1) | key length (2) | value length (4) | key |
+ *           value
+ * A frame is valid when its magic, generation, sequence (1, 2, ... from
+ * offset 0) and CRC agree; replay stops at the first that is not: an
+ * older generation's frame, zeros, or a frame torn by a crash (never
+ * acknowledged, as its sync did not return). Frames start on a new block,
+ * so a write never touches a block of an acknowledged frame.
+ *
+ * The file grows in GROW_BYTES steps of written zeros, synced once, so
+ * later frames overwrite allocated blocks: no ENOSPC, no metadata in the
+ * fdatasync. If it cannot grow (disk full) or a frame is too large, the
+ * caller makes the turn durable with a checkpoint instead.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batchd.h"
+
+#define HDR		24
+#define BLOCK		4096
+#define GROW_BYTES	(1u << 20)
+#define REDO_MAX	(64u << 20)	/* a frame past this: checkpoint */
+
+static int		 fd = -1;
+static char		*path;
+static off_t		 end;		/* next frame's offset */
+static off_t		 size;		/* of the file, all written */
+static uint64_t		 gen;
+static uint32_t		 seq;		/* of the last frame */
+static int		 broken;	/* a write failed: checkpoint first */
+static struct buf	 frame;		/* the turn's records, after HDR */
+
+static uint32_t
+crc32(uint32_t crc, const uint8_t *p, size_t n)
+{
+	static uint32_t	table[256];
+	uint32_t	c;
+	int		i, j;
+
+	if (table[1] == 0)
+		for (i = 0; i < 256; i++) {
+			for (c = (uint32_t)i, j = 0; j < 8; j++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+	crc = ~crc;
+	while (n-- > 0)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void
+le_put(uint8_t *p, uint64_t v, int n)
+{
+	while (n-- > 0) {
+		*p++ = v & 0xff;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+le_get(const uint8_t *p, int n)
+{
+	uint64_t	v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* Open (creating) the log at file; 0, or -1 with *cause. */
+int
+redo_open(const char *file, char **cause)
+{
+	struct stat	sb;
+
+	if ((fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    fstat(fd, &sb) == -1) {
+		xasprintf(cause, "%s: %s", file, strerror(errno));
+		redo_close();
+		return -1;
+	}
+	path = xstrdup(file);
+	size = sb.st_size;
+	end = 0;
+	seq = 0;
+	broken = 0;
+	return 0;
+}
+
+void
+redo_close(void)
+{
+	if (fd != -1)
+		close(fd);
+	fd = -1;
+	free(path);
+	path = NULL;
+	buf_free(&frame);
+}
+
+/*
+ * Apply the frames of generation g in order through fn (0 or an error,
+ * which stops the replay and is returned); the next frame goes after the
+ * last valid one. *nframes: how many were applied.
+ */
+int
+redo_replay(uint64_t g, int (*fn)(int, int, MDB_val *, MDB_val *, void *),
+    void *arg, size_t *nframes)
+{
+	uint8_t		 h[HDR], *p, *e;
+	struct buf	 b = { 0 };
+	MDB_val		 k, v;
+	off_t		 off = 0;
+	uint64_t	 len;
+	uint32_t	 s = 1;
+	int		 rc = 0, type, db;
+
+	*nframes = 0;
+	for (;; s++) {
+		if (off + HDR > size || pread(fd, h, HDR, off) != HDR ||
+		    memcmp(h, "BRL1", 4) != 0 || le_get(h + 8, 8) != g ||
+		    le_get(h + 16, 4) != s)
+			break;
+		len = le_get(h + 20, 4);
+		if (len > (uint64_t)(size - off - HDR))
+			break;
+		b.len = 0;
+		buf_add(&b, h + 8, HDR - 8);
+		buf_add(&b, NULL, len);
+		if (pread(fd, b.p + HDR - 8, len, off + HDR) != (ssize_t)len ||
+		    crc32(0, b.p, b.len) != le_get(h + 4, 4))
+			break;
+		for (p = b.p + HDR - 8, e = b.p + b.len; p < e && rc == 0;) {
+			if (e - p < 8)
+				goto corrupt;
+			type = p[0];
+			db = p[1];
+			k.mv_size = le_get(p + 2, 2);
+			v.mv_size = le_get(p + 4, 4);
+			k.mv_data = p + 8;
+			v.mv_data = p + 8 + k.mv_size;
+			p += 8;
+			if ((type != 'P' && type != 'D') || db >= DB__COUNT ||
+			    k.mv_size > (size_t)(e - p) ||
+			    v.mv_size > (size_t)(e - p) - k.mv_size)
+				goto corrupt;
+			p += k.mv_size + v.mv_size;
+			rc = fn(type, db, &k, &v, arg);
+		}
+		if (rc != 0)
+			break;
+		(*nframes)++;
+		off += (HDR + len + BLOCK - 1) / BLOCK * BLOCK;
+	}
+	buf_free(&b);
+	if (rc == 0) {
+		gen = g;
+		seq = s - 1;
+		end = off;
+	}
+	return rc;
+corrupt:
+	/* The CRC matched: this is a bug, not a torn write. */
+	log_warnx("storage: %s: frame %u at %lld does not parse", path, s,
+	    (long long)off);
+	buf_free(&b);
+	return EIO;
+}
+
+/* A checkpoint made the log's frames part of LMDB: start over, as g. */
+void
+redo_reset(uint64_t g)
+{
+	gen = g;
+	seq = 0;
+	end = 0;
+	broken = 0;
+}
+
+/* Bytes of frames since the last checkpoint. */
+size_t
+redo_bytes(void)
+{
+	return (size_t)end;
+}
+
+/* The turn's records start (the position marks of redo_mark refer to). */
+void
+redo_begin(void)
+{
+	frame.len = 0;
+	buf_add(&frame, NULL, HDR);
+}
+
+size_t
+redo_mark(void)
+{
+	return frame.len;
+}
+
+/* Drop the records after mark (an op that failed). */
+void
+redo_rewind(size_t mark)
+{
+	frame.len = mark;
+}
+
+int
+redo_empty(void)
+{
+	return frame.len <= HDR;
+}
+
+static void
+record(int type, int db, const MDB_val *k, const MDB_val *v)
+{
+	uint8_t	h[8];
+
+	h[0] = (uint8_t)type;
+	h[1] = (uint8_t)db;
+	le_put(h + 2, k->mv_size, 2);
+	le_put(h + 4, v == NULL ? 0 : v->mv_size, 4);
+	buf_add(&frame, h, sizeof h);
+	buf_add(&frame, k->mv_data, k->mv_size);
+	if (v != NULL)
+		buf_add(&frame, v->mv_data, v->mv_size);
+}
+
+void
+redo_put(int db, const MDB_val *k, const MDB_val *v)
+{
+	record('P', db, k, v);
+}
+
+void
+redo_del(int db, const MDB_val *k)
+{
+	record('D', db, k, NULL);
+}
+
+/* Make the file at least want bytes: zeros, synced. 0 or an errno. */
+static int
+grow(off_t want, int sync)
+{
+	static const uint8_t	zeros[64 * 1024];
+	off_t			to = (want + GROW_BYTES - 1) / GROW_BYTES *
+				    GROW_BYTES;
+	ssize_t			n;
+
+	while (size < to) {
+		n = pwrite(fd, zeros, to - size < (off_t)sizeof zeros ?
+		    (size_t)(to - size) : sizeof zeros, size);
+		if (n <= 0)
+			return n == 0 ? EIO : errno;
+		size += n;
+	}
+	if (sync && fsync(fd) == -1)
+		return errno;
+	return 0;
+}
+
+/*
+ * Write the turn's frame at the end of the log and, with sync, wait for
+ * the disk. 0; ENOSPC if it does not fit (the disk, REDO_MAX, or the log
+ * failed before): make the turn durable by a checkpoint instead; or the
+ * errno of a failed write, after which the log takes no frame until the
+ * next checkpoint (the failed frame may be on disk; its generation ends).
+ */
+int
+redo_write(int sync)
+{
+	size_t	 len = frame.len - HDR, total;
+	uint8_t	*h = frame.p;
+	int	 rc;
+
+	total = (frame.len + BLOCK - 1) / BLOCK * BLOCK;
+	if (broken || len > UINT32_MAX || (uint64_t)end + total > REDO_MAX)
+		return ENOSPC;
+	if (end + (off_t)total > size &&
+	    (rc = grow(end + (off_t)total, sync)) != 0) {
+		if (rc != ENOSPC)
+			log_warnx("storage: %s: growing: %s", path,
+			    strerror(rc));
+		return ENOSPC;
+	}
+	memcpy(h, "BRL1", 4);
+	le_put(h + 8, gen, 8);
+	le_put(h + 16, seq + 1, 4);
+	le_put(h + 20, len, 4);
+	le_put(h + 4, crc32(0, h + 8, frame.len - 8), 4);
+	buf_add(&frame, NULL, total - frame.len);
+	memset(frame.p + HDR + len, 0, total - HDR - len);
+	errno = 0;
+	if (pwrite(fd, frame.p, total, end) != (ssize_t)total ||
+	    (sync && fdatasync(fd) == -1)) {
+		rc = errno != 0 ? errno : EIO;
+		log_warnx("storage: %s: %s", path, strerror(rc));
+		broken = 1;
+		return rc;
+	}
+	seq++;
+	end += (off_t)total;
+	return 0;
+}
