@@ -402,6 +402,7 @@ void	 uuid_new(char *);
 extern void (*uuid_new_hook)(char *);
 int	 uuid_valid(const char *);
 void	 be64_put(void *, uint64_t);
+uint32_t crc32_ieee(uint32_t, const void *, size_t);
 uint64_t be64_get(const void *);
 int	 ws_valid(const char *);
 int	 utf8_valid(const char *, size_t);

@@ -51,25 +51,6 @@ static uint32_t		 seq;		/* of the last frame */
 static int		 broken;	/* a write failed: checkpoint first */
 static struct buf	 frame;		/* the turn's records, after HDR */
 
-static uint32_t
-crc32(uint32_t crc, const uint8_t *p, size_t n)
-{
-	static uint32_t	table[256];
-	uint32_t	c;
-	int		i, j;
-
-	if (table[1] == 0)
-		for (i = 0; i < 256; i++) {
-			for (c = (uint32_t)i, j = 0; j < 8; j++)
-				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-	crc = ~crc;
-	while (n-- > 0)
-		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
-
 static void
 le_put(uint8_t *p, uint64_t v, int n)
 {
@@ -150,7 +131,7 @@ redo_replay(uint64_t g, int (*fn)(int, int, MDB_val *, MDB_val *, void *),
 		buf_add(&b, h + 8, HDR - 8);
 		buf_add(&b, NULL, len);
 		if (pread(fd, b.p + HDR - 8, len, off + HDR) != (ssize_t)len ||
-		    crc32(0, b.p, b.len) != le_get(h + 4, 4))
+		    crc32_ieee(0, b.p, b.len) != le_get(h + 4, 4))
 			break;
 		for (p = b.p + HDR - 8, e = b.p + b.len; p < e && rc == 0;) {
 			if (e - p < 8)
@@ -309,7 +290,7 @@ redo_write(int sync)
 	le_put(h + 8, gen, 8);
 	le_put(h + 16, seq + 1, 4);
 	le_put(h + 20, len, 4);
-	le_put(h + 4, crc32(0, h + 8, frame.len - 8), 4);
+	le_put(h + 4, crc32_ieee(0, h + 8, frame.len - 8), 4);
 	buf_add(&frame, NULL, total - frame.len);
 	memset(frame.p + HDR + len, 0, total - HDR - len);
 	errno = 0;

@@ -4,25 +4,27 @@
  * Every state change is an op (batchd.h). store_submit() queues an op and
  * activates the flush event, which has the lowest priority of the loop: it
  * runs once per loop turn, after every message and timer of that turn has
- * queued its op. The flush applies all queued ops inside ONE transaction
- * (the turn's), each in a nested transaction of its own so a failing op
- * leaves no partial writes, makes the turn durable (one synced write for
- * the whole turn) and only then runs the effects the ops deferred:
+ * queued its op. The flush applies all queued ops, undoing the writes of
+ * one that fails (from the old values each write records first: a failing
+ * op leaves no partial writes), makes the turn durable (one synced write
+ * for the whole turn) and only then runs the effects the ops deferred:
  * replies, events, spawns. Nothing outside LMDB changes before that.
  *
- * Durable is the redo log's (redo.c): the turn's transaction is nested in
- * one LMDB write transaction that stays open between checkpoints ("live");
- * every put and delete is also recorded, and the turn's records are one
+ * Durable is the redo log's (redo.c): ops write into one LMDB write
+ * transaction that stays open between checkpoints ("live"); every put and
+ * delete is also recorded, and the turn's records are one
  * frame appended to the log and synced. A checkpoint (CKPT_BYTES of log,
  * or CKPT_MS after live began, or shutdown) commits live, LMDB's own
  * synced commit, and the log starts over. LMDB on disk is always a
  * checkpoint; start-up applies the log's frames on top of it. A B-tree
  * page a thousand turns dirty is written once per checkpoint, not once
- * per turn. Reads between turns (store_reader()) see live.
+ * per turn. Reads between turns (store_reader()) see live. A turn whose
+ * log write fails, or an op that leaves live unusable (an LMDB error),
+ * drops live: the next turn applies the log to a new one.
  *
  * MDB_MAP_FULL: the ops before the one that hit it are made durable, live
- * is checkpointed, the map is doubled (up to 64 times the configured size)
- * and the rest are applied again on the next turn. Past the limit, or on
+ * is dropped, the map is doubled (up to 64 times the configured size) and
+ * the rest are applied again on the next turn, on a live rebuilt. Past the limit, or on
  * any other write error (ENOSPC, EIO), the ops fail: their fail() answers
  * UNAVAILABLE or retries. A checkpoint that fails loses live, not what
  * the log holds: the next turn replays the log into a new one.
@@ -100,6 +102,7 @@ static MDB_txn		*live;		/* open between checkpoints */
 static uint64_t		 gen;		/* the redo log's, meta "redo_gen" */
 static uint64_t		 turns;		/* that wrote something */
 static int		 in_turn;	/* store_flush() is applying ops */
+static struct buf	 undo;		/* of the op being applied */
 
 static void	store_flush(evutil_socket_t, short, void *);
 static int	migrate_1(MDB_txn *);
@@ -346,6 +349,7 @@ store_close(void)
 	}
 	checkpoint();
 	redo_close();
+	buf_free(&undo);
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	if (lazy_ev != NULL)
@@ -500,36 +504,120 @@ struct done {
 };
 
 /*
- * Make the turn t (its ops' records in the redo log's frame) durable and
- * part of live. 0, or an error: t and its writes are gone.
+ * The undo records of the op being applied: each write first records the
+ * value it replaces (or that there was none). A failed op's writes are put
+ * back from them, newest first. Ops write straight into live: a nested
+ * transaction per op would cost a merge of its dirty pages into live's,
+ * which grows with everything since the checkpoint.
+ */
+
+static void
+undo_record(int db, const MDB_val *k, const MDB_val *old)
+{
+	uint8_t	h[2];
+
+	h[0] = (uint8_t)db;
+	h[1] = old != NULL;
+	buf_add(&undo, &k->mv_size, sizeof k->mv_size);
+	buf_add(&undo, h, sizeof h);
+	buf_add(&undo, k->mv_data, k->mv_size);
+	if (old != NULL) {
+		buf_add(&undo, &old->mv_size, sizeof old->mv_size);
+		buf_add(&undo, old->mv_data, old->mv_size);
+	}
+}
+
+/* Record what key k of db holds before a write replaces or deletes it. */
+static int
+undo_before(int db, MDB_val *k)
+{
+	MDB_val	old;
+	int	rc;
+
+	if (!in_turn)
+		return 0;	/* replay, checkpoint: nothing to undo */
+	rc = mdb_get(live, dbis[db], k, &old);
+	if (rc == 0)
+		undo_record(db, k, &old);
+	else if (rc == MDB_NOTFOUND)
+		undo_record(db, k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Put back what the op wrote (the undo records after offset from, each:
+ * key size, db, had-an-old-value flag, key, [old size, old value]).
+ * 0, or an LMDB error: live is not to be trusted.
  */
 static int
-turn_commit(MDB_txn *t)
+undo_apply(size_t from)
+{
+	size_t	*off = NULL, n = 0, cap = 0, i, at;
+	MDB_val	 k, v;
+	int	 rc = 0, db, had;
+
+	for (at = from; at < undo.len;) {
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			off = xreallocarray(off, cap, sizeof *off);
+		}
+		off[n++] = at;
+		memcpy(&k.mv_size, undo.p + at, sizeof k.mv_size);
+		at += sizeof k.mv_size + 2 + k.mv_size;
+		if (undo.p[at - k.mv_size - 1]) {
+			memcpy(&v.mv_size, undo.p + at, sizeof v.mv_size);
+			at += sizeof v.mv_size + v.mv_size;
+		}
+	}
+	for (i = n; i > 0 && rc == 0; i--) {
+		at = off[i - 1];
+		memcpy(&k.mv_size, undo.p + at, sizeof k.mv_size);
+		db = undo.p[at + sizeof k.mv_size];
+		had = undo.p[at + sizeof k.mv_size + 1];
+		k.mv_data = undo.p + at + sizeof k.mv_size + 2;
+		if (had) {
+			at += sizeof k.mv_size + 2 + k.mv_size;
+			memcpy(&v.mv_size, undo.p + at, sizeof v.mv_size);
+			v.mv_data = undo.p + at + sizeof v.mv_size;
+			rc = mdb_put(live, dbis[db], &k, &v, 0);
+		} else if ((rc = mdb_del(live, dbis[db], &k, NULL)) ==
+		    MDB_NOTFOUND)
+			rc = 0;
+	}
+	free(off);
+	undo.len = from;
+	return rc;
+}
+
+/* Throw live away: the log has everything acknowledged; the next turn
+ * applies it to a new one. */
+static void
+live_drop(void)
+{
+	if (live != NULL)
+		mdb_txn_abort(live);
+	live = NULL;
+}
+
+/*
+ * Make the turn's writes (its frame in the redo log) durable. 0, or an
+ * error: the writes are gone (live is dropped, to be rebuilt from the log).
+ */
+static int
+turn_commit(void)
 {
 	unsigned int	flags = 0;
 	int		rc;
 
 	if (redo_empty())		/* reads only: nothing to wait for */
-		return mdb_txn_commit(t);
+		return 0;
 	turns++;
 	mdb_env_get_flags(env, &flags);
 	rc = redo_write(!(flags & MDB_NOSYNC));
-	if (rc == ENOSPC) {
-		/* No room in the log: LMDB's own commit makes it durable. */
-		if ((rc = mdb_txn_commit(t)) == 0)
-			rc = checkpoint();
-		return rc;
-	}
-	if (rc != 0) {
-		mdb_txn_abort(t);
-		return rc;
-	}
-	if ((rc = mdb_txn_commit(t)) != 0) {
-		/* The log has the turn; live does not: rebuild live. */
-		mdb_txn_abort(live);
-		live = NULL;
-		rc = live_begin();
-	}
+	if (rc == ENOSPC)	/* no room in the log: LMDB's own commit */
+		return checkpoint();
+	if (rc != 0)
+		live_drop();
 	return rc;
 }
 
@@ -538,11 +626,13 @@ static void
 store_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct ops	 batch = TAILQ_HEAD_INITIALIZER(batch);
-	struct txn	 parent, child;
+	struct effects	 effects = STAILQ_HEAD_INITIALIZER(effects);
+	struct txn	 t;
 	struct done	*done = NULL;
 	struct op	*op;
+	MDB_val		 k = { 14, "schema_version" }, v;
 	size_t		 n = 0, cap = 0, i, mark;
-	int		 rc, grow = 0;
+	int		 rc, grow = 0, broken = 0;
 
 	(void)fd;
 	(void)what;
@@ -551,9 +641,7 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 		return;
 	TAILQ_CONCAT(&pending, &lazy, entry);	/* they ride along */
 	TAILQ_CONCAT(&batch, &pending, entry);
-	STAILQ_INIT(&parent.effects);
-	if ((rc = live_begin()) != 0 ||
-	    (rc = mdb_txn_begin(env, live, 0, &parent.mdb)) != 0) {
+	if ((rc = live_begin()) != 0) {
 		log_warnx("storage: begin: %s", mdb_strerror(rc));
 		while ((op = TAILQ_FIRST(&batch)) != NULL) {
 			TAILQ_REMOVE(&batch, op, entry);
@@ -563,28 +651,29 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 	}
 	redo_begin();
 	in_turn = 1;
+	t.mdb = live;
 	while ((op = TAILQ_FIRST(&batch)) != NULL) {
-		STAILQ_INIT(&child.effects);
+		STAILQ_INIT(&t.effects);
 		mark = redo_mark();
-		if ((rc = mdb_txn_begin(env, parent.mdb, 0, &child.mdb)) == 0) {
-			rc = op->apply(op, &child);
-			if (rc == 0)
-				rc = mdb_txn_commit(child.mdb);
-			else
-				mdb_txn_abort(child.mdb);
-		}
-		if (rc != 0)
+		undo.len = 0;
+		if ((rc = op->apply(op, &t)) != 0) {
 			redo_rewind(mark);
+			/* Undone, and live still takes reads (an LMDB error
+			 * such as MAP_FULL leaves the transaction unusable)? */
+			if (undo_apply(0) != 0 ||
+			    mdb_get(live, dbis[DB_META], &k, &v) != 0)
+				broken = 1;
+		}
 		if (rc == MDB_MAP_FULL && map_size < map_max) {
-			effects_drop(&child.effects, 0);
+			effects_drop(&t.effects, 0);
 			grow = 1;
 			break;	/* this op and the rest go back to pending */
 		}
 		TAILQ_REMOVE(&batch, op, entry);
 		if (rc == 0)
-			STAILQ_CONCAT(&parent.effects, &child.effects);
+			STAILQ_CONCAT(&effects, &t.effects);
 		else
-			effects_drop(&child.effects, 0);
+			effects_drop(&t.effects, 0);
 		if (n == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
 			done = xreallocarray(done, cap, sizeof *done);
@@ -592,21 +681,23 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 		done[n].op = op;
 		done[n].rc = rc;
 		n++;
+		if (broken)
+			break;	/* the rest wait for a live rebuilt */
 	}
 	in_turn = 0;
 	/* Ops not applied wait for the next turn, ahead of newer ones. */
 	TAILQ_CONCAT(&batch, &pending, entry);
 	TAILQ_CONCAT(&pending, &batch, entry);
 
-	if ((rc = turn_commit(parent.mdb)) != 0) {
+	if ((rc = broken && redo_empty() ? 0 : turn_commit()) != 0) {
 		log_warnx("storage: commit of %zu ops failed: %s", n,
 		    mdb_strerror(rc));
-		effects_drop(&parent.effects, 0);
+		effects_drop(&effects, 0);
 		for (i = 0; i < n; i++)
 			if (done[i].rc == 0)
 				done[i].rc = rc;
 	} else
-		effects_drop(&parent.effects, 1);
+		effects_drop(&effects, 1);
 	for (i = 0; i < n; i++) {
 		if (done[i].rc == 0)
 			done[i].op->free(done[i].op);
@@ -614,12 +705,11 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 			done[i].op->fail(done[i].op, done[i].rc);
 	}
 	free(done);
-	if (grow) {
-		/* The map grows only with no transaction (a checkpoint that
-		 * hit MAP_FULL grew it already). */
-		if (checkpoint() != MDB_MAP_FULL)
-			grow_map();
-	} else if (redo_bytes() >= CKPT_BYTES)
+	if (broken || grow)
+		live_drop();	/* the next turn replays the log */
+	if (grow)
+		grow_map();	/* only with no transaction */
+	else if (redo_bytes() >= CKPT_BYTES)
 		checkpoint();
 	if (!TAILQ_EMPTY(&pending))
 		event_active(flush_ev, 0, 0);
@@ -665,7 +755,8 @@ store_put(struct txn *t, int db, const void *key, size_t klen,
 	k.mv_size = klen;
 	v.mv_data = (void *)val;
 	v.mv_size = vlen;
-	if ((rc = mdb_put(t->mdb, dbis[db], &k, &v, 0)) == 0)
+	if ((rc = undo_before(db, &k)) == 0 &&
+	    (rc = mdb_put(t->mdb, dbis[db], &k, &v, 0)) == 0)
 		redo_put(db, &k, &v);
 	return rc;
 }
@@ -679,7 +770,8 @@ store_del(struct txn *t, int db, const void *key, size_t klen)
 
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
-	if ((rc = mdb_del(t->mdb, dbis[db], &k, NULL)) == 0)
+	if ((rc = undo_before(db, &k)) == 0 &&
+	    (rc = mdb_del(t->mdb, dbis[db], &k, NULL)) == 0)
 		redo_del(db, &k);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -694,6 +786,8 @@ store_cursor_del(MDB_cursor *cur, int db)
 
 	if ((rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) != 0)
 		return rc;
+	if (in_turn)
+		undo_record(db, &k, &v);
 	redo_del(db, &k);		/* k points into the page */
 	if ((rc = mdb_cursor_del(cur, 0)) != 0)
 		redo_rewind(mark);

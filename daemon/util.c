@@ -391,3 +391,42 @@ args_valid(const char *args, const char *field, struct error *e)
 	free(w);
 	return 0;
 }
+
+/*
+ * CRC-32 (IEEE 802.3, as zlib's) of p[0..n) continuing crc (0 to start),
+ * eight bytes a step ("slicing-by-8"): the redo log checks every frame.
+ */
+uint32_t
+crc32_ieee(uint32_t crc, const void *data, size_t n)
+{
+	static uint32_t	 t[8][256];
+	const uint8_t	*p = data;
+	uint32_t	 a, b, c;
+	int		 i, j;
+
+	if (t[0][1] == 0) {
+		for (i = 0; i < 256; i++) {
+			for (c = (uint32_t)i, j = 0; j < 8; j++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			t[0][i] = c;
+		}
+		for (i = 0; i < 256; i++)
+			for (j = 1; j < 8; j++)
+				t[j][i] = (t[j - 1][i] >> 8) ^
+				    t[0][t[j - 1][i] & 0xff];
+	}
+	crc = ~crc;
+	for (; n >= 8; p += 8, n -= 8) {
+		a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+		    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+		b = (uint32_t)p[4] | (uint32_t)p[5] << 8 |
+		    (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+		crc = t[7][a & 0xff] ^ t[6][(a >> 8) & 0xff] ^
+		    t[5][(a >> 16) & 0xff] ^ t[4][a >> 24] ^
+		    t[3][b & 0xff] ^ t[2][(b >> 8) & 0xff] ^
+		    t[1][(b >> 16) & 0xff] ^ t[0][b >> 24];
+	}
+	while (n-- > 0)
+		crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}

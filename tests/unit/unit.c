@@ -218,6 +218,27 @@ test_names(void)
 
 /* Identifiers given in order sort in order, 5000 in a millisecond too
  * (past the 12-bit counter: the next millisecond is borrowed). */
+/* The CRC-32 check value, and the same in pieces of every alignment. */
+static void
+test_crc32(void)
+{
+	const char	*s = "123456789";
+	uint8_t		 big[1000];
+	uint32_t	 whole, parts;
+	size_t		 i, cut;
+
+	CHECK(crc32_ieee(0, s, 9) == 0xcbf43926u);
+	CHECK(crc32_ieee(0, "", 0) == 0);
+	for (i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	whole = crc32_ieee(0, big, sizeof big);
+	for (cut = 0; cut < 17; cut++) {
+		parts = crc32_ieee(0, big, cut);
+		parts = crc32_ieee(parts, big + cut, sizeof big - cut);
+		CHECK(parts == whole);
+	}
+}
+
 static void
 test_uuid_order(void)
 {
@@ -469,6 +490,7 @@ struct get_op {
 	struct op	 op;
 	const char	*key;
 	int		*rc;
+	size_t		*len;
 };
 
 static int
@@ -478,6 +500,8 @@ get_apply(struct op *op, struct txn *t)
 	MDB_val		 v;
 
 	*g->rc = store_get(t, DB_META, g->key, strlen(g->key), &v);
+	if (*g->rc == 0 && g->len != NULL)
+		*g->len = v.mv_size;
 	return 0;
 }
 
@@ -494,10 +518,12 @@ get_fail(struct op *op, int rc)
 	free(op);
 }
 
-static int
-stored(const char *key)
+/* The size of key's value, or -1 if it is not stored. */
+static long
+stored_len(const char *key)
 {
 	struct get_op	*g = xcalloc(1, sizeof *g);
+	size_t		 len = 0;
 	int		 rc = -1;
 
 	g->op.apply = get_apply;
@@ -505,9 +531,16 @@ stored(const char *key)
 	g->op.fail = get_fail;
 	g->key = key;
 	g->rc = &rc;
+	g->len = &len;
 	store_submit(&g->op);
 	store_flush_now();
-	return rc == 0;
+	return rc == 0 ? (long)len : -1;
+}
+
+static int
+stored(const char *key)
+{
+	return stored_len(key) != -1;
 }
 
 static void
@@ -530,6 +563,32 @@ test_store_group_commit(void)
 	/* Durable across a reopen. */
 	CHECK(store_open(".", 1 << 20, &cause) == 0);
 	CHECK(stored("a") && stored("c") && !stored("b"));
+	store_close();
+}
+
+/* A failed op's overwrites are undone, in the same turn as good ops. */
+static void
+test_store_undo(void)
+{
+	char	*cause = NULL;
+	int	 done = 0, frc = 0;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	put("a", 10, 0, &done, &frc);
+	put("b", 20, 0, &done, &frc);
+	store_flush_now();
+	put("a", 30, 0, &done, &frc);
+	put("b", 40, EIO, &done, &frc);	/* overwrites b, then fails */
+	put("b", 50, EIO, &done, &frc);	/* twice */
+	put("c", 60, 0, &done, &frc);
+	store_flush_now();
+	CHECK(done == 4 && frc == EIO);
+	CHECK(stored_len("a") == 30 && stored_len("b") == 20 &&
+	    stored_len("c") == 60);
+	store_close();
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(stored_len("a") == 30 && stored_len("b") == 20 &&
+	    stored_len("c") == 60);
 	store_close();
 }
 
@@ -877,6 +936,7 @@ static const struct {
 } tests[] = {
 #define T(n)	{ #n, n }
 	T(test_uuid_order),
+	T(test_crc32),
 	T(test_config_defaults),
 	T(test_config_file),
 	T(test_config_unknown_key),
@@ -894,6 +954,7 @@ static const struct {
 	T(test_store_group_commit),
 	T(test_store_lazy_rides_along),
 	T(test_store_migrate_1),
+	T(test_store_undo),
 	T(test_store_redo_replay),
 	T(test_store_redo_torn),
 	T(test_store_redo_checkpoints),
