@@ -510,7 +510,6 @@ struct done {
  * transaction per op would cost a merge of its dirty pages into live's,
  * which grows with everything since the checkpoint.
  */
-
 static void
 undo_record(int db, const MDB_val *k, const MDB_val *old)
 {
@@ -545,18 +544,18 @@ undo_before(int db, MDB_val *k)
 }
 
 /*
- * Put back what the op wrote (the undo records after offset from, each:
- * key size, db, had-an-old-value flag, key, [old size, old value]).
+ * Put back what the op wrote (its undo records, each: key size, db,
+ * had-an-old-value flag, key, [old size, old value]), newest first.
  * 0, or an LMDB error: live is not to be trusted.
  */
 static int
-undo_apply(size_t from)
+undo_apply(void)
 {
 	size_t	*off = NULL, n = 0, cap = 0, i, at;
 	MDB_val	 k, v;
 	int	 rc = 0, db, had;
 
-	for (at = from; at < undo.len;) {
+	for (at = 0; at < undo.len;) {
 		if (n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
 			off = xreallocarray(off, cap, sizeof *off);
@@ -585,7 +584,7 @@ undo_apply(size_t from)
 			rc = 0;
 	}
 	free(off);
-	undo.len = from;
+	undo.len = 0;
 	return rc;
 }
 
@@ -660,7 +659,7 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 			redo_rewind(mark);
 			/* Undone, and live still takes reads (an LMDB error
 			 * such as MAP_FULL leaves the transaction unusable)? */
-			if (undo_apply(0) != 0 ||
+			if (undo_apply() != 0 ||
 			    mdb_get(live, dbis[DB_META], &k, &v) != 0)
 				broken = 1;
 		}
