@@ -27,6 +27,7 @@
  * fdatasync. If it cannot grow (disk full) or a frame is too large, the
  * caller makes the turn durable with a checkpoint instead.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -70,7 +71,11 @@ le_get(const uint8_t *p, int n)
 	return v;
 }
 
-/* Open (creating) the log at file; 0, or -1 with *cause. */
+/*
+ * Open (creating) the log at file, locked: one batchd per data directory
+ * (a second would wait forever for LMDB's write lock, which the first
+ * holds between checkpoints). 0, or -1 with *cause.
+ */
 int
 redo_open(const char *file, char **cause)
 {
@@ -79,6 +84,13 @@ redo_open(const char *file, char **cause)
 	if ((fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
 	    fstat(fd, &sb) == -1) {
 		xasprintf(cause, "%s: %s", file, strerror(errno));
+		redo_close();
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		xasprintf(cause, "%s: %s", file, errno == EWOULDBLOCK ?
+		    "in use by another batchd (one per data_dir)" :
+		    strerror(errno));
 		redo_close();
 		return -1;
 	}

@@ -151,6 +151,12 @@ store_open(const char *dir, size_t mapsize, char **cause)
 		if (info.me_mapsize > map_size)
 			map_size = info.me_mapsize;
 	}
+	/* Its lock first: the only writer of this environment. */
+	xasprintf(&path, "%s/lmdb/redo", dir);
+	rc = redo_open(path, cause);
+	free(path);
+	if (rc == -1)
+		goto fail_cause;
 	if ((rc = mdb_txn_begin(env, NULL, 0, &t)) != 0)
 		goto fail;
 	for (i = 0; i < DB__COUNT; i++)
@@ -192,11 +198,6 @@ store_open(const char *dir, size_t mapsize, char **cause)
 		gen = be64_get(v.mv_data);
 	if ((rc = mdb_txn_commit(t)) != 0)
 		goto fail;
-	xasprintf(&path, "%s/lmdb/redo", dir);
-	rc = redo_open(path, cause);
-	free(path);
-	if (rc == -1)
-		goto fail_cause;
 	ckpt_ev = evtimer_new(base, ckpt_fire, NULL);
 	/* What was acknowledged since the last checkpoint, into LMDB (if
 	 * the disk takes it now; the log keeps it either way). */
@@ -215,6 +216,7 @@ store_open(const char *dir, size_t mapsize, char **cause)
 fail:
 	xasprintf(cause, "storage: %s", mdb_strerror(rc));
 fail_cause:
+	redo_close();
 	mdb_env_close(env);
 	env = NULL;
 	return -1;

@@ -566,6 +566,29 @@ test_store_group_commit(void)
 	store_close();
 }
 
+/* One batchd per data directory: a second open fails at once. */
+static void
+test_store_one_owner(void)
+{
+	char	*cause = NULL;
+	pid_t	 pid;
+	int	 st;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		/* The lock is the open file's: a new open is another owner. */
+		if (store_open(".", 1 << 20, &cause) == 0)
+			_exit(1);
+		_exit(strstr(cause, "another batchd") != NULL ? 0 : 2);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	store_close();
+	CHECK(store_open(".", 1 << 20, &cause) == 0);	/* free again */
+	store_close();
+}
+
 /* A failed op's overwrites are undone, in the same turn as good ops. */
 static void
 test_store_undo(void)
@@ -955,6 +978,7 @@ static const struct {
 	T(test_store_lazy_rides_along),
 	T(test_store_migrate_1),
 	T(test_store_undo),
+	T(test_store_one_owner),
 	T(test_store_redo_replay),
 	T(test_store_redo_torn),
 	T(test_store_redo_checkpoints),
