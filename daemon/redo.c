@@ -9,8 +9,9 @@
  * replies sent. A checkpoint commits the LMDB transaction (LMDB's own two
  * synced writes), with a new generation number in it, and the log starts
  * over at offset 0. On start, and whenever the LMDB transaction is lost
- * (a failed checkpoint), the frames of the generation LMDB names are
- * applied again.
+ * (a failed checkpoint or frame write, an op that left it unusable), the
+ * frames of the generation LMDB names are applied again. The file is
+ * locked (flock): one batchd per data directory.
  *
  * Frame, 4096-byte aligned, little-endian:
  *   "BRL1" | crc32 of the rest (4) | gen (8) | seq (4) | len (4) | records
@@ -132,7 +133,10 @@ redo_replay(uint64_t g, int (*fn)(int, int, MDB_val *, MDB_val *, void *),
 
 	*nframes = 0;
 	for (;; s++) {
-		if (off + HDR > size || pread(fd, h, HDR, off) != HDR ||
+		/* A frame whose write failed may be on disk all the same:
+		 * its ops were answered as failed, so it is not applied. */
+		if ((broken && off >= end) ||
+		    off + HDR > size || pread(fd, h, HDR, off) != HDR ||
 		    memcmp(h, "BRL1", 4) != 0 || le_get(h + 8, 8) != g ||
 		    le_get(h + 16, 4) != s)
 			break;
