@@ -690,7 +690,14 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 	TAILQ_CONCAT(&batch, &pending, entry);
 	TAILQ_CONCAT(&pending, &batch, entry);
 
-	if ((rc = broken && redo_empty() ? 0 : turn_commit()) != 0) {
+	rc = broken && redo_empty() ? 0 : turn_commit();
+	/* Before the effects, which may read: the next reader or turn
+	 * replays the log into a new live. */
+	if (broken || grow)
+		live_drop();
+	if (grow)
+		grow_map();	/* only with no transaction */
+	if (rc != 0) {
 		log_warnx("storage: commit of %zu ops failed: %s", n,
 		    mdb_strerror(rc));
 		effects_drop(&effects, 0);
@@ -706,11 +713,7 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 			done[i].op->fail(done[i].op, done[i].rc);
 	}
 	free(done);
-	if (broken || grow)
-		live_drop();	/* the next turn replays the log */
-	if (grow)
-		grow_map();	/* only with no transaction */
-	else if (redo_bytes() >= CKPT_BYTES)
+	if (redo_bytes() >= CKPT_BYTES)
 		checkpoint();
 	if (!TAILQ_EMPTY(&pending))
 		event_active(flush_ev, 0, 0);
