@@ -43,6 +43,7 @@
 #define BLOCK		4096
 #define GROW_BYTES	(1u << 20)
 #define REDO_MAX	(64u << 20)	/* a frame past this: checkpoint */
+#define FRAME_KEEP	(1u << 20)	/* a larger buffer is given back */
 
 static int		 fd = -1;
 static char		*path;
@@ -207,6 +208,8 @@ redo_bytes(void)
 void
 redo_begin(void)
 {
+	if (frame.cap > FRAME_KEEP)	/* after a big turn */
+		buf_free(&frame);
 	frame.len = 0;
 	buf_add(&frame, NULL, HDR);
 }

@@ -72,6 +72,7 @@
 #define MAP_GROWTH_MAX	64
 #define CKPT_BYTES	(8u << 20)	/* of redo log */
 #define CKPT_MS		1000
+#define BUF_KEEP	(1u << 20)	/* larger turn buffers are given back */
 
 struct effect {
 	effect_cb		 fn;
@@ -713,6 +714,8 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 			done[i].op->fail(done[i].op, done[i].rc);
 	}
 	free(done);
+	if (undo.cap > BUF_KEEP)	/* a big op (a retention sweep) */
+		buf_free(&undo);
 	if (redo_bytes() >= CKPT_BYTES)
 		checkpoint();
 	if (!TAILQ_EMPTY(&pending))
