@@ -1,11 +1,12 @@
 /*
- * bus.c: the NATS connection (cnats, driven by our event base through its
- * libevent adapter) and the inbox.
+ * bus.c: the NATS connection, driven by our event base.
  *
- * cnats calls on_msg() on its own delivery threads. on_msg() only appends
- * the message to the inbox under the mutex and activates the inbox event;
- * the loop thread takes the whole inbox in one swap and hands each message
- * to api_message(). The inbox is the only code in batchd with a mutex.
+ * The loop thread does the connection's I/O: the socket's read and write
+ * events (our adapter below, cnats's event loop interface) call cnats to
+ * read or write. The subscriptions are synchronous: what a read brought is
+ * queued in cnats, and the same callback takes it (bus_poll()) and hands
+ * each message to api_message(). No thread stands between the socket and
+ * the state machine, so a command costs no thread switch.
  *
  * Replies and events are published from the loop thread. The connection
  * sends each publication at once (SendAsap; with nats_send_asap = off the
@@ -20,7 +21,7 @@
  * they exist nothing is published. Publications carry Nats-Msg-Id, so
  * JetStream keeps each once however often batchd sends it; cnats calls the
  * acknowledgement handler on its threads, which queues them for the loop
- * like the inbox does.
+ * like the read callback hands it commands.
  *
  * cnats gives a connection up for good when the server refuses its
  * credentials twice; batchd then drops it and connects anew, backing off
@@ -33,31 +34,24 @@
 
 #include <event2/event.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#include <nats/adapters/libevent.h>
-#pragma GCC diagnostic pop
+#include <nats/nats.h>
 
 #include "batchd.h"
 
-struct inbox_msg {
-	natsMsg			*msg;
-	STAILQ_ENTRY(inbox_msg)	 entry;
+/* The socket's events for cnats (natsOptions_SetEventLoop). */
+struct sock_events {
+	natsConnection	*nc;
+	struct event	*read, *write;
 };
-STAILQ_HEAD(inbox_list, inbox_msg);
 
-static pthread_mutex_t	 inbox_mtx = PTHREAD_MUTEX_INITIALIZER;
-static struct inbox_list inbox = STAILQ_HEAD_INITIALIZER(inbox);
-static struct event	*inbox_ev;
+static pthread_mutex_t	 js_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static natsConnection	*nc;
 static natsOptions	*opts;
 static natsSubscription	*subs[3];
 static volatile int	 connected;
-static int		 subs_drained;	/* under inbox_mtx */
-static struct event	*drained_ev;
+static int		 sub_done[3];	/* drained, or its drain failed */
+static struct event	*drain_ev;	/* bus_stop(): polls the drains */
 static struct event	*connected_ev;	/* (re)connected: resend */
 static struct event	*closed_ev;	/* cnats gave the connection up */
 static struct event	*retry_ev;
@@ -74,30 +68,84 @@ struct js_ack {
 	uint64_t	 key;
 	int		 ok;
 };
-static struct js_ack	*js_acks;	/* under inbox_mtx */
+static struct js_ack	*js_acks;	/* under js_mtx */
 static size_t		 n_js_acks, cap_js_acks;
 static natsSubscription	*barrier_sub;
 static char		 barrier_subj[128];
 static uint64_t		 barrier_seq;
 
-/* cnats thread: queue the message for the loop. */
-static void
-on_msg(natsConnection *c, natsSubscription *s, natsMsg *m, void *arg)
-{
-	struct inbox_msg	*im;
+static void	bus_poll(void);
 
-	(void)c;
-	(void)s;
-	(void)arg;
-	if ((im = malloc(sizeof *im)) == NULL) {
-		natsMsg_Destroy(m);
-		return;
+/* Loop thread: the socket is readable or writable. */
+static void
+on_sock(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock_events	*se = arg;
+
+	(void)fd;
+	if (what & EV_READ) {
+		/* May detach (free se) when the connection breaks. */
+		natsConnection_ProcessReadEvent(se->nc);
+		bus_poll();
+	} else if (what & EV_WRITE)
+		natsConnection_ProcessWriteEvent(se->nc);
+}
+
+/*
+ * cnats, on connect from the loop thread and on reconnect from its own
+ * thread (libevent is thread-safe here: evthread_use_pthreads()).
+ */
+static natsStatus
+sock_attach(void **userData, void *loop, natsConnection *c, natsSock sock)
+{
+	struct sock_events	*se = *userData;
+
+	if (se == NULL) {
+		if ((se = calloc(1, sizeof *se)) == NULL)
+			return NATS_NO_MEMORY;
+		se->nc = c;
+	} else {
+		event_free(se->read);
+		event_free(se->write);
 	}
-	im->msg = m;
-	pthread_mutex_lock(&inbox_mtx);
-	STAILQ_INSERT_TAIL(&inbox, im, entry);
-	pthread_mutex_unlock(&inbox_mtx);
-	event_active(inbox_ev, 0, 0);
+	se->read = event_new(loop, sock, EV_READ | EV_PERSIST, on_sock, se);
+	se->write = event_new(loop, sock, EV_WRITE | EV_PERSIST, on_sock, se);
+	*userData = se;
+	if (se->read == NULL || se->write == NULL ||
+	    event_add(se->read, NULL) == -1)
+		return NATS_ERR;
+	return NATS_OK;
+}
+
+static natsStatus
+sock_read(void *userData, bool add)
+{
+	struct sock_events	*se = userData;
+
+	return (add ? event_add(se->read, NULL) :
+	    event_del_noblock(se->read)) == 0 ? NATS_OK : NATS_ERR;
+}
+
+static natsStatus
+sock_write(void *userData, bool add)
+{
+	struct sock_events	*se = userData;
+
+	return (add ? event_add(se->write, NULL) :
+	    event_del_noblock(se->write)) == 0 ? NATS_OK : NATS_ERR;
+}
+
+static natsStatus
+sock_detach(void *userData)
+{
+	struct sock_events	*se = userData;
+
+	if (se->read != NULL)
+		event_free(se->read);
+	if (se->write != NULL)
+		event_free(se->write);
+	free(se);
+	return NATS_OK;
 }
 
 /* Loop thread: one of our barriers came back (outbox.c). */
@@ -243,13 +291,13 @@ on_js_ack(jsCtx *j, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	natsMsg_Destroy(m);
 	if (key == 0 && pae == NULL)
 		return;		/* a log chunk, stored */
-	pthread_mutex_lock(&inbox_mtx);
+	pthread_mutex_lock(&js_mtx);
 	if (n_js_acks == cap_js_acks) {
 		size_t	n = cap_js_acks == 0 ? 256 : cap_js_acks * 2;
 		void	*p = realloc(js_acks, n * sizeof *js_acks);
 
 		if (p == NULL) {
-			pthread_mutex_unlock(&inbox_mtx);
+			pthread_mutex_unlock(&js_mtx);
 			return;	/* the outbox publishes it again later */
 		}
 		js_acks = p;
@@ -258,7 +306,7 @@ on_js_ack(jsCtx *j, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	js_acks[n_js_acks].key = key;
 	js_acks[n_js_acks].ok = pa != NULL && pae == NULL;
 	n_js_acks++;
-	pthread_mutex_unlock(&inbox_mtx);
+	pthread_mutex_unlock(&js_mtx);
 	event_active(js_ack_ev, 0, 0);
 }
 
@@ -272,12 +320,12 @@ on_js_acks(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	pthread_mutex_lock(&inbox_mtx);
+	pthread_mutex_lock(&js_mtx);
 	a = js_acks;
 	n = n_js_acks;
 	js_acks = NULL;
 	n_js_acks = cap_js_acks = 0;
-	pthread_mutex_unlock(&inbox_mtx);
+	pthread_mutex_unlock(&js_mtx);
 	for (i = 0; i < n; i++) {
 		if (a[i].key != 0)
 			outbox_js_acked(a[i].key, a[i].ok);
@@ -310,33 +358,52 @@ on_connected_loop(evutil_socket_t fd, short what, void *arg)
 	if (cfg->jetstream && !js_ready)
 		js_setup_start();
 	outbox_resend();
+	bus_poll();
 }
 
-/* Loop thread: hand every queued message to the API. */
+/* Loop thread: a message to the API, or a barrier to the outbox. */
 static void
-inbox_drain(evutil_socket_t fd, short what, void *arg)
+deliver(natsSubscription *sub, natsMsg *m)
 {
-	struct inbox_list	 l = STAILQ_HEAD_INITIALIZER(l);
-	struct inbox_msg	*im;
-	natsMsg			*m;
+	if (sub == barrier_sub)
+		barrier_back(m);
+	else
+		api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
+		    natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+	natsMsg_Destroy(m);
+}
 
-	(void)fd;
-	(void)what;
-	(void)arg;
-	pthread_mutex_lock(&inbox_mtx);
-	STAILQ_CONCAT(&l, &inbox);
-	pthread_mutex_unlock(&inbox_mtx);
-	while ((im = STAILQ_FIRST(&l)) != NULL) {
-		STAILQ_REMOVE_HEAD(&l, entry);
-		m = im->msg;
-		if (strcmp(natsMsg_GetSubject(m), barrier_subj) == 0)
-			barrier_back(m);
-		else
-			api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
-			    natsMsg_GetData(m),
-			    (size_t)natsMsg_GetDataLength(m));
-		natsMsg_Destroy(m);
-		free(im);
+/*
+ * Loop thread: deliver every message the subscriptions hold. Only what is
+ * pending is taken, so an empty subscription costs a lock and no error.
+ */
+static void
+bus_poll(void)
+{
+	natsSubscription	*all[4] = { subs[0], subs[1], subs[2],
+				    barrier_sub };
+	natsMsg			*m;
+	natsStatus		 s;
+	size_t			 i;
+	int			 n;
+
+	for (i = 0; i < 4; i++) {
+		if (all[i] == NULL ||
+		    natsSubscription_GetPending(all[i], &n, NULL) != NATS_OK)
+			continue;
+		while (n > 0) {
+			m = NULL;
+			s = natsSubscription_NextMsg(&m, all[i], 0);
+			if (s == NATS_SLOW_CONSUMER) {
+				log_warnx("nats: slow consumer, messages were "
+				    "dropped");
+				continue;
+			}
+			if (s != NATS_OK)
+				break;
+			n--;
+			deliver(all[i], m);
+		}
 	}
 }
 
@@ -538,7 +605,7 @@ bus_connect(void)
 	for (i = 0; i < 3; i++) {
 		snprintf(subj, sizeof subj, "%s.v1.*.%s.*", cfg->subject_prefix,
 		    kinds[i]);
-		s = natsConnection_Subscribe(&subs[i], nc, subj, on_msg, NULL);
+		s = natsConnection_SubscribeSync(&subs[i], nc, subj);
 		if (s != NATS_OK) {
 			retry_later(natsStatus_GetText(s));
 			return;
@@ -546,8 +613,7 @@ bus_connect(void)
 		natsSubscription_SetPendingLimits(subs[i], -1, -1);
 		log_info("subscribed subject=%s", subj);
 	}
-	s = natsConnection_Subscribe(&barrier_sub, nc, barrier_subj, on_msg,
-	    NULL);
+	s = natsConnection_SubscribeSync(&barrier_sub, nc, barrier_subj);
 	if (s != NATS_OK) {
 		retry_later(natsStatus_GetText(s));
 		return;
@@ -562,7 +628,6 @@ bus_start(void)
 {
 	natsInbox	*ib = NULL;
 
-	inbox_ev = event_new(base, -1, 0, inbox_drain, NULL);
 	connected_ev = event_new(base, -1, 0, on_connected_loop, NULL);
 	closed_ev = event_new(base, -1, 0, on_closed_loop, NULL);
 	retry_ev = evtimer_new(base, on_retry, NULL);
@@ -572,8 +637,8 @@ bus_start(void)
 	check(natsOptions_Create(&opts), "options");
 	check(natsOptions_SetURL(opts, cfg->nats_url), "url");
 	check(natsOptions_SetName(opts, "batchd"), "name");
-	check(natsOptions_SetEventLoop(opts, base, natsLibevent_Attach,
-	    natsLibevent_Read, natsLibevent_Write, natsLibevent_Detach),
+	check(natsOptions_SetEventLoop(opts, base, sock_attach, sock_read,
+	    sock_write, sock_detach),
 	    "event loop");
 	check(natsOptions_SetSendAsap(opts, cfg->nats_send_asap), "send asap");
 	check(natsOptions_SetMaxReconnect(opts, -1), "max reconnect");
@@ -597,36 +662,41 @@ bus_start(void)
 	bus_connect();
 }
 
-/* cnats thread: a subscription has delivered its last message. */
-static void
-on_sub_drained(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&inbox_mtx);
-	subs_drained++;
-	pthread_mutex_unlock(&inbox_mtx);
-	event_active(drained_ev, 0, 0);
-}
-
 /*
- * Loop thread, once every subscription is drained: answer what is in the
- * inbox, commit, then drain the connection (flush, close, on_closed ends
- * the loop).
+ * Loop thread, every 5 ms while the subscriptions drain: cnats unsubscribes
+ * and flushes on its own thread, then marks the subscription draining. A
+ * synchronous subscription is drained when a wait for its next message
+ * (the 1 ms wait, not a poll, sees the mark) finds none. Then answer and
+ * commit what came, and drain the connection (flush, close; on_closed ends
+ * the loop). The barrier subscription goes: unconfirmed publications stay
+ * in the outbox for the next start.
  */
 static void
-on_drained(evutil_socket_t fd, short what, void *arg)
+on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
-	int	n;
+	natsMsg	*m;
+	size_t	 i;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
-	pthread_mutex_lock(&inbox_mtx);
-	n = subs_drained;
-	pthread_mutex_unlock(&inbox_mtx);
-	if (n < 3)
-		return;
-	inbox_drain(-1, 0, NULL);
+	bus_poll();
+	for (i = 0; i < 3; i++) {
+		if (sub_done[i])
+			continue;
+		m = NULL;
+		if (natsSubscription_NextMsg(&m, subs[i], 1) == NATS_OK) {
+			deliver(subs[i], m);
+			return;
+		}
+		if (natsSubscription_IsValid(subs[i]) &&
+		    natsSubscription_DrainCompletionStatus(subs[i]) ==
+		    NATS_ILLEGAL_STATE)
+			return;
+		sub_done[i] = 1;
+	}
+	evtimer_del(drain_ev);
+	natsSubscription_Unsubscribe(barrier_sub);
 	store_flush_now();
 	if (natsConnection_Drain(nc) != NATS_OK) {
 		natsConnection_Close(nc);
@@ -642,47 +712,36 @@ on_drained(evutil_socket_t fd, short what, void *arg)
 void
 bus_stop(void)
 {
-	size_t	i;
+	struct timeval	tv = { 0, 5000 };
+	size_t		i;
 
 	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
 	evtimer_del(retry_ev);
 	if (nc == NULL || !connected) {
 		/* Nothing to drain from: answer what came, and go. */
-		inbox_drain(-1, 0, NULL);
+		bus_poll();
 		store_flush_now();
 		bus_drop();
 		event_base_loopbreak(base);
 		return;
 	}
-	drained_ev = event_new(base, -1, 0, on_drained, NULL);
-	for (i = 0; i < 3; i++) {
-		natsSubscription_SetOnCompleteCB(subs[i], on_sub_drained, NULL);
-		if (natsSubscription_Drain(subs[i]) != NATS_OK)
-			on_sub_drained(NULL);
-	}
+	for (i = 0; i < 3; i++)
+		sub_done[i] = natsSubscription_Drain(subs[i]) != NATS_OK;
+	drain_ev = event_new(base, -1, EV_PERSIST, on_drain_tick, NULL);
+	evtimer_add(drain_ev, &tv);
 }
 
 /* Release everything; the messages still queued are dropped. */
 void
 bus_free(void)
 {
-	struct inbox_msg	*im;
-
 	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
 	bus_drop();
 	natsOptions_Destroy(opts);
 	opts = NULL;
-	while ((im = STAILQ_FIRST(&inbox)) != NULL) {
-		STAILQ_REMOVE_HEAD(&inbox, entry);
-		natsMsg_Destroy(im->msg);
-		free(im);
-	}
-	if (inbox_ev != NULL)
-		event_free(inbox_ev);
-	inbox_ev = NULL;
-	if (drained_ev != NULL)
-		event_free(drained_ev);
-	drained_ev = NULL;
+	if (drain_ev != NULL)
+		event_free(drain_ev);
+	drain_ev = NULL;
 	if (connected_ev != NULL)
 		event_free(connected_ev);
 	connected_ev = NULL;
