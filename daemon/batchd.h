@@ -2,8 +2,9 @@
  * batchd.h: the table of contents of the daemon.
  *
  * Threading: one loop thread (libevent) owns every structure declared here.
- * cnats delivers messages on its own threads; those threads only touch the
- * inbox in loop.c. Everything else runs on the loop thread.
+ * It also does the NATS connection's I/O and takes each command from its
+ * synchronous subscription right after the read (bus.c). cnats's own
+ * threads (reconnection, JetStream acknowledgements) only wake the loop.
  *
  * Data path: bus message -> wire decode + validation -> op applied inside the
  * loop turn's LMDB write transaction -> commit -> deferred effects (replies,

@@ -1,7 +1,7 @@
 /*
  * loop.c: the event base, signals and shutdown.
  *
- * Priorities: 0 signals and timers, 1 I/O and the inbox (the default), 2 the
+ * Priorities: 0 signals and timers, 1 I/O and the bus (the default), 2 the
  * storage flush, so one flush commits everything a loop turn produced.
  *
  * Shutdown (SIGTERM, SIGINT): the bus stops taking commands and drains; the
