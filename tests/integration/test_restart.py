@@ -196,3 +196,35 @@ def test_starts_while_nats_down(make_nats, daemon_factory, ws):
                  pb.ClusterReply, ws=ws)
     assert_ok(rep)
     d.stop()
+
+
+def test_sigterm_answers_every_command_received(daemon_factory, ws):
+    """SIGTERM with commands in flight: batchd drains its subscriptions
+    (cnats unsubscribes and flushes; the loop takes what is left), so
+    every command the server routed to it before the signal is applied,
+    committed and answered before it exits."""
+    n = 1000
+    d = daemon_factory().start()
+    nc = d.nc()
+    inbox = nc.new_inbox()
+    sub = nc.subscribe(inbox + ".*")
+    for i in range(n):
+        nc.publish(d.subject("cluster.create", ws),
+                   _cluster_req("drain-%04d" % i, i).SerializeToString(),
+                   reply="%s.%d" % (inbox, i))
+    nc.flush()          # the server has routed all n to batchd
+    d.stop()            # SIGTERM now; asserts exit status 0
+    answered = {}
+    while len(answered) < n:
+        subject, _reply, data = sub.next_msg(timeout=5.0)
+        rep = pb.ClusterReply.FromString(data)
+        assert_ok(rep)
+        answered[int(subject.rsplit(".", 1)[1])] = rep.cluster.uuid
+    assert sorted(answered) == list(range(n))
+
+    d.start()
+    for i, uuid in answered.items():
+        rep = d.call("cluster.get", pb.GetClusterRequest(uuid=uuid),
+                     pb.ClusterReply, ws=ws)
+        assert_ok(rep)
+        assert rep.cluster.name == "drain-%04d" % i
