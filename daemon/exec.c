@@ -3,8 +3,9 @@
  *
  * exec_start() runs after the commit that made an attempt RUNNING: it makes
  * the attempt's directory {data_dir}/runs/{run}/{attempt}/, describes the
- * attempt in DIR/job (plugins, settings, secrets to mask, credentials),
- * builds a clean environment, and starts the shim with posix_spawn() in a
+ * attempt in a memfd that becomes the shim's standard input (plugins,
+ * settings, secrets to mask, credentials: never on disk), builds a clean
+ * environment, and starts the shim with posix_spawn() in a
  * session of its own, every descriptor above 2 closed (LMDB's and the NATS
  * socket are not close-on-exec). The shim fetches the source, runs the job
  * through its backend, writes its output to the log files, enforces the
@@ -15,17 +16,17 @@
  * (logs.c). When the shim is gone, its DIR/exit says how the attempt ended;
  * without one the shim was lost and the attempt fails (SUPERVISOR_LOST).
  * After a restart, exec_reattach() finds live shims by DIR/shim.pid (pid and
- * start time, so a reused pid is not mistaken for one), written by batchd
- * right after the spawn and again by the shim. DIR/lock covers the instant
- * between: batchd locks it (flock) before the spawn and the shim inherits
- * the lock as fd 3, so while the lock is held a shim lives, pid known or
- * not.
+ * start time, so a reused pid is not mistaken for one), which the shim
+ * writes first thing. DIR/lock covers the instant before: batchd locks it
+ * (flock) before the spawn and the shim inherits the lock as fd 3, so
+ * while the lock is held a shim lives, pid known or not.
  *
  * Cancel: SIGTERM to the shim, which passes it to the job's process group
  * and sends SIGKILL kill_grace_s later.
  */
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -469,23 +470,25 @@ s3_settings(struct buf *b, char **cause)
 }
 
 /*
- * Describe attempt r for its shim in DIR/job (0600; the shim deletes it
- * once read, for it may hold a token): NUL-separated "key=value" entries,
- * the plugins to use, their settings, the secrets to mask, credentials
- * and limits. 0, or -1 with *cause (a run the plugins cannot serve).
+ * Describe attempt r for its shim in *fdp, a memfd at offset 0 (it may
+ * hold a token, so it is never a file, and a dispatch makes one inode
+ * less): NUL-separated "key=value" entries, the plugins to use, their
+ * settings, the secrets to mask, credentials and limits. 0, or -1 with
+ * *cause (a run the plugins cannot serve, or no memory).
  */
 static int
-write_job(const struct run *r, const char *dir, const char *work,
-    char **cause)
+write_job(const struct run *r, const char *work, int *fdp, char **cause)
 {
 	const struct jobconfig	*c = &r->config;
 	const char		*src = NULL, *runner, *backend, *bname;
 	struct passwd		*pw;
 	struct buf		 b = { 0 };
-	char			*path, *s;
-	size_t			 i;
+	char			*s;
+	size_t			 i, off;
+	ssize_t			 n;
 	int			 fd, rc = 0;
 
+	*fdp = -1;
 	if (r->sql == NULL && (src = plugin_source(c->source.type)) == NULL) {
 		xasprintf(cause, "no source plugin for source type %d",
 		    c->source.type);
@@ -591,15 +594,20 @@ write_job(const struct run *r, const char *dir, const char *work,
 	job_num(&b, "limit_as", cfg->job_limit_as);
 	job_num(&b, "limit_cpu", cfg->job_limit_cpu);
 
-	xasprintf(&path, "%s/job", dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1 || write(fd, b.p, b.len) != (ssize_t)b.len) {
-		xasprintf(cause, "%s: %s", path, strerror(errno));
+	if ((fd = memfd_create("batchd-job", MFD_CLOEXEC)) == -1) {
+		xasprintf(cause, "memfd_create: %s", strerror(errno));
 		rc = -1;
+		goto out;
 	}
-	if (fd != -1)
-		close(fd);
-	free(path);
+	for (off = 0; off < b.len; off += (size_t)n)
+		if ((n = pwrite(fd, b.p + off, b.len - off, (off_t)off)) <= 0) {
+			xasprintf(cause, "job description: %s",
+			    n == 0 ? "short write" : strerror(errno));
+			close(fd);
+			rc = -1;
+			goto out;
+		}
+	*fdp = fd;
 out:
 	buf_free(&b);
 	return rc;
@@ -621,7 +629,7 @@ exec_start(const struct run *r)
 	char				*dir, *work, *cause = NULL, *log;
 	char				*path;
 	pid_t				 pid;
-	int				 rc, lock;
+	int				 rc, lock, job = -1;
 
 	dir = attempt_dir(r->uuid, r->attempt);
 	xasprintf(&work, "%s/work", dir);
@@ -630,7 +638,7 @@ exec_start(const struct run *r)
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
-	if (write_job(r, dir, work, &cause) == -1) {
+	if (write_job(r, work, &job, &cause) == -1) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
@@ -659,7 +667,7 @@ exec_start(const struct run *r)
 	free(path);
 	xasprintf(&log, "%s/shim.log", dir);
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, job, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log,
 	    O_WRONLY | O_CREAT | O_APPEND, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
@@ -676,12 +684,8 @@ exec_start(const struct run *r)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(log);
-	if (rc == 0) {
-		xasprintf(&path, "%s/shim.pid", dir);
-		if (pidfile_write(path, pid) == -1)
-			log_warn("%s", path);	/* the shim writes it too */
-		free(path);
-	}
+	/* DIR/shim.pid is the shim's to write; until it has, its lock says a
+	 * shim is starting (exec_reattach()). */
 	close(lock);	/* the shim's copy holds the lock */
 	if (rc != 0) {
 		proc_free(p, 1);
@@ -699,6 +703,8 @@ exec_start(const struct run *r)
 	log_info("run=%s attempt=%u started shim=%d", r->uuid, r->attempt,
 	    (int)pid);
 out:
+	if (job != -1)
+		close(job);	/* the shim has its copy as stdin */
 	strv_free(&argv);
 	strv_free(&env);
 	free(work);

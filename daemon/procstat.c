@@ -45,8 +45,8 @@ proc_start_time(pid_t pid)
 
 /*
  * Write "pid starttime" to path, atomically (a temporary file of this
- * process renamed over it: batchd and the shim both write DIR/shim.pid), so
- * a reader sees a whole line or none. 0, or -1 with errno.
+ * process renamed over it), so a reader sees a whole line or none. 0, or
+ * -1 with errno.
  */
 int
 pidfile_write(const char *path, pid_t pid)

@@ -3,8 +3,9 @@
  *
  * batchd starts one shim per attempt, in a session of its own, so the
  * attempt outlives batchd (an upgrade, a crash, kill -9). The shim reads the
- * attempt's description from DIR/job (written by batchd, 0600, deleted once
- * read since it may hold a token), then, with the plugins it names
+ * attempt's description from its standard input (a memfd batchd wrote: it
+ * may hold a token, so it is never a file), which then becomes /dev/null;
+ * then, with the plugins it names
  * (plugin.h):
  *   1. source:  fetch the job's file, in a child process whose output goes
  *               to the run's logs, within fetch_timeout_s;
@@ -342,22 +343,22 @@ record(const char *dir, const struct batchd_outcome *o, int timed_out,
 	}
 }
 
-/* ------------------------------------------------------------ the job file */
+/* ------------------------------------------------------- the description */
 
-/* DIR/job: NUL-separated "key=value" entries. */
+/* Standard input: NUL-separated "key=value" entries. */
 static char	**kv;
 static size_t	  nkv;
 
 static void
-load_job(const char *dir)
+load_job(void)
 {
-	char	 path[4096], *buf = NULL;
+	char	*buf = NULL;
 	size_t	 len = 0;
 	FILE	*f;
+	int	 fd;
 
-	snprintf(path, sizeof path, "%s/job", dir);
-	if ((f = fopen(path, "re")) == NULL)
-		die(path);
+	if ((f = fdopen(STDIN_FILENO, "r")) == NULL)
+		die("the job description (standard input)");
 	while (getdelim(&buf, &len, '\0', f) != -1) {
 		if ((kv = realloc(kv, (nkv + 1) * sizeof *kv)) == NULL ||
 		    (kv[nkv] = strdup(buf)) == NULL)
@@ -367,11 +368,20 @@ load_job(const char *dir)
 		nkv++;
 	}
 	free(buf);
+	if (!ferror(f) && nkv == 0)
+		errno = ENODATA;	/* empty: not from batchd */
+	if (ferror(f) || nkv == 0)
+		die("the job description (standard input)");
 	fclose(f);
-	unlink(path);
+	/* Nothing started later may read it: stdin is /dev/null again. */
+	if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
+	    (fd != STDIN_FILENO && dup2(fd, STDIN_FILENO) == -1))
+		die("/dev/null");
+	if (fd != STDIN_FILENO)
+		close(fd);
 }
 
-/* The value of key in DIR/job (the last if repeated), or NULL. */
+/* The value of key in the description (the last if repeated), or NULL. */
 static const char *
 get(const char *key)
 {
@@ -411,7 +421,7 @@ setting(const char *key)
 	return get(full);
 }
 
-/* Load the plugin of kind named by "plugin.<which>" in the job file. */
+/* Load the plugin of kind named by "plugin.<which>" in the description. */
 static const struct batchd_plugin *
 load_plugin(const char *which, int kind, char *err, size_t errlen)
 {
@@ -707,7 +717,7 @@ main(int argc, char **argv)
 		return 64;
 	}
 	dir = argv[1];
-	load_job(dir);
+	load_job();
 	write_pidfile(dir);
 
 	memset(&s, 0, sizeof s);

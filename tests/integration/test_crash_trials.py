@@ -206,10 +206,10 @@ def test_kill9_while_shim_starts(make_nats, daemon_factory, ws, tmp_path,
     runs the job: that would start the next attempt on the same cluster
     next to it, and record a result the job did not have.
 
-    batchd writes DIR/shim.pid itself right after the spawn; pid_known=False
-    removes that file before the kill, standing for a kill in the instant
-    between the spawn and that write, when only DIR/lock (held by the shim
-    from the spawn on) says the shim lives."""
+    The shim writes DIR/shim.pid first thing; pid_known=True kills batchd
+    once it has, pid_known=False before (the wrapper still sleeps), when
+    only DIR/lock (held by the shim from the spawn on) says the shim
+    lives."""
     shim = os.path.join(os.path.dirname(os.path.abspath(harness.BATCHD_BIN)),
                         "batchd-shim")
     wrapper = tmp_path / "slow-shim"
@@ -226,13 +226,16 @@ def test_kill9_while_shim_starts(make_nats, daemon_factory, ws, tmp_path,
         c = harness.make_cluster(d, ws, "c")
         run = harness.submit_ok(d, ws, jd.uuid, c.uuid).uuid
         harness.wait_status(d, ws, run, pb.RUNNING)
-        time.sleep(0.3)
         adir = os.path.join(d.data_dir, "runs", run, "1")
         pidfile = os.path.join(adir, "shim.pid")
-        started = open(pidfile).read()
-        assert started.split()[0] != "0", started
-        if not pid_known:
-            os.unlink(pidfile)
+        if pid_known:
+            harness.wait_until(lambda: os.path.exists(pidfile), 10,
+                               what="the shim's DIR/shim.pid")
+            started = open(pidfile).read()
+            assert started.split()[0] != "0", started
+        else:
+            time.sleep(0.3)
+            assert not os.path.exists(pidfile), "the shim started early"
         d.kill9()
         d.start(timeout=30)
         r = harness.wait_run(d, ws, run, timeout=30)

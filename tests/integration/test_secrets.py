@@ -27,6 +27,7 @@ print("b64:", base64.b64encode(s.encode()).decode(), flush=True)
 print("run:", os.environ["DB_PASSWORD"], flush=True)
 print("plain:", os.environ["PLAIN"], flush=True)
 print("err:", s, file=sys.stderr, flush=True)
+print("stdin:", len(sys.stdin.buffer.read()), flush=True)
 """
 
 
@@ -79,6 +80,9 @@ def test_secret_env_masked_everywhere(daemon, ws):
     assert b"run: ****\n" in out
     assert b"plain: visible-value\n" in out
     assert b"err: ****\n" in err
+    # The shim's description (with the secrets) came on its stdin, which
+    # is /dev/null again before anything starts: the job reads nothing.
+    assert b"stdin: 0\n" in out
 
     # What went over the bus is what is on disk.
     chunks = b""
@@ -92,7 +96,7 @@ def test_secret_env_masked_everywhere(daemon, ws):
         chunks += ch.data
     assert SECRET.encode() not in chunks and b64 not in chunks
 
-    # Nowhere on disk either (the shim's secrets file is gone).
+    # Nowhere on disk either (the shim's description is a memfd).
     for root, _, files in os.walk(d.data_dir):
         for name in files:
             path = os.path.join(root, name)
