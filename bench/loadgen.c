@@ -20,7 +20,9 @@
  * are counted. Every thread stops by WARM_S + DUR_S + 10 s whatever happens.
  * Prints one JSON object: rate (replies/s), errors, latency percentiles and
  * "acked", every successful reply including warm-up (for the durability
- * check of the driver).
+ * check of the driver). With BENCH_WATCH_PID set, also the CPU time that
+ * process (all threads, and its main thread) used in that same window:
+ * "watch_cpu_s", "watch_main_cpu_s" (-1 without it).
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -30,10 +32,12 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -83,6 +87,42 @@ note_error(struct worker *w, const char *fmt, ...)
 	for (p = w->why; *p != '\0'; p++)	/* it goes into JSON */
 		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
 			*p = '?';
+}
+
+/* CPU seconds of /proc/PATH/stat (utime + stime), or -1. */
+static double
+proc_cpu_s(const char *path)
+{
+	char			 buf[1024], *p;
+	unsigned long long	 ut, st;
+	ssize_t			 n;
+	int			 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* After "pid (comm) ": state is field 3, utime 14, stime 15. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Sleep until the monotonic time t (ns). */
+static void
+sleep_until(int64_t t)
+{
+	struct timespec	ts = { (time_t)(t / 1000000000),
+			    (long)(t % 1000000000) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	    EINTR)
+		;
 }
 
 /* A good reply: count it, and its latency if in the window. */
@@ -364,6 +404,9 @@ main(int argc, char **argv)
 	struct worker	*w;
 	const char	*url = NULL, *mode;
 	double		 warm, dur, *all, secs;
+	double		 cpu[2][2] = { { -1, -1 }, { -1, -1 } };
+	char		 stat[2][64];
+	const char	*watch = getenv("BENCH_WATCH_PID");
 	uint64_t	 ok = 0, errors = 0, timeouts = 0, acked = 0;
 	size_t		 nall = 0, i;
 	int		 k, a = 2;
@@ -427,6 +470,17 @@ main(int argc, char **argv)
 		if (pthread_create(&w[i].th, NULL, work, &w[i]) != 0)
 			die("pthread_create");
 	pthread_barrier_wait(&barrier);
+	if (watch != NULL && atoi(watch) > 0) {
+		snprintf(stat[0], sizeof stat[0], "/proc/%d/stat", atoi(watch));
+		snprintf(stat[1], sizeof stat[1], "/proc/%d/task/%d/stat",
+		    atoi(watch), atoi(watch));
+		sleep_until(t_from);
+		cpu[0][0] = proc_cpu_s(stat[0]);
+		cpu[0][1] = proc_cpu_s(stat[1]);
+		sleep_until(t_to);
+		cpu[1][0] = proc_cpu_s(stat[0]);
+		cpu[1][1] = proc_cpu_s(stat[1]);
+	}
 	for (i = 0; i < (size_t)k; i++)
 		pthread_join(w[i].th, NULL);
 
@@ -448,12 +502,14 @@ main(int argc, char **argv)
 	    "\"timeouts\": %llu, \"acked\": %llu, \"payload_bytes\": %zu, "
 	    "\"lat_p50_us\": %.1f, \"lat_p99_us\": %.1f, "
 	    "\"lat_max_us\": %.1f, \"setup_s\": %.3f, "
+	    "\"watch_cpu_s\": %.3f, \"watch_main_cpu_s\": %.3f, "
 	    "\"first_error\": \"%s\"}\n",
 	    mode, k, secs, (unsigned long long)ok, (double)ok / secs,
 	    (unsigned long long)errors, (unsigned long long)timeouts,
 	    (unsigned long long)acked, paylens[0], pctl(all, nall, 50),
 	    pctl(all, nall, 99), pctl(all, nall, 100), (double)t_setup / 1e9,
-	    why);
+	    cpu[0][0] < 0 || cpu[1][0] < 0 ? -1 : cpu[1][0] - cpu[0][0],
+	    cpu[0][1] < 0 || cpu[1][1] < 0 ? -1 : cpu[1][1] - cpu[0][1], why);
 	for (i = 0; i < (size_t)k; i++) {
 		if (w[i].nc != NULL)
 			natsConnection_Destroy(w[i].nc);

@@ -193,19 +193,6 @@ def du_bytes(path):
     return total
 
 
-def proc_cpu(pid):
-    """CPU seconds of pid: (all threads, main thread = batchd's loop)."""
-    def ticks(path):
-        try:
-            s = open(path).read()
-            f = s[s.rindex(")") + 2:].split()
-            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return 0.0
-    return (ticks("/proc/%d/stat" % pid),
-            ticks("/proc/%d/task/%d/stat" % (pid, pid)))
-
-
 SYSCALLS = ("fdatasync", "pwrite64", "writev")
 
 
@@ -271,13 +258,13 @@ class Bench:
 
     # ---------------------------------------------------- helpers
 
-    def tool(self, name, *argv, timeout=300.0, logname=None):
+    def tool(self, name, *argv, timeout=300.0, logname=None, env=None):
         """Run a C tool; its JSON result. A failure raises PartFailed."""
         path = os.path.join(self.tools, name)
         logpath = os.path.join(self.work, (logname or name) + ".stderr")
         with open(logpath, "ab") as err:
             p = self.procs.start([path] + [str(a) for a in argv],
-                                 env=self.tool_env(),
+                                 env=dict(self.tool_env(), **(env or {})),
                                  stdout=subprocess.PIPE, stderr=err)
             try:
                 out, _ = p.communicate(timeout=timeout)
@@ -483,14 +470,17 @@ class Bench:
                      "ms", [r["lat_p50_us"] / 1000 for r in bd])
             self.add("1 throughput", "K=%d batchd submit latency p99" % k,
                      "ms", [r["lat_p99_us"] / 1000 for r in bd])
-            # Where the time goes, over the whole loadgen run (set-up
-            # included: about 3 requests per cluster besides the load).
+            # Where the time goes, in the counted window (loadgen reads
+            # batchd's /proc at its start and end); the syscall counts
+            # below cover the whole loadgen run, set-up included.
             self.add("1 throughput", "K=%d batchd CPU per request, all "
                      "threads" % k, "us",
-                     [r["cpu_s"] / r["acked"] * 1e6 for r in bd
-                      if r["acked"]])
+                     [r["watch_cpu_s"] / r["replies"] * 1e6 for r in bd
+                      if r["replies"] and r.get("watch_cpu_s", -1) >= 0])
             self.add("1 throughput", "K=%d batchd loop thread busy" % k,
-                     "%", [r["loop_cpu_s"] / r["wall_s"] * 100 for r in bd])
+                     "%", [r["watch_main_cpu_s"] / r["secs"] * 100
+                           for r in bd
+                           if r.get("watch_main_cpu_s", -1) >= 0])
             for c in SYSCALLS:
                 self.add("1 throughput", "K=%d batchd %s calls per request"
                          % (k, c), "calls",
@@ -510,14 +500,10 @@ class Bench:
                                             **(extra or {})))
         try:
             sc = SyscallCount(self.procs, p.pid, data + ".perfstat")
-            cpu0, t0 = proc_cpu(p.pid), time.monotonic()
             r = self.tool("loadgen", "batchd", self.nats, WS, k, warm, secs,
-                          nclusters, logname="loadgen-" + tag)
-            cpu1, t1 = proc_cpu(p.pid), time.monotonic()
+                          nclusters, logname="loadgen-" + tag,
+                          env={"BENCH_WATCH_PID": str(p.pid)})
             r["syscalls"] = sc.stop(self.procs)
-            r["cpu_s"] = cpu1[0] - cpu0[0]
-            r["loop_cpu_s"] = cpu1[1] - cpu0[1]
-            r["wall_s"] = t1 - t0
         finally:
             # kill -9: what was acknowledged must be in storage.
             self.stop_batchd(p, data, signal.SIGKILL)
