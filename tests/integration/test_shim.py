@@ -6,6 +6,7 @@ attempt (SUPERVISOR_LOST) and the retry strategy decides."""
 
 import os
 import signal
+import subprocess
 import time
 
 import harness
@@ -161,3 +162,18 @@ def test_cancel_while_batchd_down_is_finished_on_restart(daemon_factory,
         pb.ClusterReply, ws=ws).cluster.active_run_uuid == "", 20,
         what="cluster released")
     time.sleep(0.1)
+
+
+def test_shim_without_a_description_refuses(tmp_path):
+    """The shim takes the attempt's description on stdin (a memfd batchd
+    writes). Started any other way, with nothing there, it says so and
+    exits 111 without touching the attempt's directory."""
+    shim = os.path.join(os.path.dirname(os.path.abspath(harness.BATCHD_BIN)),
+                        "batchd-shim")
+    adir = tmp_path / "attempt"
+    adir.mkdir()
+    p = subprocess.run([shim, str(adir)], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=10)
+    assert p.returncode == 111, p
+    assert b"job description (standard input)" in p.stderr, p.stderr
+    assert list(adir.iterdir()) == []
