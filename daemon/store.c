@@ -107,12 +107,14 @@ static uint64_t		 turns;		/* that wrote something */
 static int		 in_turn;	/* store_flush() is applying ops */
 static struct buf	 undo;		/* of the op being applied */
 static uint8_t		*map_addr;	/* of data.mdb, NULL: not known yet */
+static MDB_cursor	*curs[DB__COUNT];	/* live's, opened on first use */
 
 static void	store_flush(evutil_socket_t, short, void *);
 static int	migrate_1(MDB_txn *);
 static void	lazy_fire(evutil_socket_t, short, void *);
 static void	ckpt_fire(evutil_socket_t, short, void *);
 static int	live_begin(void);
+static int	live_end(int);
 static int	checkpoint(void);
 static void	grow_map(void);
 static void	map_trim(void);
@@ -265,8 +267,7 @@ live_begin(void)
 				    "applied", n);
 			break;
 		}
-		mdb_txn_abort(live);
-		live = NULL;
+		live_end(0);
 		if (rc != MDB_MAP_FULL || map_size >= map_max)
 			return rc;
 		grow_map();
@@ -297,10 +298,9 @@ checkpoint(void)
 	v.mv_data = g;
 	v.mv_size = sizeof g;
 	if (next != gen && (rc = mdb_put(live, dbis[DB_META], &k, &v, 0)) != 0)
-		mdb_txn_abort(live);
+		live_end(0);
 	else
-		rc = mdb_txn_commit(live);
-	live = NULL;
+		rc = live_end(1);
 	if (rc != 0) {
 		log_warnx("storage: checkpoint: %s", mdb_strerror(rc));
 		if (rc == MDB_MAP_FULL && map_size < map_max)
@@ -589,23 +589,6 @@ undo_record(int db, const MDB_val *k, const MDB_val *old)
 	}
 }
 
-/* Record what key k of db holds before a write replaces or deletes it. */
-static int
-undo_before(int db, MDB_val *k)
-{
-	MDB_val	old;
-	int	rc;
-
-	if (!in_turn)
-		return 0;	/* replay, checkpoint: nothing to undo */
-	rc = mdb_get(live, dbis[db], k, &old);
-	if (rc == 0)
-		undo_record(db, k, &old);
-	else if (rc == MDB_NOTFOUND)
-		undo_record(db, k, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /*
  * Put back what the op wrote (its undo records, each: key size, db,
  * had-an-old-value flag, key, [old size, old value]), newest first.
@@ -657,8 +640,35 @@ static void
 live_drop(void)
 {
 	if (live != NULL)
+		live_end(0);
+}
+
+/* Commit (1) or abort live; LMDB closes its cursors with it. 0 or an
+ * LMDB error of the commit. */
+static int
+live_end(int commit)
+{
+	int	rc = 0;
+
+	if (commit)
+		rc = mdb_txn_commit(live);
+	else
 		mdb_txn_abort(live);
 	live = NULL;
+	memset(curs, 0, sizeof curs);
+	return rc;
+}
+
+/* live's cursor on db, for the writes of ops. 0 or an LMDB error. */
+static int
+live_cursor(int db, MDB_cursor **c)
+{
+	int	rc = 0;
+
+	if (curs[db] == NULL)
+		rc = mdb_cursor_open(live, dbis[db], &curs[db]);
+	*c = curs[db];
+	return rc;
 }
 
 /*
@@ -815,15 +825,32 @@ int
 store_put(struct txn *t, int db, const void *key, size_t klen,
     const void *val, size_t vlen)
 {
-	MDB_val	k, v;
-	int	rc;
+	MDB_cursor	*c;
+	MDB_val		 k, v, old;
+	int		 rc;
 
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
 	v.mv_data = (void *)val;
 	v.mv_size = vlen;
-	if ((rc = undo_before(db, &k)) == 0 &&
-	    (rc = mdb_put(t->mdb, dbis[db], &k, &v, 0)) == 0)
+	if (!in_turn)		/* replay: nothing to undo */
+		rc = mdb_put(t->mdb, dbis[db], &k, &v, 0);
+	else if ((rc = live_cursor(db, &c)) == 0) {
+		/*
+		 * One B-tree search, with the undo record: a new key is put
+		 * by the first call; a key there stops it, with the cursor
+		 * on the key and old set to its value, which the second
+		 * replaces in place.
+		 */
+		old = v;
+		if ((rc = mdb_cursor_put(c, &k, &old, MDB_NOOVERWRITE)) == 0)
+			undo_record(db, &k, NULL);
+		else if (rc == MDB_KEYEXIST) {
+			undo_record(db, &k, &old);
+			rc = mdb_cursor_put(c, &k, &v, MDB_CURRENT);
+		}
+	}
+	if (rc == 0)
 		redo_put(db, &k, &v);
 	return rc;
 }
@@ -832,13 +859,20 @@ store_put(struct txn *t, int db, const void *key, size_t klen,
 int
 store_del(struct txn *t, int db, const void *key, size_t klen)
 {
-	MDB_val	k;
-	int	rc;
+	MDB_cursor	*c;
+	MDB_val		 k, old;
+	int		 rc;
 
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
-	if ((rc = undo_before(db, &k)) == 0 &&
-	    (rc = mdb_del(t->mdb, dbis[db], &k, NULL)) == 0)
+	if (!in_turn)
+		rc = mdb_del(t->mdb, dbis[db], &k, NULL);
+	else if ((rc = live_cursor(db, &c)) == 0 &&
+	    (rc = mdb_cursor_get(c, &k, &old, MDB_SET)) == 0) {
+		undo_record(db, &k, &old);
+		rc = mdb_cursor_del(c, 0);
+	}
+	if (rc == 0)
 		redo_del(db, &k);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }

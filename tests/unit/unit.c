@@ -615,6 +615,95 @@ test_store_undo(void)
 	store_close();
 }
 
+/* An op of several writes: "+key:len" puts, "-key" deletes; then fail. */
+struct multi_op {
+	struct op	  op;
+	const char	**steps;
+	int		  fail;
+	int		 *done;
+};
+
+static int
+multi_apply(struct op *op, struct txn *t)
+{
+	struct multi_op	 *m = (struct multi_op *)op;
+	const char	**s;
+	char		  key[16], *v;
+	size_t		  klen;
+	int		  rc = 0;
+
+	for (s = m->steps; *s != NULL && rc == 0; s++) {
+		klen = strcspn(*s + 1, ":");
+		memcpy(key, *s + 1, klen);
+		if (**s == '-') {
+			rc = store_del(t, DB_META, key, klen);
+			continue;
+		}
+		v = xcalloc(1, (size_t)atoi(*s + 2 + klen));
+		rc = store_put(t, DB_META, key, klen, v,
+		    (size_t)atoi(*s + 2 + klen));
+		free(v);
+	}
+	return rc != 0 ? rc : m->fail;
+}
+
+static void
+multi_free(struct op *op)
+{
+	(*((struct multi_op *)op)->done)++;
+	free(op);
+}
+
+static void
+multi_fail(struct op *op, int rc)
+{
+	(void)rc;
+	free(op);
+}
+
+static void
+multi(const char **steps, int fail, int *done)
+{
+	struct multi_op	*m = xcalloc(1, sizeof *m);
+
+	m->op.apply = multi_apply;
+	m->op.free = multi_free;
+	m->op.fail = multi_fail;
+	m->steps = steps;
+	m->fail = fail;
+	m->done = done;
+	store_submit(&m->op);
+}
+
+/* A failed op's inserts, replacements (in place, to larger or overflow
+ * values) and deletes are all undone, newest first; the next op's stay. */
+static void
+test_store_undo_mixed(void)
+{
+	static const char	*first[] = { "+a:10", "+b:20", "+c:9000", NULL };
+	static const char	*failing[] = { "-a", "+b:5000", "+c:30", "+d:40",
+				    "-d", "+d:50", "+b:60", "-e", NULL };
+	static const char	*after[] = { "-c", "+e:70", NULL };
+	char			*cause = NULL;
+	int			 done = 0, i;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	multi(first, 0, &done);
+	store_flush_now();
+	multi(failing, EIO, &done);
+	multi(after, 0, &done);
+	store_flush_now();
+	CHECK(done == 2);
+	for (i = 0; i < 2; i++) {
+		CHECK(stored_len("a") == 10 && stored_len("b") == 20 &&
+		    stored_len("c") == -1 && stored_len("d") == -1 &&
+		    stored_len("e") == 70);
+		store_close();			/* and after a checkpoint */
+		CHECK(store_open(".", 1 << 20, &cause) == 0);
+	}
+	store_close();
+}
+
 /* A lazy op waits for a commit to ride on: it costs no fsync of its own. */
 static void
 test_store_lazy_rides_along(void)
@@ -1063,6 +1152,7 @@ static const struct {
 	T(test_store_lazy_rides_along),
 	T(test_store_migrate_1),
 	T(test_store_undo),
+	T(test_store_undo_mixed),
 	T(test_store_one_owner),
 	T(test_store_redo_replay),
 	T(test_store_redo_torn),
