@@ -126,13 +126,25 @@ sock_read(void *userData, bool add)
 	    event_del_noblock(se->read)) == 0 ? NATS_OK : NATS_ERR;
 }
 
+/*
+ * cnats has something to send (with SendAsap: a publish). The write
+ * event is made active at once, not only when the socket polls
+ * writable: it outranks the store's flush (priority 1 against 2), so what
+ * a turn published (its replies, its events) is written as soon as that
+ * turn's effects are done, before the next turn (a dispatch the turn
+ * queued, say) is applied, in one send for the whole turn.
+ */
 static natsStatus
 sock_write(void *userData, bool add)
 {
 	struct sock_events	*se = userData;
 
-	return (add ? event_add(se->write, NULL) :
-	    event_del_noblock(se->write)) == 0 ? NATS_OK : NATS_ERR;
+	if (!add)
+		return event_del_noblock(se->write) == 0 ? NATS_OK : NATS_ERR;
+	if (event_add(se->write, NULL) == -1)
+		return NATS_ERR;
+	event_active(se->write, EV_WRITE, 1);
+	return NATS_OK;
 }
 
 static natsStatus

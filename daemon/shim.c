@@ -248,7 +248,7 @@ drain(int fd, struct out *o, char *buf, size_t size)
 
 /*
  * DIR/shim.pid: "pid starttime", so a later batchd can find this shim
- * (batchd wrote it too, right after the spawn). Fd 3 is DIR/lock, locked by
+ * (the shim is its only writer). Fd 3 is DIR/lock, locked by
  * batchd before the spawn: holding it open tells a later batchd that this
  * shim lives even before it finds the pid; no job or fetcher inherits it.
  */
