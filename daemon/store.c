@@ -107,7 +107,6 @@ static uint64_t		 turns;		/* that wrote something */
 static int		 in_turn;	/* store_flush() is applying ops */
 static struct buf	 undo;		/* of the op being applied */
 static uint8_t		*map_addr;	/* of data.mdb, NULL: not known yet */
-static MDB_cursor	*curs[DB__COUNT];	/* live's, opened on first use */
 
 static void	store_flush(evutil_socket_t, short, void *);
 static int	migrate_1(MDB_txn *);
@@ -643,8 +642,7 @@ live_drop(void)
 		live_end(0);
 }
 
-/* Commit (1) or abort live; LMDB closes its cursors with it. 0 or an
- * LMDB error of the commit. */
+/* Commit (1) or abort live. 0 or an LMDB error of the commit. */
 static int
 live_end(int commit)
 {
@@ -655,21 +653,9 @@ live_end(int commit)
 	else
 		mdb_txn_abort(live);
 	live = NULL;
-	memset(curs, 0, sizeof curs);
 	return rc;
 }
 
-/* live's cursor on db, for the writes of ops. 0 or an LMDB error. */
-static int
-live_cursor(int db, MDB_cursor **c)
-{
-	int	rc = 0;
-
-	if (curs[db] == NULL)
-		rc = mdb_cursor_open(live, dbis[db], &curs[db]);
-	*c = curs[db];
-	return rc;
-}
 
 /*
  * Make the turn's writes (its frame in the redo log) durable. 0, or an
@@ -825,9 +811,8 @@ int
 store_put(struct txn *t, int db, const void *key, size_t klen,
     const void *val, size_t vlen)
 {
-	MDB_cursor	*c;
-	MDB_val		 k, v, old;
-	int		 rc;
+	MDB_val	k, v, old;
+	int	rc;
 
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
@@ -835,19 +820,19 @@ store_put(struct txn *t, int db, const void *key, size_t klen,
 	v.mv_size = vlen;
 	if (!in_turn)		/* replay: nothing to undo */
 		rc = mdb_put(t->mdb, dbis[db], &k, &v, 0);
-	else if ((rc = live_cursor(db, &c)) == 0) {
+	else {
 		/*
-		 * One B-tree search, with the undo record: a new key is put
-		 * by the first call; a key there stops it, with the cursor
-		 * on the key and old set to its value, which the second
-		 * replaces in place.
+		 * The undo record without a search of its own for a new key
+		 * (most writes): MDB_NOOVERWRITE puts it, or stops with old
+		 * set to the value there, recorded before it is replaced.
 		 */
 		old = v;
-		if ((rc = mdb_cursor_put(c, &k, &old, MDB_NOOVERWRITE)) == 0)
+		if ((rc = mdb_put(t->mdb, dbis[db], &k, &old,
+		    MDB_NOOVERWRITE)) == 0)
 			undo_record(db, &k, NULL);
 		else if (rc == MDB_KEYEXIST) {
 			undo_record(db, &k, &old);
-			rc = mdb_cursor_put(c, &k, &v, MDB_CURRENT);
+			rc = mdb_put(t->mdb, dbis[db], &k, &v, 0);
 		}
 	}
 	if (rc == 0)
@@ -859,18 +844,16 @@ store_put(struct txn *t, int db, const void *key, size_t klen,
 int
 store_del(struct txn *t, int db, const void *key, size_t klen)
 {
-	MDB_cursor	*c;
-	MDB_val		 k, old;
-	int		 rc;
+	MDB_val	k, old;
+	int	rc;
 
 	k.mv_data = (void *)key;
 	k.mv_size = klen;
 	if (!in_turn)
 		rc = mdb_del(t->mdb, dbis[db], &k, NULL);
-	else if ((rc = live_cursor(db, &c)) == 0 &&
-	    (rc = mdb_cursor_get(c, &k, &old, MDB_SET)) == 0) {
+	else if ((rc = mdb_get(t->mdb, dbis[db], &k, &old)) == 0) {
 		undo_record(db, &k, &old);
-		rc = mdb_cursor_del(c, 0);
+		rc = mdb_del(t->mdb, dbis[db], &k, NULL);
 	}
 	if (rc == 0)
 		redo_del(db, &k);
