@@ -113,7 +113,6 @@ static int	migrate_1(MDB_txn *);
 static void	lazy_fire(evutil_socket_t, short, void *);
 static void	ckpt_fire(evutil_socket_t, short, void *);
 static int	live_begin(void);
-static int	live_end(int);
 static int	checkpoint(void);
 static void	grow_map(void);
 static void	map_trim(void);
@@ -266,7 +265,8 @@ live_begin(void)
 				    "applied", n);
 			break;
 		}
-		live_end(0);
+		mdb_txn_abort(live);
+		live = NULL;
 		if (rc != MDB_MAP_FULL || map_size >= map_max)
 			return rc;
 		grow_map();
@@ -297,9 +297,10 @@ checkpoint(void)
 	v.mv_data = g;
 	v.mv_size = sizeof g;
 	if (next != gen && (rc = mdb_put(live, dbis[DB_META], &k, &v, 0)) != 0)
-		live_end(0);
+		mdb_txn_abort(live);
 	else
-		rc = live_end(1);
+		rc = mdb_txn_commit(live);
+	live = NULL;
 	if (rc != 0) {
 		log_warnx("storage: checkpoint: %s", mdb_strerror(rc));
 		if (rc == MDB_MAP_FULL && map_size < map_max)
@@ -639,23 +640,9 @@ static void
 live_drop(void)
 {
 	if (live != NULL)
-		live_end(0);
-}
-
-/* Commit (1) or abort live. 0 or an LMDB error of the commit. */
-static int
-live_end(int commit)
-{
-	int	rc = 0;
-
-	if (commit)
-		rc = mdb_txn_commit(live);
-	else
 		mdb_txn_abort(live);
 	live = NULL;
-	return rc;
 }
-
 
 /*
  * Make the turn's writes (its frame in the redo log) durable. 0, or an
