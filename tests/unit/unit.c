@@ -675,8 +675,8 @@ multi(const char **steps, int fail, int *done)
 	store_submit(&m->op);
 }
 
-/* A failed op's inserts, replacements (in place, to larger or overflow
- * values) and deletes are all undone, newest first; the next op's stay. */
+/* A failed op's inserts, replacements (larger, onto overflow pages,
+ * smaller) and deletes are all undone, newest first; the next op's stay. */
 static void
 test_store_undo_mixed(void)
 {
