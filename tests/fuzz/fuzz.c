@@ -314,6 +314,7 @@ struct rec {
 };
 static struct rec	*snap;
 static size_t		 nsnap;
+static char		 diff_at[160];	/* the first record that differed */
 
 static void *
 memdup(const void *p, size_t n)
@@ -323,6 +324,38 @@ memdup(const void *p, size_t n)
 	if (n != 0)
 		memcpy(q, p, n);
 	return q;
+}
+
+/* Storage's own key: a checkpoint bumps it any time. */
+static int
+is_redo_gen(int db, const MDB_val *k)
+{
+	return db == DB_META && k->mv_size == 8 &&
+	    memcmp(k->mv_data, "redo_gen", 8) == 0;
+}
+
+/* The first bytes of k in hex ("(none)" for NULL). */
+static void
+hex(char *out, size_t len, const MDB_val *k)
+{
+	size_t	i, n = 0;
+
+	snprintf(out, len, "(none)");
+	for (i = 0; k != NULL && i < k->mv_size && n + 3 < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%02x",
+		    ((const uint8_t *)k->mv_data)[i]);
+}
+
+/* Say in diff_at which record differed: database and key, now and before. */
+static void
+note_diff(int db, const MDB_val *k, const struct rec *was)
+{
+	char	now[64], before[64];
+
+	hex(now, sizeof now, k);
+	hex(before, sizeof before, was != NULL ? &was->k : NULL);
+	snprintf(diff_at, sizeof diff_at, "db %d key %s, snapshot db %d key %s",
+	    db, now, was != NULL ? was->db : -1, before);
 }
 
 /*
@@ -345,9 +378,7 @@ db_walk(int keep)
 			fail("cursor: %s", mdb_strerror(rc));
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-			/* Storage's own: a checkpoint bumps it any time. */
-			if (db == DB_META && k.mv_size == 8 &&
-			    memcmp(k.mv_data, "redo_gen", 8) == 0)
+			if (is_redo_gen(db, &k))
 				continue;
 			if (keep) {
 				snap = xreallocarray(snap, i + 1, sizeof *snap);
@@ -364,6 +395,7 @@ db_walk(int keep)
 			    snap[i].v.mv_size != v.mv_size ||
 			    memcmp(snap[i].k.mv_data, k.mv_data, k.mv_size) != 0 ||
 			    memcmp(snap[i].v.mv_data, v.mv_data, v.mv_size) != 0) {
+				note_diff(db, &k, i < nsnap ? &snap[i] : NULL);
 				differ = 1;
 				break;
 			}
@@ -373,24 +405,46 @@ db_walk(int keep)
 	}
 	if (keep)
 		nsnap = i;
+	if (!keep && !differ && i != nsnap)
+		note_diff(-1, NULL, &snap[i < nsnap ? i : nsnap - 1]);
 	return differ || (!keep && i != nsnap);
 }
 
-/* An op that writes the snapshot back over everything. */
+/*
+ * An op that writes the snapshot back over everything, through the
+ * store's own deletes and puts: they are in the redo log like any op's, so
+ * a live transaction rebuilt from it (after the map grew, say) still has
+ * them. (mdb_drop() and mdb_put() straight on the transaction were lost
+ * then, and the next input found the run_id counter of an earlier one.)
+ */
 static int
 restore_apply(struct op *op, struct txn *t)
 {
-	MDB_txn	*mt = store_mdb_txn(t);
-	size_t	 i;
-	int	 db, rc;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	size_t		 i;
+	int		 db, rc;
 
 	(void)op;
-	for (db = 0; db < DB__COUNT; db++)
-		if ((rc = mdb_drop(mt, store_dbi(db), 0)) != 0)
+	for (db = 0; db < DB__COUNT; db++) {
+		if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(db),
+		    &c)) != 0)
 			return rc;
+		/* After a delete the cursor is on the entry that followed:
+		 * LMDB's MDB_NEXT gives that one. Storage's own key stays. */
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+			if (!is_redo_gen(db, &k) &&
+			    (rc = store_cursor_del(c, db)) != 0)
+				break;
+		mdb_cursor_close(c);
+		if (rc != MDB_NOTFOUND)
+			return rc;
+	}
 	for (i = 0; i < nsnap; i++)
-		if ((rc = mdb_put(mt, store_dbi(snap[i].db), &snap[i].k,
-		    &snap[i].v, 0)) != 0)
+		if ((rc = store_put(t, snap[i].db, snap[i].k.mv_data,
+		    snap[i].k.mv_size, snap[i].v.mv_data,
+		    snap[i].v.mv_size)) != 0)
 			return rc;
 	return 0;
 }
@@ -846,9 +900,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("error reply %s names no field: %s",
 			    errcode_name(code), r->error->message);
 		if (changed)
-			fail("error reply %s (%s: %s) but the database changed",
-			    errcode_name(code), r->error->field,
-			    r->error->message);
+			fail("error reply %s (%s: %s) but the database changed "
+			    "(%s)", errcode_name(code), r->error->field,
+			    r->error->message, diff_at);
 	}
 	if (why != NULL && code != E_INVALID)
 		fail("%s%s though %s", code == 0 ? "accepted" : "answered ",
@@ -857,7 +911,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("refused naming '%s', not '%s' (%s): %s", r->error->field,
 		    want_field, why, r->error->message);
 	if (changed && read_only(v))
-		fail("%s changed the database", wire_verb_name(v));
+		fail("%s changed the database (%s)", wire_verb_name(v),
+		    diff_at);
 	if (r->error == NULL)
 		check_reply(v, ws);
 	batchd__v1__delete_reply__free_unpacked(r, NULL);
