@@ -393,6 +393,7 @@ char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_reset(struct buf *, size_t);
 void	 buf_free(struct buf *);
 
 /* util.c */

@@ -43,7 +43,7 @@
 #define BLOCK		4096
 #define GROW_BYTES	(1u << 20)
 #define REDO_MAX	(64u << 20)	/* a frame past this: checkpoint */
-#define FRAME_KEEP	(1u << 20)	/* a larger buffer is given back */
+#define FRAME_KEEP	(1u << 20)	/* kept between turns at most */
 
 static int		 fd = -1;
 static char		*path;
@@ -208,9 +208,7 @@ redo_bytes(void)
 void
 redo_begin(void)
 {
-	if (frame.cap > FRAME_KEEP)	/* after a big turn */
-		buf_free(&frame);
-	frame.len = 0;
+	buf_reset(&frame, FRAME_KEEP);
 	buf_add(&frame, NULL, HDR);
 }
 

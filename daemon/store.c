@@ -24,9 +24,9 @@
  *
  * MDB_MAP_FULL: the ops before the one that hit it are made durable, live
  * is dropped, the map is doubled (up to 64 times the configured size) and
- * the rest are applied again on the next turn, on a live rebuilt. Past the limit, or on
- * any other write error (ENOSPC, EIO), the ops fail: their fail() answers
- * UNAVAILABLE or retries. A checkpoint that fails loses live, not what
+ * the rest are applied again on the next turn, on a live rebuilt. Past
+ * the limit, or on any other write error (ENOSPC, EIO), the ops fail:
+ * their fail() answers UNAVAILABLE or retries. A checkpoint that fails loses live, not what
  * the log holds: the next turn replays the log into a new one.
  *
  * Layout (named databases; values are protobuf records, see wire.c):
@@ -757,8 +757,7 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 			done[i].op->fail(done[i].op, done[i].rc);
 	}
 	free(done);
-	if (undo.cap > BUF_KEEP)	/* a big op (a retention sweep) */
-		buf_free(&undo);
+	buf_reset(&undo, BUF_KEEP);	/* after a big op (a retention sweep) */
 	if (redo_bytes() >= CKPT_BYTES)
 		checkpoint();
 	if (!TAILQ_EMPTY(&pending))

@@ -94,6 +94,16 @@ buf_add(struct buf *b, const void *data, size_t len)
 	b->len += len;
 }
 
+/* Empty b for reuse; its memory goes back if it grew past keep bytes (a
+ * big turn's buffer is not held for the small ones after it). */
+void
+buf_reset(struct buf *b, size_t keep)
+{
+	if (b->cap > keep)
+		buf_free(b);
+	b->len = 0;
+}
+
 void
 buf_free(struct buf *b)
 {
