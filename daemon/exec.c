@@ -15,11 +15,10 @@
  * batchd watches each shim through a pidfd and follows the log files
  * (logs.c). When the shim is gone, its DIR/exit says how the attempt ended;
  * without one the shim was lost and the attempt fails (SUPERVISOR_LOST).
- * After a restart, exec_reattach() finds live shims by DIR/shim.pid (pid and
- * start time, so a reused pid is not mistaken for one), which the shim
- * writes first thing. DIR/lock covers the instant before: batchd locks it
- * (flock) before the spawn and the shim inherits the lock as fd 3, so
- * while the lock is held a shim lives, pid known or not.
+ * After a restart, exec_reattach() finds live shims by DIR/lock: batchd
+ * locks it (flock) before the spawn and the shim inherits the lock as fd
+ * 3, so while the lock is held a shim lives; the shim writes its pid and
+ * start time into it first thing (so a reused pid is not mistaken for it).
  *
  * Cancel: SIGTERM to the shim, which passes it to the job's process group
  * and sends SIGKILL kill_grace_s later.
@@ -684,8 +683,8 @@ exec_start(const struct run *r)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(log);
-	/* DIR/shim.pid is the shim's to write; until it has, its lock says a
-	 * shim is starting (exec_reattach()). */
+	/* The pid in DIR/lock is the shim's to write; until it has, the lock
+	 * says a shim is starting (exec_reattach()). */
 	close(lock);	/* the shim's copy holds the lock */
 	if (rc != 0) {
 		proc_free(p, 1);
@@ -721,17 +720,31 @@ exec_kill(const char *uuid, uint32_t attempt)
 		kill(p->shim, SIGTERM);
 }
 
-/* Does a shim hold DIR/lock? (No lock file: a shim that never started.) */
+/*
+ * DIR/lock of a shim: is it held (a shim lives), and the shim's pid if it
+ * wrote it there and that process is still the shim (its start time)? No
+ * lock file: a shim that never started.
+ */
 static int
-lock_held(const char *dir)
+shim_lock(const char *dir, pid_t *pid)
 {
-	char	*path;
-	int	 fd, held = 0;
+	unsigned long long	 start;
+	char			*path, line[64];
+	ssize_t			 n;
+	int			 fd, p, held = 0;
 
+	*pid = 0;
 	xasprintf(&path, "%s/lock", dir);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 		held = flock(fd, LOCK_SH | LOCK_NB) == -1 &&
 		    errno == EWOULDBLOCK;
+		if ((n = pread(fd, line, sizeof line - 1, 0)) > 0) {
+			line[n] = '\0';
+			if (sscanf(line, "%d %llu", &p, &start) == 2 &&
+			    p > 1 && start != 0 &&
+			    proc_start_time(p) == start)
+				*pid = p;
+		}
 		close(fd);
 	}
 	free(path);
@@ -742,29 +755,23 @@ lock_held(const char *dir)
  * After a restart: is the shim of (uuid, attempt) alive? Then watch it
  * again (its logs are published again from their start) and return 1.
  * A shim that lives but cannot be found yet (batchd died between the spawn
- * and DIR/shim.pid): return 2, ask again soon. Else fill res from what it
- * left and return 0.
+ * and the shim's pid in DIR/lock): return 2, ask again soon. Else fill res
+ * from what it left and return 0.
  */
 int
 exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
     struct result *res)
 {
-	unsigned long long	 start;
 	struct proc		*p;
-	char			*dir, *path, *cause = NULL;
-	FILE			*f;
-	int			 pid = 0, alive = 0;
+	char			*dir, *cause = NULL;
+	pid_t			 pid;
+	int			 held, alive;
 
 	if (proc_find(uuid, attempt) != NULL)
 		return 1;
 	dir = attempt_dir(uuid, attempt);
-	xasprintf(&path, "%s/shim.pid", dir);
-	if ((f = fopen(path, "re")) != NULL) {
-		alive = fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 &&
-		    start != 0 && proc_start_time(pid) == start;
-		fclose(f);
-	}
-	free(path);
+	held = shim_lock(dir, &pid);
+	alive = pid != 0;
 	if (alive && (p = proc_watch(ws, uuid, attempt, pid, 0,
 	    &cause)) != NULL) {
 		if (proc_arm(p, &cause) == 0) {
@@ -779,7 +786,7 @@ exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
 		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);
 		free(cause);
 	}
-	if (!alive && lock_held(dir)) {
+	if (!alive && held) {
 		log_info("run=%s attempt=%u: its shim is starting", uuid,
 		    attempt);
 		free(dir);

@@ -247,20 +247,23 @@ drain(int fd, struct out *o, char *buf, size_t size)
 }
 
 /*
- * DIR/shim.pid: "pid starttime", so a later batchd can find this shim
- * (the shim is its only writer). Fd 3 is DIR/lock, locked by
- * batchd before the spawn: holding it open tells a later batchd that this
- * shim lives even before it finds the pid; no job or fetcher inherits it.
+ * DIR/lock, the shim's fd 3, locked by batchd before the spawn: holding it
+ * open tells a later batchd that this shim lives even before it can find
+ * the pid, which the shim writes into it first thing ("pid starttime", so
+ * a reused pid is not mistaken for it; the shim is its only writer). No
+ * job or fetcher inherits it.
  */
 static void
-write_pidfile(const char *dir)
+write_pid(void)
 {
-	char	path[4096];
+	char	line[64];
+	int	n;
 
 	(void)fcntl(3, F_SETFD, FD_CLOEXEC);
-	snprintf(path, sizeof path, "%s/shim.pid", dir);
-	if (pidfile_write(path, getpid()) == -1)
-		die(path);
+	n = snprintf(line, sizeof line, "%d %llu\n", (int)getpid(),
+	    proc_start_time(0));
+	if (pwrite(3, line, (size_t)n, 0) != n)
+		die("DIR/lock (fd 3)");
 }
 
 static const char	*note_dir;
@@ -617,7 +620,7 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 	struct batchd_outcome		 o;
 	struct phase			 ph;
 	char				 path[4096], buf[4096], *f = NULL;
-	int				 w[2], fd, i;
+	int				 w[2], res[2], fd, i;
 	ssize_t				 n;
 
 	if (job->sql != NULL) {
@@ -637,8 +640,10 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 	if ((src = load_plugin("source", BATCHD_PLUGIN_SOURCE, err,
 	    errlen)) == NULL)
 		return -1;
-	/* The child leaves "F<path>" or "E<message>" here. */
-	snprintf(path, sizeof path, "%s/../fetched", job->workdir);
+	/* The child leaves "F<path>" or "E<message>" in this pipe (it has
+	 * room for it: read once the child is gone). */
+	if (pipe2(res, O_CLOEXEC | O_NONBLOCK) == -1)
+		die("pipe");
 	phase_pipes(s, w);
 	memset(&ph, 0, sizeof ph);
 	if ((ph.pid = fork()) == -1)
@@ -651,24 +656,24 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(w[0], 1);
 		dup2(w[1], 2);
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		    0600)) == -1)
-			_exit(1);
 		buf[0] = '\0';
 		if (src->u.source.fetch(job, &f, buf, sizeof buf) == -1) {
 			dprintf(2, "batchd: %s source: %s\n", src->name, buf);
-			dprintf(fd, "E%s", buf);
+			dprintf(res[1], "E%s", buf);
 			_exit(1);
 		}
-		dprintf(fd, "F%s", f);
+		dprintf(res[1], "F%s", f);
 		_exit(0);
 	}
+	close(res[1]);
 	setpgid(ph.pid, ph.pid);	/* both sides: no race with kill(-pid) */
 	ph.deadline = timeout_ms > 0 ? mono_ms_() + timeout_ms : -1;
 	supervise(s, &ph, &o, w);
 	for (i = 0; i < 2; i++)
 		if (w[i] != -1)
 			close(w[i]);
+	n = read(res[0], buf, sizeof buf - 1);
+	close(res[0]);
 	if (s->cancelled) {
 		snprintf(err, errlen, "cancelled while fetching");
 		return -1;
@@ -677,12 +682,6 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 		snprintf(err, errlen, "fetching took more than %lld s",
 		    (long long)(timeout_ms / 1000));
 		return -1;
-	}
-	n = -1;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		unlink(path);
 	}
 	buf[n > 0 ? n : 0] = '\0';
 	if (!WIFEXITED(o.waitstatus) || WEXITSTATUS(o.waitstatus) != 0 ||
@@ -718,7 +717,7 @@ main(int argc, char **argv)
 	}
 	dir = argv[1];
 	load_job();
-	write_pidfile(dir);
+	write_pid();
 
 	memset(&s, 0, sizeof s);
 	s.pipes[0] = s.pipes[1] = -1;

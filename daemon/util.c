@@ -278,27 +278,30 @@ kvlist_set(struct kvlist *l, const char *key, const char *value)
 	l->n++;
 }
 
-/* mkdir -p with mode for every created directory; 0 or -1 with errno. */
+/*
+ * mkdir -p with mode for every created directory; 0 or -1 with errno.
+ * The directory itself first: its parents are made only when one is
+ * missing (an attempt's directory is made on every dispatch).
+ */
 int
 mkdir_p(const char *path, mode_t mode)
 {
 	char	*p, *s;
+	int	 rc = 0;
 
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	p = xstrdup(path);
-	for (s = p + 1; *s != '\0'; s++) {
-		if (*s != '/')
-			continue;
+	if ((s = strrchr(p, '/')) != NULL && s != p) {
 		*s = '\0';
-		if (mkdir(p, mode) == -1 && errno != EEXIST) {
-			free(p);
-			return -1;
-		}
-		*s = '/';
+		rc = mkdir_p(p, mode);
 	}
 	free(p);
-	if (mkdir(path, mode) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
+	if (rc == 0 && mkdir(path, mode) == -1 && errno != EEXIST)
+		rc = -1;
+	return rc;
 }
 
 /*

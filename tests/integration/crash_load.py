@@ -612,18 +612,14 @@ def shim_state(d, run, attempt):
     """('alive', pid) if the attempt's shim runs, ('exit', None) if it
     left its result, ('none', detail) otherwise."""
     adir = os.path.join(d.data_dir, "runs", run, str(attempt))
-    try:
-        with open(os.path.join(adir, "shim.pid")) as f:
-            pid, start = (int(x) for x in f.read().split()[:2])
-    except (OSError, ValueError):
-        pid, start = None, None
+    pid, start = harness.shim_of(adir)
     if pid is not None and harness.proc_start_time(pid)[0] == start and \
             harness.pid_alive(pid):
         return "alive", pid
     if os.path.exists(os.path.join(adir, "exit")):
         return "exit", None
-    return "none", ("shim.pid %s" % (pid if pid is not None else
-                                    "missing"))
+    return "none", ("pid in DIR/lock %s" % (pid if pid is not None else
+                                           "missing"))
 
 
 def list_runs(call, **kw):

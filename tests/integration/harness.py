@@ -731,22 +731,36 @@ def pid_alive(pid):
     return start != 0 and state not in ("Z", "X")
 
 
+def shim_of(adir):
+    """(pid, start time) the shim of attempt directory adir wrote into its
+    DIR/lock, or (None, None) before it has (or with no shim)."""
+    try:
+        with open(os.path.join(adir, "lock")) as f:
+            pid, start = (int(x) for x in f.read().split()[:2])
+        return pid, start
+    except (OSError, ValueError):
+        return None, None
+
+
+def shim_pid(adir, timeout=20):
+    """The pid of the shim of attempt directory adir, once it wrote it."""
+    wait_until(lambda: shim_of(adir)[0] is not None, timeout,
+               what="the shim's pid in %s/lock" % adir)
+    return shim_of(adir)[0]
+
+
 def live_shims(d):
-    """[(pid, path of shim.pid)] of the attempts' shims of d still alive
-    (pid and start time as the shim recorded them)."""
+    """[(pid, attempt dir)] of the attempts' shims of d still alive (pid
+    and start time as the shim recorded them in DIR/lock)."""
     out = []
     runs = os.path.join(d.data_dir, "runs")
     for dirpath, _dirs, files in os.walk(runs):
-        if "shim.pid" not in files:
+        if "lock" not in files:
             continue
-        path = os.path.join(dirpath, "shim.pid")
-        try:
-            with open(path) as f:
-                pid, start = (int(x) for x in f.read().split()[:2])
-        except (OSError, ValueError):
-            continue
-        if proc_start_time(pid)[0] == start and pid_alive(pid):
-            out.append((pid, path))
+        pid, start = shim_of(dirpath)
+        if pid is not None and proc_start_time(pid)[0] == start and \
+                pid_alive(pid):
+            out.append((pid, dirpath))
     return out
 
 

@@ -200,16 +200,16 @@ print("attempt %s end %.3f" % (att, time.time()), flush=True)
 def test_kill9_while_shim_starts(make_nats, daemon_factory, ws, tmp_path,
                                  pid_known):
     """batchd is killed after it spawned an attempt's shim but before the
-    shim wrote DIR/shim.pid (a slow start, held open here by a `shim`
-    wrapper that sleeps before it execs batchd-shim). The next batchd may
-    not give the attempt up as SupervisorLost while its shim lives on and
-    runs the job: that would start the next attempt on the same cluster
-    next to it, and record a result the job did not have.
+    shim wrote its pid into DIR/lock (a slow start, held open here by a
+    `shim` wrapper that sleeps before it execs batchd-shim). The next batchd
+    may not give the attempt up as SupervisorLost while its shim lives on
+    and runs the job: that would start the next attempt on the same
+    cluster next to it, and record a result the job did not have.
 
-    The shim writes DIR/shim.pid first thing; pid_known=True kills batchd
-    once it has, pid_known=False before (the wrapper still sleeps), when
-    only DIR/lock (held by the shim from the spawn on) says the shim
-    lives."""
+    The shim writes its pid first thing; pid_known=True kills batchd once
+    it has, pid_known=False before (the wrapper still sleeps), when only
+    the lock on DIR/lock (taken by batchd before the spawn, held by the
+    shim from then on) says the shim lives."""
     shim = os.path.join(os.path.dirname(os.path.abspath(harness.BATCHD_BIN)),
                         "batchd-shim")
     wrapper = tmp_path / "slow-shim"
@@ -227,15 +227,13 @@ def test_kill9_while_shim_starts(make_nats, daemon_factory, ws, tmp_path,
         run = harness.submit_ok(d, ws, jd.uuid, c.uuid).uuid
         harness.wait_status(d, ws, run, pb.RUNNING)
         adir = os.path.join(d.data_dir, "runs", run, "1")
-        pidfile = os.path.join(adir, "shim.pid")
         if pid_known:
-            harness.wait_until(lambda: os.path.exists(pidfile), 10,
-                               what="the shim's DIR/shim.pid")
-            started = open(pidfile).read()
-            assert started.split()[0] != "0", started
+            harness.shim_pid(adir, timeout=10)
         else:
             time.sleep(0.3)
-            assert not os.path.exists(pidfile), "the shim started early"
+            assert os.path.exists(os.path.join(adir, "lock"))
+            assert harness.shim_of(adir) == (None, None), \
+                "the shim started early"
         d.kill9()
         d.start(timeout=30)
         r = harness.wait_run(d, ws, run, timeout=30)

@@ -14,6 +14,7 @@ from harness import (assert_error, assert_ok, cluster_config, get_cluster,
                      get_run, make_cluster, make_jobdef, pid_alive,
                      read_logs, run_events, submit_ok, wait_run,
                      wait_until)
+import harness
 
 pytestmark = pytest.mark.usefixtures("nats_server")
 
@@ -62,8 +63,7 @@ def wait_started(d, run, attempt=1):
 
 
 def shim_pid(d, run, attempt=1):
-    with open(os.path.join(attempt_dir(d, run, attempt), "shim.pid")) as f:
-        return int(f.read().split()[0])
+    return harness.shim_pid(attempt_dir(d, run, attempt))
 
 
 def order_of(path):

@@ -64,8 +64,8 @@ def started(d, run, attempt=1):
 
 
 def shim_pid(d, run, attempt=1):
-    path = os.path.join(d.data_dir, "runs", run, str(attempt), "shim.pid")
-    return int(open(path).read().split()[0])
+    return harness.shim_pid(os.path.join(d.data_dir, "runs", run,
+                                         str(attempt)))
 
 
 def finish(d, ws, run):

@@ -57,6 +57,26 @@ write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* ------------------------------------------------------------ files */
+
+/* mkdir_p() makes missing parents, accepts what exists, refuses a file. */
+static void
+test_mkdir_p(void)
+{
+	struct stat	st;
+
+	CHECK(mkdir_p("a/b/c/d", 0700) == 0);
+	CHECK(stat("a/b/c/d", &st) == 0 && S_ISDIR(st.st_mode));
+	CHECK((st.st_mode & 0777) == 0700);
+	CHECK(mkdir_p("a/b/c/d", 0700) == 0);		/* exists */
+	CHECK(mkdir_p("a/b/e/", 0700) == 0);		/* trailing slash */
+	CHECK(stat("a/b/e", &st) == 0 && S_ISDIR(st.st_mode));
+	write_file("a/f", "");
+	errno = 0;
+	CHECK(mkdir_p("a/f/g/h", 0700) == -1 && errno == ENOTDIR);
+	CHECK(stat("a/f/g", &st) == -1);
+}
+
 /* ------------------------------------------------------------ config */
 
 static void
@@ -1143,6 +1163,7 @@ static const struct {
 	T(test_split_words),
 	T(test_utf8),
 	T(test_names),
+	T(test_mkdir_p),
 	T(test_wire_garbage),
 	T(test_wire_bounds),
 	T(test_wire_page_size),
