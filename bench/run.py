@@ -118,10 +118,11 @@ class Procs:
     def stop_shims(self):
         """Stop the shims of every batchd data dir used (own sessions)."""
         for d in self.data_dirs:
-            for pidfile in glob.glob(os.path.join(d, "runs", "*", "*",
-                                                  "shim.pid")):
+            for lock in glob.glob(os.path.join(d, "runs", "*", "*",
+                                               "lock")):
                 try:
-                    pid, start = open(pidfile).read().split()[:2]
+                    # the shim's pid and start time (daemon/exec.c)
+                    pid, start = open(lock).read().split()[:2]
                     stat = open("/proc/%s/stat" % pid).read()
                     fields = stat[stat.rindex(")") + 2:].split()
                     if fields[19] == start:
@@ -254,6 +255,7 @@ class Bench:
         self.failed = []        # parts that did not run
         self.timing = {}        # seconds per part
         self.busy = {}          # CPU share used by others before each part
+        self.disk = {}          # (fsync us, create us, s waited) before it
         self.nats = None
 
     # ---------------------------------------------------- helpers
@@ -756,10 +758,12 @@ class Bench:
             # The writeback a part leaves behind must not land in the
             # next part's fsyncs (part 2 replies wait for one each).
             os.sync()
-            disk_us = wait_disk(self.work, float(self.sz["BENCH_QUIET_S"]))
+            self.disk[name] = wait_disk(self.work,
+                                        float(self.sz["BENCH_QUIET_S"]))
             self.busy[name] = wait_quiet(float(self.sz["BENCH_QUIET_S"]))
             log("part %s (CPUs %.0f%% busy before it, synced 4 KiB write "
-                "%.0f us)" % (name, self.busy[name] * 100, disk_us))
+                "%.0f us, creating a file %.0f us, after %.0f s)" % (
+                    (name, self.busy[name] * 100) + self.disk[name]))
             t = time.monotonic()
             try:
                 fn()
@@ -812,7 +816,9 @@ def wait_quiet(limit_s):
 
 
 def fsync_us(path):
-    """One 4 KiB write + fdatasync in path's directory, in microseconds."""
+    """One 4 KiB write + fdatasync into path (made once and kept: a file
+    deleted now would slow the next file made, see wait_disk()), in
+    microseconds."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         t0 = time.monotonic_ns()
@@ -821,20 +827,50 @@ def fsync_us(path):
         return (time.monotonic_ns() - t0) / 1000.0
     finally:
         os.close(fd)
-        os.unlink(path)
+
+
+def create_us(work):
+    """Microseconds to make what an attempt makes first: a directory, one
+    in it and a file there (per object, the median of 9). They are kept,
+    in work, for the rest of the run: deleting them is what would make the
+    next ones slow."""
+    top = os.path.join(work, "create-probe")
+    os.makedirs(top, exist_ok=True)
+    n = len(os.listdir(top))
+    ts = []
+    for i in range(n, n + 9):
+        d = os.path.join(top, str(i))
+        t0 = time.monotonic_ns()
+        os.mkdir(d)
+        os.mkdir(os.path.join(d, "1"))
+        os.close(os.open(os.path.join(d, "1", "f"),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        ts.append((time.monotonic_ns() - t0) / 3000.0)
+    return statistics.median(ts)
 
 
 def wait_disk(work, limit_s):
-    """Wait (at most limit_s) until a synced write is quick again: deleting
-    a part's gigabytes makes the disk discard them for a while, and every
-    run.submit reply waits for an fdatasync. The median of 9 probes."""
-    deadline = time.monotonic() + limit_s
+    """Wait (at most limit_s) until the disk is quick again; return the
+    synced write and file creation times (us) and the seconds waited.
+
+    A synced write: deleting a part's gigabytes makes the disk discard
+    them for a while, and every run.submit reply waits for an fdatasync.
+    Creating a file: ext4 without a journal (this machine's root) will not
+    reuse an inode deleted in the last minute, and finds one by checking
+    the inodes before it one by one, so after part 1 deletes its stores
+    (tens of thousands of files) each new file in that block group costs
+    up to a millisecond, for about a minute; part 2's attempts make a
+    dozen each. Medians of 9 probes."""
+    t0 = time.monotonic()
+    deadline = t0 + limit_s
     probe = os.path.join(work, "fsync-probe")
     while True:
         us = statistics.median(fsync_us(probe) for _ in range(9))
-        if us < 1000 or time.monotonic() >= deadline:
-            return us
-        log("disk busy (a synced 4 KiB write takes %.0f us), waiting" % us)
+        cus = create_us(work)
+        if (us < 1000 and cus < 150) or time.monotonic() >= deadline:
+            return us, cus, time.monotonic() - t0
+        log("disk busy (a synced 4 KiB write takes %.0f us, creating a "
+            "file %.0f us), waiting" % (us, cus))
         time.sleep(2)
 
 
@@ -930,13 +966,17 @@ def write_results(b, mode, sizes):
                 "part (the machine is shared; >15%% disturbs the "
                 "figures): %s.\n" % ", ".join(
                     "%s %.0f%%" % (k, v * 100) for k, v in b.busy.items()))
+        f.write("\nDisk just before each part (a synced 4 KiB write; "
+                "creating a file; seconds waited for both to be quick): "
+                "%s.\n" % ", ".join("%s %.0f us, %.0f us, %.0f s" % ((k,) + v)
+                                    for k, v in b.disk.items()))
         if b.failed:
             f.write("\nParts that FAILED to run: %s.\n"
                     % ", ".join(b.failed))
     with open(base + ".json", "w") as f:
         json.dump({"machine": info, "sizes": sizes, "rows": b.rows,
                    "raw": b.raw, "timing": b.timing, "busy": b.busy,
-                   "failed": b.failed},
+                   "disk": b.disk, "failed": b.failed},
                   f, indent=1)
     if mode == "full":
         chart(b, base + ".png")
