@@ -255,7 +255,7 @@ class Bench:
         self.failed = []        # parts that did not run
         self.timing = {}        # seconds per part
         self.busy = {}          # CPU share used by others before each part
-        self.disk = {}          # (fsync us, create us, s waited) before it
+        self.disk = {}          # a synced write's us before each part
         self.nats = None
 
     # ---------------------------------------------------- helpers
@@ -511,7 +511,7 @@ class Bench:
             self.stop_batchd(p, data, signal.SIGKILL)
         c = self.tool("seed", "count", data)
         want = r["acked"] + nclusters
-        shutil.rmtree(data, ignore_errors=True)
+        self.discard(data)
         return r, {"acked": r["acked"], "stored": c["runs"],
                    "lost": max(0, want - c["runs"])}
 
@@ -647,7 +647,7 @@ class Bench:
                        r["rss"]["VmRSS"] / 2**20,
                        r["rss_after"]["VmRSS"] / 2**20, r["rate"]))
                 if which == "empty":
-                    shutil.rmtree(data, ignore_errors=True)
+                    self.discard(data)
         if int(self.sz["BENCH_COLD"]) and os.access(
                 "/proc/sys/vm/drop_caches", os.W_OK):
             for rep in range(reps):
@@ -720,6 +720,20 @@ class Bench:
         return {"restart_ms": ms, "rss": rss, "rss_after": rss_after,
                 "rate": r["rate"], "load": r}
 
+    def discard(self, data):
+        """Remove a data directory batchd used: its LMDB files now, the rest
+        (attempt directories, logs: thousands of small files) with the work
+        directory at the end of the run. ext4 without a journal (this
+        machine's root) does not reuse an inode deleted in the last minute
+        and finds a free one by checking those before it one by one: after
+        part 1 deleted its stores, every file an attempt made cost up to a
+        millisecond, for a minute, and part 2 measured that."""
+        trash = os.path.join(self.work, "trash")
+        os.makedirs(trash, exist_ok=True)
+        shutil.rmtree(os.path.join(data, "lmdb"), ignore_errors=True)
+        if os.path.isdir(data):
+            os.rename(data, os.path.join(trash, str(len(os.listdir(trash)))))
+
     # ---------------------------------------------------- running
 
     def setup(self):
@@ -762,8 +776,7 @@ class Bench:
                                         float(self.sz["BENCH_QUIET_S"]))
             self.busy[name] = wait_quiet(float(self.sz["BENCH_QUIET_S"]))
             log("part %s (CPUs %.0f%% busy before it, synced 4 KiB write "
-                "%.0f us, creating a file %.0f us, after %.0f s)" % (
-                    (name, self.busy[name] * 100) + self.disk[name]))
+                "%.0f us)" % (name, self.busy[name] * 100, self.disk[name]))
             t = time.monotonic()
             try:
                 fn()
@@ -829,48 +842,17 @@ def fsync_us(path):
         os.close(fd)
 
 
-def create_us(work):
-    """Microseconds to make what an attempt makes first: a directory, one
-    in it and a file there (per object, the median of 9). They are kept,
-    in work, for the rest of the run: deleting them is what would make the
-    next ones slow."""
-    top = os.path.join(work, "create-probe")
-    os.makedirs(top, exist_ok=True)
-    n = len(os.listdir(top))
-    ts = []
-    for i in range(n, n + 9):
-        d = os.path.join(top, str(i))
-        t0 = time.monotonic_ns()
-        os.mkdir(d)
-        os.mkdir(os.path.join(d, "1"))
-        os.close(os.open(os.path.join(d, "1", "f"),
-                         os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        ts.append((time.monotonic_ns() - t0) / 3000.0)
-    return statistics.median(ts)
-
-
 def wait_disk(work, limit_s):
-    """Wait (at most limit_s) until the disk is quick again; return the
-    synced write and file creation times (us) and the seconds waited.
-
-    A synced write: deleting a part's gigabytes makes the disk discard
-    them for a while, and every run.submit reply waits for an fdatasync.
-    Creating a file: ext4 without a journal (this machine's root) will not
-    reuse an inode deleted in the last minute, and finds one by checking
-    the inodes before it one by one, so after part 1 deletes its stores
-    (tens of thousands of files) each new file in that block group costs
-    up to a millisecond, for about a minute; part 2's attempts make a
-    dozen each. Medians of 9 probes."""
-    t0 = time.monotonic()
-    deadline = t0 + limit_s
+    """Wait (at most limit_s) until a synced write is quick again: deleting
+    a part's gigabytes makes the disk discard them for a while, and every
+    run.submit reply waits for an fdatasync. The median of 9 probes."""
+    deadline = time.monotonic() + limit_s
     probe = os.path.join(work, "fsync-probe")
     while True:
         us = statistics.median(fsync_us(probe) for _ in range(9))
-        cus = create_us(work)
-        if (us < 1000 and cus < 150) or time.monotonic() >= deadline:
-            return us, cus, time.monotonic() - t0
-        log("disk busy (a synced 4 KiB write takes %.0f us, creating a "
-            "file %.0f us), waiting" % (us, cus))
+        if us < 1000 or time.monotonic() >= deadline:
+            return us
+        log("disk busy (a synced 4 KiB write takes %.0f us), waiting" % us)
         time.sleep(2)
 
 
@@ -966,10 +948,8 @@ def write_results(b, mode, sizes):
                 "part (the machine is shared; >15%% disturbs the "
                 "figures): %s.\n" % ", ".join(
                     "%s %.0f%%" % (k, v * 100) for k, v in b.busy.items()))
-        f.write("\nDisk just before each part (a synced 4 KiB write; "
-                "creating a file; seconds waited for both to be quick): "
-                "%s.\n" % ", ".join("%s %.0f us, %.0f us, %.0f s" % ((k,) + v)
-                                    for k, v in b.disk.items()))
+        f.write("\nA synced 4 KiB write just before each part: %s.\n"
+                % ", ".join("%s %.0f us" % (k, v) for k, v in b.disk.items()))
         if b.failed:
             f.write("\nParts that FAILED to run: %s.\n"
                     % ", ".join(b.failed))
