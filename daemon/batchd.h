@@ -532,6 +532,7 @@ void	 bus_free(void);
 void	 bus_publish(const char *, const void *, size_t);
 extern void (*bus_publish_hook)(const char *, const void *, size_t);
 int	 bus_connected(void);
+size_t	 bus_buffered(void);
 size_t	 bus_max_payload(void);
 uint64_t bus_barrier(void);
 int	 bus_ready(void);

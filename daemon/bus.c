@@ -805,6 +805,17 @@ bus_connected(void)
 	return connected;
 }
 
+/* Bytes published and not yet written to the server's socket. */
+size_t
+bus_buffered(void)
+{
+	int	n;
+
+	if (nc == NULL || (n = natsConnection_Buffered(nc)) < 0)
+		return 0;
+	return (size_t)n;
+}
+
 /* May the outbox publish: connected, and with JetStream, its streams made. */
 int
 bus_ready(void)

@@ -114,6 +114,24 @@ static void		 on_file(int, const char *);
 static struct inwatch	 files = INWATCH_INITIALIZER(on_file);
 static char		*rbuf;
 
+/*
+ * Is the connection's buffer full enough? Then a stream publishes no more
+ * for now and looks again COALESCE_MS later: a job can write to its log
+ * file faster than the server takes it (a burst of 256 MiB used to be
+ * held whole in cnats's buffer, and batchd's RSS with it).
+ */
+static int
+held_back(struct lstream *l)
+{
+	static const struct timeval	 tv = { 0, COALESCE_MS * 1000 };
+
+	if (bus_buffered() < 4 * chunk_max())
+		return 0;
+	if (!evtimer_pending(l->later, NULL))
+		evtimer_add(l->later, &tv);
+	return 1;
+}
+
 /* Read what the file has beyond off; publish it if the stream is current. */
 static void
 pump(struct lstream *l)
@@ -122,7 +140,14 @@ pump(struct lstream *l)
 
 	if (rbuf == NULL)
 		rbuf = xmalloc(cfg->log_chunk_bytes);
-	while ((n = pread(l->fd, rbuf, chunk_max(), (off_t)l->off)) > 0) {
+	for (;;) {
+		if (bus_connected() && l->sent == l->off && held_back(l))
+			break;
+		if ((n = pread(l->fd, rbuf, chunk_max(), (off_t)l->off)) <= 0) {
+			if (n == -1)
+				log_warn("log %s", l->path);
+			break;
+		}
 		l->off += (uint64_t)n;
 		metrics_log_bytes(l->which, (size_t)n);
 		if (bus_connected() && l->sent + (uint64_t)n == l->off) {
@@ -131,11 +156,12 @@ pump(struct lstream *l)
 			l->sent = l->off;
 		}
 	}
-	if (n == -1)
-		log_warn("log %s", l->path);
 	outbox_kick();
 }
 
+static void	catch_up(struct lstream *);
+
+/* COALESCE_MS after a busy read or a held-back publication. */
 static void
 on_later(evutil_socket_t fd, short what, void *arg)
 {
@@ -143,7 +169,10 @@ on_later(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (l->fd != -1) {
+	if (bus_connected() && (l->sent < l->off ||
+	    (l->finished && !l->eof_sent)))
+		catch_up(l);
+	if (l->fd != -1 && (l->sent == l->off || !bus_connected())) {
 		l->pumped_ms = mono_ms();
 		pump(l);
 	}
@@ -232,6 +261,7 @@ static void
 catch_up(struct lstream *l)
 {
 	char	*buf;
+	size_t	 want;
 	ssize_t	 n;
 	int	 fd;
 
@@ -241,8 +271,11 @@ catch_up(struct lstream *l)
 			return;
 		}
 		buf = xmalloc(cfg->log_chunk_bytes);
-		while (l->sent < l->off) {
-			n = pread(fd, buf, chunk_max(), (off_t)l->sent);
+		while (l->sent < l->off && !held_back(l)) {
+			want = chunk_max();
+			if (want > l->off - l->sent)
+				want = (size_t)(l->off - l->sent);
+			n = pread(fd, buf, want, (off_t)l->sent);
 			if (n <= 0)
 				break;
 			publish(l->ws, l->uuid, l->attempt, l->which, l->sent,
@@ -260,12 +293,22 @@ catch_up(struct lstream *l)
 	outbox_kick();
 }
 
-/* The writer is done: read to the end; l is freed once confirmed. */
+/*
+ * The writer is done: read to the end (what pump() held back is published
+ * by catch_up(), as fast as the server takes it); l is freed once
+ * confirmed.
+ */
 void
 logs_finish(struct lstream *l)
 {
+	struct stat	st;
+
 	evtimer_del(l->later);
 	pump(l);
+	if (fstat(l->fd, &st) == 0 && (uint64_t)st.st_size > l->off) {
+		metrics_log_bytes(l->which, (size_t)st.st_size - l->off);
+		l->off = (uint64_t)st.st_size;
+	}
 	inwatch_rm(&files, l->wd);
 	l->wd = -1;
 	close(l->fd);

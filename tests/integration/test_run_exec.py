@@ -178,6 +178,46 @@ sys.stderr.write('oops\\n')
     assert_error(rep, pb.INVALID_ARGUMENT, "max_bytes")
 
 
+def vm_hwm_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM for %d" % pid)
+
+
+BURST_MIB = 64
+
+
+def test_a_log_burst_is_streamed_not_buffered(run_daemon_factory, ws,
+                                              bus_watch):
+    """A job writes 64 MiB as fast as it can, far faster than the bus takes
+    it. Every byte reaches a subscriber, in order, with its eof; batchd
+    reads the file only as fast as its connection sends (it used to read
+    the whole burst at once into cnats's buffer: its peak RSS grew by the
+    burst). ASan's quarantine of freed chunks is kept small here so the
+    peak RSS says what batchd holds."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    d = run_daemon_factory(env={"ASAN_OPTIONS": (asan + ":" if asan else "")
+                                + "quarantine_size_mb=8"}).start()
+    c = make_cluster(d, ws, "burst")
+    jd = make_jobdef(d, ws, "burst", code="""\
+import sys
+for i in range(%d):
+    sys.stdout.buffer.write(b'%%08d' %% i * 131072)
+""" % BURST_MIB)
+    w = bus_watch(d, ws)
+    before = vm_hwm_kib(d.proc.pid)
+    run = submit_ok(d, ws, jd.uuid, c.uuid)
+    want = b"".join(b"%08d" % i * 131072 for i in range(BURST_MIB))
+    got = w.log_bytes(run.uuid, 1, pb.STDOUT, timeout=120)
+    assert len(got) == len(want) and got == want
+    assert wait_run(d, ws, run.uuid).status == pb.SUCCEEDED
+    grew = (vm_hwm_kib(d.proc.pid) - before) // 1024
+    assert grew < BURST_MIB // 2, (
+        "batchd's peak RSS grew by %d MiB while a %d MiB burst streamed"
+        % (grew, BURST_MIB))
+
+
 def test_logs_of_a_running_run_are_not_eof(run_daemon, ws, cl, bus_watch):
     d = run_daemon
     gate = os.path.join(d.tmpdir, "gate-" + ws)
