@@ -46,6 +46,7 @@
 #define REASON_FETCH_FAILED	7
 #define REASON_SPAWN_FAILED	8
 #define PIPE_BYTES		(1024 * 1024)	/* job pipes, and one read */
+#define REST_MS			2	/* a stream just read waits this long */
 
 extern char **environ;
 
@@ -508,6 +509,14 @@ phase_kill(struct phase *ph, int sig)
  * Run the phase to its end, copying (and masking) output into the logs,
  * enforcing its deadline and cancels. The write ends of the pipes are
  * closed here once the phase is over, so the readers see EOF.
+ *
+ * A stream that had a little output is not read again for REST_MS: the
+ * first line after a quiet spell goes to the log at once, and a job that
+ * writes all the time (a write per 8 KiB line buffer) is read in large
+ * pieces, not once per write; its 1 MiB pipe has room meanwhile. (A read
+ * of a quarter of the pipe or more is followed by the next at once: such
+ * a job would soon wait for us.) Every read of ours is also a write to
+ * the log file that wakes batchd, on the cores the job and the bus share.
  */
 static void
 supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
@@ -517,7 +526,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 	struct signalfd_siginfo		 si;
 	static char			 buf[PIPE_BYTES];
 	int64_t				 kill_at = -1, drain_until = -1, now;
-	int64_t				 next, wait;
+	int64_t				 next, wait, rest[2] = { -1, -1 };
 	int				 over = 0, i, open_pipes = 2;
 	int				 poll_ms = ph->be != NULL ?
 					     ph->be->poll_ms : 0;
@@ -531,6 +540,11 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 	pfd[2].events = POLLIN;
 	for (;;) {
 		now = mono_ms_();
+		for (i = 0; i < 2; i++)
+			if (rest[i] != -1 && now >= rest[i]) {
+				rest[i] = -1;
+				pfd[i].events = POLLIN;
+			}
 		if (!over && (over = phase_poll(ph, o))) {
 			/* Close ours so the pipes end when the job's do. */
 			for (i = 0; i < 2; i++)
@@ -561,6 +575,9 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 			next = ph->deadline;
 		if (!over && poll_ms > 0 && (next == -1 || now + poll_ms < next))
 			next = now + poll_ms;
+		for (i = 0; i < 2; i++)
+			if (rest[i] != -1 && (next == -1 || rest[i] < next))
+				next = rest[i];
 		wait = next == -1 ? -1 : (next > now ? next - now : 0);
 		if (poll(pfd, 3, (int)wait) == -1) {
 			if (errno == EINTR)
@@ -571,6 +588,11 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
 			n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
+			if (n > 0 && n < PIPE_BYTES / 4) {
+				/* POLLHUP (the job is done) still wakes us */
+				pfd[i].events = 0;
+				rest[i] = mono_ms_() + REST_MS;
+			}
 			if (n > 0)
 				continue;
 			if (n == -1 && (errno == EINTR || errno == EAGAIN))
