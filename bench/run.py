@@ -584,9 +584,13 @@ class Bench:
                     # the next run starts from clean log space
                     for f in glob.glob(os.path.join(data, "logs", "*", "*")):
                         os.unlink(f)
+            hwm = proc_status(p.pid).get("VmHWM")
         finally:
             self.stop_batchd(p, data)
         self.raw["logs"] = res
+        if hwm is not None:
+            self.add("3 logs", "batchd peak RSS (VmHWM) over every job of "
+                     "this part", "MiB", [hwm / 2**20])
         for job, what in (("lines.py", "text lines"),
                           ("flood.py", "1 MiB blocks (worst case)")):
             rs = res[job]
