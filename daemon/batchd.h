@@ -669,6 +669,7 @@ int	 logs_unacked(void);
 void	 logs_barrier_sent(void);
 void	 logs_barrier_done(void);
 void	 logs_resend(void);
+void	 logs_writable(void);
 void	 logs_free_all(void);
 
 /* outbox.c */

@@ -87,8 +87,10 @@ on_sock(evutil_socket_t fd, short what, void *arg)
 		/* May detach (free se) when the connection breaks. */
 		natsConnection_ProcessReadEvent(se->nc);
 		bus_poll();
-	} else if (what & EV_WRITE)
+	} else if (what & EV_WRITE) {
 		natsConnection_ProcessWriteEvent(se->nc);
+		logs_writable();
+	}
 }
 
 /*

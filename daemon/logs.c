@@ -107,28 +107,28 @@ struct lstream {
 	int			 eof_sent, eof_mark, eof_acked;
 	int64_t			 pumped_ms;	/* last read, monotonic */
 	struct event		*later;		/* a deferred read */
+	int			 held;		/* waits for the connection */
 	LIST_ENTRY(lstream)	 entry;
 };
 static LIST_HEAD(, lstream) streams = LIST_HEAD_INITIALIZER(streams);
 static void		 on_file(int, const char *);
 static struct inwatch	 files = INWATCH_INITIALIZER(on_file);
 static char		*rbuf;
+static int		 any_held;	/* some stream is held */
 
 /*
- * Is the connection's buffer full enough? Then a stream publishes no more
- * for now and looks again COALESCE_MS later: a job can write to its log
- * file faster than the server takes it (a burst of 256 MiB used to be
- * held whole in cnats's buffer, and batchd's RSS with it).
+ * Is the connection's buffer full? Then a stream publishes no more until
+ * the connection has written some of it (logs_writable()): a job can write
+ * to its log file far faster than the server takes it, and a burst of 256
+ * MiB used to be held whole in cnats's buffer, and batchd's RSS with it.
+ * A held stream stays held until then, so it keeps its turn.
  */
 static int
 held_back(struct lstream *l)
 {
-	static const struct timeval	 tv = { 0, COALESCE_MS * 1000 };
-
-	if (bus_buffered() < 4 * chunk_max())
+	if (!l->held && bus_buffered() < 4 * chunk_max())
 		return 0;
-	if (!evtimer_pending(l->later, NULL))
-		evtimer_add(l->later, &tv);
+	l->held = any_held = 1;
 	return 1;
 }
 
@@ -161,14 +161,10 @@ pump(struct lstream *l)
 
 static void	catch_up(struct lstream *);
 
-/* COALESCE_MS after a busy read or a held-back publication. */
+/* Publish what is due: what was read but not sent, then the file. */
 static void
-on_later(evutil_socket_t fd, short what, void *arg)
+flow(struct lstream *l)
 {
-	struct lstream	*l = arg;
-
-	(void)fd;
-	(void)what;
 	if (bus_connected() && (l->sent < l->off ||
 	    (l->finished && !l->eof_sent)))
 		catch_up(l);
@@ -176,6 +172,31 @@ on_later(evutil_socket_t fd, short what, void *arg)
 		l->pumped_ms = mono_ms();
 		pump(l);
 	}
+}
+
+/* COALESCE_MS after a busy read. */
+static void
+on_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	flow(arg);
+}
+
+/* The connection wrote from its buffer: go on with the held streams. */
+void
+logs_writable(void)
+{
+	struct lstream	*l;
+
+	if (!any_held || bus_buffered() >= 4 * chunk_max())
+		return;
+	any_held = 0;
+	LIST_FOREACH(l, &streams, entry)
+		if (l->held) {
+			l->held = 0;
+			flow(l);
+		}
 }
 
 /*
@@ -373,6 +394,7 @@ logs_resend(void)
 	struct lstream	*l;
 
 	LIST_FOREACH(l, &streams, entry) {
+		l->held = 0;
 		l->sent = l->acked;
 		l->mark = l->acked;
 		if (!l->eof_acked)
