@@ -132,7 +132,11 @@ held_back(struct lstream *l)
 	return 1;
 }
 
-/* Read what the file has beyond off; publish it if the stream is current. */
+/*
+ * Read what the file has beyond off and publish it. Connected but behind
+ * (after a reconnect, [sent, off) is catch_up()'s) or held back: nothing
+ * now. Disconnected: read on, publish nothing (logs_resend() will).
+ */
 static void
 pump(struct lstream *l)
 {
@@ -141,7 +145,7 @@ pump(struct lstream *l)
 	if (rbuf == NULL)
 		rbuf = xmalloc(cfg->log_chunk_bytes);
 	for (;;) {
-		if (bus_connected() && l->sent == l->off && held_back(l))
+		if (bus_connected() && (l->sent != l->off || held_back(l)))
 			break;
 		if ((n = pread(l->fd, rbuf, chunk_max(), (off_t)l->off)) <= 0) {
 			if (n == -1)
@@ -150,7 +154,7 @@ pump(struct lstream *l)
 		}
 		l->off += (uint64_t)n;
 		metrics_log_bytes(l->which, (size_t)n);
-		if (bus_connected() && l->sent + (uint64_t)n == l->off) {
+		if (bus_connected()) {
 			publish(l->ws, l->uuid, l->attempt, l->which, l->sent,
 			    rbuf, (size_t)n, 0);
 			l->sent = l->off;
