@@ -731,6 +731,14 @@ def pid_alive(pid):
     return start != 0 and state not in ("Z", "X")
 
 
+def vm_hwm_kib(pid):
+    """The peak RSS of process pid, in KiB."""
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM for %d" % pid)
+
+
 def shim_of(adir):
     """(pid, start time) the shim of attempt directory adir wrote into its
     DIR/lock, or (None, None) before it has (or with no shim)."""

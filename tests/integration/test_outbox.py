@@ -194,6 +194,60 @@ def test_outbox_survives_kill9_while_nats_away(make_nats, daemon_factory,
     assert check.job_run.status == pb.SUCCEEDED
 
 
+BACKLOG_MIB = 48
+BACKLOG = r"""
+import os, sys, time
+open("started", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.05)
+for i in range(%d):
+    sys.stdout.buffer.write(b"%%08d" %% i * 131072)
+""" % BACKLOG_MIB
+
+
+def test_a_large_backlog_is_published_after_an_outage(make_nats,
+                                                      daemon_factory, ws):
+    """A job writes 48 MiB while NATS is away. When it is back, batchd
+    publishes the backlog from the log file as fast as the connection takes
+    it (holding back while cnats's buffer is full, going on as it empties):
+    every byte reaches a subscriber, and batchd never holds the backlog in
+    memory (ASan's quarantine kept small, so the peak RSS says so)."""
+    srv = make_nats()
+    srv.start()
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    d = daemon_factory(nats_url=srv.url, env={
+        "ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=8"})
+    d.start()
+    jd = harness.make_jobdef(d, ws, "backlog", code=BACKLOG)
+    c = harness.make_cluster(d, ws, "c")
+    run = harness.submit_ok(d, ws, jd.uuid, c.uuid).uuid
+    wait_file(os.path.join(run_dir(d, run), "started"))
+    srv.stop()
+    before = harness.vm_hwm_kib(d.proc.pid)
+    open(os.path.join(run_dir(d, run), "go"), "w").close()
+    out = os.path.join(d.data_dir, "logs", run, "1.stdout")
+    want = b"".join(b"%08d" % i * 131072 for i in range(BACKLOG_MIB))
+    harness.wait_until(lambda: os.path.exists(out) and
+                       os.path.getsize(out) == len(want), 60,
+                       what="the job's output on disk")
+    d.proc.send_signal(signal.SIGSTOP)   # the subscriber comes first
+    try:
+        srv.start()
+        w = harness.BusWatch(d, ws)
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    try:
+        got = w.log_bytes(run, 1, pb.STDOUT, timeout=120)
+    finally:
+        w.close()
+    assert len(got) == len(want) and got == want
+    assert harness.wait_run(d, ws, run).status == pb.SUCCEEDED
+    grew = (harness.vm_hwm_kib(d.proc.pid) - before) // 1024
+    assert grew < BACKLOG_MIB // 2, (
+        "batchd's peak RSS grew by %d MiB publishing a %d MiB backlog"
+        % (grew, BACKLOG_MIB))
+
+
 BIG = r"""
 import sys
 for i in range(4000):

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+import harness
 from batchd.v1 import batchd_pb2 as pb
 from harness import (assert_error, assert_ok, cluster_config, get_cluster,
                      get_run, make_cluster, make_jobdef, read_logs,
@@ -178,13 +179,6 @@ sys.stderr.write('oops\\n')
     assert_error(rep, pb.INVALID_ARGUMENT, "max_bytes")
 
 
-def vm_hwm_kib(pid):
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM for %d" % pid)
-
-
 BURST_MIB = 64
 
 
@@ -206,13 +200,13 @@ for i in range(%d):
     sys.stdout.buffer.write(b'%%08d' %% i * 131072)
 """ % BURST_MIB)
     w = bus_watch(d, ws)
-    before = vm_hwm_kib(d.proc.pid)
+    before = harness.vm_hwm_kib(d.proc.pid)
     run = submit_ok(d, ws, jd.uuid, c.uuid)
     want = b"".join(b"%08d" % i * 131072 for i in range(BURST_MIB))
     got = w.log_bytes(run.uuid, 1, pb.STDOUT, timeout=120)
     assert len(got) == len(want) and got == want
     assert wait_run(d, ws, run.uuid).status == pb.SUCCEEDED
-    grew = (vm_hwm_kib(d.proc.pid) - before) // 1024
+    grew = (harness.vm_hwm_kib(d.proc.pid) - before) // 1024
     assert grew < BURST_MIB // 2, (
         "batchd's peak RSS grew by %d MiB while a %d MiB burst streamed"
         % (grew, BURST_MIB))
