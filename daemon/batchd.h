@@ -466,7 +466,8 @@ void	 wire_encode_run(struct buf *, const struct run *);
 int	 wire_decode_run(const void *, size_t, struct run *);
 void	 wire_encode_event(struct buf *, const struct runevent *);
 int	 wire_decode_event(const void *, size_t, struct runevent *);
-void	 wire_encode_logchunk(struct buf *, const struct logchunk *);
+#define WIRE_LOGCHUNK_HEAD	128	/* see wire_logchunk_head() */
+size_t	 wire_logchunk_head(uint8_t *, const struct logchunk *);
 
 /* store.c */
 int	 store_open(const char *, size_t, char **);

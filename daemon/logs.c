@@ -55,13 +55,31 @@ logs_path(const char *uuid, uint32_t attempt, enum logstream s)
 	return path;
 }
 
-/* Publish one chunk of a run's output on {prefix}.v1.{ws}.logs.{run}. */
+/*
+ * The read buffer: WIRE_LOGCHUNK_HEAD bytes of room, then a chunk read from
+ * a log file, so that publish() writes the chunk's head in front of it.
+ */
+static uint8_t	*rbuf;
+
+static uint8_t *
+chunk_buf(void)
+{
+	if (rbuf == NULL)
+		rbuf = xmalloc(WIRE_LOGCHUNK_HEAD + cfg->log_chunk_bytes);
+	return rbuf + WIRE_LOGCHUNK_HEAD;
+}
+
+/*
+ * Publish one chunk of a run's output on {prefix}.v1.{ws}.logs.{run}: the
+ * len bytes at chunk_buf() at offset off, or (eof) none.
+ */
 static void
 publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
-    uint64_t off, const void *data, size_t len, int eof)
+    uint64_t off, size_t len, int eof)
 {
 	struct logchunk	 c;
-	struct buf	 b = { 0 };
+	uint8_t		 head[WIRE_LOGCHUNK_HEAD], *data = chunk_buf();
+	size_t		 n;
 	char		*subject, id[UUID_LEN + 64];
 
 	c.run_uuid = uuid;
@@ -71,15 +89,15 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
 	c.data = data;
 	c.len = len;
 	c.eof = eof;
-	wire_encode_logchunk(&b, &c);
+	n = wire_logchunk_head(head, &c);
+	memcpy(data - n, head, n);
 	xasprintf(&subject, "%s.v1.%s.logs.%s", cfg->subject_prefix, ws, uuid);
 	/* JetStream drops a chunk it has by its id (logs: attempt, offset). */
 	snprintf(id, sizeof id, "%s:%u:%s:%llu%s", uuid, attempt,
 	    s == LS_STDERR ? "stderr" : "stdout", (unsigned long long)off,
 	    eof ? ":eof" : "");
-	bus_publish_id(subject, id, 0, b.p, b.len);
+	bus_publish_id(subject, id, 0, data - n, n + len);
 	free(subject);
-	buf_free(&b);
 }
 
 /*
@@ -113,7 +131,6 @@ struct lstream {
 static LIST_HEAD(, lstream) streams = LIST_HEAD_INITIALIZER(streams);
 static void		 on_file(int, const char *);
 static struct inwatch	 files = INWATCH_INITIALIZER(on_file);
-static char		*rbuf;
 static int		 any_held;	/* some stream is held */
 
 /*
@@ -142,12 +159,11 @@ pump(struct lstream *l)
 {
 	ssize_t	n;
 
-	if (rbuf == NULL)
-		rbuf = xmalloc(cfg->log_chunk_bytes);
 	for (;;) {
 		if (bus_connected() && (l->sent != l->off || held_back(l)))
 			break;
-		if ((n = pread(l->fd, rbuf, chunk_max(), (off_t)l->off)) <= 0) {
+		if ((n = pread(l->fd, chunk_buf(), chunk_max(),
+		    (off_t)l->off)) <= 0) {
 			if (n == -1)
 				log_warn("log %s", l->path);
 			break;
@@ -156,7 +172,7 @@ pump(struct lstream *l)
 		metrics_log_bytes(l->which, (size_t)n);
 		if (bus_connected()) {
 			publish(l->ws, l->uuid, l->attempt, l->which, l->sent,
-			    rbuf, (size_t)n, 0);
+			    (size_t)n, 0);
 			l->sent = l->off;
 		}
 	}
@@ -285,7 +301,6 @@ lstream_free(struct lstream *l)
 static void
 catch_up(struct lstream *l)
 {
-	char	*buf;
 	size_t	 want;
 	ssize_t	 n;
 	int	 fd;
@@ -295,24 +310,21 @@ catch_up(struct lstream *l)
 			log_warn("log %s", l->path);
 			return;
 		}
-		buf = xmalloc(cfg->log_chunk_bytes);
 		while (l->sent < l->off && !held_back(l)) {
 			want = chunk_max();
 			if (want > l->off - l->sent)
 				want = (size_t)(l->off - l->sent);
-			n = pread(fd, buf, want, (off_t)l->sent);
+			n = pread(fd, chunk_buf(), want, (off_t)l->sent);
 			if (n <= 0)
 				break;
 			publish(l->ws, l->uuid, l->attempt, l->which, l->sent,
-			    buf, (size_t)n, 0);
+			    (size_t)n, 0);
 			l->sent += (uint64_t)n;
 		}
-		free(buf);
 		close(fd);
 	}
 	if (l->finished && !l->eof_sent && l->sent == l->off) {
-		publish(l->ws, l->uuid, l->attempt, l->which, l->off, NULL, 0,
-		    1);
+		publish(l->ws, l->uuid, l->attempt, l->which, l->off, 0, 1);
 		l->eof_sent = 1;
 	}
 	outbox_kick();

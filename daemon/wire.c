@@ -1122,13 +1122,36 @@ wire_reply_events(struct buf *b, struct runevent *e, size_t n)
 	free(pp);
 }
 
-void
-wire_encode_logchunk(struct buf *b, const struct logchunk *c)
+/*
+ * A LogChunk but its data's bytes, into head (WIRE_LOGCHUNK_HEAD bytes at
+ * most): every other field, then the data field's tag and length; c->len
+ * bytes of data follow it to make the message (fields may come in any
+ * order; protobuf-c leaves an empty data out). The publisher reads a log
+ * straight into the place after the head: its bytes are not copied again
+ * to be packed. Returns the head's length.
+ */
+size_t
+wire_logchunk_head(uint8_t *head, const struct logchunk *c)
 {
 	Batchd__V1__LogChunk	m;
+	struct logchunk		h = *c;
+	size_t			n;
+	uint64_t		v;
 
-	logchunk_out(&m, c);
-	pack(b, &m.base);
+	h.data = NULL;
+	h.len = 0;
+	logchunk_out(&m, &h);
+	if (protobuf_c_message_get_packed_size(&m.base) >
+	    WIRE_LOGCHUNK_HEAD - 11)
+		fatalx("log chunk head of %s too large", c->run_uuid);
+	n = protobuf_c_message_pack(&m.base, head);
+	if (c->len > 0) {
+		head[n++] = 5 << 3 | 2;		/* data, length-delimited */
+		for (v = c->len; v >= 0x80; v >>= 7)
+			head[n++] = (uint8_t)(v | 0x80);
+		head[n++] = (uint8_t)v;
+	}
+	return n;
 }
 
 /* ------------------------------------------------------------ records */

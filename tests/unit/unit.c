@@ -57,6 +57,42 @@ write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* A LogChunk's head, then its data: one message, every field as given. */
+static void
+test_wire_logchunk_head(void)
+{
+	static const size_t	 lens[] = { 0, 1, 127, 128, 300, 1 << 20 };
+	Batchd__V1__LogChunk	*m;
+	struct logchunk		 c;
+	uint8_t			*msg;
+	size_t			 i, n, k;
+
+	msg = xmalloc(WIRE_LOGCHUNK_HEAD + (1 << 20));
+	for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		memset(&c, 0, sizeof c);
+		c.run_uuid = "01a210ba-8990-7185-98d9-0ba2d17c16d2";
+		c.attempt = 4000000000u;
+		c.stream = LS_STDERR;
+		c.offset = 123456789012345ull;
+		c.len = lens[i];
+		c.eof = lens[i] == 0;
+		n = wire_logchunk_head(msg, &c);
+		CHECK(n <= WIRE_LOGCHUNK_HEAD);
+		for (k = 0; k < c.len; k++)
+			msg[n + k] = (uint8_t)(k * 7 + i);
+		m = batchd__v1__log_chunk__unpack(NULL, n + c.len, msg);
+		CHECK(m != NULL);
+		CHECK(strcmp(m->run_uuid, c.run_uuid) == 0);
+		CHECK(m->attempt == c.attempt && m->offset == c.offset);
+		CHECK(m->stream == BATCHD__V1__LOG_STREAM__STDERR);
+		CHECK(m->eof == (protobuf_c_boolean)c.eof);
+		CHECK(m->data.len == c.len);
+		CHECK(c.len == 0 || memcmp(m->data.data, msg + n, c.len) == 0);
+		batchd__v1__log_chunk__free_unpacked(m, NULL);
+	}
+	free(msg);
+}
+
 /* ------------------------------------------------------------ files */
 
 /* mkdir_p() makes missing parents, accepts what exists, refuses a file. */
@@ -1168,6 +1204,7 @@ static const struct {
 	T(test_wire_bounds),
 	T(test_wire_page_size),
 	T(test_wire_run_roundtrip),
+	T(test_wire_logchunk_head),
 	T(test_validate_config),
 	T(test_store_group_commit),
 	T(test_store_lazy_rides_along),
