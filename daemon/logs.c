@@ -141,9 +141,15 @@ static int		 any_held;	/* some stream is held */
  * A held stream stays held until then, so it keeps its turn.
  */
 static int
+bus_full(void)
+{
+	return bus_buffered() >= 4 * chunk_max();
+}
+
+static int
 held_back(struct lstream *l)
 {
-	if (!l->held && bus_buffered() < 4 * chunk_max())
+	if (!l->held && !bus_full())
 		return 0;
 	l->held = any_held = 1;
 	return 1;
@@ -209,7 +215,7 @@ logs_writable(void)
 {
 	struct lstream	*l;
 
-	if (!any_held || bus_buffered() >= 4 * chunk_max())
+	if (!any_held || bus_full())
 		return;
 	any_held = 0;
 	LIST_FOREACH(l, &streams, entry)
