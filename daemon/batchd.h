@@ -613,6 +613,8 @@ int	 redo_replay(uint64_t, int (*)(int, int, MDB_val *, MDB_val *, void *),
 	    void *, size_t *);
 void	 redo_reset(uint64_t);
 size_t	 redo_bytes(void);
+int	 redo_broken(void);
+extern int (*redo_fdatasync)(int);
 void	 redo_begin(void);
 size_t	 redo_mark(void);
 void	 redo_rewind(size_t);

@@ -26,7 +26,11 @@
  * The file grows in GROW_BYTES steps of written zeros, synced once, so
  * later frames overwrite allocated blocks: no ENOSPC, no metadata in the
  * fdatasync. If it cannot grow (disk full) or a frame is too large, the
- * caller makes the turn durable with a checkpoint instead.
+ * caller makes the turn durable with a checkpoint instead. A frame whose
+ * write or sync failed may be on disk all the same: its ops are answered
+ * as failed, so the caller ends its generation with a checkpoint first
+ * (redo_broken() makes it a new one), and a rebuild before that stops
+ * short of it.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -52,6 +56,9 @@ static off_t		 size;		/* of the file, all written */
 static uint64_t		 gen;
 static uint32_t		 seq;		/* of the last frame */
 static int		 broken;	/* a write failed: checkpoint first */
+
+/* Replaced by tests: how a frame is synced. */
+int			(*redo_fdatasync)(int) = fdatasync;
 static struct buf	 frame;		/* the turn's records, after HDR */
 
 static void
@@ -204,6 +211,14 @@ redo_bytes(void)
 	return (size_t)end;
 }
 
+/* Did a frame's write fail since the last checkpoint? (It may be on disk
+ * all the same: only a new generation makes sure it is never applied.) */
+int
+redo_broken(void)
+{
+	return broken;
+}
+
 /* The turn's records start (the position marks of redo_mark refer to). */
 void
 redo_begin(void)
@@ -312,7 +327,7 @@ redo_write(int sync)
 	memset(frame.p + HDR + len, 0, total - HDR - len);
 	errno = 0;
 	if (pwrite(fd, frame.p, total, end) != (ssize_t)total ||
-	    (sync && fdatasync(fd) == -1)) {
+	    (sync && redo_fdatasync(fd) == -1)) {
 		rc = errno != 0 ? errno : EIO;
 		log_warnx("storage: %s: %s", path, strerror(rc));
 		broken = 1;

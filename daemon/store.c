@@ -277,16 +277,17 @@ live_begin(void)
 }
 
 /*
- * Commit live, with the next generation if the log has frames: LMDB now
- * holds them and the log starts over. live is closed either way; on
- * failure the log still has everything. 0 or an LMDB error.
+ * Commit live, with the next generation if the log has frames (or a frame
+ * failed to be written): LMDB now holds them and the log starts over. live
+ * is closed either way; on failure the log still has everything. 0 or an
+ * LMDB error.
  */
 static int
 checkpoint(void)
 {
 	MDB_val		k = { 8, "redo_gen" }, v;
 	uint8_t		g[8];
-	uint64_t	next = gen + (redo_bytes() > 0);
+	uint64_t	next = gen + (redo_bytes() > 0 || redo_broken());
 	int		rc;
 
 	if (live == NULL)
@@ -646,13 +647,14 @@ live_drop(void)
 
 /*
  * Make the turn's writes (its frame in the redo log) durable. 0, or an
- * error: the writes are gone (live is dropped, to be rebuilt from the log).
+ * error: the writes are gone (live is dropped, and the log without them
+ * checkpointed).
  */
 static int
 turn_commit(void)
 {
 	unsigned int	flags = 0;
-	int		rc;
+	int		rc, rc2;
 
 	if (redo_empty())		/* reads only: nothing to wait for */
 		return 0;
@@ -661,8 +663,20 @@ turn_commit(void)
 	rc = redo_write(!(flags & MDB_NOSYNC));
 	if (rc == ENOSPC)	/* no room in the log: LMDB's own commit */
 		return checkpoint();
-	if (rc != 0)
+	if (rc != 0) {
+		/*
+		 * The frame may be on disk all the same, and a crash would
+		 * apply it: before its ops are answered as failed, its
+		 * generation ends (a checkpoint of the log without it). If
+		 * even that fails, what is on disk is unknown: stop, answer
+		 * nothing, and let the next start read it.
+		 */
 		live_drop();
+		if ((rc2 = live_begin()) != 0 || (rc2 = checkpoint()) != 0)
+			fatalx("storage: a redo log frame failed to be written "
+			    "(%s) and no checkpoint could replace it (%s)",
+			    strerror(rc), mdb_strerror(rc2));
+	}
 	return rc;
 }
 

@@ -859,6 +859,61 @@ test_store_redo_replay(void)
 	store_close();
 }
 
+static int	sync_fails;	/* so many frame syncs fail next (EIO) */
+
+/* The frame is on disk all the same: what a failing disk may do. */
+static int
+failing_fdatasync(int fd)
+{
+	if (sync_fails == 0)
+		return fdatasync(fd);
+	sync_fails--;
+	(void)fdatasync(fd);
+	errno = EIO;
+	return -1;
+}
+
+static void
+syncs_fail(void)
+{
+	char	*cause = NULL;
+	int	 done = 0, frc = 0;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	redo_fdatasync = failing_fdatasync;
+	sync_fails = 1;
+	put("x", 10, 0, &done, &frc);	/* the generation's first frame */
+	store_flush_now();
+	CHECK(done == 0 && frc == EIO);
+	put("a", 10, 0, &done, &frc);
+	store_flush_now();
+	sync_fails = 1;
+	frc = 0;
+	put("b", 10, 0, &done, &frc);	/* a later frame */
+	store_flush_now();
+	CHECK(frc == EIO);
+	put("c", 10, 0, &done, &frc);
+	store_flush_now();
+	CHECK(done == 2 && stored("a") && !stored("b") && stored("c"));
+}
+
+/*
+ * A frame whose sync failed may be on disk all the same: its ops were
+ * answered as failed, so a crash's replay may not apply it (its generation
+ * is ended at once), whether it was the first frame of its generation or
+ * a later one.
+ */
+static void
+test_store_redo_sync_fails(void)
+{
+	char	*cause = NULL;
+
+	crashed(syncs_fail);
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(!stored("x") && stored("a") && !stored("b") && stored("c"));
+	store_close();
+}
+
 /* A torn frame (its sync never returned) and all after it are ignored. */
 static void
 test_store_redo_torn(void)
@@ -1214,6 +1269,7 @@ static const struct {
 	T(test_store_one_owner),
 	T(test_store_redo_replay),
 	T(test_store_redo_torn),
+	T(test_store_redo_sync_fails),
 	T(test_store_redo_checkpoints),
 	T(test_store_map_grows),
 	T(test_store_map_limit),
