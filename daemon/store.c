@@ -654,7 +654,7 @@ static int
 turn_commit(void)
 {
 	unsigned int	flags = 0;
-	int		rc, rc2;
+	int		rc, rc2 = 0, tries;
 
 	if (redo_empty())		/* reads only: nothing to wait for */
 		return 0;
@@ -672,7 +672,11 @@ turn_commit(void)
 		 * nothing, and let the next start read it.
 		 */
 		live_drop();
-		if ((rc2 = live_begin()) != 0 || (rc2 = checkpoint()) != 0)
+		for (tries = 0; tries < 2; tries++)	/* once more: MAP_FULL */
+			if ((rc2 = live_begin()) == 0 &&
+			    (rc2 = checkpoint()) == 0)
+				break;
+		if (rc2 != 0)
 			fatalx("storage: a redo log frame failed to be written "
 			    "(%s) and no checkpoint could replace it (%s)",
 			    strerror(rc), mdb_strerror(rc2));
