@@ -472,6 +472,7 @@ struct sup {
 	int		 sfd;
 	int64_t		 grace_ms;
 	int		 timed_out, cancelled;
+	int		 stop;		/* a cancel after the phase was over */
 };
 
 /* Poll the phase: 1 when over (o filled), 0 if not. */
@@ -605,10 +606,14 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 		if (pfd[2].revents != 0 &&
 		    read(s->sfd, &si, sizeof si) == sizeof si &&
 		    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
-		    !over && kill_at == -1) {
-			s->cancelled = 1;
-			phase_kill(ph, SIGTERM);
-			kill_at = mono_ms_() + s->grace_ms;
+		    kill_at == -1) {
+			if (over)	/* its output still draining */
+				s->stop = 1;
+			else {
+				s->cancelled = 1;
+				phase_kill(ph, SIGTERM);
+				kill_at = mono_ms_() + s->grace_ms;
+			}
 		}
 	}
 	for (i = 0; i < 2; i++)
@@ -696,7 +701,9 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 			close(w[i]);
 	n = read(res[0], buf, sizeof buf - 1);
 	close(res[0]);
-	if (s->cancelled) {
+	if (s->cancelled || s->stop) {
+		/* A cancel as the fetch ended must not start the job. */
+		s->cancelled = 1;
 		snprintf(err, errlen, "cancelled while fetching");
 		return -1;
 	}
