@@ -615,6 +615,7 @@ void	 redo_reset(uint64_t);
 size_t	 redo_bytes(void);
 int	 redo_broken(void);
 extern int (*redo_fdatasync)(int);
+extern int (*store_txn_commit)(MDB_txn *);
 void	 redo_begin(void);
 size_t	 redo_mark(void);
 void	 redo_rewind(size_t);

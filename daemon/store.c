@@ -26,8 +26,11 @@
  * is dropped, the map is doubled (up to 64 times the configured size) and
  * the rest are applied again on the next turn, on a live rebuilt. Past
  * the limit, or on any other write error (ENOSPC, EIO), the ops fail:
- * their fail() answers UNAVAILABLE or retries. A checkpoint that fails loses live, not what
- * the log holds: the next turn replays the log into a new one.
+ * their fail() answers UNAVAILABLE or retries. A checkpoint that fails
+ * loses live, not what the log holds: the next turn replays the log into
+ * a new one. A redo frame whose write failed may be on disk all the same:
+ * before its ops are answered, a checkpoint without it ends its
+ * generation; if that fails too, batchd exits unanswered (turn_commit()).
  *
  * Layout (named databases; values are protobuf records, see wire.c):
  *   meta          "schema_version" -> "2"
@@ -107,6 +110,9 @@ static uint64_t		 turns;		/* that wrote something */
 static int		 in_turn;	/* store_flush() is applying ops */
 static struct buf	 undo;		/* of the op being applied */
 static uint8_t		*map_addr;	/* of data.mdb, NULL: not known yet */
+
+/* Replaced by tests: how a checkpoint commits. */
+int			(*store_txn_commit)(MDB_txn *) = mdb_txn_commit;
 
 static void	store_flush(evutil_socket_t, short, void *);
 static int	migrate_1(MDB_txn *);
@@ -300,7 +306,7 @@ checkpoint(void)
 	if (next != gen && (rc = mdb_put(live, dbis[DB_META], &k, &v, 0)) != 0)
 		mdb_txn_abort(live);
 	else
-		rc = mdb_txn_commit(live);
+		rc = store_txn_commit(live);
 	live = NULL;
 	if (rc != 0) {
 		log_warnx("storage: checkpoint: %s", mdb_strerror(rc));

@@ -405,8 +405,8 @@ db_walk(int keep)
 	}
 	if (keep)
 		nsnap = i;
-	if (!keep && !differ && i != nsnap)
-		note_diff(-1, NULL, &snap[i < nsnap ? i : nsnap - 1]);
+	if (!keep && !differ && i != nsnap)	/* records gone or added */
+		note_diff(-1, NULL, i < nsnap ? &snap[i] : NULL);
 	return differ || (!keep && i != nsnap);
 }
 

@@ -914,6 +914,55 @@ test_store_redo_sync_fails(void)
 	store_close();
 }
 
+static int
+failing_commit(MDB_txn *t)
+{
+	mdb_txn_abort(t);
+	return EIO;
+}
+
+/* The frame's sync fails, then the checkpoint that would end its
+ * generation fails too. */
+static void
+sync_and_checkpoint_fail(void)
+{
+	char	*cause = NULL;
+	int	 done = 0, frc = 0;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	redo_fdatasync = failing_fdatasync;
+	store_txn_commit = failing_commit;
+	sync_fails = 1;
+	put("x", 10, 0, &done, &frc);
+	store_flush_now();		/* exits: nothing may be answered */
+	CHECK(!"store_flush_now() returned");
+	CHECK(done == 0 && frc == 0);
+}
+
+/*
+ * Neither the frame nor a checkpoint could be made sure of: batchd stops
+ * without answering (EXIT_SOFTWARE), and the next start reads what is on
+ * disk (here the frame, which reached it).
+ */
+static void
+test_store_redo_sync_fails_fatal(void)
+{
+	char	*cause = NULL;
+	pid_t	 pid;
+	int	 st;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		sync_and_checkpoint_fail();
+		_exit(1);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EXIT_SOFTWARE);
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(stored("x"));
+	store_close();
+}
+
 /* A torn frame (its sync never returned) and all after it are ignored. */
 static void
 test_store_redo_torn(void)
@@ -1270,6 +1319,7 @@ static const struct {
 	T(test_store_redo_replay),
 	T(test_store_redo_torn),
 	T(test_store_redo_sync_fails),
+	T(test_store_redo_sync_fails_fatal),
 	T(test_store_redo_checkpoints),
 	T(test_store_map_grows),
 	T(test_store_map_limit),
