@@ -110,3 +110,48 @@ def test_secret_env_masked_everywhere(daemon, ws):
     for sub_dir in ("", "lmdb", "logs", "runs"):
         mode = stat.S_IMODE(os.stat(os.path.join(d.data_dir, sub_dir)).st_mode)
         assert mode == 0o700, (sub_dir, oct(mode))
+
+
+BURST = r"""
+import os, sys
+s = os.environ["API_TOKEN"].encode()
+# One 1 MiB write: the shim takes it from the pipe in 64 KiB pieces, and
+# a secret sits across every piece boundary (and one at each end).
+buf = bytearray(b"." * (1 << 20))
+for edge in range(0, len(buf) + 1, 64 << 10):
+    at = min(max(edge - 5, 0), len(buf) - len(s))
+    buf[at:at + len(s)] = s
+sys.stdout.buffer.write(bytes(buf))
+sys.stdout.buffer.flush()
+"""
+
+
+def test_secret_masked_across_read_pieces(daemon, ws):
+    d = daemon
+    harness.write_job(d, ws, "burst.py", BURST)
+    r = d.call("jobdef.create", pb.CreateJobDefinitionRequest(
+        name="burst", config=pb.JobConfig(
+            source=pb.JobSource(type=pb.WORKSPACE,
+                                workspace=pb.WorkspaceSource(path="jobs")),
+            type=pb.PYTHON, source_location="burst.py",
+            env={"API_TOKEN": SECRET}),
+        cluster_config=pb.ClusterConfig(instance_type="local",
+                                        workers_quantity=1, version="3")),
+        pb.JobDefinitionReply, ws=ws)
+    assert_ok(r)
+    s = d.call("run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=r.job_definition.uuid), pb.JobRunReply, ws=ws)
+    assert_ok(s)
+    g = harness.wait_run(d, ws, s.job_run.uuid)
+    assert g.status == pb.SUCCEEDED, g.reason_text
+
+    buf = bytearray(b"." * (1 << 20))
+    edges = range(0, len(buf) + 1, 64 << 10)
+    for edge in edges:
+        at = min(max(edge - 5, 0), len(buf) - len(SECRET))
+        buf[at:at + len(SECRET)] = SECRET.encode()
+    want = bytes(buf).replace(SECRET.encode(), b"****")
+    out = all_logs(d, ws, s.job_run.uuid, pb.STDOUT)
+    assert SECRET.encode() not in out
+    assert out.count(b"****") == len(edges)
+    assert out == want
