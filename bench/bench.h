@@ -34,6 +34,12 @@ double	 pctl(double *, size_t, double);
 natsConnection *bench_connect(const char *);
 
 /*
+ * Free a message cnats delivered on this thread, not on cnats's collector
+ * thread (which natsMsg_Destroy() wakes), as batchd does (bus.c msg_free).
+ */
+void	 bench_msg_free(natsMsg *);
+
+/*
  * Send req on subject and wait up to timeout_ms; the reply (owned by the
  * caller) or NULL with *st set.
  */

@@ -100,6 +100,17 @@ pctl(double *v, size_t n, double p)
 
 /* ------------------------------------------------------------ nats */
 
+extern void	natsMsg_free(void *) __attribute__((weak));
+
+void
+bench_msg_free(natsMsg *m)
+{
+	if (natsMsg_free != NULL)
+		natsMsg_free(m);
+	else
+		natsMsg_Destroy(m);
+}
+
 /* Connect to url; dies on failure. */
 natsConnection *
 bench_connect(const char *url)

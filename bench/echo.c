@@ -1,7 +1,8 @@
 /*
  * echo.c: the bus ceiling. One asynchronous subscription on SUBJECT that
  * answers every request with its own payload, on a connection that sends
- * at once (SendAsap), like batchd's. Nothing else: no decoding, no storage.
+ * at once (SendAsap), like batchd's, and that frees what it was delivered
+ * itself, like batchd. Nothing else: no decoding, no storage.
  *
  *   echo URL SUBJECT MAX_S
  *
@@ -27,7 +28,7 @@ on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 	if (reply != NULL)
 		natsConnection_Publish(nc, reply, natsMsg_GetData(m),
 		    natsMsg_GetDataLength(m));
-	natsMsg_Destroy(m);
+	bench_msg_free(m);	/* like batchd: the ceiling is the bus's */
 }
 
 int

@@ -375,6 +375,27 @@ on_connected_loop(evutil_socket_t fd, short what, void *arg)
 	bus_poll();
 }
 
+/*
+ * natsMsg_Destroy() does not free a message cnats delivered: it hands it
+ * to the library's garbage-collector thread and wakes that thread, about
+ * once per two commands under load, and the memory is freed on a thread
+ * that never allocates. natsMsg_free() is what that thread calls with it
+ * (exported by libnats, not declared in nats.h; the same since cnats 1.0);
+ * for a message not set up for the collector, natsMsg_Destroy() calls it
+ * itself. Freeing here measured +17 % durable run.submit at K=32. The
+ * reference is weak: a libnats without it gets natsMsg_Destroy().
+ */
+extern void	natsMsg_free(void *) __attribute__((weak));
+
+static void
+msg_free(natsMsg *m)
+{
+	if (natsMsg_free != NULL)
+		natsMsg_free(m);
+	else
+		natsMsg_Destroy(m);
+}
+
 /* Loop thread: a message to the API, or a barrier to the outbox. */
 static void
 deliver(natsSubscription *sub, natsMsg *m)
@@ -384,7 +405,7 @@ deliver(natsSubscription *sub, natsMsg *m)
 	else
 		api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
 		    natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
-	natsMsg_Destroy(m);
+	msg_free(m);
 }
 
 /*
