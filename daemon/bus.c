@@ -291,6 +291,29 @@ on_js_again(evutil_socket_t fd, short what, void *arg)
 		js_setup_start();
 }
 
+/*
+ * natsMsg_Destroy() does not free a message cnats made (one it delivered,
+ * or one of ours to JetStream): it hands it to the library's
+ * garbage-collector thread and wakes that thread, about once per two
+ * commands under load, and the memory is freed on a thread that never
+ * allocates. natsMsg_free() is what that thread calls with it
+ * (exported by libnats, not declared in nats.h; the same since cnats 1.0);
+ * for a message not set up for the collector, natsMsg_Destroy() calls it
+ * itself. Freeing on the thread done with the message: durable run.submit
+ * at K=32 +10 %. The reference is weak: a libnats without it gets
+ * natsMsg_Destroy().
+ */
+extern void	natsMsg_free(void *) __attribute__((weak));
+
+static void
+msg_free(natsMsg *m)
+{
+	if (natsMsg_free != NULL)
+		natsMsg_free(m);
+	else
+		natsMsg_Destroy(m);
+}
+
 /* cnats thread: JetStream answered a publication; m is ours to free. */
 static void
 on_js_ack(jsCtx *j, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
@@ -302,7 +325,7 @@ on_js_ack(jsCtx *j, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 	(void)arg;
 	if (natsMsgHeader_Get(m, "Batchd-Key", &v) == NATS_OK && v != NULL)
 		key = strtoull(v, NULL, 10);
-	natsMsg_Destroy(m);
+	msg_free(m);
 	if (key == 0 && pae == NULL)
 		return;		/* a log chunk, stored */
 	pthread_mutex_lock(&js_mtx);
@@ -373,27 +396,6 @@ on_connected_loop(evutil_socket_t fd, short what, void *arg)
 		js_setup_start();
 	outbox_resend();
 	bus_poll();
-}
-
-/*
- * natsMsg_Destroy() does not free a message cnats delivered: it hands it
- * to the library's garbage-collector thread and wakes that thread, about
- * once per two commands under load, and the memory is freed on a thread
- * that never allocates. natsMsg_free() is what that thread calls with it
- * (exported by libnats, not declared in nats.h; the same since cnats 1.0);
- * for a message not set up for the collector, natsMsg_Destroy() calls it
- * itself. Freeing here measured +17 % durable run.submit at K=32. The
- * reference is weak: a libnats without it gets natsMsg_Destroy().
- */
-extern void	natsMsg_free(void *) __attribute__((weak));
-
-static void
-msg_free(natsMsg *m)
-{
-	if (natsMsg_free != NULL)
-		natsMsg_free(m);
-	else
-		natsMsg_Destroy(m);
 }
 
 /* Loop thread: a message to the API, or a barrier to the outbox. */
@@ -875,7 +877,7 @@ bus_publish_id(const char *subject, const char *id, uint64_t key,
 	if (s != NATS_OK) {
 		log_warnx("jetstream publish subject=%s: %s", subject,
 		    natsStatus_GetText(s));
-		natsMsg_Destroy(m);
+		msg_free(m);
 		if (key != 0)
 			outbox_js_acked(key, 0);
 		else
