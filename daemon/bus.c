@@ -297,7 +297,8 @@ on_js_again(evutil_socket_t fd, short what, void *arg)
  * garbage-collector thread and wakes that thread, about once per two
  * commands under load, and the memory is freed on a thread that never
  * allocates. natsMsg_free() is what that thread calls with it
- * (exported by libnats, not declared in nats.h; the same since cnats 1.0);
+ * (exported by libnats, not declared in nats.h; its signature unchanged
+ * since cnats 1.0);
  * for a message not set up for the collector, natsMsg_Destroy() calls it
  * itself. Freeing on the thread done with the message: durable run.submit
  * at K=32 +10 %. The reference is weak: a libnats without it gets
