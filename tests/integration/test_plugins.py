@@ -6,6 +6,7 @@ ranks, SQL engine and a failing query."""
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -49,7 +50,7 @@ def plugin_dir_with(tmp_path, extra_so):
     _, b = make_vars()
     d = tmp_path / "plugins"
     shutil.copytree(os.path.join(harness.REPO_ROOT, b, "plugins"), str(d))
-    shutil.copy(extra_so, str(d / "unbuffered.so"))
+    shutil.copy(extra_so, str(d / os.path.basename(extra_so)))
     return str(d)
 
 
@@ -88,6 +89,57 @@ def test_out_of_tree_plugin_is_loaded_and_used(installed, daemon_factory,
     assert r.status == pb.SUCCEEDED, r.reason_text
     assert logs(d, ws, r.uuid) == b"True\n"
     assert "plugin unbuffered kind=runner" in open(d.stderr_path).read()
+
+
+HOLD_JOB = """import os, time
+open(os.environ["MARK"], "w").close()
+time.sleep(3)
+"""
+
+
+def test_cancel_as_the_fetch_ends_is_not_lost(installed, daemon_factory,
+                                              tmp_path, ws):
+    """A cancel that reaches the shim after it reaped the fetch, while the
+    fetch's output still drains (a process the fetch left holds it), stops
+    the attempt there: the job never starts."""
+    so = str(tmp_path / "holdfetch.so")
+    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC",
+                    "-shared", "-I" + os.path.join(installed,
+                                                   "usr/local/include"),
+                    "-o", so, os.path.join(harness.REPO_ROOT, "tests",
+                                           "integration", "plugins",
+                                           "holdfetch.c")], check=True)
+    d = daemon_factory(env={
+        "BATCHD_PLUGIN_DIR": plugin_dir_with(tmp_path, so),
+        "BATCHD_PLUGINS": "holdfetch,python,sql,local"}).start()
+    mark = str(tmp_path / "job-ran")
+    write_job(d, ws, "h.py", HOLD_JOB)
+    r = d.call("jobdef.create", pb.CreateJobDefinitionRequest(
+        name="hold", config=pb.JobConfig(
+            source=pb.JobSource(type=pb.WORKSPACE,
+                                workspace=pb.WorkspaceSource(path="jobs")),
+            type=pb.PYTHON, source_location="h.py", env={"MARK": mark}),
+        cluster_config=pb.ClusterConfig(instance_type="local",
+                                        workers_quantity=1, version="3")),
+        pb.JobDefinitionReply, ws=ws)
+    assert_ok(r)
+    s = d.call("run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=r.job_definition.uuid), pb.JobRunReply, ws=ws)
+    assert_ok(s)
+    uuid = s.job_run.uuid
+    over = os.path.join(d.data_dir, "runs", uuid, "1", "fetch-over")
+    harness.wait_until(lambda: os.path.exists(over), 20,
+                       what="the fetch's end")
+    rep = d.call("run.cancel", pb.CancelJobRunRequest(uuid=uuid),
+                 pb.JobRunReply, ws=ws)
+    assert_ok(rep)
+    assert rep.job_run.status == pb.CANCELLED
+    g = harness.wait_run(d, ws, uuid,
+                         lambda r: r.attempts and r.attempts[0].finished_at_ms,
+                         timeout=20, what="the attempt's end")
+    assert g.attempts[0].status == pb.CANCELLED
+    time.sleep(0.5)     # a job started now would have made its mark
+    assert not os.path.exists(mark), "the job ran after its cancel"
 
 
 def start_fails(tmp_path, env):
