@@ -113,20 +113,10 @@ def test_cancel_as_the_fetch_ends_is_not_lost(installed, daemon_factory,
         "BATCHD_PLUGIN_DIR": plugin_dir_with(tmp_path, so),
         "BATCHD_PLUGINS": "holdfetch,python,sql,local"}).start()
     mark = str(tmp_path / "job-ran")
-    write_job(d, ws, "h.py", HOLD_JOB)
-    r = d.call("jobdef.create", pb.CreateJobDefinitionRequest(
-        name="hold", config=pb.JobConfig(
-            source=pb.JobSource(type=pb.WORKSPACE,
-                                workspace=pb.WorkspaceSource(path="jobs")),
-            type=pb.PYTHON, source_location="h.py", env={"MARK": mark}),
-        cluster_config=pb.ClusterConfig(instance_type="local",
-                                        workers_quantity=1, version="3")),
-        pb.JobDefinitionReply, ws=ws)
-    assert_ok(r)
-    s = d.call("run.submit", pb.SubmitJobRunRequest(
-        job_definition_uuid=r.job_definition.uuid), pb.JobRunReply, ws=ws)
-    assert_ok(s)
-    uuid = s.job_run.uuid
+    jd = harness.make_jobdef(d, ws, "hold", code=HOLD_JOB,
+                             env={"MARK": mark},
+                             cluster=harness.cluster_config())
+    uuid = harness.submit_ok(d, ws, jd.uuid).uuid
     over = os.path.join(d.data_dir, "runs", uuid, "1", "fetch-over")
     harness.wait_until(lambda: os.path.exists(over), 20,
                        what="the fetch's end")

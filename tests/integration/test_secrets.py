@@ -128,21 +128,11 @@ sys.stdout.buffer.flush()
 
 def test_secret_masked_across_read_pieces(daemon, ws):
     d = daemon
-    harness.write_job(d, ws, "burst.py", BURST)
-    r = d.call("jobdef.create", pb.CreateJobDefinitionRequest(
-        name="burst", config=pb.JobConfig(
-            source=pb.JobSource(type=pb.WORKSPACE,
-                                workspace=pb.WorkspaceSource(path="jobs")),
-            type=pb.PYTHON, source_location="burst.py",
-            env={"API_TOKEN": SECRET}),
-        cluster_config=pb.ClusterConfig(instance_type="local",
-                                        workers_quantity=1, version="3")),
-        pb.JobDefinitionReply, ws=ws)
-    assert_ok(r)
-    s = d.call("run.submit", pb.SubmitJobRunRequest(
-        job_definition_uuid=r.job_definition.uuid), pb.JobRunReply, ws=ws)
-    assert_ok(s)
-    g = harness.wait_run(d, ws, s.job_run.uuid)
+    jd = harness.make_jobdef(d, ws, "burst", code=BURST,
+                             env={"API_TOKEN": SECRET},
+                             cluster=harness.cluster_config())
+    run = harness.submit_ok(d, ws, jd.uuid).uuid
+    g = harness.wait_run(d, ws, run)
     assert g.status == pb.SUCCEEDED, g.reason_text
 
     buf = bytearray(b"." * (1 << 20))
@@ -151,7 +141,7 @@ def test_secret_masked_across_read_pieces(daemon, ws):
         at = min(max(edge - 5, 0), len(buf) - len(SECRET))
         buf[at:at + len(SECRET)] = SECRET.encode()
     want = bytes(buf).replace(SECRET.encode(), b"****")
-    out = all_logs(d, ws, s.job_run.uuid, pb.STDOUT)
+    out = all_logs(d, ws, run, pb.STDOUT)
     assert SECRET.encode() not in out
     assert out.count(b"****") == len(edges)
     assert out == want
