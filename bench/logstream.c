@@ -4,6 +4,12 @@
  *
  *   direct, stdout /dev/null     wall from posix_spawn to waitpid
  *   direct, stdout a file        the same, into a file beside batchd's logs
+ *   beside the bus               the /dev/null run again, while a thread
+ *                                here publishes as many bytes as LogChunks
+ *                                at its /dev/null pace, a chunk every 2 ms
+ *                                (as batchd does), to the same subscriber;
+ *                                nothing stored: what sharing the machine
+ *                                with the bus costs the job
  *   under batchd                 from the RUNNING event to the stdout eof
  *                                LogChunk received here: every byte went
  *                                through the shim, the log file, batchd and
@@ -15,16 +21,21 @@
  */
 #include <sys/wait.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "batchd/v1/batchd.pb-c.h"
 
 #define RUN_TIMEOUT_MS	300000
+#define CHUNK_BYTES	(1024 * 1024 - 512) /* batchd: max_payload less 512 */
+#define COALESCE_NS	2000000		/* batchd's COALESCE_MS */
 
 /* Has the run started, ended and closed its stdout? */
 static int
@@ -54,6 +65,134 @@ direct(char *const argv[], const char *path)
 	return (double)(t1 - t0) / 1e6;
 }
 
+/* Has the stream's eof arrived? */
+static int
+eof_seen(const struct seen *s)
+{
+	return s->t_eof != 0;
+}
+
+struct pacer {
+	natsConnection	*nc;
+	const char	*subject, *run;
+	uint64_t	 total;		/* bytes to publish */
+	int64_t		 dur_ns;	/* spread over this long */
+	uint8_t		*pk;		/* a packed LogChunk */
+	size_t		 cap;
+};
+
+/* Publish one LogChunk of p's made-up run. */
+static void
+pace_chunk(struct pacer *p, uint64_t off, uint8_t *data, size_t len,
+    int eof)
+{
+	Batchd__V1__LogChunk	 ch = BATCHD__V1__LOG_CHUNK__INIT;
+	size_t			 n;
+	natsStatus		 st;
+
+	ch.run_uuid = (char *)p->run;
+	ch.attempt = 1;
+	ch.stream = BATCHD__V1__LOG_STREAM__STDOUT;
+	ch.offset = off;
+	ch.data.data = data;
+	ch.data.len = len;
+	ch.eof = eof;
+	if ((n = batchd__v1__log_chunk__get_packed_size(&ch)) > p->cap)
+		p->pk = erealloc(p->pk, p->cap = n);
+	batchd__v1__log_chunk__pack(&ch, p->pk);
+	if ((st = natsConnection_Publish(p->nc, p->subject, p->pk,
+	    (int)n)) != NATS_OK)
+		die("publish %s: %s", p->subject, natsStatus_GetText(st));
+}
+
+/*
+ * Publish p->total bytes as LogChunks spread evenly over p->dur_ns, a
+ * chunk every COALESCE_NS as batchd publishes a busy stream, then the eof.
+ */
+static void *
+pace(void *arg)
+{
+	struct pacer	*p = arg;
+	struct timespec	 ts;
+	uint8_t		*buf;
+	uint64_t	 off = 0, due;
+	int64_t		 t0, now;
+	size_t		 n;
+
+	buf = emalloc(CHUNK_BYTES);
+	memset(buf, '.', CHUNK_BYTES);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = mono_ns();
+	while (off < p->total) {
+		now = mono_ns();
+		due = now - t0 >= p->dur_ns ? p->total :
+		    (uint64_t)((double)p->total * (double)(now - t0) /
+		    (double)p->dur_ns);
+		while (off < due) {
+			n = due - off < CHUNK_BYTES ? due - off : CHUNK_BYTES;
+			pace_chunk(p, off, buf, n, 0);
+			off += n;
+		}
+		ts.tv_nsec += COALESCE_NS;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	pace_chunk(p, off, NULL, 0, 1);
+	free(p->pk);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Wall ms of the job writing to /dev/null while the bus carries as many
+ * bytes as it writes, at its /dev/null pace (devnull_ms), from a publisher
+ * here to the subscriber: what sharing the machine with the bus costs the
+ * job, whatever publishes its output. Nothing is stored.
+ */
+static double
+beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
+    const char *ws, uint64_t total, double devnull_ms)
+{
+	struct pacer	 p;
+	struct seen	 s;
+	pthread_t	 th;
+	char		 run[64], subject[256];
+	int64_t		 t0, t1;
+	pid_t		 pid;
+	int		 fd, st;
+
+	snprintf(run, sizeof run, "bus-%d", (int)getpid());
+	snprintf(subject, sizeof subject, "batchd.v1.%s.logs.%s", ws, run);
+	memset(&p, 0, sizeof p);
+	p.nc = nc;
+	p.subject = subject;
+	p.run = run;
+	p.total = total;
+	p.dur_ns = (int64_t)(devnull_ms * 1e6);
+	if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		die("/dev/null: %s", strerror(errno));
+	t0 = mono_ns();
+	if ((errno = pthread_create(&th, NULL, pace, &p)) != 0)
+		die("pthread_create: %s", strerror(errno));
+	pid = spawn_direct(argv, fd, NULL);
+	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		die("beside the bus %s: status 0x%x", argv[1], st);
+	t1 = mono_ns();
+	close(fd);
+	pthread_join(th, NULL);
+	if (collector_wait(col, run, eof_seen, RUN_TIMEOUT_MS, &s) == -1)
+		die("bus %s: no eof in %d ms", run, RUN_TIMEOUT_MS);
+	if (s.bytes != total || s.gaps != 0)
+		die("bus %s: %llu bytes received, %llu sent, %llu out of place",
+		    run, (unsigned long long)s.bytes,
+		    (unsigned long long)total, (unsigned long long)s.gaps);
+	return (double)(t1 - t0) / 1e6;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -63,7 +202,7 @@ main(int argc, char **argv)
 	char			 def[BUUID_LEN + 1], cl[BUUID_LEN + 1];
 	char			 run[BUUID_LEN + 1], name[128], *file, *out;
 	char			*dargv[4];
-	double			 devnull, tofile, wall, e2e;
+	double			 devnull, tofile, bus, wall, e2e;
 	uint64_t		 want;
 	int64_t			 t1;
 	long			 mib;
@@ -88,6 +227,7 @@ main(int argc, char **argv)
 	nc = bench_connect(argv[1]);
 	sub = bench_connect(argv[1]);
 	col = collector_start(sub, argv[2]);
+	bus = beside_bus(dargv, nc, col, argv[2], want, devnull);
 	snprintf(name, sizeof name, "logs-%d", (int)getpid());
 	bench_jobdef(nc, argv[2], name, strrchr(file, '/') + 1, argv[3], 0, 0,
 	    def);
@@ -108,11 +248,14 @@ main(int argc, char **argv)
 	wall = (double)(s.t_eof - s.t_running) / 1e6;
 	e2e = (double)(s.t_eof - t1) / 1e6;
 	printf("{\"mib\": %ld, \"direct_devnull_ms\": %.1f, "
-	    "\"direct_file_ms\": %.1f, \"batchd_ms\": %.1f, "
+	    "\"direct_file_ms\": %.1f, \"bus_ms\": %.1f, "
+	    "\"ratio_bus\": %.3f, \"batchd_over_bus\": %.3f, "
+	    "\"batchd_ms\": %.1f, "
 	    "\"reply_to_eof_ms\": %.1f, \"shim_wall_ms\": %lld, "
 	    "\"first_to_eof_ms\": %.1f, \"ratio_devnull\": %.3f, "
 	    "\"ratio_file\": %.3f, \"mib_per_s\": %.1f, \"bytes\": %llu, "
-	    "\"dropped\": %llu}\n", mib, devnull, tofile, wall, e2e,
+	    "\"dropped\": %llu}\n", mib, devnull, tofile, bus, bus / devnull,
+	    wall / bus, wall, e2e,
 	    (long long)s.wall_ms, (double)(s.t_eof - s.t_first) / 1e6,
 	    wall / devnull, wall / tofile, (double)mib / (wall / 1e3),
 	    (unsigned long long)s.bytes,
