@@ -160,9 +160,7 @@ beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
 	struct seen	 s;
 	pthread_t	 th;
 	char		 run[64], subject[256];
-	int64_t		 t0, t1;
-	pid_t		 pid;
-	int		 fd, st;
+	double		 wall;
 
 	snprintf(run, sizeof run, "bus-%d", (int)getpid());
 	snprintf(subject, sizeof subject, "batchd.v1.%s.logs.%s", ws, run);
@@ -172,17 +170,9 @@ beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
 	p.run = run;
 	p.total = total;
 	p.dur_ns = (int64_t)(devnull_ms * 1e6);
-	if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
-		die("/dev/null: %s", strerror(errno));
-	t0 = mono_ns();
 	if ((errno = pthread_create(&th, NULL, pace, &p)) != 0)
 		die("pthread_create: %s", strerror(errno));
-	pid = spawn_direct(argv, fd, NULL);
-	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) != 0)
-		die("beside the bus %s: status 0x%x", argv[1], st);
-	t1 = mono_ns();
-	close(fd);
+	wall = direct(argv, "/dev/null");
 	pthread_join(th, NULL);
 	if (collector_wait(col, run, eof_seen, RUN_TIMEOUT_MS, &s) == -1)
 		die("bus %s: no eof in %d ms", run, RUN_TIMEOUT_MS);
@@ -190,7 +180,7 @@ beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
 		die("bus %s: %llu bytes received, %llu sent, %llu out of place",
 		    run, (unsigned long long)s.bytes,
 		    (unsigned long long)total, (unsigned long long)s.gaps);
-	return (double)(t1 - t0) / 1e6;
+	return wall;
 }
 
 int
