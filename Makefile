@@ -7,7 +7,8 @@
 #   make SANITIZE=address,undefined   a sanitized build in build/san/
 
 CC	?= cc
-PKGS	 = libevent libevent_pthreads libnats libprotobuf-c lmdb uuid inih
+PKGS	 = libevent libevent_pthreads libnats libprotobuf-c lmdb uuid inih \
+	   libzstd
 WARN	 = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wno-unused-parameter -Werror
 CFLAGS	?= -O2 -g
@@ -24,8 +25,8 @@ endif
 
 DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler liblmdb-dev \
-	   uuid-dev libinih-dev libjansson-dev libcurl4-openssl-dev git \
-	   nats-server python3 python3-cryptography openssl \
+	   uuid-dev libzstd-dev libinih-dev libjansson-dev libcurl4-openssl-dev git \
+	   nats-server python3 python3-cryptography python3-zstd openssl \
 	   python3-protobuf python3-pytest sqlite3 openmpi-bin curl lighttpd \
 	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge
 

@@ -4,7 +4,7 @@
 CLI_SRCS    = batchctl opt util client conf pbjson table fmt show \
 	      jobdef cluster run follow logs events
 CLI_OBJS    = $(CLI_SRCS:%=$(B)/obj/ctl_%.o) $(B)/obj/batchd.pb-c.o
-CLI_PKGS    = libnats libprotobuf-c jansson
+CLI_PKGS    = libnats libprotobuf-c jansson libzstd
 CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
 CLI_LIBS   := $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
 

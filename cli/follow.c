@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "batchctl.h"
 
 #define POLL_IDLE_MS	2000	/* ask run.get after this long in silence */
@@ -290,6 +292,47 @@ emit(struct follow *f, struct fstream *fs, int err, uint64_t off,
 }
 
 /*
+ * The output a chunk carries: its data, or (ZSTD) its data decoded into a
+ * buffer that the next call reuses. NULL if it does not decode to its size.
+ */
+static const uint8_t *
+chunk_bytes(const LogChunk *c, size_t *len)
+{
+	static uint8_t	*buf;
+	static size_t	 cap;
+	size_t		 n;
+
+	*len = c->data.len;
+	if (c->encoding == BATCHD__V1__LOG_ENCODING__IDENTITY)
+		return c->data.len > 0 ? c->data.data : (const uint8_t *)"";
+	if (c->encoding != BATCHD__V1__LOG_ENCODING__ZSTD)
+		return NULL;
+	if (c->size >= cap) {
+		free(buf);
+		cap = c->size + 1;
+		if ((buf = malloc(cap)) == NULL) {
+			cap = 0;
+			return NULL;
+		}
+	}
+	n = ZSTD_decompress(buf, cap, c->data.data, c->data.len);
+	if (ZSTD_isError(n) || n != c->size)
+		return NULL;
+	*len = n;
+	return buf;
+}
+
+/* Say that chunk c was dropped: its data did not decode. */
+static void
+undecoded(struct follow *f, const LogChunk *c)
+{
+	spin_clear(f);
+	fprintf(stderr, "batchctl: log chunk at offset %llu of attempt %u "
+	    "(encoding %d) does not decode; skipped\n",
+	    (unsigned long long)c->offset, c->attempt, (int)c->encoding);
+}
+
+/*
  * Print stream err of attempt a from what was printed up to stop (or its
  * end) with run.logs: 0 or an exit code.
  */
@@ -300,8 +343,9 @@ fetch(struct follow *f, uint32_t a, int err, uint64_t stop)
 	    BATCHD__V1__GET_JOB_RUN_LOGS_REQUEST__INIT;
 	Batchd__V1__JobRunLogsReply		*rep;
 	struct fstream				*fs = fstream(f, a, err);
+	const uint8_t				*data;
 	uint64_t				 before;
-	size_t					 i;
+	size_t					 i, len;
 	int					 rc;
 
 	req.uuid = f->uuid;
@@ -318,9 +362,11 @@ fetch(struct follow *f, uint32_t a, int err, uint64_t stop)
 			return rc;
 		before = fs->done;
 		for (i = 0; i < rep->n_chunks; i++)
-			emit(f, fs, err, rep->chunks[i]->offset,
-			    rep->chunks[i]->data.data,
-			    rep->chunks[i]->data.len);
+			if ((data = chunk_bytes(rep->chunks[i], &len)) == NULL)
+				undecoded(f, rep->chunks[i]);
+			else
+				emit(f, fs, err, rep->chunks[i]->offset, data,
+				    len);
 		if (rep->eof && fs->done >= rep->next_offset)
 			fs->eof = 1;
 		protobuf_c_message_free_unpacked(&rep->base, NULL);
@@ -368,6 +414,8 @@ on_chunk(struct follow *f, natsMsg *msg)
 {
 	LogChunk	*c;
 	struct fstream	*fs;
+	const uint8_t	*data;
+	size_t		 len;
 	int		 err, rc = 0;
 
 	c = batchd__v1__log_chunk__unpack(NULL,
@@ -393,8 +441,13 @@ on_chunk(struct follow *f, natsMsg *msg)
 	if (c->offset > fs->done &&
 	    (rc = fetch(f, c->attempt, err, c->offset)) != 0)
 		goto out;
-	emit(f, fs, err, c->offset, c->data.data, c->data.len);
-	if (c->eof && fs->done >= c->offset + c->data.len)
+	/* One that does not decode is missed: run.logs fills the gap. */
+	if ((data = chunk_bytes(c, &len)) == NULL) {
+		undecoded(f, c);
+		goto out;
+	}
+	emit(f, fs, err, c->offset, data, len);
+	if (c->eof && fs->done >= c->offset + len)
 		fs->eof = 1;
 out:
 	protobuf_c_message_free_unpacked(&c->base, NULL);

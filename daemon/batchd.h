@@ -61,6 +61,7 @@ enum reason {
 	R_RUNNING, R_SUPERVISOR_LOST, R__COUNT
 };
 enum logstream { LS_NONE = 0, LS_STDOUT, LS_STDERR };
+enum logencoding { LE_IDENTITY = 0, LE_ZSTD };
 
 /* A request verb: "{kind}.{verb}" of the subject. */
 enum verb {
@@ -244,6 +245,8 @@ struct logchunk {
 	const void	*data;
 	size_t		 len;
 	int		 eof;
+	enum logencoding encoding;	/* of data */
+	size_t		 size;		/* of data decoded, if encoded */
 };
 
 /* A decoded request: the union of every verb's fields. */
@@ -303,6 +306,7 @@ struct config {
 	char		*python;
 	char		*sql_engine;
 	uint32_t	 log_chunk_bytes;
+	uint32_t	 log_zstd_level;	/* 0: chunks not compressed */
 	char		*http_listen;	/* NULL: no HTTP endpoint */
 	uint32_t	 outbox_max;
 	char		*shim;		/* NULL: batchd-shim beside batchd */

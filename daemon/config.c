@@ -44,6 +44,7 @@ static const struct key {
 	S(python),
 	S(sql_engine),
 	U(log_chunk_bytes, 512, 1 << 20),
+	U(log_zstd_level, 0, 19),
 	S(http_listen),
 	U(outbox_max, 100, 100000000),
 	S(shim),
@@ -105,6 +106,7 @@ defaults(struct config *c)
 	c->python = xstrdup("python3");
 	c->sql_engine = xstrdup("sqlite3");
 	c->log_chunk_bytes = 1024 * 1024;
+	c->log_zstd_level = 1;
 	c->outbox_max = 100000;
 	c->retention_interval_s = 300;
 	c->plugins = xstrdup("workspace,git,s3,python,sql,local");

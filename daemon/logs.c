@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <zstd.h>
 
 #include "batchd.h"
 
@@ -70,8 +71,43 @@ chunk_buf(void)
 }
 
 /*
+ * Compress the len bytes at data into one Zstandard frame at zbuf() +
+ * WIRE_LOGCHUNK_HEAD (log_zstd_level; 0: never). Returns its length, or 0
+ * when the output should go as it is: compression is off, the piece is too
+ * small to gain, or the frame would save less than a sixteenth.
+ */
+#define ZSTD_MIN	512
+
+static ZSTD_CCtx	*zc;
+static uint8_t		*zbuf;
+static size_t		 zcap;
+
+static size_t
+compress(const uint8_t *data, size_t len)
+{
+	size_t	n, cap = ZSTD_compressBound(len);
+
+	if (cfg->log_zstd_level == 0 || len < ZSTD_MIN)
+		return 0;
+	if (zc == NULL && (zc = ZSTD_createCCtx()) == NULL)
+		fatalx("ZSTD_createCCtx: out of memory");
+	if (cap > zcap) {
+		free(zbuf);
+		zbuf = xmalloc(WIRE_LOGCHUNK_HEAD + (zcap = cap));
+	}
+	n = ZSTD_compressCCtx(zc, zbuf + WIRE_LOGCHUNK_HEAD, cap, data, len,
+	    (int)cfg->log_zstd_level);
+	if (ZSTD_isError(n)) {
+		log_warnx("zstd: %s", ZSTD_getErrorName(n));
+		return 0;
+	}
+	return n < len - len / 16 ? n : 0;
+}
+
+/*
  * Publish one chunk of a run's output on {prefix}.v1.{ws}.logs.{run}: the
- * len bytes at chunk_buf() at offset off, or (eof) none.
+ * len bytes at chunk_buf() at offset off, or (eof) none; compressed when
+ * that saves the bus enough.
  */
 static void
 publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
@@ -79,9 +115,10 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
 {
 	struct logchunk	 c;
 	uint8_t		 head[WIRE_LOGCHUNK_HEAD], *data = chunk_buf();
-	size_t		 n;
+	size_t		 n, z;
 	char		*subject, id[UUID_LEN + 64];
 
+	memset(&c, 0, sizeof c);
 	c.run_uuid = uuid;
 	c.attempt = attempt;
 	c.stream = s;
@@ -89,6 +126,12 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
 	c.data = data;
 	c.len = len;
 	c.eof = eof;
+	if ((z = compress(data, len)) > 0) {
+		c.encoding = LE_ZSTD;
+		c.size = len;
+		c.data = data = zbuf + WIRE_LOGCHUNK_HEAD;
+		c.len = len = z;
+	}
 	n = wire_logchunk_head(head, &c);
 	memcpy(data - n, head, n);
 	xasprintf(&subject, "%s.v1.%s.logs.%s", cfg->subject_prefix, ws, uuid);
@@ -435,6 +478,11 @@ logs_free_all(void)
 	inwatch_close(&files);
 	free(rbuf);
 	rbuf = NULL;
+	ZSTD_freeCCtx(zc);
+	zc = NULL;
+	free(zbuf);
+	zbuf = NULL;
+	zcap = 0;
 }
 
 /* run.logs: up to max_bytes of one stream of one attempt from offset. */

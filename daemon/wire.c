@@ -1074,6 +1074,8 @@ logchunk_out(Batchd__V1__LogChunk *m, const struct logchunk *c)
 	m->data.data = (uint8_t *)c->data;
 	m->data.len = c->len;
 	m->eof = c->eof;
+	m->encoding = (Batchd__V1__LogEncoding)c->encoding;
+	m->size = (uint32_t)c->size;
 }
 
 void

@@ -354,6 +354,21 @@ def _pb():
     return batchd_pb2
 
 
+def chunk_data(c):
+    """The output a LogChunk carries: its data, decoded if encoded (a
+    ZSTD chunk's data must be one frame of exactly c.size bytes)."""
+    pb = _pb()
+    if c.encoding == pb.IDENTITY:
+        return bytes(c.data)
+    assert c.encoding == pb.ZSTD, "log chunk encoding %d" % c.encoding
+    import zstd
+    out = zstd.decompress(bytes(c.data))
+    assert len(out) == c.size, ("ZSTD log chunk at offset %d decodes to %d "
+                                "bytes, its size says %d"
+                                % (c.offset, len(out), c.size))
+    return out
+
+
 # ---------------------------------------------------------------- assertions
 
 def assert_ok(reply):
@@ -562,6 +577,7 @@ class _Stream:
         self.pending = {}      # offset -> data, ahead of what we have
         self.eof_at = None
         self.chunks = 0
+        self.encoded = []      # (encoding, len(data), bytes carried) each
 
     def add(self, c):
         self.chunks += 1
@@ -570,13 +586,15 @@ class _Stream:
                 "two eof chunks for one stream, at offsets %d and %d"
                 % (self.eof_at, c.offset))
             self.eof_at = c.offset
+        data = chunk_data(c)
+        self.encoded.append((c.encoding, len(c.data), len(data)))
         if self.eof_at is not None:
-            end = c.offset + len(c.data)
+            end = c.offset + len(data)
             assert end <= self.eof_at, (
                 "log chunk [%d, %d) beyond the eof at offset %d"
                 % (c.offset, end, self.eof_at))
-        if c.data:
-            self.pending.setdefault(c.offset, []).append(bytes(c.data))
+        if data:
+            self.pending.setdefault(c.offset, []).append(data)
         progress = True
         while progress:
             progress = False

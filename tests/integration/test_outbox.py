@@ -81,7 +81,7 @@ class Collector:
                         if ch.eof:
                             self.eof = True
                         elif ch.data:
-                            self.out[ch.offset] = ch.data
+                            self.out[ch.offset] = harness.chunk_data(ch)
             if not got and self.done():
                 return
 

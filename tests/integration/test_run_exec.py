@@ -179,6 +179,62 @@ sys.stderr.write('oops\\n')
     assert_error(rep, pb.INVALID_ARGUMENT, "max_bytes")
 
 
+LINES = """\
+import os, sys
+for i in range(40000):
+    sys.stdout.write("%06d level=info step=%d status=ok\\n" % (i, i % 7))
+sys.stdout.flush()
+sys.stderr.buffer.write(os.urandom(300000) + b"bye\\n")
+"""
+
+
+def test_log_chunks_compressed(run_daemon_factory, ws, bus_watch):
+    """Output that compresses goes on the bus as ZSTD chunks, each a
+    sixteenth smaller at least, that decode to exactly the bytes of the
+    log file; incompressible output, a small piece and an eof go as they
+    are (IDENTITY); run.logs replies are IDENTITY; log_zstd_level = 0
+    turns compression off."""
+    for level in ("1", "0"):
+        d = run_daemon_factory(env={"BATCHD_LOG_ZSTD_LEVEL": level}).start()
+        c = make_cluster(d, ws, "z" + level)
+        w = bus_watch(d, ws)
+        runs = {}
+        for name, code in (("lines", LINES), ("hi", "print('hi')\n")):
+            jd = make_jobdef(d, ws, name + level, code=code)
+            runs[name] = submit_ok(d, ws, jd.uuid, c.uuid).uuid
+        for name, run in runs.items():
+            assert wait_run(d, ws, run).status == pb.SUCCEEDED
+            for stream, fname in ((pb.STDOUT, "1.stdout"),
+                                  (pb.STDERR, "1.stderr")):
+                got = w.log_bytes(run, 1, stream)
+                with open(os.path.join(d.data_dir, "logs", run, fname),
+                          "rb") as f:
+                    assert got == f.read(), (level, name, fname)
+        out = w.streams[(runs["lines"], 1, pb.STDOUT)].encoded
+        err = w.streams[(runs["lines"], 1, pb.STDERR)].encoded
+        hi = w.streams[(runs["hi"], 1, pb.STDOUT)].encoded
+        assert all(e == pb.IDENTITY for e, _, _ in err + hi), (err, hi)
+        assert all(e == pb.IDENTITY for e, _, n in out if n < 512), out
+        zs = [(wire, n) for e, wire, n in out if e == pb.ZSTD]
+        if level == "0":
+            assert zs == [], out
+            d.stop()
+            continue
+        assert zs and all(wire < n - n // 16 for wire, n in zs), out
+        wire = sum(wire for _, wire, _ in out)
+        size = sum(n for _, _, n in out)
+        assert wire * 4 < size, (wire, size)
+        rep = d.call("run.logs", pb.GetJobRunLogsRequest(
+            uuid=runs["lines"], max_bytes=1 << 20), pb.JobRunLogsReply,
+            ws=ws)
+        assert_ok(rep)
+        assert all(ch.encoding == pb.IDENTITY for ch in rep.chunks)
+        page = b"".join(ch.data for ch in rep.chunks)
+        assert page and page == w.log_bytes(runs["lines"], 1,
+                                            pb.STDOUT)[:len(page)]
+        d.stop()    # the next one answers on the same subjects
+
+
 BURST_MIB = 64
 
 

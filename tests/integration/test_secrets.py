@@ -92,8 +92,7 @@ def test_secret_env_masked_everywhere(daemon, ws):
             _, data = sub.next(0.2)
         except Exception:
             break
-        ch = pb.LogChunk.FromString(data)
-        chunks += ch.data
+        chunks += harness.chunk_data(pb.LogChunk.FromString(data))
     assert SECRET.encode() not in chunks and b64 not in chunks
 
     # Nowhere on disk either (the shim's description is a memfd).

@@ -58,7 +58,10 @@ write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-/* A LogChunk's head, then its data: one message, every field as given. */
+/*
+ * A LogChunk's head, then its data: one message, every field as given,
+ * encoded (ZSTD, with its size) or not.
+ */
 static void
 test_wire_logchunk_head(void)
 {
@@ -77,6 +80,10 @@ test_wire_logchunk_head(void)
 		c.offset = 123456789012345ull;
 		c.len = lens[i];
 		c.eof = lens[i] == 0;
+		if (i % 2 == 1) {	/* and as batchd sends compressed data */
+			c.encoding = LE_ZSTD;
+			c.size = 4000000000u;
+		}
 		n = wire_logchunk_head(msg, &c);
 		CHECK(n <= WIRE_LOGCHUNK_HEAD);
 		for (k = 0; k < c.len; k++)
@@ -89,6 +96,10 @@ test_wire_logchunk_head(void)
 		CHECK(m->eof == (protobuf_c_boolean)c.eof);
 		CHECK(m->data.len == c.len);
 		CHECK(c.len == 0 || memcmp(m->data.data, msg + n, c.len) == 0);
+		CHECK(m->encoding == (i % 2 == 1 ?
+		    BATCHD__V1__LOG_ENCODING__ZSTD :
+		    BATCHD__V1__LOG_ENCODING__IDENTITY));
+		CHECK(m->size == c.size);
 		batchd__v1__log_chunk__free_unpacked(m, NULL);
 	}
 	free(msg);
