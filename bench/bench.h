@@ -74,6 +74,7 @@ struct seen {
 	int64_t		 t_first;	/* first stdout chunk with data */
 	int64_t		 t_eof;		/* stdout eof chunk */
 	uint64_t	 bytes;		/* stdout bytes received */
+	uint64_t	 wire;		/* their LogChunks' data, as sent */
 	uint64_t	 next_off;	/* expected offset of the next chunk */
 	uint64_t	 gaps;		/* chunks not at next_off */
 };

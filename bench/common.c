@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "bench.h"
 #include "batchd/v1/batchd.pb-c.h"
 
@@ -331,6 +333,9 @@ struct collector {
 	struct seen	 *v;
 	size_t		  n, cap;
 	natsSubscription *status_sub, *logs_sub;
+	ZSTD_DCtx	 *dz;		/* the logs thread's */
+	uint8_t		 *out;		/* a chunk's data decoded */
+	size_t		  outcap;
 };
 
 /* Under mtx: the record of run, created if new. */
@@ -387,14 +392,40 @@ on_status(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 	batchd__v1__job_run_status_event__free_unpacked(ev, NULL);
 }
 
-/* cnats thread: a LogChunk; count stdout bytes, check offsets. */
+/*
+ * cnats thread: a LogChunk; decode it as a subscriber would (a ZSTD one
+ * into c->out), count stdout bytes, check offsets. 0, or -1 if its data
+ * does not decode to its size.
+ */
+static int
+decode(struct collector *c, const Batchd__V1__LogChunk *ch, size_t *len)
+{
+	size_t	n;
+
+	*len = ch->data.len;
+	if (ch->encoding == BATCHD__V1__LOG_ENCODING__IDENTITY)
+		return 0;
+	if (ch->encoding != BATCHD__V1__LOG_ENCODING__ZSTD)
+		return -1;
+	if (ch->size > c->outcap)
+		c->out = erealloc(c->out, c->outcap = ch->size);
+	n = ZSTD_decompressDCtx(c->dz, c->out, c->outcap, ch->data.data,
+	    ch->data.len);
+	if (ZSTD_isError(n) || n != ch->size)
+		return -1;
+	*len = n;
+	return 0;
+}
+
 static void
 on_log(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 {
 	struct collector	*c = arg;
 	Batchd__V1__LogChunk	*ch;
 	struct seen		*s;
+	size_t			 len;
 	int64_t			 now = mono_ns();
+	int			 bad;
 
 	(void)nc;
 	(void)sub;
@@ -408,18 +439,22 @@ on_log(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 		batchd__v1__log_chunk__free_unpacked(ch, NULL);
 		return;
 	}
+	bad = decode(c, ch, &len) == -1;
 	pthread_mutex_lock(&c->mtx);
 	s = seen_get(c, ch->run_uuid);
-	if (ch->data.len > 0) {
+	s->wire += ch->data.len;
+	if (bad)
+		s->gaps++;
+	else if (len > 0) {
 		if (s->t_first == 0)
 			s->t_first = now;
 		if (ch->offset != s->next_off)
 			s->gaps++;
-		if (ch->offset + ch->data.len > s->next_off) {
-			s->bytes += ch->offset + ch->data.len -
+		if (ch->offset + len > s->next_off) {
+			s->bytes += ch->offset + len -
 			    (ch->offset > s->next_off ? ch->offset :
 			    s->next_off);
-			s->next_off = ch->offset + ch->data.len;
+			s->next_off = ch->offset + len;
 		}
 	}
 	if (ch->eof && s->t_eof == 0)
@@ -441,6 +476,8 @@ collector_start(natsConnection *nc, const char *ws)
 	memset(c, 0, sizeof *c);
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->cond, NULL);
+	if ((c->dz = ZSTD_createDCtx()) == NULL)
+		die("ZSTD_createDCtx: out of memory");
 	snprintf(subject, sizeof subject, "batchd.v1.%s.status.>", ws);
 	if ((s = natsConnection_Subscribe(&c->status_sub, nc, subject,
 	    on_status, c)) != NATS_OK)
@@ -511,6 +548,8 @@ collector_stop(struct collector *c)
 	natsSubscription_Destroy(c->logs_sub);
 	pthread_mutex_destroy(&c->mtx);
 	pthread_cond_destroy(&c->cond);
+	ZSTD_freeDCtx(c->dz);
+	free(c->out);
 	free(c->v);
 	free(c);
 }

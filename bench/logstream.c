@@ -13,7 +13,8 @@
  *   under batchd                 from the RUNNING event to the stdout eof
  *                                LogChunk received here: every byte went
  *                                through the shim, the log file, batchd and
- *                                NATS to this subscriber
+ *                                NATS (compressed as batchd chose) to this
+ *                                subscriber, which decodes what it gets
  *
  *   logstream URL WS MIB FILE OUTDIR
  *
@@ -244,11 +245,11 @@ main(int argc, char **argv)
 	    "\"reply_to_eof_ms\": %.1f, \"shim_wall_ms\": %lld, "
 	    "\"first_to_eof_ms\": %.1f, \"ratio_devnull\": %.3f, "
 	    "\"ratio_file\": %.3f, \"mib_per_s\": %.1f, \"bytes\": %llu, "
-	    "\"dropped\": %llu}\n", mib, devnull, tofile, bus, bus / devnull,
+	    "\"wire_bytes\": %llu, \"dropped\": %llu}\n", mib, devnull, tofile, bus, bus / devnull,
 	    wall / bus, wall, e2e,
 	    (long long)s.wall_ms, (double)(s.t_eof - s.t_first) / 1e6,
 	    wall / devnull, wall / tofile, (double)mib / (wall / 1e3),
-	    (unsigned long long)s.bytes,
+	    (unsigned long long)s.bytes, (unsigned long long)s.wire,
 	    (unsigned long long)collector_dropped(col));
 	collector_stop(col);
 	natsConnection_Destroy(sub);

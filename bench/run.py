@@ -625,6 +625,9 @@ class Bench:
                          "ratio", [r["batchd_over_bus"] for r in rs])
             self.add("3 logs", "%s, received by a subscriber" % what,
                      "MiB/s", [r["mib_per_s"] for r in rs])
+            self.add("3 logs", "%s, bytes of output per byte of LogChunk "
+                     "data on the bus (zstd)" % what, "ratio",
+                     [r["bytes"] / max(r["wire_bytes"], 1) for r in rs])
 
     # ---------------------------------------------------- part 4
 
