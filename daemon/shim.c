@@ -28,6 +28,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -658,6 +659,22 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 		emit(&s->outs[i], "", 0, 1);
 }
 
+/*
+ * Once the job has started, the shim only waits on it: woken by its pipes
+ * and timers, it should not preempt the job on the job's core but wait for
+ * the job's slice to end or for the other core. SCHED_BATCH does exactly
+ * that (no wakeup preemption) at the same share of CPU; the job keeps the
+ * policy it was started with. Any user may choose it.
+ */
+static void
+batch_policy(void)
+{
+	struct sched_param	sp;
+
+	memset(&sp, 0, sizeof sp);
+	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+}
+
 /* A fresh pair of pipes for a phase: read ends in s, write ends in w. */
 static void
 phase_pipes(struct sup *s, int *w)
@@ -871,6 +888,7 @@ main(int argc, char **argv)
 	}
 	/* The fetch used part of the attempt's time. */
 	ph.deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
+	batch_policy();
 	supervise(&s, &ph, &o, w);
 	if (o.timed_out)
 		s.timed_out = 1;	/* e.g. Slurm's TIMEOUT */

@@ -328,6 +328,27 @@ def test_only_stdio_descriptors(run_daemon, ws, cl):
     assert fds["1"].startswith("pipe:") and fds["2"].startswith("pipe:")
 
 
+POLICY = """\
+import json, os
+pids = [os.getpid(), os.getppid()]
+comm = open('/proc/%d/comm' % pids[1]).read().strip()
+print(json.dumps([comm] + [os.sched_getscheduler(p) for p in pids]))
+"""
+
+
+def test_the_shim_waits_without_preempting_the_job(run_daemon, ws, cl):
+    """Once the job has started, its shim runs SCHED_BATCH (its wakeups do
+    not preempt the job on the job's core); the job keeps SCHED_OTHER."""
+    d = run_daemon
+    jd = make_jobdef(d, ws, "policy", code=POLICY)
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    r = wait_run(d, ws, run.uuid)
+    assert r.status == pb.SUCCEEDED, read_logs(d, ws, run.uuid, pb.STDERR)
+    comm, job, shim = json.loads(read_logs(d, ws, run.uuid)[0])
+    assert comm == "batchd-shim"
+    assert (job, shim) == (os.SCHED_OTHER, os.SCHED_BATCH)
+
+
 # ---------------------------------------------------------------- env, args
 
 SHOW = """\
