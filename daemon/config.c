@@ -44,7 +44,7 @@ static const struct key {
 	S(python),
 	S(sql_engine),
 	U(log_chunk_bytes, 512, 1 << 20),
-	U(log_zstd_level, 0, 19),
+	U(log_zstd_level, 0, 3),	/* runs on the loop thread: logs.c */
 	S(http_listen),
 	U(outbox_max, 100, 100000000),
 	S(shim),

@@ -70,14 +70,16 @@ chunk_buf(void)
 	return rbuf + WIRE_LOGCHUNK_HEAD;
 }
 
-/*
- * Compress the len bytes at data into one Zstandard frame at zbuf() +
- * WIRE_LOGCHUNK_HEAD (log_zstd_level; 0: never). Returns its length, or 0
- * when the output should go as it is: compression is off, the piece is too
- * small to gain, or the frame would save less than a sixteenth.
- */
-#define ZSTD_MIN	512
+#define ZSTD_MIN	512	/* smaller pieces go as they are */
 
+/*
+ * Compress the len bytes at data into one Zstandard frame at zbuf +
+ * WIRE_LOGCHUNK_HEAD (log_zstd_level; 0: never). Returns its length, or 0
+ * when the output should go as it is: compression is off, the piece is
+ * under ZSTD_MIN, or the frame would save less than a sixteenth. This runs
+ * on the loop thread: level 1 takes ~0.7 ms per MiB of text, level 3 ~1 ms
+ * (6: ~7 ms, which is why config.c stops at 3).
+ */
 static ZSTD_CCtx	*zc;
 static uint8_t		*zbuf;
 static size_t		 zcap;
@@ -85,10 +87,11 @@ static size_t		 zcap;
 static size_t
 compress(const uint8_t *data, size_t len)
 {
-	size_t	n, cap = ZSTD_compressBound(len);
+	size_t	n, cap;
 
 	if (cfg->log_zstd_level == 0 || len < ZSTD_MIN)
 		return 0;
+	cap = ZSTD_compressBound(len);
 	if (zc == NULL && (zc = ZSTD_createCCtx()) == NULL)
 		fatalx("ZSTD_createCCtx: out of memory");
 	if (cap > zcap) {
