@@ -28,9 +28,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
