@@ -97,11 +97,8 @@ time.sleep(3)
 """
 
 
-def test_cancel_as_the_fetch_ends_is_not_lost(installed, daemon_factory,
-                                              tmp_path, ws):
-    """A cancel that reaches the shim after it reaped the fetch, while the
-    fetch's output still drains (a process the fetch left holds it), stops
-    the attempt there: the job never starts."""
+def holdfetch_daemon(installed, daemon_factory, tmp_path):
+    """A started batchd whose WORKSPACE source is holdfetch.c."""
     so = str(tmp_path / "holdfetch.so")
     subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC",
                     "-shared", "-I" + os.path.join(installed,
@@ -109,17 +106,25 @@ def test_cancel_as_the_fetch_ends_is_not_lost(installed, daemon_factory,
                     "-o", so, os.path.join(harness.REPO_ROOT, "tests",
                                            "integration", "plugins",
                                            "holdfetch.c")], check=True)
-    d = daemon_factory(env={
+    return daemon_factory(env={
         "BATCHD_PLUGIN_DIR": plugin_dir_with(tmp_path, so),
         "BATCHD_PLUGINS": "holdfetch,python,sql,local"}).start()
-    mark = str(tmp_path / "job-ran")
-    jd = harness.make_jobdef(d, ws, "hold", code=HOLD_JOB,
+
+
+def cancel_at(d, ws, tmp_path, name, marker):
+    """Submit job name (HOLD_JOB), cancel it once the attempt's directory
+    has marker, and check that the attempt ends CANCELLED without the job
+    ever starting. Returns the marker's path and the seconds from the
+    cancel to the attempt's end."""
+    mark = str(tmp_path / ("ran-" + name))
+    jd = harness.make_jobdef(d, ws, name, code=HOLD_JOB,
                              env={"MARK": mark},
                              cluster=harness.cluster_config())
     uuid = harness.submit_ok(d, ws, jd.uuid).uuid
-    over = os.path.join(d.data_dir, "runs", uuid, "1", "fetch-over")
-    harness.wait_until(lambda: os.path.exists(over), 20,
-                       what="the fetch's end")
+    path = os.path.join(d.data_dir, "runs", uuid, "1", marker)
+    harness.wait_until(lambda: os.path.exists(path), 20,
+                       what="%s of the fetch" % marker)
+    t0 = time.monotonic()
     rep = d.call("run.cancel", pb.CancelJobRunRequest(uuid=uuid),
                  pb.JobRunReply, ws=ws)
     assert_ok(rep)
@@ -127,9 +132,33 @@ def test_cancel_as_the_fetch_ends_is_not_lost(installed, daemon_factory,
     g = harness.wait_run(d, ws, uuid,
                          lambda r: r.attempts and r.attempts[0].finished_at_ms,
                          timeout=20, what="the attempt's end")
+    took = time.monotonic() - t0
     assert g.attempts[0].status == pb.CANCELLED
     time.sleep(0.5)     # a job started now would have made its mark
     assert not os.path.exists(mark), "the job ran after its cancel"
+    return path, took
+
+
+def test_cancel_as_the_fetch_ends_is_not_lost(installed, daemon_factory,
+                                              tmp_path, ws):
+    """A cancel that reaches the shim after it reaped the fetch, while the
+    fetch's output still drains (a process the fetch left holds it), stops
+    the attempt there: the job never starts."""
+    d = holdfetch_daemon(installed, daemon_factory, tmp_path)
+    cancel_at(d, ws, tmp_path, "hold", "fetch-over")
+
+
+def test_cancel_while_fetching_stops_the_fetch(installed, daemon_factory,
+                                               tmp_path, ws):
+    """A cancel while the fetch still runs (it would take 60 s) ends the
+    attempt at once, CANCELLED: the fetch is killed and the job never
+    starts."""
+    d = holdfetch_daemon(installed, daemon_factory, tmp_path)
+    path, took = cancel_at(d, ws, tmp_path, "slow", "fetching")
+    assert took < 15, "the attempt ended %.1f s after its cancel" % took
+    pid = int(open(path).read())
+    harness.wait_until(lambda: not os.path.exists("/proc/%d" % pid), 10,
+                       what="the fetch's exit")
 
 
 def start_fails(tmp_path, env):

@@ -5,6 +5,9 @@
  * returned, and makes {workdir}/../fetch-over once the fetch is gone: the
  * window in which the shim has reaped the fetch and still drains its
  * output, where a cancel once went unnoticed and the job started anyway.
+ * A file named slow*.py is fetched slowly instead: the fetch writes its pid
+ * into {workdir}/../fetching and sleeps 60 s before it copies, the window
+ * of a cancel while the fetch is still running.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -28,6 +31,15 @@ fetch(const struct batchd_job *job, char **file, char *err, size_t errlen)
 	snprintf(over, sizeof over, "%s/../fetch-over", job->workdir);
 	if (asprintf(file, "%s/%s", job->workdir, job->source_location) == -1)
 		return -1;
+	if (strncmp(job->source_location, "slow", 4) == 0) {
+		snprintf(over, sizeof over, "%s/../fetching", job->workdir);
+		if ((out = open(over, O_WRONLY | O_CREAT | O_TRUNC, 0644)) ==
+		    -1 || dprintf(out, "%d\n", (int)getpid()) < 0)
+			return -1;
+		close(out);
+		sleep(60);
+		snprintf(over, sizeof over, "%s/../fetch-over", job->workdir);
+	}
 	if ((in = open(src, O_RDONLY)) == -1 ||
 	    (out = open(*file, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1) {
 		snprintf(err, errlen, "%s: cannot copy", src);
