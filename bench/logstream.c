@@ -4,12 +4,20 @@
  *
  *   direct, stdout /dev/null     wall from posix_spawn to waitpid
  *   direct, stdout a file        the same, into a file beside batchd's logs
+ *   captured                     stdout a 1 MiB pipe that a SCHED_BATCH
+ *                                reader here splices into such a file as
+ *                                batchd's shim does (64 KiB pieces, a 1 ms
+ *                                rest after a read unless the job would
+ *                                fill half the pipe meanwhile): the cost of
+ *                                capturing and storing, nothing published
  *   beside the bus               the /dev/null run again, while a thread
  *                                here publishes as many bytes as LogChunks
  *                                at its /dev/null pace, a chunk every 2 ms
  *                                (as batchd does), to the same subscriber;
  *                                nothing stored: what sharing the machine
- *                                with the bus costs the job
+ *                                with the bus costs the job; twice: the
+ *                                bytes as they are, and text lines like
+ *                                the job's compressed as batchd does
  *   under batchd                 from the RUNNING event to the stdout eof
  *                                LogChunk received here: every byte went
  *                                through the shim, the log file, batchd and
@@ -22,6 +30,9 @@
  */
 #include <sys/wait.h>
 
+#include <poll.h>
+#include <sched.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,6 +41,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <zstd.h>
 
 #include "bench.h"
 #include "batchd/v1/batchd.pb-c.h"
@@ -66,6 +79,63 @@ direct(char *const argv[], const char *path)
 	return (double)(t1 - t0) / 1e6;
 }
 
+/*
+ * Wall ms of the job with stdout a pipe that this thread splices into the
+ * file path, as the shim moves a job's output into its log (shim.c
+ * supervise(), drain()), until the pipe's end and the job's exit.
+ */
+static double
+captured(char *const argv[], const char *path)
+{
+	struct sched_param	 sp;
+	struct pollfd		 pfd;
+	int64_t			 t0, t1, last = 0, now;
+	ssize_t			 n, got;
+	pid_t			 pid;
+	int			 fd, rfd, st, rest = 0;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		die("%s: cannot open", path);
+	memset(&sp, 0, sizeof sp);
+	t0 = mono_ns();
+	pid = spawn_direct(argv, -1, &rfd);
+	(void)fcntl(rfd, F_SETPIPE_SZ, 1 << 20);
+	if (fcntl(rfd, F_SETFL, O_NONBLOCK) == -1)
+		die("fcntl: %s", strerror(errno));
+	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+	pfd.fd = rfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (rest)
+			usleep(1000);
+		if (!rest && poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			die("poll: %s", strerror(errno));
+		for (got = 0; got < 1 << 20; got += n)
+			if ((n = splice(rfd, NULL, fd, NULL, 64 << 10,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK)) <= 0)
+				break;
+		if (got == 0 && n == 0)
+			break;		/* the job closed its stdout */
+		if (got == 0 && errno != EAGAIN && errno != EINTR)
+			die("splice: %s", strerror(errno));
+		now = mono_ns();
+		rest = got > 0 && (last == 0 || (int64_t)got * 1000000 <
+		    (now - last) * (1 << 19));
+		if (got > 0)
+			last = now;
+	}
+	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		die("captured %s: status 0x%x", argv[1], st);
+	t1 = mono_ns();
+	sp.sched_priority = 0;
+	(void)sched_setscheduler(0, SCHED_OTHER, &sp);
+	close(rfd);
+	close(fd);
+	return (double)(t1 - t0) / 1e6;
+}
+
 /* Has the stream's eof arrived? */
 static int
 eof_seen(const struct seen *s)
@@ -80,6 +150,9 @@ struct pacer {
 	int64_t		 dur_ns;	/* spread over this long */
 	uint8_t		*pk;		/* a packed LogChunk */
 	size_t		 cap;
+	ZSTD_CCtx	*zc;		/* compress as batchd, or NULL */
+	uint8_t		*z;
+	size_t		 zcap;
 };
 
 /* Publish one LogChunk of p's made-up run. */
@@ -98,12 +171,43 @@ pace_chunk(struct pacer *p, uint64_t off, uint8_t *data, size_t len,
 	ch.data.data = data;
 	ch.data.len = len;
 	ch.eof = eof;
+	if (p->zc != NULL && len >= 512) {	/* batchd's rule: logs.c */
+		if (ZSTD_compressBound(len) > p->zcap)
+			p->z = erealloc(p->z, p->zcap = ZSTD_compressBound(len));
+		n = ZSTD_compressCCtx(p->zc, p->z, p->zcap, data, len, 1);
+		if (!ZSTD_isError(n) && n < len - len / 16) {
+			ch.encoding = BATCHD__V1__LOG_ENCODING__ZSTD;
+			ch.size = (uint32_t)len;
+			ch.data.data = p->z;
+			ch.data.len = n;
+		}
+	}
 	if ((n = batchd__v1__log_chunk__get_packed_size(&ch)) > p->cap)
 		p->pk = erealloc(p->pk, p->cap = n);
 	batchd__v1__log_chunk__pack(&ch, p->pk);
 	if ((st = natsConnection_Publish(p->nc, p->subject, p->pk,
 	    (int)n)) != NATS_OK)
 		die("publish %s: %s", p->subject, natsStatus_GetText(st));
+}
+
+/* Text lines as lines.py writes them (run.py), as many as fit in len. */
+static void
+fill_lines(uint8_t *buf, size_t len)
+{
+	char		line[160];
+	size_t		off = 0, n;
+	long long	i;
+
+	for (i = 0; off < len; i++) {
+		n = (size_t)snprintf(line, sizeof line, "%012lld level=info "
+		    "step=%06lld rows=%09lld status=ok %.66s\n", i, i % 999983,
+		    i * 7919 % 1000000000, "................................."
+		    ".................................");
+		if (n > len - off)
+			n = len - off;
+		memcpy(buf + off, line, n);
+		off += n;
+	}
 }
 
 /*
@@ -121,7 +225,7 @@ pace(void *arg)
 	size_t		 n;
 
 	buf = emalloc(CHUNK_BYTES);
-	memset(buf, '.', CHUNK_BYTES);
+	fill_lines(buf, CHUNK_BYTES);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	t0 = mono_ns();
 	while (off < p->total) {
@@ -143,6 +247,7 @@ pace(void *arg)
 	}
 	pace_chunk(p, off, NULL, 0, 1);
 	free(p->pk);
+	free(p->z);
 	free(buf);
 	return NULL;
 }
@@ -151,11 +256,13 @@ pace(void *arg)
  * Wall ms of the job writing to /dev/null while the bus carries as many
  * bytes as it writes, at its /dev/null pace (devnull_ms), from a publisher
  * here to the subscriber: what sharing the machine with the bus costs the
- * job, whatever publishes its output. Nothing is stored.
+ * job, whatever publishes its output. Nothing is stored. With zstd, text
+ * lines like the job's go compressed as batchd sends them, else as they
+ * are.
  */
 static double
 beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
-    const char *ws, uint64_t total, double devnull_ms)
+    const char *ws, uint64_t total, double devnull_ms, int zstd)
 {
 	struct pacer	 p;
 	struct seen	 s;
@@ -163,7 +270,7 @@ beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
 	char		 run[64], subject[256];
 	double		 wall;
 
-	snprintf(run, sizeof run, "bus-%d", (int)getpid());
+	snprintf(run, sizeof run, "bus%s-%d", zstd ? "z" : "", (int)getpid());
 	snprintf(subject, sizeof subject, "batchd.v1.%s.logs.%s", ws, run);
 	memset(&p, 0, sizeof p);
 	p.nc = nc;
@@ -171,10 +278,13 @@ beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
 	p.run = run;
 	p.total = total;
 	p.dur_ns = (int64_t)(devnull_ms * 1e6);
+	if (zstd && (p.zc = ZSTD_createCCtx()) == NULL)
+		die("ZSTD_createCCtx: out of memory");
 	if ((errno = pthread_create(&th, NULL, pace, &p)) != 0)
 		die("pthread_create: %s", strerror(errno));
 	wall = direct(argv, "/dev/null");
 	pthread_join(th, NULL);
+	ZSTD_freeCCtx(p.zc);
 	if (collector_wait(col, run, eof_seen, RUN_TIMEOUT_MS, &s) == -1)
 		die("bus %s: no eof in %d ms", run, RUN_TIMEOUT_MS);
 	if (s.bytes != total || s.gaps != 0)
@@ -193,7 +303,7 @@ main(int argc, char **argv)
 	char			 def[BUUID_LEN + 1], cl[BUUID_LEN + 1];
 	char			 run[BUUID_LEN + 1], name[128], *file, *out;
 	char			*dargv[4];
-	double			 devnull, tofile, bus, wall, e2e;
+	double			 devnull, tofile, capt, bus, busz, wall, e2e;
 	uint64_t		 want;
 	int64_t			 t1;
 	long			 mib;
@@ -214,11 +324,14 @@ main(int argc, char **argv)
 	devnull = direct(dargv, "/dev/null");
 	tofile = direct(dargv, out);
 	unlink(out);
+	capt = captured(dargv, out);
+	unlink(out);
 
 	nc = bench_connect(argv[1]);
 	sub = bench_connect(argv[1]);
 	col = collector_start(sub, argv[2]);
-	bus = beside_bus(dargv, nc, col, argv[2], want, devnull);
+	bus = beside_bus(dargv, nc, col, argv[2], want, devnull, 0);
+	busz = beside_bus(dargv, nc, col, argv[2], want, devnull, 1);
 	snprintf(name, sizeof name, "logs-%d", (int)getpid());
 	bench_jobdef(nc, argv[2], name, strrchr(file, '/') + 1, argv[3], 0, 0,
 	    def);
@@ -241,12 +354,18 @@ main(int argc, char **argv)
 	printf("{\"mib\": %ld, \"direct_devnull_ms\": %.1f, "
 	    "\"direct_file_ms\": %.1f, \"bus_ms\": %.1f, "
 	    "\"ratio_bus\": %.3f, \"batchd_over_bus\": %.3f, "
+	    "\"captured_ms\": %.1f, \"ratio_captured\": %.3f, "
+	    "\"batchd_over_captured\": %.3f, "
+	    "\"busz_ms\": %.1f, \"ratio_busz\": %.3f, "
+	    "\"batchd_over_busz\": %.3f, "
 	    "\"batchd_ms\": %.1f, "
 	    "\"reply_to_eof_ms\": %.1f, \"shim_wall_ms\": %lld, "
 	    "\"first_to_eof_ms\": %.1f, \"ratio_devnull\": %.3f, "
 	    "\"ratio_file\": %.3f, \"mib_per_s\": %.1f, \"bytes\": %llu, "
-	    "\"wire_bytes\": %llu, \"dropped\": %llu}\n", mib, devnull, tofile, bus, bus / devnull,
-	    wall / bus, wall, e2e,
+	    "\"wire_bytes\": %llu, \"dropped\": %llu}\n", mib, devnull,
+	    tofile, bus, bus / devnull, wall / bus, capt, capt / devnull,
+	    wall / capt, busz, busz / devnull,
+	    wall / busz, wall, e2e,
 	    (long long)s.wall_ms, (double)(s.t_eof - s.t_first) / 1e6,
 	    wall / devnull, wall / tofile, (double)mib / (wall / 1e3),
 	    (unsigned long long)s.bytes, (unsigned long long)s.wire,

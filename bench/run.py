@@ -576,10 +576,14 @@ class Bench:
                                   logname="logstream-%s-r%d" % (job, rep))
                     res[job].append(r)
                     log("logs rep %d %s: %d MiB, /dev/null %.0f ms, file "
-                        "%.0f ms, beside the bus %.0f ms (x%.2f), batchd %.0f ms "
-                        "(x%.2f), %.0f MiB/s received"
+                        "%.0f ms, captured %.0f ms (x%.2f), beside the bus "
+                        "%.0f ms (x%.2f), zstd %.0f "
+                        "ms (x%.2f), batchd %.0f ms (x%.2f), %.0f MiB/s "
+                        "received"
                         % (rep + 1, job, mib, r["direct_devnull_ms"],
-                           r["direct_file_ms"], r["bus_ms"], r["ratio_bus"],
+                           r["direct_file_ms"], r["captured_ms"],
+                           r["ratio_captured"], r["bus_ms"], r["ratio_bus"],
+                           r["busz_ms"], r["ratio_busz"],
                            r["batchd_ms"], r["ratio_devnull"],
                            r["mib_per_s"]))
                     # the next run starts from clean log space
@@ -599,6 +603,9 @@ class Bench:
                      % (what, mib), "ms", [r["direct_devnull_ms"] for r in rs])
             self.add("3 logs", "%s, %d MiB to a file, direct" % (what, mib),
                      "ms", [r["direct_file_ms"] for r in rs])
+            self.add("3 logs", "%s, into a pipe spliced to a file as the "
+                     "shim does (captured and stored, nothing published)"
+                     % what, "ms", [r["captured_ms"] for r in rs])
             self.add("3 logs", "%s, under batchd, RUNNING -> eof received"
                      % what, "ms", [r["batchd_ms"] for r in rs])
             self.add("3 logs", "%s, attempt wall under batchd (shim)" % what,
@@ -612,6 +619,10 @@ class Bench:
                          "ratio", [r["ratio_devnull"] for r in rs])
             self.add("3 logs", "%s, batchd / direct to a file" % what,
                      "ratio", [r["ratio_file"] for r in rs])
+            self.add("3 logs", "%s, captured / direct to /dev/null" % what,
+                     "ratio", [r["ratio_captured"] for r in rs])
+            self.add("3 logs", "%s, batchd / captured" % what, "ratio",
+                     [r["batchd_over_captured"] for r in rs])
             if job == "lines.py":
                 # what the bus's share of the two cores costs the job; the
                 # flood's /dev/null run (~12 ms) is too short to pace by
@@ -623,6 +634,15 @@ class Bench:
                          [r["ratio_bus"] for r in rs])
                 self.add("3 logs", "%s, batchd / the bus's floor" % what,
                          "ratio", [r["batchd_over_bus"] for r in rs])
+                self.add("3 logs", "%s, the same with text lines "
+                         "compressed as batchd publishes them (zstd)" % what,
+                         "ms", [r["busz_ms"] for r in rs])
+                self.add("3 logs", "%s, that / direct to /dev/null: the "
+                         "bus's floor as batchd uses it" % what, "ratio",
+                         [r["ratio_busz"] for r in rs])
+                self.add("3 logs", "%s, batchd / the bus's floor as batchd "
+                         "uses it" % what, "ratio",
+                         [r["batchd_over_busz"] for r in rs])
             self.add("3 logs", "%s, received by a subscriber" % what,
                      "MiB/s", [r["mib_per_s"] for r in rs])
             self.add("3 logs", "%s, bytes of output per byte of LogChunk "
