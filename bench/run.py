@@ -626,23 +626,19 @@ class Bench:
             if job == "lines.py":
                 # what the bus's share of the two cores costs the job; the
                 # flood's /dev/null run (~12 ms) is too short to pace by
-                self.add("3 logs", "%s, to /dev/null while the bus carries "
-                         "as many bytes (nothing stored)" % what, "ms",
-                         [r["bus_ms"] for r in rs])
-                self.add("3 logs", "%s, that / direct to /dev/null: the "
-                         "bus's floor" % what, "ratio",
-                         [r["ratio_bus"] for r in rs])
-                self.add("3 logs", "%s, batchd / the bus's floor" % what,
-                         "ratio", [r["batchd_over_bus"] for r in rs])
-                self.add("3 logs", "%s, the same with text lines "
-                         "compressed as batchd publishes them (zstd)" % what,
-                         "ms", [r["busz_ms"] for r in rs])
-                self.add("3 logs", "%s, that / direct to /dev/null: the "
-                         "bus's floor as batchd uses it" % what, "ratio",
-                         [r["ratio_busz"] for r in rs])
-                self.add("3 logs", "%s, batchd / the bus's floor as batchd "
-                         "uses it" % what, "ratio",
-                         [r["batchd_over_busz"] for r in rs])
+                for key, ms_row, floor in (
+                        ("bus", "to /dev/null while the bus carries as many "
+                         "bytes (nothing stored)", "the bus's floor"),
+                        ("busz", "the same with text lines compressed as "
+                         "batchd publishes them (zstd)",
+                         "the bus's floor as batchd uses it")):
+                    self.add("3 logs", "%s, %s" % (what, ms_row), "ms",
+                             [r[key + "_ms"] for r in rs])
+                    self.add("3 logs", "%s, that / direct to /dev/null: %s"
+                             % (what, floor), "ratio",
+                             [r["ratio_" + key] for r in rs])
+                    self.add("3 logs", "%s, batchd / %s" % (what, floor),
+                             "ratio", [r["batchd_over_" + key] for r in rs])
             self.add("3 logs", "%s, received by a subscriber" % what,
                      "MiB/s", [r["mib_per_s"] for r in rs])
             self.add("3 logs", "%s, bytes of output per byte of LogChunk "
