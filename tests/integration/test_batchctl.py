@@ -697,6 +697,34 @@ def test_logs_follow_until_eof(bd, ws, tmp_path):
     assert text == "".join("e %d\n" % i for i in range(5))
 
 
+def test_logs_follow_skips_a_chunk_that_does_not_decode(bd, ws, tmp_path):
+    """A LogChunk whose ZSTD data does not decode (not batchd's: published
+    here) is said on stderr and skipped; the output printed is still
+    exactly the run's."""
+    code = ("import time\n"
+            "for i in range(8):\n"
+            "    print('line', i, flush=True)\n"
+            "    time.sleep(0.2)\n")
+    jobdef(bd, ws, tmp_path, "eight", "eight.py", code)
+    r = js(bd, ws, "run", "submit", "eight")
+    follow = popen(bd, ws, "run", "logs", r["uuid"], "-f")
+    time.sleep(0.5)     # subscribed
+    nc = harness.NatsClient(bd.nats_host, bd.nats_port)
+    try:
+        nc.publish("batchd.v1.%s.logs.%s" % (ws, r["uuid"]), pb.LogChunk(
+            run_uuid=r["uuid"], attempt=1, stream=pb.STDOUT, offset=0,
+            data=b"not a zstd frame", encoding=pb.ZSTD,
+            size=100).SerializeToString())
+        nc.flush()
+    finally:
+        nc.close()
+    rc, out, err = finish(follow)
+    assert rc == 0, err
+    assert out == "".join("line %d\n" % i for i in range(8))
+    assert ("batchctl: log chunk at offset 0 of attempt 1 (encoding 1) "
+            "does not decode; skipped\n") in err, err
+
+
 @pytest.mark.skipif(shutil.which("sqlite3") is None, reason="no sqlite3")
 def test_sql_run(bd, ws, tmp_path):
     cfg = write_json(tmp_path, "c.json", DOC_CLUSTER)

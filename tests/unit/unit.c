@@ -155,6 +155,7 @@ test_config_defaults(void)
 	CHECK(cfg->queue_cap == 100);
 	CHECK(strcmp(cfg->default_workspace, "default") == 0);
 	CHECK(cfg->log_level == LOG_LVL_INFO);
+	CHECK(cfg->log_zstd_level == 1);
 }
 
 static void
@@ -202,6 +203,12 @@ test_config_bad_value(void)
 	write_file("e.conf", "log_level = loud\n");
 	CHECK(config_load("e.conf", &cause) == NULL);
 	CHECK(strstr(cause, "log_level") != NULL);
+	free(cause);
+	/* zstd runs on the loop thread: no level that takes ms per MiB */
+	write_file("e.conf", "log_zstd_level = 4\n");
+	CHECK(config_load("e.conf", &cause) == NULL);
+	CHECK(strstr(cause, "log_zstd_level") != NULL &&
+	    strstr(cause, "from 0 to 3") != NULL);
 	free(cause);
 }
 
