@@ -48,7 +48,7 @@
 #define REASON_SPAWN_FAILED	8
 #define PIPE_BYTES		(1024 * 1024)	/* job pipes, and one read */
 #define REST_US			1000	/* a stream just read waits this long */
-#define DRAIN_PIECE		(64 * 1024)	/* one splice or read */
+#define DRAIN_PIECE		(64 * 1024)	/* one read(2) of output to mask */
 
 extern char **environ;
 
@@ -147,6 +147,7 @@ write_all(int fd, const char *buf, ssize_t n)
  */
 struct out {
 	int	 fd;
+	int	 relay[2];	/* a pipe of ours between the job's and fd */
 	char	*held;
 	size_t	 nheld;
 };
@@ -234,16 +235,43 @@ emit(struct out *o, const char *data, size_t n, int eof)
 }
 
 /*
- * Move what the pipe fd holds, up to size bytes, into the log o: with
- * splice(2) when there is nothing to mask, so the bytes never pass through
- * this process; else read into buf and emit(). Returns what read(2) would:
- * > 0, 0 at EOF, or -1 (EAGAIN once the pipe is empty: its read end is
- * O_NONBLOCK).
+ * Move the n bytes in o's relay into its log. What the log refuses (the
+ * disk is full) is read out and dropped, so the relay is empty again and
+ * the job goes on.
+ */
+static void
+relay_out(struct out *o, char *buf, size_t size, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		if ((w = splice(o->relay[0], NULL, o->fd, NULL, n,
+		    SPLICE_F_MOVE)) <= 0) {
+			if ((w = read(o->relay[0], buf, n < size ? n : size)) <= 0) {
+				if (w == -1 && errno == EINTR)
+					continue;
+				die("relay");	/* it holds n bytes */
+			}
+			write_all(o->fd, buf, w);
+		}
+		n -= (size_t)w;
+	}
+}
+
+/*
+ * Move what the pipe fd holds, up to size bytes, into the log o. Returns
+ * what read(2) would: > 0, 0 at EOF, or -1 (EAGAIN once the pipe is empty:
+ * its read end is O_NONBLOCK).
  *
- * It goes in pieces of DRAIN_PIECE: the pipe's mutex is held for the
- * whole of one splice or read, and the job's next write spins on it
- * meanwhile (perf: with 1 MiB splices into the log, 6 % of a text-writing
- * job's samples were mutex_spin_on_owner; with 64 KiB pieces, 0.1 %).
+ * With nothing to mask the bytes never pass through this process:
+ * splice(2) moves the job pipe's pages into o's relay, a pipe of our own,
+ * and from there into the log. The job pipe's mutex is held only while
+ * pages change pipes. A splice straight into the log would hold it through
+ * the file's write as well, and the job's next write spins on it
+ * meanwhile: with the shim on the other core, 3 % of a text-writing job's
+ * samples were mutex_spin_on_owner even in 64 KiB pieces; none through
+ * the relay. With secrets, read into buf in DRAIN_PIECEs (read(2) holds
+ * the mutex while it copies) and emit().
  */
 static ssize_t
 drain(int fd, struct out *o, char *buf, size_t size)
@@ -253,16 +281,11 @@ drain(int fd, struct out *o, char *buf, size_t size)
 
 	while (got < size) {
 		want = size - got < DRAIN_PIECE ? size - got : DRAIN_PIECE;
-		n = -1;
 		if (npats == 0) {
-			n = splice(fd, NULL, o->fd, NULL, want,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			/* The file refused (disk full): read, so the job
-			 * goes on. */
-			if (n == -1 && (errno == EAGAIN || errno == EINTR))
-				break;
-		}
-		if (n == -1 && (n = read(fd, buf, want)) > 0)
+			if ((n = splice(fd, NULL, o->relay[1], NULL, size - got,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK)) > 0)
+				relay_out(o, buf, size, (size_t)n);
+		} else if ((n = read(fd, buf, want)) > 0)
 			emit(o, buf, (size_t)n, 0);
 		if (n <= 0)
 			break;
@@ -807,11 +830,16 @@ main(int argc, char **argv)
 
 	memset(&s, 0, sizeof s);
 	s.pipes[0] = s.pipes[1] = -1;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		if ((s.outs[i].fd = open(str(i == 0 ? "stdout_log" :
 		    "stderr_log"), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
 		    lseek(s.outs[i].fd, 0, SEEK_END) == -1)	/* splice(2) */
 			die(str(i == 0 ? "stdout_log" : "stderr_log"));
+		if (pipe2(s.outs[i].relay, O_CLOEXEC) == -1)
+			die("pipe");
+		/* as much as the job's pipe holds */
+		(void)fcntl(s.outs[i].relay[0], F_SETPIPE_SZ, PIPE_BYTES);
+	}
 	s.grace_ms = num("grace_s") * 1000;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

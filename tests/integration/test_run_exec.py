@@ -5,6 +5,8 @@ source file (which may not leave the workspace), and SQL jobs."""
 import hashlib
 import json
 import os
+import subprocess
+import time
 
 import pytest
 
@@ -266,6 +268,55 @@ for i in range(%d):
     assert grew < BURST_MIB // 2, (
         "batchd's peak RSS grew by %d MiB while a %d MiB burst streamed"
         % (grew, BURST_MIB))
+
+
+def test_a_full_log_disk_drops_output_and_the_job_goes_on(
+        run_daemon_factory, ws, tmp_path):
+    """The log's disk fills while the job writes: what does not fit is
+    dropped, the job is never held up, and once there is room again its
+    output is stored again. The logs have a 3 MiB file system of their
+    own, a 1 MiB filler on it; the job writes 4 MiB, then waits until the
+    test has removed the filler, then writes a last line."""
+    d = run_daemon_factory()
+    logs = os.path.join(d.data_dir, "logs")
+    os.makedirs(logs)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", logs],
+                   check=True)
+    try:
+        d.start()
+        filler = os.path.join(logs, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (1 << 20))
+        wrote, go = str(tmp_path / "wrote"), str(tmp_path / "go")
+        jd = make_jobdef(d, ws, "full", env={"WROTE": wrote, "GO": go},
+                         code=GEN + """\
+import os, sys, time
+sys.stdout.buffer.write(gen('stdout', 4 << 20))
+sys.stdout.buffer.flush()
+open(os.environ['WROTE'], 'w').close()
+while not os.path.exists(os.environ['GO']):
+    time.sleep(0.02)
+sys.stdout.buffer.write(b'tail\\n')
+""")
+        run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "full").uuid)
+        harness.wait_until(lambda: os.path.exists(wrote), 30,
+                           what="the job wrote its 4 MiB")
+        time.sleep(0.5)        # the shim drains in a few ms
+        os.unlink(filler)
+        open(go, "w").close()
+        r = wait_run(d, ws, run.uuid, timeout=30)
+        assert r.status == pb.SUCCEEDED, r
+        with open(os.path.join(logs, run.uuid, "1.stdout"), "rb") as f:
+            data = f.read()
+        assert data.endswith(b"tail\n"), data[-100:]
+        body = data[:-5]
+        # What fitted, then nothing until the tail: the disk had about
+        # 2 MiB.
+        assert (1 << 20) < len(body) < (3 << 20), len(body)
+        assert body == gen("stdout", 4 << 20)[:len(body)]
+        assert read_logs(d, ws, run.uuid)[0] == data
+    finally:
+        subprocess.run(["umount", "-l", logs], check=False)
 
 
 def test_logs_of_a_running_run_are_not_eof(run_daemon, ws, cl, bus_watch):
