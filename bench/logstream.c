@@ -6,10 +6,11 @@
  *   direct, stdout a file        the same, into a file beside batchd's logs
  *   captured                     stdout a 1 MiB pipe that a SCHED_BATCH
  *                                reader here splices into such a file as
- *                                batchd's shim does (64 KiB pieces, a 1 ms
- *                                rest after a read unless the job would
- *                                fill half the pipe meanwhile): the cost of
- *                                capturing and storing, nothing published
+ *                                batchd's shim does (through a pipe of its
+ *                                own, a 1 ms rest after a read unless the
+ *                                job would fill half the pipe meanwhile):
+ *                                the cost of capturing and storing,
+ *                                nothing published
  *   beside the bus               the /dev/null run again, while a thread
  *                                here publishes as many bytes as LogChunks
  *                                at its /dev/null pace, a chunk every 2 ms
@@ -90,13 +91,16 @@ captured(char *const argv[], const char *path)
 	struct sched_param	 sp;
 	struct pollfd		 pfd;
 	int64_t			 t0, t1, last = 0, now;
-	ssize_t			 n, got;
+	ssize_t			 n, m, w, got;
 	pid_t			 pid;
-	int			 fd, rfd, st, rest = 0;
+	int			 fd, rfd, relay[2], st, rest = 0;
 
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
 		die("%s: cannot open", path);
+	if (pipe2(relay, O_CLOEXEC) == -1)
+		die("pipe: %s", strerror(errno));
+	(void)fcntl(relay[0], F_SETPIPE_SZ, 1 << 20);
 	memset(&sp, 0, sizeof sp);
 	t0 = mono_ns();
 	pid = spawn_direct(argv, -1, &rfd);
@@ -111,10 +115,15 @@ captured(char *const argv[], const char *path)
 			usleep(1000);
 		if (!rest && poll(&pfd, 1, -1) == -1 && errno != EINTR)
 			die("poll: %s", strerror(errno));
-		for (got = 0; got < 1 << 20; got += n)
-			if ((n = splice(rfd, NULL, fd, NULL, 64 << 10,
+		for (got = 0; got < 1 << 20; got += n) {
+			if ((n = splice(rfd, NULL, relay[1], NULL, 1 << 20,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK)) <= 0)
 				break;
+			for (m = n; m > 0; m -= w)
+				if ((w = splice(relay[0], NULL, fd, NULL,
+				    (size_t)m, SPLICE_F_MOVE)) <= 0)
+					die("splice: %s", strerror(errno));
+		}
 		if (got == 0 && n == 0)
 			break;		/* the job closed its stdout */
 		if (got == 0 && errno != EAGAIN && errno != EINTR)
@@ -132,6 +141,8 @@ captured(char *const argv[], const char *path)
 	sp.sched_priority = 0;
 	(void)sched_setscheduler(0, SCHED_OTHER, &sp);
 	close(rfd);
+	close(relay[0]);
+	close(relay[1]);
 	close(fd);
 	return (double)(t1 - t0) / 1e6;
 }
