@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "batchd.h"
 
@@ -76,35 +77,34 @@ chunk_buf(void)
  * Compress the len bytes at data into one Zstandard frame at zbuf +
  * WIRE_LOGCHUNK_HEAD (log_zstd_level; 0: never). Returns its length, or 0
  * when the output should go as it is: compression is off, the piece is
- * under ZSTD_MIN, or the frame would save less than a sixteenth. This runs
- * on the loop thread: level 1 takes ~0.7 ms per MiB of text, level 3 ~1 ms
- * (6: ~7 ms, which is why config.c stops at 3).
+ * under ZSTD_MIN, or the frame would save less than a sixteenth. zstd is
+ * given room for no more than that, so a frame too big is the same failure
+ * as any other (dstSize_tooSmall, the only one not worth a log line): the
+ * test of incompressible output covers the way out. This runs on the loop
+ * thread: level 1 takes ~0.7 ms per MiB of text, level 3 ~1 ms (6: ~7 ms,
+ * which is why config.c stops at 3).
  */
 static ZSTD_CCtx	*zc;
 static uint8_t		*zbuf;
-static size_t		 zcap;
 
 static size_t
 compress(const uint8_t *data, size_t len)
 {
-	size_t	n, cap;
+	size_t	n;
 
 	if (cfg->log_zstd_level == 0 || len < ZSTD_MIN)
 		return 0;
-	cap = ZSTD_compressBound(len);
 	if (zc == NULL && (zc = ZSTD_createCCtx()) == NULL)
 		fatalx("ZSTD_createCCtx: out of memory");
-	if (cap > zcap) {
-		free(zbuf);
-		zbuf = xmalloc(WIRE_LOGCHUNK_HEAD + (zcap = cap));
-	}
-	n = ZSTD_compressCCtx(zc, zbuf + WIRE_LOGCHUNK_HEAD, cap, data, len,
-	    (int)cfg->log_zstd_level);
-	if (ZSTD_isError(n)) {
+	if (zbuf == NULL)
+		zbuf = xmalloc(WIRE_LOGCHUNK_HEAD + cfg->log_chunk_bytes);
+	n = ZSTD_compressCCtx(zc, zbuf + WIRE_LOGCHUNK_HEAD,
+	    len - len / 16 - 1, data, len, (int)cfg->log_zstd_level);
+	if (!ZSTD_isError(n))
+		return n;
+	if (ZSTD_getErrorCode(n) != ZSTD_error_dstSize_tooSmall)
 		log_warnx("zstd: %s", ZSTD_getErrorName(n));
-		return 0;
-	}
-	return n < len - len / 16 ? n : 0;
+	return 0;
 }
 
 /*
@@ -485,7 +485,6 @@ logs_free_all(void)
 	zc = NULL;
 	free(zbuf);
 	zbuf = NULL;
-	zcap = 0;
 }
 
 /* run.logs: up to max_bytes of one stream of one attempt from offset. */
