@@ -247,11 +247,11 @@ relay_out(struct out *o, char *buf, size_t size, size_t n)
 	while (n > 0) {
 		if ((w = splice(o->relay[0], NULL, o->fd, NULL, n,
 		    SPLICE_F_MOVE)) <= 0) {
-			if ((w = read(o->relay[0], buf, n < size ? n : size)) <= 0) {
-				if (w == -1 && errno == EINTR)
-					continue;
+			w = read(o->relay[0], buf, n < size ? n : size);
+			if (w == -1 && errno == EINTR)
+				continue;
+			if (w <= 0)
 				die("relay");	/* it holds n bytes */
-			}
 			write_all(o->fd, buf, w);
 		}
 		n -= (size_t)w;
@@ -271,7 +271,8 @@ relay_out(struct out *o, char *buf, size_t size, size_t n)
  * meanwhile: with the shim on the other core, 3 % of a text-writing job's
  * samples were mutex_spin_on_owner even in 64 KiB pieces; none through
  * the relay. With secrets, read into buf in DRAIN_PIECEs (read(2) holds
- * the mutex while it copies) and emit().
+ * the mutex while it copies) and emit(); so does a splice into the relay
+ * that fails for another reason than an empty pipe.
  */
 static ssize_t
 drain(int fd, struct out *o, char *buf, size_t size)
@@ -281,11 +282,16 @@ drain(int fd, struct out *o, char *buf, size_t size)
 
 	while (got < size) {
 		want = size - got < DRAIN_PIECE ? size - got : DRAIN_PIECE;
+		n = -1;
 		if (npats == 0) {
-			if ((n = splice(fd, NULL, o->relay[1], NULL, size - got,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK)) > 0)
+			n = splice(fd, NULL, o->relay[1], NULL, size - got,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0)
 				relay_out(o, buf, size, (size_t)n);
-		} else if ((n = read(fd, buf, want)) > 0)
+			else if (n == 0 || errno == EAGAIN || errno == EINTR)
+				break;
+		}
+		if (n == -1 && (n = read(fd, buf, want)) > 0)
 			emit(o, buf, (size_t)n, 0);
 		if (n <= 0)
 			break;
