@@ -632,6 +632,7 @@ int	 redo_write(int);
 void	 retention_init(void);
 void	 retention_free(void);
 void	 retention_remove(void *);
+int	 retention_trash(struct txn *, const char *);
 void	 run_attempt_ended(const char *, uint32_t, const struct result *);
 void	 run_note(const char *, uint32_t, const char *);
 

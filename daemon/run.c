@@ -1392,7 +1392,7 @@ out:
 
 /*
  * Remove a finished run: its record, index entries, history, idempotency
- * key and (after the commit) its files. 0 or an LMDB error.
+ * key and (after the commit, retention.c) its files. 0 or an LMDB error.
  */
 int
 run_purge(struct txn *t, const char *uuid)
@@ -1400,7 +1400,6 @@ run_purge(struct txn *t, const char *uuid)
 	struct run	 r;
 	struct buf	 key = { 0 };
 	uint8_t		 ek[16];
-	char		*dir;
 	uint64_t	 i;
 	int		 rc;
 
@@ -1429,12 +1428,10 @@ run_purge(struct txn *t, const char *uuid)
 		if ((rc = store_del(t, DB_IDEM, key.p, key.len)) != 0)
 			goto out;
 	}
+	if ((rc = retention_trash(t, r.uuid)) != 0)
+		goto out;
 	log_info("run=%s ws=%s purged (finished %lld, %llu log bytes)", r.uuid,
 	    r.ws, (long long)r.finished_ms, (unsigned long long)r.log_bytes);
-	xasprintf(&dir, "%s/logs/%s", cfg->data_dir, r.uuid);
-	txn_defer(t, retention_remove, dir, free);
-	xasprintf(&dir, "%s/runs/%s", cfg->data_dir, r.uuid);
-	txn_defer(t, retention_remove, dir, free);
 out:
 	buf_free(&key);
 	run_free(&r);

@@ -146,3 +146,43 @@ def test_retention_by_log_size_purges_oldest(daemon_factory, ws):
                    pb.JobRunReply, ws=ws)
         assert_ok(r)
         assert r.job_run.log_bytes == 1000
+
+
+def test_a_purged_runs_files_go_even_if_rm_failed_or_batchd_died(
+        daemon_factory, ws):
+    """The purge's commit remembers the run's files until rm(1) has
+    removed them. Here rm fails on a file made immutable, and batchd is
+    killed; the next start removes the files, and once they are gone the
+    start after it has nothing left to remove."""
+    d = daemon_factory(env={"BATCHD_RETENTION_AGE_S": "1",
+                            "BATCHD_RETENTION_INTERVAL_S": "1"}).start()
+    write_job(d, ws, "ok.py", "print('x' * 100)\n")
+    jd = d.call("jobdef.create", jobdef_req("ok"), pb.JobDefinitionReply,
+                ws=ws).job_definition.uuid
+    run = run_to_end(d, ws, jd)
+    logs = os.path.join(d.data_dir, "logs", run)
+    runs = os.path.join(d.data_dir, "runs", run)
+    pinned = os.path.join(logs, "pinned")
+    open(pinned, "w").close()
+    if subprocess.run(["chattr", "+i", pinned],
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        harness.wait_until(lambda: gone(d, ws, run), 10, what="run purged")
+        harness.wait_until(lambda: "failed (status" in d.log_text(), 10,
+                           what="rm's failure logged")
+        assert os.path.exists(pinned) and not os.path.exists(runs)
+        d.kill9()
+    finally:
+        subprocess.run(["chattr", "-i", pinned], check=False)
+    d.start()
+    harness.wait_until(lambda: not os.path.exists(logs), 10,
+                       what="the purged run's files removed at start")
+    said = "1 purged runs may have files left"
+    assert d.log_text().count(said) == 1
+    # Their key went with them (a lazy commit, 100 ms at most).
+    time.sleep(0.5)
+    d.stop()
+    d.start()
+    time.sleep(0.5)
+    assert d.log_text().count(said) == 1
