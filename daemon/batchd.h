@@ -645,7 +645,8 @@ extern int (*exec_spawn)(pid_t *, const char *,
 	    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
 	    char *const [], char *const []);
 void	 exec_kill(const char *, uint32_t);
-int	 exec_reattach(const char *, const char *, uint32_t, struct result *);
+int	 exec_reattach(struct txn *, const char *, const char *, uint32_t,
+	    struct result *);
 size_t	 exec_count(void);
 
 /* metrics.c */
@@ -671,9 +672,11 @@ int	 logs_read(struct txn *, struct request *, struct buf *,
 	    struct error *);
 struct lstream;
 struct lstream *logs_follow(const char *, const char *, uint32_t,
-	    enum logstream, int, char **);
+	    enum logstream, int, uint64_t, char **);
 void	 logs_finish(struct lstream *);
 void	 logs_abandon(struct lstream *);
+uint64_t logs_acked(struct txn *, const char *, uint32_t, enum logstream);
+int	 logs_forget(struct txn *, const char *);
 int	 logs_unacked(void);
 void	 logs_barrier_sent(void);
 void	 logs_barrier_done(void);

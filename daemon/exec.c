@@ -311,12 +311,16 @@ on_shim_exit(evutil_socket_t fd, short what, void *arg)
 	proc_free(p, 1);	/* reads the logs to their end first */
 }
 
-/* Track shim pid of attempt (uuid, attempt); logs followed from 0. */
+/*
+ * Track shim pid of attempt (uuid, attempt); its logs followed from 0, or
+ * with t (after a restart) from what was confirmed before.
+ */
 static struct proc *
-proc_watch(const char *ws, const char *uuid, uint32_t attempt, pid_t pid,
-    int truncate, char **cause)
+proc_watch(struct txn *t, const char *ws, const char *uuid, uint32_t attempt,
+    pid_t pid, int truncate, char **cause)
 {
 	struct proc	*p;
+	enum logstream	 which;
 	int		 i;
 
 	p = xcalloc(1, sizeof *p);
@@ -329,8 +333,10 @@ proc_watch(const char *ws, const char *uuid, uint32_t attempt, pid_t pid,
 	LIST_INSERT_HEAD(&procs, p, entry);
 	nprocs++;
 	for (i = 0; i < 2; i++) {
-		p->ls[i] = logs_follow(ws, uuid, attempt,
-		    i == 0 ? LS_STDOUT : LS_STDERR, truncate, cause);
+		which = i == 0 ? LS_STDOUT : LS_STDERR;
+		p->ls[i] = logs_follow(ws, uuid, attempt, which, truncate,
+		    t != NULL ? logs_acked(t, uuid, attempt, which) : 0,
+		    cause);
 		if (p->ls[i] == NULL) {
 			proc_free(p, 1);
 			return NULL;
@@ -647,7 +653,8 @@ exec_start(const struct run *r)
 	strv_add(&argv, xstrdup(dir));
 
 	/* The log files exist (empty) before the shim appends to them. */
-	if ((p = proc_watch(r->ws, r->uuid, r->attempt, 0, 1, &cause)) ==
+	if ((p = proc_watch(NULL, r->ws, r->uuid, r->attempt, 0, 1,
+	    &cause)) ==
 	    NULL) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
@@ -752,15 +759,16 @@ shim_lock(const char *dir, pid_t *pid)
 }
 
 /*
- * After a restart: is the shim of (uuid, attempt) alive? Then watch it
- * again (its logs are published again from their start) and return 1.
+ * After a restart, in op t: is the shim of (uuid, attempt) alive? Then
+ * watch it again (its logs are published on from what a barrier confirmed
+ * before) and return 1.
  * A shim that lives but cannot be found yet (batchd died between the spawn
  * and the shim's pid in DIR/lock): return 2, ask again soon. Else fill res
  * from what it left and return 0.
  */
 int
-exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
-    struct result *res)
+exec_reattach(struct txn *t, const char *ws, const char *uuid,
+    uint32_t attempt, struct result *res)
 {
 	struct proc		*p;
 	char			*dir, *cause = NULL;
@@ -772,7 +780,7 @@ exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
 	dir = attempt_dir(uuid, attempt);
 	held = shim_lock(dir, &pid);
 	alive = pid != 0;
-	if (alive && (p = proc_watch(ws, uuid, attempt, pid, 0,
+	if (alive && (p = proc_watch(t, ws, uuid, attempt, pid, 0,
 	    &cause)) != NULL) {
 		if (proc_arm(p, &cause) == 0) {
 			log_info("run=%s attempt=%u re-attached to shim=%d",
@@ -793,7 +801,7 @@ exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
 		return 2;
 	}
 	/* It ended while batchd was away: publish its output and eofs. */
-	if ((p = proc_watch(ws, uuid, attempt, 0, 0, &cause)) != NULL)
+	if ((p = proc_watch(t, ws, uuid, attempt, 0, 0, &cause)) != NULL)
 		proc_free(p, 1);
 	else {
 		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);

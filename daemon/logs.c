@@ -154,6 +154,12 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
  * back from the file and published again, so a subscriber sees every byte
  * (perhaps twice: offsets tell). A finished stream lives on here until its
  * last byte and its eof are confirmed.
+ *
+ * What a barrier confirmed outlives batchd: the stream's acked offset is
+ * kept in DB_META under ack_key() by one lazy op for every stream whose
+ * offset moved (ack_save()), and the key goes when the stream's eof is
+ * confirmed. A stream followed again after a restart (a re-attached shim,
+ * or one that ended while batchd was away) starts there, not at 0.
  */
 struct lstream {
 	char			*ws;
@@ -176,6 +182,7 @@ struct lstream {
 };
 static LIST_HEAD(, lstream) streams = LIST_HEAD_INITIALIZER(streams);
 static void		 on_file(int, const char *);
+static void		 ack_save(const struct lstream *, int);
 static struct inwatch	 files = INWATCH_INITIALIZER(on_file);
 static int		 any_held;	/* some stream is held */
 
@@ -303,13 +310,15 @@ on_file(int wd, const char *name)
 
 /*
  * Follow the log file of a stream (created empty first if truncate), from
- * its start. NULL and *cause on error.
+ * offset from: what was confirmed before (logs_acked()), or 0. NULL and
+ * *cause on error.
  */
 struct lstream *
 logs_follow(const char *ws, const char *uuid, uint32_t attempt,
-    enum logstream which, int truncate, char **cause)
+    enum logstream which, int truncate, uint64_t from, char **cause)
 {
 	struct lstream	*l;
+	struct stat	 st;
 	int		 fd;
 
 	l = xcalloc(1, sizeof *l);
@@ -330,6 +339,8 @@ logs_follow(const char *ws, const char *uuid, uint32_t attempt,
 	snprintf(l->uuid, sizeof l->uuid, "%s", uuid);
 	l->attempt = attempt;
 	l->which = which;
+	if (fstat(l->fd, &st) == 0 && from <= (uint64_t)st.st_size)
+		l->off = l->sent = l->acked = l->mark = from;
 	l->later = evtimer_new(base, on_later, l);
 	LIST_INSERT_HEAD(&streams, l, entry);
 	pump(l);
@@ -446,12 +457,17 @@ logs_barrier_done(void)
 
 	for (l = LIST_FIRST(&streams); l != NULL; l = next) {
 		next = LIST_NEXT(l, entry);
-		if (l->mark > l->acked)
+		if (l->mark > l->acked) {
 			l->acked = l->mark;
+			if (!l->eof_mark)
+				ack_save(l, 0);
+		}
 		if (l->eof_mark)
 			l->eof_acked = 1;
-		if (l->finished && l->eof_acked)
+		if (l->finished && l->eof_acked) {
+			ack_save(l, 1);
 			lstream_free(l);
+		}
 	}
 }
 
@@ -472,6 +488,151 @@ logs_resend(void)
 	}
 }
 
+/* ------------------------------------------------------------ acks */
+
+#define ACK_PREFIX	"logack/"
+#define ACK_KEY		(sizeof ACK_PREFIX - 1 + UUID_LEN + 4 + 1)
+
+/* "logack/{run}" + attempt (4 bytes, big-endian) + the stream (1 byte). */
+static void
+ack_key(uint8_t *k, const char *uuid, uint32_t attempt, enum logstream s)
+{
+	memcpy(k, ACK_PREFIX, sizeof ACK_PREFIX - 1);
+	memcpy(k + sizeof ACK_PREFIX - 1, uuid, UUID_LEN);
+	k += sizeof ACK_PREFIX - 1 + UUID_LEN;
+	k[0] = (uint8_t)(attempt >> 24);
+	k[1] = (uint8_t)(attempt >> 16);
+	k[2] = (uint8_t)(attempt >> 8);
+	k[3] = (uint8_t)attempt;
+	k[4] = (uint8_t)s;
+}
+
+/* The acked offsets (or deletions, gone) the next ack op writes. */
+static struct ack {
+	uint8_t		 key[ACK_KEY];
+	uint64_t	 acked;
+	int		 gone;
+}			*acks;
+static size_t		 nacks, acks_cap;
+static struct op	*ack_op;	/* submitted, not yet applied */
+
+static int
+ack_apply(struct op *op, struct txn *t)
+{
+	uint8_t	v[8];
+	size_t	i;
+	int	rc = 0;
+
+	(void)op;
+	for (i = 0; i < nacks && rc == 0; i++) {
+		be64_put(v, acks[i].acked);
+		rc = acks[i].gone ?
+		    store_del(t, DB_META, acks[i].key, ACK_KEY) :
+		    store_put(t, DB_META, acks[i].key, ACK_KEY, v, sizeof v);
+	}
+	nacks = 0;
+	return rc;
+}
+
+static void	ack_submit(void);
+
+static void
+ack_free(struct op *op)
+{
+	free(op);
+	ack_op = NULL;
+	if (nacks > 0)		/* due since it was applied */
+		ack_submit();
+}
+
+/* Not kept: a restart publishes those streams again from further back. */
+static void
+ack_fail(struct op *op, int rc)
+{
+	log_warnx("logs: confirmed offsets: %s", mdb_strerror(rc));
+	ack_free(op);
+}
+
+/*
+ * l's acked offset is to be kept (or, gone, forgotten) with the next
+ * commit: one lazy op writes all that is due then.
+ */
+static void
+ack_save(const struct lstream *l, int gone)
+{
+	uint8_t	k[ACK_KEY];
+	size_t	i;
+
+	ack_key(k, l->uuid, l->attempt, l->which);
+	for (i = 0; i < nacks; i++)
+		if (memcmp(acks[i].key, k, ACK_KEY) == 0)
+			break;
+	if (i == nacks) {
+		if (nacks == acks_cap) {
+			acks_cap = acks_cap == 0 ? 16 : acks_cap * 2;
+			acks = xreallocarray(acks, acks_cap, sizeof *acks);
+		}
+		memcpy(acks[nacks++].key, k, ACK_KEY);
+	}
+	acks[i].acked = l->acked;
+	acks[i].gone = gone;
+	if (ack_op == NULL)
+		ack_submit();
+}
+
+static void
+ack_submit(void)
+{
+	ack_op = xcalloc(1, sizeof *ack_op);
+	ack_op->apply = ack_apply;
+	ack_op->free = ack_free;
+	ack_op->fail = ack_fail;
+	store_submit_lazy(ack_op);
+}
+
+/* The offset of stream s of (uuid, attempt) confirmed before, or 0. */
+uint64_t
+logs_acked(struct txn *t, const char *uuid, uint32_t attempt,
+    enum logstream s)
+{
+	uint8_t	k[ACK_KEY];
+	MDB_val	v;
+
+	ack_key(k, uuid, attempt, s);
+	if (store_get(t, DB_META, k, sizeof k, &v) != 0 || v.mv_size != 8)
+		return 0;
+	return be64_get(v.mv_data);
+}
+
+/* A purge: every offset kept for the run's streams goes. */
+int
+logs_forget(struct txn *t, const char *uuid)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	uint8_t		 pre[ACK_KEY];
+	int		 rc;
+
+	ack_key(pre, uuid, 0, 0);
+	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_META),
+	    &c)) != 0)
+		return rc;
+	k.mv_data = pre;
+	k.mv_size = ACK_KEY - 5;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) {
+		if (k.mv_size != ACK_KEY || memcmp(k.mv_data, pre,
+		    ACK_KEY - 5) != 0)
+			break;
+		if ((rc = store_cursor_del(c, DB_META)) != 0)
+			break;
+		k.mv_data = pre;
+		k.mv_size = ACK_KEY - 5;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Shutdown. */
 void
 logs_free_all(void)
@@ -485,6 +646,9 @@ logs_free_all(void)
 	zc = NULL;
 	free(zbuf);
 	zbuf = NULL;
+	free(acks);
+	acks = NULL;
+	nacks = acks_cap = 0;
 }
 
 /* run.logs: up to max_bytes of one stream of one attempt from offset. */

@@ -1428,7 +1428,8 @@ run_purge(struct txn *t, const char *uuid)
 		if ((rc = store_del(t, DB_IDEM, key.p, key.len)) != 0)
 			goto out;
 	}
-	if ((rc = retention_trash(t, r.uuid)) != 0)
+	if ((rc = logs_forget(t, r.uuid)) != 0 ||
+	    (rc = retention_trash(t, r.uuid)) != 0)
 		goto out;
 	log_info("run=%s ws=%s purged (finished %lld, %llu log bytes)", r.uuid,
 	    r.ws, (long long)r.finished_ms, (unsigned long long)r.log_bytes);
@@ -1484,7 +1485,7 @@ recover_cluster(struct txn *t, const char *uuid)
 		rc = attempt_finish(t, &r, &lost);
 		goto out;
 	}
-	switch (exec_reattach(r.ws, r.uuid, r.attempt, &res)) {
+	switch (exec_reattach(t, r.ws, r.uuid, r.attempt, &res)) {
 	case 1:
 		if (rstatus_terminal(r.status))
 			exec_kill(r.uuid, r.attempt);

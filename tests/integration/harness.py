@@ -578,6 +578,7 @@ class _Stream:
         self.eof_at = None
         self.chunks = 0
         self.encoded = []      # (encoding, len(data), bytes carried) each
+        self.offsets = []      # the offset of each chunk, as it came
 
     def add(self, c):
         self.chunks += 1
@@ -588,6 +589,7 @@ class _Stream:
             self.eof_at = c.offset
         data = chunk_data(c)
         self.encoded.append((c.encoding, len(c.data), len(data)))
+        self.offsets.append(c.offset)
         if self.eof_at is not None:
             end = c.offset + len(data)
             assert end <= self.eof_at, (

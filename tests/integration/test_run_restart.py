@@ -6,6 +6,7 @@ cancels, timeouts and ephemeral clusters carry over."""
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -150,6 +151,53 @@ def test_running_and_queued_survive(setup, ws, bus_watch, how):
         (pb.PENDING, 0), (pb.RUNNING, 1), (pb.SUCCEEDED, 1)]
     assert statuses(run_events(d, ws, queued[0].uuid)) == [
         (pb.PENDING, 0), (pb.RUNNING, 1), (pb.SUCCEEDED, 1)]
+
+
+# Writes CHATTY_BYTES in lines, then waits for $GATE, then one line more.
+CHATTY_LINES = 200000
+CHATTY_BYTES = CHATTY_LINES * len(b"0000000 chatty\n")
+CHATTY = """\
+import os, sys, time
+sys.stdout.write(''.join('%%07d chatty\\n' %% i for i in range(%d)))
+sys.stdout.flush()
+while not os.path.exists(os.environ['GATE']):
+    time.sleep(0.02)
+print('tail')
+""" % CHATTY_LINES
+
+
+@pytest.mark.parametrize("how", ["kill9", "sigterm"])
+def test_reattached_logs_go_on_from_what_was_confirmed(setup, ws, bus_watch,
+                                                       how):
+    """A restart does not publish a running job's output again from its
+    start: the offset a barrier confirmed is kept in storage, and the
+    re-attached stream goes on from there. The subscriber still gets every
+    byte, and one eof."""
+    s = setup
+    d = s.d
+    jd = make_jobdef(d, ws, "chatty", code=CHATTY, env={"GATE": s.gate})
+    w = bus_watch(d, ws)
+    run = submit_ok(d, ws, jd.uuid, s.cl.uuid)
+    key = (run.uuid, 1, pb.STDOUT)
+    wait_until(lambda: (w.drain_logs(0.05) or True) and key in w.streams
+               and len(w.streams[key].data) >= CHATTY_BYTES, 30,
+               what="the first %d bytes on the bus" % CHATTY_BYTES)
+    time.sleep(0.5)         # the barrier is back and its offset stored
+    before = len(w.streams[key].offsets)
+    if how == "kill9":
+        d.kill9()
+    else:
+        d.stop()
+    d.start()
+    open(s.gate, "w").close()
+    r = wait_run(d, ws, run.uuid)
+    assert r.status == pb.SUCCEEDED, r
+    want = read_logs(d, ws, run.uuid)[0]
+    assert len(want) == CHATTY_BYTES + len(b"tail\n")
+    assert w.log_bytes(run.uuid, 1, pb.STDOUT) == want
+    after = w.streams[key].offsets[before:]
+    assert after and min(after) >= CHATTY_BYTES, (
+        "published again from offset %d after the restart" % min(after))
 
 
 def test_job_ends_while_batchd_is_down(setup, ws, bus_watch):
