@@ -87,9 +87,10 @@ exec_kill(const char *uuid, uint32_t attempt)
 }
 
 int
-exec_reattach(const char *ws, const char *uuid, uint32_t attempt,
-    struct result *res)
+exec_reattach(struct txn *t, const char *ws, const char *uuid,
+    uint32_t attempt, struct result *res)
 {
+	(void)t;
 	(void)ws;
 	(void)uuid;
 	(void)attempt;
