@@ -514,7 +514,8 @@ static struct ack {
 	int		 gone;
 }			*acks;
 static size_t		 nacks, acks_cap;
-static struct op	*ack_op;	/* submitted, not yet applied */
+static struct op	*ack_op;	/* submitted, not yet freed */
+static int		 ack_applied;	/* ack_op was applied */
 
 static int
 ack_apply(struct op *op, struct txn *t)
@@ -524,6 +525,7 @@ ack_apply(struct op *op, struct txn *t)
 	int	rc = 0;
 
 	(void)op;
+	ack_applied = 1;
 	for (i = 0; i < nacks && rc == 0; i++) {
 		be64_put(v, acks[i].acked);
 		rc = acks[i].gone ?
@@ -541,8 +543,9 @@ ack_free(struct op *op)
 {
 	free(op);
 	ack_op = NULL;
-	if (nacks > 0)		/* due since it was applied */
+	if (ack_applied && nacks > 0)	/* due since it was applied */
 		ack_submit();
+	ack_applied = 0;	/* else the store is closing */
 }
 
 /* Not kept: a restart publishes those streams again from further back. */
