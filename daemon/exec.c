@@ -654,8 +654,7 @@ exec_start(const struct run *r)
 
 	/* The log files exist (empty) before the shim appends to them. */
 	if ((p = proc_watch(NULL, r->ws, r->uuid, r->attempt, 0, 1,
-	    &cause)) ==
-	    NULL) {
+	    &cause)) == NULL) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
