@@ -71,6 +71,7 @@ struct seen {
 	int64_t		 t_terminal;	/* SUCCEEDED/FAILED/CANCELLED event */
 	int		 status;	/* terminal status */
 	int64_t		 wall_ms;	/* usage.wall_ms of the attempt */
+	int64_t		 cpu_us;	/* its user + system CPU time */
 	int64_t		 t_first;	/* first stdout chunk with data */
 	int64_t		 t_eof;		/* stdout eof chunk */
 	uint64_t	 bytes;		/* stdout bytes received */

@@ -384,8 +384,11 @@ on_status(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 	    s->t_terminal == 0) {
 		s->t_terminal = now;
 		s->status = (int)ev->status;
-		if (ev->usage != NULL)
+		if (ev->usage != NULL) {
 			s->wall_ms = ev->usage->wall_ms;
+			s->cpu_us = ev->usage->user_cpu_us +
+			    ev->usage->system_cpu_us;
+		}
 	}
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->mtx);

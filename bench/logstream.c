@@ -29,6 +29,7 @@
  *
  * Every byte must arrive, at the right offsets. Prints one JSON object.
  */
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <poll.h>
@@ -59,22 +60,35 @@ ended(const struct seen *s)
 	return s->t_running != 0 && s->t_terminal != 0 && s->t_eof != 0;
 }
 
-/* Wall ms of the job run directly with stdout to path. */
+/* Wait for the job pid to succeed; its user + system CPU ms to *cpu. */
+static void
+reap(pid_t pid, const char *what, double *cpu)
+{
+	struct rusage	ru;
+	int		st;
+
+	if (wait4(pid, &st, 0, &ru) == -1 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		die("%s: status 0x%x", what, st);
+	if (cpu != NULL)
+		*cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+		    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Wall ms of the job run directly with stdout to path; its CPU to *cpu. */
 static double
-direct(char *const argv[], const char *path)
+direct(char *const argv[], const char *path, double *cpu)
 {
 	int64_t	t0, t1;
 	pid_t	pid;
-	int	fd, st;
+	int	fd;
 
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
 		die("%s: cannot open", path);
 	t0 = mono_ns();
 	pid = spawn_direct(argv, fd, NULL);
-	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) != 0)
-		die("direct %s: status 0x%x", argv[1], st);
+	reap(pid, "direct", cpu);
 	t1 = mono_ns();
 	close(fd);
 	return (double)(t1 - t0) / 1e6;
@@ -83,17 +97,18 @@ direct(char *const argv[], const char *path)
 /*
  * Wall ms of the job with stdout a pipe that this thread splices into the
  * file path, as the shim moves a job's output into its log (shim.c
- * supervise(), drain()), until the pipe's end and the job's exit.
+ * supervise(), drain()), until the pipe's end and the job's exit; the
+ * job's CPU to *cpu.
  */
 static double
-captured(char *const argv[], const char *path)
+captured(char *const argv[], const char *path, double *cpu)
 {
 	struct sched_param	 sp;
 	struct pollfd		 pfd;
 	int64_t			 t0, t1, last = 0, now;
 	ssize_t			 n, m, w, got;
 	pid_t			 pid;
-	int			 fd, rfd, relay[2], st, rest = 0;
+	int			 fd, rfd, relay[2], rest = 0;
 
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) == -1)
@@ -134,9 +149,7 @@ captured(char *const argv[], const char *path)
 		if (got > 0)
 			last = now;
 	}
-	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) != 0)
-		die("captured %s: status 0x%x", argv[1], st);
+	reap(pid, "captured", cpu);
 	t1 = mono_ns();
 	sp.sched_priority = 0;
 	(void)sched_setscheduler(0, SCHED_OTHER, &sp);
@@ -293,7 +306,7 @@ beside_bus(char *const argv[], natsConnection *nc, struct collector *col,
 		die("ZSTD_createCCtx: out of memory");
 	if ((errno = pthread_create(&th, NULL, pace, &p)) != 0)
 		die("pthread_create: %s", strerror(errno));
-	wall = direct(argv, "/dev/null");
+	wall = direct(argv, "/dev/null", NULL);
 	pthread_join(th, NULL);
 	ZSTD_freeCCtx(p.zc);
 	if (collector_wait(col, run, eof_seen, RUN_TIMEOUT_MS, &s) == -1)
@@ -315,6 +328,7 @@ main(int argc, char **argv)
 	char			 run[BUUID_LEN + 1], name[128], *file, *out;
 	char			*dargv[4];
 	double			 devnull, tofile, capt, bus, busz, wall, e2e;
+	double			 devnull_cpu, capt_cpu;
 	uint64_t		 want;
 	int64_t			 t1;
 	long			 mib;
@@ -332,10 +346,10 @@ main(int argc, char **argv)
 	if (asprintf(&out, "%s/direct.out", argv[5]) == -1)
 		die("asprintf");
 
-	devnull = direct(dargv, "/dev/null");
-	tofile = direct(dargv, out);
+	devnull = direct(dargv, "/dev/null", &devnull_cpu);
+	tofile = direct(dargv, out, NULL);
 	unlink(out);
-	capt = captured(dargv, out);
+	capt = captured(dargv, out, &capt_cpu);
 	unlink(out);
 
 	nc = bench_connect(argv[1]);
@@ -373,13 +387,16 @@ main(int argc, char **argv)
 	    "\"reply_to_eof_ms\": %.1f, \"shim_wall_ms\": %lld, "
 	    "\"first_to_eof_ms\": %.1f, \"ratio_devnull\": %.3f, "
 	    "\"ratio_file\": %.3f, \"mib_per_s\": %.1f, \"bytes\": %llu, "
+	    "\"devnull_cpu_ms\": %.1f, \"captured_cpu_ms\": %.1f, "
+	    "\"batchd_cpu_ms\": %.1f, "
 	    "\"wire_bytes\": %llu, \"dropped\": %llu}\n", mib, devnull,
 	    tofile, bus, bus / devnull, wall / bus, capt, capt / devnull,
 	    wall / capt, busz, busz / devnull,
 	    wall / busz, wall, e2e,
 	    (long long)s.wall_ms, (double)(s.t_eof - s.t_first) / 1e6,
 	    wall / devnull, wall / tofile, (double)mib / (wall / 1e3),
-	    (unsigned long long)s.bytes, (unsigned long long)s.wire,
+	    (unsigned long long)s.bytes, devnull_cpu, capt_cpu,
+	    (double)s.cpu_us / 1e3, (unsigned long long)s.wire,
 	    (unsigned long long)collector_dropped(col));
 	collector_stop(col);
 	natsConnection_Destroy(sub);

@@ -639,6 +639,14 @@ class Bench:
                              [r["ratio_" + key] for r in rs])
                     self.add("3 logs", "%s, batchd / %s" % (what, floor),
                              "ratio", [r["batchd_over_" + key] for r in rs])
+            # a slower job (its CPU time grows) or a waiting one (its wall
+            # grows past its CPU time)
+            for key, how in (("devnull", "to /dev/null"),
+                             ("captured", "captured"),
+                             ("batchd", "under batchd")):
+                self.add("3 logs", "%s, the job's CPU time (user + system), "
+                         "%s" % (what, how), "ms",
+                         [r[key + "_cpu_ms"] for r in rs])
             self.add("3 logs", "%s, received by a subscriber" % what,
                      "MiB/s", [r["mib_per_s"] for r in rs])
             self.add("3 logs", "%s, bytes of output per byte of LogChunk "
