@@ -321,6 +321,43 @@ sys.stdout.buffer.write(b'tail\\n')
         subprocess.run(["umount", "-l", logs], check=False)
 
 
+def test_a_refused_splice_falls_back_to_reading(run_daemon_factory, ws,
+                                                tmp_path):
+    """Where splice(2) cannot move the job pipe's pages into the shim's
+    relay (nosplice.c, preloaded into the shim, refuses every splice from
+    one pipe into another), the shim reads the output and writes it to the
+    log itself: every byte is stored in order and served."""
+    so = str(tmp_path / "nosplice.so")
+    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC",
+                    "-shared", "-o", so,
+                    os.path.join(harness.REPO_ROOT, "tests", "integration",
+                                 "plugins", "nosplice.c"), "-ldl"],
+                   check=True)
+    mark = str(tmp_path / "refused")
+    shim = os.path.join(os.path.dirname(os.path.abspath(harness.BATCHD_BIN)),
+                        "batchd-shim")
+    wrapper = tmp_path / "nosplice-shim"
+    # A sanitized shim's runtime is then not the first library: say so.
+    wrapper.write_text(
+        "#!/bin/sh\nexport LD_PRELOAD=%s NOSPLICE_MARK=%s\n"
+        "export ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}"
+        "verify_asan_link_order=0\"\nexec %s \"$@\"\n" % (so, mark, shim))
+    wrapper.chmod(0o755)
+    d = run_daemon_factory(env={"BATCHD_SHIM": str(wrapper)}).start()
+    jd = make_jobdef(d, ws, "nosplice", code=BIG)
+    run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "nosplice").uuid)
+    r = wait_run(d, ws, run.uuid, timeout=60)
+    assert r.status == pb.SUCCEEDED, r
+    assert os.path.exists(mark), "the shim never met a refused splice"
+    for stream, name, n in ((pb.STDOUT, "stdout", OUT_BYTES),
+                            (pb.STDERR, "stderr", ERR_BYTES)):
+        want = gen(name, n)
+        with open(os.path.join(d.data_dir, "logs", run.uuid, "1." + name),
+                  "rb") as f:
+            assert sha(f.read()) == sha(want), name
+        assert sha(read_logs(d, ws, run.uuid, stream)[0]) == sha(want), name
+
+
 def test_logs_of_a_running_run_are_not_eof(run_daemon, ws, cl, bus_watch):
     d = run_daemon
     gate = os.path.join(d.tmpdir, "gate-" + ws)
