@@ -100,29 +100,44 @@ class NatsServer:
         self.log_path = os.path.join(workdir, "nats-server.%d.log" % self.port)
         self.proc = None
 
+    def _argv(self):
+        return [NATS_SERVER_BIN, "-a", HOST, "-p", str(self.port)]
+
+    def _probe(self):
+        """Raises OSError or NatsError until the server answers."""
+        NatsClient(HOST, self.port, connect_timeout=1.0).close()
+
     def start(self, timeout=10.0):
         assert self.proc is None, "nats-server already started"
         os.makedirs(self.workdir, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [NATS_SERVER_BIN, "-a", HOST, "-p", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=self._log,
+            self._argv(), stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError("nats-server exited with %s:\n%s"
-                                   % (self.proc.returncode,
+                raise RuntimeError("%s exited with %s:\n%s"
+                                   % (" ".join(self._argv()),
+                                      self.proc.returncode,
                                       tail(self.log_path)))
             try:
-                NatsClient(HOST, self.port, connect_timeout=1.0).close()
+                self._probe()
                 return self
             except (OSError, NatsError):
                 if time.monotonic() >= deadline:
                     self.stop()
-                    raise RuntimeError("nats-server on port %d not ready"
-                                       % self.port)
+                    raise RuntimeError("nats-server on port %d not ready:"
+                                       "\n%s" % (self.port,
+                                                 tail(self.log_path)))
                 time.sleep(0.05)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
 
     def stop(self):
         if self.proc is None:

@@ -89,7 +89,7 @@ class NatsClient:
     """One connection to a NATS server, with a background reader thread."""
 
     def __init__(self, host="127.0.0.1", port=4222, name="batchd-tests",
-                 connect_timeout=5.0):
+                 connect_timeout=5.0, inbox_prefix="_INBOX"):
         self.host = host
         self.port = port
         self.error = None
@@ -100,7 +100,7 @@ class NatsClient:
         self._subs = {}                    # sid -> Subscription
         self._sids = itertools.count(1)
         self._pongs = []                   # Events waiting for PONG, FIFO
-        self._inbox_prefix = "_INBOX." + os.urandom(11).hex()
+        self._inbox_prefix = "%s.%s" % (inbox_prefix, os.urandom(11).hex())
         self._reqs = {}                    # inbox token -> Queue
         self._req_ids = itertools.count(1)
 
@@ -115,8 +115,7 @@ class NatsClient:
             self.server_info = json.loads(line[5:].decode())
             self.max_payload = int(self.server_info.get("max_payload",
                                                         1048576))
-            opts = {"verbose": False, "pedantic": False, "headers": False,
-                    "name": name, "lang": "python-test", "version": "0.1"}
+            opts = self._connect_opts(self.server_info, name)
             self._sock.sendall(b"CONNECT " + json.dumps(opts).encode()
                                + _CRLF + b"PING" + _CRLF)
             # The server answers PONG (or -ERR) before anything else.
@@ -141,6 +140,12 @@ class NatsClient:
         self._reader.start()
         self._resp_sub = self._subscribe(self._inbox_prefix + ".*",
                                          self._on_response)
+
+    def _connect_opts(self, info, name):
+        """The CONNECT options, once the server's INFO is in; a subclass
+        adds credentials (and may upgrade the socket first)."""
+        return {"verbose": False, "pedantic": False, "headers": False,
+                "name": name, "lang": "python-test", "version": "0.1"}
 
     # ------------------------------------------------------------ reading
 

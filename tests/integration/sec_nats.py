@@ -18,7 +18,7 @@ import subprocess
 import time
 
 import harness
-from natsclient import _CRLF, NatsClient, NatsError
+from natsclient import NatsClient, NatsError
 
 HOST = harness.HOST
 
@@ -207,66 +207,24 @@ def make_pki(d):
 
 # ---------------------------------------------------------------- server
 
-class ConfNatsServer:
+class ConfNatsServer(harness.NatsServer):
     """nats-server -c CONF -a 127.0.0.1 -p PORT (the command line wins over
     the file's listen/port)."""
 
     def __init__(self, workdir, conf_path, port=None):
-        self.workdir = workdir
+        super().__init__(workdir, port)
         self.conf_path = conf_path
-        self.port = port or harness.free_port()
-        self.url = "nats://%s:%d" % (HOST, self.port)
-        self.log_path = os.path.join(workdir, "nats-server.%d.log"
-                                     % self.port)
-        self.proc = None
-        self._log = None
 
-    def start(self, timeout=10.0):
-        os.makedirs(self.workdir, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [harness.NATS_SERVER_BIN, "-c", self.conf_path, "-a", HOST,
-             "-p", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:     # listening: the server sends INFO on connect
-            if self.proc.poll() is not None:
-                raise RuntimeError("nats-server -c %s exited with %s:\n%s"
-                                   % (self.conf_path, self.proc.returncode,
-                                      harness.tail(self.log_path)))
-            try:
-                with socket.create_connection((HOST, self.port), 1.0) as s:
-                    if s.recv(5) == b"INFO ":
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() >= deadline:
-                self.stop()
-                raise RuntimeError("nats-server on port %d not ready:\n%s"
-                                   % (self.port,
-                                      harness.tail(self.log_path)))
-            time.sleep(0.05)
+    def _argv(self):
+        return [harness.NATS_SERVER_BIN, "-c", self.conf_path, "-a", HOST,
+                "-p", str(self.port)]
 
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self._log.close()
+    def _probe(self):
+        # Listening is enough: the server sends INFO on connect (a client
+        # would need the file's credentials).
+        with socket.create_connection((HOST, self.port), 1.0) as s:
+            if s.recv(5) != b"INFO ":
+                raise OSError("no INFO yet")
 
 
 # ---------------------------------------------------------------- client
@@ -288,79 +246,36 @@ class SecNatsClient(NatsClient):
                  token=None, nkey=None, jwt=None, tls=None,
                  inbox_prefix="_INBOX", name="batchd-sec-tests",
                  connect_timeout=5.0):
-        import itertools
-        import threading
-        self.errors = []
-        self.host = host
-        self.port = port
-        self.error = None
-        self.server_info = {}
-        self._closed = False
-        self._wlock = threading.Lock()
-        self._lock = threading.Lock()
-        self._subs = {}
-        self._sids = itertools.count(1)
-        self._pongs = []
+        self.errors = []                   # before the error setter runs
+        self._creds = (user, password, token, nkey, jwt, tls)
         self._inbox_base = inbox_prefix
-        self._inbox_prefix = "%s.%s" % (inbox_prefix, os.urandom(11).hex())
-        self._reqs = {}
-        self._req_ids = itertools.count(1)
+        super().__init__(host, port, name, connect_timeout,
+                         inbox_prefix=inbox_prefix)
 
-        self._sock = socket.create_connection((host, port),
-                                              timeout=connect_timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._buf = bytearray()
-        try:
-            line = self._read_line_sync(connect_timeout)
-            if not line.startswith(b"INFO "):
-                raise NatsError("expected INFO, got %r" % line[:80])
-            info = json.loads(line[5:].decode())
-            self.server_info = info
-            self.max_payload = int(info.get("max_payload", 1048576))
-            if info.get("tls_required") and tls is None:
-                raise NatsError("server requires TLS")
-            if tls is not None:
-                self._sock = tls.wrap_socket(self._sock,
-                                             server_hostname=host)
-                self.tls_version = self._sock.version()
-            opts = {"verbose": False, "pedantic": False, "headers": False,
-                    "name": name, "lang": "python-test", "version": "0.1",
-                    "protocol": 1, "tls_required": tls is not None}
-            if user is not None:
-                opts["user"] = user
-                opts["pass"] = password
-            if token is not None:
-                opts["auth_token"] = token
-            if nkey is not None:
-                if "nonce" not in info:
-                    raise NatsError("server sent no nonce to sign")
-                opts["sig"] = b64url(nkey.sign(info["nonce"].encode()))
-                if jwt is not None:
-                    opts["jwt"] = jwt
-                else:
-                    opts["nkey"] = nkey.public
-            self._sock.sendall(b"CONNECT " + json.dumps(opts).encode()
-                               + _CRLF + b"PING" + _CRLF)
-            while True:
-                line = self._read_line_sync(connect_timeout)
-                if line == b"PONG":
-                    break
-                if line.startswith(b"-ERR"):
-                    raise NatsError("server refused CONNECT: %s"
-                                    % line.decode(errors="replace"))
-                if line == b"PING":
-                    self._sock.sendall(b"PONG" + _CRLF)
-        except BaseException:
-            self._sock.close()
-            raise
-        self._sock.settimeout(None)
-
-        self._resp_sub = None
-        self._reader = threading.Thread(target=self._read_loop,
-                                        name="nats-reader", daemon=True)
-        self._reader.start()
-        self._resp_sub = self._subscribe(self._inbox_prefix + ".*",
-                                         self._on_response)
+    def _connect_opts(self, info, name):
+        user, password, token, nkey, jwt, tls = self._creds
+        if info.get("tls_required") and tls is None:
+            raise NatsError("server requires TLS")
+        if tls is not None:
+            self._sock = tls.wrap_socket(self._sock,
+                                         server_hostname=self.host)
+            self.tls_version = self._sock.version()
+        opts = super()._connect_opts(info, name)
+        opts.update({"protocol": 1, "tls_required": tls is not None})
+        if user is not None:
+            opts["user"] = user
+            opts["pass"] = password
+        if token is not None:
+            opts["auth_token"] = token
+        if nkey is not None:
+            if "nonce" not in info:
+                raise NatsError("server sent no nonce to sign")
+            opts["sig"] = b64url(nkey.sign(info["nonce"].encode()))
+            if jwt is not None:
+                opts["jwt"] = jwt
+            else:
+                opts["nkey"] = nkey.public
+        return opts
 
     # Every "-ERR ..." the reader sees goes through this setter.
     @property
