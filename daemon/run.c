@@ -364,7 +364,7 @@ start_attempt(struct txn *t, struct run *r)
 	if ((rc = set_status(t, r, RS_RUNNING, R_RUNNING, NULL)) != 0 ||
 	    (rc = store_put_run(t, r)) != 0)
 		return rc;
-	txn_defer(t, start_cb, run_dup(r), run_heap_free);
+	txn_defer_late(t, start_cb, run_dup(r), run_heap_free);
 	return 0;
 }
 
@@ -1084,7 +1084,7 @@ cancel_one(struct txn *t, struct run *r)
 		k = xcalloc(1, sizeof *k);
 		memcpy(k->uuid, r->uuid, sizeof k->uuid);
 		k->attempt = r->attempt;
-		txn_defer(t, kill_cb, k, free);
+		txn_defer_late(t, kill_cb, k, free);
 	} else if (holds || c.ephemeral)
 		rc = release_cluster(t, r);
 out:

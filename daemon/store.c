@@ -83,6 +83,7 @@ struct effect {
 	effect_cb		 fn;
 	void			*arg;
 	void			(*free)(void *);
+	int			 late;		/* txn_defer_late() */
 	STAILQ_ENTRY(effect)	 entry;
 };
 STAILQ_HEAD(effects, effect);
@@ -521,10 +522,9 @@ store_flush_now(void)
 		store_flush(-1, 0, NULL);
 }
 
-/* Defer fn(arg) until t and its parents commit; free(arg) runs after fn, or
- * alone if the transaction is abandoned. */
-void
-txn_defer(struct txn *t, effect_cb fn, void *arg, void (*freefn)(void *))
+static void
+defer(struct txn *t, effect_cb fn, void *arg, void (*freefn)(void *),
+    int late)
 {
 	struct effect	*e;
 
@@ -532,21 +532,58 @@ txn_defer(struct txn *t, effect_cb fn, void *arg, void (*freefn)(void *))
 	e->fn = fn;
 	e->arg = arg;
 	e->free = freefn;
+	e->late = late;
 	STAILQ_INSERT_TAIL(&t->effects, e, entry);
 }
 
+/* Defer fn(arg) until t and its parents commit; free(arg) runs after fn, or
+ * alone if the transaction is abandoned. */
+void
+txn_defer(struct txn *t, effect_cb fn, void *arg, void (*freefn)(void *))
+{
+	defer(t, fn, arg, freefn, 0);
+}
+
+/*
+ * The same for work that takes its time (starting or signalling a
+ * process): it runs after every other effect of the turn, so the turn's
+ * replies and events do not wait for the attempts it starts. The late
+ * effects keep their own order: a kill deferred after a start follows it.
+ */
+void
+txn_defer_late(struct txn *t, effect_cb fn, void *arg,
+    void (*freefn)(void *))
+{
+	defer(t, fn, arg, freefn, 1);
+}
+
+static void
+effect_end(struct effect *e, int run)
+{
+	if (run && e->fn != NULL)
+		e->fn(e->arg);
+	if (e->free != NULL)
+		e->free(e->arg);
+	free(e);
+}
+
+/* Run (run != 0) or abandon l's effects, the late ones last. */
 static void
 effects_drop(struct effects *l, int run)
 {
+	struct effects	 late = STAILQ_HEAD_INITIALIZER(late);
 	struct effect	*e;
 
 	while ((e = STAILQ_FIRST(l)) != NULL) {
 		STAILQ_REMOVE_HEAD(l, entry);
-		if (run && e->fn != NULL)
-			e->fn(e->arg);
-		if (e->free != NULL)
-			e->free(e->arg);
-		free(e);
+		if (run && e->late)
+			STAILQ_INSERT_TAIL(&late, e, entry);
+		else
+			effect_end(e, run);
+	}
+	while ((e = STAILQ_FIRST(&late)) != NULL) {
+		STAILQ_REMOVE_HEAD(&late, entry);
+		effect_end(e, 1);
 	}
 }
 

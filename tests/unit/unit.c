@@ -820,6 +820,84 @@ test_store_lazy_rides_along(void)
 }
 
 /*
+ * Effects run in the order they were deferred, the late ones (a process
+ * started or signalled) after all the others of the turn and in their own
+ * order; a failed op's effects, late or not, do not run.
+ */
+struct fx_op {
+	struct op	 op;
+	const char	*fx;		/* upper case: late */
+	int		 fail;
+};
+static char	fx_ran[16];
+
+static void
+fx_run(void *arg)
+{
+	size_t	n = strlen(fx_ran);
+
+	if (n + 1 < sizeof fx_ran) {
+		fx_ran[n] = *(const char *)arg;
+		fx_ran[n + 1] = '\0';
+	}
+}
+
+static int
+fx_apply(struct op *op, struct txn *t)
+{
+	struct fx_op	*f = (struct fx_op *)op;
+	const char	*c;
+
+	for (c = f->fx; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			txn_defer_late(t, fx_run, (void *)c, NULL);
+		else
+			txn_defer(t, fx_run, (void *)c, NULL);
+	return f->fail;
+}
+
+static void
+fx_free(struct op *op)
+{
+	free(op);
+}
+
+static void
+fx_fail(struct op *op, int rc)
+{
+	(void)rc;
+	free(op);
+}
+
+static void
+fx(const char *effects, int fail)
+{
+	struct fx_op	*f = xcalloc(1, sizeof *f);
+
+	f->op.apply = fx_apply;
+	f->op.free = fx_free;
+	f->op.fail = fx_fail;
+	f->fx = effects;
+	f->fail = fail;
+	store_submit(&f->op);
+}
+
+static void
+test_store_late_effects(void)
+{
+	char	*cause = NULL;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	fx_ran[0] = '\0';
+	fx("AbC", 0);
+	fx("XyZ", EINVAL);
+	fx("dEf", 0);
+	store_flush_now();
+	CHECK(strcmp(fx_ran, "bdfACE") == 0);
+	store_close();
+}
+
+/*
  * Run fn in a child that ends without store_close(): a crash, as far as
  * storage is concerned (what it acknowledged is in the redo log only). It
  * must exit with code (0: fn's checks passed).
@@ -1454,6 +1532,7 @@ static const struct {
 	T(test_store_checkpoint_unmaps),
 	T(test_store_schema_mismatch),
 	T(test_logs_acked_forget),
+	T(test_store_late_effects),
 #undef T
 };
 
