@@ -66,6 +66,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def read_text(path):
+    """A log file's text so far, or "" if there is none."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def tail(path, lines=60):
     try:
         with open(path, "rb") as f:
@@ -133,11 +142,7 @@ class NatsServer:
                 time.sleep(0.05)
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def stop(self):
         if self.proc is None:
@@ -309,11 +314,7 @@ class Daemon:
     # --------------------------------------------------- diagnostics
 
     def log_text(self):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
+        return read_text(self.stderr_path)
 
     def log_tail(self, lines=60):
         return ("---- batchd stderr (%s), last %d lines ----\n%s"
