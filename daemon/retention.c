@@ -63,7 +63,7 @@ retention_trash(struct txn *t, const char *uuid)
 
 	trash_key(k, uuid);
 	if ((rc = store_put(t, DB_META, k, sizeof k, "", 0)) == 0)
-		txn_defer(t, retention_remove, xstrdup(uuid), free);
+		txn_defer_late(t, retention_remove, xstrdup(uuid), free);
 	return rc;
 }
 
@@ -368,7 +368,7 @@ leftovers_apply(struct op *op, struct txn *t)
 			break;
 		memcpy(uuid, (char *)k.mv_data + sizeof TRASH - 1, UUID_LEN);
 		uuid[UUID_LEN] = '\0';
-		txn_defer(t, retention_remove, xstrdup(uuid), free);
+		txn_defer_late(t, retention_remove, xstrdup(uuid), free);
 		n++;
 	}
 	mdb_cursor_close(c);
