@@ -395,13 +395,11 @@ leftovers_fail(struct op *op, int rc)
 void
 retention_free(void)
 {
-	int	st;
-
 	if (timer != NULL)
 		event_free(timer);
 	timer = NULL;
 	if (rm_pid != -1)
-		waitpid(rm_pid, &st, 0);
+		waitpid(rm_pid, NULL, 0);
 	rm_pid = -1;
 	while (rm_n > 0)
 		rm_spawn(1);
