@@ -52,7 +52,10 @@ struct worker {
 	pthread_t	 th;
 	int		 id;
 	natsConnection	*nc;
-	int		 fd;
+	int		 fd;		/* beanstalkd, or NATS without cnats */
+	char		 inbox[64];	/* the raw client's reply subject */
+	char		 rbuf[4096];
+	size_t		 rlen;
 	uint64_t	 ok, errors, timeouts, acked;
 	double		*lat;		/* µs, replies in the window */
 	size_t		 nlat, caplat;
@@ -62,6 +65,7 @@ struct worker {
 static enum target	 target;
 static const char	*subject;
 static int		 port;
+static int		 raw;		/* BENCH_CLIENT=raw: NATS by hand */
 static int64_t		 t_setup, t_start, t_from, t_to, t_stop;
 static uint8_t		**payloads;
 static size_t		*paylens;
@@ -140,16 +144,42 @@ record(struct worker *w, int64_t t0, int64_t t1)
 	w->lat[w->nlat++] = (double)(t1 - t0) / 1000.0;
 }
 
-/* One request/reply over NATS; 0 or -1 (counted). */
+/* Check a reply to payload i; 1 if good, else 0 (the error noted). */
+static int
+check_reply(struct worker *w, size_t i, const void *data, size_t len)
+{
+	Batchd__V1__JobRunReply	*r;
+	int			 good = 0;
+
+	if (target == T_ECHO) {
+		if (len == paylens[i] && memcmp(data, payloads[i], len) == 0)
+			return 1;
+		note_error(w, "%s", "echo reply differs");
+		return 0;
+	}
+	r = batchd__v1__job_run_reply__unpack(NULL, len, data);
+	if (r == NULL)
+		note_error(w, "%s", "reply does not decode");
+	else if (r->error != NULL)
+		note_error(w, "batchd error: %s", r->error->message);
+	else if (r->job_run != NULL &&
+	    r->job_run->status == BATCHD__V1__JOB_RUN_STATUS__PENDING)
+		good = 1;
+	else
+		note_error(w, "%s", "reply is not a PENDING run");
+	if (r != NULL)
+		batchd__v1__job_run_reply__free_unpacked(r, NULL);
+	return good;
+}
+
+/* One request/reply through cnats; 0 or -1 (counted). */
 static int
 nats_one(struct worker *w, size_t i)
 {
-	Batchd__V1__JobRunReply	*r;
-	natsMsg			*m = NULL;
-	natsStatus		 s;
-	int64_t			 t0, t1;
-	const void		*data;
-	int			 len, good = 0;
+	natsMsg		*m = NULL;
+	natsStatus	 s;
+	int64_t		 t0, t1;
+	int		 good;
 
 	t0 = mono_ns();
 	s = natsConnection_Request(&m, w->nc, subject, payloads[i],
@@ -164,34 +194,121 @@ nats_one(struct worker *w, size_t i)
 		note_error(w, "request: %s", natsStatus_GetText(s));
 		return -1;
 	}
-	data = natsMsg_GetData(m);
-	len = natsMsg_GetDataLength(m);
-	if (target == T_ECHO)
-		good = (size_t)len == paylens[i] &&
-		    memcmp(data, payloads[i], (size_t)len) == 0;
-	else {
-		r = batchd__v1__job_run_reply__unpack(NULL, (size_t)len, data);
-		if (r != NULL && r->error != NULL)
-			note_error(w, "batchd error: %s", r->error->message);
-		else if (r != NULL && r->job_run != NULL &&
-		    r->job_run->status == BATCHD__V1__JOB_RUN_STATUS__PENDING)
-			good = 1;
-		else if (r == NULL)
-			note_error(w, "%s", "reply does not decode");
-		else
-			note_error(w, "%s", "reply is not a PENDING run");
-		if (r != NULL)
-			batchd__v1__job_run_reply__free_unpacked(r, NULL);
-		if (!good) {
-			natsMsg_Destroy(m);
-			return -1;
-		}
-	}
+	good = check_reply(w, i, natsMsg_GetData(m),
+	    (size_t)natsMsg_GetDataLength(m));
 	natsMsg_Destroy(m);
-	if (!good) {
-		note_error(w, "%s", "echo reply differs");
+	if (!good)
+		return -1;
+	record(w, t0, t1);
+	return 0;
+}
+
+/* Read more into w->rbuf; 0, or -1 (the error noted). */
+static int
+raw_fill(struct worker *w)
+{
+	ssize_t	r;
+
+	if (w->rlen == sizeof w->rbuf) {
+		note_error(w, "%s", "NATS line too long");
 		return -1;
 	}
+	r = read(w->fd, w->rbuf + w->rlen, sizeof w->rbuf - w->rlen);
+	if (r <= 0) {
+		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			w->timeouts++;
+		note_error(w, "read: %s", r == 0 ? "eof" : strerror(errno));
+		return -1;
+	}
+	w->rlen += (size_t)r;
+	return 0;
+}
+
+/* Drop the first n bytes of w->rbuf. */
+static void
+raw_consume(struct worker *w, size_t n)
+{
+	memmove(w->rbuf, w->rbuf + n, w->rlen - n);
+	w->rlen -= n;
+}
+
+/*
+ * The next MSG on w's connection, answering PINGs on the way: its payload
+ * is w->rbuf[*off, *off + *len), to be consumed (*off + *len + 2) by the
+ * caller. 0 or -1 (the error noted).
+ */
+static int
+raw_msg(struct worker *w, size_t *off, size_t *len)
+{
+	char	*nl, *sp;
+	size_t	 ll;
+
+	for (;;) {
+		while ((nl = memchr(w->rbuf, '\n', w->rlen)) == NULL)
+			if (raw_fill(w) == -1)
+				return -1;
+		ll = (size_t)(nl - w->rbuf) + 1;
+		if (ll >= 4 && memcmp(w->rbuf, "MSG ", 4) == 0)
+			break;
+		if (ll >= 4 && memcmp(w->rbuf, "PING", 4) == 0 &&
+		    write(w->fd, "PONG\r\n", 6) != 6) {
+			note_error(w, "write: %s", strerror(errno));
+			return -1;
+		}
+		if (w->rbuf[0] == '-') {
+			note_error(w, "server: %.*s", (int)ll - 2, w->rbuf);
+			return -1;
+		}
+		raw_consume(w, ll);	/* PING, PONG, +OK, INFO */
+	}
+	*nl = '\0';
+	if ((sp = strrchr(w->rbuf, ' ')) == NULL) {
+		note_error(w, "%s", "bad MSG line");
+		return -1;
+	}
+	*len = (size_t)strtoul(sp + 1, NULL, 10);
+	*off = ll;
+	if (ll + *len + 2 > sizeof w->rbuf) {
+		note_error(w, "%s", "MSG too long");
+		return -1;
+	}
+	while (w->rlen < ll + *len + 2)
+		if (raw_fill(w) == -1)
+			return -1;
+	return 0;
+}
+
+/*
+ * One request/reply over the NATS protocol written by hand, as bean_one()
+ * speaks beanstalkd's: a PUB with w's inbox as the reply subject, then
+ * the MSG on it. 0 or -1 (counted).
+ */
+static int
+raw_one(struct worker *w, size_t i)
+{
+	char	 cmd[256 + 1024];
+	size_t	 n, off, len;
+	int64_t	 t0, t1;
+	int	 good;
+
+	n = (size_t)snprintf(cmd, sizeof cmd, "PUB %s %s %zu\r\n", subject,
+	    w->inbox, paylens[i]);
+	memcpy(cmd + n, payloads[i], paylens[i]);
+	n += paylens[i];
+	memcpy(cmd + n, "\r\n", 2);
+	n += 2;
+	t0 = mono_ns();
+	if (write(w->fd, cmd, n) != (ssize_t)n) {
+		note_error(w, "write: %s", strerror(errno));
+		return -1;
+	}
+	if (raw_msg(w, &off, &len) == -1)
+		return -1;
+	t1 = mono_ns();
+	good = check_reply(w, i, w->rbuf + off, len);
+	raw_consume(w, off + len + 2);
+	if (!good)
+		return -1;
 	record(w, t0, t1);
 	return 0;
 }
@@ -250,7 +367,8 @@ work(void *arg)
 	pthread_barrier_wait(&barrier);
 	while (mono_ns() < t_to) {
 		i = (i + 1) % npayloads;
-		rc = target == T_BEANSTALK ? bean_one(w, i) : nats_one(w, i);
+		rc = target == T_BEANSTALK ? bean_one(w, i) :
+		    raw ? raw_one(w, i) : nats_one(w, i);
 		/* After a failure, keep the loop bounded but do not spin. */
 		if (rc == -1 && w->errors > 1000)
 			break;
@@ -260,9 +378,9 @@ work(void *arg)
 	return NULL;
 }
 
-/* A TCP connection to beanstalkd, with timeouts. */
+/* A TCP connection to 127.0.0.1:to, with timeouts. */
 static int
-bean_connect(void)
+tcp_connect(int to)
 {
 	struct sockaddr_in	sin;
 	struct timeval		tv = { REQ_TIMEOUT_MS / 1000, 0 };
@@ -272,14 +390,51 @@ bean_connect(void)
 		die("socket: %s", strerror(errno));
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
+	sin.sin_port = htons((uint16_t)to);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1)
-		die("connect 127.0.0.1:%d: %s", port, strerror(errno));
+		die("connect 127.0.0.1:%d: %s", to, strerror(errno));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	return fd;
+}
+
+/*
+ * A NATS connection without cnats: CONNECT, a subscription to w's inbox,
+ * and a PING whose PONG says the server has both.
+ */
+static void
+raw_connect(struct worker *w, const char *url)
+{
+	const char	*p = strrchr(url, ':');
+	char		 cmd[512];
+	size_t		 n, off, len;
+
+	if (p == NULL || strncmp(url, "nats://127.0.0.1:", 17) != 0)
+		die("BENCH_CLIENT=raw: %s is not nats://127.0.0.1:PORT", url);
+	w->fd = tcp_connect(atoi(p + 1));
+	snprintf(w->inbox, sizeof w->inbox, "_INBOX.lg%d.%d", (int)getpid(),
+	    w->id);
+	n = (size_t)snprintf(cmd, sizeof cmd, "CONNECT {\"verbose\":false,"
+	    "\"pedantic\":false,\"protocol\":1,\"name\":\"loadgen\"}\r\n"
+	    "SUB %s 1\r\nPING\r\n", w->inbox);
+	if (write(w->fd, cmd, n) != (ssize_t)n)
+		die("write: %s", strerror(errno));
+	for (;;) {
+		char *nl;
+
+		while ((nl = memchr(w->rbuf, '\n', w->rlen)) == NULL)
+			if (raw_fill(w) == -1)
+				die("nats handshake: %s", w->why);
+		off = (size_t)(nl - w->rbuf) + 1;
+		if (w->rbuf[0] == '-')
+			die("nats handshake: %.*s", (int)off - 2, w->rbuf);
+		len = off >= 4 && memcmp(w->rbuf, "PONG", 4) == 0;
+		raw_consume(w, off);
+		if (len)
+			break;
+	}
 }
 
 /* ------------------------------------------------------------ batchd setup */
@@ -415,6 +570,8 @@ main(int argc, char **argv)
 	if (argc < 2)
 		usage();
 	mode = argv[1];
+	raw = getenv("BENCH_CLIENT") != NULL &&
+	    strcmp(getenv("BENCH_CLIENT"), "raw") == 0;
 	if (strcmp(mode, "batchd") == 0 && argc == 8) {
 		target = T_BATCHD;
 		url = argv[a++];
@@ -456,7 +613,9 @@ main(int argc, char **argv)
 		w[i].id = (int)i;
 		w[i].fd = -1;
 		if (target == T_BEANSTALK)
-			w[i].fd = bean_connect();
+			w[i].fd = tcp_connect(port);
+		else if (raw)
+			raw_connect(&w[i], url);
 		else
 			w[i].nc = bench_connect(url);
 	}
@@ -503,13 +662,14 @@ main(int argc, char **argv)
 	    "\"lat_p50_us\": %.1f, \"lat_p99_us\": %.1f, "
 	    "\"lat_max_us\": %.1f, \"setup_s\": %.3f, "
 	    "\"watch_cpu_s\": %.3f, \"watch_main_cpu_s\": %.3f, "
-	    "\"first_error\": \"%s\"}\n",
+	    "\"client\": \"%s\", \"first_error\": \"%s\"}\n",
 	    mode, k, secs, (unsigned long long)ok, (double)ok / secs,
 	    (unsigned long long)errors, (unsigned long long)timeouts,
 	    (unsigned long long)acked, paylens[0], pctl(all, nall, 50),
 	    pctl(all, nall, 99), pctl(all, nall, 100), (double)t_setup / 1e9,
 	    cpu[0][0] < 0 || cpu[1][0] < 0 ? -1 : cpu[1][0] - cpu[0][0],
-	    cpu[0][1] < 0 || cpu[1][1] < 0 ? -1 : cpu[1][1] - cpu[0][1], why);
+	    cpu[0][1] < 0 || cpu[1][1] < 0 ? -1 : cpu[1][1] - cpu[0][1],
+	    target == T_BEANSTALK ? "socket" : raw ? "raw" : "cnats", why);
 	for (i = 0; i < (size_t)k; i++) {
 		if (w[i].nc != NULL)
 			natsConnection_Destroy(w[i].nc);

@@ -34,7 +34,8 @@ WS = "bench"
 
 SIZES = {
     "full": {
-        "BENCH_K": "1 8 32 128", "BENCH_REPS": 3, "BENCH_SECS": 3.0,
+        "BENCH_K": "1 8 32 128", "BENCH_CNATS_K": "32",
+        "BENCH_REPS": 3, "BENCH_SECS": 3.0,
         "BENCH_WARM": 0.5, "BENCH_CLUSTERS": 512,
         "BENCH_LAT_N": 200, "BENCH_LAT_REPS": 3,
         "BENCH_LOG_MIB": 256, "BENCH_LOG_REPS": 7,
@@ -44,7 +45,8 @@ SIZES = {
         "BENCH_QUIET_S": 120,
     },
     "smoke": {
-        "BENCH_K": "1 8", "BENCH_REPS": 1, "BENCH_SECS": 0.5,
+        "BENCH_K": "1 8", "BENCH_CNATS_K": "8",
+        "BENCH_REPS": 1, "BENCH_SECS": 0.5,
         "BENCH_WARM": 0.2, "BENCH_CLUSTERS": 16,
         "BENCH_LAT_N": 5, "BENCH_LAT_REPS": 1,
         "BENCH_LOG_MIB": 8, "BENCH_LOG_REPS": 1,
@@ -285,6 +287,9 @@ class Bench:
     def tool_env(self):
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = "detect_leaks=0"
+        # loadgen's clients speak NATS over a bare socket, as its
+        # beanstalkd clients speak beanstalkd; "cnats" rows override it.
+        env["BENCH_CLIENT"] = "raw"
         return env
 
     def start_nats(self):
@@ -369,6 +374,7 @@ class Bench:
     def part_throughput(self):
         os.makedirs(os.path.join(self.work, "p1"), exist_ok=True)
         ks = [int(k) for k in str(self.sz["BENCH_K"]).split()]
+        cnats_ks = [int(k) for k in str(self.sz["BENCH_CNATS_K"]).split()]
         reps = int(self.sz["BENCH_REPS"])
         secs = float(self.sz["BENCH_SECS"])
         warm = float(self.sz["BENCH_WARM"])
@@ -381,10 +387,12 @@ class Bench:
         if echo.stdout.readline().strip() != b"ready":
             raise PartFailed("echo responder did not start")
         res = {s: {k: [] for k in ks} for s in
-               ("echo", "batchd", "batchd_flush", "bean_fsync", "bean_mem")}
+               ("echo", "batchd", "batchd_flush", "bean_fsync", "bean_mem",
+                "echo_cnats", "batchd_cnats")}
         durable = []
         floor = []
-        order = ["echo", "batchd", "bean_fsync", "batchd_flush", "bean_mem"]
+        order = ["echo", "batchd", "bean_fsync", "batchd_flush", "bean_mem",
+                 "echo_cnats", "batchd_cnats"]
         for rep in range(reps):
             floor.append(self.tool("seed", "commit",
                                    os.path.join(self.work, "p1"),
@@ -399,18 +407,23 @@ class Bench:
                 # Rotate the order so no system always goes first.
                 n = rep % len(order)
                 for sysname in order[n:] + order[:n]:
+                    if sysname.endswith("_cnats") and k not in cnats_ks:
+                        continue
                     tag = "%s-k%d-r%d" % (sysname, k, rep)
-                    if sysname == "echo":
+                    # *_cnats: the clients are cnats connections
+                    client = ({"BENCH_CLIENT": "cnats"}
+                              if sysname.endswith("_cnats") else None)
+                    if sysname.startswith("echo"):
                         r = self.tool("loadgen", "echo", self.nats,
                                       "bench.echo", k, warm, secs,
-                                      logname="loadgen-" + tag)
+                                      logname="loadgen-" + tag, env=client)
                     elif sysname.startswith("batchd"):
                         # batchd_flush: cnats without SendAsap, the event
                         # loop writes what a loop turn published
                         r, d = self.throughput_batchd(
                             tag, k, warm, secs, nclusters,
                             {"BATCHD_NATS_SEND_ASAP": "off"}
-                            if sysname == "batchd_flush" else None)
+                            if sysname == "batchd_flush" else None, client)
                         durable.append(d)
                     else:
                         binlog = (os.path.join(self.work, "p1", tag)
@@ -438,7 +451,10 @@ class Bench:
             for q in ("p50", "p99"):
                 self.add("1 throughput", "storage floor: %s %s"
                          % (label, q), "us", [f[key][q] for f in floor])
-        names = {"echo": "echo (cnats request/reply, bus ceiling)",
+        names = {"echo": "echo (request/reply through nats-server, bus "
+                         "ceiling)",
+                 "echo_cnats": "echo, clients through cnats",
+                 "batchd_cnats": "batchd run.submit, clients through cnats",
                  "batchd": "batchd run.submit (durable)",
                  "batchd_flush": "batchd run.submit, nats_send_asap off "
                                  "(writes once per loop turn)",
@@ -462,6 +478,17 @@ class Bench:
                     tgt, ok = None, None
                 self.add("1 throughput", "K=%d %s" % (k, label), "ratio",
                          ratios, tgt, ok)
+            if k in cnats_ks:
+                for s in ("echo_cnats", "batchd_cnats"):
+                    self.add("1 throughput", "K=%d %s" % (k, names[s]),
+                             "req/s", [r["rate"] for r in res[s][k]])
+                for o, label in (("echo_cnats", "echo"),
+                                 ("bean_fsync", "beanstalkd fsync")):
+                    self.add("1 throughput", "K=%d clients through cnats: "
+                             "batchd / %s" % (k, label), "ratio",
+                             [b["rate"] / e["rate"] for b, e in
+                              zip(res["batchd_cnats"][k], res[o][k])
+                              if e["rate"]])
             self.add("1 throughput", "K=%d batchd nats_send_asap off / on"
                      % k, "ratio",
                      [f["rate"] / b["rate"] for f, b in
@@ -496,7 +523,8 @@ class Bench:
             raise PartFailed("%d acknowledged submissions not in storage "
                              "after kill -9" % lost)
 
-    def throughput_batchd(self, tag, k, warm, secs, nclusters, extra=None):
+    def throughput_batchd(self, tag, k, warm, secs, nclusters, extra=None,
+                          client=None):
         data = os.path.join(self.work, "p1", tag)
         p, _ = self.start_batchd(data, dict({"BATCHD_SHIM": "/bin/false"},
                                             **(extra or {})))
@@ -504,7 +532,8 @@ class Bench:
             sc = SyscallCount(self.procs, p.pid, data + ".perfstat")
             r = self.tool("loadgen", "batchd", self.nats, WS, k, warm, secs,
                           nclusters, logname="loadgen-" + tag,
-                          env={"BENCH_WATCH_PID": str(p.pid)})
+                          env=dict({"BENCH_WATCH_PID": str(p.pid)},
+                                   **(client or {})))
             r["syscalls"] = sc.stop(self.procs)
         finally:
             # kill -9: what was acknowledged must be in storage.
