@@ -490,6 +490,7 @@ MDB_txn	*store_mdb_txn(struct txn *);
 MDB_dbi	 store_dbi(int);
 void	 txn_defer(struct txn *, effect_cb, void *, void (*)(void *));
 void	 txn_defer_late(struct txn *, effect_cb, void *, void (*)(void *));
+void	 txn_then(struct txn *, struct op *);
 size_t	 store_map_size(void);
 void	 store_usage(size_t *, size_t *);
 int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);

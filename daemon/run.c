@@ -15,8 +15,8 @@
  * first attempt until its last attempt's process is gone, retry delays
  * included; the others wait in the cluster's queue, keyed by a per-cluster
  * sequence number, so the queue is FIFO and its length is cluster.queued.
- * Starting the next run is an op of its own (run_kick()), submitted after
- * the commit that freed or filled the cluster.
+ * Starting the next run is an op of its own (run_kick()), applied after the
+ * op that freed or filled the cluster, in the same turn and commit.
  *
  * Indexes (DB_RUNIDX, empty values; ts = submitted_ms, 8 bytes big-endian):
  *   'w' ws NUL ts uuid          every run of a workspace
@@ -337,7 +337,6 @@ struct kick_op {
 	char		cluster[UUID_LEN + 1];
 };
 
-static void	kick_submit(void *);
 
 /* Start attempt n+1 of r (which holds its cluster) and defer the spawn. */
 static int
@@ -418,7 +417,7 @@ kick_apply(struct op *op, struct txn *t)
 		/* Not runnable: drop it from the queue and look again. */
 		if (rc == 0 || rc == MDB_NOTFOUND) {
 			rc = store_put_cluster(t, &c);
-			txn_defer(t, kick_submit, xstrdup(c.uuid), free);
+			run_kick(t, c.uuid);
 		}
 		goto out;
 	}
@@ -448,8 +447,13 @@ op_free(struct op *op)
 	free(op);
 }
 
-static void
-kick_submit(void *arg)
+/*
+ * Later in t's turn, in the same commit, see whether the cluster can start
+ * its next run: a submission to an idle cluster or the end of a run costs
+ * one sync, not two.
+ */
+void
+run_kick(struct txn *t, const char *cluster)
 {
 	struct kick_op	*k;
 
@@ -457,15 +461,8 @@ kick_submit(void *arg)
 	k->op.apply = kick_apply;
 	k->op.fail = kick_fail;
 	k->op.free = op_free;
-	snprintf(k->cluster, sizeof k->cluster, "%s", (char *)arg);
-	store_submit(&k->op);
-}
-
-/* After t commits, see whether the cluster can start its next run. */
-void
-run_kick(struct txn *t, const char *cluster)
-{
-	txn_defer(t, kick_submit, xstrdup(cluster), free);
+	snprintf(k->cluster, sizeof k->cluster, "%s", cluster);
+	txn_then(t, &k->op);
 }
 
 /* ------------------------------------------------------------ timers */

@@ -91,6 +91,7 @@ STAILQ_HEAD(effects, effect);
 struct txn {
 	MDB_txn		*mdb;
 	struct effects	 effects;
+	struct ops	 then;		/* txn_then() */
 };
 
 static const char *db_names[DB__COUNT] = {
@@ -116,6 +117,7 @@ static uint8_t		*map_addr;	/* of data.mdb, NULL: not known yet */
 int			(*store_txn_commit)(MDB_txn *) = mdb_txn_commit;
 
 static void	store_flush(evutil_socket_t, short, void *);
+static void	ops_free(struct ops *);
 static int	migrate_1(MDB_txn *);
 static void	lazy_fire(evutil_socket_t, short, void *);
 static void	ckpt_fire(evutil_socket_t, short, void *);
@@ -522,6 +524,29 @@ store_flush_now(void)
 		store_flush(-1, 0, NULL);
 }
 
+/*
+ * Apply op after the op that is applying t, in the same turn and
+ * transaction, if that op's writes stand; its own failure undoes only its
+ * own writes. It goes to the end of the turn's ops.
+ */
+void
+txn_then(struct txn *t, struct op *op)
+{
+	TAILQ_INSERT_TAIL(&t->then, op, entry);
+}
+
+/* Free ops never applied: the op that queued them was undone. */
+static void
+ops_free(struct ops *l)
+{
+	struct op	*op;
+
+	while ((op = TAILQ_FIRST(l)) != NULL) {
+		TAILQ_REMOVE(l, op, entry);
+		op->free(op);
+	}
+}
+
 static void
 defer(struct txn *t, effect_cb fn, void *arg, void (*freefn)(void *),
     int late)
@@ -760,6 +785,7 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 	t.mdb = live;
 	while ((op = TAILQ_FIRST(&batch)) != NULL) {
 		STAILQ_INIT(&t.effects);
+		TAILQ_INIT(&t.then);
 		mark = redo_mark();
 		undo.len = 0;
 		if ((rc = op->apply(op, &t)) != 0) {
@@ -772,14 +798,18 @@ store_flush(evutil_socket_t fd, short what, void *arg)
 		}
 		if (rc == MDB_MAP_FULL && map_size < map_max) {
 			effects_drop(&t.effects, 0);
+			ops_free(&t.then);
 			grow = 1;
 			break;	/* this op and the rest go back to pending */
 		}
 		TAILQ_REMOVE(&batch, op, entry);
-		if (rc == 0)
+		if (rc == 0) {
 			STAILQ_CONCAT(&effects, &t.effects);
-		else
+			TAILQ_CONCAT(&batch, &t.then, entry);
+		} else {
 			effects_drop(&t.effects, 0);
+			ops_free(&t.then);
+		}
 		if (n == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
 			done = xreallocarray(done, cap, sizeof *done);

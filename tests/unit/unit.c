@@ -828,7 +828,10 @@ struct fx_op {
 	struct op	 op;
 	const char	*fx;		/* upper case: late */
 	int		 fail;
+	const char	*then_fx;	/* an op to apply after it: txn_then() */
+	int		 then_fail;
 };
+static struct fx_op	*fx_new(const char *, int);
 static char	fx_ran[16];
 
 static void
@@ -847,12 +850,18 @@ fx_apply(struct op *op, struct txn *t)
 {
 	struct fx_op	*f = (struct fx_op *)op;
 	const char	*c;
+	char		 key[3] = { 'f', 'x', f->fx[0] };
+	int		 rc;
 
+	if ((rc = store_put(t, DB_META, key, 3, "", 0)) != 0)
+		return rc;
 	for (c = f->fx; *c != '\0'; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			txn_defer_late(t, fx_run, (void *)c, NULL);
 		else
 			txn_defer(t, fx_run, (void *)c, NULL);
+	if (f->then_fx != NULL)
+		txn_then(t, &fx_new(f->then_fx, f->then_fail)->op);
 	return f->fail;
 }
 
@@ -869,8 +878,8 @@ fx_fail(struct op *op, int rc)
 	free(op);
 }
 
-static void
-fx(const char *effects, int fail)
+static struct fx_op *
+fx_new(const char *effects, int fail)
 {
 	struct fx_op	*f = xcalloc(1, sizeof *f);
 
@@ -879,6 +888,23 @@ fx(const char *effects, int fail)
 	f->op.fail = fx_fail;
 	f->fx = effects;
 	f->fail = fail;
+	return f;
+}
+
+static void
+fx(const char *effects, int fail)
+{
+	store_submit(&fx_new(effects, fail)->op);
+}
+
+/* An op that queues another with txn_then(). */
+static void
+fx_then(const char *effects, int fail, const char *then, int then_fail)
+{
+	struct fx_op	*f = fx_new(effects, fail);
+
+	f->then_fx = then;
+	f->then_fail = then_fail;
 	store_submit(&f->op);
 }
 
@@ -894,6 +920,44 @@ test_store_late_effects(void)
 	fx("dEf", 0);
 	store_flush_now();
 	CHECK(strcmp(fx_ran, "bdfACE") == 0);
+	store_close();
+}
+
+/*
+ * An op queued with txn_then() is applied in the same turn (one commit),
+ * after the ops already in it; not at all if the op that queued it failed;
+ * and its own failure undoes only its own writes and drops only its own
+ * effects.
+ */
+static void
+test_store_then(void)
+{
+	static const char	*stand = "acef", *gone = "xzq";
+	char			*cause = NULL, key[3] = { 'f', 'x', 0 };
+	const char		*c;
+	uint64_t		 turns;
+	MDB_txn			*r;
+	MDB_val			 k = { 3, key }, v;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	fx_ran[0] = '\0';
+	fx_then("ab", 0, "cD", 0);
+	fx_then("xy", EINVAL, "z", 0);
+	fx_then("e", 0, "q", EINVAL);
+	fx("f", 0);
+	turns = store_turns();
+	store_flush_now();
+	CHECK(store_turns() == turns + 1);
+	CHECK(strcmp(fx_ran, "abefcD") == 0);
+	CHECK((r = store_reader()) != NULL);
+	for (c = stand; *c != '\0'; c++) {
+		key[2] = *c;
+		CHECK(mdb_get(r, store_dbi(DB_META), &k, &v) == 0);
+	}
+	for (c = gone; *c != '\0'; c++) {
+		key[2] = *c;
+		CHECK(mdb_get(r, store_dbi(DB_META), &k, &v) == MDB_NOTFOUND);
+	}
 	store_close();
 }
 
@@ -1533,6 +1597,7 @@ static const struct {
 	T(test_store_schema_mismatch),
 	T(test_logs_acked_forget),
 	T(test_store_late_effects),
+	T(test_store_then),
 #undef T
 };
 
