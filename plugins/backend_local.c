@@ -8,7 +8,15 @@
  * The job dies with its supervisor (PR_SET_PDEATHSIG), and its process
  * group is named in DIR/job.pid ("pid starttime") so that batchd can kill
  * what is left of it when the supervisor is lost.
+ *
+ * The child shares the supervisor's memory until it execs (clone with
+ * CLONE_VM | CLONE_VFORK, on a stack of its own, as posix_spawn does): no
+ * page table is copied, which a fork costs here (~0.2 ms on these
+ * machines). So the child only makes system calls and never returns: with
+ * every signal blocked across the clone, it resets the dispositions before
+ * it unblocks them, so no handler of the supervisor runs in it.
  */
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -17,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +35,18 @@
 #include "plugin.h"
 #include "procstat.h"
 
+#define CHILD_STACK	(256 * 1024)
+
 struct local {
 	pid_t	pid;
+};
+
+/* What the child needs, on the supervisor's stack. */
+struct spawn {
+	const struct batchd_job	*job;
+	char *const		*argv;
+	const char		*in;
+	int			 out, err;
 };
 
 static void
@@ -42,21 +61,23 @@ limit(int res, uint64_t v)
 }
 
 /* In the child: become the job. */
-static void
-child(const struct batchd_job *job, char *const *argv, const char *in,
-    int out, int err)
+static int
+child(void *arg)
 {
-	sigset_t	none;
-	int		fd, sig;
+	const struct spawn		*sp = arg;
+	const struct batchd_job		*job = sp->job;
+	char *const			*argv = sp->argv;
+	sigset_t			 none;
+	int				 fd, sig;
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
-	if ((fd = open(in, O_RDONLY)) == -1 || dup2(fd, 0) == -1 ||
-	    dup2(out, 1) == -1 || dup2(err, 2) == -1)
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if ((fd = open(sp->in, O_RDONLY)) == -1 || dup2(fd, 0) == -1 ||
+	    dup2(sp->out, 1) == -1 || dup2(sp->err, 2) == -1)
 		_exit(127);
 	if (chdir(job->workdir) == -1) {
 		dprintf(2, "batchd: chdir %s: %s\n", job->workdir,
@@ -92,20 +113,36 @@ static int
 start(const struct batchd_job *job, char *const *argv, const char *in,
     int out, int err_fd, void **handle, char *err, size_t errlen)
 {
+	struct spawn	 sp = { job, argv, in, out, err_fd };
 	struct local	*l;
+	sigset_t	 all, old;
+	void		*stack;
 	pid_t		 pid;
+	int		 e;
 
 	if ((l = calloc(1, sizeof *l)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((pid = fork()) == -1) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
+	if ((stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) == MAP_FAILED) {
+		snprintf(err, errlen, "mmap: %s", strerror(errno));
 		free(l);
 		return -1;
 	}
-	if (pid == 0)
-		child(job, argv, in, out, err_fd);
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	/* Returns once the child has exec'd or exited. */
+	pid = clone(child, (char *)stack + CHILD_STACK,
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	munmap(stack, CHILD_STACK);
+	if (pid == -1) {
+		snprintf(err, errlen, "clone: %s", strerror(e));
+		free(l);
+		return -1;
+	}
 	setpgid(pid, pid);	/* both sides: no race with kill(-pid) */
 	l->pid = pid;
 	*handle = l;
