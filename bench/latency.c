@@ -80,7 +80,7 @@ main(int argc, char **argv)
 	char			 def[BUUID_LEN + 1], cl[BUUID_LEN + 1];
 	char			 run[BUUID_LEN + 1], name[128], *file;
 	char			*dargv[3];
-	double			*to_run, *to_first, *direct, *submit;
+	double			*to_run, *to_first, *req_first, *direct, *submit;
 	double			 o50, o99;
 	int64_t			 t0, t1, deadline;
 	long			 n, i;
@@ -105,6 +105,7 @@ main(int argc, char **argv)
 	dargv[2] = NULL;
 	to_run = emalloc((size_t)n * sizeof *to_run);
 	to_first = emalloc((size_t)n * sizeof *to_first);
+	req_first = emalloc((size_t)n * sizeof *req_first);
 	direct = emalloc((size_t)n * sizeof *direct);
 	submit = emalloc((size_t)n * sizeof *submit);
 	deadline = mono_ns() + (int64_t)TOTAL_S * 1000000000;
@@ -133,6 +134,7 @@ main(int argc, char **argv)
 		submit[i] = (double)(t1 - t0) / 1e6;
 		to_run[i] = (double)(s.t_running - t1) / 1e6;
 		to_first[i] = (double)(s.t_first - t1) / 1e6;
+		req_first[i] = (double)(s.t_first - t0) / 1e6;
 		if (i % 2 == 0)
 			direct[i] = direct_once(dargv);
 	}
@@ -140,17 +142,22 @@ main(int argc, char **argv)
 	print_dist("submit_reply", submit, (size_t)n, 1);
 	print_dist("reply_to_running", to_run, (size_t)n, 1);
 	print_dist("reply_to_first_line", to_first, (size_t)n, 1);
+	print_dist("request_to_first_line", req_first, (size_t)n, 1);
 	print_dist("direct_to_first_line", direct, (size_t)n, 1);
 	o50 = pctl(to_first, (size_t)n, 50) - pctl(direct, (size_t)n, 50);
 	o99 = pctl(to_first, (size_t)n, 99) - pctl(direct, (size_t)n, 99);
 	printf("\"overhead_p50\": %.3f, \"overhead_p99\": %.3f, "
-	    "\"dropped\": %llu}\n", o50, o99,
+	    "\"request_overhead_p50\": %.3f, "
+	    "\"request_overhead_p99\": %.3f, \"dropped\": %llu}\n", o50, o99,
+	    pctl(req_first, (size_t)n, 50) - pctl(direct, (size_t)n, 50),
+	    pctl(req_first, (size_t)n, 99) - pctl(direct, (size_t)n, 99),
 	    (unsigned long long)collector_dropped(col));
 	collector_stop(col);
 	natsConnection_Destroy(sub);
 	natsConnection_Destroy(nc);
 	free(to_run);
 	free(to_first);
+	free(req_first);
 	free(direct);
 	free(submit);
 	nats_Close();

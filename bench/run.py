@@ -577,7 +577,9 @@ class Bench:
                             "reply -> first output line (LogChunk)"),
                            ("direct_to_first_line",
                             "direct posix_spawn -> first output line"),
-                           ("submit_reply", "run.submit request -> reply")):
+                           ("submit_reply", "run.submit request -> reply"),
+                           ("request_to_first_line",
+                            "run.submit request -> first output line")):
             for q in ("p50", "p99", "max"):
                 self.add("2 dispatch", "%s %s (n=%d per rep)"
                          % (label, q, n), "ms", [r[key][q] for r in res])
@@ -586,6 +588,10 @@ class Bench:
         self.add("2 dispatch", "overhead over direct spawn, p99", "ms",
                  [r["overhead_p99"] for r in res], "< 5",
                  lambda v: v < 5)
+        # The same from the request: the submission's own commit too.
+        for q in ("p50", "p99"):
+            self.add("2 dispatch", "overhead from the request, %s" % q,
+                     "ms", [r["request_overhead_" + q] for r in res])
 
     # ---------------------------------------------------- part 3
 
