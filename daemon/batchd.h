@@ -8,8 +8,8 @@
  *
  * Data path: bus message -> wire decode + validation -> op applied inside the
  * loop turn's LMDB write transaction -> commit -> deferred effects (replies,
- * events; then spawns and kills, txn_defer_late()). See store.c for the
- * group commit.
+ * events; then, once those are written, spawns and kills,
+ * txn_defer_late()). See store.c for the group commit.
  */
 #ifndef BATCHD_H
 #define BATCHD_H

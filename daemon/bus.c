@@ -133,8 +133,10 @@ sock_read(void *userData, bool add)
  * event is made active at once, not only when the socket polls
  * writable: it outranks the store's flush (priority 1 against 2), so what
  * a turn published (its replies, its events) is written as soon as that
- * turn's effects are done, before the next turn (a dispatch the turn
- * queued, say) is applied, in one send for the whole turn.
+ * turn's effects are done, in one send for the whole turn, before the
+ * next turn is applied; and it is made active before the turn's late
+ * effects (its spawns and kills, store.c), which run from an event of the
+ * same priority activated after it.
  */
 static natsStatus
 sock_write(void *userData, bool add)

@@ -104,7 +104,8 @@ static MDB_env		*env;
 static MDB_dbi		 dbis[DB__COUNT];
 static struct ops	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static struct ops	 lazy = TAILQ_HEAD_INITIALIZER(lazy);
-static struct event	*flush_ev, *lazy_ev, *ckpt_ev;
+static struct event	*flush_ev, *lazy_ev, *ckpt_ev, *late_ev;
+static struct effects	 late_q = STAILQ_HEAD_INITIALIZER(late_q);
 static size_t		 map_size, map_max;
 static MDB_txn		*live;		/* open between checkpoints */
 static uint64_t		 gen;		/* the redo log's, meta "redo_gen" */
@@ -118,6 +119,8 @@ int			(*store_txn_commit)(MDB_txn *) = mdb_txn_commit;
 
 static void	store_flush(evutil_socket_t, short, void *);
 static void	ops_free(struct ops *);
+static void	late_run(evutil_socket_t, short, void *);
+static void	effects_drop(struct effects *, int);
 static int	migrate_1(MDB_txn *);
 static void	lazy_fire(evutil_socket_t, short, void *);
 static void	ckpt_fire(evutil_socket_t, short, void *);
@@ -224,6 +227,8 @@ store_open(const char *dir, size_t mapsize, char **cause)
 	checkpoint();
 	flush_ev = event_new(base, -1, 0, store_flush, NULL);
 	event_priority_set(flush_ev, 2);
+	late_ev = event_new(base, -1, 0, late_run, NULL);
+	event_priority_set(late_ev, 1);
 	lazy_ev = evtimer_new(base, lazy_fire, NULL);
 	log_info("storage open dir=%s map_size=%zu", dir, map_size);
 	return 0;
@@ -425,6 +430,10 @@ store_close(void)
 		event_free(flush_ev);
 	if (lazy_ev != NULL)
 		event_free(lazy_ev);
+	if (late_ev != NULL)
+		event_free(late_ev);
+	late_ev = NULL;
+	effects_drop(&late_q, 0);	/* store_flush_now() ran them */
 	if (ckpt_ev != NULL)
 		event_free(ckpt_ev);
 	flush_ev = lazy_ev = ckpt_ev = NULL;
@@ -515,13 +524,17 @@ lazy_fire(evutil_socket_t fd, short what, void *arg)
 	event_active(flush_ev, 0, 0);
 }
 
-/* Apply the pending and lazy ops now (tests and shutdown). */
+/* Apply the pending and lazy ops now, effects and all (tests and
+ * shutdown). */
 void
 store_flush_now(void)
 {
 	TAILQ_CONCAT(&pending, &lazy, entry);
-	while (!TAILQ_EMPTY(&pending))
+	late_run(-1, 0, NULL);
+	while (!TAILQ_EMPTY(&pending)) {
 		store_flush(-1, 0, NULL);
+		late_run(-1, 0, NULL);
+	}
 }
 
 /*
@@ -592,22 +605,44 @@ effect_end(struct effect *e, int run)
 	free(e);
 }
 
-/* Run (run != 0) or abandon l's effects, the late ones last. */
+/*
+ * Run (run != 0) or abandon l's effects, the late ones last: from late_ev,
+ * which has the socket's write event's priority and is activated after
+ * it, so what the turn published (its replies, its events) is on the wire
+ * before its spawns, and both happen before the next turn's flush (at a
+ * lower priority).
+ */
 static void
 effects_drop(struct effects *l, int run)
 {
-	struct effects	 late = STAILQ_HEAD_INITIALIZER(late);
 	struct effect	*e;
 
 	while ((e = STAILQ_FIRST(l)) != NULL) {
 		STAILQ_REMOVE_HEAD(l, entry);
 		if (run && e->late)
-			STAILQ_INSERT_TAIL(&late, e, entry);
+			STAILQ_INSERT_TAIL(&late_q, e, entry);
 		else
 			effect_end(e, run);
 	}
-	while ((e = STAILQ_FIRST(&late)) != NULL) {
-		STAILQ_REMOVE_HEAD(&late, entry);
+	if (!STAILQ_EMPTY(&late_q)) {
+		if (late_ev != NULL)
+			event_active(late_ev, 0, 0);
+		else
+			late_run(-1, 0, NULL);
+	}
+}
+
+/* The late effects of the turns flushed, in order. */
+static void
+late_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct effect	*e;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((e = STAILQ_FIRST(&late_q)) != NULL) {
+		STAILQ_REMOVE_HEAD(&late_q, entry);
 		effect_end(e, 1);
 	}
 }

@@ -832,6 +832,7 @@ struct fx_op {
 	int		 then_fail;
 };
 static struct fx_op	*fx_new(const char *, int);
+static struct event	*wr_ev;		/* '#': stands for the socket's write */
 static char	fx_ran[16];
 
 static void
@@ -845,6 +846,22 @@ fx_run(void *arg)
 	}
 }
 
+/* The socket's write event: priority 1, made active as cnats asks. */
+static void
+wr_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	fx_run(arg);
+}
+
+static void
+wr_activate(void *arg)
+{
+	(void)arg;
+	event_active(wr_ev, 0, 0);
+}
+
 static int
 fx_apply(struct op *op, struct txn *t)
 {
@@ -856,7 +873,9 @@ fx_apply(struct op *op, struct txn *t)
 	if ((rc = store_put(t, DB_META, key, 3, "", 0)) != 0)
 		return rc;
 	for (c = f->fx; *c != '\0'; c++)
-		if (*c >= 'A' && *c <= 'Z')
+		if (*c == '#')
+			txn_defer(t, wr_activate, NULL, NULL);
+		else if (*c >= 'A' && *c <= 'Z')
 			txn_defer_late(t, fx_run, (void *)c, NULL);
 		else
 			txn_defer(t, fx_run, (void *)c, NULL);
@@ -920,6 +939,29 @@ test_store_late_effects(void)
 	fx("dEf", 0);
 	store_flush_now();
 	CHECK(strcmp(fx_ran, "bdfACE") == 0);
+	store_close();
+}
+
+/*
+ * In the loop, the late effects run after the events the turn's other
+ * effects made active at the write event's priority: what a turn
+ * published is written before its spawns.
+ */
+static void
+test_store_late_after_writes(void)
+{
+	char	*cause = NULL;
+	int	 i;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	wr_ev = event_new(base, -1, 0, wr_fire, (void *)"w");
+	event_priority_set(wr_ev, 1);
+	fx_ran[0] = '\0';
+	fx("aB#c", 0);
+	for (i = 0; i < 10; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK(strcmp(fx_ran, "acwB") == 0);
+	event_free(wr_ev);
 	store_close();
 }
 
@@ -1597,6 +1639,7 @@ static const struct {
 	T(test_store_schema_mismatch),
 	T(test_logs_acked_forget),
 	T(test_store_late_effects),
+	T(test_store_late_after_writes),
 	T(test_store_then),
 #undef T
 };
