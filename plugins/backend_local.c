@@ -35,6 +35,8 @@
 #include "plugin.h"
 #include "procstat.h"
 
+/* The child's stack: execvpe() copies argv onto it for a script without
+ * "#!" (as posix_spawn sizes its own). */
 #define CHILD_STACK	(256 * 1024)
 
 struct local {
@@ -117,14 +119,17 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	struct local	*l;
 	sigset_t	 all, old;
 	void		*stack;
+	size_t		 ssize = CHILD_STACK;
 	pid_t		 pid;
-	int		 e;
+	int		 e, i;
 
 	if ((l = calloc(1, sizeof *l)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+	for (i = 0; argv[i] != NULL; i++)
+		ssize += 2 * sizeof argv[i];
+	if ((stack = mmap(NULL, ssize, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) == MAP_FAILED) {
 		snprintf(err, errlen, "mmap: %s", strerror(errno));
 		free(l);
@@ -133,11 +138,11 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
 	/* Returns once the child has exec'd or exited. */
-	pid = clone(child, (char *)stack + CHILD_STACK,
+	pid = clone(child, (char *)stack + ssize,
 	    CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
 	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, CHILD_STACK);
+	munmap(stack, ssize);
 	if (pid == -1) {
 		snprintf(err, errlen, "clone: %s", strerror(e));
 		free(l);
