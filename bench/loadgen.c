@@ -203,6 +203,25 @@ nats_one(struct worker *w, size_t i)
 	return 0;
 }
 
+/*
+ * Send the command line in cmd (n bytes, with room behind it), payload i
+ * and CRLF, in one write; *t0: when. 0, or -1 (the error noted).
+ */
+static int
+send_cmd(struct worker *w, char *cmd, size_t n, size_t i, int64_t *t0)
+{
+	memcpy(cmd + n, payloads[i], paylens[i]);
+	n += paylens[i];
+	memcpy(cmd + n, "\r\n", 2);
+	n += 2;
+	*t0 = mono_ns();
+	if (write(w->fd, cmd, n) != (ssize_t)n) {
+		note_error(w, "write: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Read more into w->rbuf; 0, or -1 (the error noted). */
 static int
 raw_fill(struct worker *w)
@@ -293,16 +312,7 @@ raw_one(struct worker *w, size_t i)
 
 	n = (size_t)snprintf(cmd, sizeof cmd, "PUB %s %s %zu\r\n", subject,
 	    w->inbox, paylens[i]);
-	memcpy(cmd + n, payloads[i], paylens[i]);
-	n += paylens[i];
-	memcpy(cmd + n, "\r\n", 2);
-	n += 2;
-	t0 = mono_ns();
-	if (write(w->fd, cmd, n) != (ssize_t)n) {
-		note_error(w, "write: %s", strerror(errno));
-		return -1;
-	}
-	if (raw_msg(w, &off, &len) == -1)
+	if (send_cmd(w, cmd, n, i, &t0) == -1 || raw_msg(w, &off, &len) == -1)
 		return -1;
 	t1 = mono_ns();
 	good = check_reply(w, i, w->rbuf + off, len);
@@ -323,15 +333,8 @@ bean_one(struct worker *w, size_t i)
 	int64_t	 t0, t1;
 
 	n = (size_t)snprintf(cmd, sizeof cmd, "put 0 0 60 %zu\r\n", paylens[i]);
-	memcpy(cmd + n, payloads[i], paylens[i]);
-	n += paylens[i];
-	memcpy(cmd + n, "\r\n", 2);
-	n += 2;
-	t0 = mono_ns();
-	if (write(w->fd, cmd, n) != (ssize_t)n) {
-		note_error(w, "write: %s", strerror(errno));
+	if (send_cmd(w, cmd, n, i, &t0) == -1)
 		return -1;
-	}
 	for (;;) {
 		if ((r = read(w->fd, rep + got, sizeof rep - 1 - got)) <= 0) {
 			note_error(w, "read: %s", r == 0 ? "eof" :
