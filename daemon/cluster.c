@@ -24,7 +24,7 @@ cluster_load(struct txn *t, const char *ws, const char *uuid,
 	int		 rc;
 
 	if (uuid == NULL && name == NULL) {
-		error_set(e, E_INVALID, "uuid", "uuid is required");
+		error_set(e, E_INVALID, "uuid", "uuid or name is required");
 		return 0;
 	}
 	if (uuid == NULL) {

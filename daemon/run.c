@@ -337,7 +337,6 @@ struct kick_op {
 	char		cluster[UUID_LEN + 1];
 };
 
-
 /* Start attempt n+1 of r (which holds its cluster) and defer the spawn. */
 static int
 start_attempt(struct txn *t, struct run *r)

@@ -114,6 +114,9 @@ def test_get_by_uuid_and_name(daemon, ws):
     assert_error(verb(daemon, ws, "get", uuid=str(uuidlib.uuid4())),
                  pb.NOT_FOUND)
     assert_error(verb(daemon, ws, "get", name="nope"), pb.NOT_FOUND)
+    rep = verb(daemon, ws, "get")
+    assert_error(rep, pb.INVALID_ARGUMENT, "uuid")
+    assert "uuid or name" in rep.error.message
 
 
 def test_list_paging(daemon, ws):
