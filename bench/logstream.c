@@ -13,7 +13,7 @@
  *                                nothing published
  *   beside the bus               the /dev/null run again, while a thread
  *                                here publishes as many bytes as LogChunks
- *                                at its /dev/null pace, a chunk every 2 ms
+ *                                at its /dev/null pace, a chunk every 8 ms
  *                                (as batchd does), to the same subscriber;
  *                                nothing stored: what sharing the machine
  *                                with the bus costs the job; twice: the
@@ -51,7 +51,7 @@
 
 #define RUN_TIMEOUT_MS	300000
 #define CHUNK_BYTES	(1024 * 1024 - 512) /* batchd: max_payload less 512 */
-#define COALESCE_NS	2000000		/* batchd's COALESCE_MS */
+#define COALESCE_NS	8000000		/* batchd's COALESCE_MS */
 
 /* Has the run started, ended and closed its stdout? */
 static int
