@@ -321,28 +321,36 @@ sys.stdout.buffer.write(b'tail\\n')
         subprocess.run(["umount", "-l", logs], check=False)
 
 
+def preloaded_shim(tmp_path, name, env):
+    """A BATCHD_SHIM: the shim with tests/integration/plugins/{name}.c
+    built and preloaded, and env exported."""
+    so = str(tmp_path / (name + ".so"))
+    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC",
+                    "-shared", "-o", so,
+                    os.path.join(harness.REPO_ROOT, "tests", "integration",
+                                 "plugins", name + ".c"), "-ldl"],
+                   check=True)
+    shim = os.path.join(os.path.dirname(os.path.abspath(harness.BATCHD_BIN)),
+                        "batchd-shim")
+    wrapper = tmp_path / (name + "-shim")
+    # A sanitized shim's runtime is then not the first library: say so.
+    wrapper.write_text(
+        "#!/bin/sh\nexport LD_PRELOAD=%s %s\n"
+        "export ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}"
+        "verify_asan_link_order=0\"\nexec %s \"$@\"\n"
+        % (so, " ".join("%s=%s" % kv for kv in env.items()), shim))
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def test_a_refused_splice_falls_back_to_reading(run_daemon_factory, ws,
                                                 tmp_path):
     """Where splice(2) cannot move the job pipe's pages into the shim's
     relay (nosplice.c, preloaded into the shim, refuses every splice from
     one pipe into another), the shim reads the output and writes it to the
     log itself: every byte is stored in order and served."""
-    so = str(tmp_path / "nosplice.so")
-    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC",
-                    "-shared", "-o", so,
-                    os.path.join(harness.REPO_ROOT, "tests", "integration",
-                                 "plugins", "nosplice.c"), "-ldl"],
-                   check=True)
     mark = str(tmp_path / "refused")
-    shim = os.path.join(os.path.dirname(os.path.abspath(harness.BATCHD_BIN)),
-                        "batchd-shim")
-    wrapper = tmp_path / "nosplice-shim"
-    # A sanitized shim's runtime is then not the first library: say so.
-    wrapper.write_text(
-        "#!/bin/sh\nexport LD_PRELOAD=%s NOSPLICE_MARK=%s\n"
-        "export ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}"
-        "verify_asan_link_order=0\"\nexec %s \"$@\"\n" % (so, mark, shim))
-    wrapper.chmod(0o755)
+    wrapper = preloaded_shim(tmp_path, "nosplice", {"NOSPLICE_MARK": mark})
     d = run_daemon_factory(env={"BATCHD_SHIM": str(wrapper)}).start()
     jd = make_jobdef(d, ws, "nosplice", code=BIG)
     run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "nosplice").uuid)
@@ -356,6 +364,26 @@ def test_a_refused_splice_falls_back_to_reading(run_daemon_factory, ws,
                   "rb") as f:
             assert sha(f.read()) == sha(want), name
         assert sha(read_logs(d, ws, run.uuid, stream)[0]) == sha(want), name
+
+
+def test_a_job_that_cannot_be_started_fails_its_run(run_daemon_factory,
+                                                     ws, tmp_path):
+    """The local backend starts the job with clone(2); where that fails
+    (noclone.c, preloaded into the shim: EAGAIN, as when out of processes)
+    the attempt fails as SPAWN_FAILED saying why, and batchd goes on."""
+    mark = str(tmp_path / "refused")
+    wrapper = preloaded_shim(tmp_path, "noclone", {"NOCLONE_MARK": mark})
+    d = run_daemon_factory(env={"BATCHD_SHIM": str(wrapper)}).start()
+    jd = make_jobdef(d, ws, "noclone", code="print('never')\n")
+    run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "noclone").uuid)
+    r = wait_run(d, ws, run.uuid, timeout=60)
+    assert (r.status, r.reason) == (pb.FAILED, pb.SPAWN_FAILED), r
+    assert os.path.exists(mark), "the shim never called clone"
+    assert "clone: Resource temporarily unavailable" in r.reason_text, (
+        r.reason_text)
+    assert read_logs(d, ws, run.uuid)[0] == b""
+    assert_ok(d.call("run.get", pb.GetJobRunRequest(uuid=run.uuid),
+                     pb.JobRunReply, ws=ws))
 
 
 def test_logs_of_a_running_run_are_not_eof(run_daemon, ws, cl, bus_watch):
