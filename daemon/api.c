@@ -32,6 +32,7 @@ struct msg_op {
 	enum errcode	 code;
 	size_t		 reply_max;	/* the server's max_payload */
 	size_t		 too_large;	/* the reply refused for its size */
+	const char	*object;	/* the field that chose its object */
 };
 
 typedef int (*handler)(struct txn *, struct request *, struct buf *,
@@ -160,6 +161,10 @@ msg_op_apply(struct op *op, struct txn *t)
 		 * undo what it wrote (msg_op_fail() answers).
 		 */
 		m->too_large = m->out.len;
+		m->object = verbs[req.verb].object;
+		if (req.uuid == NULL && req.name != NULL &&
+		    strcmp(m->object, "uuid") == 0)
+			m->object = "name";	/* a get by name */
 		rc = EMSGSIZE;
 	}
 	m->verb = req.verb;
@@ -181,7 +186,7 @@ msg_op_fail(struct op *op, int rc)
 	struct error	 e;
 
 	if (rc == EMSGSIZE && m->too_large != 0) {
-		wire_error_too_large(&e, verbs[m->verb].object, m->too_large,
+		wire_error_too_large(&e, m->object, m->too_large,
 		    m->reply_max, "nothing was changed");
 		log_warnx("request refused subject=%s: %s", m->subject,
 		    e.message);
@@ -268,15 +273,15 @@ api_message(const char *subject, const char *reply, const void *data,
 		log_debug("message without reply subject=%s dropped", subject);
 		return;
 	}
-	/*
-	 * batchd publishes with its own rights: a reply subject of the
-	 * client's choosing could make it publish into another workspace.
-	 */
 	if (!reply_literal(reply)) {
 		log_warnx("message subject=%s with reply subject %.64s that is "
 		    "not one literal subject dropped", subject, reply);
 		return;
 	}
+	/*
+	 * batchd publishes with its own rights: a reply subject of the
+	 * client's choosing could make it publish into another workspace.
+	 */
 	if (!reply_allowed(subject, reply)) {
 		log_warnx("message subject=%s with reply subject %.64s outside "
 		    "%s dropped", subject, reply, cfg->reply_prefix);

@@ -6,6 +6,8 @@
  * ranges, UUID syntax); meaning (names taken, states) is checked by the
  * verb's handler. Replies and LMDB records are encoded here too: records are
  * the same messages the API returns, so a record is readable with protoc.
+ * Page tokens are made and checked here (one decoder for the three lists),
+ * and replies measured against the server's max_payload ("reply size").
  *
  * Encoding borrows the structs' strings (the pb structs point into them);
  * nothing encoded here outlives the call.

@@ -379,7 +379,7 @@ def test_object_too_large_for_the_server_is_an_error(started, ws,
     too_large(d.call("jobdef.get", pb.GetJobDefinitionRequest(uuid=jd.uuid),
                      pb.JobDefinitionReply, ws=ws, timeout=t), "uuid", SMALL)
     too_large(d.call("jobdef.get", pb.GetJobDefinitionRequest(name="huge"),
-                     pb.JobDefinitionReply, ws=ws, timeout=t), "uuid", SMALL)
+                     pb.JobDefinitionReply, ws=ws, timeout=t), "name", SMALL)
     too_large(d.call("jobdef.list", pb.ListJobDefinitionsRequest(),
                      pb.ListJobDefinitionsReply, ws=ws, timeout=t),
               "page_token", SMALL)
