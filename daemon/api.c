@@ -31,7 +31,7 @@ struct msg_op {
 	enum verb	 verb;
 	enum errcode	 code;
 	size_t		 reply_max;	/* the server's max_payload */
-	size_t		 too_large;	/* the reply refused for its size */
+	size_t		 too_large;	/* a reply over it: its bytes */
 	const char	*object;	/* the field that chose its object */
 };
 

@@ -295,7 +295,7 @@ struct request {
 	enum logstream	 stream;
 	uint64_t	 offset;
 	uint32_t	 max_bytes;
-	size_t		 reply_max;	/* the reply's bound (max_payload); 0: none */
+	size_t		 reply_max;	/* max_payload; 0: no bound */
 };
 
 /* A growable byte buffer; replies and records are built in one. */

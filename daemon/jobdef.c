@@ -205,9 +205,9 @@ unmask(struct jobconfig *c, const struct jobconfig *old, const char *p,
 	    strcmp(c->source.token, SECRET_MASK) == 0) {
 		snprintf(f, sizeof f, "%s.source.git.token", p);
 		if (os == NULL || os->type != SRC_GIT || os->token == NULL) {
-			error_set(e, E_INVALID, f, "%s is the mask '%s' replies "
-			    "show, and no token is stored to keep: send the "
-			    "token", f, SECRET_MASK);
+			error_set(e, E_INVALID, f, "%s is the mask '%s' "
+			    "replies show, and no token is stored to keep: "
+			    "send the token", f, SECRET_MASK);
 			return -1;
 		}
 		if (os->repo_url == NULL ||

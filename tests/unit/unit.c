@@ -496,8 +496,9 @@ forge_token(int letter, const char *ws, const void *p, size_t n)
 static void
 test_wire_page_token(void)
 {
-	static const enum verb	 lists[] = { V_JOBDEF_LIST, V_CLUSTER_LIST,
-				    V_RUN_LIST };
+	static const enum verb	 lists[] = {
+		V_JOBDEF_LIST, V_CLUSTER_LIST, V_RUN_LIST
+	};
 	static const char	*garbage[] = { "garbage", "d", "c", "r", ".",
 	    "d.", "d.0000000", "d00.00000000", "dzz.00000000",
 	    "d61.000000000", "D61.00000000", "d6.00000000", "61.00000000",
@@ -532,7 +533,8 @@ test_wire_page_token(void)
 		/* Not another workspace's, nor another list's. */
 		CHECK(wire_page_token_decode(lists[i], "w2", tok, &out,
 		    &e) == -1);
-		CHECK(e.code == E_INVALID && strcmp(e.field, "page_token") == 0);
+		CHECK(e.code == E_INVALID &&
+		    strcmp(e.field, "page_token") == 0);
 		CHECK(!out.set);
 		for (j = 0; j < 3; j++)
 			CHECK(j == i || wire_page_token_decode(lists[j], "w1",
@@ -581,7 +583,7 @@ test_wire_page_token(void)
 	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
 	free(tok);
 	memcpy(raw + 8, "01a210ba-8990-7185-98d9-0ba2d17c16d2", UUID_LEN);
-	tok = forge_token('r', "w1", raw, 8 + UUID_LEN + 1);	/* too long */
+	tok = forge_token('r', "w1", raw, 8 + UUID_LEN + 1);	/* long */
 	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
 	free(tok);
 	tok = forge_token('r', "w1", raw, 8 + UUID_LEN);	/* fine */
@@ -604,7 +606,8 @@ test_wire_page_token_request(void)
 	struct pagepos				 pos;
 	struct request				 q;
 	struct error				 e;
-	char					*tok, big[WIRE_PAGE_TOKEN_MAX + 2];
+	char					*tok;
+	char					 big[WIRE_PAGE_TOKEN_MAX + 2];
 
 	memset(&pos, 0, sizeof pos);
 	pos.set = 1;
