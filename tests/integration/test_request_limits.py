@@ -367,8 +367,8 @@ def test_object_too_large_for_the_server_is_an_error(started, ws,
     on a server whose max_payload is 64 KiB: an error, not a timeout."""
     tmp = tmp_path / "b"
     d = started(nats_url=nats_server.url, tmpdir=tmp)
-    jd = make_jobdef(d, ws, "huge", code="pass\n", env=big_env("h", 40000),
-                     args="w" * 30000, cluster=cluster_config())
+    jd = make_jobdef(d, ws, "huge", code="pass\n", env=big_env("h", 30000),
+                     args="w" * 40000, cluster=cluster_config())
     cl = make_cluster(d, ws, "c")
     run = harness.submit_ok(d, ws, jd.uuid, cl.uuid)
     assert wait_run(d, ws, run.uuid).status == pb.SUCCEEDED
