@@ -6,6 +6,12 @@
  * handler writes its reply into the op's buffer and returns 0, or returns a
  * storage error that aborts its writes. The reply is published after the
  * commit; if the commit fails the client gets UNAVAILABLE instead.
+ *
+ * Every reply fits the server's max_payload (a larger one would be dropped
+ * by the server, and the client would wait in vain): list handlers cut a
+ * page short to fit (wire.c), and any other reply over it undoes the op's
+ * writes and is answered FAILED_PRECONDITION, saying so. Requests whose
+ * reply subject is not one literal subject are dropped unanswered.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,31 +30,41 @@ struct msg_op {
 	int64_t		 t0;		/* receipt, for the latency metric */
 	enum verb	 verb;
 	enum errcode	 code;
+	size_t		 reply_max;	/* the server's max_payload */
+	size_t		 too_large;	/* a reply over it: its bytes */
+	const char	*object;	/* the field that chose its object */
 };
 
 typedef int (*handler)(struct txn *, struct request *, struct buf *,
     struct error *);
 
-static const handler handlers[V__COUNT] = {
-	[V_JOBDEF_CREATE] = jobdef_create,
-	[V_JOBDEF_GET] = jobdef_get,
-	[V_JOBDEF_LIST] = jobdef_list,
-	[V_JOBDEF_UPDATE] = jobdef_update,
-	[V_JOBDEF_DELETE] = jobdef_delete,
-	[V_CLUSTER_CREATE] = cluster_create,
-	[V_CLUSTER_GET] = cluster_get,
-	[V_CLUSTER_LIST] = cluster_list,
-	[V_CLUSTER_PAUSE] = cluster_pause,
-	[V_CLUSTER_RESUME] = cluster_resume,
-	[V_CLUSTER_DELETE] = cluster_delete,
-	[V_RUN_SUBMIT] = run_submit,
-	[V_RUN_SUBMIT_SQL] = run_submit,
-	[V_RUN_GET] = run_get,
-	[V_RUN_CANCEL] = run_cancel,
-	[V_RUN_CANCEL_ALL] = run_cancel_all,
-	[V_RUN_LIST] = run_list,
-	[V_RUN_LOGS] = logs_read,
-	[V_RUN_EVENTS] = run_events,
+/*
+ * Each verb's handler, and the request field that chooses the object its
+ * reply carries: an error names it when that reply is too large to send.
+ */
+static const struct verb_entry {
+	handler		 fn;
+	const char	*object;
+} verbs[V__COUNT] = {
+	[V_JOBDEF_CREATE] = { jobdef_create, "config" },
+	[V_JOBDEF_GET] = { jobdef_get, "uuid" },
+	[V_JOBDEF_LIST] = { jobdef_list, "page_token" },
+	[V_JOBDEF_UPDATE] = { jobdef_update, "config" },
+	[V_JOBDEF_DELETE] = { jobdef_delete, "uuid" },
+	[V_CLUSTER_CREATE] = { cluster_create, "config" },
+	[V_CLUSTER_GET] = { cluster_get, "uuid" },
+	[V_CLUSTER_LIST] = { cluster_list, "page_token" },
+	[V_CLUSTER_PAUSE] = { cluster_pause, "uuid" },
+	[V_CLUSTER_RESUME] = { cluster_resume, "uuid" },
+	[V_CLUSTER_DELETE] = { cluster_delete, "uuid" },
+	[V_RUN_SUBMIT] = { run_submit, "job_definition_uuid" },
+	[V_RUN_SUBMIT_SQL] = { run_submit, "sql_query" },
+	[V_RUN_GET] = { run_get, "uuid" },
+	[V_RUN_CANCEL] = { run_cancel, "uuid" },
+	[V_RUN_CANCEL_ALL] = { run_cancel_all, "job_definition_uuid" },
+	[V_RUN_LIST] = { run_list, "page_token" },
+	[V_RUN_LOGS] = { logs_read, "uuid" },
+	[V_RUN_EVENTS] = { run_events, "uuid" },
 };
 
 /*
@@ -130,14 +146,26 @@ msg_op_apply(struct op *op, struct txn *t)
 	int		 rc = 0;
 
 	memset(&req, 0, sizeof req);
+	req.reply_max = m->reply_max;
 	if (parse_subject(m->subject, req.ws, &req.verb, &e) == 0 &&
 	    wire_decode_request(req.verb, m->data, m->len, &req, &e) == 0)
-		rc = handlers[req.verb](t, &req, &m->out, &e);
+		rc = verbs[req.verb].fn(t, &req, &m->out, &e);
 	if (rc == 0 && e.code != E_OK) {
 		log_debug("refused verb=%s ws=%s code=%s field=%s: %s",
 		    wire_verb_name(req.verb), req.ws, errcode_name(e.code),
 		    e.field, e.message);
 		wire_reply_error(&m->out, &e);
+	} else if (rc == 0 && m->out.len > m->reply_max) {
+		/*
+		 * The server would drop it: refuse the request instead, and
+		 * undo what it wrote (msg_op_fail() answers).
+		 */
+		m->too_large = m->out.len;
+		m->object = verbs[req.verb].object;
+		if (req.uuid == NULL && req.name != NULL &&
+		    strcmp(m->object, "uuid") == 0)
+			m->object = "name";	/* a get by name */
+		rc = EMSGSIZE;
 	}
 	m->verb = req.verb;
 	m->code = e.code;
@@ -147,13 +175,27 @@ msg_op_apply(struct op *op, struct txn *t)
 	return rc;
 }
 
-/* The op's writes were not committed: answer with the storage error. */
+/*
+ * The op's writes were not committed: answer with the storage error, or
+ * say the reply was too large to send.
+ */
 static void
 msg_op_fail(struct op *op, int rc)
 {
 	struct msg_op	*m = (struct msg_op *)op;
 	struct error	 e;
 
+	if (rc == EMSGSIZE && m->too_large != 0) {
+		wire_error_too_large(&e, m->object, m->too_large,
+		    m->reply_max, "nothing was changed");
+		log_warnx("request refused subject=%s: %s", m->subject,
+		    e.message);
+		wire_reply_error(&m->out, &e);
+		bus_publish(m->reply, m->out.p, m->out.len);
+		metrics_request(m->verb, e.code, mono_us() - m->t0);
+		msg_op_free(op);
+		return;
+	}
 	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EIO || rc == EDQUOT)
 		error_set(&e, E_UNAVAILABLE, "", "storage cannot take the "
 		    "write now: %s", mdb_strerror(rc));
@@ -197,6 +239,29 @@ reply_allowed(const char *subject, const char *reply)
 	return strncmp(reply, ph + 4, strlen(ph + 4)) == 0;
 }
 
+/*
+ * Is reply one subject batchd may publish to: dot-separated tokens, none
+ * empty or a wildcard ("*", ">"), no blank or control character? A reply
+ * to "_INBOX.>" would reach every inbox listening.
+ */
+static int
+reply_literal(const char *reply)
+{
+	const char	*p, *tok = reply;
+
+	for (p = reply;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (p == tok ||
+			    (p - tok == 1 && (*tok == '*' || *tok == '>')))
+				return 0;
+			if (*p == '\0')
+				return 1;
+			tok = p + 1;
+		} else if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return 0;
+	}
+}
+
 /* Loop thread: a message from the bus. Copies what it keeps. */
 void
 api_message(const char *subject, const char *reply, const void *data,
@@ -206,6 +271,11 @@ api_message(const char *subject, const char *reply, const void *data,
 
 	if (reply == NULL || *reply == '\0') {
 		log_debug("message without reply subject=%s dropped", subject);
+		return;
+	}
+	if (!reply_literal(reply)) {
+		log_warnx("message subject=%s with reply subject %.64s that is "
+		    "not one literal subject dropped", subject, reply);
 		return;
 	}
 	/*
@@ -228,5 +298,6 @@ api_message(const char *subject, const char *reply, const void *data,
 		memcpy(m->data, data, len);
 	m->len = len;
 	m->t0 = mono_us();
+	m->reply_max = bus_max_payload();
 	store_submit(&m->op);
 }

@@ -37,6 +37,7 @@
 #define PAGE_DEFAULT	50
 #define PAGE_MAX	1000
 #define RETRIES_MAX	100
+#define SECRET_MASK	"****"	/* a secret's value in replies */
 
 /* Exit codes of batchd; documented in the README and batchd --help. */
 #define EXIT_USAGE	64	/* bad command line */
@@ -250,6 +251,17 @@ struct logchunk {
 	size_t		 size;		/* of data decoded, if encoded */
 };
 
+/*
+ * Where a list page starts, from its page token (wire.c): after a name
+ * (jobdef.list, cluster.list) or after a run's index entry (run.list).
+ */
+struct pagepos {
+	int		 set;		/* 0: from the start */
+	char		 name[NAME_MAX_LEN + 1];
+	uint64_t	 ts;		/* run: submitted_ms */
+	char		 uuid[UUID_LEN + 1];
+};
+
 /* A decoded request: the union of every verb's fields. */
 struct request {
 	enum verb	 verb;
@@ -266,7 +278,7 @@ struct request {
 	int		 has_auto_resume;
 	int		 auto_resume;
 	uint32_t	 page_size;
-	char		*page_token;
+	struct pagepos	 page;		/* page_token, decoded */
 	char		*def_uuid;
 	char		*cluster_uuid;
 	int		 has_args;
@@ -283,6 +295,7 @@ struct request {
 	enum logstream	 stream;
 	uint64_t	 offset;
 	uint32_t	 max_bytes;
+	size_t		 reply_max;	/* max_payload; 0: no bound */
 };
 
 /* A growable byte buffer; replies and records are built in one. */
@@ -451,15 +464,27 @@ enum verb wire_verb(const char *, const char *);
 const char *wire_verb_name(enum verb);
 int	 wire_decode_request(enum verb, const void *, size_t, struct request *,
 	    struct error *);
+#define WIRE_PAGE_TOKEN_MAX	(1 + 2 * NAME_MAX_LEN + 1 + 8)
+char	*wire_page_token(enum verb, const char *, const struct pagepos *);
+int	 wire_page_token_decode(enum verb, const char *, const char *,
+	    struct pagepos *, struct error *);
+size_t	 wire_list_room(const struct request *);
+size_t	 wire_size_jobdef(const struct jobdef *);
+size_t	 wire_size_cluster(const struct cluster *);
+size_t	 wire_size_run(const struct run *);
+void	 wire_error_too_large(struct error *, const char *, size_t, size_t,
+	    const char *);
 void	 wire_reply_error(struct buf *, const struct error *);
 void	 wire_reply_jobdef(struct buf *, const struct jobdef *);
-void	 wire_reply_jobdefs(struct buf *, struct jobdef *, size_t, const char *);
+void	 wire_reply_jobdefs(struct buf *, const char *, struct jobdef *,
+	    size_t, const struct pagepos *);
 void	 wire_reply_delete(struct buf *);
 void	 wire_reply_cluster(struct buf *, const struct cluster *);
-void	 wire_reply_clusters(struct buf *, struct cluster *, size_t,
-	    const char *);
+void	 wire_reply_clusters(struct buf *, const char *, struct cluster *,
+	    size_t, const struct pagepos *);
 void	 wire_reply_run(struct buf *, const struct run *);
-void	 wire_reply_runs(struct buf *, struct run *, size_t, const char *);
+void	 wire_reply_runs(struct buf *, const char *, struct run *, size_t,
+	    const struct pagepos *);
 void	 wire_reply_cancelled(struct buf *, char **, size_t);
 void	 wire_reply_logs(struct buf *, struct logchunk *, size_t, uint64_t, int);
 void	 wire_reply_events(struct buf *, struct runevent *, size_t);

@@ -139,25 +139,47 @@ cluster_get(struct txn *t, struct request *r, struct buf *out,
 	return 0;
 }
 
+/*
+ * A page of clusters, by name: as many as page_size asks and the reply can
+ * carry (wire_list_room()); the next page starts after the last one.
+ */
 int
 cluster_list(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
 	struct cluster	*cl;
+	struct pagepos	 more;
 	char		**uuids, *next;
-	size_t		 n, i, got = 0;
+	size_t		 n, i, got = 0, room = wire_list_room(r), sz;
 	int		 rc;
 
-	(void)e;
-	if ((rc = store_scan_names(t, DB_CLUSTER_NAMES, r->ws, r->page_token,
-	    r->page_size, &uuids, &n, &next)) != 0)
+	memset(&more, 0, sizeof more);
+	if ((rc = store_scan_names(t, DB_CLUSTER_NAMES, r->ws,
+	    r->page.set ? r->page.name : NULL, r->page_size, &uuids, &n,
+	    &next)) != 0)
 		goto out;
+	more.set = next != NULL;
 	cl = xcalloc(n, sizeof *cl);
-	for (i = 0; i < n && rc == 0; i++)
-		if ((rc = store_get_cluster(t, uuids[i], &cl[got])) == 0)
-			got++;
-	if (rc == 0)
-		wire_reply_clusters(out, cl, got, next);
+	for (i = 0; i < n; i++) {
+		if ((rc = store_get_cluster(t, uuids[i], &cl[got])) != 0)
+			break;
+		if ((sz = wire_size_cluster(&cl[got])) > room) {
+			if (got == 0)
+				wire_error_too_large(e, "page_token", sz,
+				    r->reply_max, "a cluster is too large to "
+				    "send");
+			cluster_free(&cl[got]);
+			more.set = 1;
+			break;
+		}
+		room -= sz;
+		got++;
+	}
+	if (got > 0)
+		snprintf(more.name, sizeof more.name, "%s", cl[got - 1].name);
+	if (rc == 0 && e->code == E_OK)
+		wire_reply_clusters(out, r->ws, cl, got,
+		    more.set ? &more : NULL);
 	for (i = 0; i < got; i++)
 		cluster_free(&cl[i]);
 	free(cl);

@@ -184,6 +184,62 @@ jobdef_fill_defaults(struct jobconfig *c)
 }
 
 /*
+ * Secrets a request carries as SECRET_MASK, the value replies show for
+ * them: a client that saves back what jobdef.get returned means "keep
+ * the stored value". For the Git token (kept only if repo_url is the
+ * stored one: the token must not follow the job to another server) and
+ * for values of env names secret_env matches, take the value from old,
+ * the stored configuration (NULL on create). With nothing to keep, the
+ * mask is refused: INVALID_ARGUMENT naming the field. 0 or -1 with e set.
+ */
+static int
+unmask(struct jobconfig *c, const struct jobconfig *old, const char *p,
+    struct error *e)
+{
+	const struct source	*os = old != NULL ? &old->source : NULL;
+	const char		*v;
+	char			 f[96 + ENV_KEY_MAX];
+	size_t			 i;
+
+	if (c->source.type == SRC_GIT && c->source.token != NULL &&
+	    strcmp(c->source.token, SECRET_MASK) == 0) {
+		snprintf(f, sizeof f, "%s.source.git.token", p);
+		if (os == NULL || os->type != SRC_GIT || os->token == NULL) {
+			error_set(e, E_INVALID, f, "%s is the mask '%s' "
+			    "replies show, and no token is stored to keep: "
+			    "send the token", f, SECRET_MASK);
+			return -1;
+		}
+		if (os->repo_url == NULL ||
+		    strcmp(os->repo_url, c->source.repo_url) != 0) {
+			error_set(e, E_INVALID, f, "%s is the mask '%s', and "
+			    "the stored token is kept only for the same "
+			    "repo_url: send the token for the new one", f,
+			    SECRET_MASK);
+			return -1;
+		}
+		free(c->source.token);
+		c->source.token = xstrdup(os->token);
+	}
+	for (i = 0; i < c->env.n; i++) {
+		if (strcmp(c->env.v[i].value, SECRET_MASK) != 0 ||
+		    !config_env_secret(c->env.v[i].key))
+			continue;
+		snprintf(f, sizeof f, "%s.env[%s]", p, c->env.v[i].key);
+		if (old == NULL ||
+		    (v = kvlist_get(&old->env, c->env.v[i].key)) == NULL) {
+			error_set(e, E_INVALID, f, "%.200s is the mask '%s' "
+			    "replies show, and no value is stored to keep: "
+			    "send the value", f, SECRET_MASK);
+			return -1;
+		}
+		free(c->env.v[i].value);
+		c->env.v[i].value = xstrdup(v);
+	}
+	return 0;
+}
+
+/*
  * Load a definition of workspace ws by uuid or, if uuid is NULL, by name.
  * Returns 0 (found), 0 with e set (refused), or a storage error.
  */
@@ -242,6 +298,7 @@ jobdef_create(struct txn *t, struct request *r, struct buf *out,
 		return 0;
 	}
 	if (jobdef_validate_config(&r->config, "config", e) == -1 ||
+	    unmask(&r->config, NULL, "config", e) == -1 ||
 	    (r->has_cluster && jobdef_validate_cluster(&r->cluster,
 	    "cluster_config", e) == -1))
 		return 0;
@@ -299,25 +356,48 @@ jobdef_get(struct txn *t, struct request *r, struct buf *out,
 	return 0;
 }
 
+/*
+ * A page of definitions, by name: as many as page_size asks and the reply
+ * can carry (wire_list_room()); the next page starts after the last one.
+ */
 int
 jobdef_list(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
-	(void)e;
 	struct jobdef	*defs;
+	struct pagepos	 more;
 	char		**uuids, *next;
-	size_t		 n, i, got = 0;
+	size_t		 n, i, got = 0, room = wire_list_room(r), sz;
 	int		 rc;
 
-	if ((rc = store_scan_names(t, DB_JOBDEF_NAMES, r->ws, r->page_token,
-	    r->page_size, &uuids, &n, &next)) != 0)
+	memset(&more, 0, sizeof more);
+	if ((rc = store_scan_names(t, DB_JOBDEF_NAMES, r->ws,
+	    r->page.set ? r->page.name : NULL, r->page_size, &uuids, &n,
+	    &next)) != 0)
 		goto out;
+	more.set = next != NULL;
 	defs = xcalloc(n, sizeof *defs);
-	for (i = 0; i < n && rc == 0; i++)
-		if ((rc = store_get_jobdef(t, uuids[i], &defs[got])) == 0)
-			got++;
-	if (rc == 0)
-		wire_reply_jobdefs(out, defs, got, next);
+	for (i = 0; i < n; i++) {
+		if ((rc = store_get_jobdef(t, uuids[i], &defs[got])) != 0)
+			break;
+		if ((sz = wire_size_jobdef(&defs[got])) > room) {
+			if (got == 0)
+				wire_error_too_large(e, "page_token", sz,
+				    r->reply_max, "a job definition is too "
+				    "large to send");
+			jobdef_free(&defs[got]);
+			more.set = 1;
+			break;
+		}
+		room -= sz;
+		got++;
+	}
+	if (got > 0)
+		snprintf(more.name, sizeof more.name, "%s",
+		    defs[got - 1].name);
+	if (rc == 0 && e->code == E_OK)
+		wire_reply_jobdefs(out, r->ws, defs, got,
+		    more.set ? &more : NULL);
 	for (i = 0; i < got; i++)
 		jobdef_free(&defs[i]);
 	free(defs);
@@ -354,6 +434,10 @@ jobdef_update(struct txn *t, struct request *r, struct buf *out,
 	if ((rc = load(t, r->ws, r->uuid, NULL, &d, e)) != 0 ||
 	    e->code != E_OK)
 		return rc;
+	if (r->has_config && unmask(&r->config, &d.config, "config", e) == -1) {
+		jobdef_free(&d);
+		return 0;
+	}
 	if (r->has_description) {
 		free(d.description);
 		d.description = r->description;

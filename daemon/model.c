@@ -127,7 +127,6 @@ request_free(struct request *r)
 	free(r->description);
 	jobconfig_free(&r->config);
 	clusterconfig_free(&r->cluster);
-	free(r->page_token);
 	free(r->def_uuid);
 	free(r->cluster_uuid);
 	free(r->args);

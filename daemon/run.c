@@ -1259,38 +1259,26 @@ run_events(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	return rc;
 }
 
-/* Parse a run.list page token "{ts hex}.{uuid}". */
-static int
-token_parse(const char *tok, uint64_t *ts, char *uuid)
-{
-	char	*end;
-
-	*ts = strtoull(tok, &end, 16);
-	if (*end != '.' || !uuid_valid(end + 1))
-		return -1;
-	snprintf(uuid, UUID_LEN + 1, "%s", end + 1);
-	return 0;
-}
-
+/*
+ * A page of runs, newest first: as many as page_size asks and the reply
+ * can carry (wire_list_room()); the next page starts after the last one.
+ */
 int
 run_list(struct txn *t, struct request *q, struct buf *out, struct error *e)
 {
 	struct buf	 pre = { 0 }, seek = { 0 };
 	struct run	*runs;
+	struct pagepos	 more, seen;
 	MDB_cursor	*c;
 	MDB_val		 k, v;
 	uint64_t	 ts = 0;
 	uint8_t		 tsb[8];
-	char		 uuid[UUID_LEN + 1] = "", *next = NULL;
-	size_t		 n = 0, scanned = 0;
+	char		 uuid[UUID_LEN + 1] = "";
+	size_t		 n = 0, scanned = 0, room = wire_list_room(q), sz;
 	int		 rc, op;
 
-	if (q->page_token != NULL && token_parse(q->page_token, &ts,
-	    uuid) == -1) {
-		error_set(e, E_INVALID, "page_token", "page_token is not one "
-		    "this server returned");
-		return 0;
-	}
+	memset(&more, 0, sizeof more);
+	memset(&seen, 0, sizeof seen);
 	if (q->status != RS_NONE)
 		idx_prefix(&pre, 's', q->ws, q->status);
 	else if (q->def_uuid != NULL)
@@ -1301,10 +1289,10 @@ run_list(struct txn *t, struct request *q, struct buf *out, struct error *e)
 		idx_prefix(&pre, 'w', q->ws, 0);
 	/* Seek just past the newest entry to return, then walk back. */
 	buf_add(&seek, pre.p, pre.len);
-	if (q->page_token != NULL) {
-		be64_put(tsb, ts);
+	if (q->page.set) {
+		be64_put(tsb, q->page.ts);
 		buf_add(&seek, tsb, 8);
-		buf_add(&seek, uuid, UUID_LEN);
+		buf_add(&seek, q->page.uuid, UUID_LEN);
 	} else {
 		be64_put(tsb, q->before_ms != 0 ? (uint64_t)q->before_ms :
 		    UINT64_MAX);
@@ -1337,18 +1325,14 @@ run_list(struct txn *t, struct request *q, struct buf *out, struct error *e)
 			break;
 		if (n == q->page_size || ++scanned > LIST_SCAN_MAX) {
 			/* More may follow: resume after the last one seen. */
-			if (n == q->page_size)
-				xasprintf(&next, "%llx.%s",
-				    (unsigned long long)runs[n - 1].submitted_ms,
-				    runs[n - 1].uuid);
-			else
-				xasprintf(&next, "%llx.%.*s",
-				    (unsigned long long)ts, UUID_LEN,
-				    (const char *)kp + pre.len + 8);
+			more = seen;
 			break;
 		}
 		snprintf(uuid, sizeof uuid, "%.*s", UUID_LEN,
 		    (const char *)kp + pre.len + 8);
+		seen.set = 1;
+		seen.ts = ts;
+		memcpy(seen.uuid, uuid, sizeof seen.uuid);
 		memset(r, 0, sizeof *r);
 		if ((rc = store_get_run(t, uuid, r)) == MDB_NOTFOUND)
 			continue;
@@ -1367,18 +1351,33 @@ run_list(struct txn *t, struct request *q, struct buf *out, struct error *e)
 			run_free(r);
 			break;
 		}
+		if ((sz = wire_size_run(r)) > room) {
+			/* The reply is full: the next page starts here. */
+			if (n == 0)
+				wire_error_too_large(e, "page_token", sz,
+				    q->reply_max, "a job run is too large to "
+				    "send");
+			else {
+				more.set = 1;
+				more.ts = (uint64_t)runs[n - 1].submitted_ms;
+				memcpy(more.uuid, runs[n - 1].uuid,
+				    sizeof more.uuid);
+			}
+			run_free(r);
+			break;
+		}
+		room -= sz;
 		n++;
 	}
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
-	if (rc == 0)
-		wire_reply_runs(out, runs, n, next);
+	if (rc == 0 && e->code == E_OK)
+		wire_reply_runs(out, q->ws, runs, n, more.set ? &more : NULL);
 out:
 	while (n > 0)
 		run_free(&runs[--n]);
 	free(runs);
-	free(next);
 	buf_free(&pre);
 	buf_free(&seek);
 	return rc;

@@ -6,6 +6,8 @@
  * ranges, UUID syntax); meaning (names taken, states) is checked by the
  * verb's handler. Replies and LMDB records are encoded here too: records are
  * the same messages the API returns, so a record is readable with protoc.
+ * Page tokens are made and checked here (one decoder for the three lists),
+ * and replies measured against the server's max_payload ("reply size").
  *
  * Encoding borrows the structs' strings (the pb structs point into them);
  * nothing encoded here outlives the call.
@@ -16,8 +18,6 @@
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"
-
-#define MASK	"****"
 
 static const struct {
 	const char	*kind;
@@ -294,16 +294,24 @@ clusterconfig_in(struct clusterconfig *c, const Batchd__V1__ClusterConfig *m,
 	return 0;
 }
 
+/* page_size and page_token of a list verb (r->verb, r->ws set). */
 static int
 page_in(struct request *r, uint32_t size, const char *token, struct error *e)
 {
+	char	*tok = NULL;
+	int	 rc;
+
 	if (size > PAGE_MAX) {
 		error_set(e, E_INVALID, "page_size", "page_size %u is more than "
 		    "%d", size, PAGE_MAX);
 		return -1;
 	}
 	r->page_size = size == 0 ? PAGE_DEFAULT : size;
-	return str_in(&r->page_token, token, 512, "page_token", e);
+	if (str_in(&tok, token, WIRE_PAGE_TOKEN_MAX, "page_token", e) == -1)
+		return -1;
+	rc = wire_page_token_decode(r->verb, r->ws, tok, &r->page, e);
+	free(tok);
+	return rc;
 }
 
 #define UNPACK(type, fn, name)						\
@@ -594,6 +602,150 @@ wire_decode_request(enum verb v, const void *data, size_t len,
 	return decode_run(v, data, len, r, e);
 }
 
+/* ------------------------------------------------------------ page tokens */
+
+/*
+ * A page token is where the next page of a list starts, as
+ *	{list}{position in hex}.{checksum in hex}
+ * list: 'd' jobdef.list, 'c' cluster.list, 'r' run.list. Position: the
+ * name listed last (jobdef, cluster), or the index entry of the run listed
+ * last (run: submitted_ms as 8 big-endian bytes, then its UUID). Checksum:
+ * CRC-32 of the list letter, the workspace, a NUL and the position. It is
+ * no secret (a client may make a token of any position in its own
+ * workspace, which a list would reach anyway); it lets the one decoder
+ * below refuse garbage and a token of another list or workspace.
+ */
+
+static int
+page_letter(enum verb list)
+{
+	switch (list) {
+	case V_JOBDEF_LIST:
+		return 'd';
+	case V_CLUSTER_LIST:
+		return 'c';
+	case V_RUN_LIST:
+		return 'r';
+	default:
+		return 0;
+	}
+}
+
+/* The position of pos in list, as bytes into p; its length. */
+static size_t
+page_bytes(enum verb list, const struct pagepos *pos, uint8_t *p)
+{
+	size_t	n;
+
+	if (list == V_RUN_LIST) {
+		be64_put(p, pos->ts);
+		memcpy(p + 8, pos->uuid, UUID_LEN);
+		return 8 + UUID_LEN;
+	}
+	n = strlen(pos->name);
+	memcpy(p, pos->name, n);
+	return n;
+}
+
+static uint32_t
+page_crc(int letter, const char *ws, const uint8_t *p, size_t n)
+{
+	uint8_t		l = (uint8_t)letter;
+	uint32_t	crc;
+
+	crc = crc32_ieee(0, &l, 1);
+	crc = crc32_ieee(crc, ws, strlen(ws) + 1);
+	return crc32_ieee(crc, p, n);
+}
+
+/* Lower-case hex digits to n / 2 bytes; 0, or -1 on another character. */
+static int
+unhex(uint8_t *dst, const char *src, size_t n)
+{
+	size_t	i;
+	int	hi, lo;
+
+	for (i = 0; i < n; i += 2) {
+		hi = src[i] >= '0' && src[i] <= '9' ? src[i] - '0' :
+		    src[i] >= 'a' && src[i] <= 'f' ? src[i] - 'a' + 10 : -1;
+		lo = src[i + 1] >= '0' && src[i + 1] <= '9' ? src[i + 1] - '0' :
+		    src[i + 1] >= 'a' && src[i + 1] <= 'f' ?
+		    src[i + 1] - 'a' + 10 : -1;
+		if (hi == -1 || lo == -1)
+			return -1;
+		dst[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* The token of position pos in list of workspace ws; owned by the caller. */
+char *
+wire_page_token(enum verb list, const char *ws, const struct pagepos *pos)
+{
+	uint8_t	 p[NAME_MAX_LEN + 8 + UUID_LEN];
+	char	*tok;
+	size_t	 n, i;
+
+	n = page_bytes(list, pos, p);
+	tok = xmalloc(1 + 2 * n + 1 + 8 + 1);
+	tok[0] = (char)page_letter(list);
+	for (i = 0; i < n; i++)
+		snprintf(tok + 1 + 2 * i, 3, "%02x", p[i]);
+	snprintf(tok + 1 + 2 * n, 10, ".%08x",
+	    page_crc(tok[0], ws, p, n));
+	return tok;
+}
+
+/*
+ * Decode the page token tok (NULL or "": from the start) of list in
+ * workspace ws into pos. Returns 0, or -1 with e set (INVALID_ARGUMENT,
+ * page_token) for anything wire_page_token() did not make.
+ */
+int
+wire_page_token_decode(enum verb list, const char *ws, const char *tok,
+    struct pagepos *pos, struct error *e)
+{
+	uint8_t		 p[NAME_MAX_LEN + 8 + UUID_LEN], c[4];
+	const char	*dot;
+	size_t		 len, n;
+
+	memset(pos, 0, sizeof *pos);
+	if (tok == NULL || *tok == '\0')
+		return 0;
+	len = strlen(tok);
+	if (len > WIRE_PAGE_TOKEN_MAX || page_letter(list) == 0 ||
+	    tok[0] != page_letter(list) || (dot = strchr(tok, '.')) == NULL ||
+	    (n = (size_t)(dot - tok - 1)) % 2 != 0 || n / 2 > sizeof p ||
+	    strlen(dot + 1) != 8 || unhex(p, tok + 1, n) == -1 ||
+	    unhex(c, dot + 1, 8) == -1)
+		goto bad;
+	n /= 2;
+	if (((uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 |
+	    (uint32_t)c[2] << 8 | c[3]) != page_crc(tok[0], ws, p, n))
+		goto bad;
+	if (list == V_RUN_LIST) {
+		if (n != 8 + UUID_LEN)
+			goto bad;
+		pos->ts = be64_get(p);
+		memcpy(pos->uuid, p + 8, UUID_LEN);
+		if (!uuid_valid(pos->uuid))
+			goto bad;
+	} else {
+		if (n == 0 || n > NAME_MAX_LEN || memchr(p, '\0', n) != NULL ||
+		    !utf8_valid((const char *)p, n))
+			goto bad;
+		memcpy(pos->name, p, n);
+	}
+	pos->set = 1;
+	return 0;
+bad:
+	memset(pos, 0, sizeof *pos);
+	error_set(e, E_INVALID, "page_token", "page_token is not a "
+	    "next_page_token this server returned for %s in workspace '%s'",
+	    wire_verb_name(list), ws);
+	return -1;
+}
+
 /* ------------------------------------------------------------ encoding */
 
 /* Pack any message into b (replacing its contents). */
@@ -632,7 +784,7 @@ env_out(const struct kvlist *l, const ProtobufCMessageDescriptor *d,
 		protobuf_c_message_init(d, &ents[i]);
 		ents[i].key = l->v[i].key;
 		ents[i].value = redact && config_env_secret(l->v[i].key) ?
-		    MASK : l->v[i].value;
+		    SECRET_MASK : l->v[i].value;
 		ptrs[i] = &ents[i];
 	}
 	ptrs[l->n] = ents;	/* kept to free the block */
@@ -683,7 +835,7 @@ jobconfig_out(struct pb_jobconfig *p, const struct jobconfig *c, int redact)
 		p->s.git = &p->git;
 		p->git.repo_url = s_out(c->source.repo_url);
 		p->git.username = s_out(c->source.username);
-		p->git.token = redact && c->source.token != NULL ? MASK :
+		p->git.token = redact && c->source.token != NULL ? SECRET_MASK :
 		    s_out(c->source.token);
 		p->git.reference = s_out(c->source.reference);
 		break;
@@ -924,6 +1076,99 @@ error_out(Batchd__V1__Error *m, const struct error *e)
 	return m;
 }
 
+/* ------------------------------------------------------------ reply size */
+
+/*
+ * Every reply fits the server's max_payload (request.reply_max): the list
+ * handlers add items while wire_size_*() of the next one fits in what
+ * wire_list_room() left, and cut the page short (its next_page_token
+ * starts after the last item included) when it does not; api.c refuses
+ * any other reply over the bound, with the error wire_error_too_large()
+ * makes. An item of a list costs its tag (fields 2: one byte), its length
+ * and its bytes, as the reply carries it (secrets masked).
+ */
+
+static size_t
+varint_len(size_t n)
+{
+	size_t	len = 1;
+
+	for (; n >= 0x80; n >>= 7)
+		len++;
+	return len;
+}
+
+static size_t
+item_size(const ProtobufCMessage *m)
+{
+	size_t	n = protobuf_c_message_get_packed_size(m);
+
+	return 1 + varint_len(n) + n;
+}
+
+/*
+ * Bytes a list reply to q has for its items: reply_max less the longest
+ * next_page_token field. SIZE_MAX without a bound (reply_max 0).
+ */
+size_t
+wire_list_room(const struct request *q)
+{
+	size_t	reserve = 1 + varint_len(WIRE_PAGE_TOKEN_MAX) +
+		    WIRE_PAGE_TOKEN_MAX;
+
+	if (q->reply_max == 0)
+		return SIZE_MAX;
+	return q->reply_max > reserve ? q->reply_max - reserve : 0;
+}
+
+size_t
+wire_size_jobdef(const struct jobdef *d)
+{
+	struct pb_jobdef	p;
+	size_t			n;
+
+	jobdef_out(&p, d, 1);
+	n = item_size(&p.d.base);
+	jobdef_out_free(&p);
+	return n;
+}
+
+size_t
+wire_size_cluster(const struct cluster *c)
+{
+	Batchd__V1__Cluster		m;
+	Batchd__V1__ClusterConfig	cc;
+
+	cluster_out(&m, &cc, c);
+	return item_size(&m.base);
+}
+
+size_t
+wire_size_run(const struct run *r)
+{
+	struct pb_run	p;
+	size_t		n;
+
+	run_out(&p, r, 1);
+	n = item_size(&p.r.base);
+	run_out_free(&p);
+	return n;
+}
+
+/*
+ * e: a reply of n bytes would pass the server's max_payload max. field
+ * names the request field that chose the object, what (or NULL) says
+ * which object it is.
+ */
+void
+wire_error_too_large(struct error *e, const char *field, size_t n,
+    size_t max, const char *what)
+{
+	error_set(e, E_PRECONDITION, field, "reply of %zu bytes exceeds the "
+	    "server's max_payload %zu%s%.120s", n, max,
+	    what != NULL ? ": " : "", what != NULL ? what : "");
+}
+
 /* An error-only reply; field 1 of every reply type, so it decodes as any. */
 void
 wire_reply_error(struct buf *b, const struct error *e)
@@ -953,14 +1198,16 @@ wire_reply_jobdef(struct buf *b, const struct jobdef *d)
 	jobdef_out_free(&p);
 }
 
+/* A page of definitions; more: where the next starts, NULL on the last. */
 void
-wire_reply_jobdefs(struct buf *b, struct jobdef *d, size_t n,
-    const char *token)
+wire_reply_jobdefs(struct buf *b, const char *ws, struct jobdef *d, size_t n,
+    const struct pagepos *more)
 {
 	Batchd__V1__ListJobDefinitionsReply m =
 	    BATCHD__V1__LIST_JOB_DEFINITIONS_REPLY__INIT;
 	struct pb_jobdef		*p;
 	Batchd__V1__JobDefinition	**pp;
+	char				*token;
 	size_t				 i;
 
 	p = xcalloc(n, sizeof *p);
@@ -971,12 +1218,14 @@ wire_reply_jobdefs(struct buf *b, struct jobdef *d, size_t n,
 	}
 	m.n_job_definitions = n;
 	m.job_definitions = pp;
+	token = more != NULL ? wire_page_token(V_JOBDEF_LIST, ws, more) : NULL;
 	m.next_page_token = s_out(token);
 	pack(b, &m.base);
 	for (i = 0; i < n; i++)
 		jobdef_out_free(&p[i]);
 	free(p);
 	free(pp);
+	free(token);
 }
 
 void
@@ -991,13 +1240,15 @@ wire_reply_cluster(struct buf *b, const struct cluster *c)
 	pack(b, &m.base);
 }
 
+/* A page of clusters; more: where the next starts, NULL on the last. */
 void
-wire_reply_clusters(struct buf *b, struct cluster *c, size_t n,
-    const char *token)
+wire_reply_clusters(struct buf *b, const char *ws, struct cluster *c,
+    size_t n, const struct pagepos *more)
 {
 	Batchd__V1__ListClustersReply	m = BATCHD__V1__LIST_CLUSTERS_REPLY__INIT;
 	Batchd__V1__Cluster		*cm, **pp;
 	Batchd__V1__ClusterConfig	*cc;
+	char				*token;
 	size_t				 i;
 
 	cm = xcalloc(n, sizeof *cm);
@@ -1009,11 +1260,13 @@ wire_reply_clusters(struct buf *b, struct cluster *c, size_t n,
 	}
 	m.n_clusters = n;
 	m.clusters = pp;
+	token = more != NULL ? wire_page_token(V_CLUSTER_LIST, ws, more) : NULL;
 	m.next_page_token = s_out(token);
 	pack(b, &m.base);
 	free(cm);
 	free(cc);
 	free(pp);
+	free(token);
 }
 
 void
@@ -1028,12 +1281,15 @@ wire_reply_run(struct buf *b, const struct run *r)
 	run_out_free(&p);
 }
 
+/* A page of runs; more: where the next starts, NULL on the last. */
 void
-wire_reply_runs(struct buf *b, struct run *r, size_t n, const char *token)
+wire_reply_runs(struct buf *b, const char *ws, struct run *r, size_t n,
+    const struct pagepos *more)
 {
 	Batchd__V1__ListJobRunsReply	m = BATCHD__V1__LIST_JOB_RUNS_REPLY__INIT;
 	struct pb_run			*p;
 	Batchd__V1__JobRun		**pp;
+	char				*token;
 	size_t				 i;
 
 	p = xcalloc(n, sizeof *p);
@@ -1044,12 +1300,14 @@ wire_reply_runs(struct buf *b, struct run *r, size_t n, const char *token)
 	}
 	m.n_job_runs = n;
 	m.job_runs = pp;
+	token = more != NULL ? wire_page_token(V_RUN_LIST, ws, more) : NULL;
 	m.next_page_token = s_out(token);
 	pack(b, &m.base);
 	for (i = 0; i < n; i++)
 		run_out_free(&p[i]);
 	free(p);
 	free(pp);
+	free(token);
 }
 
 void

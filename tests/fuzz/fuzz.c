@@ -561,7 +561,7 @@ string_max(const char *name)
 		{ "reference", NAME_MAX_LEN }, { "bucket_path", PATH_MAX_LEN },
 		{ "region", NAME_MAX_LEN }, { "source_location", PATH_MAX_LEN },
 		{ "args", ARGS_MAX }, { "instance_type", NAME_MAX_LEN },
-		{ "version", NAME_MAX_LEN }, { "page_token", 512 },
+		{ "version", NAME_MAX_LEN }, { "page_token", WIRE_PAGE_TOKEN_MAX },
 		{ "idempotency_key", IDEM_MAX }, { "key", ENV_KEY_MAX },
 		{ "value", ENV_VAL_MAX }, { "sql_query", MAX_MESSAGE },
 	};

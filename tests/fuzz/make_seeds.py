@@ -13,7 +13,9 @@ The seeds are committed; this script is only needed to change them. Files
 named seed-* are rewritten; others (regression inputs) are left alone.
 """
 import os
+import struct
 import sys
+import zlib
 
 top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(top, "build", "py"))
@@ -34,6 +36,13 @@ O_PY, O_C1, O_RUN = uuid(18), uuid(19), uuid(20)
 
 W, EXTRA_TOKEN, O, UNKNOWN_VERB, BAD_WS, LONG_WS, BAD_VERSION = \
     0, 10, 11, 12, 13, 14, 15
+
+
+def page_token(letter, payload, ws="w"):
+    """A next_page_token as wire_page_token() (daemon/wire.c) makes it."""
+    crc = zlib.crc32(payload, zlib.crc32(ws.encode() + b"\0",
+                                         zlib.crc32(letter.encode())))
+    return "%s%s.%08x" % (letter, payload.hex(), crc)
 
 
 def sel(subject=W, verb=0):
@@ -107,6 +116,8 @@ def seeds():
     t["all"] = sel()
     t["page"] = sel() + pb.ListJobDefinitionsRequest(page_size=1).SerializeToString()
     t["token"] = sel() + pb.ListJobDefinitionsRequest(
+        page_size=1, page_token=page_token("d", b"git")).SerializeToString()
+    t["token-raw-name"] = sel() + pb.ListJobDefinitionsRequest(
         page_size=1, page_token="git").SerializeToString()
     t["too-big"] = sel() + pb.ListJobDefinitionsRequest(
         page_size=1001).SerializeToString()
@@ -166,7 +177,9 @@ def seeds():
     t["all"] = sel()
     t["page"] = sel() + pb.ListClustersRequest(page_size=2).SerializeToString()
     t["token"] = sel() + pb.ListClustersRequest(
-        page_size=2, page_token="busy").SerializeToString()
+        page_size=2, page_token=page_token("c", b"busy")).SerializeToString()
+    t["token-other-list"] = sel() + pb.ListClustersRequest(
+        page_size=2, page_token=page_token("d", b"busy")).SerializeToString()
     t["o"] = sel(O)
 
     # run.submit
@@ -249,7 +262,13 @@ def seeds():
         job_definition_uuid=PY, page_size=2).SerializeToString()
     t["cluster"] = sel() + pb.ListJobRunsRequest(cluster_uuid=BUSY).SerializeToString()
     t["token"] = sel() + pb.ListJobRunsRequest(
-        page_size=1, page_token="1." + RUN_QUEUED).SerializeToString()
+        page_size=1, page_token=page_token(
+            "r", struct.pack(">Q", 1) + RUN_QUEUED.encode())
+    ).SerializeToString()
+    t["token-other-ws"] = sel(O) + pb.ListJobRunsRequest(
+        page_size=1, page_token=page_token(
+            "r", struct.pack(">Q", 1) + RUN_QUEUED.encode())
+    ).SerializeToString()
     t["bounds"] = sel() + pb.ListJobRunsRequest(
         submitted_after_ms=1, submitted_before_ms=1 << 62).SerializeToString()
     t["negative"] = sel() + pb.ListJobRunsRequest(

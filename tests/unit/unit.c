@@ -473,6 +473,218 @@ test_wire_run_roundtrip(void)
 	run_free(&back);
 }
 
+/* A token as wire_page_token() makes it, of any payload: a forgery. */
+static char *
+forge_token(int letter, const char *ws, const void *p, size_t n)
+{
+	uint8_t		 l = (uint8_t)letter;
+	uint32_t	 crc;
+	char		*tok;
+	size_t		 i;
+
+	crc = crc32_ieee(crc32_ieee(crc32_ieee(0, &l, 1), ws, strlen(ws) + 1),
+	    p, n);
+	tok = xmalloc(1 + 2 * n + 10);
+	tok[0] = (char)letter;
+	for (i = 0; i < n; i++)
+		snprintf(tok + 1 + 2 * i, 3, "%02x", ((const uint8_t *)p)[i]);
+	snprintf(tok + 1 + 2 * n, 10, ".%08x", crc);
+	return tok;
+}
+
+/* A token decodes only as what it was made for: list, workspace, bytes. */
+static void
+test_wire_page_token(void)
+{
+	static const enum verb	 lists[] = {
+		V_JOBDEF_LIST, V_CLUSTER_LIST, V_RUN_LIST
+	};
+	static const char	*garbage[] = { "garbage", "d", "c", "r", ".",
+	    "d.", "d.0000000", "d00.00000000", "dzz.00000000",
+	    "d61.000000000", "D61.00000000", "d6.00000000", "61.00000000",
+	    "d61", "d61.0000000g", "a", "ca" };
+	struct pagepos		 in, out;
+	struct error		 e;
+	char			*tok, *t2, name[NAME_MAX_LEN + 1], c;
+	uint8_t			 raw[8 + UUID_LEN + 1];
+	size_t			 i, j, k;
+	const char		*hex = "0123456789abcdef";
+
+	/* The longest name, multi-byte characters and dots included. */
+	memset(name, 0, sizeof name);
+	for (i = 0; i < NAME_MAX_LEN - 3; i += 2)
+		memcpy(name + i, "\xc3\xa9", 2);
+	memcpy(name + i, "a.x", 3);
+	CHECK(strlen(name) == NAME_MAX_LEN);
+	for (i = 0; i < 3; i++) {
+		memset(&in, 0, sizeof in);
+		in.set = 1;
+		if (lists[i] == V_RUN_LIST) {
+			in.ts = 0x0123456789abcdefull;
+			uuid_new(in.uuid);
+		} else
+			snprintf(in.name, sizeof in.name, "%s", name);
+		tok = wire_page_token(lists[i], "w1", &in);
+		CHECK(strlen(tok) <= WIRE_PAGE_TOKEN_MAX);
+		memset(&e, 0, sizeof e);
+		CHECK(wire_page_token_decode(lists[i], "w1", tok, &out,
+		    &e) == 0);
+		CHECK(memcmp(&in, &out, sizeof in) == 0);
+		/* Not another workspace's, nor another list's. */
+		CHECK(wire_page_token_decode(lists[i], "w2", tok, &out,
+		    &e) == -1);
+		CHECK(e.code == E_INVALID &&
+		    strcmp(e.field, "page_token") == 0);
+		CHECK(!out.set);
+		for (j = 0; j < 3; j++)
+			CHECK(j == i || wire_page_token_decode(lists[j], "w1",
+			    tok, &out, &e) == -1);
+		/* Every change of one character is caught. */
+		t2 = xstrdup(tok);
+		for (j = 1; t2[j] != '\0'; j++) {
+			if (t2[j] == '.')
+				continue;
+			c = t2[j];
+			for (k = 0; k < 16; k++) {
+				if (hex[k] == c)
+					continue;
+				t2[j] = hex[k];
+				CHECK(wire_page_token_decode(lists[i], "w1",
+				    t2, &out, &e) == -1);
+			}
+			t2[j] = c;
+		}
+		free(t2);
+		free(tok);
+		for (j = 0; j < sizeof garbage / sizeof garbage[0]; j++)
+			CHECK(wire_page_token_decode(lists[i], "w1",
+			    garbage[j], &out, &e) == -1);
+		/* No token: from the start. */
+		CHECK(wire_page_token_decode(lists[i], "w1", NULL, &out,
+		    &e) == 0 && !out.set);
+		CHECK(wire_page_token_decode(lists[i], "w1", "", &out,
+		    &e) == 0 && !out.set);
+	}
+
+	/* Forged with a good checksum, yet no position a list returns. */
+	tok = forge_token('d', "w1", "a\0b", 3);		/* a NUL */
+	CHECK(wire_page_token_decode(V_JOBDEF_LIST, "w1", tok, &out, &e) == -1);
+	free(tok);
+	tok = forge_token('c', "w1", "\xff\xfe", 2);	/* not UTF-8 */
+	CHECK(wire_page_token_decode(V_CLUSTER_LIST, "w1", tok, &out,
+	    &e) == -1);
+	free(tok);
+	tok = forge_token('d', "w1", "", 0);		/* empty */
+	CHECK(wire_page_token_decode(V_JOBDEF_LIST, "w1", tok, &out, &e) == -1);
+	free(tok);
+	memset(raw, 0, sizeof raw);
+	memcpy(raw + 8, "01A210BA-8990-7185-98D9-0BA2D17C16D2", UUID_LEN);
+	tok = forge_token('r', "w1", raw, 8 + UUID_LEN);	/* upper case */
+	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
+	free(tok);
+	memcpy(raw + 8, "01a210ba-8990-7185-98d9-0ba2d17c16d2", UUID_LEN);
+	tok = forge_token('r', "w1", raw, 8 + UUID_LEN + 1);	/* long */
+	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
+	free(tok);
+	tok = forge_token('r', "w1", raw, 8 + UUID_LEN);	/* fine */
+	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == 0);
+	CHECK(out.set && out.ts == 0 && strcmp(out.uuid,
+	    "01a210ba-8990-7185-98d9-0ba2d17c16d2") == 0);
+	free(tok);
+}
+
+/* The decoder is what the three list verbs use, through the request. */
+static void
+test_wire_page_token_request(void)
+{
+	Batchd__V1__ListJobDefinitionsRequest	d =
+	    BATCHD__V1__LIST_JOB_DEFINITIONS_REQUEST__INIT;
+	Batchd__V1__ListClustersRequest		c =
+	    BATCHD__V1__LIST_CLUSTERS_REQUEST__INIT;
+	Batchd__V1__ListJobRunsRequest		r =
+	    BATCHD__V1__LIST_JOB_RUNS_REQUEST__INIT;
+	struct pagepos				 pos;
+	struct request				 q;
+	struct error				 e;
+	char					*tok;
+	char					 big[WIRE_PAGE_TOKEN_MAX + 2];
+
+	memset(&pos, 0, sizeof pos);
+	pos.set = 1;
+	snprintf(pos.name, sizeof pos.name, "job-7");
+	tok = wire_page_token(V_JOBDEF_LIST, "", &pos);
+	d.page_token = tok;
+	CHECK(decode(V_JOBDEF_LIST, &d.base, &q, &e) == 0);
+	CHECK(q.page.set && strcmp(q.page.name, "job-7") == 0);
+	request_free(&q);
+	c.page_token = tok;
+	CHECK(decode(V_CLUSTER_LIST, &c.base, &q, &e) == -1);
+	CHECK(e.code == E_INVALID && strcmp(e.field, "page_token") == 0);
+	request_free(&q);
+	r.page_token = tok;
+	CHECK(decode(V_RUN_LIST, &r.base, &q, &e) == -1);
+	CHECK(strcmp(e.field, "page_token") == 0);
+	request_free(&q);
+	free(tok);
+	memset(big, 'd', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	d.page_token = big;
+	CHECK(decode(V_JOBDEF_LIST, &d.base, &q, &e) == -1);
+	CHECK(strcmp(e.field, "page_token") == 0);
+	request_free(&q);
+}
+
+/*
+ * A page filled as the list handlers fill it (items while their size fits
+ * wire_list_room()) is a reply within reply_max, the longest next page
+ * token included; one more item would not have fit.
+ */
+static void
+test_wire_list_fits(void)
+{
+	struct request	 q;
+	struct jobdef	 d[20];
+	struct pagepos	 more;
+	struct buf	 b = { 0 };
+	char		 val[700];
+	size_t		 i, room, n = 0, sz = 0;
+
+	memset(&q, 0, sizeof q);
+	q.reply_max = 4096;
+	CHECK(wire_list_room(&q) < 4096);
+	memset(d, 0, sizeof d);
+	memset(val, 'v', sizeof val - 1);
+	val[sizeof val - 1] = '\0';
+	for (i = 0; i < 20; i++) {
+		uuid_new(d[i].uuid);
+		d[i].ws = xstrdup("w");
+		d[i].name = xmalloc(NAME_MAX_LEN + 1);
+		memset(d[i].name, 'a' + (int)i, NAME_MAX_LEN);
+		d[i].name[NAME_MAX_LEN] = '\0';
+		d[i].config.source.type = SRC_GIT;
+		d[i].config.source.token = xstrdup("a-long-secret-token");
+		kvlist_set(&d[i].config.env, "API_TOKEN", val);
+	}
+	room = wire_list_room(&q);
+	for (n = 0; n < 20 && (sz = wire_size_jobdef(&d[n])) <= room; n++)
+		room -= sz;
+	CHECK(n > 1 && n < 20);
+	CHECK(sz > room);
+	memset(&more, 0, sizeof more);
+	more.set = 1;
+	snprintf(more.name, sizeof more.name, "%s", d[n - 1].name);
+	wire_reply_jobdefs(&b, "w", d, n, &more);
+	CHECK(b.len <= q.reply_max);
+	/* Secrets are masked in what was measured and sent. */
+	CHECK(memmem(b.p, b.len, "a-long-secret-token", 19) == NULL);
+	CHECK(memmem(b.p, b.len, val, 100) == NULL);
+	q.reply_max = 0;
+	CHECK(wire_list_room(&q) == SIZE_MAX);
+	buf_free(&b);
+	for (i = 0; i < 20; i++)
+		jobdef_free(&d[i]);
+}
+
 /* ------------------------------------------------------------ validation */
 
 static void
@@ -1621,6 +1833,9 @@ static const struct {
 	T(test_wire_page_size),
 	T(test_wire_run_roundtrip),
 	T(test_wire_logchunk_head),
+	T(test_wire_page_token),
+	T(test_wire_page_token_request),
+	T(test_wire_list_fits),
 	T(test_validate_config),
 	T(test_store_group_commit),
 	T(test_store_lazy_rides_along),
