@@ -757,8 +757,10 @@ own_path(const char *ctl, char *out, size_t outlen)
 		return -1;
 	while (rc == -1 && fgets(line, sizeof line, fp) != NULL) {
 		line[strcspn(line, "\n")] = '\0';
-		if ((ctls = strchr(line, ':')) == NULL ||
-		    (path = strchr(++ctls, ':')) == NULL)
+		if ((ctls = strchr(line, ':')) == NULL)
+			continue;
+		*ctls++ = '\0';
+		if ((path = strchr(ctls, ':')) == NULL)
 			continue;
 		*path++ = '\0';
 		if (ctl == NULL ? strcmp(line, "0") == 0 && *ctls == '\0' :
