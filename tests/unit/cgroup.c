@@ -338,3 +338,42 @@ test_cgroup_usage(void)
 	cg_destroy(cg);
 	CHECK(all_gone(p, name));
 }
+
+/* A child that spins for 600 ms of wall time at 200 millicores gets ~120 ms. */
+void
+test_cgroup_cpu(void)
+{
+	struct cg_limits	 lim = { 0, 0, 200 };
+	char			 p[8192], name[64], err[256];
+	struct cg		*cg;
+	struct timespec		 t0, t;
+	pid_t			 child;
+	int64_t			 u, s, rss;
+	volatile long		 spin = 0;
+	long			 i;
+	int			 st;
+
+	if (parent(p, sizeof p) == -1)
+		return;
+	cg_name(name, sizeof name, "cpu");
+	CHECK((cg = cg_create(p, name, &lim, err, sizeof err)) != NULL);
+	if ((child = fork()) == 0) {
+		if (cg_enter(cg) == -1)
+			_exit(3);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			for (i = 0; i < 100000; i++)
+				spin += i;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while ((t.tv_sec - t0.tv_sec) * 1000000000L +
+		    (t.tv_nsec - t0.tv_nsec) < 600000000L);
+		_exit(0);
+	}
+	CHECK(child > 0);
+	CHECK(waitpid(child, &st, 0) == child);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(cg_usage(cg, &u, &s, &rss) == 0);
+	CHECK(u + s > 20000 && u + s < 250000);
+	cg_destroy(cg);
+	CHECK(all_gone(p, name));
+}

@@ -1642,6 +1642,7 @@ static const struct {
 	T(test_cgroup_pids),
 	T(test_cgroup_memory),
 	T(test_cgroup_usage),
+	T(test_cgroup_cpu),
 #undef T
 };
 

@@ -23,5 +23,6 @@ void	test_cgroup_kill(void);
 void	test_cgroup_pids(void);
 void	test_cgroup_memory(void);
 void	test_cgroup_usage(void);
+void	test_cgroup_cpu(void);
 
 #endif
