@@ -384,8 +384,14 @@ exec_init(void)
 		fatal_code(EXIT_CONFIG, "%s", err);
 	if (cgroup_parent[0] != '\0')
 		log_info("job cgroups under %s", cgroup_parent);
+	else if (cfg->job_limit_memory != 0 ||
+	    cfg->job_limit_cpu_millicores != 0)
+		fatal_code(EXIT_CONFIG, "job_limit_memory and "
+		    "job_limit_cpu_millicores need a cgroup: %s",
+		    err[0] != '\0' ? err : "job_cgroup is off");
 	else if (err[0] != '\0')
-		log_warnx("jobs run without cgroups: %s", err);
+		log_warnx("jobs run without cgroups (job_limit_pids does not "
+		    "hold): %s", err);
 	if (cfg->shim != NULL) {
 		shim_path = xstrdup(cfg->shim);
 		return;
