@@ -54,6 +54,10 @@
 #define CG_DAEMON	"batchd-daemon"	/* where batchd moves itself, v2 */
 #define CG_WAIT_MS	2000		/* cg_destroy's bound */
 
+/* Replaced by tests: where this process's cgroups and mounts are read. */
+const char	*cg_proc_cgroup = "/proc/self/cgroup";
+const char	*cg_proc_mountinfo = "/proc/self/mountinfo";
+
 /* What a directory can do for an attempt. */
 #define R_KILL		0x01	/* kill every process (kill or procs) */
 #define R_MEM		0x02	/* memory limit */
@@ -710,7 +714,7 @@ cgroup_mounts(struct mnt *m, int max)
 	FILE	*fp;
 	int	 n = 0, i;
 
-	if ((fp = fopen("/proc/self/mountinfo", "re")) == NULL)
+	if ((fp = fopen(cg_proc_mountinfo, "re")) == NULL)
 		return 0;
 	while (n < max && fgets(line, sizeof line, fp) != NULL) {
 		line[strcspn(line, "\n")] = '\0';
@@ -753,7 +757,7 @@ own_path(const char *ctl, char *out, size_t outlen)
 	FILE	*fp;
 	int	 rc = -1;
 
-	if ((fp = fopen("/proc/self/cgroup", "re")) == NULL)
+	if ((fp = fopen(cg_proc_cgroup, "re")) == NULL)
 		return -1;
 	while (rc == -1 && fgets(line, sizeof line, fp) != NULL) {
 		line[strcspn(line, "\n")] = '\0';

@@ -377,3 +377,75 @@ test_cgroup_cpu(void)
 	cg_destroy(cg);
 	CHECK(all_gone(p, name));
 }
+
+/* Write text to path (a test fixture). */
+static void
+put(const char *path, const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/*
+ * cg_parent("") on a fake machine (mountinfo and cgroup files, plain
+ * directories for the hierarchies): the v2 directory is {mount}{own path}
+ * /batchd-jobs; each v1 one strips its mount's root from the own path;
+ * cpu and cpuacct mounted together are one; what v2 enables for the jobs
+ * takes no v1 directory; an own path outside a mount's root is skipped.
+ */
+void
+test_cgroup_parent_paths(void)
+{
+	char		 t[256], mi[4096], want[2048], out[8192], err[256];
+	char		 path[512];
+	const char	*saved_cg = cg_proc_cgroup, *saved_mi = cg_proc_mountinfo;
+	int		 rc, made;
+
+	CHECK(getcwd(t, sizeof t) != NULL);
+	snprintf(mi, sizeof mi,
+	    "30 22 0:27 / %s/unified rw,relatime shared:4 - cgroup2 cgroup2 "
+	    "rw\n"
+	    "31 30 0:28 / %s/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+	    "32 30 0:29 /svc %s/pids rw - cgroup cgroup rw,pids\n"
+	    "33 30 0:30 / %s/memory rw - cgroup cgroup rw,memory\n"
+	    "34 30 0:31 /elsewhere %s/blkio rw - cgroup cgroup rw,blkio\n"
+	    "35 22 0:32 / %s/tmp rw - tmpfs tmpfs rw\n", t, t, t, t, t, t);
+	put("mountinfo", mi);
+	put("cgroup", "5:blkio:/svc\n4:cpu,cpuacct:/svc\n"
+	    "3:pids:/svc/batchd.service\n2:memory:/\n"
+	    "1:name=systemd:/svc/batchd.service\n0::/svc/batchd.service\n");
+	CHECK(system("mkdir -p unified/svc/batchd.service cpu,cpuacct/svc "
+	    "pids/batchd.service memory blkio") == 0);
+	cg_proc_cgroup = "cgroup";
+	cg_proc_mountinfo = "mountinfo";
+
+	rc = cg_parent("", out, sizeof out, err, sizeof err);
+	snprintf(want, sizeof want, "%s/unified/svc/batchd.service/batchd-jobs:"
+	    "%s/pids/batchd.service/batchd-jobs:%s/memory/batchd-jobs:"
+	    "%s/cpu,cpuacct/svc/batchd-jobs", t, t, t, t);
+	if (rc != 0 || strcmp(out, want) != 0) {
+		cg_proc_cgroup = saved_cg;
+		cg_proc_mountinfo = saved_mi;
+		snprintf(why, sizeof why, "got '%.240s', want '%.240s'", out,
+		    want);
+		failed = 1;
+		return;
+	}
+	snprintf(path, sizeof path, "%s/pids/batchd.service/batchd-jobs", t);
+	made = access(path, W_OK) == 0;
+
+	/* v2 gives memory, pids and cpu to the jobs: no v1 directory. */
+	put("unified/svc/batchd.service/batchd-jobs/cgroup.subtree_control",
+	    "memory pids cpu\n");
+	rc = cg_parent("", out, sizeof out, err, sizeof err);
+	snprintf(want, sizeof want, "%s/unified/svc/batchd.service/batchd-jobs",
+	    t);
+	cg_proc_cgroup = saved_cg;
+	cg_proc_mountinfo = saved_mi;
+	CHECK(made);
+	CHECK(rc == 0 && strcmp(out, want) == 0);
+}

@@ -1643,6 +1643,7 @@ static const struct {
 	T(test_cgroup_memory),
 	T(test_cgroup_usage),
 	T(test_cgroup_cpu),
+	T(test_cgroup_parent_paths),
 #undef T
 };
 

@@ -24,5 +24,6 @@ void	test_cgroup_pids(void);
 void	test_cgroup_memory(void);
 void	test_cgroup_usage(void);
 void	test_cgroup_cpu(void);
+void	test_cgroup_parent_paths(void);
 
 #endif
