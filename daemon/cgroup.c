@@ -194,34 +194,82 @@ name_ok(const char *name)
 	return 1;
 }
 
-/* What the children of parent directory dir can serve (R_*). */
-static int
-offers(const char *dir, int *v2)
+/*
+ * A parent directory and what its children can serve (R_*), probed only
+ * as far as asked: each probe costs a system call, tens of microseconds
+ * on cgroupfs, and cg_create runs on every attempt's start.
+ */
+struct pdir {
+	char	 dir[PATH_MAX];
+	int	 v2;
+	int	 off;		/* R_* it serves, of those known */
+	int	 known;		/* R_* probed */
+};
+
+/* Start probing pd->dir: a v2 directory tells all in one read. */
+static void
+pdir_init(struct pdir *pd)
 {
 	char	 buf[512];
-	int	 r = R_KILL;
 
-	if (read_at(dir, "cgroup.subtree_control", buf, sizeof buf) >= 0) {
-		*v2 = 1;
-		r |= R_ACCT;
-		if (has_word(buf, "memory"))
-			r |= R_MEM | R_PEAK;
-		if (has_word(buf, "pids"))
-			r |= R_PIDS;
-		if (has_word(buf, "cpu"))
-			r |= R_CPU;
-		return r;
+	pd->off = pd->known = R_KILL;
+	pd->v2 = 0;
+	if (read_at(pd->dir, "cgroup.subtree_control", buf, sizeof buf) < 0)
+		return;
+	pd->v2 = 1;
+	pd->known = ~0;
+	pd->off |= R_ACCT;
+	if (has_word(buf, "memory"))
+		pd->off |= R_MEM | R_PEAK;
+	if (has_word(buf, "pids"))
+		pd->off |= R_PIDS;
+	if (has_word(buf, "cpu"))
+		pd->off |= R_CPU;
+}
+
+/* Can the children of pd serve role r (one R_* bit)? */
+static int
+pdir_has(struct pdir *pd, int r)
+{
+	const char	*file;
+	int		 bits = r;
+
+	if (!(pd->known & r)) {
+		switch (r) {
+		case R_MEM:
+		case R_PEAK:
+			file = "memory.limit_in_bytes";
+			bits = R_MEM | R_PEAK;
+			break;
+		case R_PIDS:
+			file = "pids.max";
+			break;
+		case R_CPU:
+			file = "cpu.cfs_quota_us";
+			break;
+		default:
+			file = "cpuacct.usage_user";
+			break;
+		}
+		if (has_file(pd->dir, file))
+			pd->off |= bits;
+		pd->known |= bits;
 	}
-	*v2 = 0;
-	if (has_file(dir, "memory.limit_in_bytes"))
-		r |= R_MEM | R_PEAK;
-	if (has_file(dir, "pids.max"))
-		r |= R_PIDS;
-	if (has_file(dir, "cpu.cfs_quota_us"))
-		r |= R_CPU;
-	if (has_file(dir, "cpuacct.usage_user"))
-		r |= R_ACCT;
-	return r;
+	return (pd->off & r) != 0;
+}
+
+/* What the children of parent directory dir can serve (R_*). */
+static int
+offers(const char *dir)
+{
+	struct pdir	 pd;
+	int		 r;
+
+	snprintf(pd.dir, sizeof pd.dir, "%s", dir);
+	pdir_init(&pd);
+	for (r = 1; r <= R_PEAK; r <<= 1)
+		pdir_has(&pd, r);
+	return pd.off;
 }
 
 /* Sleep ms milliseconds. */
@@ -297,6 +345,8 @@ rmdir_tree(const char *dir)
 	struct dirent	*de;
 	DIR		*d;
 
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return 0;	/* the usual case: no child cgroups */
 	if ((d = opendir(dir)) == NULL)
 		return errno == ENOENT ? 0 : -1;
 	while ((de = readdir(d)) != NULL) {
@@ -397,8 +447,8 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 	} need[] = {
 		{ R_MEM, "memory" }, { R_PIDS, "pids" }, { R_CPU, "cpu" },
 	};
-	char		 dirs[CG_MAXDIRS][PATH_MAX];
-	int		 off[CG_MAXDIRS], v2[CG_MAXDIRS], role[CG_MAXDIRS];
+	struct pdir	 pd[CG_MAXDIRS];
+	int		 role[CG_MAXDIRS];
 	int		 ndirs = 0, want, r, i, j, pick;
 	const char	*p, *q;
 	struct cg	*cg;
@@ -422,9 +472,9 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 			    "or too long directories", parent);
 			return NULL;
 		}
-		memcpy(dirs[ndirs], p, len);
-		dirs[ndirs][len] = '\0';
-		off[ndirs] = offers(dirs[ndirs], &v2[ndirs]);
+		memcpy(pd[ndirs].dir, p, len);
+		pd[ndirs].dir[len] = '\0';
+		pdir_init(&pd[ndirs]);
 		role[ndirs] = 0;
 		ndirs++;
 	}
@@ -444,10 +494,10 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 			continue;
 		pick = -1;
 		for (i = 0; i < ndirs && pick == -1; i++)
-			if (v2[i] && (off[i] & r))
+			if (pd[i].v2 && pdir_has(&pd[i], r))
 				pick = i;
 		for (i = 0; i < ndirs && pick == -1; i++)
-			if (off[i] & r)
+			if (pdir_has(&pd[i], r))
 				pick = i;
 		if (pick != -1)
 			role[pick] |= r;
@@ -474,10 +524,10 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 		if (role[i] == 0)
 			continue;
 		cd = &cg->d[cg->n];
-		snprintf(cd->path, sizeof cd->path, "%s/%s", dirs[i], name);
+		snprintf(cd->path, sizeof cd->path, "%s/%s", pd[i].dir, name);
 		snprintf(cd->procs, sizeof cd->procs, "%s/%s/cgroup.procs",
-		    dirs[i], name);
-		cd->v2 = v2[i];
+		    pd[i].dir, name);
+		cd->v2 = pd[i].v2;
 		cd->roles = role[i];
 		if (mkdir(cd->path, 0755) == -1 && errno != EEXIST) {
 			snprintf(err, errlen, "cgroup %s: %s", cd->path,
@@ -687,15 +737,6 @@ jobs_dir(const char *dir, int v2, int own, char *out, size_t outlen)
 	if (v2)
 		v2_enable(out, 0);
 	return 0;
-}
-
-/* Controllers of the v2 directory dir's children, as R_* bits. */
-static int
-v2_offers(const char *dir)
-{
-	int	 v2;
-
-	return offers(dir, &v2);
 }
 
 /* One line of /proc/self/mountinfo that is a cgroup mount. */
@@ -916,15 +957,15 @@ cg_parent(const char *configured, char *out, size_t outlen, char *err,
 		    mount_dir(&m[i], own, dir, sizeof dir) == -1 ||
 		    jobs_dir(dir, 1, 1, jobs, sizeof jobs) == -1)
 			continue;
-		got = v2_offers(jobs);
+		got = offers(jobs);
 		/* Not delegated (a login session): the root may give more. */
 		if (strcmp(dir, m[i].point) != 0 && (got & R_PIDS) == 0 &&
-		    (v2_offers(m[i].point) & R_PIDS) &&
+		    (offers(m[i].point) & R_PIDS) &&
 		    jobs_dir(m[i].point, 1, 0, alt, sizeof alt) == 0 &&
-		    (v2_offers(alt) & R_PIDS)) {
+		    (offers(alt) & R_PIDS)) {
 			rmdir(jobs);
 			snprintf(jobs, sizeof jobs, "%s", alt);
-			got = v2_offers(jobs);
+			got = offers(jobs);
 		}
 		if (append(out, outlen, jobs) == 0)
 			have_v2 = 1;
