@@ -524,9 +524,12 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 		if (role[i] == 0)
 			continue;
 		cd = &cg->d[cg->n];
-		snprintf(cd->path, sizeof cd->path, "%s/%s", pd[i].dir, name);
-		snprintf(cd->procs, sizeof cd->procs, "%s/%s/cgroup.procs",
-		    pd[i].dir, name);
+		/* dir is shorter than PATH_MAX - 256, name than 201 */
+		if ((size_t)snprintf(cd->path, sizeof cd->path, "%s/%s",
+		    pd[i].dir, name) >= sizeof cd->path ||
+		    (size_t)snprintf(cd->procs, sizeof cd->procs,
+		    "%s/%s/cgroup.procs", pd[i].dir, name) >= sizeof cd->procs)
+			abort();
 		cd->v2 = pd[i].v2;
 		cd->roles = role[i];
 		if (mkdir(cd->path, 0755) == -1 && errno != EEXIST) {
