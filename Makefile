@@ -31,7 +31,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge
 
 DAEMON_OBJS = main log xmalloc util config model wire store redo loop bus api \
-	      metrics http notify outbox retention plugin procstat \
+	      metrics http notify outbox retention plugin procstat cgroup \
 	      jobdef cluster run exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
@@ -94,7 +94,7 @@ PLUGINS	 = workspace python sql local \
 PLUGIN_SRC_workspace = plugins/source_workspace.c
 PLUGIN_SRC_python = plugins/runner_python.c plugins/words.c
 PLUGIN_SRC_sql = plugins/runner_sql.c plugins/words.c
-PLUGIN_SRC_local = plugins/backend_local.c daemon/procstat.c
+PLUGIN_SRC_local = plugins/backend_local.c daemon/procstat.c daemon/cgroup.c
 PLUGIN_LIBS_local =
 PLUGIN_SRC_git = plugins/source_git.c plugins/words.c
 PLUGIN_SRC_s3 = plugins/source_s3.c
@@ -103,7 +103,7 @@ PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:
 $(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h plugins/words.h \
-    daemon/procstat.h
+    daemon/procstat.h daemon/cgroup.h
 	@mkdir -p $(B)/plugins
 	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Iplugins -o $@ \
 	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)
@@ -111,7 +111,8 @@ plugins: $(PLUGIN_SOS)
 
 # Unit tests link the daemon's objects but main.o.
 UNIT_OBJS = $(filter-out $(B)/obj/main.o,$(OBJS))
-$(B)/obj/unit_%.o: tests/unit/%.c daemon/batchd.h $(GEN).h
+$(B)/obj/unit_%.o: tests/unit/%.c tests/unit/unit.h daemon/batchd.h \
+    daemon/cgroup.h $(GEN).h
 	@mkdir -p $(B)/obj
 	$(CC) $(CFLAGS) -Idaemon -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 

@@ -339,6 +339,10 @@ struct config {
 	uint32_t	 job_limit_nofile;	/* 0: inherited */
 	size_t		 job_limit_as;
 	uint32_t	 job_limit_cpu;
+	char		*job_cgroup;	/* NULL: automatic; "off": none */
+	size_t		 job_limit_memory;	/* cgroup limits; 0: none */
+	uint32_t	 job_limit_pids;
+	uint32_t	 job_limit_cpu_millicores;
 	uint32_t	 retention_age_s;	/* 0: keep finished runs */
 	size_t		 retention_log_bytes;	/* 0: no size bound */
 	uint32_t	 retention_interval_s;

@@ -53,6 +53,11 @@ static const struct key {
 	{ "job_limit_as", K_SIZE, offsetof(struct config, job_limit_as),
 	    0, (uint64_t)1 << 50 },
 	U(job_limit_cpu, 0, 1u << 31),
+	S(job_cgroup),
+	{ "job_limit_memory", K_SIZE, offsetof(struct config,
+	    job_limit_memory), 0, (uint64_t)1 << 50 },
+	U(job_limit_pids, 0, 1 << 22),
+	U(job_limit_cpu_millicores, 0, 1 << 20),
 	U(retention_age_s, 0, 1u << 31),
 	{ "retention_log_bytes", K_SIZE,
 	    offsetof(struct config, retention_log_bytes), 0, (uint64_t)1 << 50 },
@@ -112,6 +117,13 @@ defaults(struct config *c)
 	c->plugins = xstrdup("workspace,git,s3,python,sql,local");
 	c->backend = xstrdup("local");
 	c->fetch_timeout_s = 600;
+	/*
+	 * Tasks (processes and threads) of one attempt: stops a fork bomb
+	 * long before the host's pid_max (32768 at least), yet leaves room
+	 * for mpiexec with one rank per core, each with its runtime's and a
+	 * BLAS pool's threads (64 ranks of 60 threads).
+	 */
+	c->job_limit_pids = 4096;
 	c->jetstream_events_stream = xstrdup("BATCHD_EVENTS");
 	c->jetstream_logs_stream = xstrdup("BATCHD_LOGS");
 	c->reply_prefix = xstrdup("_INBOX.");

@@ -46,6 +46,7 @@
 #include <event2/event.h>
 
 #include "batchd.h"
+#include "cgroup.h"
 #include "procstat.h"
 
 struct proc {
@@ -63,6 +64,7 @@ struct proc {
 static LIST_HEAD(, proc) procs = LIST_HEAD_INITIALIZER(procs);
 static size_t		 nprocs;
 static char		*shim_path;
+static char		 cgroup_parent[8192];	/* "": attempts in none */
 static void		 on_note(int, const char *);
 static struct inwatch	 notes = INWATCH_INITIALIZER(on_note);	/* DIR/note */
 
@@ -374,9 +376,22 @@ proc_find(const char *uuid, uint32_t attempt)
 void
 exec_init(void)
 {
-	char	self[PATH_MAX], *slash;
+	char	self[PATH_MAX], *slash, err[512];
 	ssize_t	n;
 
+	if (cg_parent(cfg->job_cgroup, cgroup_parent, sizeof cgroup_parent,
+	    err, sizeof err) == -1)
+		fatal_code(EXIT_CONFIG, "%s", err);
+	if (cgroup_parent[0] != '\0')
+		log_info("job cgroups under %s", cgroup_parent);
+	else if (cfg->job_limit_memory != 0 ||
+	    cfg->job_limit_cpu_millicores != 0)
+		fatal_code(EXIT_CONFIG, "job_limit_memory and "
+		    "job_limit_cpu_millicores need a cgroup: %s",
+		    err[0] != '\0' ? err : "job_cgroup is off");
+	else if (err[0] != '\0')
+		log_warnx("jobs run without cgroups (job_limit_pids does not "
+		    "hold): %s", err);
 	if (cfg->shim != NULL) {
 		shim_path = xstrdup(cfg->shim);
 		return;
@@ -598,6 +613,11 @@ write_job(const struct run *r, const char *work, int *fdp, char **cause)
 	job_num(&b, "limit_nofile", cfg->job_limit_nofile);
 	job_num(&b, "limit_as", cfg->job_limit_as);
 	job_num(&b, "limit_cpu", cfg->job_limit_cpu);
+	if (cgroup_parent[0] != '\0')
+		job_kv(&b, "cgroup_parent", cgroup_parent);
+	job_num(&b, "limit_memory", cfg->job_limit_memory);
+	job_num(&b, "limit_pids", cfg->job_limit_pids);
+	job_num(&b, "limit_cpu_millicores", cfg->job_limit_cpu_millicores);
 
 	if ((fd = memfd_create("batchd-job", MFD_CLOEXEC)) == -1) {
 		xasprintf(cause, "memfd_create: %s", strerror(errno));
