@@ -507,6 +507,7 @@ void	 txn_defer_late(struct txn *, effect_cb, void *, void (*)(void *));
 void	 txn_then(struct txn *, struct op *);
 size_t	 store_map_size(void);
 void	 store_usage(size_t *, size_t *);
+size_t	 store_entries(int);
 int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
 	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB_OUTBOX,

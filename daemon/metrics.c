@@ -198,6 +198,10 @@ metrics_render(struct evbuffer *b)
 	    "use.\n# TYPE batchd_lmdb_map_used_bytes gauge\n"
 	    "batchd_lmdb_map_used_bytes %zu\n# TYPE batchd_lmdb_map_size_bytes "
 	    "gauge\nbatchd_lmdb_map_size_bytes %zu\n", used, size);
+	evbuffer_add_printf(b, "# HELP batchd_config_snapshots Run "
+	    "configurations stored, each shared by the runs of it.\n# TYPE "
+	    "batchd_config_snapshots gauge\nbatchd_config_snapshots %zu\n",
+	    store_entries(DB_CONFIGS));
 	evbuffer_add_printf(b, "# TYPE batchd_log_bytes_total counter\n"
 	    "batchd_log_bytes_total{stream=\"stdout\"} %llu\n"
 	    "batchd_log_bytes_total{stream=\"stderr\"} %llu\n",

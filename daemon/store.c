@@ -510,6 +510,19 @@ store_usage(size_t *used, size_t *size)
 	*size = info.me_mapsize;
 }
 
+/* Entries in database db (store_reader()); 0 if it cannot be read. */
+size_t
+store_entries(int db)
+{
+	MDB_stat	 st;
+	MDB_txn		*t;
+
+	if ((t = store_reader()) == NULL ||
+	    mdb_stat(t, dbis[db], &st) != 0)
+		return 0;
+	return st.ms_entries;
+}
+
 /* Call fn for every cluster (store_reader()). 0 or an error. */
 int
 store_each_cluster(void (*fn)(const struct cluster *, void *), void *arg)
