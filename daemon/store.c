@@ -142,6 +142,8 @@ static void	effects_drop(struct effects *, int);
 static int	migrate_1(MDB_txn *);
 static int	migrate_2(MDB_txn *);
 static void	config_env_drop(struct kvlist *, const char *);
+static int	migrate_snapshot(struct txn *, struct run *, struct jobdef *,
+		    struct buf *);
 static int	config_unref(struct txn *, const uint8_t *);
 static int	run_config(struct txn *, struct run *);
 static void	lazy_fire(evutil_socket_t, short, void *);
@@ -1577,9 +1579,10 @@ migrate_2(MDB_txn *mt)
 	struct buf	 b = { 0 };
 	uint64_t	*ids = NULL, nruns = 0, ndefs = 0;
 	uint8_t		 ik[8];
-	size_t		 n = 0, i, j;
+	size_t		 n = 0, i;
 	int		 rc;
 
+	memset(&d, 0, sizeof d);
 	migrating = 1;
 	/* The ids first: a write moves what a cursor's key points at. */
 	if ((rc = mdb_cursor_open(mt, dbis[DB_RUNS], &c)) != 0)
@@ -1604,14 +1607,8 @@ migrate_2(MDB_txn *mt)
 			continue;
 		}
 		if (!r.has_config_ref) {
-			/* Less what run_config() puts back over it. */
-			if (r.has_args) {
-				free(r.config.args);
-				r.config.args = NULL;
-			}
-			for (j = 0; j < r.env.n; j++)
-				config_env_drop(&r.config.env, r.env.v[j].key);
-			if ((rc = store_config_ref(&t, &r.config,
+			if ((rc = migrate_snapshot(&t, &r, &d, &b)) == 0 &&
+			    (rc = store_config_ref(&t, &r.config,
 			    r.config_ref)) == 0) {
 				r.has_config_ref = 1;
 				wire_encode_run_record(&b, &r);
@@ -1623,6 +1620,7 @@ migrate_2(MDB_txn *mt)
 		nruns++;
 		run_free(&r);
 	}
+	jobdef_free(&d);
 	if (rc != 0)
 		goto out;
 	if ((rc = mdb_cursor_open(mt, dbis[DB_JOBDEFS], &c)) != 0)
@@ -1650,6 +1648,61 @@ out:
 	buf_free(&b);
 	migrating = 0;
 	return rc;
+}
+
+/*
+ * The snapshot of an old run r, into r->config: its definition's
+ * configuration if that, with r's args and env over it, is what r holds
+ * (the runs of a definition not updated since share it); else what r
+ * holds less what r's args and env put over it. d caches the definition
+ * last read, b is scratch. 0 or an LMDB error.
+ */
+static int
+migrate_snapshot(struct txn *t, struct run *r, struct jobdef *d,
+    struct buf *b)
+{
+	struct jobconfig	 c;
+	struct buf		 want = { 0 };
+	size_t			 i;
+	int			 rc = 0, same = 0;
+
+	if (r->def_uuid[0] != '\0' && strcmp(d->uuid, r->def_uuid) != 0) {
+		jobdef_free(d);
+		memset(d, 0, sizeof *d);
+		if ((rc = store_get_jobdef(t, r->def_uuid, d)) == MDB_NOTFOUND ||
+		    rc == EIO)
+			rc = 0;
+		else if (rc != 0)
+			return rc;
+	}
+	if (r->def_uuid[0] != '\0' && strcmp(d->uuid, r->def_uuid) == 0) {
+		jobconfig_copy(&c, &d->config);
+		if (r->has_args) {
+			free(c.args);
+			c.args = r->args != NULL && *r->args != '\0' ?
+			    xstrdup(r->args) : NULL;
+		}
+		for (i = 0; i < r->env.n; i++)
+			kvlist_set(&c.env, r->env.v[i].key, r->env.v[i].value);
+		wire_encode_jobconfig(&want, &c);
+		wire_encode_jobconfig(b, &r->config);
+		same = want.len == b->len && memcmp(want.p, b->p, b->len) == 0;
+		buf_free(&want);
+		jobconfig_free(&c);
+	}
+	if (same) {
+		jobconfig_free(&r->config);
+		jobconfig_copy(&r->config, &d->config);
+		return 0;
+	}
+	/* Less what run_config() puts back over it. */
+	if (r->has_args) {
+		free(r->config.args);
+		r->config.args = NULL;
+	}
+	for (i = 0; i < r->env.n; i++)
+		config_env_drop(&r->config.env, r->env.v[i].key);
+	return 0;
 }
 
 /* Remove name from the env list l, if there. */
