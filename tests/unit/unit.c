@@ -378,6 +378,9 @@ test_wire_garbage(void)
 	request_free(&r);
 }
 
+static void	test_wire_env_total(Batchd__V1__CreateJobDefinitionRequest *,
+		    Batchd__V1__JobConfig *);
+
 static void
 test_wire_bounds(void)
 {
@@ -407,6 +410,52 @@ test_wire_bounds(void)
 	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "config.type") == 0);
 	request_free(&r);
+	test_wire_env_total(&m, &c);
+}
+
+/* An env map is bounded in all (ENV_TOTAL_MAX), not only per value. */
+static void
+test_wire_env_total(Batchd__V1__CreateJobDefinitionRequest *m,
+    Batchd__V1__JobConfig *c)
+{
+	Batchd__V1__JobConfig__EnvEntry		 ent[3], *ents[3];
+	struct request				 r;
+	struct error				 e;
+	char					 keys[3][8], *val;
+	uint8_t					*buf;
+	size_t					 n;
+	int					 i, rc[2];
+
+	val = xmalloc(ENV_VAL_MAX + 1);
+	memset(val, 'v', ENV_VAL_MAX);
+	val[ENV_VAL_MAX] = '\0';
+	for (i = 0; i < 3; i++) {
+		batchd__v1__job_config__env_entry__init(&ent[i]);
+		snprintf(keys[i], sizeof keys[i], "K%d", i);
+		ent[i].key = keys[i];
+		ent[i].value = val;
+		ents[i] = &ent[i];
+	}
+	c->type = 1;
+	c->env = ents;
+	m->config = c;
+	for (i = 1; i <= 3; i += 2) {
+		/* One value at its own bound fits; three do not, in all. */
+		c->n_env = i;
+		buf = xmalloc(protobuf_c_message_get_packed_size(&m->base));
+		n = protobuf_c_message_pack(&m->base, buf);
+		memset(&r, 0, sizeof r);
+		memset(&e, 0, sizeof e);
+		rc[i / 2] = wire_decode_request(V_JOBDEF_CREATE, buf, n, &r, &e);
+		free(buf);
+		request_free(&r);
+	}
+	c->env = NULL;
+	c->n_env = 0;
+	free(val);
+	CHECK(rc[0] == 0 && rc[1] == -1);
+	CHECK(strcmp(e.field, "config.env") == 0);
+	CHECK(strstr(e.message, "65536") != NULL);
 }
 
 static void
