@@ -310,6 +310,8 @@ class Bench:
             "BATCHD_WORKSPACE_ROOT": os.path.join(self.work, "ws"),
             "BATCHD_LOG_LEVEL": "warn",
             "BATCHD_QUEUE_CAP": "100000",
+            # The scale part stores a million runs in one workspace.
+            "BATCHD_QUOTA_RUNS": "0",
             "BATCHD_KILL_GRACE_S": "1",
             "ASAN_OPTIONS": "detect_leaks=0",
         })

@@ -323,6 +323,7 @@ fill(const char *dir, size_t nclusters, size_t queued, size_t finished)
 	free(cfg->data_dir);
 	cfg->data_dir = xstrdup(dir);
 	cfg->queue_cap = 100000;
+	cfg->quota_runs = 0;		/* a million runs in one workspace */
 	cfg->outbox_max = 100;
 	log_init(LOG_LVL_ERROR);
 	if ((base = event_base_new()) == NULL ||

@@ -33,7 +33,9 @@
 #define ENV_MAX		256
 #define ENV_KEY_MAX	256
 #define ENV_VAL_MAX	32768
+#define ENV_TOTAL_MAX	65536	/* all keys and values of one env map */
 #define IDEM_MAX	128
+#define CONFIG_REF_LEN	20	/* a config snapshot's key: store.c */
 #define PAGE_DEFAULT	50
 #define PAGE_MAX	1000
 #define RETRIES_MAX	100
@@ -49,7 +51,8 @@
 /* Mirrors of the proto enums; values are the wire values. */
 enum errcode {
 	E_OK = 0, E_INVALID, E_NOT_FOUND, E_EXISTS, E_PRECONDITION,
-	E_QUEUE_FULL, E_PAUSED, E_UNAVAILABLE, E_INTERNAL
+	E_QUEUE_FULL, E_PAUSED, E_UNAVAILABLE, E_INTERNAL,
+	E_RESOURCE_EXHAUSTED, E__COUNT
 };
 enum srctype { SRC_NONE = 0, SRC_WORKSPACE, SRC_GIT, SRC_S3 };
 enum jobtype { JT_NONE = 0, JT_PYTHON, JT_SQL };
@@ -201,6 +204,11 @@ struct run {
 	size_t		 n_attempts;
 	struct usage	 usage;
 	struct jobconfig config;		/* what the run executes */
+	/* The stored snapshot config comes from (store.c "configs"): set
+	 * by store_config_ref() at submission; config is then rebuilt from
+	 * it, args and env when the run is read. */
+	int		 has_config_ref;
+	uint8_t		 config_ref[CONFIG_REF_LEN];
 	int		 ephemeral;
 	uint32_t	 workers;
 	char		*version;
@@ -346,6 +354,9 @@ struct config {
 	uint32_t	 retention_age_s;	/* 0: keep finished runs */
 	size_t		 retention_log_bytes;	/* 0: no size bound */
 	uint32_t	 retention_interval_s;
+	uint32_t	 quota_jobdefs;		/* per workspace; 0: no bound */
+	uint32_t	 quota_runs;		/* stored runs per workspace */
+	size_t		 quota_log_bytes_per_run;	/* 0: no bound */
 	char		*plugin_dir;		/* NULL: beside the binary */
 	char		*plugins;		/* names, comma-separated */
 	char		*backend;		/* the default backend */
@@ -497,6 +508,9 @@ int	 wire_decode_jobdef(const void *, size_t, struct jobdef *);
 void	 wire_encode_cluster(struct buf *, const struct cluster *);
 int	 wire_decode_cluster(const void *, size_t, struct cluster *);
 void	 wire_encode_run(struct buf *, const struct run *);
+void	 wire_encode_run_record(struct buf *, const struct run *);
+void	 wire_encode_jobconfig(struct buf *, const struct jobconfig *);
+int	 wire_decode_jobconfig(const void *, size_t, struct jobconfig *);
 int	 wire_decode_run(const void *, size_t, struct run *);
 void	 wire_encode_event(struct buf *, const struct runevent *);
 int	 wire_decode_event(const void *, size_t, struct runevent *);
@@ -522,10 +536,11 @@ void	 txn_defer_late(struct txn *, effect_cb, void *, void (*)(void *));
 void	 txn_then(struct txn *, struct op *);
 size_t	 store_map_size(void);
 void	 store_usage(size_t *, size_t *);
+size_t	 store_entries(int);
 int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
 	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB_OUTBOX,
-	DB_RUN_IDS, DB__COUNT };
+	DB_RUN_IDS, DB_CONFIGS, DB_CONFIG_REFS, DB__COUNT };
 MDB_env	*store_env(void);
 /* Typed records: 0 found, MDB_NOTFOUND, or another error. */
 int	 store_get_jobdef(struct txn *, const char *, struct jobdef *);
@@ -541,6 +556,9 @@ int	 store_name_key(struct buf *, const char *, const char *);
 int	 store_resolve_name(struct txn *, int, const char *, const char *,
 	    char *);
 int	 store_counter_add(struct txn *, const char *, int64_t, uint64_t *);
+int	 store_ws_count(struct txn *, const char *, const char *, int64_t,
+	    uint64_t *);
+int	 store_config_ref(struct txn *, const struct jobconfig *, uint8_t *);
 int	 store_scan_names(struct txn *, int, const char *, const char *, size_t,
 	    char ***, size_t *, char **);
 

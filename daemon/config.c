@@ -62,6 +62,11 @@ static const struct key {
 	{ "retention_log_bytes", K_SIZE,
 	    offsetof(struct config, retention_log_bytes), 0, (uint64_t)1 << 50 },
 	U(retention_interval_s, 1, 86400),
+	U(quota_jobdefs, 0, 1u << 31),
+	U(quota_runs, 0, 1u << 31),
+	{ "quota_log_bytes_per_run", K_SIZE,
+	    offsetof(struct config, quota_log_bytes_per_run), 0,
+	    (uint64_t)1 << 50 },
 	S(plugin_dir),
 	S(plugins),
 	S(backend),
@@ -114,6 +119,12 @@ defaults(struct config *c)
 	c->log_zstd_level = 1;
 	c->outbox_max = 100000;
 	c->retention_interval_s = 300;
+	/* A default install's disk stays bounded: configs/batchd.conf. */
+	c->retention_age_s = 30 * 86400;
+	c->retention_log_bytes = (size_t)10 << 30;
+	c->quota_jobdefs = 1000;
+	c->quota_runs = 100000;
+	c->quota_log_bytes_per_run = (size_t)1 << 30;
 	c->plugins = xstrdup("workspace,git,s3,python,sql,local");
 	c->backend = xstrdup("local");
 	c->fetch_timeout_s = 600;

@@ -610,6 +610,10 @@ write_job(const struct run *r, const char *work, int *fdp, char **cause)
 		job_num(&b, "uid", pw->pw_uid);
 		job_num(&b, "gid", pw->pw_gid);
 	}
+	if (cfg->quota_log_bytes_per_run != 0) {
+		job_num(&b, "log_quota", cfg->quota_log_bytes_per_run);
+		job_num(&b, "log_used", r->log_bytes);
+	}
 	job_num(&b, "limit_nofile", cfg->job_limit_nofile);
 	job_num(&b, "limit_as", cfg->job_limit_as);
 	job_num(&b, "limit_cpu", cfg->job_limit_cpu);

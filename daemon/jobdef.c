@@ -286,6 +286,7 @@ jobdef_create(struct txn *t, struct request *r, struct buf *out,
 	struct jobdef	 d;
 	struct buf	 key = { 0 };
 	MDB_val		 v;
+	uint64_t	 n;
 	int		 rc;
 
 	memset(&d, 0, sizeof d);
@@ -314,6 +315,16 @@ jobdef_create(struct txn *t, struct request *r, struct buf *out,
 		buf_free(&key);
 		return rc;
 	}
+	if ((rc = store_ws_count(t, "jobdefs", r->ws, 0, &n)) != 0 ||
+	    (cfg->quota_jobdefs != 0 && n >= cfg->quota_jobdefs)) {
+		if (rc == 0)
+			error_set(e, E_RESOURCE_EXHAUSTED, "", "workspace '%s' "
+			    "holds %llu job definitions, its quota "
+			    "(quota_jobdefs = %u)", r->ws,
+			    (unsigned long long)n, cfg->quota_jobdefs);
+		buf_free(&key);
+		return rc;
+	}
 	uuid_new(d.uuid);
 	d.ws = xstrdup(r->ws);
 	d.name = r->name;
@@ -330,7 +341,8 @@ jobdef_create(struct txn *t, struct request *r, struct buf *out,
 	d.created_ms = d.updated_ms = now_ms();
 	if ((rc = store_put_jobdef(t, &d)) == 0 &&
 	    (rc = store_put(t, DB_JOBDEF_NAMES, key.p, key.len, d.uuid,
-	    UUID_LEN)) == 0) {
+	    UUID_LEN)) == 0 &&
+	    (rc = store_ws_count(t, "jobdefs", d.ws, 1, NULL)) == 0) {
 		log_info("jobdef created ws=%s jobdef=%s name=%s", d.ws, d.uuid,
 		    d.name);
 		wire_reply_jobdef(out, &d);
@@ -485,7 +497,8 @@ jobdef_delete(struct txn *t, struct request *r, struct buf *out,
 		return rc;
 	store_name_key(&key, d.ws, d.name);
 	if ((rc = store_del(t, DB_JOBDEFS, d.uuid, UUID_LEN)) == 0 &&
-	    (rc = store_del(t, DB_JOBDEF_NAMES, key.p, key.len)) == 0) {
+	    (rc = store_del(t, DB_JOBDEF_NAMES, key.p, key.len)) == 0 &&
+	    (rc = store_ws_count(t, "jobdefs", d.ws, -1, NULL)) == 0) {
 		log_info("jobdef deleted ws=%s jobdef=%s", d.ws, d.uuid);
 		wire_reply_delete(out);
 	}

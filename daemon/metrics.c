@@ -22,7 +22,7 @@ struct hist {
 	double		sum;
 };
 
-static uint64_t		requests[V__COUNT][E_INTERNAL + 1];
+static uint64_t		requests[V__COUNT][E__COUNT];
 static struct hist	latency[V__COUNT];
 static uint64_t		transitions[RS_CANCELLED + 1][R__COUNT];
 static uint64_t		nats_reconnects, nats_disconnects;
@@ -36,7 +36,7 @@ metrics_request(enum verb v, enum errcode code, int64_t us)
 	double		 s = (double)us / 1e6;
 	size_t		 i;
 
-	if (v < 0 || v >= V__COUNT || code > E_INTERNAL)
+	if (v < 0 || v >= V__COUNT || code >= E__COUNT)
 		return;
 	requests[v][code]++;
 	h = &latency[v];
@@ -135,7 +135,7 @@ metrics_render(struct evbuffer *b)
 	    "answered, by verb and reply code.\n# TYPE batchd_requests_total "
 	    "counter\n");
 	for (v = 1; v < V__COUNT; v++)
-		for (c = 0; c <= E_INTERNAL; c++)
+		for (c = 0; c < E__COUNT; c++)
 			if (requests[v][c] != 0)
 				evbuffer_add_printf(b, "batchd_requests_total"
 				    "{verb=\"%s\",code=\"%s\"} %llu\n",
@@ -198,6 +198,10 @@ metrics_render(struct evbuffer *b)
 	    "use.\n# TYPE batchd_lmdb_map_used_bytes gauge\n"
 	    "batchd_lmdb_map_used_bytes %zu\n# TYPE batchd_lmdb_map_size_bytes "
 	    "gauge\nbatchd_lmdb_map_size_bytes %zu\n", used, size);
+	evbuffer_add_printf(b, "# HELP batchd_config_snapshots Run "
+	    "configurations stored, each shared by the runs of it.\n# TYPE "
+	    "batchd_config_snapshots gauge\nbatchd_config_snapshots %zu\n",
+	    store_entries(DB_CONFIGS));
 	evbuffer_add_printf(b, "# TYPE batchd_log_bytes_total counter\n"
 	    "batchd_log_bytes_total{stream=\"stdout\"} %llu\n"
 	    "batchd_log_bytes_total{stream=\"stderr\"} %llu\n",

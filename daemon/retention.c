@@ -4,7 +4,11 @@
  * more than retention_age_s ago, then the oldest while the output of
  * finished attempts is over retention_log_bytes. Only finished runs are in
  * that index: a live run is never touched. One op purges at most 500 runs
- * and the sweep goes on in the next loop turn while there are more.
+ * and the sweep goes on in the next loop turn while there are more. A
+ * purge (run_purge(), store_del_run()) also gives back the run's place in
+ * its workspace's quota_runs and its reference to its configuration
+ * snapshot, which goes with the last run that held it. On by default
+ * (config.c): a default install's disk stays bounded.
  *
  * A purged run's files (its logs and attempt directories, deep trees of
  * whatever the job made) are left to rm(1) once the purge is committed:

@@ -885,14 +885,17 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	struct jobdef	 d;
 	struct cluster	 c;
 	struct run	 r;
+	struct jobconfig snap;		/* what the run shares: store.c */
 	struct buf	 key = { 0 };
 	uint8_t		 qk[UUID_LEN + 8];
+	uint64_t	 nruns;
 	const struct clusterconfig *cc = NULL;
 	int		 rc = 0, have_def = 0, have_cluster = 0;
 
 	memset(&d, 0, sizeof d);
 	memset(&c, 0, sizeof c);
 	memset(&r, 0, sizeof r);
+	memset(&snap, 0, sizeof snap);
 
 	/* A repeated idempotency key returns the first run. */
 	if (q->idem_key != NULL) {
@@ -907,6 +910,15 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 		if (rc != MDB_NOTFOUND)
 			goto out;
 		rc = 0;
+	}
+	if ((rc = store_ws_count(t, "runs", q->ws, 0, &nruns)) != 0)
+		goto out;
+	if (cfg->quota_runs != 0 && nruns >= cfg->quota_runs) {
+		error_set(e, E_RESOURCE_EXHAUSTED, "", "workspace '%s' holds "
+		    "%llu runs, its quota (quota_runs = %u): wait for retention "
+		    "to remove finished ones", q->ws,
+		    (unsigned long long)nruns, cfg->quota_runs);
+		goto out;
 	}
 
 	uuid_new(r.uuid);
@@ -930,7 +942,8 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 		if (rc != 0)
 			goto out;
 		memcpy(r.def_uuid, d.uuid, sizeof r.def_uuid);
-		jobconfig_copy(&r.config, &d.config);
+		jobconfig_copy(&snap, &d.config);
+		jobconfig_copy(&r.config, &snap);
 		if (q->has_args) {
 			if (args_valid(q->args, "args", e) == -1)
 				goto out;
@@ -947,8 +960,9 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 			    "sql_query is required");
 			goto out;
 		}
-		r.config.type = JT_SQL;
-		jobdef_fill_defaults(&r.config);
+		snap.type = JT_SQL;
+		jobdef_fill_defaults(&snap);
+		jobconfig_copy(&r.config, &snap);
 		r.sql = xstrdup(q->sql);
 		if (q->has_cluster) {
 			if (jobdef_validate_cluster(&q->cluster,
@@ -1012,6 +1026,12 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	r.queue_seq = c.queue_next++;
 	c.queued++;
 	queue_key(qk, c.uuid, r.queue_seq);
+	/* The definition's configuration is stored once for all its runs;
+	 * this one's record holds its key, its args and its env. */
+	if ((rc = store_config_ref(t, &snap, r.config_ref)) != 0 ||
+	    (rc = store_ws_count(t, "runs", r.ws, 1, NULL)) != 0)
+		goto out;
+	r.has_config_ref = 1;
 	if ((rc = store_run_id(t, &r)) != 0 ||
 	    (rc = store_put(t, DB_QUEUE, qk, sizeof qk, r.uuid, UUID_LEN)) !=
 	    0 || (rc = store_put_cluster(t, &c)) != 0)
@@ -1041,6 +1061,7 @@ out:
 	if (have_cluster)
 		cluster_free(&c);
 	run_free(&r);
+	jobconfig_free(&snap);
 	buf_free(&key);
 	return rc;
 }

@@ -152,6 +152,56 @@ struct out {
 	size_t	 nheld;
 };
 
+/*
+ * The run's log quota ("log_quota" in the description, of which its
+ * earlier attempts stored "log_used"), shared by both streams: bytes
+ * beyond it are read and dropped, and one line on the stderr log says
+ * so. log_room -1: no bound.
+ */
+static long long	 log_room = -1;
+static long long	 log_quota;
+static int		 log_over;	/* 1: dropped some, 2: said so */
+static int		 log_errfd = -1;
+
+/* How many of n bytes may still be stored; counts them as stored. */
+static size_t
+log_keep(size_t n)
+{
+	if (log_room < 0)
+		return n;
+	if ((long long)n > log_room) {
+		n = (size_t)log_room;
+		if (log_over == 0)
+			log_over = 1;
+	}
+	log_room -= (long long)n;
+	return n;
+}
+
+/* Once output was dropped: the line that says so, on the stderr log. */
+static void
+log_notice(void)
+{
+	char	line[256];
+	int	n;
+
+	if (log_over != 1 || log_errfd == -1)
+		return;
+	log_over = 2;
+	n = snprintf(line, sizeof line, "\nbatchd-shim: the run's output "
+	    "reached its quota of %lld bytes (quota_log_bytes_per_run); the "
+	    "rest is not stored\n", log_quota);
+	write_all(log_errfd, line, n);
+}
+
+/* Write to a log what its quota lets through. */
+static void
+log_write(int fd, const char *buf, size_t n)
+{
+	write_all(fd, buf, (ssize_t)log_keep(n));
+	log_notice();
+}
+
 /* Index of the leftmost secret in s[0..n), its length in *len; or n. */
 static size_t
 find_secret(const char *s, size_t n, size_t *len)
@@ -200,7 +250,7 @@ emit(struct out *o, const char *data, size_t n, int eof)
 	size_t	 len, at, ml, keep;
 
 	if (npats == 0) {
-		write_all(o->fd, data, (ssize_t)n);
+		log_write(o->fd, data, n);
 		return;
 	}
 	len = o->nheld + n;
@@ -217,11 +267,11 @@ emit(struct out *o, const char *data, size_t n, int eof)
 		at = find_secret(buf, len, &ml);
 		keep = eof ? 0 : partial_tail(buf, at);
 		if (at == len) {
-			write_all(o->fd, buf, (ssize_t)(len - keep));
+			log_write(o->fd, buf, len - keep);
 			break;
 		}
-		write_all(o->fd, buf, (ssize_t)at);
-		write_all(o->fd, "****", 4);
+		log_write(o->fd, buf, at);
+		log_write(o->fd, "****", 4);
 		memmove(buf, buf + at + ml, len - at - ml);
 		len -= at + ml;
 	}
@@ -236,26 +286,35 @@ emit(struct out *o, const char *data, size_t n, int eof)
 
 /*
  * Move the n bytes in o's relay into its log. What the log refuses (the
- * disk is full) is read out and dropped, so the relay is empty again and
- * the job goes on.
+ * disk is full) or its quota does not let through is read out and
+ * dropped, so the relay is empty again and the job goes on.
  */
 static void
 relay_out(struct out *o, char *buf, size_t size, size_t n)
 {
 	ssize_t	w;
+	size_t	keep = log_keep(n), k;
 
 	while (n > 0) {
-		if ((w = splice(o->relay[0], NULL, o->fd, NULL, n,
-		    SPLICE_F_MOVE)) <= 0) {
+		w = -1;
+		if (keep > 0)
+			w = splice(o->relay[0], NULL, o->fd, NULL, keep,
+			    SPLICE_F_MOVE);
+		if (w > 0)
+			k = (size_t)w;
+		else {
 			w = read(o->relay[0], buf, n < size ? n : size);
 			if (w == -1 && errno == EINTR)
 				continue;
 			if (w <= 0)
 				die("relay");	/* it holds n bytes */
-			write_all(o->fd, buf, w);
+			k = (size_t)w < keep ? (size_t)w : keep;
+			write_all(o->fd, buf, (ssize_t)k);
 		}
+		keep -= k;
 		n -= (size_t)w;
 	}
+	log_notice();
 }
 
 /*
@@ -845,6 +904,16 @@ main(int argc, char **argv)
 			die("pipe");
 		/* as much as the job's pipe holds */
 		(void)fcntl(s.outs[i].relay[0], F_SETPIPE_SZ, PIPE_BYTES);
+	}
+	if (get("log_quota") != NULL) {
+		/* Less what earlier attempts stored, and these logs hold. */
+		log_quota = num("log_quota");
+		log_room = log_quota - num("log_used");
+		for (i = 0; i < 2; i++)
+			log_room -= lseek(s.outs[i].fd, 0, SEEK_CUR);
+		if (log_room < 0)
+			log_room = 0;
+		log_errfd = s.outs[1].fd;
 	}
 	s.grace_ms = num("grace_s") * 1000;
 	sigemptyset(&mask);

@@ -33,7 +33,7 @@
  * generation; if that fails too, batchd exits unanswered (turn_commit()).
  *
  * Layout (named databases; values are protobuf records, see wire.c):
- *   meta          "schema_version" -> "2"
+ *   meta          "schema_version" -> "3"
  *   jobdefs       uuid -> JobDefinition
  *   jobdef_names  "{ws}/{name}" -> uuid
  *   clusters      uuid -> Cluster
@@ -50,11 +50,28 @@
  *                 JobRunStatusEvent
  *   outbox        seq (8 bytes, big-endian) -> subject length (2 bytes),
  *                 subject, payload: publications not yet confirmed
+ *   configs       ref -> JobConfig: a configuration snapshot, stored once
+ *                 however many runs execute it. ref (CONFIG_REF_LEN) is
+ *                 the first 16 bytes of the SHA-256 of the record, then a
+ *                 probe number (4 bytes, big-endian): 0, or the next free
+ *                 one when another snapshot's hash begins alike (the bytes
+ *                 are compared, never trusted to the hash)
+ *   config_refs   ref -> runs that hold the snapshot (8 bytes, big-endian);
+ *                 apart from configs so that a submission rewrites 8
+ *                 bytes, not the snapshot. At 0 both keys go.
+ *   meta          also "ws_runs/{ws}", "ws_jobdefs/{ws}": the runs (live
+ *                 and finished) and definitions a workspace holds, for its
+ *                 quotas (store_ws_count())
+ * A run record (JobRun) holds config_ref and no config; store_get_run()
+ * rebuilds config from the snapshot, the run's args and its env, so a
+ * run costs what its own request carried, not its definition's size.
  * Runs and their events are keyed by an id given in submission order, not
  * by the (random) uuid: a submission appends to both B-trees instead of
  * dirtying a random leaf of each; only the small run_ids map takes a
  * random insert. Schema 1 keyed both by uuid ("runs", "events"); opening
- * it migrates it (migrate_1()).
+ * it migrates it (migrate_1()). Schema 2 held each run's configuration in
+ * its record and had no workspace counters; opening it migrates it
+ * (migrate_2()), after the redo log the older batchd left is applied.
  *
  * Bumping the schema: change a record's meaning only with a new version and
  * a migration in store_open() that rewrites the old records before any
@@ -73,7 +90,7 @@
 
 #include "batchd.h"
 
-#define SCHEMA_VERSION	"2"
+#define SCHEMA_VERSION	"3"
 #define MAP_GROWTH_MAX	64
 #define CKPT_BYTES	(8u << 20)	/* of redo log */
 #define CKPT_MS		1000
@@ -97,7 +114,7 @@ struct txn {
 static const char *db_names[DB__COUNT] = {
 	"meta", "jobdefs", "jobdef_names", "clusters", "cluster_names",
 	"runs_by_id", "queue", "idem", "runidx", "events_by_id", "outbox",
-	"run_ids"
+	"run_ids", "configs", "config_refs"
 };
 
 static MDB_env		*env;
@@ -111,6 +128,7 @@ static MDB_txn		*live;		/* open between checkpoints */
 static uint64_t		 gen;		/* the redo log's, meta "redo_gen" */
 static uint64_t		 turns;		/* that wrote something */
 static int		 in_turn;	/* store_flush() is applying ops */
+static int		 migrating;	/* writes bypass the redo log */
 static struct buf	 undo;		/* of the op being applied */
 static uint8_t		*map_addr;	/* of data.mdb, NULL: not known yet */
 
@@ -122,6 +140,12 @@ static void	ops_free(struct ops *);
 static void	late_run(evutil_socket_t, short, void *);
 static void	effects_drop(struct effects *, int);
 static int	migrate_1(MDB_txn *);
+static int	migrate_2(MDB_txn *);
+static void	config_env_drop(struct kvlist *, const char *);
+static int	migrate_snapshot(struct txn *, struct run *, struct jobdef *,
+		    struct buf *);
+static int	config_unref(struct txn *, const uint8_t *);
+static int	run_config(struct txn *, struct run *);
 static void	lazy_fire(evutil_socket_t, short, void *);
 static void	ckpt_fire(evutil_socket_t, short, void *);
 static int	live_begin(void);
@@ -138,7 +162,7 @@ store_open(const char *dir, size_t mapsize, char **cause)
 	MDB_txn	*t;
 	MDB_val	 k, v;
 	char	*path;
-	int	 rc, i;
+	int	 rc, i, old2 = 0;
 
 	xasprintf(&path, "%s/lmdb", dir);
 	if (mkdir_p(path, 0700) == -1) {
@@ -192,10 +216,14 @@ store_open(const char *dir, size_t mapsize, char **cause)
 	} else if (rc == 0 && v.mv_size == 1 &&
 	    memcmp(v.mv_data, "1", 1) == 0) {
 		if ((rc = migrate_1(t)) == 0) {
-			v.mv_data = SCHEMA_VERSION;
-			v.mv_size = strlen(SCHEMA_VERSION);
+			v.mv_data = "2";
+			v.mv_size = 1;
 			rc = mdb_put(t, dbis[DB_META], &k, &v, 0);
+			old2 = 1;
 		}
+	} else if (rc == 0 && v.mv_size == 1 &&
+	    memcmp(v.mv_data, "2", 1) == 0) {
+		old2 = 1;	/* once the redo log (of schema 2) is in */
 	} else if (rc == 0 && (v.mv_size != strlen(SCHEMA_VERSION) ||
 	    memcmp(v.mv_data, SCHEMA_VERSION, v.mv_size) != 0)) {
 		xasprintf(cause, "storage schema version '%.*s' is not the "
@@ -224,7 +252,24 @@ store_open(const char *dir, size_t mapsize, char **cause)
 		    mdb_strerror(rc));
 		return -1;
 	}
-	checkpoint();
+	if (old2) {
+		/* The log's frames are records of schema 2: in LMDB first. */
+		if ((rc = checkpoint()) != 0 ||
+		    (rc = mdb_txn_begin(env, NULL, 0, &t)) != 0)
+			goto fail_open;
+		k.mv_data = "schema_version";
+		k.mv_size = strlen(k.mv_data);
+		v.mv_data = SCHEMA_VERSION;
+		v.mv_size = strlen(SCHEMA_VERSION);
+		if ((rc = migrate_2(t)) != 0 ||
+		    (rc = mdb_put(t, dbis[DB_META], &k, &v, 0)) != 0) {
+			mdb_txn_abort(t);
+			goto fail_open;
+		}
+		if ((rc = mdb_txn_commit(t)) != 0)
+			goto fail_open;
+	} else
+		checkpoint();
 	flush_ev = event_new(base, -1, 0, store_flush, NULL);
 	event_priority_set(flush_ev, 2);
 	late_ev = event_new(base, -1, 0, late_run, NULL);
@@ -232,6 +277,11 @@ store_open(const char *dir, size_t mapsize, char **cause)
 	lazy_ev = evtimer_new(base, lazy_fire, NULL);
 	log_info("storage open dir=%s map_size=%zu", dir, map_size);
 	return 0;
+fail_open:
+	store_close();
+	xasprintf(cause, "storage: migrating schema 2 to %s: %s",
+	    SCHEMA_VERSION, mdb_strerror(rc));
+	return -1;
 fail:
 	xasprintf(cause, "storage: %s", mdb_strerror(rc));
 fail_cause:
@@ -460,6 +510,19 @@ store_usage(size_t *used, size_t *size)
 	mdb_env_stat(env, &st);
 	*used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
 	*size = info.me_mapsize;
+}
+
+/* Entries in database db (store_reader()); 0 if it cannot be read. */
+size_t
+store_entries(int db)
+{
+	MDB_stat	 st;
+	MDB_txn		*t;
+
+	if ((t = store_reader()) == NULL ||
+	    mdb_stat(t, dbis[db], &st) != 0)
+		return 0;
+	return st.ms_entries;
 }
 
 /* Call fn for every cluster (store_reader()). 0 or an error. */
@@ -947,7 +1010,7 @@ store_put(struct txn *t, int db, const void *key, size_t klen,
 			rc = mdb_put(t->mdb, dbis[db], &k, &v, 0);
 		}
 	}
-	if (rc == 0)
+	if (rc == 0 && !migrating)
 		redo_put(db, &k, &v);
 	return rc;
 }
@@ -967,7 +1030,7 @@ store_del(struct txn *t, int db, const void *key, size_t klen)
 		undo_record(db, &k, &old);
 		rc = mdb_del(t->mdb, dbis[db], &k, NULL);
 	}
-	if (rc == 0)
+	if (rc == 0 && !migrating)
 		redo_del(db, &k);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -1134,7 +1197,7 @@ store_get_run(struct txn *t, const char *uuid, struct run *out)
 		return EIO;
 	}
 	out->id = id;
-	return 0;
+	return run_config(t, out);
 }
 
 /* Give a new run r its id (the next in submission order) and map it. */
@@ -1162,14 +1225,17 @@ store_put_run(struct txn *t, const struct run *in)
 		log_warnx("storage: run %s has no id", in->uuid);
 		return EINVAL;
 	}
-	wire_encode_run(&b, in);
+	wire_encode_run_record(&b, in);
 	be64_put(k, in->id);
 	rc = store_put(t, DB_RUNS, k, 8, b.p, b.len);
 	buf_free(&b);
 	return rc;
 }
 
-/* Remove r's record and its uuid (not its events or indexes). */
+/*
+ * Remove r's record and its uuid, give back its snapshot and its place in
+ * its workspace's count (not its events or indexes).
+ */
 int
 store_del_run(struct txn *t, const struct run *r)
 {
@@ -1177,7 +1243,9 @@ store_del_run(struct txn *t, const struct run *r)
 	int	rc;
 
 	be64_put(k, r->id);
-	if ((rc = store_del(t, DB_RUNS, k, 8)) != 0)
+	if ((rc = store_del(t, DB_RUNS, k, 8)) != 0 ||
+	    (r->has_config_ref && (rc = config_unref(t, r->config_ref)) != 0) ||
+	    (rc = store_ws_count(t, "runs", r->ws, -1, NULL)) != 0)
 		return rc;
 	return store_del(t, DB_RUN_IDS, r->uuid, strlen(r->uuid));
 }
@@ -1267,6 +1335,391 @@ migrate_1(MDB_txn *t)
 		log_info("storage: schema 1 migrated to 2: %llu runs",
 		    (unsigned long long)n);
 	return rc;
+}
+
+/* ------------------------------------------------------------ configs */
+
+static const uint32_t	sha_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+#define ROR(x, n)	(((x) >> (n)) | ((x) << (32 - (n))))
+
+/* One 64-byte block into the SHA-256 state h. */
+static void
+sha256_block(uint32_t *h, const uint8_t *p)
+{
+	uint32_t	w[64], a, b, c, d, e, f, g, x, t1, t2;
+	int		i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		    (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (; i < 64; i++)
+		w[i] = w[i - 16] + (ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^
+		    (w[i - 15] >> 3)) + w[i - 7] + (ROR(w[i - 2], 17) ^
+		    ROR(w[i - 2], 19) ^ (w[i - 2] >> 10));
+	a = h[0]; b = h[1]; c = h[2]; d = h[3];
+	e = h[4]; f = h[5]; g = h[6]; x = h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = x + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) +
+		    ((e & f) ^ (~e & g)) + sha_k[i] + w[i];
+		t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) +
+		    ((a & b) ^ (a & c) ^ (b & c));
+		x = g; g = f; f = e; e = d + t1;
+		d = c; c = b; b = a; a = t1 + t2;
+	}
+	h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+	h[4] += e; h[5] += f; h[6] += g; h[7] += x;
+}
+
+/* SHA-256 (FIPS 180-4) of p[0..n) into out[32]. */
+static void
+sha256(const void *data, size_t n, uint8_t *out)
+{
+	uint32_t	 h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+			    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	const uint8_t	*p = data;
+	uint8_t		 last[128];
+	size_t		 i, rest;
+
+	for (i = 0; i + 64 <= n; i += 64)
+		sha256_block(h, p + i);
+	rest = n - i;
+	memset(last, 0, sizeof last);
+	if (rest > 0)
+		memcpy(last, p + i, rest);
+	last[rest] = 0x80;
+	rest = rest < 56 ? 64 : 128;
+	be64_put(last + rest - 8, (uint64_t)n * 8);
+	sha256_block(h, last);
+	if (rest == 128)
+		sha256_block(h, last + 64);
+	for (i = 0; i < 8; i++) {
+		out[4 * i] = h[i] >> 24;
+		out[4 * i + 1] = h[i] >> 16;
+		out[4 * i + 2] = h[i] >> 8;
+		out[4 * i + 3] = h[i];
+	}
+}
+
+#define REF_HASH	16		/* bytes of the SHA-256 in a ref */
+#define REF_PROBES	64		/* snapshots whose hashes begin alike */
+
+/*
+ * Hold a reference to the snapshot of c for a new run: the stored one with
+ * the same bytes, or a new one; its key into ref[CONFIG_REF_LEN]. 0 or an
+ * LMDB error.
+ */
+int
+store_config_ref(struct txn *t, const struct jobconfig *c, uint8_t *ref)
+{
+	struct buf	 enc = { 0 };
+	uint8_t		 h[32], cnt[8];
+	MDB_val		 v;
+	uint64_t	 n = 0;
+	uint32_t	 i;
+	int		 rc = 0;
+
+	wire_encode_jobconfig(&enc, c);
+	sha256(enc.p, enc.len, h);
+	memcpy(ref, h, REF_HASH);
+	for (i = 0; i < REF_PROBES; i++) {
+		ref[REF_HASH] = i >> 24;
+		ref[REF_HASH + 1] = i >> 16;
+		ref[REF_HASH + 2] = i >> 8;
+		ref[REF_HASH + 3] = i;
+		rc = store_get(t, DB_CONFIGS, ref, CONFIG_REF_LEN, &v);
+		if (rc == MDB_NOTFOUND) {	/* a new snapshot */
+			rc = store_put(t, DB_CONFIGS, ref, CONFIG_REF_LEN,
+			    enc.p, enc.len);
+			break;
+		}
+		if (rc != 0)
+			break;
+		if (v.mv_size == enc.len && memcmp(v.mv_data, enc.p,
+		    enc.len) == 0) {
+			if ((rc = store_get(t, DB_CONFIG_REFS, ref,
+			    CONFIG_REF_LEN, &v)) == 0 && v.mv_size == 8)
+				n = be64_get(v.mv_data);
+			else if (rc != MDB_NOTFOUND)
+				rc = rc == 0 ? EIO : rc;
+			else
+				rc = 0;
+			break;
+		}
+	}
+	if (i == REF_PROBES) {
+		log_warnx("storage: %d configuration snapshots share a hash",
+		    REF_PROBES);
+		rc = EIO;
+	}
+	if (rc == 0) {
+		be64_put(cnt, n + 1);
+		rc = store_put(t, DB_CONFIG_REFS, ref, CONFIG_REF_LEN, cnt,
+		    sizeof cnt);
+	}
+	buf_free(&enc);
+	return rc;
+}
+
+/* A run that held the snapshot ref is gone: one reference less; the last
+ * deletes it. 0 or an LMDB error. */
+static int
+config_unref(struct txn *t, const uint8_t *ref)
+{
+	MDB_val		v;
+	uint64_t	n;
+	uint8_t		cnt[8];
+	int		rc;
+
+	if ((rc = store_get(t, DB_CONFIG_REFS, ref, CONFIG_REF_LEN, &v)) ==
+	    MDB_NOTFOUND) {
+		log_warnx("storage: a configuration snapshot without references"
+		    " was given back");
+		return store_del(t, DB_CONFIGS, ref, CONFIG_REF_LEN);
+	}
+	if (rc != 0)
+		return rc;
+	n = v.mv_size == 8 ? be64_get(v.mv_data) : 0;
+	if (n <= 1) {
+		if ((rc = store_del(t, DB_CONFIG_REFS, ref, CONFIG_REF_LEN)) != 0)
+			return rc;
+		return store_del(t, DB_CONFIGS, ref, CONFIG_REF_LEN);
+	}
+	be64_put(cnt, n - 1);
+	return store_put(t, DB_CONFIG_REFS, ref, CONFIG_REF_LEN, cnt,
+	    sizeof cnt);
+}
+
+/*
+ * The configuration run r executes, into r->config: its snapshot, args
+ * replaced by the run's own and the run's env over it, as run_submit()
+ * made it. A run without a snapshot has it in its record. 0 or EIO.
+ */
+static int
+run_config(struct txn *t, struct run *r)
+{
+	MDB_val	v;
+	size_t	i;
+	int	rc;
+
+	if (!r->has_config_ref)
+		return 0;
+	jobconfig_free(&r->config);
+	if ((rc = store_get(t, DB_CONFIGS, r->config_ref, CONFIG_REF_LEN,
+	    &v)) != 0 || wire_decode_jobconfig(v.mv_data, v.mv_size,
+	    &r->config) == -1) {
+		log_warnx("storage: run %s: configuration snapshot: %s",
+		    r->uuid, rc != 0 ? mdb_strerror(rc) : "does not decode");
+		run_free(r);
+		return EIO;
+	}
+	if (r->has_args) {
+		free(r->config.args);
+		r->config.args = r->args != NULL && *r->args != '\0' ?
+		    xstrdup(r->args) : NULL;
+	}
+	for (i = 0; i < r->env.n; i++)
+		kvlist_set(&r->config.env, r->env.v[i].key, r->env.v[i].value);
+	return 0;
+}
+
+/*
+ * Workspace ws's count of kind ("runs", "jobdefs") changed by delta (0:
+ * read it); the new value into *out if not NULL. 0 or an LMDB error.
+ */
+int
+store_ws_count(struct txn *t, const char *kind, const char *ws, int64_t delta,
+    uint64_t *out)
+{
+	MDB_val		 v;
+	char		*key;
+	int		 rc = 0;
+
+	xasprintf(&key, "ws_%s/%s", kind, ws);
+	if (delta != 0)
+		rc = store_counter_add(t, key, delta, out);
+	else if (out != NULL) {
+		*out = 0;
+		if ((rc = store_get(t, DB_META, key, strlen(key), &v)) == 0 &&
+		    v.mv_size == sizeof *out)
+			memcpy(out, v.mv_data, sizeof *out);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	free(key);
+	return rc;
+}
+
+/*
+ * Schema 2 -> 3: each run's configuration becomes a reference to a shared
+ * snapshot (what it had, less what its args and env put over it, so that
+ * runs of one definition share one), and the workspaces' counts of runs
+ * and definitions are made. One transaction, without the redo log.
+ */
+static int
+migrate_2(MDB_txn *mt)
+{
+	struct txn	 t = { .mdb = mt };
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	struct run	 r;
+	struct jobdef	 d;
+	struct buf	 b = { 0 };
+	uint64_t	*ids = NULL, nruns = 0, ndefs = 0;
+	uint8_t		 ik[8];
+	size_t		 n = 0, i;
+	int		 rc;
+
+	memset(&d, 0, sizeof d);
+	migrating = 1;
+	/* The ids first: a write moves what a cursor's key points at. */
+	if ((rc = mdb_cursor_open(mt, dbis[DB_RUNS], &c)) != 0)
+		goto out;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		if (k.mv_size == 8) {
+			ids = xreallocarray(ids, n + 1, sizeof *ids);
+			ids[n++] = be64_get(k.mv_data);
+		}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		goto out;
+	for (i = 0, rc = 0; i < n && rc == 0; i++) {
+		be64_put(ik, ids[i]);
+		memset(&r, 0, sizeof r);
+		if ((rc = store_get(&t, DB_RUNS, ik, 8, &v)) != 0)
+			break;
+		if (wire_decode_run(v.mv_data, v.mv_size, &r) == -1) {
+			log_warnx("storage: migration: run record %llu does not "
+			    "decode; left as it is", (unsigned long long)ids[i]);
+			continue;
+		}
+		if (!r.has_config_ref) {
+			if ((rc = migrate_snapshot(&t, &r, &d, &b)) == 0 &&
+			    (rc = store_config_ref(&t, &r.config,
+			    r.config_ref)) == 0) {
+				r.has_config_ref = 1;
+				wire_encode_run_record(&b, &r);
+				rc = store_put(&t, DB_RUNS, ik, 8, b.p, b.len);
+			}
+		}
+		if (rc == 0)
+			rc = store_ws_count(&t, "runs", r.ws, 1, NULL);
+		nruns++;
+		run_free(&r);
+	}
+	jobdef_free(&d);
+	if (rc != 0)
+		goto out;
+	if ((rc = mdb_cursor_open(mt, dbis[DB_JOBDEFS], &c)) != 0)
+		goto out;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		memset(&d, 0, sizeof d);
+		if (wire_decode_jobdef(v.mv_data, v.mv_size, &d) == -1)
+			continue;
+		rc = store_ws_count(&t, "jobdefs", d.ws, 1, NULL);
+		jobdef_free(&d);
+		if (rc != 0)
+			break;
+		ndefs++;
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0)
+		log_info("storage: schema 2 migrated to 3: %llu runs, %llu job "
+		    "definitions", (unsigned long long)nruns,
+		    (unsigned long long)ndefs);
+out:
+	free(ids);
+	buf_free(&b);
+	migrating = 0;
+	return rc;
+}
+
+/*
+ * The snapshot of an old run r, into r->config: its definition's
+ * configuration if that, with r's args and env over it, is what r holds
+ * (the runs of a definition not updated since share it); else what r
+ * holds less what r's args and env put over it. d caches the definition
+ * last read, b is scratch. 0 or an LMDB error.
+ */
+static int
+migrate_snapshot(struct txn *t, struct run *r, struct jobdef *d,
+    struct buf *b)
+{
+	struct jobconfig	 c;
+	struct buf		 want = { 0 };
+	size_t			 i;
+	int			 rc = 0, same = 0;
+
+	if (r->def_uuid[0] != '\0' && strcmp(d->uuid, r->def_uuid) != 0) {
+		jobdef_free(d);
+		memset(d, 0, sizeof *d);
+		if ((rc = store_get_jobdef(t, r->def_uuid, d)) == MDB_NOTFOUND ||
+		    rc == EIO)
+			rc = 0;
+		else if (rc != 0)
+			return rc;
+	}
+	if (r->def_uuid[0] != '\0' && strcmp(d->uuid, r->def_uuid) == 0) {
+		jobconfig_copy(&c, &d->config);
+		if (r->has_args) {
+			free(c.args);
+			c.args = r->args != NULL && *r->args != '\0' ?
+			    xstrdup(r->args) : NULL;
+		}
+		for (i = 0; i < r->env.n; i++)
+			kvlist_set(&c.env, r->env.v[i].key, r->env.v[i].value);
+		wire_encode_jobconfig(&want, &c);
+		wire_encode_jobconfig(b, &r->config);
+		same = want.len == b->len && memcmp(want.p, b->p, b->len) == 0;
+		buf_free(&want);
+		jobconfig_free(&c);
+	}
+	if (same) {
+		jobconfig_free(&r->config);
+		jobconfig_copy(&r->config, &d->config);
+		return 0;
+	}
+	/* Less what run_config() puts back over it. */
+	if (r->has_args) {
+		free(r->config.args);
+		r->config.args = NULL;
+	}
+	for (i = 0; i < r->env.n; i++)
+		config_env_drop(&r->config.env, r->env.v[i].key);
+	return 0;
+}
+
+/* Remove name from the env list l, if there. */
+static void
+config_env_drop(struct kvlist *l, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].key, name) == 0) {
+			free(l->v[i].key);
+			free(l->v[i].value);
+			memmove(&l->v[i], &l->v[i + 1],
+			    (l->n - i - 1) * sizeof *l->v);
+			l->n--;
+			return;
+		}
 }
 
 /*

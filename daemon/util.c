@@ -215,7 +215,7 @@ errcode_name(enum errcode c)
 {
 	static const char *names[] = { "OK", "INVALID_ARGUMENT", "NOT_FOUND",
 	    "ALREADY_EXISTS", "FAILED_PRECONDITION", "QUEUE_FULL",
-	    "CLUSTER_PAUSED", "UNAVAILABLE", "INTERNAL" };
+	    "CLUSTER_PAUSED", "UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED" };
 
 	if ((size_t)c < sizeof names / sizeof names[0])
 		return names[c];

@@ -156,6 +156,11 @@ uuid_in(char **dst, const char *src, const char *field, struct error *e)
 	return 0;
 }
 
+/*
+ * An env map: at most ENV_MAX entries, each name and value bounded, and
+ * ENV_TOTAL_MAX bytes of names and values in all (what a definition's
+ * snapshot and a run's record carry). 0, or -1 with e set.
+ */
 static int
 env_in(struct kvlist *dst, void **entries, size_t n, const char *field,
     struct error *e)
@@ -163,11 +168,22 @@ env_in(struct kvlist *dst, void **entries, size_t n, const char *field,
 	Batchd__V1__JobConfig__EnvEntry	*kv;
 	char				*k = NULL, *v = NULL;
 	char				 f[96];
-	size_t				 i;
+	size_t				 i, total = 0;
 
 	if (n > ENV_MAX) {
 		error_set(e, E_INVALID, field, "%s has more than %d entries",
 		    field, ENV_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		kv = entries[i];
+		total += (kv->key != NULL ? strlen(kv->key) : 0) +
+		    (kv->value != NULL ? strlen(kv->value) : 0);
+	}
+	if (total > ENV_TOTAL_MAX) {
+		error_set(e, E_INVALID, field, "%s holds %zu bytes of names "
+		    "and values, more than the limit of %d", field, total,
+		    ENV_TOTAL_MAX);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -1556,14 +1572,63 @@ wire_decode_cluster(const void *data, size_t len, struct cluster *c)
 	return 0;
 }
 
+/* A run whole, its snapshot's key too (a copy, tests). */
 void
 wire_encode_run(struct buf *b, const struct run *r)
 {
 	struct pb_run	p;
 
 	run_out(&p, r, 0);
+	if (r->has_config_ref) {
+		p.r.config_ref.data = (uint8_t *)r->config_ref;
+		p.r.config_ref.len = CONFIG_REF_LEN;
+	}
 	pack(b, &p.r.base);
 	run_out_free(&p);
+}
+
+/*
+ * A run's storage record: with a snapshot, its key instead of the
+ * configuration, which store_get_run() rebuilds from the snapshot, the
+ * run's args and env (all that the run's own request carried).
+ */
+void
+wire_encode_run_record(struct buf *b, const struct run *r)
+{
+	struct pb_run	p;
+
+	run_out(&p, r, 0);
+	if (r->has_config_ref) {
+		p.r.config = NULL;
+		p.r.config_ref.data = (uint8_t *)r->config_ref;
+		p.r.config_ref.len = CONFIG_REF_LEN;
+	}
+	pack(b, &p.r.base);
+	run_out_free(&p);
+}
+
+/* A configuration snapshot's record (store.c "configs"). */
+void
+wire_encode_jobconfig(struct buf *b, const struct jobconfig *c)
+{
+	struct pb_jobconfig	p;
+
+	jobconfig_out(&p, c, 0);
+	pack(b, &p.c.base);
+	env_out_free(p.env, p.n_env);
+}
+
+/* Decode a snapshot into c (zeroed by the caller); 0 or -1. */
+int
+wire_decode_jobconfig(const void *data, size_t len, struct jobconfig *c)
+{
+	Batchd__V1__JobConfig	*m;
+
+	if ((m = batchd__v1__job_config__unpack(NULL, len, data)) == NULL)
+		return -1;
+	jobconfig_rec(c, m);
+	batchd__v1__job_config__free_unpacked(m, NULL);
+	return 0;
 }
 
 static void
@@ -1627,6 +1692,8 @@ wire_decode_run(const void *data, size_t len, struct run *r)
 	usage_rec(&r->usage, m->usage);
 	if (m->config != NULL)
 		jobconfig_rec(&r->config, m->config);
+	if ((r->has_config_ref = m->config_ref.len == CONFIG_REF_LEN))
+		memcpy(r->config_ref, m->config_ref.data, CONFIG_REF_LEN);
 	r->ephemeral = m->ephemeral_cluster;
 	r->workers = m->workers;
 	r->version = dup_in(m->version);
