@@ -20,6 +20,7 @@
  *
  * usage: batchd-shim DIR
  */
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -346,6 +347,23 @@ note(const char *text)
 	ok = write(fd, line, n) == (ssize_t)n;
 	if (close(fd) == -1 || !ok || rename(tmp, path) == -1)
 		unlink(tmp);
+}
+
+/* What runners exposed (job->expose): two NULL-terminated lists. */
+static char	**exposed[2];
+static size_t	  nexposed[2];
+
+/* job->expose: add path to the read-only or the writable list. */
+static void
+expose(const char *path, int rw)
+{
+	char	***v = &exposed[rw != 0];
+	size_t	  *n = &nexposed[rw != 0];
+
+	if ((*v = realloc(*v, (*n + 2) * sizeof **v)) == NULL ||
+	    ((*v)[*n] = strdup(path)) == NULL)
+		die("malloc");
+	(*v)[++*n] = NULL;
 }
 
 /* Mask the secrets in a NUL-terminated text, in place (each is >= 4). */
@@ -831,6 +849,10 @@ main(int argc, char **argv)
 		return 64;
 	}
 	dir = argv[1];
+	/* It holds secrets: no job of the same uid may read its memory
+	 * (/proc/PID/mem) or ptrace it. Children keep this until exec. */
+	if (prctl(PR_SET_DUMPABLE, 0) == -1)
+		die("PR_SET_DUMPABLE");
 	load_job();
 	write_pid();
 
@@ -889,6 +911,7 @@ main(int argc, char **argv)
 	job.limit_as = (uint64_t)num("limit_as");
 	job.limit_cpu = (uint64_t)num("limit_cpu");
 	job.note = note;
+	job.expose = expose;
 	note_dir = dir;
 
 	t0 = mono_ms_();
@@ -910,6 +933,8 @@ main(int argc, char **argv)
 		reason = REASON_SPAWN_FAILED;
 		goto done;
 	}
+	job.exposed_ro = exposed[0];
+	job.exposed_rw = exposed[1];
 	phase_pipes(&s, w);
 	memset(&ph, 0, sizeof ph);
 	ph.be = &backend->u.backend;
@@ -950,6 +975,11 @@ done:
 		for (i = 0; jargv[i] != NULL; i++)
 			free(jargv[i]);
 		free(jargv);
+	}
+	for (i = 0; i < 2; i++) {
+		while (nexposed[i] > 0)
+			free(exposed[i][--nexposed[i]]);
+		free(exposed[i]);
 	}
 	for (i = 0; i < (int)nkv; i++)
 		free(kv[i]);
