@@ -407,6 +407,16 @@ own_fds(struct spawn *sp)
 	syscall(SYS_close_range, 7U, ~0U, 0U);
 }
 
+/* init only waits: its wakeups must not preempt the job (as the shim's). */
+static void
+batch_policy(void)
+{
+	struct sched_param	sp;
+
+	memset(&sp, 0, sizeof sp);
+	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+}
+
 /* pid 1 of the job's namespaces (see the head comment). Never returns. */
 static int
 init(void *arg)
@@ -449,6 +459,8 @@ init(void *arg)
 	close(sp->in);
 	close(sp->out);
 	close(sp->err);
+	prctl(PR_SET_NAME, "batchd-init");
+	batch_policy();		/* after the job's clone: it keeps its own */
 	r.what = REP_STARTED;
 	report(sp->rep, &r);
 
