@@ -86,8 +86,10 @@ def setup(run_daemon_factory, ws, tmp_path):
         pass
     s = S()
     s.d = run_daemon_factory().start()
-    s.gate = str(tmp_path / "gate")
-    s.order = str(tmp_path / "order")
+    # In the workspace: the only host directory its jobs see.
+    os.makedirs(os.path.join(s.d.ws_root, ws), exist_ok=True)
+    s.gate = os.path.join(s.d.ws_root, ws, "gate")
+    s.order = os.path.join(s.d.ws_root, ws, "order")
     s.cl = make_cluster(s.d, ws, "c1")
     s.gated = make_jobdef(s.d, ws, "gated", code=GATED,
                           env={"GATE": s.gate})
