@@ -47,6 +47,7 @@
  * system calls and never returns: with every signal blocked across the
  * clone, it resets the dispositions before it unblocks them.
  */
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -114,6 +115,27 @@ limit(int res, uint64_t v)
 	setrlimit(res, &rl);
 }
 
+/*
+ * A job that stays root (job_user = root, or unset) must not undo its
+ * sandbox: no mount, no device node, no module, no raw I/O, no ptrace.
+ * Dropped from the bounding set, these are gone once it execs.
+ */
+static void
+drop_caps(void)
+{
+	static const int	caps[] = { CAP_SYS_ADMIN, CAP_SYS_MODULE,
+				    CAP_SYS_RAWIO, CAP_MKNOD, CAP_SYS_PTRACE,
+				    CAP_SYS_BOOT, CAP_SYS_TIME, CAP_SYS_CHROOT,
+				    CAP_NET_ADMIN, CAP_SYSLOG, CAP_MAC_ADMIN,
+				    CAP_MAC_OVERRIDE, CAP_SETPCAP,
+				    CAP_LINUX_IMMUTABLE, CAP_BPF, CAP_PERFMON,
+				    CAP_CHECKPOINT_RESTORE };
+	size_t			i;
+
+	for (i = 0; i < sizeof caps / sizeof caps[0]; i++)
+		(void)prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0);
+}
+
 /* In the job's process (pid 2): become the job. */
 static int
 child(void *arg)
@@ -141,6 +163,8 @@ child(void *arg)
 	limit(RLIMIT_NOFILE, job->limit_nofile);
 	limit(RLIMIT_AS, job->limit_as);
 	limit(RLIMIT_CPU, job->limit_cpu);
+	if (job->uid == (uid_t)-1 || job->uid == 0)
+		drop_caps();
 	if (job->uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
 	    setgid(job->gid) == -1 || setuid(job->uid) == -1)) {
 		dprintf(2, "batchd: running as %u:%u: %s\n",
@@ -345,8 +369,14 @@ sandbox(const struct spawn *sp, char *err, size_t errlen)
 			return fail(err, errlen, "symlink %s", to);
 	}
 	if (fresh_at(root, "/dev/shm", "tmpfs", fsflags, "mode=1777", err,
-	    errlen) == -1 ||
-	    fresh_at(root, "/proc", "proc", fsflags | MS_NOEXEC, NULL, err,
+	    errlen) == -1)
+		return -1;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_RDONLY;	/* no device node made there */
+	if (snprintf(to, sizeof to, "%s/dev", root) >= (int)sizeof to ||
+	    mount_setattr(AT_FDCWD, to, 0, &attr, sizeof attr) == -1)
+		return fail(err, errlen, "making /dev read-only");
+	if (fresh_at(root, "/proc", "proc", fsflags | MS_NOEXEC, NULL, err,
 	    errlen) == -1 ||
 	    fresh_at(root, "/tmp", "tmpfs", fsflags, "mode=1777", err,
 	    errlen) == -1)
