@@ -489,7 +489,9 @@ def test_unprivileged_batchd_sandboxes_in_a_user_namespace(
         shutil.rmtree(top, ignore_errors=True)
 
 
-# A job that stays root (no job user) tries to undo its sandbox.
+# A job that stays root (no job user) tries to undo its sandbox. Every try
+# aims inside its own work directory, so that on a build without the
+# sandbox (where it succeeds) it harms nothing of the host.
 ROOT_ESCAPE = r"""
 import ctypes, errno, json, os, stat
 libc = ctypes.CDLL(None, use_errno=True)
@@ -498,33 +500,25 @@ def call(f, *a):
     if f(*a) == 0:
         return 'OK'
     return errno.errorcode[ctypes.get_errno()]
-MS_REMOUNT, MS_BIND = 32, 4096
-res['remount_usr_rw'] = call(libc.mount, None, b'/usr', None,
-                             MS_REMOUNT | MS_BIND, None)
-res['mount_tmpfs'] = call(libc.mount, b'tmpfs', b'/tmp', b'tmpfs', 0, None)
-res['umount_work'] = call(libc.umount2, os.getcwd().encode(), 2)
-res['mknod_dev'] = call(libc.mknod, b'/dev/sda0', stat.S_IFBLK | 0o600,
-                        os.makedev(8, 0))
-res['mknod_tmp'] = call(libc.mknod, b'/tmp/sda0', stat.S_IFBLK | 0o600,
-                        os.makedev(8, 0))
-try:
-    open('/usr/pwned', 'w')
-    res['write_usr'] = 'OK'
-except OSError as e:
-    res['write_usr'] = errno.errorcode[e.errno]
+os.mkdir('mnt')
+res['mount_tmpfs'] = call(libc.mount, b'tmpfs', b'mnt', b'tmpfs', 0, None)
+libc.umount2(b'mnt', 2)
+res['mknod'] = call(libc.mknod, b'blk', stat.S_IFBLK | 0o600,
+                    os.makedev(7, 0))
+res['mounts'] = {l.split()[4]: l.split()[5].split(',')[0]
+                 for l in open('/proc/self/mountinfo')}
 print(json.dumps(res))
 """
 
 
 def test_a_root_job_cannot_undo_its_sandbox(run_daemon, ws):
-    """Without a job user the job is root, but cannot mount, unmount,
-    remount /usr writable or make device nodes."""
+    """Without a job user the job is root, but cannot mount or make device
+    nodes (its capabilities to do so are gone), and /usr is read-only."""
     d = run_daemon
     r = run_py(d, ws, "esc", ROOT_ESCAPE)
     got = out_json(d, ws, r)
     assert got["uid"] == 0, got
-    assert got["write_usr"] == "EROFS", got
-    for k in ("remount_usr_rw", "mount_tmpfs", "umount_work", "mknod_dev",
-              "mknod_tmp"):
-        assert got[k] != "OK", (k, got)
-    assert not os.path.exists("/usr/pwned")
+    assert got["mount_tmpfs"] == "EPERM", got
+    assert got["mknod"] == "EPERM", got
+    assert got["mounts"].get("/usr") == "ro", got["mounts"]
+    assert got["mounts"].get("/") == "ro", got["mounts"]
