@@ -9,14 +9,23 @@
  * (plugin.h):
  *   1. source:  fetch the job's file, in a child process whose output goes
  *               to the run's logs, within fetch_timeout_s;
- *   2. runner:  turn the job into argv and stdin;
- *   3. backend: start the job and poll it until it is over.
+ *   2. runner:  turn the job into argv and stdin, and name what else of
+ *               the host the job needs (job->expose: the SQL database's
+ *               directory, an interpreter installed outside /usr);
+ *   3. backend: start the job and poll it until it is over. The local
+ *               backend runs it in a sandbox of its own mount and PID
+ *               namespaces under an init of ours (backend_local.c); the
+ *               shim sees the job's wait status as if it were its child.
  * All the while it appends the job's stdout and stderr to the attempt's log
  * files (batchd follows them), replacing every secret and its base64 form
  * by "****", also when a secret is split across two reads; it enforces the
  * attempt's timeout (SIGTERM, then SIGKILL grace_s later); SIGTERM to the
  * shim (a cancel) does the same. At the end it writes the result to DIR/exit
  * durably and exits 0.
+ *
+ * The shim holds secrets (the job description, tokens): it makes itself
+ * non-dumpable first thing, so no process of the job's uid can read its
+ * memory (/proc/PID/mem) or ptrace it.
  *
  * usage: batchd-shim DIR
  */
