@@ -470,6 +470,12 @@ init(void *arg)
 	r.what = REP_FAILED;
 	if (sp->userns && map_ids(sp, r.text, sizeof r.text) == -1)
 		goto failed;
+	/*
+	 * CGROUP: cg_enter() of the attempt's cgroup (struct spawn would
+	 * carry the struct cg * from start()) goes here: before the job
+	 * starts, so that it and all it starts are in it, and before
+	 * sandbox(), after which /sys/fs/cgroup is no longer visible.
+	 */
 	um = umask(022);	/* the mount points, for the job's uid */
 	if (sandbox(sp, r.text, sizeof r.text) == -1)
 		goto failed;
@@ -478,10 +484,6 @@ init(void *arg)
 		fail(r.text, sizeof r.text, "PR_SET_NO_NEW_PRIVS");
 		goto failed;
 	}
-	/*
-	 * CGROUP: cg_enter() of the attempt's cgroup goes here (before the
-	 * job starts, so it and all it starts are in it).
-	 */
 	/* Returns once the job has exec'd or exited. */
 	job = clone(child, sp->jstack + sp->jssize,
 	    CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
