@@ -275,6 +275,7 @@ bind_at(const char *root, const char *path, int rw, int optional, char *err,
 	struct stat		st;
 	char			to[PATH_MAX], link[PATH_MAX];
 	ssize_t			n;
+	unsigned int		rec = 0;
 
 	if ((optional ? lstat(path, &st) : stat(path, &st)) == -1) {
 		if (optional && errno == ENOENT)
@@ -293,14 +294,18 @@ bind_at(const char *root, const char *path, int rw, int optional, char *err,
 	}
 	if (make_at(root, path, S_ISDIR(st.st_mode)) == -1)
 		return fail(err, errlen, "mkdir %s", to);
-	if (mount(path, to, NULL, MS_BIND, NULL) == -1)
+	/* In a user namespace, mounts below path are locked to it: then
+	 * only a recursive bind may be made (EINVAL). */
+	if (mount(path, to, NULL, MS_BIND, NULL) == -1 && (errno != EINVAL ||
+	    (rec = AT_RECURSIVE, mount(path, to, NULL, MS_BIND | MS_REC,
+	    NULL)) == -1))
 		return fail(err, errlen, "bind %s", path);
 	if (strncmp(path, "/dev/", 5) == 0)
 		return 0;	/* a device node: as it is */
 	memset(&attr, 0, sizeof attr);
 	attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 	    (rw ? 0 : MOUNT_ATTR_RDONLY);
-	if (mount_setattr(AT_FDCWD, to, 0, &attr, sizeof attr) == -1)
+	if (mount_setattr(AT_FDCWD, to, rec, &attr, sizeof attr) == -1)
 		return fail(err, errlen, "mount_setattr %s", to);
 	return 0;
 }
