@@ -104,6 +104,8 @@ struct spawn {
 	gid_t			 outer_gid;
 	char			*jstack;	/* the job's stack, jssize bytes */
 	size_t			 jssize;
+	char			 work[PATH_MAX];	/* job->workdir, resolved */
+	char			 ws[PATH_MAX];	/* job->workspace_dir, or "" */
 };
 
 static void
@@ -156,8 +158,8 @@ child(void *arg)
 	if (dup2(sp->in, 0) == -1 || dup2(sp->out, 1) == -1 ||
 	    dup2(sp->err, 2) == -1)
 		_exit(127);
-	if (chdir(job->workdir) == -1) {
-		dprintf(2, "batchd: chdir %s: %s\n", job->workdir,
+	if (chdir(sp->work) == -1) {
+		dprintf(2, "batchd: chdir %s: %s\n", sp->work,
 		    strerror(errno));
 		_exit(127);
 	}
@@ -273,10 +275,15 @@ bind_at(const char *root, const char *path, int rw, int optional, char *err,
 {
 	struct mount_attr	attr;
 	struct stat		st;
-	char			to[PATH_MAX], link[PATH_MAX];
+	char			to[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
 	ssize_t			n;
 	unsigned int		rec = 0;
 
+	if (!optional) {	/* at its absolute path, without symlinks */
+		if (realpath(path, real) == NULL)
+			return fail(err, errlen, "%s", path);
+		path = real;
+	}
 	if ((optional ? lstat(path, &st) : stat(path, &st)) == -1) {
 		if (optional && errno == ENOENT)
 			return 0;
@@ -346,14 +353,13 @@ sandbox(const struct spawn *sp, char *err, size_t errlen)
 	const struct batchd_job	*job = sp->job;
 	const unsigned long	 fsflags = MS_NOSUID | MS_NODEV;
 	struct mount_attr	 attr;
-	struct stat		 st;
 	char			 root[PATH_MAX], to[PATH_MAX], *s;
 	size_t			 i;
 
-	snprintf(root, sizeof root, "%s", job->workdir);
+	snprintf(root, sizeof root, "%s", sp->work);
 	if ((s = strrchr(root, '/')) == NULL || s == root) {
 		errno = EINVAL;
-		return fail(err, errlen, "work directory %s", job->workdir);
+		return fail(err, errlen, "work directory %s", sp->work);
 	}
 	snprintf(s, sizeof root - (size_t)(s - root), "/root");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
@@ -390,11 +396,9 @@ sandbox(const struct spawn *sp, char *err, size_t errlen)
 	    errlen) == -1)
 		return -1;
 	/* The workspace, then the work directory (it may be inside). */
-	if (job->workspace_dir != NULL && *job->workspace_dir == '/' &&
-	    stat(job->workspace_dir, &st) == 0 &&
-	    bind_at(root, job->workspace_dir, 1, 0, err, errlen) == -1)
+	if (*sp->ws != '\0' && bind_at(root, sp->ws, 1, 0, err, errlen) == -1)
 		return -1;
-	if (bind_at(root, job->workdir, 1, 0, err, errlen) == -1)
+	if (bind_at(root, sp->work, 1, 0, err, errlen) == -1)
 		return -1;
 	for (i = 0; job->exposed_rw != NULL && job->exposed_rw[i] != NULL; i++)
 		if (bind_at(root, job->exposed_rw[i], 1, 0, err, errlen) == -1)
@@ -617,6 +621,12 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 		sp.outer_gid = getegid();
 		flags |= CLONE_NEWUSER;
 	}
+	/* The absolute paths, at which the job sees them too. */
+	if (realpath(job->workdir, sp.work) == NULL)
+		return fail(err, errlen, "work directory %s", job->workdir);
+	if (job->workspace_dir == NULL || *job->workspace_dir == '\0' ||
+	    realpath(job->workspace_dir, sp.ws) == NULL)
+		sp.ws[0] = '\0';	/* none (yet): nothing to bind */
 	if ((sp.in = open(in, O_RDONLY | O_CLOEXEC)) == -1)
 		return fail(err, errlen, "%s", in);
 	if (pipe2(p, O_CLOEXEC) == -1) {
