@@ -39,7 +39,14 @@ SEED_OBJS = $(filter-out $(B)/obj/main.o $(B)/obj/exec.o,$(OBJS))
 $(BB)/seed: $(SEED_OBJS) $(BB)/obj/seed.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) $(BENCH_BINS)
+# What a backend's start() costs alone (bench/startcost.c; not a part of
+# run.py): $(BB)/startcost build/plugins/local.so DIR N [UID].
+$(BB)/startcost: bench/startcost.c daemon/plugin.h
+	@mkdir -p $(BB)
+	$(CC) $(CFLAGS) -Idaemon -o $@ bench/startcost.c $(LDFLAGS) -ldl
+
+bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) $(BENCH_BINS) \
+    $(BB)/startcost
 
 # beanstalkd from Debian, only when dpkg says it is not installed; gnuplot
 # (the chart) is welcome but optional.

@@ -35,7 +35,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BATCHD_PLUGIN_ABI	2	/* 2: job.note, outcome.timed_out */
+#define BATCHD_PLUGIN_ABI	3	/* 2: job.note, outcome.timed_out;
+					 * 3: job.expose, job.exposed_* */
 
 enum batchd_plugin_kind {
 	BATCHD_PLUGIN_SOURCE = 1,
@@ -87,6 +88,15 @@ struct batchd_job {
 	 * pending reason), one line, shown as the run's reason_text while
 	 * it is RUNNING; "" when it waits no more. Secrets are masked. */
 	void		(*note)(const char *text);
+	/* For runners: the job needs path (a directory or file outside its
+	 * work directory and workspace) at the same place in its sandbox,
+	 * writable if rw; the local backend binds nothing else of the
+	 * host's file system but what the runner's interpreter needs. A
+	 * writable path is handed to the job's uid like the work directory. */
+	void		(*expose)(const char *path, int rw);
+	/* For backends: what runners exposed, NULL-terminated. */
+	char *const	 *exposed_ro;
+	char *const	 *exposed_rw;
 };
 
 /* How the job ended, filled by a backend's poll(). */

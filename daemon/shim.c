@@ -9,8 +9,13 @@
  * (plugin.h):
  *   1. source:  fetch the job's file, in a child process whose output goes
  *               to the run's logs, within fetch_timeout_s;
- *   2. runner:  turn the job into argv and stdin;
- *   3. backend: start the job and poll it until it is over.
+ *   2. runner:  turn the job into argv and stdin, and name what else of
+ *               the host the job needs (job->expose: the SQL database's
+ *               directory, an interpreter installed outside /usr);
+ *   3. backend: start the job and poll it until it is over. The local
+ *               backend runs it in a sandbox of its own mount and PID
+ *               namespaces under an init of ours (backend_local.c); the
+ *               shim sees the job's wait status as if it were its child.
  * All the while it appends the job's stdout and stderr to the attempt's log
  * files (batchd follows them), replacing every secret and its base64 form
  * by "****", also when a secret is split across two reads; it enforces the
@@ -18,8 +23,13 @@
  * shim (a cancel) does the same. At the end it writes the result to DIR/exit
  * durably and exits 0.
  *
+ * The shim holds secrets (the job description, tokens): it makes itself
+ * non-dumpable first thing, so no process of the job's uid can read its
+ * memory (/proc/PID/mem) or ptrace it.
+ *
  * usage: batchd-shim DIR
  */
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -405,6 +415,23 @@ note(const char *text)
 	ok = write(fd, line, n) == (ssize_t)n;
 	if (close(fd) == -1 || !ok || rename(tmp, path) == -1)
 		unlink(tmp);
+}
+
+/* What runners exposed (job->expose): two NULL-terminated lists. */
+static char	**exposed[2];
+static size_t	  nexposed[2];
+
+/* job->expose: add path to the read-only or the writable list. */
+static void
+expose(const char *path, int rw)
+{
+	char	***v = &exposed[rw != 0];
+	size_t	  *n = &nexposed[rw != 0];
+
+	if ((*v = realloc(*v, (*n + 2) * sizeof **v)) == NULL ||
+	    ((*v)[*n] = strdup(path)) == NULL)
+		die("malloc");
+	(*v)[++*n] = NULL;
 }
 
 /* Mask the secrets in a NUL-terminated text, in place (each is >= 4). */
@@ -890,6 +917,10 @@ main(int argc, char **argv)
 		return 64;
 	}
 	dir = argv[1];
+	/* It holds secrets: no job of the same uid may read its memory
+	 * (/proc/PID/mem) or ptrace it. Children keep this until exec. */
+	if (prctl(PR_SET_DUMPABLE, 0) == -1)
+		die("PR_SET_DUMPABLE");
 	load_job();
 	write_pid();
 
@@ -958,6 +989,7 @@ main(int argc, char **argv)
 	job.limit_as = (uint64_t)num("limit_as");
 	job.limit_cpu = (uint64_t)num("limit_cpu");
 	job.note = note;
+	job.expose = expose;
 	note_dir = dir;
 
 	t0 = mono_ms_();
@@ -979,6 +1011,8 @@ main(int argc, char **argv)
 		reason = REASON_SPAWN_FAILED;
 		goto done;
 	}
+	job.exposed_ro = exposed[0];
+	job.exposed_rw = exposed[1];
 	phase_pipes(&s, w);
 	memset(&ph, 0, sizeof ph);
 	ph.be = &backend->u.backend;
@@ -1019,6 +1053,11 @@ done:
 		for (i = 0; jargv[i] != NULL; i++)
 			free(jargv[i]);
 		free(jargv);
+	}
+	for (i = 0; i < 2; i++) {
+		while (nexposed[i] > 0)
+			free(exposed[i][--nexposed[i]]);
+		free(exposed[i]);
 	}
 	for (i = 0; i < (int)nkv; i++)
 		free(kv[i]);

@@ -1,32 +1,69 @@
 /*
- * backend_local.c: the default backend: the job runs on this host, a child
- * of the attempt's supervisor, in a process group of its own, with every
- * descriptor above 2 closed, signals reset, the configured limits and
- * (when the supervisor is root and job_user is set) the job user's
- * credentials, and only the environment batchd built for it.
+ * backend_local.c: the default backend: the job runs on this host, in a
+ * sandbox of its own under a small init of ours.
  *
- * The job dies with its supervisor (PR_SET_PDEATHSIG), and its process
- * group is named in DIR/job.pid ("pid starttime") so that batchd can kill
- * what is left of it when the supervisor is lost.
+ * The supervisor (batchd-shim) forks init with clone() into new mount and
+ * PID namespaces (and a new user namespace when the supervisor is not
+ * root, mapping its uid and gid to themselves, so that it may make the
+ * others). init, pid 1 of the new PID namespace:
+ *   1. builds the job's file system on a fresh tmpfs and pivot_root()s
+ *      into it (propagation made private first): read-only binds of /usr,
+ *      /bin, /sbin, /lib*, /etc and /sys (those that exist; symlinks stay
+ *      symlinks), a /dev of null, zero, full, random, urandom and tty with
+ *      a fresh /dev/shm, a fresh /proc of the new PID namespace, a /tmp of
+ *      its own (tmpfs), and, at the same absolute paths as outside, the
+ *      attempt's work directory and the workspace directory read-write and
+ *      what the runner exposed (job->exposed_ro, job->exposed_rw; the SQL
+ *      runner's database directory, an interpreter installed elsewhere).
+ *      Nothing else of the host exists there: not batchd's data_dir, not
+ *      other workspaces, not other attempts, not any other process;
+ *   2. sets PR_SET_NO_NEW_PRIVS and starts the job, pid 2, with every
+ *      descriptor above 2 closed, signals reset, the configured limits,
+ *      (when the supervisor is root and job->uid is set) the job's uid and
+ *      gid without supplementary groups, and only the environment batchd
+ *      built for it;
+ *   3. forwards SIGTERM, SIGINT and SIGHUP to every process of the
+ *      namespace, reaps every orphan, and when the job exits writes its
+ *      wait status and the rusage of all it reaped to the supervisor
+ *      through a pipe and exits: the kernel then kills whatever is left in
+ *      the namespace, so no process (a setsid double-forked grandchild)
+ *      outlives the attempt, whether it ended by exit, cancel or timeout.
+ * A failure to make the sandbox fails the start (SPAWN_FAILED, saying
+ * why): a job never runs outside it.
  *
- * The child shares the supervisor's memory until it execs (clone with
- * CLONE_VM | CLONE_VFORK, on a stack of its own, as posix_spawn does): no
- * page table is copied, which a fork costs here (~0.2 ms on these
- * machines). So the child only makes system calls and never returns: with
- * every signal blocked across the clone, it resets the dispositions before
- * it unblocks them, so no handler of the supervisor runs in it.
+ * init dies with its supervisor (PR_SET_PDEATHSIG), and its pid is named
+ * in DIR/job.pid ("pid starttime", init leads a process group) so that
+ * batchd can SIGKILL it when the supervisor is lost; that ends the whole
+ * namespace. The supervisor's poll() reports the job's wait status (or
+ * SIGKILL if init died without a report), as if it had reaped the job.
+ *
+ * Before the start the supervisor, when root, hands the work directory and
+ * the writable exposed paths to job->uid:gid (lchown, not following
+ * symlinks), since the fetch ran as root.
+ *
+ * init is a copy-on-write fork, not an exec; the job is started from it
+ * with clone(CLONE_VM | CLONE_VFORK) on a stack of its own, as posix_spawn
+ * does, so no page table is copied for it. So the job's child only makes
+ * system calls and never returns: with every signal blocked across the
+ * clone, it resets the dispositions before it unblocks them.
  */
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +72,40 @@
 #include "plugin.h"
 #include "procstat.h"
 
-/* The child's stack: execvpe() copies argv onto it for a script without
+/* The job's stack: execvpe() copies argv onto it for a script without
  * "#!" (as posix_spawn sizes its own). */
 #define CHILD_STACK	(256 * 1024)
+#define INIT_STACK	(256 * 1024)	/* init's: paths of PATH_MAX */
+/* Not CLONE_NEWIPC: it costs more than all the rest (0.7 ms here) and
+ * SysV IPC is not a way into another workspace's files or processes. */
+#define NS_FLAGS	(CLONE_NEWNS | CLONE_NEWPID)
 
-struct local {
-	pid_t	pid;
+/* What init tells the supervisor, one write each (< PIPE_BUF). */
+enum { REP_STARTED = 1, REP_FAILED, REP_EXITED };
+struct report {
+	int	 what;
+	int	 status;		/* REP_EXITED: the job's */
+	int64_t	 user_us, sys_us, maxrss_kb;	/* of all init reaped */
+	char	 text[512];		/* REP_FAILED: why */
 };
 
-/* What the child needs, on the supervisor's stack. */
+struct local {
+	pid_t	pid;		/* init, as the host sees it */
+	int	rep;		/* read end of init's reports */
+};
+
+/* What init and the job need; init has a copy of the supervisor's. */
 struct spawn {
 	const struct batchd_job	*job;
 	char *const		*argv;
-	const char		*in;
-	int			 out, err;
+	int			 in, out, err, rep;
+	int			 userns;	/* map outer_uid/gid to themselves */
+	uid_t			 outer_uid;
+	gid_t			 outer_gid;
+	char			*jstack;	/* the job's stack, jssize bytes */
+	size_t			 jssize;
+	char			 work[PATH_MAX];	/* job->workdir, resolved */
+	char			 ws[PATH_MAX];	/* job->workspace_dir, or "" */
 };
 
 static void
@@ -62,7 +119,28 @@ limit(int res, uint64_t v)
 	setrlimit(res, &rl);
 }
 
-/* In the child: become the job. */
+/*
+ * A job that stays root (job_user = root, or unset) must not undo its
+ * sandbox: no mount, no device node, no module, no raw I/O, no ptrace.
+ * Dropped from the bounding set, these are gone once it execs.
+ */
+static void
+drop_caps(void)
+{
+	static const int	caps[] = { CAP_SYS_ADMIN, CAP_SYS_MODULE,
+				    CAP_SYS_RAWIO, CAP_MKNOD, CAP_SYS_PTRACE,
+				    CAP_SYS_BOOT, CAP_SYS_TIME, CAP_SYS_CHROOT,
+				    CAP_NET_ADMIN, CAP_SYSLOG, CAP_MAC_ADMIN,
+				    CAP_MAC_OVERRIDE, CAP_SETPCAP,
+				    CAP_LINUX_IMMUTABLE, CAP_BPF, CAP_PERFMON,
+				    CAP_CHECKPOINT_RESTORE };
+	size_t			i;
+
+	for (i = 0; i < sizeof caps / sizeof caps[0]; i++)
+		(void)prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0);
+}
+
+/* In the job's process (pid 2): become the job. */
 static int
 child(void *arg)
 {
@@ -70,19 +148,18 @@ child(void *arg)
 	const struct batchd_job		*job = sp->job;
 	char *const			*argv = sp->argv;
 	sigset_t			 none;
-	int				 fd, sig;
+	int				 sig;
 
 	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	for (sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if ((fd = open(sp->in, O_RDONLY)) == -1 || dup2(fd, 0) == -1 ||
-	    dup2(sp->out, 1) == -1 || dup2(sp->err, 2) == -1)
+	if (dup2(sp->in, 0) == -1 || dup2(sp->out, 1) == -1 ||
+	    dup2(sp->err, 2) == -1)
 		_exit(127);
-	if (chdir(job->workdir) == -1) {
-		dprintf(2, "batchd: chdir %s: %s\n", job->workdir,
+	if (chdir(sp->work) == -1) {
+		dprintf(2, "batchd: chdir %s: %s\n", sp->work,
 		    strerror(errno));
 		_exit(127);
 	}
@@ -90,6 +167,8 @@ child(void *arg)
 	limit(RLIMIT_NOFILE, job->limit_nofile);
 	limit(RLIMIT_AS, job->limit_as);
 	limit(RLIMIT_CPU, job->limit_cpu);
+	if (job->uid == (uid_t)-1 || job->uid == 0)
+		drop_caps();
 	if (job->uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
 	    setgid(job->gid) == -1 || setuid(job->uid) == -1)) {
 		dprintf(2, "batchd: running as %u:%u: %s\n",
@@ -99,6 +178,399 @@ child(void *arg)
 	execvpe(argv[0], argv, job->env);
 	dprintf(2, "batchd: %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
+}
+
+/* ---------------------------------------------------------------- init */
+
+/* Format why into err, with strerror(errno) appended; -1. */
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+	int	e = errno, n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < errlen)
+		snprintf(err + n, errlen - (size_t)n, ": %s", strerror(e));
+	return -1;
+}
+
+/* Write text into the file path (of /proc/self). 0 or -1. */
+static int
+write_file(const char *path, const char *text)
+{
+	ssize_t	n, len = (ssize_t)strlen(text);
+	int	fd;
+
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = write(fd, text, (size_t)len);
+	close(fd);
+	return n == len ? 0 : -1;
+}
+
+/* In a new user namespace: map our uid and gid to themselves. */
+static int
+map_ids(const struct spawn *sp, char *err, size_t errlen)
+{
+	char	line[64];
+	int	rc = 0;
+
+	/* /proc/self of a non-dumpable process is root's, not ours. */
+	prctl(PR_SET_DUMPABLE, 1);
+	if (write_file("/proc/self/setgroups", "deny") == -1)
+		rc = fail(err, errlen, "/proc/self/setgroups");
+	snprintf(line, sizeof line, "%u %u 1\n", (unsigned)sp->outer_uid,
+	    (unsigned)sp->outer_uid);
+	if (rc == 0 && write_file("/proc/self/uid_map", line) == -1)
+		rc = fail(err, errlen, "/proc/self/uid_map");
+	snprintf(line, sizeof line, "%u %u 1\n", (unsigned)sp->outer_gid,
+	    (unsigned)sp->outer_gid);
+	if (rc == 0 && write_file("/proc/self/gid_map", line) == -1)
+		rc = fail(err, errlen, "/proc/self/gid_map");
+	prctl(PR_SET_DUMPABLE, 0);
+	return rc;
+}
+
+/*
+ * Make root/path (path absolute) and the directories above it, as a
+ * directory or (dir == 0) an empty file to bind a file on. 0 or -1.
+ */
+static int
+make_at(const char *root, const char *path, int dir)
+{
+	char	p[PATH_MAX], *s;
+	size_t	rl = strlen(root);
+	int	fd;
+
+	if (snprintf(p, sizeof p, "%s%s", root, path) >= (int)sizeof p) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (s = p + rl + 1; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	if (dir)
+		return mkdir(p, 0755) == -1 && errno != EEXIST ? -1 : 0;
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1)
+		return errno == EEXIST || errno == EISDIR ? 0 : -1;
+	close(fd);
+	return 0;
+}
+
+/*
+ * Bind path at root/path (not what is mounted below it: the system's
+ * directories hold no mounts a job needs, and each costs); read-only
+ * unless rw, never with set-uid or device files except under /dev.
+ * Missing paths are skipped if optional.
+ */
+static int
+bind_at(const char *root, const char *path, int rw, int optional, char *err,
+    size_t errlen)
+{
+	struct mount_attr	attr;
+	struct stat		st;
+	char			to[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
+	ssize_t			n;
+	unsigned int		rec = 0;
+
+	if (!optional) {	/* at its absolute path, without symlinks */
+		if (realpath(path, real) == NULL)
+			return fail(err, errlen, "%s", path);
+		path = real;
+	}
+	if ((optional ? lstat(path, &st) : stat(path, &st)) == -1) {
+		if (optional && errno == ENOENT)
+			return 0;
+		return fail(err, errlen, "%s", path);
+	}
+	snprintf(to, sizeof to, "%s%s", root, path);
+	if (S_ISLNK(st.st_mode) && optional) {
+		/* /bin -> usr/bin: the same symlink, to the bound /usr */
+		if ((n = readlink(path, link, sizeof link - 1)) == -1)
+			return fail(err, errlen, "readlink %s", path);
+		link[n] = '\0';
+		if (symlink(link, to) == -1 && errno != EEXIST)
+			return fail(err, errlen, "symlink %s", to);
+		return 0;
+	}
+	if (make_at(root, path, S_ISDIR(st.st_mode)) == -1)
+		return fail(err, errlen, "mkdir %s", to);
+	/* In a user namespace, mounts below path are locked to it: then
+	 * only a recursive bind may be made (EINVAL). */
+	if (mount(path, to, NULL, MS_BIND, NULL) == -1 && (errno != EINVAL ||
+	    (rec = AT_RECURSIVE, mount(path, to, NULL, MS_BIND | MS_REC,
+	    NULL)) == -1))
+		return fail(err, errlen, "bind %s", path);
+	if (strncmp(path, "/dev/", 5) == 0)
+		return 0;	/* a device node: as it is */
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+	    (rw ? 0 : MOUNT_ATTR_RDONLY);
+	if (mount_setattr(AT_FDCWD, to, rec, &attr, sizeof attr) == -1)
+		return fail(err, errlen, "mount_setattr %s", to);
+	return 0;
+}
+
+/* Mount a fresh file system of type at root/path. */
+static int
+fresh_at(const char *root, const char *path, const char *type,
+    unsigned long flags, const char *opts, char *err, size_t errlen)
+{
+	char	to[PATH_MAX];
+
+	snprintf(to, sizeof to, "%s%s", root, path);
+	if (make_at(root, path, 1) == -1)
+		return fail(err, errlen, "mkdir %s", to);
+	if (mount(type, to, type, flags, opts) == -1)
+		return fail(err, errlen, "mount %s on %s", type, path);
+	return 0;
+}
+
+/*
+ * Build the job's file system (see the head comment) in DIR/root, a fresh
+ * tmpfs, and make it the root. 0 or -1 with err.
+ */
+static int
+sandbox(const struct spawn *sp, char *err, size_t errlen)
+{
+	static const char	*const sys[] = { "/usr", "/bin", "/sbin",
+				    "/lib", "/lib32", "/lib64", "/libx32",
+				    "/etc", "/sys" };
+	static const char	*const dev[] = { "/dev/null", "/dev/zero",
+				    "/dev/full", "/dev/random", "/dev/urandom",
+				    "/dev/tty" };
+	static const char	*const fdlink[][2] = {
+				    { "/proc/self/fd", "/dev/fd" },
+				    { "/proc/self/fd/0", "/dev/stdin" },
+				    { "/proc/self/fd/1", "/dev/stdout" },
+				    { "/proc/self/fd/2", "/dev/stderr" } };
+	const struct batchd_job	*job = sp->job;
+	const unsigned long	 fsflags = MS_NOSUID | MS_NODEV;
+	struct mount_attr	 attr;
+	char			 root[PATH_MAX], to[PATH_MAX], *s;
+	size_t			 i;
+
+	snprintf(root, sizeof root, "%s", sp->work);
+	if ((s = strrchr(root, '/')) == NULL || s == root) {
+		errno = EINVAL;
+		return fail(err, errlen, "work directory %s", sp->work);
+	}
+	snprintf(s, sizeof root - (size_t)(s - root), "/root");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
+		return fail(err, errlen, "making / private");
+	if (mkdir(root, 0700) == -1 && errno != EEXIST)
+		return fail(err, errlen, "mkdir %s", root);
+	if (mount("tmpfs", root, "tmpfs", fsflags, "mode=0755,size=1m") == -1)
+		return fail(err, errlen, "mount tmpfs on %s", root);
+	for (i = 0; i < sizeof sys / sizeof sys[0]; i++)
+		if (bind_at(root, sys[i], 0, 1, err, errlen) == -1)
+			return -1;
+	if (fresh_at(root, "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=64k",
+	    err, errlen) == -1)
+		return -1;
+	for (i = 0; i < sizeof dev / sizeof dev[0]; i++)
+		if (bind_at(root, dev[i], 1, 1, err, errlen) == -1)
+			return -1;
+	for (i = 0; i < sizeof fdlink / sizeof fdlink[0]; i++) {
+		snprintf(to, sizeof to, "%s%s", root, fdlink[i][1]);
+		if (symlink(fdlink[i][0], to) == -1)
+			return fail(err, errlen, "symlink %s", to);
+	}
+	if (fresh_at(root, "/dev/shm", "tmpfs", fsflags, "mode=1777", err,
+	    errlen) == -1)
+		return -1;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_RDONLY;	/* no device node made there */
+	if (snprintf(to, sizeof to, "%s/dev", root) >= (int)sizeof to ||
+	    mount_setattr(AT_FDCWD, to, 0, &attr, sizeof attr) == -1)
+		return fail(err, errlen, "making /dev read-only");
+	if (fresh_at(root, "/proc", "proc", fsflags | MS_NOEXEC, NULL, err,
+	    errlen) == -1 ||
+	    fresh_at(root, "/tmp", "tmpfs", fsflags, "mode=1777", err,
+	    errlen) == -1)
+		return -1;
+	/* The workspace, then the work directory (it may be inside). */
+	if (*sp->ws != '\0' && bind_at(root, sp->ws, 1, 0, err, errlen) == -1)
+		return -1;
+	if (bind_at(root, sp->work, 1, 0, err, errlen) == -1)
+		return -1;
+	for (i = 0; job->exposed_rw != NULL && job->exposed_rw[i] != NULL; i++)
+		if (bind_at(root, job->exposed_rw[i], 1, 0, err, errlen) == -1)
+			return -1;
+	for (i = 0; job->exposed_ro != NULL && job->exposed_ro[i] != NULL; i++)
+		if (bind_at(root, job->exposed_ro[i], 0, 0, err, errlen) == -1)
+			return -1;
+	if (chdir(root) == -1)
+		return fail(err, errlen, "chdir %s", root);
+	if (syscall(SYS_pivot_root, ".", ".") == -1)
+		return fail(err, errlen, "pivot_root %s", root);
+	if (umount2(".", MNT_DETACH) == -1)
+		return fail(err, errlen, "detaching the host's root");
+	if (chdir("/") == -1)
+		return fail(err, errlen, "chdir /");
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_RDONLY;
+	if (mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) == -1)
+		return fail(err, errlen, "making / read-only");
+	return 0;
+}
+
+/* Tell the supervisor; a failure first. Async-signal-safe. */
+static void
+report(int fd, const struct report *r)
+{
+	while (write(fd, r, sizeof *r) == -1 && errno == EINTR)
+		;
+}
+
+/*
+ * Move the descriptors init needs to 3..6 (rep, in, out, err) and close
+ * every other above 2: the supervisor's log files, its lock (DIR/lock,
+ * whose holder batchd takes for the supervisor) and its signalfd.
+ */
+static void
+own_fds(struct spawn *sp)
+{
+	int	*fds[4] = { &sp->rep, &sp->in, &sp->out, &sp->err };
+	int	 tmp[4], i;
+
+	for (i = 0; i < 4; i++)
+		tmp[i] = fcntl(*fds[i], F_DUPFD_CLOEXEC, 64);
+	for (i = 0; i < 4; i++) {
+		dup3(tmp[i], 3 + i, O_CLOEXEC);
+		*fds[i] = 3 + i;
+	}
+	syscall(SYS_close_range, 7U, ~0U, 0U);
+}
+
+/* init only waits: its wakeups must not preempt the job (as the shim's). */
+static void
+batch_policy(void)
+{
+	struct sched_param	sp;
+
+	memset(&sp, 0, sizeof sp);
+	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+}
+
+/* pid 1 of the job's namespaces (see the head comment). Never returns. */
+static int
+init(void *arg)
+{
+	struct spawn	*sp = arg;
+	struct report	 r;
+	struct rusage	 ru;
+	siginfo_t	 si;
+	sigset_t	 all;
+	mode_t		 um;
+	pid_t		 job, pid;
+	int		 st;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	setpgid(0, 0);
+	own_fds(sp);
+	memset(&r, 0, sizeof r);
+	r.what = REP_FAILED;
+	if (sp->userns && map_ids(sp, r.text, sizeof r.text) == -1)
+		goto failed;
+	/*
+	 * CGROUP: cg_enter() of the attempt's cgroup (struct spawn would
+	 * carry the struct cg * from start()) goes here: before the job
+	 * starts, so that it and all it starts are in it, and before
+	 * sandbox(), after which /sys/fs/cgroup is no longer visible.
+	 */
+	um = umask(022);	/* the mount points, for the job's uid */
+	if (sandbox(sp, r.text, sizeof r.text) == -1)
+		goto failed;
+	umask(um);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		fail(r.text, sizeof r.text, "PR_SET_NO_NEW_PRIVS");
+		goto failed;
+	}
+	/* Returns once the job has exec'd or exited. */
+	job = clone(child, sp->jstack + sp->jssize,
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
+	if (job == -1) {
+		fail(r.text, sizeof r.text, "clone");
+		goto failed;
+	}
+	close(sp->in);
+	close(sp->out);
+	close(sp->err);
+	prctl(PR_SET_NAME, "batchd-init");
+	batch_policy();		/* after the job's clone: it keeps its own */
+	r.what = REP_STARTED;
+	report(sp->rep, &r);
+
+	/* Every signal stays blocked (as across the clone): wait for them. */
+	sigfillset(&all);
+	for (;;) {
+		if (sigwaitinfo(&all, &si) == -1)
+			continue;
+		if (si.si_signo == SIGTERM || si.si_signo == SIGINT ||
+		    si.si_signo == SIGHUP) {
+			kill(-1, si.si_signo);	/* all but us */
+			continue;
+		}
+		if (si.si_signo != SIGCHLD)
+			continue;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (pid != job)
+				continue;
+			memset(&r, 0, sizeof r);
+			r.what = REP_EXITED;
+			r.status = st;
+			if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+				r.user_us = (int64_t)ru.ru_utime.tv_sec *
+				    1000000 + ru.ru_utime.tv_usec;
+				r.sys_us = (int64_t)ru.ru_stime.tv_sec *
+				    1000000 + ru.ru_stime.tv_usec;
+				r.maxrss_kb = ru.ru_maxrss;
+			}
+			report(sp->rep, &r);
+			/* The kernel kills the rest of the namespace. */
+			_exit(0);
+		}
+	}
+failed:
+	report(sp->rep, &r);
+	_exit(1);
+}
+
+/* ------------------------------------------------------ the supervisor */
+
+static uid_t	chown_uid;
+static gid_t	chown_gid;
+
+/* nftw(3) callback: hand one entry to chown_uid:chown_gid. */
+static int
+chown_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)flag;
+	(void)f;
+	if ((st->st_uid != chown_uid || st->st_gid != chown_gid) &&
+	    lchown(path, chown_uid, chown_gid) == -1)
+		return -1;
+	return 0;
+}
+
+/* Hand path and all below it to the job's uid. 0 or -1 with err. */
+static int
+chown_tree(const char *path, const struct batchd_job *job, char *err,
+    size_t errlen)
+{
+	chown_uid = job->uid;
+	chown_gid = job->gid;
+	if (nftw(path, chown_one, 16, FTW_PHYS | FTW_MOUNT) == -1)
+		return fail(err, errlen, "handing %s to %u:%u", path,
+		    (unsigned)job->uid, (unsigned)job->gid);
+	return 0;
 }
 
 /* DIR/job.pid, beside the work directory: "pid starttime". */
@@ -115,68 +587,145 @@ static int
 start(const struct batchd_job *job, char *const *argv, const char *in,
     int out, int err_fd, void **handle, char *err, size_t errlen)
 {
-	struct spawn	 sp = { job, argv, in, out, err_fd };
+	struct spawn	 sp;
 	struct local	*l;
+	struct report	 r;
 	sigset_t	 all, old;
-	void		*stack;
-	size_t		 ssize = CHILD_STACK;
+	char		*stack;
+	size_t		 ssize = CHILD_STACK, i;
+	ssize_t		 n;
 	pid_t		 pid;
-	int		 e, i;
+	int		 e, p[2], flags = NS_FLAGS, st;
 
-	if ((l = calloc(1, sizeof *l)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	if (geteuid() == 0 && job->uid != (uid_t)-1) {
+		if (chown_tree(job->workdir, job, err, errlen) == -1)
+			return -1;
+		for (i = 0; job->exposed_rw != NULL &&
+		    job->exposed_rw[i] != NULL; i++)
+			if (chown_tree(job->exposed_rw[i], job, err,
+			    errlen) == -1)
+				return -1;
+	}
+	/*
+	 * CGROUP: cg_create() of the attempt's cgroup goes here (its
+	 * limits from the job), kept in struct local.
+	 */
+	memset(&sp, 0, sizeof sp);
+	sp.job = job;
+	sp.argv = argv;
+	sp.out = out;
+	sp.err = err_fd;
+	if (geteuid() != 0) {
+		sp.userns = 1;
+		sp.outer_uid = geteuid();
+		sp.outer_gid = getegid();
+		flags |= CLONE_NEWUSER;
+	}
+	/* The absolute paths, at which the job sees them too. */
+	if (realpath(job->workdir, sp.work) == NULL)
+		return fail(err, errlen, "work directory %s", job->workdir);
+	if (job->workspace_dir == NULL || *job->workspace_dir == '\0' ||
+	    realpath(job->workspace_dir, sp.ws) == NULL)
+		sp.ws[0] = '\0';	/* none (yet): nothing to bind */
+	if ((sp.in = open(in, O_RDONLY | O_CLOEXEC)) == -1)
+		return fail(err, errlen, "%s", in);
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		fail(err, errlen, "pipe");
+		close(sp.in);
 		return -1;
 	}
+	sp.rep = p[1];
 	for (i = 0; argv[i] != NULL; i++)
 		ssize += 2 * sizeof argv[i];
-	if ((stack = mmap(NULL, ssize, PROT_READ | PROT_WRITE,
+	if ((stack = mmap(NULL, INIT_STACK + ssize, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) == MAP_FAILED) {
-		snprintf(err, errlen, "mmap: %s", strerror(errno));
-		free(l);
-		return -1;
+		fail(err, errlen, "mmap");
+		goto bad;
 	}
+	sp.jstack = stack + INIT_STACK;
+	sp.jssize = ssize;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	/* Returns once the child has exec'd or exited. */
-	pid = clone(child, (char *)stack + ssize,
-	    CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
+	pid = clone(init, stack + INIT_STACK, flags | SIGCHLD, &sp);
 	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, ssize);
+	munmap(stack, INIT_STACK + ssize);
+	close(p[1]);
+	close(sp.in);
 	if (pid == -1) {
-		snprintf(err, errlen, "clone: %s", strerror(e));
-		free(l);
+		close(p[0]);
+		snprintf(err, errlen, "sandbox: clone: %s (new mount%s PID "
+		    "namespaces)", strerror(e), sp.userns ? ", user and" :
+		    " and");
 		return -1;
 	}
 	setpgid(pid, pid);	/* both sides: no race with kill(-pid) */
+	/* Wait until the job runs, or why it cannot. */
+	while ((n = read(p[0], &r, sizeof r)) == -1 && errno == EINTR)
+		;
+	if (n != sizeof r || r.what != REP_STARTED) {
+		close(p[0]);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+		if (n == sizeof r && r.what == REP_FAILED)
+			snprintf(err, errlen, "sandbox: %s", r.text);
+		else
+			snprintf(err, errlen, "sandbox: its init ended "
+			    "(status 0x%x) before the job started", st);
+		return -1;
+	}
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    (l = calloc(1, sizeof *l)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(p[0]);
+		return -1;
+	}
 	l->pid = pid;
+	l->rep = p[0];
 	*handle = l;
 	write_pidfile(job, pid);
 	return 0;
+bad:
+	close(p[0]);
+	close(p[1]);
+	close(sp.in);
+	return -1;
 }
 
 static int
 poll_job(void *handle, struct batchd_outcome *o, char *err, size_t errlen)
 {
 	struct local	*l = handle;
-	struct rusage	 ru;
+	struct report	 r;
 	int		 st;
-	pid_t		 r;
+	pid_t		 pid;
 
-	r = wait4(l->pid, &st, WNOHANG, &ru);
-	if (r == 0)
+	pid = waitpid(l->pid, &st, WNOHANG);
+	if (pid == 0)
 		return 0;
-	if (r == -1) {
-		snprintf(err, errlen, "wait4: %s", strerror(errno));
+	if (pid == -1) {
+		snprintf(err, errlen, "waitpid: %s", strerror(errno));
 		return -1;
 	}
-	kill(-l->pid, SIGKILL);		/* what the job left behind */
-	o->waitstatus = st;
-	o->user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +
-	    ru.ru_utime.tv_usec;
-	o->sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 +
-	    ru.ru_stime.tv_usec;
-	o->maxrss_kb = ru.ru_maxrss;
+	/*
+	 * CGROUP: cg_usage() (grandchildren included) replaces init's
+	 * rusage here; cg_destroy() after.
+	 */
+	if (read(l->rep, &r, sizeof r) == sizeof r && r.what == REP_EXITED) {
+		o->waitstatus = r.status;
+		o->user_us = r.user_us;
+		o->sys_us = r.sys_us;
+		o->maxrss_kb = r.maxrss_kb;
+	} else {
+		/* init was killed (after the grace, or by batchd): so was
+		 * the job, with it */
+		memset(o, 0, sizeof *o);
+		o->waitstatus = SIGKILL;
+	}
+	close(l->rep);
 	free(l);
 	return 1;
 }
@@ -186,7 +735,9 @@ kill_job(void *handle, int sig)
 {
 	struct local	*l = handle;
 
-	kill(-l->pid, sig);
+	/* init passes SIGTERM on to all; SIGKILL ends the namespace.
+	 * CGROUP: cg_kill() too on SIGKILL. */
+	kill(l->pid, sig);
 }
 
 const struct batchd_plugin batchd_plugin = {

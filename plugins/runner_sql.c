@@ -6,9 +6,15 @@
  *	engine = sqlite3				the default
  *	engine.analytics = psql -v ON_ERROR_STOP=1 postgresql://...
  *
- * "sqlite3" means sqlite3 -bail on {data_dir}/sql/{workspace}.db, one
- * database per workspace; any other engine is a command line that reads
- * SQL on stdin and exits non-zero when a statement fails.
+ * "sqlite3" means sqlite3 -safe -bail on {data_dir}/sql/{ws}/{ws}.db, one
+ * database per workspace in a directory of its own (0700; the local
+ * backend hands it to the job's uid, and it is the only part of data_dir
+ * in the job's sandbox; sqlite's journals go beside the database). Safe
+ * mode refuses .shell, .system, ATTACH, readfile(), writefile(),
+ * load_extension() and the like. A database of an older batchd,
+ * {data_dir}/sql/{ws}.db, moves into the directory on first use, with its
+ * -journal, -wal and -shm files. Any other engine is a command line that
+ * reads SQL on stdin and exits non-zero when a statement fails.
  */
 #include <sys/stat.h>
 
@@ -20,12 +26,40 @@
 #include "plugin.h"
 #include "words.h"
 
+/* Move {data_dir}/sql/{ws}.db and its companions into dir. 0 or -1. */
+static int
+migrate(const struct batchd_job *job, const char *dir, char *err,
+    size_t errlen)
+{
+	static const char	*const suffix[] = { "", "-journal", "-wal",
+				    "-shm" };
+	char			 from[8192], to[8192];
+	struct stat		 st;
+	size_t			 i;
+
+	snprintf(to, sizeof to, "%s/%s.db", dir, job->workspace);
+	if (lstat(to, &st) == 0)
+		return 0;	/* moved already */
+	for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+		snprintf(from, sizeof from, "%s/sql/%s.db%s", job->data_dir,
+		    job->workspace, suffix[i]);
+		snprintf(to, sizeof to, "%s/%s.db%s", dir, job->workspace,
+		    suffix[i]);
+		if (rename(from, to) == -1 && errno != ENOENT) {
+			snprintf(err, errlen, "moving %s to %s: %s", from, to,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 command(const struct batchd_job *job, const char *file, char ***argv,
     char **stdin_path, char *err, size_t errlen)
 {
 	const char	*engine;
-	char		 key[300], db[8192];
+	char		 key[300], dir[4096], db[8192];
 	char		**v = NULL;
 	size_t		 nv = 0;
 
@@ -34,14 +68,24 @@ command(const struct batchd_job *job, const char *file, char ***argv,
 	    (engine = job->setting("engine")) == NULL)
 		engine = "sqlite3";
 	if (strcmp(engine, "sqlite3") == 0) {
-		snprintf(db, sizeof db, "%s/sql", job->data_dir);
-		if (mkdir(db, 0700) == -1 && errno != EEXIST) {
-			snprintf(err, errlen, "%s: %s", db, strerror(errno));
+		snprintf(dir, sizeof dir, "%s/sql", job->data_dir);
+		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 			return -1;
 		}
-		snprintf(db, sizeof db, "%s/sql/%s.db", job->data_dir,
+		snprintf(dir, sizeof dir, "%s/sql/%s", job->data_dir,
 		    job->workspace);
+		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (migrate(job, dir, err, errlen) == -1)
+			return -1;
+		if (job->expose != NULL)
+			job->expose(dir, 1);
+		snprintf(db, sizeof db, "%s/%s.db", dir, job->workspace);
 		if (words_add(&v, &nv, "sqlite3") == -1 ||
+		    words_add(&v, &nv, "-safe") == -1 ||
 		    words_add(&v, &nv, "-bail") == -1 ||
 		    words_add(&v, &nv, db) == -1)
 			goto fail;

@@ -289,7 +289,9 @@ def test_a_full_log_disk_drops_output_and_the_job_goes_on(
         filler = os.path.join(logs, "filler")
         with open(filler, "wb") as f:
             f.write(b"\0" * (1 << 20))
-        wrote, go = str(tmp_path / "wrote"), str(tmp_path / "go")
+        # In the workspace: the job sees nothing else of the host.
+        wrote = os.path.join(d.ws_root, ws, "wrote")
+        go = os.path.join(d.ws_root, ws, "go")
         jd = make_jobdef(d, ws, "full", env={"WROTE": wrote, "GO": go},
                          code=GEN + """\
 import os, sys, time
@@ -388,7 +390,7 @@ def test_a_job_that_cannot_be_started_fails_its_run(run_daemon_factory,
 
 def test_logs_of_a_running_run_are_not_eof(run_daemon, ws, cl, bus_watch):
     d = run_daemon
-    gate = os.path.join(d.tmpdir, "gate-" + ws)
+    gate = os.path.join(d.ws_root, ws, "gate")     # the job sees it
     jd = make_jobdef(d, ws, "gated", env={"GATE": gate}, code="""\
 import os, sys, time
 print('first', flush=True)
@@ -455,16 +457,17 @@ print(json.dumps([comm] + [os.sched_getscheduler(p) for p in pids]))
 
 
 def test_the_shim_waits_without_preempting_the_job(run_daemon, ws, cl):
-    """Once the job has started, its shim runs SCHED_BATCH (its wakeups do
-    not preempt the job on the job's core); the job keeps SCHED_OTHER."""
+    """Once the job has started, its shim and the sandbox's init (the job's
+    parent, pid 1 of its namespace) run SCHED_BATCH (their wakeups do not
+    preempt the job on the job's core); the job keeps SCHED_OTHER."""
     d = run_daemon
     jd = make_jobdef(d, ws, "policy", code=POLICY)
     run = submit_ok(d, ws, jd.uuid, cl.uuid)
     r = wait_run(d, ws, run.uuid)
     assert r.status == pb.SUCCEEDED, read_logs(d, ws, run.uuid, pb.STDERR)
-    comm, job, shim = json.loads(read_logs(d, ws, run.uuid)[0])
-    assert comm == "batchd-shim"
-    assert (job, shim) == (os.SCHED_OTHER, os.SCHED_BATCH)
+    comm, job, init = json.loads(read_logs(d, ws, run.uuid)[0])
+    assert comm == "batchd-init"
+    assert (job, init) == (os.SCHED_OTHER, os.SCHED_BATCH)
 
 
 # ---------------------------------------------------------------- env, args

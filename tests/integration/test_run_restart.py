@@ -44,7 +44,9 @@ with open(os.environ['ORDER'], 'a') as f:
 
 
 def expected_out(pid):
-    return ("pid %d\n" % pid +
+    """What GATED prints: its pid as it sees it, 2 in its sandbox (pid,
+    its host pid, is not what it sees)."""
+    return ("pid 2\n" +
             "".join("line %d\n" % i for i in range(300))).encode()
 
 
@@ -53,14 +55,21 @@ def attempt_dir(d, run, attempt=1):
 
 
 def wait_started(d, run, attempt=1):
-    """The job's own process is running; return its pid."""
-    path = os.path.join(attempt_dir(d, run, attempt), "work", "started")
+    """The job's own process is running; return its host pid. (It sees
+    itself as pid 2 of its sandbox's PID namespace: it is the child of the
+    sandbox's init, whose host pid DIR/job.pid names.)"""
+    adir = attempt_dir(d, run, attempt)
+    path = os.path.join(adir, "work", "started")
     wait_until(lambda: os.path.exists(path), 20,
                what="attempt %d of %s started" % (attempt, run))
     log = os.path.join(d.data_dir, "logs", run, "%d.stdout" % attempt)
     wait_until(lambda: os.path.exists(log) and
                open(log).read().startswith("pid "), 20, what="pid line")
-    return int(open(log).read().split()[1])
+    assert int(open(log).read().split()[1]) == 2
+    with open(os.path.join(adir, "job.pid")) as f:
+        init = int(f.read().split()[0])
+    with open("/proc/%d/task/%d/children" % (init, init)) as f:
+        return int(f.read().split()[0])
 
 
 def shim_pid(d, run, attempt=1):
@@ -86,8 +95,10 @@ def setup(run_daemon_factory, ws, tmp_path):
         pass
     s = S()
     s.d = run_daemon_factory().start()
-    s.gate = str(tmp_path / "gate")
-    s.order = str(tmp_path / "order")
+    # In the workspace: the only host directory its jobs see.
+    os.makedirs(os.path.join(s.d.ws_root, ws), exist_ok=True)
+    s.gate = os.path.join(s.d.ws_root, ws, "gate")
+    s.order = os.path.join(s.d.ws_root, ws, "order")
     s.cl = make_cluster(s.d, ws, "c1")
     s.gated = make_jobdef(s.d, ws, "gated", code=GATED,
                           env={"GATE": s.gate})

@@ -83,8 +83,8 @@ def history(d, ws, run):
 
 
 def test_kill9_reattaches_to_running_job(daemon_factory, ws, tmp_path):
-    gate = str(tmp_path / "gate")
     d = daemon_factory().start()
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     run = submit_gated(d, ws, gate)
     started(d, run)
     d.kill9()
@@ -98,8 +98,8 @@ def test_kill9_reattaches_to_running_job(daemon_factory, ws, tmp_path):
 
 
 def test_job_finishes_while_batchd_is_down(daemon_factory, ws, tmp_path):
-    gate = str(tmp_path / "gate")
     d = daemon_factory().start()
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     run = submit_gated(d, ws, gate)
     started(d, run)
     pid = shim_pid(d, run)
@@ -115,8 +115,8 @@ def test_job_finishes_while_batchd_is_down(daemon_factory, ws, tmp_path):
 
 
 def test_graceful_stop_keeps_job(daemon_factory, ws, tmp_path):
-    gate = str(tmp_path / "gate")
     d = daemon_factory().start()
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     run = submit_gated(d, ws, gate)
     started(d, run)
     pid = shim_pid(d, run)
@@ -129,8 +129,8 @@ def test_graceful_stop_keeps_job(daemon_factory, ws, tmp_path):
 
 
 def test_lost_shim_fails_attempt_and_retries(daemon_factory, ws, tmp_path):
-    gate = str(tmp_path / "gate")
     d = daemon_factory().start()
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     run = submit_gated(d, ws, gate, retries=1)
     started(d, run)
     os.kill(shim_pid(d, run), signal.SIGKILL)
@@ -146,8 +146,8 @@ def test_lost_shim_fails_attempt_and_retries(daemon_factory, ws, tmp_path):
 
 def test_cancel_while_batchd_down_is_finished_on_restart(daemon_factory,
                                                           ws, tmp_path):
-    gate = str(tmp_path / "gate")
     d = daemon_factory(env={"BATCHD_KILL_GRACE_S": "1"}).start()
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     run = submit_gated(d, ws, gate)
     started(d, run)
     c = d.call("run.cancel", pb.CancelJobRunRequest(uuid=run),

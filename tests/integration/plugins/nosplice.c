@@ -51,3 +51,11 @@ splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t len,
 	}
 	return real(in, in_off, out, out_off, len, flags);
 }
+
+/* Only the shim is preloaded: the job's environment (the shim's) stays
+ * what batchd built, and the job's sandbox does not hold this file. */
+__attribute__((constructor)) static void
+only_the_shim(void)
+{
+	unsetenv("LD_PRELOAD");
+}
