@@ -41,7 +41,7 @@ UNIT	 = $(B)/unit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps run test unit integration clean install plugins soak
+.PHONY: all deps run test unit integration clean install plugins soak man
 all: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 
 # Install the Debian packages that are missing; does nothing when all are.
@@ -73,7 +73,7 @@ $(B)/obj/batchd.pb-c.o: $(GEN).c $(GEN).h
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) -Wall -Werror -Ibuild/gen \
 	    $(PKG_CFLAGS) -c $< -o $@
 
-$(B)/obj/%.o: daemon/%.c daemon/batchd.h $(GEN).h
+$(B)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN).h
 	@mkdir -p $(B)/obj
 	$(CC) $(CFLAGS) -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 
@@ -159,6 +159,7 @@ install: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/batchd \
 	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(B)/batchd $(DESTDIR)$(PREFIX)/sbin/batchd
 	install -m 0755 $(B)/batchd-shim $(DESTDIR)$(PREFIX)/sbin/batchd-shim
@@ -174,6 +175,7 @@ install: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 	[ -e $(DESTDIR)$(SYSCONFDIR)/batchd/batchd.conf ] || \
 	    install -m 0644 configs/batchd.conf $(DESTDIR)$(SYSCONFDIR)/batchd/batchd.conf
 	install -m 0644 man/batchd.8 $(DESTDIR)$(PREFIX)/share/man/man8/batchd.8
+	install -m 0644 man/batchd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/batchd.conf.5
 	[ ! -f cli/batchctl.1 ] || install -m 0644 cli/batchctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/batchctl.1
 	[ ! -f cli/batchctl.bash ] || install -m 0644 cli/batchctl.bash \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/batchctl
@@ -184,6 +186,11 @@ include cli/cli.mk
 -include tests/fuzz/fuzz.mk
 # Benchmarks (make bench, make bench-smoke): see bench/bench.mk.
 -include bench/bench.mk
+
+# batchd.conf(5) is made from the documented example configuration.
+man: man/batchd.conf.5
+man/batchd.conf.5: configs/batchd.conf man/conf2man.py
+	/usr/bin/python3 man/conf2man.py configs/batchd.conf > $@
 
 clean:
 	rm -rf build

@@ -325,8 +325,6 @@ struct config {
 	int		 log_level;
 	uint32_t	 max_message_bytes;
 	uint32_t	 kill_grace_s;
-	char		*python;
-	char		*sql_engine;
 	uint32_t	 log_chunk_bytes;
 	uint32_t	 log_zstd_level;	/* 0: chunks not compressed */
 	char		*http_listen;	/* NULL: no HTTP endpoint */

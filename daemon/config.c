@@ -41,8 +41,6 @@ static const struct key {
 	{ "log_level", K_LEVEL, offsetof(struct config, log_level), 0, 0 },
 	U(max_message_bytes, 1024, 64 << 20),
 	U(kill_grace_s, 0, 3600),
-	S(python),
-	S(sql_engine),
 	U(log_chunk_bytes, 512, 1 << 20),
 	U(log_zstd_level, 0, 3),	/* runs on the loop thread: logs.c */
 	S(http_listen),
@@ -113,8 +111,6 @@ defaults(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->max_message_bytes = 1 << 20;
 	c->kill_grace_s = 5;
-	c->python = xstrdup("python3");
-	c->sql_engine = xstrdup("sqlite3");
 	c->log_chunk_bytes = 1024 * 1024;
 	c->log_zstd_level = 1;
 	c->outbox_max = 100000;
