@@ -444,6 +444,7 @@ int	 config_env_secret(const char *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *);
 int	 config_resolve(struct config *, char **);
+extern uid_t (*config_geteuid)(void);
 
 /* model.c: free and copy the structs above */
 void	 source_free(struct source *);
