@@ -29,7 +29,8 @@
  * else as batchd's own user. The shim (root) hands it to the backend, which
  * drops to it; DIR/work is the job's, and runs/, runs/RUN/ and DIR are
  * 0711 then (data_dir too, main.c), so that the job reaches DIR/work
- * without listing anything on the way; the rest of data_dir stays 0700.
+ * without listing anything on the way; the rest of data_dir stays 0700,
+ * but for a SQL job's own database directory (sql_home()).
  */
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -715,6 +716,72 @@ attempt_mkdir(const char *dir, const char *work, const struct jobident *id,
 }
 
 /*
+ * The SQLite database of workspace ws for a job of identity id: sql/ is
+ * 0711 and root's, sql/{ws}/ is the job's (SQLite writes its journal next
+ * to the database, so the directory must be the job's), and sql/{ws}.db,
+ * the path the sql runner opens, a link to {ws}/{ws}.db (SQLite follows
+ * it, journal included). A database a job of batchd's own user made at
+ * sql/{ws}.db moves in first. 0, or -1 with *cause.
+ */
+static int
+sql_home(const char *ws, const struct jobident *id, char **cause)
+{
+	static const char *const ext[] = { "", "-journal", "-wal", "-shm" };
+	struct stat	 st;
+	char		*sql, *dir, *link, *from, *to, *target;
+	size_t		 i;
+	int		 rc = -1;
+
+	xasprintf(&sql, "%s/sql", cfg->data_dir);
+	xasprintf(&dir, "%s/%s", sql, ws);
+	xasprintf(&link, "%s/%s.db", sql, ws);
+	xasprintf(&target, "%s/%s.db", ws, ws);
+	if ((mkdir(sql, 0700) == -1 && errno != EEXIST) ||
+	    chmod(sql, 0711) == -1 ||
+	    (mkdir(dir, 0700) == -1 && errno != EEXIST) ||
+	    chown(dir, id->uid, id->gid) == -1) {
+		xasprintf(cause, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (lstat(link, &st) == 0 && S_ISREG(st.st_mode)) {
+		for (i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+			xasprintf(&from, "%s%s", link, ext[i]);
+			xasprintf(&to, "%s/%s.db%s", dir, ws, ext[i]);
+			if (rename(from, to) == -1 && errno != ENOENT) {
+				xasprintf(cause, "rename %s: %s", from,
+				    strerror(errno));
+				free(from);
+				free(to);
+				goto out;
+			}
+			free(from);
+			free(to);
+		}
+	}
+	if (symlink(target, link) == -1 && errno != EEXIST) {
+		xasprintf(cause, "symlink %s: %s", link, strerror(errno));
+		goto out;
+	}
+	/* The files are the job's, whoever ran the workspace's jobs before. */
+	for (i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+		xasprintf(&to, "%s/%s.db%s", dir, ws, ext[i]);
+		if (chown(to, id->uid, id->gid) == -1 && errno != ENOENT) {
+			xasprintf(cause, "chown %s: %s", to, strerror(errno));
+			free(to);
+			goto out;
+		}
+		free(to);
+	}
+	rc = 0;
+out:
+	free(sql);
+	free(dir);
+	free(link);
+	free(target);
+	return rc;
+}
+
+/*
  * Start attempt r->attempt of r under a new shim, its job as id. A failure
  * to start ends the attempt at once through run_attempt_ended(); a failure
  * to fetch is the shim's to report.
@@ -739,7 +806,9 @@ exec_start(const struct run *r, const struct jobident *id)
 		fail_attempt(r, R_SPAWN_FAILED, xstrdup(id->error));
 		goto out;
 	}
-	if (attempt_mkdir(dir, work, id, &cause) == -1) {
+	if (attempt_mkdir(dir, work, id, &cause) == -1 ||
+	    (id->set && r->config.type == JT_SQL &&
+	    sql_home(r->ws, id, &cause) == -1)) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}

@@ -128,3 +128,36 @@ def test_bad_identity_settings_stop_batchd(tmp_path, env, message):
     assert p.returncode == 78, (p.returncode, p.stderr)
     assert message in p.stderr, p.stderr
     assert not os.path.exists(tmp_path / "var")    # stopped before it
+
+
+def sql(d, ws, query):
+    rep = d.call("run.submit_sql", pb.SubmitSqlJobRunRequest(
+        sql_query=query, cluster_config=harness.cluster_config()),
+        pb.JobRunReply, ws=ws)
+    harness.assert_ok(rep)
+    r = wait_run(d, ws, rep.job_run.uuid, timeout=30)
+    return r, read_logs(d, ws, r.uuid)[0], read_logs(d, ws, r.uuid,
+                                                      pb.STDERR)[0]
+
+
+def test_sql_database_is_the_workspaces_own(run_daemon_factory, ws):
+    """A workspace's SQLite database is its uid's: written (journal
+    included) by its jobs, out of another workspace's reach; one made while
+    jobs ran as root moves in."""
+    d = run_daemon_factory(env={"BATCHD_JOB_USER": "root"}).start()
+    a, b = ws + "-a", ws + "-b"
+    r, _, err = sql(d, a, "CREATE TABLE t(x); INSERT INTO t VALUES(1);")
+    assert r.status == pb.SUCCEEDED, err
+    d.extra_env.pop("BATCHD_JOB_USER")
+    d.restart()
+    r, out, err = sql(d, a, "BEGIN; INSERT INTO t VALUES(2); COMMIT; "
+                      "SELECT sum(x) FROM t;")
+    assert r.status == pb.SUCCEEDED and out.strip() == b"3", (out, err)
+    r, out, err = sql(d, b, "CREATE TABLE u(y); SELECT 7;")
+    assert r.status == pb.SUCCEEDED and out.strip() == b"7", (out, err)
+    for q in ("ATTACH '%s/sql/%s.db' AS o; SELECT * FROM o.t;"
+              % (d.data_dir, a),
+              "ATTACH '%s/sql/%s/%s.db' AS o; SELECT * FROM o.t;"
+              % (d.data_dir, a, a)):
+        r, out, err = sql(d, b, q)
+        assert r.status == pb.FAILED and b"1" not in out, (out, err)
