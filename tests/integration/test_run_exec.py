@@ -289,12 +289,7 @@ def test_a_full_log_disk_drops_output_and_the_job_goes_on(
         filler = os.path.join(logs, "filler")
         with open(filler, "wb") as f:
             f.write(b"\0" * (1 << 20))
-        # the job (its workspace's uid) and the test signal through here
-        marks = tmp_path / "marks"
-        marks.mkdir()
-        marks.chmod(0o777)
-        harness.passable(str(marks / "x"))
-        wrote, go = str(marks / "wrote"), str(marks / "go")
+        wrote, go = str(tmp_path / "wrote"), str(tmp_path / "go")
         jd = make_jobdef(d, ws, "full", env={"WROTE": wrote, "GO": go},
                          code=GEN + """\
 import os, sys, time
