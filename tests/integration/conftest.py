@@ -46,6 +46,17 @@ def pytest_runtest_makereport(item, call):
                                  d.log_tail(80)))
 
 
+@pytest.fixture(autouse=True)
+def jobs_write_tmp_path(request):
+    """As root, batchd runs jobs as their workspace's uid: tests whose jobs
+    leave marks in tmp_path (gates, order files) need it open to them, as
+    /tmp is (1777), and passable on the way."""
+    if os.geteuid() == 0 and "tmp_path" in request.fixturenames:
+        tmp = request.getfixturevalue("tmp_path")
+        os.chmod(str(tmp), 0o1777)
+        harness.passable(str(tmp / "x"))
+
+
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory):
     srv = harness.NatsServer(str(tmp_path_factory.mktemp("nats")))
