@@ -665,7 +665,7 @@ struct jobident {
 };
 void	 exec_init(void);
 void	 exec_free(void);
-int	 exec_identity(struct txn *, const char *, struct jobident *);
+int	 exec_identity(struct txn *, const struct run *, struct jobident *);
 void	 exec_start(const struct run *, const struct jobident *);
 #include <spawn.h>
 extern int (*exec_spawn)(pid_t *, const char *,

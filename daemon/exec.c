@@ -24,9 +24,10 @@
  * and sends SIGKILL kill_grace_s later.
  *
  * Identity: when batchd is root, a job runs as its workspace's own uid
- * (job_user = workspace; exec_identity(), in the op that starts the
- * attempt, takes it from storage or allocates it there) or as job_user;
- * else as batchd's own user. The shim (root) hands it to the backend, which
+ * (job_user = workspace, local backend; exec_identity(), in the op that
+ * starts the attempt, takes it from storage or allocates it there) or as
+ * job_user; else, and on Slurm unless job_user names a user, as batchd's
+ * own user. The shim (root) hands it to the backend, which
  * drops to it; DIR/work is the job's, and runs/, runs/RUN/ and DIR are
  * 0711 then (data_dir too, main.c), so that the job reaches DIR/work
  * without listing anything on the way; the rest of data_dir stays 0700,
@@ -640,15 +641,18 @@ uid_note_free(void *arg)
 }
 
 /*
- * In an op: as whom the jobs of workspace ws run (see the top of the file),
- * into *id. A workspace's first job allocates its uid in t (logged once
- * t commits); a used-up job_uid_range is id->error, for exec_start() to
- * fail the attempt with. 0 or an LMDB error.
+ * In an op: as whom the job of r runs (see the top of the file), into *id.
+ * A workspace's first job allocates its uid in t (logged once t commits);
+ * a used-up job_uid_range is id->error, for exec_start() to fail the
+ * attempt with. Workspace uids are no accounts: they serve the local
+ * backend; another (Slurm) runs jobs as a user it knows, job_user's or
+ * batchd's own. 0 or an LMDB error.
  */
 int
-exec_identity(struct txn *t, const char *ws, struct jobident *id)
+exec_identity(struct txn *t, const struct run *r, struct jobident *id)
 {
 	struct uid_note	*n;
+	const char	*ws = r->ws, *bname = NULL;
 	int		 rc, fresh;
 
 	memset(id, 0, sizeof *id);
@@ -663,6 +667,9 @@ exec_identity(struct txn *t, const char *ws, struct jobident *id)
 	case JU_WORKSPACE:
 		break;
 	}
+	plugin_backend(r->instance_type, &bname);
+	if (bname == NULL || strcmp(bname, "local") != 0)
+		return 0;
 	rc = store_ws_uid(t, ws, cfg->job_uid_lo, cfg->job_uid_hi, &id->uid,
 	    &fresh);
 	if (rc == ERANGE) {

@@ -368,7 +368,7 @@ start_attempt(struct txn *t, struct run *r)
 
 	/* The job's uid is committed with the attempt, before its spawn. */
 	s = xcalloc(1, sizeof *s);
-	if ((rc = exec_identity(t, r->ws, &s->id)) != 0) {
+	if ((rc = exec_identity(t, r, &s->id)) != 0) {
 		free(s);
 		return rc;
 	}

@@ -14,9 +14,12 @@ On a test failure the tail of every batchd stderr log the test used is
 attached to the report.
 """
 
+import glob
 import os
 import re
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -31,6 +34,24 @@ import harness  # noqa: E402
 harness.setup_pb_path()
 
 from batchd.v1 import batchd_pb2 as pb  # noqa: E402,F401  (fail early)
+
+
+def pytest_configure(config):
+    """As root, batchd runs jobs as their workspace's uid, which must pass
+    through the directories above each test's data_dir. pytest keeps
+    /tmp/pytest-of-root at 0700 and puts it back so whenever any pytest
+    session starts; so the tests' temporary directories go to one of this
+    session's own instead (the three newest are kept, as pytest does)."""
+    if os.geteuid() != 0 or config.option.basetemp:
+        return
+    tmp = tempfile.gettempdir()
+    old = sorted(glob.glob(os.path.join(tmp, "batchd-pytest-*")),
+                 key=os.path.getmtime)
+    for d in old[:-2]:
+        shutil.rmtree(d, ignore_errors=True)
+    top = tempfile.mkdtemp(prefix="batchd-pytest-", dir=tmp)
+    os.chmod(top, 0o711)
+    config.option.basetemp = os.path.join(top, "t")
 
 
 @pytest.hookimpl(hookwrapper=True)
