@@ -769,10 +769,13 @@ sql_home(const char *ws, const struct jobident *id, char **cause)
 		xasprintf(cause, "symlink %s: %s", link, strerror(errno));
 		goto out;
 	}
-	/* The files are the job's, whoever ran the workspace's jobs before. */
+	/*
+	 * The files are the job's, whoever ran the workspace's jobs before;
+	 * never through a link a job left in its directory.
+	 */
 	for (i = 0; i < sizeof ext / sizeof ext[0]; i++) {
 		xasprintf(&to, "%s/%s.db%s", dir, ws, ext[i]);
-		if (chown(to, id->uid, id->gid) == -1 && errno != ENOENT) {
+		if (lchown(to, id->uid, id->gid) == -1 && errno != ENOENT) {
 			xasprintf(cause, "chown %s: %s", to, strerror(errno));
 			free(to);
 			goto out;
