@@ -129,3 +129,27 @@ def test_readme_walkthrough(nats_server, tmp_path):
         finally:
             harness.stop_shims(d)
             d._drop_nc()
+
+
+def test_make_run_check_config_prints_absolute_paths(tmp_path):
+    """make run's relative ./var (and every other path) is absolute from
+    the start: --check-config prints what batchd will use."""
+    root = tmp_path / "clone"
+    clone(str(root))
+    words = shlex.split(run_command(4222, "127.0.0.1:9464"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("BATCHD_")}
+    while re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+        k, v = words.pop(0).split("=", 1)
+        env[k] = v
+    env["BATCHD_SHIM"] = "build/../build/batchd-shim"
+    p = subprocess.run(words + ["--check-config"], cwd=str(root), env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    conf = dict(line.split(" = ", 1) for line in p.stdout.splitlines()
+                if " = " in line and not line.startswith("#"))
+    here = os.path.realpath(str(root))
+    assert conf["data_dir"] == here + "/var", conf
+    assert conf["workspace_root"] == here + "/var/workspaces", conf
+    assert conf["shim"] == here + "/build/batchd-shim", conf
+    assert not os.path.exists(str(root / "var"))    # nothing made
