@@ -41,7 +41,7 @@ UNIT	 = $(B)/unit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps run test unit integration clean install plugins soak man
+.PHONY: all deps run run-command test unit integration clean install plugins soak man
 all: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 
 # Install the Debian packages that are missing; does nothing when all are.
@@ -120,16 +120,27 @@ UNIT_SRCS = $(wildcard tests/unit/*.c)
 $(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# make run: batchd as RUN_BATCHD says, in this directory, state in ./var.
+# RUN_NATS_PORT (default: nats_url of configs/batchd.conf, 4222) and
+# RUN_HTTP choose other ports; `make -s run-command` prints the command
+# (tests/integration/test_readme.py starts batchd with it).
+RUN_HTTP   ?= 127.0.0.1:9464
+RUN_BATCHD  = BATCHD_DATA_DIR=./var BATCHD_HTTP_LISTEN=$(RUN_HTTP) \
+	      $(if $(RUN_NATS_PORT),BATCHD_NATS_URL=nats://127.0.0.1:$(RUN_NATS_PORT)) \
+	      ./build/batchd $(if $(wildcard configs/batchd.conf),-c configs/batchd.conf)
+
 run: deps $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 	@mkdir -p var
-	@if ! bash -c 'exec 3<>/dev/tcp/127.0.0.1/4222' 2>/dev/null; then \
-		echo "starting nats-server on 127.0.0.1:4222 (log: var/nats-server.log)"; \
-		nats-server -a 127.0.0.1 -p 4222 >var/nats-server.log 2>&1 & \
+	@if ! bash -c 'exec 3<>/dev/tcp/127.0.0.1/$(or $(RUN_NATS_PORT),4222)' 2>/dev/null; then \
+		echo "starting nats-server on 127.0.0.1:$(or $(RUN_NATS_PORT),4222) (log: var/nats-server.log)"; \
+		nats-server -a 127.0.0.1 -p $(or $(RUN_NATS_PORT),4222) >var/nats-server.log 2>&1 & \
 		sleep 0.5; \
 	fi
-	@echo "batchd: metrics on http://127.0.0.1:9464/metrics, state in ./var"
-	BATCHD_DATA_DIR=./var BATCHD_HTTP_LISTEN=$${BATCHD_HTTP_LISTEN:-127.0.0.1:9464} \
-	    ./build/batchd $(if $(wildcard configs/batchd.conf),-c configs/batchd.conf)
+	@echo "batchd: metrics on http://$(RUN_HTTP)/metrics, state in ./var"
+	$(RUN_BATCHD)
+
+run-command:
+	@echo '$(strip $(RUN_BATCHD))'
 
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \

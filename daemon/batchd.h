@@ -313,6 +313,14 @@ struct buf {
 	size_t		 cap;
 };
 
+/*
+ * As whom jobs run (config.c, job_user): each workspace as a uid of its own
+ * from job_uid_range (batchd is root, the default), all as one user (batchd
+ * is root), or as batchd's own user (job_user = root, or batchd is not
+ * root).
+ */
+enum jobuser { JU_WORKSPACE, JU_USER, JU_SELF };
+
 /* Configuration; see config.c for keys and defaults. */
 struct config {
 	char		*nats_url;
@@ -341,7 +349,12 @@ struct config {
 	char		*nats_tls_cert;
 	char		*nats_tls_key;
 	char		*secret_env;	/* env names (globs) never shown */
-	char		*job_user;	/* NULL: batchd's own user */
+	char		*job_user;	/* "workspace", "root" or a user */
+	char		*job_uid_range;	/* "LO-HI": uids of workspaces */
+	/* From job_user, job_uid_range and batchd's own uid, at load: */
+	enum jobuser	 job_mode;
+	uint32_t	 job_uid_lo, job_uid_hi;	/* JU_WORKSPACE */
+	uint32_t	 job_uid, job_gid;		/* JU_USER */
 	uint32_t	 job_limit_nofile;	/* 0: inherited */
 	size_t		 job_limit_as;
 	uint32_t	 job_limit_cpu;
@@ -456,6 +469,8 @@ int	 config_secret_file(const char *, const char *, char **, char **);
 int	 config_env_secret(const char *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *);
+int	 config_resolve(struct config *, char **);
+extern uid_t (*config_geteuid)(void);
 
 /* model.c: free and copy the structs above */
 void	 source_free(struct source *);
@@ -557,6 +572,8 @@ int	 store_counter_add(struct txn *, const char *, int64_t, uint64_t *);
 int	 store_ws_count(struct txn *, const char *, const char *, int64_t,
 	    uint64_t *);
 int	 store_config_ref(struct txn *, const struct jobconfig *, uint8_t *);
+int	 store_ws_uid(struct txn *, const char *, uint32_t, uint32_t,
+	    uint32_t *, int *);
 int	 store_scan_names(struct txn *, int, const char *, const char *, size_t,
 	    char ***, size_t *, char **);
 
@@ -685,9 +702,16 @@ void	 run_attempt_ended(const char *, uint32_t, const struct result *);
 void	 run_note(const char *, uint32_t, const char *);
 
 /* exec.c: processes of attempts */
+/* As whom an attempt's job runs (exec_identity()). */
+struct jobident {
+	int		 set;		/* 0: as batchd's own user */
+	uint32_t	 uid, gid;
+	char		*error;		/* owned; the attempt cannot start */
+};
 void	 exec_init(void);
 void	 exec_free(void);
-void	 exec_start(const struct run *);
+int	 exec_identity(struct txn *, const struct run *, struct jobident *);
+void	 exec_start(const struct run *, const struct jobident *);
 #include <spawn.h>
 extern int (*exec_spawn)(pid_t *, const char *,
 	    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,

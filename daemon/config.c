@@ -2,8 +2,16 @@
  * config.c: batchd.conf, an INI file of "key = value" lines (libinih), and
  * BATCHD_<KEY> environment overrides. Precedence: defaults < file < env.
  * Unknown keys and bad values are errors naming the key and the line.
+ *
+ * Paths (K_PATH keys) are made absolute and normal by config_resolve(),
+ * once at start, after batchd has made its directories: nothing else ever
+ * sees a relative path (a job's directory is joined to them in another
+ * working directory, the shim's).
  */
 #include <sys/stat.h>
+
+#include <pwd.h>
+#include <unistd.h>
 
 #include <ctype.h>
 #include <strings.h>
@@ -18,7 +26,7 @@
 
 #include "batchd.h"
 
-enum ktype { K_STR, K_U32, K_SIZE, K_LEVEL, K_BOOL };
+enum ktype { K_STR, K_PATH, K_U32, K_SIZE, K_LEVEL, K_BOOL };
 
 static const struct key {
 	const char	*name;
@@ -27,13 +35,14 @@ static const struct key {
 	uint64_t	 min, max;	/* numeric bounds */
 } keys[] = {
 #define S(n)		{ #n, K_STR, offsetof(struct config, n), 0, 0 }
+#define P(n)		{ #n, K_PATH, offsetof(struct config, n), 0, 0 }
 #define U(n, lo, hi)	{ #n, K_U32, offsetof(struct config, n), lo, hi }
 	S(nats_url),
 	{ "nats_send_asap", K_BOOL, offsetof(struct config, nats_send_asap),
 	    0, 1 },
 	S(subject_prefix),
-	S(data_dir),
-	S(workspace_root),
+	P(data_dir),
+	P(workspace_root),
 	{ "lmdb_map_size", K_SIZE, offsetof(struct config, lmdb_map_size),
 	    1 << 20, (uint64_t)1 << 44 },
 	U(queue_cap, 1, 100000),
@@ -45,8 +54,9 @@ static const struct key {
 	U(log_zstd_level, 0, 3),	/* runs on the loop thread: logs.c */
 	S(http_listen),
 	U(outbox_max, 100, 100000000),
-	S(shim),
+	P(shim),
 	S(job_user),
+	S(job_uid_range),
 	U(job_limit_nofile, 0, 1 << 20),
 	{ "job_limit_as", K_SIZE, offsetof(struct config, job_limit_as),
 	    0, (uint64_t)1 << 50 },
@@ -65,7 +75,7 @@ static const struct key {
 	{ "quota_log_bytes_per_run", K_SIZE,
 	    offsetof(struct config, quota_log_bytes_per_run), 0,
 	    (uint64_t)1 << 50 },
-	S(plugin_dir),
+	P(plugin_dir),
 	S(plugins),
 	S(backend),
 	U(fetch_timeout_s, 1, 86400),
@@ -74,21 +84,36 @@ static const struct key {
 	S(jetstream_logs_stream),
 	S(s3_endpoint),
 	S(s3_access_key_id),
-	S(s3_secret_access_key_file),
+	P(s3_secret_access_key_file),
 	S(reply_prefix),
 	S(nats_user),
-	S(nats_password_file),
-	S(nats_token_file),
+	P(nats_password_file),
+	P(nats_token_file),
 	S(nats_nkey),
-	S(nats_nkey_seed_file),
-	S(nats_creds_file),
-	S(nats_tls_ca),
-	S(nats_tls_cert),
-	S(nats_tls_key),
+	P(nats_nkey_seed_file),
+	P(nats_creds_file),
+	P(nats_tls_ca),
+	P(nats_tls_cert),
+	P(nats_tls_key),
 	S(secret_env),
 #undef S
+#undef P
 #undef U
 };
+
+/*
+ * Each workspace's jobs run as a uid of its own from this range (and the
+ * gid of the same number). It lies where no account is: above the 16-bit
+ * ids of local users, system users and systemd's DynamicUser= (0-65535),
+ * above the container ranges of systemd-nspawn (524288-1879048191) and the
+ * subordinate ids useradd hands out for user namespaces (100000 up, at most
+ * 600100000 by default), below 2^31 (no sign trouble in tools that print
+ * ids as int).
+ */
+#define JOB_UID_RANGE	"2000000000-2000065535"
+
+/* Replaced by tests: batchd's own uid (is it root?). */
+uid_t	(*config_geteuid)(void) = geteuid;
 
 struct parse {
 	struct config	*c;
@@ -135,6 +160,8 @@ defaults(struct config *c)
 	c->jetstream_logs_stream = xstrdup("BATCHD_LOGS");
 	c->reply_prefix = xstrdup("_INBOX.");
 	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
+	c->job_user = xstrdup("workspace");
+	c->job_uid_range = xstrdup(JOB_UID_RANGE);
 }
 
 /* Parse "123", "64K", "1G" into *out; 0 or -1. */
@@ -198,6 +225,7 @@ set_key(struct config *c, const char *name, const char *value)
 	}
 	switch (k->type) {
 	case K_STR:
+	case K_PATH:
 		if (*value == '\0') {
 			xasprintf(&msg, "key '%s': empty value", name);
 			return msg;
@@ -303,6 +331,70 @@ apply_env(struct config *c)
 	return NULL;
 }
 
+/* Parse job_uid_range "LO-HI"; 0 or -1 with *cause. */
+static int
+uid_range(struct config *c, char **cause)
+{
+	unsigned long long	 lo, hi;
+	char			*end;
+	const char		*s = c->job_uid_range;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		goto bad;
+	lo = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '-' || !isdigit((unsigned char)end[1]))
+		goto bad;
+	hi = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || lo == 0 || lo > hi ||
+	    hi >= UINT32_MAX)
+		goto bad;
+	c->job_uid_lo = (uint32_t)lo;
+	c->job_uid_hi = (uint32_t)hi;
+	return 0;
+bad:
+	xasprintf(cause, "key 'job_uid_range': '%s' is not a range LO-HI of "
+	    "uids from 1 to %u", s, UINT32_MAX - 1);
+	return -1;
+}
+
+/*
+ * As whom jobs run: job_user "workspace" (a uid per workspace, when batchd
+ * is root), "root" (batchd's own user) or the name of a user (batchd is
+ * root). 0 or -1 with *cause.
+ */
+static int
+job_identity(struct config *c, char **cause)
+{
+	struct passwd	*pw;
+	int		 root = config_geteuid() == 0;
+
+	if (uid_range(c, cause) == -1)
+		return -1;
+	if (strcmp(c->job_user, "workspace") == 0) {
+		c->job_mode = root ? JU_WORKSPACE : JU_SELF;
+		return 0;
+	}
+	if (strcmp(c->job_user, "root") == 0) {
+		c->job_mode = JU_SELF;
+		return 0;
+	}
+	if (!root) {
+		xasprintf(cause, "key 'job_user': '%s' needs batchd to run as "
+		    "root; as another user jobs run as batchd's own (use "
+		    "'workspace' or 'root')", c->job_user);
+		return -1;
+	}
+	if ((pw = getpwnam(c->job_user)) == NULL) {
+		xasprintf(cause, "key 'job_user': no user '%s'", c->job_user);
+		return -1;
+	}
+	c->job_mode = JU_USER;
+	c->job_uid = pw->pw_uid;
+	c->job_gid = pw->pw_gid;
+	return 0;
+}
+
 /*
  * Load the configuration: defaults, then the file (if path is not NULL),
  * then the environment. Returns NULL and an owned message in *cause on error.
@@ -359,6 +451,8 @@ config_load(const char *path, char **cause)
 		    "together");
 		goto fail;
 	}
+	if (job_identity(c, cause) == -1)
+		goto fail;
 	if (c->workspace_root == NULL)
 		xasprintf(&c->workspace_root, "%s/workspaces", c->data_dir);
 	free(p.err);
@@ -367,6 +461,77 @@ fail:
 	free(p.err);
 	config_free(c);
 	return NULL;
+}
+
+/*
+ * path made absolute (against the working directory) and normal: no ".",
+ * "..", "//" or trailing "/". Symbolic links are resolved where the path
+ * exists (realpath(3)); what does not exist yet is normalised by its
+ * words. NULL if the working directory cannot be known; else owned.
+ */
+static char *
+path_absolute(const char *path)
+{
+	char	 cwd[PATH_MAX], *full, *out, *p, *w, *o;
+	size_t	 n;
+
+	if ((out = realpath(path, NULL)) != NULL)
+		return out;
+	if (*path == '/')
+		full = xstrdup(path);
+	else {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return NULL;
+		xasprintf(&full, "%s/%s", cwd, path);
+	}
+	out = xcalloc(1, strlen(full) + 2);
+	o = out;
+	for (p = full; (w = strsep(&p, "/")) != NULL;) {
+		if (*w == '\0' || strcmp(w, ".") == 0)
+			continue;
+		if (strcmp(w, "..") == 0) {
+			while (o > out && *--o != '/')
+				;
+			*o = '\0';
+			continue;
+		}
+		n = strlen(w);
+		*o++ = '/';
+		memcpy(o, w, n + 1);
+		o += n;
+	}
+	if (o == out)
+		memcpy(out, "/", 2);
+	free(full);
+	return out;
+}
+
+/*
+ * Make every path of c absolute and normal (path_absolute()). batchd calls
+ * it once, after it has made data_dir and workspace_root, so that
+ * symbolic links in them are resolved too. 0, or -1 with *cause.
+ */
+int
+config_resolve(struct config *c, char **cause)
+{
+	size_t	  i;
+	char	**v, *abs;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (keys[i].type != K_PATH)
+			continue;
+		v = (char **)((char *)c + keys[i].off);
+		if (*v == NULL)
+			continue;
+		if ((abs = path_absolute(*v)) == NULL) {
+			xasprintf(cause, "key '%s': %s: %s", keys[i].name, *v,
+			    strerror(errno));
+			return -1;
+		}
+		free(*v);
+		*v = abs;
+	}
+	return 0;
 }
 
 /*
@@ -427,7 +592,7 @@ config_free(struct config *c)
 	if (c == NULL)
 		return;
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
-		if (keys[i].type == K_STR)
+		if (keys[i].type == K_STR || keys[i].type == K_PATH)
 			free(*(char **)((char *)c + keys[i].off));
 	kvlist_free(&c->sections);
 	free(c);
@@ -445,6 +610,7 @@ config_print(const struct config *c)
 
 		switch (k->type) {
 		case K_STR:
+		case K_PATH:
 			if (*(char **)((char *)c + k->off) == NULL)
 				printf("#%s =\n", k->name);
 			else

@@ -22,6 +22,18 @@
  *
  * Cancel: SIGTERM to the shim, which passes it to the job's process group
  * and sends SIGKILL kill_grace_s later.
+ *
+ * Identity: when batchd is root, a job runs as its workspace's own uid
+ * (job_user = workspace, local backend; exec_identity(), in the op that
+ * starts the attempt, takes it from storage or allocates it there) or as
+ * job_user; else, and on Slurm unless job_user names a user, as batchd's
+ * own user. The shim (root) hands it to the backend, which
+ * drops to it; DIR/work is the job's, and runs/, runs/RUN/ and DIR are
+ * 0711 then (data_dir too, main.c), so that the job reaches DIR/work
+ * without listing anything on the way; the rest of data_dir stays 0700
+ * (a SQL job's database directory, sql/{ws}/, is the sql runner's to make
+ * and hand over). The shim's sandbox binds DIR/work where it is, so the
+ * 0711 path only matters to backends without one (Slurm).
  */
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -33,9 +45,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -497,11 +507,11 @@ s3_settings(struct buf *b, char **cause)
  * *cause (a run the plugins cannot serve, or no memory).
  */
 static int
-write_job(const struct run *r, const char *work, int *fdp, char **cause)
+write_job(const struct run *r, const struct jobident *id, const char *work,
+    int *fdp, char **cause)
 {
 	const struct jobconfig	*c = &r->config;
 	const char		*src = NULL, *runner, *backend, *bname;
-	struct passwd		*pw;
 	struct buf		 b = { 0 };
 	char			*s;
 	size_t			 i, off;
@@ -595,20 +605,9 @@ write_job(const struct run *r, const char *work, int *fdp, char **cause)
 		    *c->env.v[i].value != '\0')
 			job_kv(&b, "secret", c->env.v[i].value);
 	job_kv(&b, "secret", c->source.token);
-	if (cfg->job_user != NULL && geteuid() == 0) {
-		if ((pw = getpwnam(cfg->job_user)) == NULL) {
-			xasprintf(cause, "job_user '%s' does not exist",
-			    cfg->job_user);
-			rc = -1;
-			goto out;
-		}
-		if (chown(work, pw->pw_uid, pw->pw_gid) == -1) {
-			xasprintf(cause, "chown %s: %s", work, strerror(errno));
-			rc = -1;
-			goto out;
-		}
-		job_num(&b, "uid", pw->pw_uid);
-		job_num(&b, "gid", pw->pw_gid);
+	if (id->set) {
+		job_num(&b, "uid", id->uid);
+		job_num(&b, "gid", id->gid);
 	}
 	if (cfg->quota_log_bytes_per_run != 0) {
 		job_num(&b, "log_quota", cfg->quota_log_bytes_per_run);
@@ -642,13 +641,118 @@ out:
 	return rc;
 }
 
+struct uid_note {
+	char		*ws;
+	uint32_t	 uid;
+};
+
+static void
+uid_note_log(void *arg)
+{
+	struct uid_note	*n = arg;
+
+	log_info("ws=%s uid=%u gid=%u: the workspace's jobs run as it", n->ws,
+	    n->uid, n->uid);
+}
+
+static void
+uid_note_free(void *arg)
+{
+	struct uid_note	*n = arg;
+
+	free(n->ws);
+	free(n);
+}
+
 /*
- * Start attempt r->attempt of r under a new shim. A failure to start ends
- * the attempt at once through run_attempt_ended(); a failure to fetch is
- * the shim's to report.
+ * In an op: as whom the job of r runs (see the top of the file), into *id.
+ * A workspace's first job allocates its uid in t (logged once t commits);
+ * a used-up job_uid_range is id->error, for exec_start() to fail the
+ * attempt with. Workspace uids are no accounts: they serve the local
+ * backend; another (Slurm) runs jobs as a user it knows, job_user's or
+ * batchd's own. 0 or an LMDB error.
+ */
+int
+exec_identity(struct txn *t, const struct run *r, struct jobident *id)
+{
+	struct uid_note	*n;
+	const char	*ws = r->ws, *bname = NULL;
+	int		 rc, fresh;
+
+	memset(id, 0, sizeof *id);
+	switch (cfg->job_mode) {
+	case JU_SELF:
+		return 0;
+	case JU_USER:
+		id->set = 1;
+		id->uid = cfg->job_uid;
+		id->gid = cfg->job_gid;
+		return 0;
+	case JU_WORKSPACE:
+		break;
+	}
+	plugin_backend(r->instance_type, &bname);
+	if (bname == NULL || strcmp(bname, "local") != 0)
+		return 0;
+	rc = store_ws_uid(t, ws, cfg->job_uid_lo, cfg->job_uid_hi, &id->uid,
+	    &fresh);
+	if (rc == ERANGE) {
+		xasprintf(&id->error, "job_uid_range %s is used up: no uid "
+		    "left for workspace '%s'", cfg->job_uid_range, ws);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	id->set = 1;
+	id->gid = id->uid;
+	if (fresh) {
+		n = xcalloc(1, sizeof *n);
+		n->ws = xstrdup(ws);
+		n->uid = id->uid;
+		txn_defer(t, uid_note_log, n, uid_note_free);
+	}
+	return 0;
+}
+
+/*
+ * DIR and DIR/work for a job of identity id: DIR/work is the job's; DIR and
+ * runs/RUN/ are 0711 (batchd's umask took the bits mkdir was given). 0, or
+ * -1 with *cause.
+ */
+static int
+attempt_mkdir(const char *dir, const char *work, const struct jobident *id,
+    char **cause)
+{
+	char	*run, *slash;
+	int	 rc = 0;
+
+	if (mkdir_p(work, 0700) == -1) {
+		xasprintf(cause, "%s: %s", work, strerror(errno));
+		return -1;
+	}
+	if (!id->set)
+		return 0;
+	run = xstrdup(dir);
+	if ((slash = strrchr(run, '/')) != NULL)
+		*slash = '\0';
+	if (chmod(run, 0711) == -1 || chmod(dir, 0711) == -1) {
+		xasprintf(cause, "chmod %s: %s", dir, strerror(errno));
+		rc = -1;
+	} else if (chown(work, id->uid, id->gid) == -1) {
+		xasprintf(cause, "chown %s: %s", work, strerror(errno));
+		rc = -1;
+	}
+	free(run);
+	return rc;
+}
+
+/*
+ * Start attempt r->attempt of r under a new shim, its job as id. A failure
+ * to start ends the attempt at once through run_attempt_ended(); a failure
+ * to fetch is the shim's to report.
  */
 void
-exec_start(const struct run *r)
+exec_start(const struct run *r, const struct jobident *id)
 {
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 attr;
@@ -658,16 +762,20 @@ exec_start(const struct run *r)
 	char				*dir, *work, *cause = NULL, *log;
 	char				*path;
 	pid_t				 pid;
+	mode_t				 mask;
 	int				 rc, lock, job = -1;
 
 	dir = attempt_dir(r->uuid, r->attempt);
 	xasprintf(&work, "%s/work", dir);
-	if (mkdir_p(work, 0700) == -1) {
-		xasprintf(&cause, "%s: %s", work, strerror(errno));
+	if (id->error != NULL) {
+		fail_attempt(r, R_SPAWN_FAILED, xstrdup(id->error));
+		goto out;
+	}
+	if (attempt_mkdir(dir, work, id, &cause) == -1) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
-	if (write_job(r, work, &job, &cause) == -1) {
+	if (write_job(r, id, work, &job, &cause) == -1) {
 		fail_attempt(r, R_SPAWN_FAILED, cause);
 		goto out;
 	}
@@ -709,7 +817,14 @@ exec_start(const struct run *r)
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	/*
+	 * The shim fetches the job's files as root: with batchd's umask
+	 * (077) a job of another uid could not read them. DIR/work, the
+	 * job's own and 0700, keeps them from others.
+	 */
+	mask = umask(id->set ? 022 : 077);
 	rc = exec_spawn(&pid, argv.v[0], &fa, &attr, argv.v, env.v);
+	umask(mask);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(log);

@@ -33,18 +33,23 @@ usage(FILE *f)
 	    EXIT_USAGE, EXIT_CONFIG, EXIT_STORAGE, EXIT_BUS, EXIT_SOFTWARE);
 }
 
-/* The data directory holds logs and secrets: 0700, whoever made it. */
+/*
+ * The data directory holds logs and secrets: 0700, whoever made it; 0711
+ * when jobs run as other users (they pass through it and runs/ to their
+ * own DIR/work, exec.c; they list and read nothing else).
+ */
 static void
-private_dir(const char *dir)
+private_dir(const char *dir, mode_t mode)
 {
 	struct stat	st;
 
 	if (stat(dir, &st) == -1)
 		fatal_code(EXIT_STORAGE, "%s: %s", dir, strerror(errno));
-	if ((st.st_mode & 077) != 0) {
-		log_warnx("data_dir %s was mode %03o; now 0700", dir,
-		    st.st_mode & 0777);
-		if (chmod(dir, 0700) == -1)
+	if ((st.st_mode & 0777) != mode) {
+		if ((st.st_mode & 077 & ~mode) != 0)
+			log_warnx("%s was mode %03o; now %03o", dir,
+			    st.st_mode & 0777, mode);
+		if (chmod(dir, mode) == -1)
 			fatal_code(EXIT_STORAGE, "chmod %s: %s", dir,
 			    strerror(errno));
 	}
@@ -61,7 +66,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*path = NULL;
-	char		*cause = NULL;
+	char		*cause = NULL, *runs;
 	int		 ch, check = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -93,21 +98,40 @@ main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	if (check) {
+		if (config_resolve(cfg, &cause) == -1) {
+			fprintf(stderr, "batchd: %s\n", cause);
+			free(cause);
+			config_free(cfg);
+			return EXIT_CONFIG;
+		}
 		config_print(cfg);
 		config_free(cfg);
 		return 0;
 	}
 	log_init(cfg->log_level);
 	umask(077);
-	log_info("batchd %s starting data_dir=%s nats=%s prefix=%s",
-	    BATCHD_VERSION, cfg->data_dir, cfg->nats_url, cfg->subject_prefix);
 
 	loop_init();
 	if (mkdir_p(cfg->data_dir, 0700) == -1 ||
 	    mkdir_p(cfg->workspace_root, 0755) == -1)
 		fatal_code(EXIT_STORAGE, "creating %s or %s failed",
 		    cfg->data_dir, cfg->workspace_root);
-	private_dir(cfg->data_dir);
+	/* From here on every configured path is absolute. */
+	if (config_resolve(cfg, &cause) == -1)
+		fatal_code(EXIT_CONFIG, "%s", cause);
+	log_info("batchd %s starting data_dir=%s nats=%s prefix=%s",
+	    BATCHD_VERSION, cfg->data_dir, cfg->nats_url, cfg->subject_prefix);
+	if (cfg->job_mode == JU_SELF)
+		private_dir(cfg->data_dir, 0700);
+	else {
+		xasprintf(&runs, "%s/runs", cfg->data_dir);
+		if (mkdir_p(runs, 0700) == -1)
+			fatal_code(EXIT_STORAGE, "%s: %s", runs,
+			    strerror(errno));
+		private_dir(cfg->data_dir, 0711);
+		private_dir(runs, 0711);
+		free(runs);
+	}
 	if (store_open(cfg->data_dir, cfg->lmdb_map_size, &cause) == -1)
 		fatal_code(EXIT_STORAGE, "%s", cause);
 	if (plugin_init(&cause) == -1)

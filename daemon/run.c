@@ -144,10 +144,30 @@ run_dup(const struct run *r)
 	return c;
 }
 
+static void	run_heap_free(void *);
+
+/* What the spawn after the commit needs: the run, as whom its job runs. */
+struct start_arg {
+	struct run	*r;
+	struct jobident	 id;
+};
+
 static void
 start_cb(void *arg)
 {
-	exec_start(arg);
+	struct start_arg	*s = arg;
+
+	exec_start(s->r, &s->id);
+}
+
+static void
+start_free(void *arg)
+{
+	struct start_arg	*s = arg;
+
+	run_heap_free(s->r);
+	free(s->id.error);
+	free(s);
 }
 
 static void
@@ -341,10 +361,17 @@ struct kick_op {
 static int
 start_attempt(struct txn *t, struct run *r)
 {
-	struct attempt	*a;
-	int64_t		 now = now_ms();
-	int		 rc;
+	struct attempt		*a;
+	struct start_arg	*s;
+	int64_t			 now = now_ms();
+	int			 rc;
 
+	/* The job's uid is committed with the attempt, before its spawn. */
+	s = xcalloc(1, sizeof *s);
+	if ((rc = exec_identity(t, r, &s->id)) != 0) {
+		free(s);
+		return rc;
+	}
 	r->attempts = xreallocarray(r->attempts, r->n_attempts + 1,
 	    sizeof *r->attempts);
 	a = &r->attempts[r->n_attempts++];
@@ -360,9 +387,13 @@ start_attempt(struct txn *t, struct run *r)
 	r->retry_at_ms = 0;
 	r->queue_seq = 0;
 	if ((rc = set_status(t, r, RS_RUNNING, R_RUNNING, NULL)) != 0 ||
-	    (rc = store_put_run(t, r)) != 0)
+	    (rc = store_put_run(t, r)) != 0) {
+		free(s->id.error);
+		free(s);
 		return rc;
-	txn_defer_late(t, start_cb, run_dup(r), run_heap_free);
+	}
+	s->r = run_dup(r);
+	txn_defer_late(t, start_cb, s, start_free);
 	return 0;
 }
 

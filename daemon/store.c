@@ -65,6 +65,15 @@
  * A run record (JobRun) holds config_ref and no config; store_get_run()
  * rebuilds config from the snapshot, the run's args and its env, so a
  * run costs what its own request carried, not its definition's size.
+ *   meta          also the identities of workspaces (store_ws_uid()):
+ *                 "ws_uid/{ws}" -> the uid (and gid) of its jobs (4 bytes,
+ *                 big-endian), "uid_ws/{uid}" (decimal) -> ws, its
+ *                 reverse, and "ws_uid_next" -> the next uid to try (4
+ *                 bytes, big-endian). Written once, never changed or
+ *                 removed: a workspace keeps its uid, no two share one.
+ *                 Added without a schema bump: no older record
+ *                 changes meaning, and a store without them has simply
+ *                 given no uid yet.
  * Runs and their events are keyed by an id given in submission order, not
  * by the (random) uuid: a submission appends to both B-trees instead of
  * dirtying a random leaf of each; only the small run_ids map takes a
@@ -82,6 +91,8 @@
 #include <sys/sysmacros.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1074,6 +1085,85 @@ store_counter_add(struct txn *t, const char *key, int64_t delta,
 	if (out != NULL)
 		*out = n;
 	return store_put(t, DB_META, key, strlen(key), &n, sizeof n);
+}
+
+/* A 4-byte big-endian number of the meta database; 0 or an LMDB error. */
+static int
+meta_u32(struct txn *t, const char *key, uint32_t *out)
+{
+	MDB_val	v;
+	int	rc;
+
+	if ((rc = store_get(t, DB_META, key, strlen(key), &v)) != 0)
+		return rc;
+	if (v.mv_size != 4)
+		return MDB_CORRUPTED;
+	*out = (uint32_t)((const uint8_t *)v.mv_data)[0] << 24 |
+	    (uint32_t)((const uint8_t *)v.mv_data)[1] << 16 |
+	    (uint32_t)((const uint8_t *)v.mv_data)[2] << 8 |
+	    ((const uint8_t *)v.mv_data)[3];
+	return 0;
+}
+
+static int
+meta_put_u32(struct txn *t, const char *key, uint32_t n)
+{
+	uint8_t	b[4] = { n >> 24, n >> 16, n >> 8, n };
+
+	return store_put(t, DB_META, key, strlen(key), b, sizeof b);
+}
+
+/*
+ * The uid of workspace ws's jobs (its gid is the same number): the one
+ * stored, else the next of lo..hi that no workspace, no account and no
+ * group has, stored now in t (*fresh set). The search starts at
+ * "ws_uid_next" (lo when that is outside lo..hi, as after a change of the
+ * range) and goes up, never back: uids are never given back. 0, ERANGE
+ * when no uid of lo..hi is left, or an LMDB error.
+ */
+int
+store_ws_uid(struct txn *t, const char *ws, uint32_t lo, uint32_t hi,
+    uint32_t *uid, int *fresh)
+{
+	char		 key[80], rkey[32];
+	uint32_t	 next;
+	uint64_t	 u;
+	MDB_val		 v;
+	int		 rc;
+
+	*fresh = 0;
+	snprintf(key, sizeof key, "ws_uid/%s", ws);
+	if ((rc = meta_u32(t, key, uid)) != MDB_NOTFOUND)
+		return rc;
+	if ((rc = meta_u32(t, "ws_uid_next", &next)) == 0 &&
+	    (uint64_t)next == (uint64_t)hi + 1)
+		return ERANGE;		/* the last one is given */
+	if (rc == MDB_NOTFOUND || (rc == 0 && (next < lo || next > hi)))
+		next = lo;
+	else if (rc != 0)
+		return rc;
+	for (u = next; u <= hi; u++) {
+		snprintf(rkey, sizeof rkey, "uid_ws/%llu", (unsigned long long)u);
+		if ((rc = store_get(t, DB_META, rkey, strlen(rkey), &v)) == 0)
+			continue;		/* a workspace's */
+		if (rc != MDB_NOTFOUND)
+			return rc;
+		if (getpwuid((uid_t)u) != NULL || getgrgid((gid_t)u) != NULL)
+			continue;		/* an account's */
+		break;
+	}
+	if (u > hi)
+		return ERANGE;
+	*uid = (uint32_t)u;
+	if ((rc = meta_put_u32(t, key, *uid)) != 0 ||
+	    (rc = store_put(t, DB_META, rkey, strlen(rkey), ws,
+	    strlen(ws))) != 0)
+		return rc;
+	/* hi + 1 (or 0, wrapped) says the range is used up. */
+	if ((rc = meta_put_u32(t, "ws_uid_next", (uint32_t)(u + 1))) != 0)
+		return rc;
+	*fresh = 1;
+	return 0;
 }
 
 /*

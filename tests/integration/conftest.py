@@ -14,9 +14,12 @@ On a test failure the tail of every batchd stderr log the test used is
 attached to the report.
 """
 
+import glob
 import os
 import re
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -33,6 +36,24 @@ harness.setup_pb_path()
 from batchd.v1 import batchd_pb2 as pb  # noqa: E402,F401  (fail early)
 
 
+def pytest_configure(config):
+    """As root, batchd runs jobs as their workspace's uid, which must pass
+    through the directories above each test's data_dir. pytest keeps
+    /tmp/pytest-of-root at 0700 and puts it back so whenever any pytest
+    session starts; so the tests' temporary directories go to one of this
+    session's own instead (the three newest are kept, as pytest does)."""
+    if os.geteuid() != 0 or config.option.basetemp:
+        return
+    tmp = tempfile.gettempdir()
+    old = sorted(glob.glob(os.path.join(tmp, "batchd-pytest-*")),
+                 key=os.path.getmtime)
+    for d in old[:-2]:
+        shutil.rmtree(d, ignore_errors=True)
+    top = tempfile.mkdtemp(prefix="batchd-pytest-", dir=tmp)
+    os.chmod(top, 0o711)
+    config.option.basetemp = os.path.join(top, "t")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -44,6 +65,17 @@ def pytest_runtest_makereport(item, call):
                 continue
             rep.sections.append(("batchd stderr %s" % d.tmpdir,
                                  d.log_tail(80)))
+
+
+@pytest.fixture(autouse=True)
+def jobs_write_tmp_path(request):
+    """As root, batchd runs jobs as their workspace's uid: tests whose jobs
+    leave marks in tmp_path (gates, order files) need it open to them, as
+    /tmp is (1777), and passable on the way."""
+    if os.geteuid() == 0 and "tmp_path" in request.fixturenames:
+        tmp = request.getfixturevalue("tmp_path")
+        os.chmod(str(tmp), 0o1777)
+        harness.passable(str(tmp / "x"))
 
 
 @pytest.fixture(scope="module")

@@ -163,6 +163,22 @@ class NatsServer:
 
 # ---------------------------------------------------------------- batchd
 
+def passable(path):
+    """As root, batchd runs jobs as the uid of their workspace: they pass
+    through the directories above data_dir (pytest makes its own 0700) to
+    reach their attempt directory. Adds x (not r) for others to each
+    directory of the temporary tree above path."""
+    if os.geteuid() != 0:
+        return
+    tmp = os.path.realpath(tempfile.gettempdir())
+    p = os.path.dirname(os.path.realpath(path))
+    while p.startswith(tmp + "/"):
+        mode = os.stat(p).st_mode
+        if not mode & 0o001:
+            os.chmod(p, (mode & 0o7777) | 0o011)
+        p = os.path.dirname(p)
+
+
 class Daemon:
     """One batchd process (restartable) with its data and workspace dirs.
 
@@ -214,6 +230,9 @@ class Daemon:
                                  % self.binary)
         os.makedirs(self.data_dir, exist_ok=True)
         os.makedirs(self.ws_root, exist_ok=True)
+        passable(self.data_dir)
+        if os.geteuid() == 0:   # tests' jobs leave marks here (as in /tmp)
+            os.chmod(self.tmpdir, 0o1777)
         self._log = open(self.stderr_path, "ab")
         self._log.write(b"==== harness: start #%d at %.3f ====\n"
                         % (self.starts + 1, time.time()))

@@ -4,6 +4,7 @@ the HTTP endpoint (/metrics, /healthz, /readyz) and --check-config."""
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import urllib.error
@@ -79,16 +80,37 @@ def test_unit_verifies(destdir, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="no systemd-analyze")
 def test_unit_security_exposure(destdir):
+    """The unit delegates what the sandbox needs (user, mount and PID
+    namespaces, the mount calls, a cgroup subtree) and scores at most
+    2.0."""
     unit = os.path.join(destdir,
                         "usr/local/lib/systemd/system/batchd.service")
     out = subprocess.run(["systemd-analyze", "security", "--offline=true",
-                          "--no-pager", unit],
+                          "--no-pager", "--threshold=20", unit],
                          capture_output=True, text=True)
     m = re.search(r"Overall exposure level for batchd\.service: ([0-9.]+)",
                   out.stdout + out.stderr)
     assert m, out.stdout + out.stderr
-    assert float(m.group(1)) <= 2.5, out.stdout
+    assert float(m.group(1)) <= 2.0, out.stdout
+    assert out.returncode == 0, out.stdout + out.stderr   # --threshold=20
+    text = open(unit).read()
+    settings = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            settings.setdefault(k, []).append(v)
+    assert settings["RestrictNamespaces"] == ["user mnt pid"], settings
+    assert settings["Delegate"] == ["yes"], settings
+    assert "ProtectControlGroups" not in settings, settings
+    denied = " ".join(v[1:] for v in settings["SystemCallFilter"]
+                      if v.startswith("~")).split()
+    for call in ("@mount", "@privileged", "mount", "umount2",
+                 "pivot_root"):
+        assert call not in denied, denied
+    assert "@mount" in settings["SystemCallFilter"][0].split(), settings
 
 
 def test_bad_config_exit_code(tmp_path):

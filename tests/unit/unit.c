@@ -13,6 +13,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,6 +777,117 @@ test_validate_config(void)
 	    c.retry.num_retries == 0 && !c.retry.on_timeout);
 }
 
+/* Every path key is made absolute and normal; links resolved if there. */
+static void
+test_config_resolve(void)
+{
+	struct config	*c;
+	char		 cwd[PATH_MAX], want[PATH_MAX + 64], *cause = NULL;
+
+	CHECK(getcwd(cwd, sizeof cwd) != NULL);
+	CHECK(mkdir("real", 0700) == 0 && symlink("real", "link") == 0);
+	setenv("BATCHD_DATA_DIR", "./var/..//x/./y/", 1);
+	setenv("BATCHD_SHIM", "build/../bin/batchd-shim", 1);
+	setenv("BATCHD_PLUGIN_DIR", "link", 1);
+	setenv("BATCHD_NATS_TLS_CA", "/etc/../etc//ssl/./ca.pem", 1);
+	c = config_load(NULL, &cause);
+	unsetenv("BATCHD_DATA_DIR");
+	unsetenv("BATCHD_SHIM");
+	unsetenv("BATCHD_PLUGIN_DIR");
+	unsetenv("BATCHD_NATS_TLS_CA");
+	CHECK(c != NULL);
+	CHECK(strcmp(c->data_dir, "./var/..//x/./y/") == 0);	/* as given */
+	CHECK(config_resolve(c, &cause) == 0);
+	snprintf(want, sizeof want, "%s/x/y", cwd);
+	CHECK(strcmp(c->data_dir, want) == 0);
+	snprintf(want, sizeof want, "%s/x/y/workspaces", cwd);
+	CHECK(strcmp(c->workspace_root, want) == 0);
+	snprintf(want, sizeof want, "%s/bin/batchd-shim", cwd);
+	CHECK(strcmp(c->shim, want) == 0);
+	snprintf(want, sizeof want, "%s/real", cwd);
+	CHECK(strcmp(c->plugin_dir, want) == 0);
+	CHECK(strcmp(c->nats_tls_ca, "/etc/ssl/ca.pem") == 0);
+	CHECK(c->nats_tls_key == NULL);		/* unset stays unset */
+	/* Once resolved, resolving again changes nothing. */
+	snprintf(want, sizeof want, "%s", c->data_dir);
+	CHECK(config_resolve(c, &cause) == 0);
+	CHECK(strcmp(c->data_dir, want) == 0);
+	config_free(c);
+}
+
+static uid_t	fake_euid;
+
+static uid_t
+fake_geteuid(void)
+{
+	return fake_euid;
+}
+
+/* As whom jobs run, from job_user, job_uid_range and batchd's own uid. */
+static void
+test_config_job_user(void)
+{
+	static const char *bad[] = { "5-4", "0-10", "1-4294967295", "12",
+	    "a-b", "-3", "3-", "1-2x" };
+	struct config	*c;
+	struct passwd	*nobody = getpwnam("nobody");
+	char		*cause = NULL;
+	size_t		 i;
+
+	config_geteuid = fake_geteuid;
+	fake_euid = 0;
+	c = config_load(NULL, &cause);
+	CHECK(c != NULL && c->job_mode == JU_WORKSPACE);
+	CHECK(c->job_uid_lo == 2000000000u && c->job_uid_hi == 2000065535u);
+	config_free(c);
+	setenv("BATCHD_JOB_USER", "root", 1);
+	c = config_load(NULL, &cause);
+	CHECK(c != NULL && c->job_mode == JU_SELF);
+	config_free(c);
+	if (nobody != NULL) {
+		setenv("BATCHD_JOB_USER", "nobody", 1);
+		c = config_load(NULL, &cause);
+		CHECK(c != NULL && c->job_mode == JU_USER);
+		CHECK(c->job_uid == nobody->pw_uid &&
+		    c->job_gid == nobody->pw_gid);
+		config_free(c);
+	}
+	setenv("BATCHD_JOB_USER", "no-such-user-here", 1);
+	c = config_load(NULL, &cause);
+	CHECK(c == NULL && strstr(cause, "job_user") != NULL);
+	free(cause);
+
+	/* Not root: jobs run as batchd; a named user is an error. */
+	fake_euid = 1000;
+	setenv("BATCHD_JOB_USER", "workspace", 1);
+	c = config_load(NULL, &cause);
+	CHECK(c != NULL && c->job_mode == JU_SELF);
+	config_free(c);
+	setenv("BATCHD_JOB_USER", "root", 1);
+	c = config_load(NULL, &cause);
+	CHECK(c != NULL && c->job_mode == JU_SELF);
+	config_free(c);
+	setenv("BATCHD_JOB_USER", "nobody", 1);
+	c = config_load(NULL, &cause);
+	CHECK(c == NULL && strstr(cause, "job_user") != NULL &&
+	    strstr(cause, "root") != NULL);
+	free(cause);
+	unsetenv("BATCHD_JOB_USER");
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		setenv("BATCHD_JOB_UID_RANGE", bad[i], 1);
+		c = config_load(NULL, &cause);
+		CHECK(c == NULL && strstr(cause, "job_uid_range") != NULL);
+		free(cause);
+	}
+	setenv("BATCHD_JOB_UID_RANGE", "7-7", 1);
+	c = config_load(NULL, &cause);
+	unsetenv("BATCHD_JOB_UID_RANGE");
+	CHECK(c != NULL && c->job_uid_lo == 7 && c->job_uid_hi == 7);
+	config_free(c);
+	config_geteuid = geteuid;
+}
+
 /* ------------------------------------------------------------ store */
 
 struct put_op {
@@ -914,6 +1028,102 @@ test_store_group_commit(void)
 	/* Durable across a reopen. */
 	CHECK(store_open(".", 1 << 20, &cause) == 0);
 	CHECK(stored("a") && stored("c") && !stored("b"));
+	store_close();
+}
+
+/* store_ws_uid() in an op of its own, committed. */
+struct uid_op {
+	struct op	 op;
+	const char	*ws;
+	uint32_t	 lo, hi, uid;
+	int		 fresh, rc;
+};
+
+static int
+uid_apply(struct op *op, struct txn *t)
+{
+	struct uid_op	*u = (struct uid_op *)op;
+
+	u->rc = store_ws_uid(t, u->ws, u->lo, u->hi, &u->uid, &u->fresh);
+	return u->rc == ERANGE ? 0 : u->rc;
+}
+
+static void
+uid_done(struct op *op)
+{
+	(void)op;
+}
+
+static void
+uid_fail(struct op *op, int rc)
+{
+	((struct uid_op *)op)->rc = rc;
+}
+
+/* The uid of ws from lo..hi: the uid, -1 (ERANGE) or -2 (another error);
+ * *fresh: allocated now. */
+static int64_t
+ws_uid(const char *ws, uint32_t lo, uint32_t hi, int *fresh)
+{
+	struct uid_op	u;
+
+	memset(&u, 0, sizeof u);
+	u.op.apply = uid_apply;
+	u.op.free = uid_done;
+	u.op.fail = uid_fail;
+	u.ws = ws;
+	u.lo = lo;
+	u.hi = hi;
+	u.rc = -1;
+	store_submit(&u.op);
+	store_flush_now();
+	if (fresh != NULL)
+		*fresh = u.fresh;
+	return u.rc == 0 ? (int64_t)u.uid : u.rc == ERANGE ? -1 : -2;
+}
+
+/*
+ * A workspace's uid: allocated once, kept across a reopen, never shared,
+ * never an account's; a used-up range is ERANGE, and a new range does not
+ * give a uid out twice.
+ */
+static void
+test_store_ws_uid(void)
+{
+	const uint32_t	 lo = 2000100000;
+	char		*cause = NULL;
+	int		 fresh;
+	int64_t		 want;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(ws_uid("a", lo, lo + 2, &fresh) == lo && fresh);
+	CHECK(ws_uid("b", lo, lo + 2, &fresh) == lo + 1 && fresh);
+	CHECK(ws_uid("a", lo, lo + 2, &fresh) == lo && !fresh);
+	store_close();
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(ws_uid("a", lo, lo + 2, &fresh) == lo && !fresh);
+	CHECK(ws_uid("b", lo, lo + 2, &fresh) == lo + 1 && !fresh);
+	CHECK(ws_uid("c", lo, lo + 2, &fresh) == lo + 2 && fresh);
+	CHECK(ws_uid("d", lo, lo + 2, &fresh) == -1 && !fresh);
+	CHECK(ws_uid("d", lo, lo + 2, NULL) == -1);
+	CHECK(ws_uid("a", lo, lo + 2, NULL) == lo);	/* still its own */
+	/* A range elsewhere: from its start; a uid never moves. */
+	CHECK(ws_uid("d", lo + 10, lo + 11, &fresh) == lo + 10 && fresh);
+	CHECK(ws_uid("a", lo + 10, lo + 11, NULL) == lo);
+	/* A range over given uids, from its start: they are skipped. */
+	CHECK(ws_uid("e", lo, lo + 5, &fresh) == lo + 3 && fresh);
+	CHECK(ws_uid("f", lo, lo + 20, &fresh) == lo + 4 && fresh);
+	store_close();
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	CHECK(ws_uid("d", lo, lo + 20, NULL) == lo + 10);
+	CHECK(ws_uid("e", lo, lo + 20, NULL) == lo + 3);
+	CHECK(ws_uid("f", lo, lo + 20, NULL) == lo + 4);
+	/* An account's uid (nobody's, 65534) is skipped. */
+	if (getpwuid(65534) != NULL) {
+		want = getpwuid(65535) == NULL && getgrgid(65535) == NULL ?
+		    65535 : -1;
+		CHECK(ws_uid("g", 65534, 65535, NULL) == want);
+	}
 	store_close();
 }
 
@@ -2180,6 +2390,8 @@ static const struct {
 	T(test_config_bad_value),
 	T(test_config_env),
 	T(test_config_missing_file),
+	T(test_config_resolve),
+	T(test_config_job_user),
 	T(test_split_words),
 	T(test_utf8),
 	T(test_names),
@@ -2202,6 +2414,7 @@ static const struct {
 	T(test_store_undo),
 	T(test_store_undo_mixed),
 	T(test_store_one_owner),
+	T(test_store_ws_uid),
 	T(test_store_redo_replay),
 	T(test_store_redo_torn),
 	T(test_store_redo_sync_fails),
