@@ -41,6 +41,16 @@ print('through the gate')
 """
 
 
+def job_writable(d, ws, name):
+    """An empty file in ws's workspace, the one host directory its jobs
+    see, that they may append to whatever uid they run as."""
+    path = os.path.join(d.ws_root, ws, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "w").close()
+    os.chmod(path, 0o666)
+    return path
+
+
 def order_of(path):
     try:
         with open(path) as f:
@@ -82,8 +92,8 @@ def idle(d, ws, cluster_uuid):
 def test_fifo_one_at_a_time(run_daemon, ws, bus_watch):
     d = run_daemon
     cl = make_cluster(d, ws, "c1")
-    gate = os.path.join(d.tmpdir, "gate-" + ws)
-    order = os.path.join(d.tmpdir, "order-" + ws)
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
+    order = job_writable(d, ws, "order")
     gated = make_jobdef(d, ws, "gated", code=GATED, env={"GATE": gate})
     tagged = make_jobdef(d, ws, "tagged", code=TAGGED, env={"ORDER": order})
     w = bus_watch(d, ws)
@@ -191,8 +201,8 @@ def test_queue_cap_concurrent_submitters(run_daemon_factory, ws):
     cap, submitters = 10, 40
     d = run_daemon_factory(env={"BATCHD_QUEUE_CAP": str(cap)}).start()
     cl = make_cluster(d, ws, "c1")
-    gate = os.path.join(d.tmpdir, "gate-" + ws)
-    order = os.path.join(d.tmpdir, "order-" + ws)
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
+    order = job_writable(d, ws, "order")
     gated = make_jobdef(d, ws, "gated", code=GATED, env={"GATE": gate})
     tagged = make_jobdef(d, ws, "tagged", code=TAGGED, env={"ORDER": order})
     blocker = submit_ok(d, ws, gated.uuid, cl.uuid)
@@ -285,7 +295,7 @@ def test_paused_cluster_holds_its_queue(run_daemon, ws):
     the cluster is resumed."""
     d = run_daemon
     cl = make_cluster(d, ws, "c1", auto_resume=False)
-    gate = os.path.join(d.tmpdir, "gate-" + ws)
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     gated = make_jobdef(d, ws, "gated", code=GATED, env={"GATE": gate})
     ok = make_jobdef(d, ws, "ok", code=OK)
     blocker = submit_ok(d, ws, gated.uuid, cl.uuid)
@@ -343,7 +353,7 @@ def test_idempotency_key(run_daemon, ws):
 
 def test_ephemeral_cluster(run_daemon, ws, bus_watch):
     d = run_daemon
-    gate = os.path.join(d.tmpdir, "gate-" + ws)
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     cc = cluster_config(workers=1, instance_type="m5.large", version="3.1")
     gated = make_jobdef(d, ws, "gated", code=GATED, env={"GATE": gate},
                         cluster=cc)
