@@ -290,11 +290,11 @@ def test_kill9_output_written_while_down_is_published(make_nats,
     The next batchd finds the result; the bytes the job wrote meanwhile
     must reach the bus too, with the stream's eof chunk: every byte a job
     writes is in its logs and on the bus."""
-    gate = str(tmp_path / "gate")
     srv = make_nats()
     srv.start()
     d = daemon_factory(nats_url=srv.url, env={"BATCHD_KILL_GRACE_S": "1"})
     d.start(timeout=30)
+    gate = os.path.join(d.ws_root, ws, "gate")   # the job sees it
     w = harness.BusWatch(d, ws)
     try:
         jd = harness.make_jobdef(d, ws, "gated", GATED, args=gate)

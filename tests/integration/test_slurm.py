@@ -100,8 +100,7 @@ def conf_text(slurm_conf, python_mpiexec=None):
     stand-in tools."""
     text = ("plugins = workspace,python,sql,local,slurm\n"
             "kill_grace_s = 1\n"
-            "job_limit_nofile = 512\n"
-            "python = %s\n" % sys.executable)
+            "job_limit_nofile = 512\n")
     if python_mpiexec is not None:
         text += "\n[plugin.python]\nmpiexec = %s\n" % python_mpiexec
     text += "\n[plugin.slurm]\n"
