@@ -389,13 +389,14 @@ struct cluster_totals {
 	uint64_t	 active;
 };
 
-/* A write transaction of one loop turn, or a nested one for one op. */
+/* The loop turn's write transaction, as an op sees it (store-txn.c). */
 struct txn;
 
 /*
- * A unit of state change. apply() runs inside a nested transaction and may
- * only write LMDB and defer effects; it returns 0, or an LMDB/errno code
- * that aborts the op's writes (MDB_MAP_FULL: retried after the map grows).
+ * A unit of state change. apply() runs in the turn's transaction and may
+ * only write LMDB (store_put() and the like) and defer effects; it returns
+ * 0, or an LMDB/errno code: the op's writes are undone (MDB_MAP_FULL:
+ * retried after the map grows).
  * fail() is called instead of the deferred effects when the op's writes
  * could not be committed; it owns and frees the op either way.
  */
