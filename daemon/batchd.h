@@ -389,13 +389,14 @@ struct cluster_totals {
 	uint64_t	 active;
 };
 
-/* A write transaction of one loop turn, or a nested one for one op. */
+/* The loop turn's write transaction, as an op sees it (store-txn.c). */
 struct txn;
 
 /*
- * A unit of state change. apply() runs inside a nested transaction and may
- * only write LMDB and defer effects; it returns 0, or an LMDB/errno code
- * that aborts the op's writes (MDB_MAP_FULL: retried after the map grows).
+ * A unit of state change. apply() runs in the turn's transaction and may
+ * only write LMDB (store_put() and the like) and defer effects; it returns
+ * 0, or an LMDB/errno code: the op's writes are undone (MDB_MAP_FULL:
+ * retried after the map grows).
  * fail() is called instead of the deferred effects when the op's writes
  * could not be committed; it owns and frees the op either way.
  */
@@ -530,31 +531,21 @@ int	 wire_decode_event(const void *, size_t, struct runevent *);
 #define WIRE_LOGCHUNK_HEAD	128	/* see wire_logchunk_head() */
 size_t	 wire_logchunk_head(uint8_t *, const struct logchunk *);
 
-/* store.c */
-int	 store_open(const char *, size_t, char **);
-void	 store_close(void);
-void	 store_submit(struct op *);
-void	 store_submit_lazy(struct op *);
-void	 store_flush_now(void);
-int	 store_get(struct txn *, int, const void *, size_t, MDB_val *);
-int	 store_put(struct txn *, int, const void *, size_t, const void *, size_t);
-int	 store_del(struct txn *, int, const void *, size_t);
-int	 store_cursor_del(MDB_cursor *, int);
-MDB_txn	*store_reader(void);
-uint64_t store_turns(void);
-MDB_txn	*store_mdb_txn(struct txn *);
-MDB_dbi	 store_dbi(int);
-void	 txn_defer(struct txn *, effect_cb, void *, void (*)(void *));
-void	 txn_defer_late(struct txn *, effect_cb, void *, void (*)(void *));
-void	 txn_then(struct txn *, struct op *);
-size_t	 store_map_size(void);
-void	 store_usage(size_t *, size_t *);
-size_t	 store_entries(int);
-int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);
+/* store.c (the storage's files share store-int.h) */
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
 	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB_OUTBOX,
 	DB_RUN_IDS, DB_CONFIGS, DB_CONFIG_REFS, DB__COUNT };
+int	 store_open(const char *, size_t, char **);
+void	 store_close(void);
+
+/* store-env.c */
+extern int (*store_txn_commit)(MDB_txn *);
 MDB_env	*store_env(void);
+MDB_dbi	 store_dbi(int);
+size_t	 store_map_size(void);
+void	 store_usage(size_t *, size_t *);
+
+/* store-rec.c */
 /* Typed records: 0 found, MDB_NOTFOUND, or another error. */
 int	 store_get_jobdef(struct txn *, const char *, struct jobdef *);
 int	 store_put_jobdef(struct txn *, const struct jobdef *);
@@ -576,6 +567,23 @@ int	 store_ws_uid(struct txn *, const char *, uint32_t, uint32_t,
 	    uint32_t *, int *);
 int	 store_scan_names(struct txn *, int, const char *, const char *, size_t,
 	    char ***, size_t *, char **);
+size_t	 store_entries(int);
+int	 store_each_cluster(void (*)(const struct cluster *, void *), void *);
+
+/* store-txn.c */
+void	 store_submit(struct op *);
+void	 store_submit_lazy(struct op *);
+void	 store_flush_now(void);
+int	 store_get(struct txn *, int, const void *, size_t, MDB_val *);
+int	 store_put(struct txn *, int, const void *, size_t, const void *, size_t);
+int	 store_del(struct txn *, int, const void *, size_t);
+int	 store_cursor_del(MDB_cursor *, int);
+MDB_txn	*store_reader(void);
+uint64_t store_turns(void);
+MDB_txn	*store_mdb_txn(struct txn *);
+void	 txn_defer(struct txn *, effect_cb, void *, void (*)(void *));
+void	 txn_defer_late(struct txn *, effect_cb, void *, void (*)(void *));
+void	 txn_then(struct txn *, struct op *);
 
 /* loop.c */
 void	 loop_init(void);
@@ -684,7 +692,6 @@ void	 redo_reset(uint64_t);
 size_t	 redo_bytes(void);
 int	 redo_broken(void);
 extern int (*redo_fdatasync)(int);
-extern int (*store_txn_commit)(MDB_txn *);
 void	 redo_begin(void);
 size_t	 redo_mark(void);
 void	 redo_rewind(size_t);

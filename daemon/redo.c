@@ -2,16 +2,17 @@
  * redo.c: the redo log that makes a loop turn durable with one sequential
  * write.
  *
- * store.c keeps one LMDB write transaction open between checkpoints and
- * records every put and delete an op makes here. At the end of a turn the
- * turn's records are one frame, written at the end of the log and synced
- * (fdatasync of blocks written before, so no metadata): only then are its
- * replies sent. A checkpoint commits the LMDB transaction (LMDB's own two
- * synced writes), with a new generation number in it, and the log starts
- * over at offset 0. On start, and whenever the LMDB transaction is lost
- * (a failed checkpoint or frame write, an op that left it unusable), the
- * frames of the generation LMDB names are applied again. The file is
- * locked (flock): one batchd per data directory.
+ * store-env.c keeps one LMDB write transaction open between checkpoints;
+ * store-txn.c records here every put and delete an op makes in it. At the
+ * end of a turn the turn's records are one frame, written at the end of
+ * the log and synced (fdatasync of blocks written before, so no
+ * metadata): only then are its replies sent. A checkpoint commits the
+ * LMDB transaction (LMDB's own two synced writes), with a new generation
+ * number in it, and the log starts over at offset 0. On start, and
+ * whenever the LMDB transaction is lost (a failed checkpoint or frame
+ * write, an op that left it unusable), the frames of the generation LMDB
+ * names are applied again. The file is locked (flock): one batchd per
+ * data directory. redo.c calls nothing of the storage's files.
  *
  * Frame, 4096-byte aligned, little-endian:
  *   "BRL1" | crc32 of the rest (4) | gen (8) | seq (4) | len (4) | records
