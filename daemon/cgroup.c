@@ -548,6 +548,46 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 }
 
 /*
+ * The cgroup name under parent as it is (made by a cg_create of a shim
+ * that is gone), to kill and remove with cg_destroy; NULL if none of its
+ * directories exists (or name is not one cg_create makes).
+ */
+struct cg *
+cg_find(const char *parent, const char *name)
+{
+	struct cg	*cg;
+	struct cgdir	*cd;
+	const char	*p, *q;
+	size_t		 len;
+
+	if (parent == NULL || *parent == '\0' || !name_ok(name) ||
+	    (cg = calloc(1, sizeof *cg)) == NULL)
+		return NULL;
+	for (p = parent; *p != '\0' && cg->n < CG_MAXDIRS;
+	    p = *q == ':' ? q + 1 : q) {
+		q = p + strcspn(p, ":");
+		if ((len = (size_t)(q - p)) == 0 || len >= PATH_MAX - 256)
+			continue;
+		cd = &cg->d[cg->n];
+		snprintf(cd->path, sizeof cd->path, "%.*s/%s", (int)len, p,
+		    name);
+		snprintf(cd->procs, sizeof cd->procs, "%.*s/%s/cgroup.procs",
+		    (int)len, p, name);
+		if (access(cd->path, F_OK) == -1)
+			continue;
+		cd->v2 = has_file(cd->path, "cgroup.kill") ||
+		    has_file(cd->path, "cgroup.events");
+		cd->roles = R_KILL;
+		cg->n++;
+	}
+	if (cg->n == 0) {
+		free(cg);
+		return NULL;
+	}
+	return cg;
+}
+
+/*
  * Move the calling process into every directory of cg; 0, or -1 with
  * errno. Async-signal-safe: for a child between fork and exec.
  */
