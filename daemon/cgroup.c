@@ -431,15 +431,12 @@ apply_limits(struct cg *cg, const struct cg_limits *lim, char *err,
 }
 
 /*
- * Make the cgroup name under every directory of parent that serves the
- * attempt, with the limits asked for. NULL with err[0] == '\0' when parent
- * names no hierarchy (the caller goes on without); NULL with err set on a
- * real error (a bad name, a limit no hierarchy can enforce, a directory
- * that cannot be made). The caller frees with cg_destroy().
+ * Which directories of parent serve the attempt's cgroup name, and for
+ * what; made (make), with the limits, or only named. See cg_create.
  */
-struct cg *
-cg_create(const char *parent, const char *name, const struct cg_limits *lim,
-    char *err, size_t errlen)
+static struct cg *
+plan(const char *parent, const char *name, const struct cg_limits *lim,
+    int make, char *err, size_t errlen)
 {
 	static const struct {
 		int		 role;
@@ -532,7 +529,7 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 			abort();
 		cd->v2 = pd[i].v2;
 		cd->roles = role[i];
-		if (mkdir(cd->path, 0755) == -1 && errno != EEXIST) {
+		if (make && mkdir(cd->path, 0755) == -1 && errno != EEXIST) {
 			snprintf(err, errlen, "cgroup %s: %s", cd->path,
 			    strerror(errno));
 			cg_destroy(cg);
@@ -540,11 +537,37 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 		}
 		cg->n++;
 	}
-	if (lim != NULL && apply_limits(cg, lim, err, errlen) == -1) {
+	if (make && lim != NULL && apply_limits(cg, lim, err, errlen) == -1) {
 		cg_destroy(cg);
 		return NULL;
 	}
 	return cg;
+}
+
+/*
+ * Make the cgroup name under every directory of parent that serves the
+ * attempt, with the limits asked for. NULL with err[0] == '\0' when parent
+ * names no hierarchy (the caller goes on without); NULL with err set on a
+ * real error (a bad name, a limit no hierarchy can enforce, a directory
+ * that cannot be made). The caller frees with cg_destroy().
+ */
+struct cg *
+cg_create(const char *parent, const char *name, const struct cg_limits *lim,
+    char *err, size_t errlen)
+{
+	return plan(parent, name, lim, 1, err, errlen);
+}
+
+/*
+ * What cg_create(parent, name, lim) makes, or made in another process,
+ * without making anything: for cg_kill, cg_usage and cg_destroy. NULL as
+ * from cg_create.
+ */
+struct cg *
+cg_plan(const char *parent, const char *name, const struct cg_limits *lim,
+    char *err, size_t errlen)
+{
+	return plan(parent, name, lim, 0, err, errlen);
 }
 
 /*

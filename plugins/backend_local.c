@@ -5,15 +5,16 @@
  * The sandbox is made in two steps, so that most of it is made while the
  * source is fetched (plugin.h: prepare() comes before the fetch):
  *
- * prepare(): the supervisor (batchd-shim) makes the attempt's cgroup
- * ("{run_uuid}.{attempt}" under job->cgroup_parent, with the job's memory,
- * process and CPU limits: one that cannot be enforced fails the attempt)
- * and forks init with clone() into a new PID namespace (and a new user
- * namespace when the supervisor is not root, mapping its uid and gid to
- * themselves, so that it may make the others), and returns. init, pid 1
- * of the new PID namespace, on its own:
- *   1. moves itself into the cgroup (so the job and all it starts are
- *      there), unshares its mount namespace (a copy of the host's mounts
+ * prepare(): the supervisor (batchd-shim) forks init with clone() into a
+ * new PID namespace (and a new user namespace when the supervisor is not
+ * root, mapping its uid and gid to themselves, so that it may make the
+ * others), and returns. init, pid 1 of the new PID namespace, on its own
+ * (what it does costs the supervisor nothing on its way to the fetch):
+ *   1. makes the attempt's cgroup ("{run_uuid}.{attempt}" under
+ *      job->cgroup_parent, with the job's memory, process and CPU limits:
+ *      one that cannot be enforced fails the start with cg_create's
+ *      message) and moves itself in, so the job and all it starts are
+ *      there; unshares its mount namespace (a copy of the host's mounts
  *      costs the clone's caller otherwise) and builds the generic part of
  *      the job's file system on a fresh tmpfs (propagation made private
  *      first): read-only binds of /usr, /bin, /sbin, /lib*, /etc and /sys
@@ -127,13 +128,16 @@ struct startmsg {
 struct local {
 	pid_t		 pid;		/* init, as the host sees it */
 	int		 sock;		/* to init: the start; from it: reports */
-	struct cg	*cg;		/* the attempt's cgroup, or NULL */
+	char		*cgparent;	/* job->cgroup_parent, or NULL */
+	char		 cgname[128];	/* "{run_uuid}.{attempt}" */
+	struct cg_limits lim;
+	struct cg	*cg;		/* what init made, once needed */
 };
 
 /* What init and the job need; init has a copy of the supervisor's. */
 struct spawn {
 	const struct batchd_job	*job;
-	struct cg		*cg;
+	const struct local	*l;		/* its cgroup's name, limits */
 	char			**argv, **env, **ro, **rw;
 	int			 in, out, err, sock, shim;	/* shim: pidfd */
 	int			 userns;	/* map outer_uid/gid to themselves */
@@ -633,6 +637,7 @@ static int
 init(void *arg)
 {
 	struct spawn	*sp = arg;
+	struct cg	*cg;
 	struct report	 r;
 	struct rusage	 ru;
 	siginfo_t	 si;
@@ -649,11 +654,20 @@ init(void *arg)
 	own_fds(sp);
 	memset(&r, 0, sizeof r);
 	r.what = REP_FAILED;
-	/* First: all it starts is in the cgroup; /sys/fs/cgroup is not
-	 * there after the pivot. */
-	if (sp->cg != NULL && cg_enter(sp->cg) == -1) {
-		fail(r.text, sizeof r.text, "entering the attempt's cgroup");
-		goto failed;
+	/* First, here rather than on the supervisor's way to the fetch:
+	 * the cgroup, with the limits (one that cannot hold fails the
+	 * start with cg_create's message); all init starts is in it. Not
+	 * later: /sys/fs/cgroup is not there after the pivot. */
+	if (sp->l->cgparent != NULL) {
+		cg = cg_create(sp->l->cgparent, sp->l->cgname, &sp->l->lim,
+		    r.text, sizeof r.text);
+		if (cg == NULL && r.text[0] != '\0')
+			goto failed;
+		if (cg != NULL && cg_enter(cg) == -1) {
+			fail(r.text, sizeof r.text, "entering the attempt's "
+			    "cgroup %s", sp->l->cgname);
+			goto failed;
+		}
 	}
 	if (sp->userns && map_ids(sp, r.text, sizeof r.text) == -1)
 		goto failed;
@@ -779,6 +793,18 @@ reap(struct local *l)
 	return st;
 }
 
+/* The cgroup init made (or may have begun to make), or NULL. */
+static struct cg *
+local_cg(struct local *l)
+{
+	char	err[512];
+
+	if (l->cg == NULL && l->cgparent != NULL)
+		l->cg = cg_plan(l->cgparent, l->cgname, &l->lim, err,
+		    sizeof err);
+	return l->cg;
+}
+
 /* End a prepared or failed attempt: init, the cgroup, the handle. */
 static void
 unprepare(void *handle)
@@ -791,7 +817,8 @@ unprepare(void *handle)
 		reap(l);
 	if (l->sock != -1)
 		close(l->sock);
-	cg_destroy(l->cg);	/* kills what is left, removes it */
+	cg_destroy(local_cg(l));	/* kills what is left, removes it */
+	free(l->cgparent);
 	free(l);
 }
 
@@ -805,9 +832,8 @@ prepare(const struct batchd_job *job, void **handle, char *err,
 {
 	struct spawn		 sp;
 	struct local		*l;
-	struct cg_limits	 lim;
 	sigset_t		 all, old;
-	char			 name[256], *stack;
+	char			*stack;
 	pid_t			 pid;
 	int			 e, s[2], flags = NS_FLAGS;
 
@@ -818,21 +844,20 @@ prepare(const struct batchd_job *job, void **handle, char *err,
 	}
 	l->pid = -1;
 	l->sock = -1;
-	memset(&lim, 0, sizeof lim);
-	lim.memory_bytes = job->limit_memory;
-	lim.pids = job->limit_pids;
-	lim.cpu_millicores = job->limit_cpu_millicores;
-	snprintf(name, sizeof name, "%s.%u", job->run_uuid != NULL ?
+	l->lim.memory_bytes = job->limit_memory;
+	l->lim.pids = job->limit_pids;
+	l->lim.cpu_millicores = job->limit_cpu_millicores;
+	snprintf(l->cgname, sizeof l->cgname, "%s.%u", job->run_uuid != NULL ?
 	    job->run_uuid : "", (unsigned)job->attempt);
 	if (job->cgroup_parent != NULL && *job->cgroup_parent != '\0' &&
-	    (l->cg = cg_create(job->cgroup_parent, name, &lim, err,
-	    errlen)) == NULL && err[0] != '\0') {
+	    (l->cgparent = strdup(job->cgroup_parent)) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		free(l);
-		return -1;	/* a limit that would not hold */
+		return -1;
 	}
 	memset(&sp, 0, sizeof sp);
 	sp.job = job;
-	sp.cg = l->cg;
+	sp.l = l;
 	if (geteuid() != 0) {
 		sp.userns = 1;
 		sp.outer_uid = geteuid();
@@ -1042,7 +1067,7 @@ poll_job(void *handle, struct batchd_outcome *o, char *err, size_t errlen)
 	}
 	/* What all of the attempt used (grandchildren too): init has only
 	 * reaped what it reaped. */
-	if (l->cg != NULL && cg_usage(l->cg, &user, &sys, &peak) == 0) {
+	if (local_cg(l) != NULL && cg_usage(l->cg, &user, &sys, &peak) == 0) {
 		if (user >= 0)
 			o->user_us = user;
 		if (sys >= 0)
@@ -1063,7 +1088,7 @@ kill_job(void *handle, int sig)
 	/* init passes SIGTERM on to all; SIGKILL ends the namespace, and
 	 * the cgroup what may have left it (none should). */
 	kill(l->pid, sig);
-	if (sig == SIGKILL && l->cg != NULL)
+	if (sig == SIGKILL && local_cg(l) != NULL)
 		cg_kill(l->cg);
 }
 
