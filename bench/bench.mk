@@ -47,7 +47,8 @@ $(BB)/startcost: bench/startcost.c daemon/plugin.h daemon/cgroup.c \
 	$(CC) $(CFLAGS) -Idaemon -o $@ bench/startcost.c daemon/cgroup.c \
 	    $(LDFLAGS) -ldl
 
-bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) $(BENCH_BINS) \
+bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) \
+    $(B)/plugins/local-init $(BENCH_BINS) \
     $(BB)/startcost
 
 # beanstalkd from Debian, only when dpkg says it is not installed; gnuplot

@@ -16,7 +16,9 @@
  *				with job_limit_pids' default
  *	STARTCOST_PREPARE_US=G	call the plugin's prepare() first, as the
  *				shim does before the fetch, wait G us (the
- *				fetch), then time start() as above
+ *				fetch), then time start() as above; prints
+ *				what prepare() took too (the shim's cost
+ *				on its way to the fetch)
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -87,7 +89,7 @@ main(int argc, char **argv)
 	char				 work[4096], err[512], c;
 	char				 parent[8192];
 	const char			*gap_env;
-	int64_t				*first, *whole, t0, gap = -1;
+	int64_t				*first, *whole, *prep, t0, gap = -1;
 	sigset_t			 chld;
 	void				*h, *handle;
 	int				 n, i, out[2], errp[2], rc;
@@ -133,7 +135,8 @@ main(int argc, char **argv)
 		gap = atoll(gap_env);
 	}
 	if ((first = calloc((size_t)n, sizeof *first)) == NULL ||
-	    (whole = calloc((size_t)n, sizeof *whole)) == NULL)
+	    (whole = calloc((size_t)n, sizeof *whole)) == NULL ||
+	    (prep = calloc((size_t)n, sizeof *prep)) == NULL)
 		return 1;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -144,12 +147,14 @@ main(int argc, char **argv)
 		job.attempt = (uint32_t)i + 1;
 		handle = NULL;
 		if (gap >= 0) {
+			t0 = now_us();
 			if (p->u.backend.prepare(&job, &handle, err,
 			    sizeof err) == -1) {
 				fprintf(stderr, "startcost: prepare: %s\n",
 				    err);
 				return 1;
 			}
+			prep[i] = now_us() - t0;
 			for (t0 = now_us(); now_us() - t0 < gap; )
 				;	/* the fetch, on this core */
 		}
@@ -180,6 +185,10 @@ main(int argc, char **argv)
 	getrusage(RUSAGE_CHILDREN, &kids);
 	qsort(first, (size_t)n, sizeof *first, cmp64);
 	qsort(whole, (size_t)n, sizeof *whole, cmp64);
+	qsort(prep, (size_t)n, sizeof *prep, cmp64);
+	if (gap >= 0)
+		printf("prepare() p50 %lld p99 %lld us; ",
+		    (long long)prep[n / 2], (long long)prep[n * 99 / 100]);
 	printf("%s%s: n=%d start->first byte p50 %lld p99 %lld us; "
 	    "start->over p50 %lld p99 %lld us; cpu %lld us per attempt\n",
 	    argv[1], gap >= 0 ? " (prepared)" : "", n,
