@@ -19,7 +19,8 @@
  * memory.limit_in_bytes and memory.max_usage_in_bytes, pids.max,
  * cpu.cfs_quota_us, cpuacct.usage_user/usage_sys (nanoseconds). For each
  * role v2 comes first. A limit asked for that no directory can enforce is
- * an error from cg_create naming it: never silently unlimited.
+ * an error from cg_create naming it: never silently unlimited. The peak
+ * memory is read from a v1 directory only where it holds a limit too.
  *
  * libc only: linked into batchd and the local backend plugin. cg_enter
  * is async-signal-safe (open, write, close), for a child between fork and
@@ -499,6 +500,12 @@ plan(const char *parent, const char *name, const struct cg_limits *lim,
 		if (pick != -1)
 			role[pick] |= r;
 	}
+	/* Not a v1 memory cgroup for the peak alone: a memcg per attempt
+	 * costs ~1 ms of CPU (made, then torn down asynchronously); the
+	 * caller has rusage's. */
+	for (i = 0; i < ndirs; i++)
+		if (!pd[i].v2 && role[i] == R_PEAK)
+			role[i] = 0;
 	for (j = 0; j < (int)(sizeof need / sizeof need[0]); j++) {
 		for (i = 0; i < ndirs; i++)
 			if (role[i] & need[j].role)
