@@ -485,6 +485,37 @@ def test_a_job_past_its_memory_limit_is_killed(run_daemon_factory, ws):
     assert left(cgroup_dirs(d, big.uuid)) == []
 
 
+def test_a_limit_that_cannot_hold_fails_the_attempt(run_daemon_factory, ws):
+    """job_cgroup names only a cgroup v2 directory without the pids
+    controller, and job_limit_pids is set: the attempt fails
+    (SPAWN_FAILED, cg_create's reason) and the job never runs, rather
+    than run without its limit."""
+    v2 = [l.split()[4] for l in open("/proc/self/mountinfo")
+          if " - cgroup2 " in l]
+    if not v2:
+        pytest.skip("no cgroup v2 hierarchy")
+    with open(os.path.join(v2[0], "cgroup.controllers")) as f:
+        if "pids" in f.read().split():
+            pytest.skip("the v2 hierarchy has the pids controller")
+    parent = os.path.join(v2[0], "batchd-test-" + os.urandom(4).hex())
+    try:
+        d = run_daemon_factory(env={"BATCHD_JOB_CGROUP": parent,
+                                    "BATCHD_JOB_LIMIT_PIDS": "64"}).start()
+        wsd = ws_dir(d, ws)
+        ran = os.path.join(wsd, "ran")
+        r = run_py(d, ws, "nolimit", "open(%r, 'w').close()\n" % ran)
+        assert (r.status, r.reason) == (pb.FAILED, pb.SPAWN_FAILED), (
+            harness.run_str(r))
+        assert "pids limit: no cgroup hierarchy" in r.reason_text, (
+            r.reason_text)
+        assert not os.path.exists(ran)
+        assert [n for n in os.listdir(parent)   # no attempt's cgroup
+                if os.path.isdir(os.path.join(parent, n))] == []
+    finally:
+        if os.path.isdir(parent):
+            os.rmdir(parent)
+
+
 def other_pidns(pid):
     """Is pid in another PID namespace than ours (a sandbox's init)?"""
     try:
