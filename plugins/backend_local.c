@@ -64,10 +64,11 @@
  *
  * init dies with its supervisor (PR_SET_PDEATHSIG, and a pidfd of the
  * supervisor checked once that is set, for a supervisor killed while init
- * was being cloned), and its pid is named in DIR/job.pid ("pid starttime",
- * init leads a process group) from prepare() on, so that batchd can
- * SIGKILL it when the supervisor is lost; that ends the whole namespace,
- * and batchd removes the cgroup.
+ * was being cloned), and once the job runs its pid is named in DIR/job.pid
+ * ("pid starttime", init leads a process group; not before, to keep a
+ * file's rename off the way to the fetch), so that batchd can SIGKILL it
+ * when the supervisor is lost; that ends the whole namespace, and batchd
+ * removes the cgroup (found by its name, job.pid or not).
  *
  * Before the start the supervisor, when root, hands the work directory and
  * the writable exposed paths to job->uid:gid (lchown, not following
