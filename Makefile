@@ -108,7 +108,15 @@ $(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h plugins/words.h \
 	@mkdir -p $(B)/plugins
 	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Iplugins -o $@ \
 	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)
-plugins: $(PLUGIN_SOS)
+# The local backend's init, exec'd by it beside local.so (backend_local.c):
+# static, so that it starts without the dynamic loader's page faults (not
+# with sanitizers, which need their shared runtime).
+$(B)/plugins/local-init: $(PLUGIN_SRC_local) daemon/plugin.h \
+    daemon/procstat.h daemon/cgroup.h
+	@mkdir -p $(B)/plugins
+	$(CC) $(CFLAGS) -DLOCAL_INIT_MAIN -Idaemon -Iplugins -o $@ \
+	    $(PLUGIN_SRC_local) $(LDFLAGS) $(if $(SANITIZE),,-static)
+plugins: $(PLUGIN_SOS) $(B)/plugins/local-init
 
 # Unit tests link the daemon's objects but main.o.
 UNIT_OBJS = $(filter-out $(B)/obj/main.o,$(OBJS))
@@ -176,7 +184,8 @@ install: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 	install -m 0755 $(B)/batchd $(DESTDIR)$(PREFIX)/sbin/batchd
 	install -m 0755 $(B)/batchd-shim $(DESTDIR)$(PREFIX)/sbin/batchd-shim
 	install -d $(DESTDIR)$(PREFIX)/lib/batchd/plugins $(DESTDIR)$(PREFIX)/include/batchd
-	install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/batchd/plugins/
+	install -m 0755 $(PLUGIN_SOS) $(B)/plugins/local-init \
+	    $(DESTDIR)$(PREFIX)/lib/batchd/plugins/
 	install -m 0644 daemon/plugin.h $(DESTDIR)$(PREFIX)/include/batchd/plugin.h
 	install -m 0755 $(B)/batchctl $(DESTDIR)$(PREFIX)/bin/batchctl
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \

@@ -41,11 +41,14 @@ $(BB)/seed: $(SEED_OBJS) $(BB)/obj/seed.o
 
 # What a backend's start() costs alone (bench/startcost.c; not a part of
 # run.py): $(BB)/startcost build/plugins/local.so DIR N [UID].
-$(BB)/startcost: bench/startcost.c daemon/plugin.h
+$(BB)/startcost: bench/startcost.c daemon/plugin.h daemon/cgroup.c \
+    daemon/cgroup.h
 	@mkdir -p $(BB)
-	$(CC) $(CFLAGS) -Idaemon -o $@ bench/startcost.c $(LDFLAGS) -ldl
+	$(CC) $(CFLAGS) -Idaemon -o $@ bench/startcost.c daemon/cgroup.c \
+	    $(LDFLAGS) -ldl
 
-bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) $(BENCH_BINS) \
+bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) \
+    $(B)/plugins/local-init $(BENCH_BINS) \
     $(BB)/startcost
 
 # beanstalkd from Debian, only when dpkg says it is not installed; gnuplot

@@ -9,7 +9,16 @@
  *	startcost build/plugins/local.so /var/tmp/sc 500 [UID]
  *
  * DIR/work is the job's work directory (made); with UID (as root) the job
- * runs as UID:UID.
+ * runs as UID:UID. In the environment:
+ *
+ *	STARTCOST_CGROUP=1	each attempt in a cgroup of its own, under
+ *				what batchd would find (cg_parent("")),
+ *				with job_limit_pids' default
+ *	STARTCOST_PREPARE_US=G	call the plugin's prepare() first, as the
+ *				shim does before the fetch, wait G us (the
+ *				fetch), then time start() as above; prints
+ *				what prepare() took too (the shim's cost
+ *				on its way to the fetch)
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -24,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "plugin.h"
 
 static int64_t
@@ -77,7 +87,9 @@ main(int argc, char **argv)
 	char				*jargv[] = { "/bin/echo", "hi", NULL };
 	char				*env[] = { "PATH=/usr/bin:/bin", NULL };
 	char				 work[4096], err[512], c;
-	int64_t				*first, *whole, t0;
+	char				 parent[8192];
+	const char			*gap_env;
+	int64_t				*first, *whole, *prep, t0, gap = -1;
 	sigset_t			 chld;
 	void				*h, *handle;
 	int				 n, i, out[2], errp[2], rc;
@@ -104,8 +116,27 @@ main(int argc, char **argv)
 	job.note = no_note;
 	job.uid = argc > 4 ? (uid_t)atoi(argv[4]) : (uid_t)-1;
 	job.gid = argc > 4 ? (gid_t)atoi(argv[4]) : (gid_t)-1;
+	job.run_uuid = "startcost";
+	if (getenv("STARTCOST_CGROUP") != NULL) {
+		if (cg_parent("", parent, sizeof parent, err,
+		    sizeof err) == -1 || parent[0] == '\0') {
+			fprintf(stderr, "startcost: no cgroup: %s\n", err);
+			return 1;
+		}
+		job.cgroup_parent = parent;
+		job.limit_pids = 4096;
+	}
+	if ((gap_env = getenv("STARTCOST_PREPARE_US")) != NULL) {
+		if (p->u.backend.prepare == NULL) {
+			fprintf(stderr, "startcost: %s has no prepare()\n",
+			    argv[1]);
+			return 1;
+		}
+		gap = atoll(gap_env);
+	}
 	if ((first = calloc((size_t)n, sizeof *first)) == NULL ||
-	    (whole = calloc((size_t)n, sizeof *whole)) == NULL)
+	    (whole = calloc((size_t)n, sizeof *whole)) == NULL ||
+	    (prep = calloc((size_t)n, sizeof *prep)) == NULL)
 		return 1;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -113,6 +144,20 @@ main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		if (pipe2(out, O_CLOEXEC) == -1 || pipe2(errp, O_CLOEXEC) == -1)
 			return 1;
+		job.attempt = (uint32_t)i + 1;
+		handle = NULL;
+		if (gap >= 0) {
+			t0 = now_us();
+			if (p->u.backend.prepare(&job, &handle, err,
+			    sizeof err) == -1) {
+				fprintf(stderr, "startcost: prepare: %s\n",
+				    err);
+				return 1;
+			}
+			prep[i] = now_us() - t0;
+			for (t0 = now_us(); now_us() - t0 < gap; )
+				;	/* the fetch, on this core */
+		}
 		t0 = now_us();
 		if (p->u.backend.start(&job, jargv, "/dev/null", out[1],
 		    errp[1], &handle, err, sizeof err) == -1) {
@@ -140,9 +185,14 @@ main(int argc, char **argv)
 	getrusage(RUSAGE_CHILDREN, &kids);
 	qsort(first, (size_t)n, sizeof *first, cmp64);
 	qsort(whole, (size_t)n, sizeof *whole, cmp64);
-	printf("%s: n=%d start->first byte p50 %lld p99 %lld us; "
+	qsort(prep, (size_t)n, sizeof *prep, cmp64);
+	if (gap >= 0)
+		printf("prepare() p50 %lld p99 %lld us; ",
+		    (long long)prep[n / 2], (long long)prep[n * 99 / 100]);
+	printf("%s%s: n=%d start->first byte p50 %lld p99 %lld us; "
 	    "start->over p50 %lld p99 %lld us; cpu %lld us per attempt\n",
-	    argv[1], n, (long long)first[n / 2], (long long)first[n * 99 / 100],
+	    argv[1], gap >= 0 ? " (prepared)" : "", n,
+	    (long long)first[n / 2], (long long)first[n * 99 / 100],
 	    (long long)whole[n / 2], (long long)whole[n * 99 / 100],
 	    (long long)((cpu_us(&self) + cpu_us(&kids)) / n));
 	return 0;

@@ -19,7 +19,8 @@
  * memory.limit_in_bytes and memory.max_usage_in_bytes, pids.max,
  * cpu.cfs_quota_us, cpuacct.usage_user/usage_sys (nanoseconds). For each
  * role v2 comes first. A limit asked for that no directory can enforce is
- * an error from cg_create naming it: never silently unlimited.
+ * an error from cg_create naming it: never silently unlimited. The peak
+ * memory is read from a v1 directory only where it holds a limit too.
  *
  * libc only: linked into batchd and the local backend plugin. cg_enter
  * is async-signal-safe (open, write, close), for a child between fork and
@@ -431,15 +432,12 @@ apply_limits(struct cg *cg, const struct cg_limits *lim, char *err,
 }
 
 /*
- * Make the cgroup name under every directory of parent that serves the
- * attempt, with the limits asked for. NULL with err[0] == '\0' when parent
- * names no hierarchy (the caller goes on without); NULL with err set on a
- * real error (a bad name, a limit no hierarchy can enforce, a directory
- * that cannot be made). The caller frees with cg_destroy().
+ * Which directories of parent serve the attempt's cgroup name, and for
+ * what; made (make), with the limits, or only named. See cg_create.
  */
-struct cg *
-cg_create(const char *parent, const char *name, const struct cg_limits *lim,
-    char *err, size_t errlen)
+static struct cg *
+plan(const char *parent, const char *name, const struct cg_limits *lim,
+    int make, char *err, size_t errlen)
 {
 	static const struct {
 		int		 role;
@@ -502,6 +500,12 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 		if (pick != -1)
 			role[pick] |= r;
 	}
+	/* Not a v1 memory cgroup for the peak alone: a memcg per attempt
+	 * costs ~1 ms of CPU (made, then torn down asynchronously); the
+	 * caller has rusage's. */
+	for (i = 0; i < ndirs; i++)
+		if (!pd[i].v2 && role[i] == R_PEAK)
+			role[i] = 0;
 	for (j = 0; j < (int)(sizeof need / sizeof need[0]); j++) {
 		for (i = 0; i < ndirs; i++)
 			if (role[i] & need[j].role)
@@ -532,7 +536,7 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 			abort();
 		cd->v2 = pd[i].v2;
 		cd->roles = role[i];
-		if (mkdir(cd->path, 0755) == -1 && errno != EEXIST) {
+		if (make && mkdir(cd->path, 0755) == -1 && errno != EEXIST) {
 			snprintf(err, errlen, "cgroup %s: %s", cd->path,
 			    strerror(errno));
 			cg_destroy(cg);
@@ -540,8 +544,74 @@ cg_create(const char *parent, const char *name, const struct cg_limits *lim,
 		}
 		cg->n++;
 	}
-	if (lim != NULL && apply_limits(cg, lim, err, errlen) == -1) {
+	if (make && lim != NULL && apply_limits(cg, lim, err, errlen) == -1) {
 		cg_destroy(cg);
+		return NULL;
+	}
+	return cg;
+}
+
+/*
+ * Make the cgroup name under every directory of parent that serves the
+ * attempt, with the limits asked for. NULL with err[0] == '\0' when parent
+ * names no hierarchy (the caller goes on without); NULL with err set on a
+ * real error (a bad name, a limit no hierarchy can enforce, a directory
+ * that cannot be made). The caller frees with cg_destroy().
+ */
+struct cg *
+cg_create(const char *parent, const char *name, const struct cg_limits *lim,
+    char *err, size_t errlen)
+{
+	return plan(parent, name, lim, 1, err, errlen);
+}
+
+/*
+ * What cg_create(parent, name, lim) makes, or made in another process,
+ * without making anything: for cg_kill, cg_usage and cg_destroy. NULL as
+ * from cg_create.
+ */
+struct cg *
+cg_plan(const char *parent, const char *name, const struct cg_limits *lim,
+    char *err, size_t errlen)
+{
+	return plan(parent, name, lim, 0, err, errlen);
+}
+
+/*
+ * The cgroup name under parent as it is (made by a cg_create of a shim
+ * that is gone), to kill and remove with cg_destroy; NULL if none of its
+ * directories exists (or name is not one cg_create makes).
+ */
+struct cg *
+cg_find(const char *parent, const char *name)
+{
+	struct cg	*cg;
+	struct cgdir	*cd;
+	const char	*p, *q;
+	size_t		 len;
+
+	if (parent == NULL || *parent == '\0' || !name_ok(name) ||
+	    (cg = calloc(1, sizeof *cg)) == NULL)
+		return NULL;
+	for (p = parent; *p != '\0' && cg->n < CG_MAXDIRS;
+	    p = *q == ':' ? q + 1 : q) {
+		q = p + strcspn(p, ":");
+		if ((len = (size_t)(q - p)) == 0 || len >= PATH_MAX - 256)
+			continue;
+		cd = &cg->d[cg->n];
+		snprintf(cd->path, sizeof cd->path, "%.*s/%s", (int)len, p,
+		    name);
+		snprintf(cd->procs, sizeof cd->procs, "%.*s/%s/cgroup.procs",
+		    (int)len, p, name);
+		if (access(cd->path, F_OK) == -1)
+			continue;
+		cd->v2 = has_file(cd->path, "cgroup.kill") ||
+		    has_file(cd->path, "cgroup.events");
+		cd->roles = R_KILL;
+		cg->n++;
+	}
+	if (cg->n == 0) {
+		free(cg);
 		return NULL;
 	}
 	return cg;

@@ -15,6 +15,9 @@ struct cg_limits {
 
 struct cg	*cg_create(const char *, const char *, const struct cg_limits *,
 		    char *, size_t);
+struct cg	*cg_plan(const char *, const char *,
+		    const struct cg_limits *, char *, size_t);
+struct cg	*cg_find(const char *, const char *);
 int		 cg_enter(struct cg *);
 void		 cg_kill(struct cg *);
 int		 cg_usage(struct cg *, int64_t *, int64_t *, int64_t *);

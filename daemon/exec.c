@@ -280,27 +280,40 @@ note_watch(struct proc *p)
 /*
  * A shim died without a result: its job may live on. Kill the job's
  * process group, named by DIR/job.pid (pid and start time) of the local
- * backend.
+ * backend (its init: that ends the job's PID namespace), then kill what
+ * is in the attempt's cgroup ("{uuid}.{attempt}" under the parent of
+ * this batchd) and remove it: a shim killed between the backend's
+ * prepare() and the job's end leaves it behind. cg_destroy waits for the
+ * cgroup to empty, at most ~2 s (killed processes are gone in
+ * microseconds).
  */
 static void
-kill_job(const char *dir)
+kill_job(const char *dir, const char *uuid, uint32_t attempt)
 {
 	unsigned long long	 start;
-	char			*path;
+	struct cg		*cg;
+	char			*path, name[UUID_LEN + 16];
 	FILE			*f;
 	int			 pid;
 
 	xasprintf(&path, "%s/job.pid", dir);
 	f = fopen(path, "re");
 	free(path);
-	if (f == NULL)
-		return;
-	if (fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 &&
-	    start != 0 && proc_start_time(pid) == start) {
-		log_info("killing process group %d of a lost supervisor", pid);
-		kill(-pid, SIGKILL);
+	if (f != NULL) {
+		if (fscanf(f, "%d %llu", &pid, &start) == 2 && pid > 1 &&
+		    start != 0 && proc_start_time(pid) == start) {
+			log_info("killing process group %d of a lost "
+			    "supervisor", pid);
+			kill(-pid, SIGKILL);
+		}
+		fclose(f);
 	}
-	fclose(f);
+	snprintf(name, sizeof name, "%s.%u", uuid, attempt);
+	if ((cg = cg_find(cgroup_parent, name)) != NULL) {
+		log_info("run=%s attempt=%u removing the cgroup of a lost "
+		    "supervisor", uuid, attempt);
+		cg_destroy(cg);
+	}
 }
 
 /* The shim's pidfd is readable: it is gone. Finish the attempt. */
@@ -318,7 +331,7 @@ on_shim_exit(evutil_socket_t fd, short what, void *arg)
 	    p->attempt, (int)p->shim, res.waitstatus,
 	    res.reason != R_NONE ? " " : "", res.text);
 	if (res.reason == R_SUPERVISOR_LOST)
-		kill_job(p->dir);
+		kill_job(p->dir, p->uuid, p->attempt);
 	run_attempt_ended(p->uuid, p->attempt, &res);
 	proc_free(p, 1);	/* reads the logs to their end first */
 }
@@ -946,6 +959,8 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 		free(cause);
 	}
 	shim_result(dir, res);
+	if (res->reason == R_SUPERVISOR_LOST)
+		kill_job(dir, uuid, attempt);
 	free(dir);
 	return 0;
 }

@@ -12,6 +12,13 @@
  * ABI version or a kind or name other than configured. Each attempt's
  * supervisor (batchd-shim) loads them again and calls them, in this order:
  *
+ *   backend  prepare()  (optional) make ready what the job's start
+ *                       needs that does not depend on the fetch or the
+ *                       runner, so that it is done while the fetch runs
+ *                       (the local backend: the attempt's cgroup and most
+ *                       of its sandbox); unprepare() undoes it when the
+ *                       attempt ends before start() (a failed or
+ *                       cancelled fetch, a runner's error)
  *   source   fetch()    put the job's file under job->workdir (may block:
  *                       it runs in a child process of its own whose stdout
  *                       and stderr go to the run's logs, with its own
@@ -36,7 +43,10 @@
 #include <sys/types.h>
 
 #define BATCHD_PLUGIN_ABI	3	/* 2: job.note, outcome.timed_out;
-					 * 3: job.expose, job.exposed_* */
+					 * 3: job.expose, job.exposed_*,
+					 * job.cgroup_parent, job.limit_memory,
+					 * _pids, _cpu_millicores, backend
+					 * prepare() and unprepare() */
 
 enum batchd_plugin_kind {
 	BATCHD_PLUGIN_SOURCE = 1,
@@ -97,6 +107,15 @@ struct batchd_job {
 	/* For backends: what runners exposed, NULL-terminated. */
 	char *const	 *exposed_ro;
 	char *const	 *exposed_rw;
+	/* For backends: the parent of the attempt's cgroup, a ':'-list of
+	 * directories, one per cgroup hierarchy (batchd's cg_parent();
+	 * NULL: no cgroup), under which the local backend makes
+	 * "{run_uuid}.{attempt}" with these limits (0: none). A limit that
+	 * cannot be enforced fails the start: never silently unlimited. */
+	const char	 *cgroup_parent;
+	uint64_t	  limit_memory;		/* bytes */
+	uint64_t	  limit_pids;		/* processes and threads */
+	uint64_t	  limit_cpu_millicores;	/* 1000: one CPU */
 };
 
 /* How the job ended, filled by a backend's poll(). */
@@ -126,7 +145,8 @@ struct batchd_backend {
 	/* Start argv in job->workdir with the job's environment, stdin
 	 * from stdin_path, stdout and stderr to out_fd and err_fd (which
 	 * the supervisor reads; they must reach them while the job runs).
-	 * *handle is the backend's. */
+	 * *handle is the backend's: on entry what prepare() gave, or NULL;
+	 * on failure released (and any prepared process gone). */
 	int	(*start)(const struct batchd_job *job, char *const *argv,
 		    const char *stdin_path, int out_fd, int err_fd,
 		    void **handle, char *err, size_t errlen);
@@ -138,6 +158,19 @@ struct batchd_backend {
 	/* Send sig (SIGTERM, later SIGKILL) to all of the job. */
 	void	(*kill)(void *handle, int sig);
 	int	  poll_ms;	/* 0: only on SIGCHLD */
+	/* Optional (NULL: start() does it all). Called before the fetch,
+	 * with job as start() will get it except for exposed_ro and
+	 * exposed_rw (the runner has not run yet): make ready what the
+	 * start needs, into *handle, which is then passed to start() (in
+	 * *handle) or, if the attempt ends before it, to unprepare(). Must
+	 * not block on the job's start; -1 (err): the attempt fails as
+	 * SPAWN_FAILED without a fetch. Its processes must not outlive the
+	 * supervisor. start() without prepare() gets *handle == NULL. */
+	int	(*prepare)(const struct batchd_job *job, void **handle,
+		    char *err, size_t errlen);
+	/* Undo prepare() (kill, remove, release) for an attempt that ends
+	 * before its start(). A failing start() has released its handle. */
+	void	(*unprepare)(void *handle);
 };
 
 struct batchd_plugin {

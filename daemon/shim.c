@@ -7,6 +7,11 @@
  * may hold a token, so it is never a file), which then becomes /dev/null;
  * then, with the plugins it names
  * (plugin.h):
+ *   0. backend: prepare the start where the backend can (the local
+ *               backend: the attempt's cgroup, with the job's limits, and
+ *               an init in new namespaces that builds most of the sandbox
+ *               while the fetch runs); undone if the attempt ends before
+ *               the start (a failed or cancelled fetch);
  *   1. source:  fetch the job's file, in a child process whose output goes
  *               to the run's logs, within fetch_timeout_s;
  *   2. runner:  turn the job into argv and stdin, and name what else of
@@ -14,8 +19,10 @@
  *               directory, an interpreter installed outside /usr);
  *   3. backend: start the job and poll it until it is over. The local
  *               backend runs it in a sandbox of its own mount and PID
- *               namespaces under an init of ours (backend_local.c); the
- *               shim sees the job's wait status as if it were its child.
+ *               namespaces under an init of ours, in a cgroup of its own
+ *               (backend_local.c); the shim sees the job's wait status as
+ *               if it were its child, with the CPU time of all the job
+ *               started.
  * All the while it appends the job's stdout and stderr to the attempt's log
  * files (batchd follows them), replacing every secret and its base64 form
  * by "****", also when a secret is split across two reads; it enforces the
@@ -911,6 +918,7 @@ main(int argc, char **argv)
 	const char			*dir;
 	int64_t				 t0, timeout_ms, fetch_ms;
 	int				 w[2], i, reason = REASON_NONE;
+	int				 started = 0;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: batchd-shim DIR\n");
@@ -990,6 +998,10 @@ main(int argc, char **argv)
 	job.limit_cpu = (uint64_t)num("limit_cpu");
 	job.note = note;
 	job.expose = expose;
+	job.cgroup_parent = get("cgroup_parent");	/* absent: none */
+	job.limit_memory = (uint64_t)num("limit_memory");
+	job.limit_pids = (uint64_t)num("limit_pids");
+	job.limit_cpu_millicores = (uint64_t)num("limit_cpu_millicores");
 	note_dir = dir;
 
 	t0 = mono_ms_();
@@ -998,6 +1010,20 @@ main(int argc, char **argv)
 	fetch_ms = num("fetch_timeout_s") * 1000;
 	if (fetch_ms <= 0 || (timeout_ms > 0 && fetch_ms > timeout_ms))
 		fetch_ms = timeout_ms;
+	/* What of the start does not wait for the fetch, while it runs. */
+	memset(&ph, 0, sizeof ph);
+	if ((backend = load_plugin("backend", BATCHD_PLUGIN_BACKEND, err,
+	    sizeof err)) == NULL) {
+		reason = REASON_SPAWN_FAILED;
+		goto done;
+	}
+	ph.be = &backend->u.backend;
+	if (ph.be->prepare != NULL && ph.be->prepare(&job, &ph.handle, err,
+	    sizeof err) == -1) {
+		ph.handle = NULL;
+		reason = REASON_SPAWN_FAILED;
+		goto done;
+	}
 	if (fetch(&s, &job, fetch_ms, &file, err, sizeof err) == -1) {
 		reason = REASON_FETCH_FAILED;
 		goto done;
@@ -1005,24 +1031,23 @@ main(int argc, char **argv)
 	if ((runner = load_plugin("runner", BATCHD_PLUGIN_RUNNER, err,
 	    sizeof err)) == NULL ||
 	    runner->u.runner.command(&job, file, &jargv, &in, err,
-	    sizeof err) == -1 ||
-	    (backend = load_plugin("backend", BATCHD_PLUGIN_BACKEND, err,
-	    sizeof err)) == NULL) {
+	    sizeof err) == -1) {
 		reason = REASON_SPAWN_FAILED;
 		goto done;
 	}
+	setting_plugin = backend->name;	/* its settings from here on */
 	job.exposed_ro = exposed[0];
 	job.exposed_rw = exposed[1];
 	phase_pipes(&s, w);
-	memset(&ph, 0, sizeof ph);
-	ph.be = &backend->u.backend;
 	if (ph.be->start(&job, jargv, in != NULL ? in : "/dev/null", w[0],
 	    w[1], &ph.handle, err, sizeof err) == -1) {
+		ph.handle = NULL;	/* released by start() */
 		reason = REASON_SPAWN_FAILED;
 		for (i = 0; i < 2; i++)
 			close(w[i]);
 		goto done;
 	}
+	started = 1;
 	/* The fetch used part of the attempt's time. */
 	ph.deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
 	batch_policy();
@@ -1033,6 +1058,10 @@ main(int argc, char **argv)
 		if (w[i] != -1)
 			close(w[i]);
 done:
+	/* Prepared but never started (a failed or cancelled fetch): no
+	 * process or cgroup of the attempt may stay. */
+	if (!started && ph.handle != NULL && ph.be->unprepare != NULL)
+		ph.be->unprepare(ph.handle);
 	if (reason == REASON_NONE && s.timed_out == 0 && s.cancelled == 0 &&
 	    getrusage(RUSAGE_CHILDREN, &ru) == 0 && o.user_us == 0) {
 		o.user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +

@@ -4,16 +4,20 @@ review did and must fail: read B's workspace files, see B's running job or
 its environment, read batchd's data_dir (the LMDB file, the redo log, other
 runs' logs and attempt directories), read their supervisor's memory,
 signal batchd, leave a setsid double-forked process behind after exit,
-cancel or timeout. SQL runs try every way out of their database that sqlite
-offers. Jobs that stay in bounds still work: Python writing its work
-directory and workspace, SQL keeping its tables, MPI with 2 ranks (Open MPI
-refuses root). The last test runs batchd itself as nobody: the sandbox is
-then made in a user namespace."""
+cancel or timeout, fork without bound, take more memory than its limit.
+Each attempt has a cgroup of its own: its limits hold, its usage counts
+grandchildren, and it is gone after the attempt (exit, cancel, timeout, a
+failed or cancelled fetch, a lost supervisor). SQL runs try every way out
+of their database that sqlite offers. Jobs that stay in bounds still work:
+Python writing its work directory and workspace, SQL keeping its tables,
+MPI with 2 ranks (Open MPI refuses root). The last tests run batchd itself
+as nobody: the sandbox is then made in a user namespace."""
 
 import hashlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -24,8 +28,9 @@ import pytest
 
 import harness
 from batchd.v1 import batchd_pb2 as pb
-from harness import (assert_ok, cluster_config, make_cluster, make_jobdef,
-                     read_logs, submit_ok, wait_run, wait_status, write_job)
+from harness import (assert_ok, cluster_config, get_run, make_cluster,
+                     make_jobdef, read_logs, submit_ok, wait_run, wait_status,
+                     write_job)
 
 pytestmark = pytest.mark.usefixtures("nats_server")
 
@@ -60,6 +65,40 @@ def host_pids_with(marker):
         except OSError:
             pass
     return out
+
+
+def cgroup_dirs(d, uuid, attempt=1):
+    """The directories of the attempt's cgroup, one per hierarchy, under
+    the parent batchd logged at start; [] when its jobs run without."""
+    m = re.search(r"job cgroups under (\S+)", harness.read_text(
+        d.stderr_path))
+    if m is None:
+        return []
+    return [os.path.join(p, "%s.%d" % (uuid, attempt))
+            for p in m.group(1).split(":") if p]
+
+
+def need_cgroups(d):
+    """Skip unless d's jobs get cgroups (a writable hierarchy here)."""
+    if not cgroup_dirs(d, "x"):
+        pytest.skip("no writable cgroup hierarchy: jobs run without")
+
+
+def cgroup_pids(dirs):
+    """Every pid listed in the cgroup.procs of dirs."""
+    out = set()
+    for x in dirs:
+        try:
+            with open(os.path.join(x, "cgroup.procs")) as f:
+                out |= {int(p) for p in f.read().split()}
+        except OSError:
+            pass
+    return out
+
+
+def left(dirs):
+    """Those of dirs that still exist."""
+    return [x for x in dirs if os.path.exists(x)]
 
 
 def run_py(d, ws, name, code, cl=None, timeout=30, **kw):
@@ -295,8 +334,13 @@ def test_no_process_outlives_its_attempt(iso, ws, how):
     run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "g").uuid)
     harness.wait_until(lambda: os.path.exists(hb), 20,
                        what="the grandchild beats")
+    dirs = cgroup_dirs(d, run.uuid)
     if how != "exit":       # else it may be gone already, with the job
-        assert host_pids_with(marker)
+        grand = host_pids_with(marker)
+        assert grand
+        # It is in the attempt's cgroup, like all the attempt started.
+        if dirs:
+            assert set(grand) <= cgroup_pids(dirs), (grand, dirs)
     if how == "cancel":
         assert_ok(d.call("run.cancel", pb.CancelJobRunRequest(uuid=run.uuid),
                          pb.JobRunReply, ws=ws))
@@ -311,6 +355,248 @@ def test_no_process_outlives_its_attempt(iso, ws, how):
     size = os.path.getsize(hb)
     time.sleep(0.3)
     assert os.path.getsize(hb) == size, "something still beats"
+    # The attempt's cgroup went with it, in every hierarchy.
+    assert left(dirs) == []
+
+
+# ------------------------------------------------------------- cgroups
+
+# Forks without bound: every process forks again and again; once refused,
+# each holds its place and tries again. The job says when it was refused,
+# waits for the test to look, and exits.
+FORK_BOMB = r"""
+import errno, os, sys, time
+ws = os.environ['WS_DIR']
+refused = None
+while refused is None:
+    try:
+        pid = os.fork()
+    except OSError as e:
+        refused = e.errno
+        break
+    if pid == 0:
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(0.05)
+print('refused', errno.errorcode.get(refused), flush=True)
+open(os.path.join(ws, 'at-limit'), 'w').close()
+deadline = time.time() + 30
+while not os.path.exists(os.path.join(ws, 'go')) and time.time() < deadline:
+    time.sleep(0.02)
+"""
+
+
+def test_a_fork_bomb_stops_at_the_process_limit(run_daemon_factory, ws):
+    """job_limit_pids = 64: a job that forks without bound is refused
+    (EAGAIN) at 64 processes in its cgroup, the host and batchd go on
+    (a process starts, batchd answers), and the run ends: nothing of it
+    is left, not its cgroup."""
+    d = run_daemon_factory(env={"BATCHD_JOB_LIMIT_PIDS": "64"}).start()
+    need_cgroups(d)
+    marker = "bomb" + os.urandom(6).hex()
+    wsd = ws_dir(d, ws)
+    jd = make_jobdef(d, ws, "bomb", code=FORK_BOMB, args=marker,
+                     env={"WS_DIR": wsd})
+    run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "b").uuid)
+    dirs = cgroup_dirs(d, run.uuid)
+    try:
+        harness.wait_until(lambda: os.path.exists(
+            os.path.join(wsd, "at-limit")), 30, what="the bomb's refusal")
+        bomb = host_pids_with(marker)
+        # The job and its descendants; init makes 64 with at most 63.
+        assert 32 <= len(bomb) <= 63, len(bomb)
+        assert set(bomb) <= cgroup_pids(dirs)
+        assert len(cgroup_pids(dirs)) <= 64
+        subprocess.run(["true"], check=True)    # the host still forks
+        assert_ok(d.call("run.get", pb.GetJobRunRequest(uuid=run.uuid),
+                         pb.JobRunReply, ws=ws))
+    finally:
+        open(os.path.join(wsd, "go"), "w").close()
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    assert r.status == pb.SUCCEEDED, harness.run_str(r)
+    assert read_logs(d, ws, r.uuid)[0] == b"refused EAGAIN\n"
+    harness.wait_until(lambda: not host_pids_with(marker), 2,
+                       what="no process of the bomb left")
+    assert left(dirs) == []
+
+
+# The job's setsid'd grandchild burns 0.3 s of CPU and then lives on; the
+# job exits once it has burnt it. init never reaps the grandchild (it is
+# killed with the namespace after init's report): only the cgroup saw it.
+BURN = r"""
+import os, time
+done = os.path.join(os.environ['WS_DIR'], 'burnt')
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        t = time.process_time()
+        while time.process_time() - t < 0.3:
+            pass
+        open(done, 'w').close()
+        time.sleep(60)
+    os._exit(0)
+os.wait()
+while not os.path.exists(done):
+    time.sleep(0.01)
+print('burnt', flush=True)
+"""
+
+
+def test_an_attempts_usage_counts_its_grandchildren(run_daemon, ws):
+    d = run_daemon
+    need_cgroups(d)
+    r = run_py(d, ws, "burn", BURN, env={"WS_DIR": ws_dir(d, ws)})
+    assert r.status == pb.SUCCEEDED, harness.run_str(r)
+    cpu = r.usage.user_cpu_us + r.usage.system_cpu_us
+    assert cpu >= 300000, r.usage
+    assert r.attempts[0].usage.user_cpu_us == r.usage.user_cpu_us
+    assert left(cgroup_dirs(d, r.uuid)) == []
+
+
+EAT = r"""
+import sys
+mib = int(sys.argv[1])
+x = b'\1' * (mib << 20)       # written: resident
+print('ate', mib, 'MiB', flush=True)
+"""
+
+
+def test_a_job_past_its_memory_limit_is_killed(run_daemon_factory, ws):
+    """job_limit_memory = 96 MiB: a job that writes 16 MiB runs; one that
+    writes 512 MiB is killed (KILLED_BY_SIGNAL, SIGKILL) by the kernel,
+    where a memory controller is there to enforce it."""
+    d = run_daemon_factory(env={"BATCHD_JOB_LIMIT_MEMORY": str(96 << 20)})
+    d.start()
+    need_cgroups(d)
+    cl = make_cluster(d, ws, "m")
+    small = run_py(d, ws, "small", EAT, cl=cl, args="16")
+    if small.reason == pb.SPAWN_FAILED and "memory limit" in \
+            small.reason_text:
+        pytest.skip("no memory controller here: " + small.reason_text)
+    assert small.status == pb.SUCCEEDED, harness.run_str(small)
+    assert read_logs(d, ws, small.uuid)[0] == b"ate 16 MiB\n"
+    big = run_py(d, ws, "big", EAT, cl=cl, args="512", timeout=60)
+    assert (big.status, big.reason) == (pb.FAILED, pb.KILLED_BY_SIGNAL), (
+        harness.run_str(big))
+    assert big.attempts[0].signal == signal.SIGKILL
+    assert read_logs(d, ws, big.uuid)[0] == b""
+    assert left(cgroup_dirs(d, big.uuid)) == []
+
+
+def test_a_limit_that_cannot_hold_fails_the_attempt(run_daemon_factory, ws):
+    """job_cgroup names only a cgroup v2 directory without the pids
+    controller, and job_limit_pids is set: the attempt fails
+    (SPAWN_FAILED, cg_create's reason) and the job never runs, rather
+    than run without its limit."""
+    v2 = [l.split()[4] for l in open("/proc/self/mountinfo")
+          if " - cgroup2 " in l]
+    if not v2:
+        pytest.skip("no cgroup v2 hierarchy")
+    with open(os.path.join(v2[0], "cgroup.controllers")) as f:
+        if "pids" in f.read().split():
+            pytest.skip("the v2 hierarchy has the pids controller")
+    parent = os.path.join(v2[0], "batchd-test-" + os.urandom(4).hex())
+    try:
+        d = run_daemon_factory(env={"BATCHD_JOB_CGROUP": parent,
+                                    "BATCHD_JOB_LIMIT_PIDS": "64"}).start()
+        wsd = ws_dir(d, ws)
+        ran = os.path.join(wsd, "ran")
+        r = run_py(d, ws, "nolimit", "open(%r, 'w').close()\n" % ran)
+        assert (r.status, r.reason) == (pb.FAILED, pb.SPAWN_FAILED), (
+            harness.run_str(r))
+        assert "pids limit: no cgroup hierarchy" in r.reason_text, (
+            r.reason_text)
+        assert not os.path.exists(ran)
+        assert [n for n in os.listdir(parent)   # no attempt's cgroup
+                if os.path.isdir(os.path.join(parent, n))] == []
+    finally:
+        if os.path.isdir(parent):
+            os.rmdir(parent)
+
+
+def other_pidns(pid):
+    """Is pid in another PID namespace than ours (a sandbox's init)?"""
+    try:
+        return os.readlink("/proc/%d/ns/pid" % pid) != \
+            os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return False
+
+
+def test_a_cancelled_fetch_tears_the_prepared_sandbox_down(run_daemon, ws):
+    """The job's file is a FIFO: the fetch waits on it. Meanwhile the
+    sandbox is prepared (its init, in a PID namespace of its own, in the
+    attempt's cgroup). A cancel then ends the fetch and the prepared init,
+    and removes the cgroup: the job never starts."""
+    d = run_daemon
+    need_cgroups(d)
+    jobs = os.path.join(d.ws_root, ws, "jobs")
+    os.makedirs(jobs)
+    os.mkfifo(os.path.join(jobs, "fifo.py"))
+    jd = make_jobdef(d, ws, "fifo")
+    run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "f").uuid)
+    dirs = cgroup_dirs(d, run.uuid)
+
+    def prepared():
+        return [p for p in host_pids_with(run.uuid) if other_pidns(p)]
+    harness.wait_until(prepared, 20, what="the prepared sandbox's init")
+    init = prepared()
+    harness.wait_until(lambda: set(init) <= cgroup_pids(dirs), 20,
+                       what="init in the attempt's cgroup")
+    assert get_run(d, ws, run.uuid).status == pb.RUNNING
+    assert_ok(d.call("run.cancel", pb.CancelJobRunRequest(uuid=run.uuid),
+                     pb.JobRunReply, ws=ws))
+    r = wait_run(d, ws, run.uuid, lambda r: r.attempts and
+                 r.attempts[0].finished_at_ms, timeout=20,
+                 what="the attempt's end")
+    assert r.attempts[0].status == pb.CANCELLED, harness.run_str(r)
+    assert not any(harness.pid_alive(p) for p in init)
+    assert host_pids_with(run.uuid) == []
+    assert left(dirs) == []
+
+
+def test_a_failed_fetch_leaves_no_sandbox_behind(run_daemon, ws):
+    """A WORKSPACE job whose file does not exist: SOURCE_FETCH_FAILED, and
+    the sandbox prepared for it (init, cgroup) is gone with the attempt."""
+    d = run_daemon
+    need_cgroups(d)
+    jd = make_jobdef(d, ws, "nosuch")
+    r = wait_run(d, ws, submit_ok(d, ws, jd.uuid,
+                                  make_cluster(d, ws, "n").uuid).uuid)
+    assert (r.status, r.reason) == (pb.FAILED, pb.SOURCE_FETCH_FAILED), (
+        harness.run_str(r))
+    assert host_pids_with(r.uuid) == []
+    assert left(cgroup_dirs(d, r.uuid)) == []
+
+
+def test_a_lost_supervisors_cgroup_is_removed_by_batchd(run_daemon, ws):
+    """The shim is killed (-9) while its job runs: its init dies with it
+    (PDEATHSIG), and batchd, finding the attempt SUPERVISOR_LOST, kills
+    what is left in the attempt's cgroup and removes it."""
+    d = run_daemon
+    need_cgroups(d)
+    marker = "lost" + os.urandom(6).hex()
+    wsd = ws_dir(d, ws)
+    jd = make_jobdef(d, ws, "lost", code=GRAND, args="%s wait" % marker,
+                     env={"WS_DIR": wsd})
+    run = submit_ok(d, ws, jd.uuid, make_cluster(d, ws, "l").uuid)
+    dirs = cgroup_dirs(d, run.uuid)
+    harness.wait_until(lambda: os.path.exists(os.path.join(wsd,
+                                                           "heartbeat")),
+                       20, what="the grandchild beats")
+    assert set(host_pids_with(marker)) <= cgroup_pids(dirs)
+    adir = os.path.join(d.data_dir, "runs", run.uuid, "1")
+    os.kill(harness.shim_pid(adir), signal.SIGKILL)
+    r = wait_run(d, ws, run.uuid, lambda r: r.attempts and
+                 r.attempts[0].finished_at_ms, timeout=20,
+                 what="the attempt's end")
+    assert r.attempts[0].reason == pb.SUPERVISOR_LOST, harness.run_str(r)
+    harness.wait_until(lambda: not host_pids_with(marker), 5,
+                       what="no process of the attempt left")
+    harness.wait_until(lambda: left(dirs) == [], 5,
+                       what="the attempt's cgroup removed")
 
 
 # ---------------------------------------------------------------- SQL
