@@ -708,17 +708,27 @@ struct jobident {
 	uint32_t	 uid, gid;
 	char		*error;		/* owned; the attempt cannot start */
 };
+/*
+ * How exec.c reports on an attempt to the module that started it, as
+ * tmux's job_run() does: exec_start() and exec_reattach() take them and
+ * keep them with the attempt's process; exec.c names no caller.
+ */
+/* The attempt's process is gone and its output is read. */
+typedef void (*exec_ended_cb)(const char *, uint32_t, const struct result *);
+/* Its backend says what the job waits for ("": no more). */
+typedef void (*exec_note_cb)(const char *, uint32_t, const char *);
 void	 exec_init(void);
 void	 exec_free(void);
 int	 exec_identity(struct txn *, const struct run *, struct jobident *);
-void	 exec_start(const struct run *, const struct jobident *);
+void	 exec_start(const struct run *, const struct jobident *,
+	    exec_ended_cb, exec_note_cb);
 #include <spawn.h>
 extern int (*exec_spawn)(pid_t *, const char *,
 	    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
 	    char *const [], char *const []);
 void	 exec_kill(const char *, uint32_t);
 int	 exec_reattach(struct txn *, const char *, const char *, uint32_t,
-	    struct result *);
+	    struct result *, exec_ended_cb, exec_note_cb);
 size_t	 exec_count(void);
 
 /* metrics.c */
