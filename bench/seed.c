@@ -352,6 +352,7 @@ fill(const char *dir, size_t nclusters, size_t queued, size_t finished)
 		fatalx("%s", cause);
 	if ((rc = mdb_env_set_flags(store_env(), MDB_NOSYNC, 1)) != 0)
 		fatalx("MDB_NOSYNC: %s", mdb_strerror(rc));
+	barrier_init();		/* its kick trims the outbox */
 	outbox_init();
 	bus_publish_hook = catch_reply;
 	/*
@@ -398,6 +399,7 @@ fill(const char *dir, size_t nclusters, size_t queued, size_t finished)
 	free(clusters);
 	run_free_timers();
 	outbox_free();
+	barrier_free();
 	store_close();
 	event_base_free(base);
 	config_free(cfg);

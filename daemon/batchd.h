@@ -596,15 +596,35 @@ void	 inwatch_rm(struct inwatch *, int);
 void	 inwatch_close(struct inwatch *);
 
 /* bus.c */
+/*
+ * What a module above the connection hears from it (bus_watch()), on the
+ * loop thread; any callback may be NULL, arg goes to each.
+ */
+struct bus_watcher {
+	/* (Re)connected, or JetStream's streams made: what was published
+	 * before may be lost. */
+	void	(*connected)(void *);
+	/* The connection wrote from its buffer. */
+	void	(*writable)(void *);
+	/* A publication failed: it may not have reached the server. */
+	void	(*failed)(void *);
+	/* JetStream acknowledged (ok) or refused a publication with a key;
+	 * (0, 0): one without a key was lost. */
+	void	(*acked)(uint64_t, int, void *);
+	/* A message came back on the connection's own subject (bus_echo()). */
+	void	(*echo)(const void *, size_t, void *);
+	void	*arg;
+};
+void	 bus_watch(const struct bus_watcher *);
 void	 bus_start(void);
 void	 bus_stop(void);
 void	 bus_free(void);
 void	 bus_publish(const char *, const void *, size_t);
 extern void (*bus_publish_hook)(const char *, const void *, size_t);
+void	 bus_echo(const void *, size_t);
 int	 bus_connected(void);
 size_t	 bus_buffered(void);
 size_t	 bus_max_payload(void);
-uint64_t bus_barrier(void);
 int	 bus_ready(void);
 void	 bus_publish_id(const char *, const char *, uint64_t, const void *,
 	    size_t);
@@ -748,6 +768,32 @@ void	 notify_init(void);
 void	 notify_send(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 notify_free(void);
 
+/* barrier.c: confirms what was published on core NATS */
+/*
+ * A publisher whose publications barriers confirm (barrier_add()): what it
+ * is told, on the loop thread, with arg. flush may be NULL.
+ */
+struct barrier_user {
+	/* The kick (once per loop turn): publish what waits. */
+	void	(*flush)(void *);
+	/* Is something published that no barrier confirmed yet? */
+	int	(*due)(void *);
+	/* A barrier leaves: note what it will confirm. */
+	void	(*sent)(void *);
+	/* It came back: what was noted is delivered. */
+	void	(*done)(void *);
+	/* The confirmation was lost: publish again from what was confirmed. */
+	void	(*resend)(void *);
+	void	*arg;
+};
+void	 barrier_init(void);
+void	 barrier_add(const struct barrier_user *);
+void	 barrier_kick(void);
+int	 barrier_out(void);
+int	 barrier_retrying(void);
+void	 barrier_resend(void);
+void	 barrier_free(void);
+
 /* logs.c */
 char	*logs_path(const char *, uint32_t, enum logstream);
 int	 logs_read(struct txn *, struct request *, struct buf *,
@@ -759,21 +805,12 @@ void	 logs_finish(struct lstream *);
 void	 logs_abandon(struct lstream *);
 uint64_t logs_acked(struct txn *, const char *, uint32_t, enum logstream);
 int	 logs_forget(struct txn *, const char *);
-int	 logs_unacked(void);
-void	 logs_barrier_sent(void);
-void	 logs_barrier_done(void);
-void	 logs_resend(void);
-void	 logs_writable(void);
+void	 logs_init(void);
 void	 logs_free_all(void);
 
 /* outbox.c */
 int	 outbox_put(struct txn *, const char *, const char *, const void *,
 	    size_t);
-void	 outbox_js_acked(uint64_t, int);
-void	 outbox_kick(void);
-void	 outbox_barrier_done(uint64_t);
-void	 outbox_publish_failed(void);
-void	 outbox_resend(void);
 void	 outbox_init(void);
 void	 outbox_free(void);
 uint64_t outbox_depth(void);
