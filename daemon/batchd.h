@@ -615,14 +615,18 @@ struct bus_watcher {
 	void	(*echo)(const void *, size_t, void *);
 	void	*arg;
 };
+/* A command: subject, reply subject (or NULL), payload. */
+typedef void (*bus_message_cb)(const char *, const char *, const void *,
+	    size_t);
 void	 bus_watch(const struct bus_watcher *);
-void	 bus_start(void);
+void	 bus_start(bus_message_cb);
 void	 bus_stop(void);
 void	 bus_free(void);
 void	 bus_publish(const char *, const void *, size_t);
 extern void (*bus_publish_hook)(const char *, const void *, size_t);
 void	 bus_echo(const void *, size_t);
 int	 bus_connected(void);
+void	 bus_counts(uint64_t *, uint64_t *);
 size_t	 bus_buffered(void);
 size_t	 bus_max_payload(void);
 int	 bus_ready(void);
@@ -756,7 +760,6 @@ struct evbuffer;
 void	 metrics_request(enum verb, enum errcode, int64_t);
 void	 metrics_transition(enum rstatus, enum reason);
 void	 metrics_log_bytes(enum logstream, size_t);
-void	 metrics_nats_event(int);
 void	 metrics_render(struct evbuffer *);
 
 /* http.c */

@@ -5,7 +5,8 @@
  * events (our adapter below, cnats's event loop interface) call cnats to
  * read or write. The subscriptions are synchronous: what a read brought is
  * queued in cnats, and the same callback takes it (bus_poll()) and hands
- * each message to api_message(). No thread stands between the socket and
+ * each message to the handler bus_start() was given (api_message()). No
+ * thread stands between the socket and
  * the state machine, so a command costs no thread switch.
  *
  * Replies and events are published from the loop thread. The connection
@@ -58,6 +59,8 @@ static struct event	*retry_ev;
 static int		 retry_s = 1;
 static int		 stopping;	/* atomic: bus_stop() was called */
 
+static bus_message_cb	 on_message;	/* bus_start()'s handler */
+static uint64_t		 reconnects, disconnects;	/* atomic */
 static natsSubscription	*echo_sub;	/* our own subject */
 static char		 echo_subj[128];
 
@@ -275,7 +278,7 @@ deliver(natsSubscription *sub, natsMsg *m)
 	if (sub == echo_sub)
 		tell_echo(m);
 	else
-		api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
+		on_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
 		    natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
 	msg_free(m);
 }
@@ -330,7 +333,7 @@ on_connected(natsConnection *c, void *arg)
 static void
 on_reconnected(natsConnection *c, void *arg)
 {
-	metrics_nats_event(1);
+	__atomic_add_fetch(&reconnects, 1, __ATOMIC_RELAXED);
 	on_connected(c, arg);
 }
 
@@ -340,7 +343,7 @@ on_disconnected(natsConnection *c, void *arg)
 	(void)c;
 	(void)arg;
 	connected = 0;
-	metrics_nats_event(0);
+	__atomic_add_fetch(&disconnects, 1, __ATOMIC_RELAXED);
 	log_warnx("nats disconnected url=%s, reconnecting", cfg->nats_url);
 }
 
@@ -519,12 +522,13 @@ bus_connect(void)
 		event_active(connected_ev, 0, 0);
 }
 
-/* Set up the client, then connect. */
+/* Set up the client, then connect; each command goes to handle. */
 void
-bus_start(void)
+bus_start(bus_message_cb handle)
 {
 	natsInbox	*ib = NULL;
 
+	on_message = handle;
 	connected_ev = event_new(base, -1, 0, on_connected_loop, NULL);
 	closed_ev = event_new(base, -1, 0, on_closed_loop, NULL);
 	retry_ev = evtimer_new(base, on_retry, NULL);
@@ -678,6 +682,14 @@ int
 bus_connected(void)
 {
 	return connected;
+}
+
+/* Any thread: how often the connection was lost and made again. */
+void
+bus_counts(uint64_t *reconn, uint64_t *disconn)
+{
+	*reconn = __atomic_load_n(&reconnects, __ATOMIC_RELAXED);
+	*disconn = __atomic_load_n(&disconnects, __ATOMIC_RELAXED);
 }
 
 /* Bytes published and not yet written to the server's socket. */

@@ -146,7 +146,7 @@ main(int argc, char **argv)
 	    &cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
 	notify_init();
-	bus_start();
+	bus_start(api_message);
 	notify_send("READY=1\nSTATUS=serving");
 
 	loop_run();
