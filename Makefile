@@ -31,7 +31,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge
 
 DAEMON_OBJS = main log xmalloc util config model wire store store-env \
-	      store-migrate store-rec store-txn redo loop bus api \
+	      store-migrate store-rec store-txn redo loop bus jetstream barrier api \
 	      metrics http notify outbox retention plugin procstat cgroup \
 	      jobdef cluster run exec logs
 PROTO	 = proto/batchd/v1/batchd.proto

@@ -14,7 +14,7 @@
  *
  * exec.o is replaced by the fake below (link-time seam): exec_start()
  * starts no process and creates no file; it ends the attempt at once,
- * through run_attempt_ended() like a shim that exited:
+ * through the ended callback it is given, like a shim that exited:
  *   - a run of the "seed-job" definition exits 0 after 25 ms of wall time:
  *     PENDING -> RUNNING -> SUCCEEDED, one attempt with usage;
  *   - a run of the "seed-holder" definition exits 1; its definition allows
@@ -88,12 +88,15 @@ exec_kill(const char *uuid, uint32_t attempt)
 
 int
 exec_reattach(struct txn *t, const char *ws, const char *uuid,
-    uint32_t attempt, struct result *res)
+    uint32_t attempt, struct result *res, exec_ended_cb ended,
+    exec_note_cb note)
 {
 	(void)t;
 	(void)ws;
 	(void)uuid;
 	(void)attempt;
+	(void)ended;
+	(void)note;
 	memset(res, 0, sizeof *res);
 	res->reason = R_SUPERVISOR_LOST;
 	return 0;
@@ -111,11 +114,13 @@ exec_identity(struct txn *t, const struct run *r, struct jobident *id)
 
 /* The attempt ends as soon as it starts (see the top of the file). */
 void
-exec_start(const struct run *r, const struct jobident *id)
+exec_start(const struct run *r, const struct jobident *id,
+    exec_ended_cb ended, exec_note_cb note)
 {
 	struct result	res;
 
 	(void)id;
+	(void)note;
 
 	memset(&res, 0, sizeof res);
 	if (strcmp(r->def_uuid, holder_def) == 0) {
@@ -129,7 +134,7 @@ exec_start(const struct run *r, const struct jobident *id)
 	res.usage.sys_us = 4000;
 	res.usage.maxrss_kb = 9800;
 	res.usage.wall_ms = 25;
-	run_attempt_ended(r->uuid, r->attempt, &res);
+	ended(r->uuid, r->attempt, &res);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -347,6 +352,7 @@ fill(const char *dir, size_t nclusters, size_t queued, size_t finished)
 		fatalx("%s", cause);
 	if ((rc = mdb_env_set_flags(store_env(), MDB_NOSYNC, 1)) != 0)
 		fatalx("MDB_NOSYNC: %s", mdb_strerror(rc));
+	barrier_init();		/* its kick trims the outbox */
 	outbox_init();
 	bus_publish_hook = catch_reply;
 	/*
@@ -393,6 +399,7 @@ fill(const char *dir, size_t nclusters, size_t queued, size_t finished)
 	free(clusters);
 	run_free_timers();
 	outbox_free();
+	barrier_free();
 	store_close();
 	event_base_free(base);
 	config_free(cfg);

@@ -604,15 +604,39 @@ void	 inwatch_rm(struct inwatch *, int);
 void	 inwatch_close(struct inwatch *);
 
 /* bus.c */
-void	 bus_start(void);
+/*
+ * What a module above the connection hears from it (bus_watch()), on the
+ * loop thread; any callback may be NULL, arg goes to each.
+ */
+struct bus_watcher {
+	/* (Re)connected, or JetStream's streams made: what was published
+	 * before may be lost. */
+	void	(*connected)(void *);
+	/* The connection wrote from its buffer. */
+	void	(*writable)(void *);
+	/* A publication failed: it may not have reached the server. */
+	void	(*failed)(void *);
+	/* JetStream acknowledged (ok) or refused a publication with a key;
+	 * (0, 0): one without a key was lost. */
+	void	(*acked)(uint64_t, int, void *);
+	/* A message came back on the connection's own subject (bus_echo()). */
+	void	(*echo)(const void *, size_t, void *);
+	void	*arg;
+};
+/* A command: subject, reply subject (or NULL), payload. */
+typedef void (*bus_message_cb)(const char *, const char *, const void *,
+	    size_t);
+void	 bus_watch(const struct bus_watcher *);
+void	 bus_start(bus_message_cb);
 void	 bus_stop(void);
 void	 bus_free(void);
 void	 bus_publish(const char *, const void *, size_t);
 extern void (*bus_publish_hook)(const char *, const void *, size_t);
+void	 bus_echo(const void *, size_t);
 int	 bus_connected(void);
+void	 bus_counts(uint64_t *, uint64_t *);
 size_t	 bus_buffered(void);
 size_t	 bus_max_payload(void);
-uint64_t bus_barrier(void);
 int	 bus_ready(void);
 void	 bus_publish_id(const char *, const char *, uint64_t, const void *,
 	    size_t);
@@ -715,17 +739,27 @@ struct jobident {
 	uint32_t	 uid, gid;
 	char		*error;		/* owned; the attempt cannot start */
 };
+/*
+ * How exec.c reports on an attempt to the module that started it, as
+ * tmux's job_run() does: exec_start() and exec_reattach() take them and
+ * keep them with the attempt's process; exec.c names no caller.
+ */
+/* The attempt's process is gone and its output is read. */
+typedef void (*exec_ended_cb)(const char *, uint32_t, const struct result *);
+/* Its backend says what the job waits for ("": no more). */
+typedef void (*exec_note_cb)(const char *, uint32_t, const char *);
 void	 exec_init(void);
 void	 exec_free(void);
 int	 exec_identity(struct txn *, const struct run *, struct jobident *);
-void	 exec_start(const struct run *, const struct jobident *);
+void	 exec_start(const struct run *, const struct jobident *,
+	    exec_ended_cb, exec_note_cb);
 #include <spawn.h>
 extern int (*exec_spawn)(pid_t *, const char *,
 	    const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
 	    char *const [], char *const []);
 void	 exec_kill(const char *, uint32_t);
 int	 exec_reattach(struct txn *, const char *, const char *, uint32_t,
-	    struct result *);
+	    struct result *, exec_ended_cb, exec_note_cb);
 size_t	 exec_count(void);
 
 /* metrics.c */
@@ -733,7 +767,6 @@ struct evbuffer;
 void	 metrics_request(enum verb, enum errcode, int64_t);
 void	 metrics_transition(enum rstatus, enum reason);
 void	 metrics_log_bytes(enum logstream, size_t);
-void	 metrics_nats_event(int);
 void	 metrics_render(struct evbuffer *);
 
 /* http.c */
@@ -744,6 +777,32 @@ void	 http_stop(void);
 void	 notify_init(void);
 void	 notify_send(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 notify_free(void);
+
+/* barrier.c: confirms what was published on core NATS */
+/*
+ * A publisher whose publications barriers confirm (barrier_add()): what it
+ * is told, on the loop thread, with arg. flush may be NULL.
+ */
+struct barrier_user {
+	/* The kick (once per loop turn): publish what waits. */
+	void	(*flush)(void *);
+	/* Is something published that no barrier confirmed yet? */
+	int	(*due)(void *);
+	/* A barrier leaves: note what it will confirm. */
+	void	(*sent)(void *);
+	/* It came back: what was noted is delivered. */
+	void	(*done)(void *);
+	/* The confirmation was lost: publish again from what was confirmed. */
+	void	(*resend)(void *);
+	void	*arg;
+};
+void	 barrier_init(void);
+void	 barrier_add(const struct barrier_user *);
+void	 barrier_kick(void);
+int	 barrier_out(void);
+int	 barrier_retrying(void);
+void	 barrier_resend(void);
+void	 barrier_free(void);
 
 /* logs.c */
 char	*logs_path(const char *, uint32_t, enum logstream);
@@ -756,21 +815,12 @@ void	 logs_finish(struct lstream *);
 void	 logs_abandon(struct lstream *);
 uint64_t logs_acked(struct txn *, const char *, uint32_t, enum logstream);
 int	 logs_forget(struct txn *, const char *);
-int	 logs_unacked(void);
-void	 logs_barrier_sent(void);
-void	 logs_barrier_done(void);
-void	 logs_resend(void);
-void	 logs_writable(void);
+void	 logs_init(void);
 void	 logs_free_all(void);
 
 /* outbox.c */
 int	 outbox_put(struct txn *, const char *, const char *, const void *,
 	    size_t);
-void	 outbox_js_acked(uint64_t, int);
-void	 outbox_kick(void);
-void	 outbox_barrier_done(uint64_t);
-void	 outbox_publish_failed(void);
-void	 outbox_resend(void);
 void	 outbox_init(void);
 void	 outbox_free(void);
 uint64_t outbox_depth(void);

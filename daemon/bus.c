@@ -5,7 +5,8 @@
  * events (our adapter below, cnats's event loop interface) call cnats to
  * read or write. The subscriptions are synchronous: what a read brought is
  * queued in cnats, and the same callback takes it (bus_poll()) and hands
- * each message to api_message(). No thread stands between the socket and
+ * each message to the handler bus_start() was given (api_message()). No
+ * thread stands between the socket and
  * the state machine, so a command costs no thread switch.
  *
  * Replies and events are published from the loop thread. The connection
@@ -15,19 +16,20 @@
  * connection (no flush, no request): the loop does the connection's I/O.
  *
  * NATS down at start or later: cnats retries forever; the daemon runs on.
- * JetStream (jetstream = on): streams for status events and log chunks are
- * made if missing by a short-lived thread (JetStream API calls are requests,
- * which the loop thread that drives the connection must never make); until
- * they exist nothing is published. Publications carry Nats-Msg-Id, so
- * JetStream keeps each once however often batchd sends it; cnats calls the
- * acknowledgement handler on its threads, which queues them for the loop
- * like the read callback hands it commands.
+ * JetStream (jetstream = on) rides on this connection: jetstream.c makes
+ * its streams and takes its acknowledgements; bus_publish_id() goes
+ * through it once the streams exist.
+ *
+ * The modules above tell bus.c what they want to hear through a struct
+ * bus_watcher (bus_watch()): the connection is new (publish again what was
+ * not confirmed), it wrote from its buffer, a publication failed or was
+ * acknowledged, a message came back on the connection's own subject
+ * (bus_echo(): the barrier, barrier.c). bus.c names none of them.
  *
  * cnats gives a connection up for good when the server refuses its
  * credentials twice; batchd then drops it and connects anew, backing off
  * from 1 s to 30 s, so fixed credentials on the server are picked up.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +39,13 @@
 #include <nats/nats.h>
 
 #include "batchd.h"
+#include "jetstream.h"
 
 /* The socket's events for cnats (natsOptions_SetEventLoop). */
 struct sock_events {
 	natsConnection	*nc;
 	struct event	*read, *write;
 };
-
-static pthread_mutex_t	 js_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static natsConnection	*nc;
 static natsOptions	*opts;
@@ -58,23 +59,103 @@ static struct event	*retry_ev;
 static int		 retry_s = 1;
 static int		 stopping;	/* atomic: bus_stop() was called */
 
-static jsCtx		*js;
-static int		 js_ready;	/* the streams exist */
-static pthread_t	 js_thread;
-static int		 js_thread_on;
-static int		 js_setup_ok;	/* atomic: the thread's result */
-static struct event	*js_setup_ev, *js_ack_ev, *js_again_ev;
-struct js_ack {
-	uint64_t	 key;
-	int		 ok;
-};
-static struct js_ack	*js_acks;	/* under js_mtx */
-static size_t		 n_js_acks, cap_js_acks;
-static natsSubscription	*barrier_sub;
-static char		 barrier_subj[128];
-static uint64_t		 barrier_seq;
+static bus_message_cb	 on_message;	/* bus_start()'s handler */
+static uint64_t		 reconnects, disconnects;	/* atomic */
+static natsSubscription	*echo_sub;	/* our own subject */
+static char		 echo_subj[128];
+
+#define MAX_WATCHERS	4
+static const struct bus_watcher	*watchers[MAX_WATCHERS];
+static size_t		 nwatchers;
 
 static void	bus_poll(void);
+
+/* Tell the watchers (see the top of the file): the connection is new. */
+static void
+tell_connected(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nwatchers; i++)
+		if (watchers[i]->connected != NULL)
+			watchers[i]->connected(watchers[i]->arg);
+}
+
+/* It wrote from its buffer. */
+static void
+tell_writable(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nwatchers; i++)
+		if (watchers[i]->writable != NULL)
+			watchers[i]->writable(watchers[i]->arg);
+}
+
+/* A publication failed. */
+static void
+tell_failed(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nwatchers; i++)
+		if (watchers[i]->failed != NULL)
+			watchers[i]->failed(watchers[i]->arg);
+}
+
+/* JetStream acknowledged or refused the publication of key. */
+static void
+tell_acked(uint64_t key, int ok)
+{
+	size_t	i;
+
+	for (i = 0; i < nwatchers; i++)
+		if (watchers[i]->acked != NULL)
+			watchers[i]->acked(key, ok, watchers[i]->arg);
+}
+
+/* m came on our own subject. */
+static void
+tell_echo(natsMsg *m)
+{
+	size_t	i;
+
+	for (i = 0; i < nwatchers; i++)
+		if (watchers[i]->echo != NULL)
+			watchers[i]->echo(natsMsg_GetData(m),
+			    (size_t)natsMsg_GetDataLength(m),
+			    watchers[i]->arg);
+}
+
+/*
+ * Before bus_start(): w (kept, not copied) is told what happens to the
+ * connection, on the loop thread.
+ */
+void
+bus_watch(const struct bus_watcher *w)
+{
+	if (nwatchers == MAX_WATCHERS)
+		fatalx("bus_watch: more than %d watchers", MAX_WATCHERS);
+	watchers[nwatchers++] = w;
+}
+
+/*
+ * Publish to a subject only this connection reads: what it publishes
+ * before comes to the server first, and the message comes back to the
+ * watchers' echo.
+ */
+void
+bus_echo(const void *data, size_t len)
+{
+	bus_publish(echo_subj, data, len);
+}
+
+/* Loop thread: JetStream's streams exist; publish through them from now. */
+static void
+on_js_ready(void)
+{
+	tell_connected();
+}
 
 /* Loop thread: the socket is readable or writable. */
 static void
@@ -89,7 +170,7 @@ on_sock(evutil_socket_t fd, short what, void *arg)
 		bus_poll();
 	} else if (what & EV_WRITE) {
 		natsConnection_ProcessWriteEvent(se->nc);
-		logs_writable();
+		tell_writable();
 	}
 }
 
@@ -164,217 +245,6 @@ sock_detach(void *userData)
 	return NATS_OK;
 }
 
-/* Loop thread: one of our barriers came back (outbox.c). */
-static void
-barrier_back(natsMsg *m)
-{
-	const uint8_t	*p = (const uint8_t *)natsMsg_GetData(m);
-	uint64_t	 tok = 0;
-	int		 i;
-
-	if (natsMsg_GetDataLength(m) != 8)
-		return;
-	for (i = 0; i < 8; i++)
-		tok = (tok << 8) | p[i];
-	outbox_barrier_done(tok);
-}
-
-/*
- * Publish a barrier: a marker to a subject only this connection reads.
- * When it comes back, the server has everything published before it.
- */
-uint64_t
-bus_barrier(void)
-{
-	uint8_t		p[8];
-	uint64_t	tok = ++barrier_seq;
-	int		i;
-
-	for (i = 7; i >= 0; i--, tok >>= 8)
-		p[i] = tok & 0xff;
-	bus_publish(barrier_subj, p, sizeof p);
-	return barrier_seq;
-}
-
-/* Make a stream if it is not there; 0 or -1 (logged). */
-static int
-js_stream(const char *name, const char *subject)
-{
-	jsStreamConfig	 sc;
-	jsStreamInfo	*si = NULL;
-	jsErrCode	 jerr = 0;
-	natsStatus	 s;
-	const char	*subjects[1] = { subject };
-
-	s = js_GetStreamInfo(&si, js, name, NULL, &jerr);
-	if (s == NATS_OK) {
-		jsStreamInfo_Destroy(si);
-		return 0;
-	}
-	jsStreamConfig_Init(&sc);
-	sc.Name = name;
-	sc.Subjects = subjects;
-	sc.SubjectsLen = 1;
-	sc.Storage = js_FileStorage;
-	s = js_AddStream(&si, js, &sc, NULL, &jerr);
-	if (s != NATS_OK) {
-		log_warnx("jetstream: making stream %s: %s (%d)", name,
-		    natsStatus_GetText(s), (int)jerr);
-		return -1;
-	}
-	jsStreamInfo_Destroy(si);
-	log_info("jetstream: stream %s made for %s", name, subject);
-	return 0;
-}
-
-/* Its own thread: make the streams, then tell the loop. */
-static void *
-js_setup(void *arg)
-{
-	char	sub[512];
-	int	ok;
-
-	(void)arg;
-	snprintf(sub, sizeof sub, "%s.v1.*.status.>", cfg->subject_prefix);
-	ok = js_stream(cfg->jetstream_events_stream, sub) == 0;
-	snprintf(sub, sizeof sub, "%s.v1.*.logs.>", cfg->subject_prefix);
-	ok = ok && js_stream(cfg->jetstream_logs_stream, sub) == 0;
-	__atomic_store_n(&js_setup_ok, ok, __ATOMIC_RELEASE);
-	event_active(js_setup_ev, 0, 0);
-	return NULL;
-}
-
-static void
-js_join(void)
-{
-	if (js_thread_on)
-		pthread_join(js_thread, NULL);
-	js_thread_on = 0;
-}
-
-static void
-js_setup_start(void)
-{
-	if (js_thread_on || js == NULL)
-		return;
-	if (pthread_create(&js_thread, NULL, js_setup, NULL) != 0) {
-		log_warn("jetstream: thread");
-		return;
-	}
-	js_thread_on = 1;
-}
-
-/* Loop thread: the set-up thread is done. */
-static void
-on_js_setup(evutil_socket_t fd, short what, void *arg)
-{
-	struct timeval	tv = { 2, 0 };
-
-	(void)fd;
-	(void)what;
-	(void)arg;
-	js_join();
-	if (__atomic_load_n(&js_setup_ok, __ATOMIC_ACQUIRE)) {
-		js_ready = 1;
-		log_info("jetstream ready events=%s logs=%s",
-		    cfg->jetstream_events_stream, cfg->jetstream_logs_stream);
-		outbox_resend();
-	} else
-		evtimer_add(js_again_ev, &tv);
-}
-
-static void
-on_js_again(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	if (connected)
-		js_setup_start();
-}
-
-/*
- * natsMsg_Destroy() does not free a message cnats made (one it delivered,
- * or one of ours to JetStream): it hands it to the library's
- * garbage-collector thread and wakes that thread, about once per two
- * commands under load, and the memory is freed on a thread that never
- * allocates. natsMsg_free() is what that thread calls with it
- * (exported by libnats, not declared in nats.h; its signature unchanged
- * since cnats 1.0);
- * for a message not set up for the collector, natsMsg_Destroy() calls it
- * itself. Freeing on the thread done with the message: durable run.submit
- * at K=32 +10 %. The reference is weak: a libnats without it gets
- * natsMsg_Destroy().
- */
-extern void	natsMsg_free(void *) __attribute__((weak));
-
-static void
-msg_free(natsMsg *m)
-{
-	if (natsMsg_free != NULL)
-		natsMsg_free(m);
-	else
-		natsMsg_Destroy(m);
-}
-
-/* cnats thread: JetStream answered a publication; m is ours to free. */
-static void
-on_js_ack(jsCtx *j, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *arg)
-{
-	const char	*v = NULL;
-	uint64_t	 key = 0;
-
-	(void)j;
-	(void)arg;
-	if (natsMsgHeader_Get(m, "Batchd-Key", &v) == NATS_OK && v != NULL)
-		key = strtoull(v, NULL, 10);
-	msg_free(m);
-	if (key == 0 && pae == NULL)
-		return;		/* a log chunk, stored */
-	pthread_mutex_lock(&js_mtx);
-	if (n_js_acks == cap_js_acks) {
-		size_t	n = cap_js_acks == 0 ? 256 : cap_js_acks * 2;
-		void	*p = realloc(js_acks, n * sizeof *js_acks);
-
-		if (p == NULL) {
-			pthread_mutex_unlock(&js_mtx);
-			return;	/* the outbox publishes it again later */
-		}
-		js_acks = p;
-		cap_js_acks = n;
-	}
-	js_acks[n_js_acks].key = key;
-	js_acks[n_js_acks].ok = pa != NULL && pae == NULL;
-	n_js_acks++;
-	pthread_mutex_unlock(&js_mtx);
-	event_active(js_ack_ev, 0, 0);
-}
-
-/* Loop thread: hand the acknowledgements to the outbox. */
-static void
-on_js_acks(evutil_socket_t fd, short what, void *arg)
-{
-	struct js_ack	*a;
-	size_t		 n, i;
-
-	(void)fd;
-	(void)what;
-	(void)arg;
-	pthread_mutex_lock(&js_mtx);
-	a = js_acks;
-	n = n_js_acks;
-	js_acks = NULL;
-	n_js_acks = cap_js_acks = 0;
-	pthread_mutex_unlock(&js_mtx);
-	for (i = 0; i < n; i++) {
-		if (a[i].key != 0)
-			outbox_js_acked(a[i].key, a[i].ok);
-		else
-			outbox_js_acked(0, 0);	/* a log chunk was lost */
-	}
-	free(a);
-}
-
 /* The server's largest payload (its INFO), 1 MiB until connected. */
 static size_t		 max_payload = 1024 * 1024;
 
@@ -395,20 +265,20 @@ on_connected_loop(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	if (nc != NULL && (mp = natsConnection_GetMaxPayload(nc)) >= 4096)
 		max_payload = (size_t)mp;
-	if (cfg->jetstream && !js_ready)
-		js_setup_start();
-	outbox_resend();
+	if (cfg->jetstream)
+		jetstream_connected();
+	tell_connected();
 	bus_poll();
 }
 
-/* Loop thread: a message to the API, or a barrier to the outbox. */
+/* Loop thread: a message to the API, or one back on our own subject. */
 static void
 deliver(natsSubscription *sub, natsMsg *m)
 {
-	if (sub == barrier_sub)
-		barrier_back(m);
+	if (sub == echo_sub)
+		tell_echo(m);
 	else
-		api_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
+		on_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
 		    natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
 	msg_free(m);
 }
@@ -421,7 +291,7 @@ static void
 bus_poll(void)
 {
 	natsSubscription	*all[4] = { subs[0], subs[1], subs[2],
-				    barrier_sub };
+				    echo_sub };
 	natsMsg			*m;
 	natsStatus		 s;
 	size_t			 i;
@@ -463,7 +333,7 @@ on_connected(natsConnection *c, void *arg)
 static void
 on_reconnected(natsConnection *c, void *arg)
 {
-	metrics_nats_event(1);
+	__atomic_add_fetch(&reconnects, 1, __ATOMIC_RELAXED);
 	on_connected(c, arg);
 }
 
@@ -473,7 +343,7 @@ on_disconnected(natsConnection *c, void *arg)
 	(void)c;
 	(void)arg;
 	connected = 0;
-	metrics_nats_event(0);
+	__atomic_add_fetch(&disconnects, 1, __ATOMIC_RELAXED);
 	log_warnx("nats disconnected url=%s, reconnecting", cfg->nats_url);
 }
 
@@ -562,16 +432,13 @@ bus_drop(void)
 	if (nc == NULL)
 		return;
 	natsConnection_Close(nc);
-	js_join();
-	if (js != NULL)
-		jsCtx_Destroy(js);
-	js = NULL;
+	jetstream_detach();
 	for (i = 0; i < 3; i++) {
 		natsSubscription_Destroy(subs[i]);
 		subs[i] = NULL;
 	}
-	natsSubscription_Destroy(barrier_sub);
-	barrier_sub = NULL;
+	natsSubscription_Destroy(echo_sub);
+	echo_sub = NULL;
 	natsConnection_Destroy(nc);
 	nc = NULL;
 	connected = 0;
@@ -623,15 +490,8 @@ bus_connect(void)
 	size_t			 i;
 
 	s = natsConnection_Connect(&nc, opts);
-	if (cfg->jetstream && (s == NATS_OK || s == NATS_NOT_YET_CONNECTED)) {
-		jsOptions	jo;
-
-		jsOptions_Init(&jo);
-		jo.PublishAsync.MaxPending = 1 << 20;
-		jo.PublishAsync.AckHandler = on_js_ack;
-		if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
-			fatal_code(EXIT_BUS, "nats: jetstream context");
-	}
+	if (cfg->jetstream && (s == NATS_OK || s == NATS_NOT_YET_CONNECTED))
+		jetstream_attach(nc);
 	if (s == NATS_OK)
 		on_connected(nc, NULL);
 	else if (s == NATS_NOT_YET_CONNECTED)
@@ -653,7 +513,7 @@ bus_connect(void)
 		natsSubscription_SetPendingLimits(subs[i], -1, -1);
 		log_info("subscribed subject=%s", subj);
 	}
-	s = natsConnection_SubscribeSync(&barrier_sub, nc, barrier_subj);
+	s = natsConnection_SubscribeSync(&echo_sub, nc, echo_subj);
 	if (s != NATS_OK) {
 		retry_later(natsStatus_GetText(s));
 		return;
@@ -662,18 +522,17 @@ bus_connect(void)
 		event_active(connected_ev, 0, 0);
 }
 
-/* Set up the client, then connect. */
+/* Set up the client, then connect; each command goes to handle. */
 void
-bus_start(void)
+bus_start(bus_message_cb handle)
 {
 	natsInbox	*ib = NULL;
 
+	on_message = handle;
 	connected_ev = event_new(base, -1, 0, on_connected_loop, NULL);
 	closed_ev = event_new(base, -1, 0, on_closed_loop, NULL);
 	retry_ev = evtimer_new(base, on_retry, NULL);
-	js_setup_ev = event_new(base, -1, 0, on_js_setup, NULL);
-	js_ack_ev = event_new(base, -1, 0, on_js_acks, NULL);
-	js_again_ev = evtimer_new(base, on_js_again, NULL);
+	jetstream_init(on_js_ready, tell_acked);
 	check(natsOptions_Create(&opts), "options");
 	check(natsOptions_SetURL(opts, cfg->nats_url), "url");
 	check(natsOptions_SetName(opts, "batchd"), "name");
@@ -697,7 +556,7 @@ bus_start(void)
 
 	bus_auth();
 	check(natsInbox_Create(&ib), "inbox");
-	snprintf(barrier_subj, sizeof barrier_subj, "_BATCHD.%s", ib);
+	snprintf(echo_subj, sizeof echo_subj, "_BATCHD.%s", ib);
 	natsInbox_Destroy(ib);
 	bus_connect();
 }
@@ -708,8 +567,8 @@ bus_start(void)
  * synchronous subscription is drained when a wait for its next message
  * (the 1 ms wait, not a poll, sees the mark) finds none. Then answer and
  * commit what came, and drain the connection (flush, close; on_closed ends
- * the loop). The barrier subscription goes: unconfirmed publications stay
- * in the outbox for the next start.
+ * the loop). The echo subscription goes: publications no barrier confirmed
+ * stay in the outbox for the next start.
  */
 static void
 on_drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -736,7 +595,7 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 		sub_done[i] = 1;
 	}
 	evtimer_del(drain_ev);
-	natsSubscription_Unsubscribe(barrier_sub);
+	natsSubscription_Unsubscribe(echo_sub);
 	store_flush_now();
 	if (natsConnection_Drain(nc) != NATS_OK) {
 		natsConnection_Close(nc);
@@ -791,16 +650,8 @@ bus_free(void)
 	if (retry_ev != NULL)
 		event_free(retry_ev);
 	retry_ev = NULL;
-	if (js_setup_ev != NULL)
-		event_free(js_setup_ev);
-	if (js_ack_ev != NULL)
-		event_free(js_ack_ev);
-	if (js_again_ev != NULL)
-		event_free(js_again_ev);
-	js_setup_ev = js_ack_ev = js_again_ev = NULL;
-	free(js_acks);
-	js_acks = NULL;
-	n_js_acks = cap_js_acks = 0;
+	jetstream_free();
+	nwatchers = 0;
 	nats_Close();
 }
 
@@ -823,7 +674,7 @@ bus_publish(const char *subject, const void *data, size_t len)
 	if (s != NATS_OK) {
 		log_warnx("nats publish subject=%s: %s", subject,
 		    natsStatus_GetText(s));
-		outbox_publish_failed();	/* resent, not confirmed */
+		tell_failed();	/* resent, not confirmed */
 	}
 }
 
@@ -831,6 +682,14 @@ int
 bus_connected(void)
 {
 	return connected;
+}
+
+/* Any thread: how often the connection was lost and made again. */
+void
+bus_counts(uint64_t *reconn, uint64_t *disconn)
+{
+	*reconn = __atomic_load_n(&reconnects, __ATOMIC_RELAXED);
+	*disconn = __atomic_load_n(&disconnects, __ATOMIC_RELAXED);
 }
 
 /* Bytes published and not yet written to the server's socket. */
@@ -844,11 +703,11 @@ bus_buffered(void)
 	return (size_t)n;
 }
 
-/* May the outbox publish: connected, and with JetStream, its streams made. */
+/* May what must be confirmed go out: connected, and JetStream's streams made. */
 int
 bus_ready(void)
 {
-	return connected && (!cfg->jetstream || js_ready);
+	return connected && (!cfg->jetstream || jetstream_ready());
 }
 
 /*
@@ -859,31 +718,15 @@ void
 bus_publish_id(const char *subject, const char *id, uint64_t key,
     const void *data, size_t len)
 {
-	natsMsg		*m = NULL;
-	natsStatus	 s;
-	char		 k[24];
-
-	if (!cfg->jetstream || js == NULL || !js_ready ||
+	if (!cfg->jetstream || !jetstream_ready() ||
 	    bus_publish_hook != NULL) {
 		bus_publish(subject, data, len);
 		return;
 	}
-	s = natsMsg_Create(&m, subject, NULL, data, (int)len);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
-	if (s == NATS_OK && key != 0) {
-		snprintf(k, sizeof k, "%llu", (unsigned long long)key);
-		s = natsMsgHeader_Set(m, "Batchd-Key", k);
-	}
-	if (s == NATS_OK)
-		s = js_PublishMsgAsync(js, &m, NULL);
-	if (s != NATS_OK) {
-		log_warnx("jetstream publish subject=%s: %s", subject,
-		    natsStatus_GetText(s));
-		msg_free(m);
+	if (jetstream_publish(subject, id, key, data, len) == -1) {
 		if (key != 0)
-			outbox_js_acked(key, 0);
+			tell_acked(key, 0);
 		else
-			outbox_publish_failed();	/* a log chunk */
+			tell_failed();	/* a log chunk */
 	}
 }

@@ -15,6 +15,9 @@
  * batchd watches each shim through a pidfd and follows the log files
  * (logs.c). When the shim is gone, its DIR/exit says how the attempt ended;
  * without one the shim was lost and the attempt fails (SUPERVISOR_LOST).
+ * exec.c tells the state machine through the callbacks exec_start() and
+ * exec_reattach() were given (ended, note), kept with the attempt's proc,
+ * as tmux's job.c does: it calls nothing above it by name.
  * After a restart, exec_reattach() finds live shims by DIR/lock: batchd
  * locks it (flock) before the spawn and the shim inherits the lock as fd
  * 3, so while the lock is held a shim lives; the shim writes its pid and
@@ -68,6 +71,8 @@ struct proc {
 	struct event		*exit_ev;
 	int			 nwd;		/* inotify watch of dir */
 	struct lstream		*ls[2];
+	exec_ended_cb		 ended;		/* the starter's callbacks */
+	exec_note_cb		 note;
 	LIST_ENTRY(proc)	 entry;
 };
 
@@ -251,7 +256,7 @@ read_note(struct proc *p)
 	text[strcspn(text, "\n")] = '\0';
 	if (!utf8_valid(text, strlen(text)))
 		return;		/* it goes into a protobuf string */
-	run_note(p->uuid, p->attempt, text);
+	p->note(p->uuid, p->attempt, text);
 }
 
 static void
@@ -332,7 +337,7 @@ on_shim_exit(evutil_socket_t fd, short what, void *arg)
 	    res.reason != R_NONE ? " " : "", res.text);
 	if (res.reason == R_SUPERVISOR_LOST)
 		kill_job(p->dir, p->uuid, p->attempt);
-	run_attempt_ended(p->uuid, p->attempt, &res);
+	p->ended(p->uuid, p->attempt, &res);
 	proc_free(p, 1);	/* reads the logs to their end first */
 }
 
@@ -447,8 +452,10 @@ exec_count(void)
 	return nprocs;
 }
 
+/* Attempt r could not start: end it with why and cause (freed). */
 static void
-fail_attempt(const struct run *r, enum reason why, char *cause)
+fail_attempt(const struct run *r, exec_ended_cb ended, enum reason why,
+    char *cause)
 {
 	struct result	res;
 
@@ -458,7 +465,7 @@ fail_attempt(const struct run *r, enum reason why, char *cause)
 	log_warnx("run=%s attempt=%u %s: %s", r->uuid, r->attempt,
 	    reason_text(why), cause);
 	free(cause);
-	run_attempt_ended(r->uuid, r->attempt, &res);
+	ended(r->uuid, r->attempt, &res);
 }
 
 /* One "key=value" entry of the job file (NUL-terminated). */
@@ -760,12 +767,14 @@ attempt_mkdir(const char *dir, const char *work, const struct jobident *id,
 }
 
 /*
- * Start attempt r->attempt of r under a new shim, its job as id. A failure
- * to start ends the attempt at once through run_attempt_ended(); a failure
- * to fetch is the shim's to report.
+ * Start attempt r->attempt of r under a new shim, its job as id; ended is
+ * called once the shim is gone, note when its backend writes a note. A
+ * failure to start ends the attempt at once through ended; a failure to
+ * fetch is the shim's to report.
  */
 void
-exec_start(const struct run *r, const struct jobident *id)
+exec_start(const struct run *r, const struct jobident *id,
+    exec_ended_cb ended, exec_note_cb note)
 {
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 attr;
@@ -781,15 +790,15 @@ exec_start(const struct run *r, const struct jobident *id)
 	dir = attempt_dir(r->uuid, r->attempt);
 	xasprintf(&work, "%s/work", dir);
 	if (id->error != NULL) {
-		fail_attempt(r, R_SPAWN_FAILED, xstrdup(id->error));
+		fail_attempt(r, ended, R_SPAWN_FAILED, xstrdup(id->error));
 		goto out;
 	}
 	if (attempt_mkdir(dir, work, id, &cause) == -1) {
-		fail_attempt(r, R_SPAWN_FAILED, cause);
+		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}
 	if (write_job(r, id, work, &job, &cause) == -1) {
-		fail_attempt(r, R_SPAWN_FAILED, cause);
+		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}
 	build_env(r, work, &env);
@@ -800,9 +809,11 @@ exec_start(const struct run *r, const struct jobident *id)
 	/* The log files exist (empty) before the shim appends to them. */
 	if ((p = proc_watch(NULL, r->ws, r->uuid, r->attempt, 0, 1,
 	    &cause)) == NULL) {
-		fail_attempt(r, R_SPAWN_FAILED, cause);
+		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}
+	p->ended = ended;
+	p->note = note;
 	xasprintf(&path, "%s/lock", dir);
 	if ((lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
 	    flock(lock, LOCK_EX | LOCK_NB) == -1) {
@@ -811,7 +822,7 @@ exec_start(const struct run *r, const struct jobident *id)
 			close(lock);
 		free(path);
 		proc_free(p, 1);
-		fail_attempt(r, R_SPAWN_FAILED, cause);
+		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}
 	free(path);
@@ -847,14 +858,14 @@ exec_start(const struct run *r, const struct jobident *id)
 	if (rc != 0) {
 		proc_free(p, 1);
 		xasprintf(&cause, "%s: %s", argv.v[0], strerror(rc));
-		fail_attempt(r, R_SPAWN_FAILED, cause);
+		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}
 	p->shim = pid;
 	if (proc_arm(p, &cause) == -1) {
 		kill(pid, SIGTERM);
 		proc_free(p, 1);
-		fail_attempt(r, R_SPAWN_FAILED, cause);
+		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}
 	log_info("run=%s attempt=%u started shim=%d", r->uuid, r->attempt,
@@ -912,14 +923,15 @@ shim_lock(const char *dir, pid_t *pid)
 /*
  * After a restart, in op t: is the shim of (uuid, attempt) alive? Then
  * watch it again (its logs are published on from what a barrier confirmed
- * before) and return 1.
+ * before), with ended and note as exec_start() has them, and return 1.
  * A shim that lives but cannot be found yet (batchd died between the spawn
  * and the shim's pid in DIR/lock): return 2, ask again soon. Else fill res
  * from what it left and return 0.
  */
 int
 exec_reattach(struct txn *t, const char *ws, const char *uuid,
-    uint32_t attempt, struct result *res)
+    uint32_t attempt, struct result *res, exec_ended_cb ended,
+    exec_note_cb note)
 {
 	struct proc		*p;
 	char			*dir, *cause = NULL;
@@ -933,6 +945,8 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 	alive = pid != 0;
 	if (alive && (p = proc_watch(t, ws, uuid, attempt, pid, 0,
 	    &cause)) != NULL) {
+		p->ended = ended;
+		p->note = note;
 		if (proc_arm(p, &cause) == 0) {
 			log_info("run=%s attempt=%u re-attached to shim=%d",
 			    uuid, attempt, pid);

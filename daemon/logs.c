@@ -155,11 +155,12 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
 /*
  * One stream of one attempt. The shim appends the job's output to the log
  * file; batchd follows the file (inotify) and publishes what is new while
- * NATS is connected. What was published is confirmed by the outbox's
- * barrier (outbox.c); after a reconnection the unconfirmed bytes are read
- * back from the file and published again, so a subscriber sees every byte
- * (perhaps twice: offsets tell). A finished stream lives on here until its
- * last byte and its eof are confirmed.
+ * NATS is connected. What was published is confirmed by a barrier
+ * (barrier.c, whose user the streams are); when the confirmation is lost
+ * (a reconnection) the unconfirmed bytes are read back from the file and
+ * published again, so a subscriber sees every byte (perhaps twice:
+ * offsets tell). A finished stream lives on here until its last byte and
+ * its eof are confirmed.
  *
  * What a barrier confirmed outlives batchd: the stream's acked offset is
  * kept in DB_META under ack_key() by one lazy op for every stream whose
@@ -241,7 +242,7 @@ pump(struct lstream *l)
 			l->sent = l->off;
 		}
 	}
-	outbox_kick();
+	barrier_kick();
 }
 
 static void	catch_up(struct lstream *);
@@ -268,12 +269,13 @@ on_later(evutil_socket_t fd, short what, void *arg)
 	flow(arg);
 }
 
-/* The connection wrote from its buffer: go on with the held streams. */
-void
-logs_writable(void)
+/* bus.c: the connection wrote from its buffer: go on with the held streams. */
+static void
+writable(void *arg)
 {
 	struct lstream	*l;
 
+	(void)arg;
 	if (!any_held || bus_full())
 		return;
 	any_held = 0;
@@ -396,7 +398,7 @@ catch_up(struct lstream *l)
 		publish(l->ws, l->uuid, l->attempt, l->which, l->off, 0, 1);
 		l->eof_sent = 1;
 	}
-	outbox_kick();
+	barrier_kick();
 }
 
 /*
@@ -431,12 +433,13 @@ logs_abandon(struct lstream *l)
 	lstream_free(l);
 }
 
-/* Does any stream have bytes or an eof not yet confirmed? */
-int
-logs_unacked(void)
+/* The barrier asks: does any stream have bytes or an eof not confirmed? */
+static int
+unacked(void *arg)
 {
 	struct lstream	*l;
 
+	(void)arg;
 	LIST_FOREACH(l, &streams, entry)
 		if (l->sent > l->acked || (l->eof_sent && !l->eof_acked))
 			return 1;
@@ -444,23 +447,25 @@ logs_unacked(void)
 }
 
 /* A barrier leaves: it will confirm what was sent until now. */
-void
-logs_barrier_sent(void)
+static void
+barrier_sent(void *arg)
 {
 	struct lstream	*l;
 
+	(void)arg;
 	LIST_FOREACH(l, &streams, entry) {
 		l->mark = l->sent;
 		l->eof_mark = l->eof_sent;
 	}
 }
 
-/* The barrier is back. */
-void
-logs_barrier_done(void)
+/* The barrier is back: what each stream sent before it is delivered. */
+static void
+barrier_done(void *arg)
 {
 	struct lstream	*l, *next;
 
+	(void)arg;
 	for (l = LIST_FIRST(&streams); l != NULL; l = next) {
 		next = LIST_NEXT(l, entry);
 		if (l->mark > l->acked) {
@@ -477,12 +482,14 @@ logs_barrier_done(void)
 	}
 }
 
-/* Connected again: publish every stream again from what was confirmed. */
-void
-logs_resend(void)
+/* The confirmation was lost: publish every stream again from what was
+ * confirmed. */
+static void
+resend(void *arg)
 {
 	struct lstream	*l;
 
+	(void)arg;
 	LIST_FOREACH(l, &streams, entry) {
 		l->held = 0;
 		l->sent = l->acked;
@@ -492,6 +499,26 @@ logs_resend(void)
 		if (bus_connected())
 			catch_up(l);
 	}
+}
+
+static const struct barrier_user	user = {
+	.due = unacked,
+	.sent = barrier_sent,
+	.done = barrier_done,
+	.resend = resend,
+};
+
+static const struct bus_watcher		watcher = {
+	.writable = writable,
+};
+
+/* Before bus_start(): what is published is confirmed by barriers; a full
+ * connection buffer holds streams back until it is written. */
+void
+logs_init(void)
+{
+	barrier_add(&user);
+	bus_watch(&watcher);
 }
 
 /* ------------------------------------------------------------ acks */

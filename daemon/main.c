@@ -137,14 +137,16 @@ main(int argc, char **argv)
 	if (plugin_init(&cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
 	exec_init();
+	barrier_init();
 	outbox_init();
+	logs_init();
 	run_recover();
 	retention_init();
 	if (cfg->http_listen != NULL && http_start(cfg->http_listen,
 	    &cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
 	notify_init();
-	bus_start();
+	bus_start(api_message);
 	notify_send("READY=1\nSTATUS=serving");
 
 	loop_run();
@@ -159,6 +161,7 @@ main(int argc, char **argv)
 	bus_free();
 	logs_free_all();
 	outbox_free();
+	barrier_free();
 	retention_free();
 	plugin_free();
 	store_close();

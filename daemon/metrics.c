@@ -25,7 +25,6 @@ struct hist {
 static uint64_t		requests[V__COUNT][E__COUNT];
 static struct hist	latency[V__COUNT];
 static uint64_t		transitions[RS_CANCELLED + 1][R__COUNT];
-static uint64_t		nats_reconnects, nats_disconnects;
 static uint64_t		log_bytes[3];
 
 /* A request was answered with code after us microseconds. */
@@ -60,16 +59,6 @@ metrics_log_bytes(enum logstream s, size_t n)
 {
 	if (s <= LS_STDERR)
 		log_bytes[s] += n;
-}
-
-/* cnats threads. */
-void
-metrics_nats_event(int reconnected)
-{
-	if (reconnected)
-		__atomic_add_fetch(&nats_reconnects, 1, __ATOMIC_RELAXED);
-	else
-		__atomic_add_fetch(&nats_disconnects, 1, __ATOMIC_RELAXED);
 }
 
 static const char *
@@ -129,7 +118,7 @@ metrics_render(struct evbuffer *b)
 	size_t			 used, size;
 	int			 v, c, s, r;
 	size_t			 i;
-	uint64_t		 cum;
+	uint64_t		 cum, reconnects, disconnects;
 
 	evbuffer_add_printf(b, "# HELP batchd_requests_total Requests "
 	    "answered, by verb and reply code.\n# TYPE batchd_requests_total "
@@ -207,14 +196,12 @@ metrics_render(struct evbuffer *b)
 	    "batchd_log_bytes_total{stream=\"stderr\"} %llu\n",
 	    (unsigned long long)log_bytes[LS_STDOUT],
 	    (unsigned long long)log_bytes[LS_STDERR]);
+	bus_counts(&reconnects, &disconnects);
 	evbuffer_add_printf(b, "# HELP batchd_nats_connected 1 while connected "
 	    "to NATS.\n# TYPE batchd_nats_connected gauge\n"
 	    "batchd_nats_connected %d\n# TYPE batchd_nats_reconnects_total "
 	    "counter\nbatchd_nats_reconnects_total %llu\n# TYPE "
 	    "batchd_nats_disconnects_total counter\n"
 	    "batchd_nats_disconnects_total %llu\n", bus_connected(),
-	    (unsigned long long)__atomic_load_n(&nats_reconnects,
-	    __ATOMIC_RELAXED),
-	    (unsigned long long)__atomic_load_n(&nats_disconnects,
-	    __ATOMIC_RELAXED));
+	    (unsigned long long)reconnects, (unsigned long long)disconnects);
 }

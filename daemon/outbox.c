@@ -4,29 +4,26 @@
  *
  * set_status() (run.c) writes each event into the outbox database in the
  * same transaction as the state change. After the commit the outbox is
- * published in key order while NATS is connected. Core NATS does not
- * acknowledge publications and cnats may drop what it buffered during a
- * disconnection, so delivery is confirmed with a barrier: a marker message
- * batchd publishes to a subject only it subscribes to, on the same
- * connection. NATS keeps a connection's messages in order, so when the
- * marker comes back the server has taken everything published before it.
- * Then the acknowledged entries are deleted, riding on the next commit (or
+ * published in key order while NATS is connected, one batch per barrier
+ * (barrier.c, whose user the outbox is: it publishes on the barrier's
+ * kick, and hears when what it published is confirmed or must go again).
+ * Then the confirmed entries are deleted, riding on the next commit (or
  * in one of their own 100 ms later: store_submit_lazy()).
  *
- *   acked   every entry <= acked was confirmed by a barrier
+ *   acked   every entry <= acked was confirmed
  *   sent    every entry <= sent was published on this connection
+ *   mark    sent when the barrier out left: it confirms up to there
  *
- * A disconnection, a reconnection or a barrier not back in 5 s resets
- * sent to acked, so the rest is published again; subscribers drop
- * duplicates by the event's per-run seq. The same barrier confirms the log
- * chunks of logs.c.
+ * When the confirmation is lost (barrier.c says when) sent goes back to
+ * acked, so the rest is published again; subscribers drop duplicates by
+ * the event's per-run seq.
  *
  * With jetstream = on, events go through JetStream with Nats-Msg-Id
- * "{run_uuid}:{seq}" and are confirmed by its acknowledgements instead:
- * published keys wait in a FIFO, acked moves over the acknowledged head,
- * and a publication refused or not acknowledged is published again with
- * the same id, which JetStream drops if it has it. The barrier then only
- * confirms log chunks.
+ * "{run_uuid}:{seq}" and are confirmed by its acknowledgements instead
+ * (bus.c hands them on): published keys wait in a FIFO, acked moves over
+ * the acknowledged head, and a publication refused or not acknowledged is
+ * published again with the same id, which JetStream drops if it has it.
+ * The barrier then only confirms the log chunks of logs.c.
  *
  * Bound: when more than outbox_max entries wait, the oldest are dropped
  * (a warning and a metric); the run's event history (run.events) keeps
@@ -40,16 +37,12 @@
 #include "batchd.h"
 
 #define BATCH		1000	/* entries published per barrier */
-#define BARRIER_MS	5000
 
 static uint64_t		 next_key = 1;
-static uint64_t		 acked, sent;
-static uint64_t		 token, token_upto;	/* the barrier out, or 0 */
+static uint64_t		 acked, sent, mark;
 static uint64_t		 dropped;
 static int		 dropping;
-static struct event	*timeout_ev, *kick_ev, *again_ev;
 static int		 del_pending;
-static int		 lost;		/* a publication failed: confirm none */
 
 /* JetStream: published keys awaiting their acknowledgement, in order. */
 static struct jsq {
@@ -58,6 +51,14 @@ static struct jsq {
 }			*jsq;
 static size_t		 njsq, jsq_cap;
 static struct event	*js_retry_ev;
+
+/* Once t commits: publish what waits (the barrier's kick). */
+static void
+kick_cb(void *arg)
+{
+	(void)arg;
+	barrier_kick();
+}
 
 /*
  * Queue a publication in t (value: 2-byte subject length, subject, 1-byte
@@ -86,7 +87,7 @@ outbox_put(struct txn *t, const char *subject, const char *id,
 	if (rc == 0) {
 		/* A key used by an aborted transaction is just skipped. */
 		next_key++;
-		txn_defer(t, (effect_cb)outbox_kick, NULL, NULL);
+		txn_defer(t, kick_cb, NULL, NULL);
 	}
 	return rc;
 }
@@ -185,11 +186,10 @@ del_submit(void)
 
 static void	jsq_push(uint64_t);
 
-/* Publish what waits, then a barrier; at most one barrier is out. */
+/* The barrier's kick: publish what waits, one batch per barrier. */
 static void
-kick(evutil_socket_t fd, short what, void *arg)
+flush(void *arg)
 {
-	struct timeval	 tv = { BARRIER_MS / 1000, 0 };
 	MDB_txn		*t;
 	MDB_cursor	*c;
 	MDB_val		 k, v;
@@ -198,17 +198,15 @@ kick(evutil_socket_t fd, short what, void *arg)
 	size_t		 sl, il, n = 0;
 	int		 rc, js = cfg->jetstream;
 
-	(void)fd;
-	(void)what;
 	(void)arg;
 	if (outbox_depth() > cfg->outbox_max)
 		del_submit();
-	if (!bus_ready() || evtimer_pending(again_ev, NULL))
+	if (!bus_ready() || barrier_retrying())
 		return;		/* (a failed publication: resent soon) */
 	if (sent < acked)
 		sent = acked;
 	/* Core NATS: one batch per barrier. JetStream: acks pace it. */
-	if ((js ? njsq < BATCH : token == 0) && next_key - 1 > sent &&
+	if ((js ? njsq < BATCH : !barrier_out()) && next_key - 1 > sent &&
 	    (t = store_reader()) != NULL) {
 		if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
 			be64_put(kb, sent + 1);
@@ -238,12 +236,43 @@ kick(evutil_socket_t fd, short what, void *arg)
 			mdb_cursor_close(c);
 		}
 	}
-	if (token != 0 || (js ? !logs_unacked() : n == 0 && !logs_unacked()))
-		return;
-	logs_barrier_sent();
-	token = bus_barrier();
-	token_upto = js ? acked : sent;
-	evtimer_add(timeout_ev, &tv);
+}
+
+/* Core NATS: is there a published entry no barrier confirmed yet? */
+static int
+due(void *arg)
+{
+	(void)arg;
+	return !cfg->jetstream && sent > acked;
+}
+
+/* A barrier leaves: it confirms what was sent (JetStream: nothing more). */
+static void
+barrier_sent(void *arg)
+{
+	(void)arg;
+	mark = cfg->jetstream ? acked : sent;
+}
+
+/* The barrier is back: what was sent before it is delivered. */
+static void
+barrier_done(void *arg)
+{
+	(void)arg;
+	if (mark > acked) {
+		acked = mark;
+		dropping = 0;
+		del_submit();
+	}
+}
+
+/* The confirmation was lost: publish from acked on. */
+static void
+resend(void *arg)
+{
+	(void)arg;
+	njsq = 0;
+	sent = acked;
 }
 
 static void
@@ -264,19 +293,20 @@ on_js_retry(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	outbox_resend();
+	barrier_resend();
 }
 
 /*
- * JetStream acknowledged (ok) or refused the publication of key. On
- * refusal everything from acked on is published again in a second.
+ * bus.c: JetStream acknowledged (ok) or refused the publication of key.
+ * On refusal everything from acked on is published again in a second.
  */
-void
-outbox_js_acked(uint64_t key, int ok)
+static void
+on_acked(uint64_t key, int ok, void *arg)
 {
 	struct timeval	tv = { 1, 0 };
 	size_t		i, done = 0;
 
+	(void)arg;
 	if (!ok) {
 		log_warnx("jetstream refused or lost outbox entry %llu; "
 		    "publishing again", (unsigned long long)key);
@@ -296,90 +326,25 @@ outbox_js_acked(uint64_t key, int ok)
 	njsq -= done;
 	dropping = 0;
 	del_submit();
-	outbox_kick();
+	barrier_kick();
 }
 
-/* After a commit or a log write: publish soon (once per loop turn). */
-void
-outbox_kick(void)
-{
-	if (kick_ev != NULL)
-		event_active(kick_ev, 0, 0);
-}
+static const struct barrier_user	user = {
+	.flush = flush,
+	.due = due,
+	.sent = barrier_sent,
+	.done = barrier_done,
+	.resend = resend,
+};
+
+static const struct bus_watcher		watcher = {
+	.acked = on_acked,
+};
 
 /*
- * bus.c: cnats refused a publication (the connection is not gone, or a
- * reconnection would resend it): the barrier out may not confirm it.
+ * After store_open(), before bus_start(): find the outbox's first and last
+ * keys; publish on the barrier's kick, hear JetStream's acknowledgements.
  */
-void
-outbox_publish_failed(void)
-{
-	lost = 1;
-}
-
-/* The barrier tok came back: what was sent before it is delivered. */
-void
-outbox_barrier_done(uint64_t tok)
-{
-	static const struct timeval	tv = { 1, 0 };
-
-	if (tok != token)
-		return;
-	token = 0;
-	evtimer_del(timeout_ev);
-	if (lost) {
-		/* Not all of it: publish again from acked, in a second. */
-		lost = 0;
-		log_warnx("outbox: a publication failed; publishing again");
-		evtimer_add(again_ev, &tv);
-		return;
-	}
-	logs_barrier_done();
-	if (token_upto > acked) {
-		acked = token_upto;
-		dropping = 0;
-		del_submit();
-	}
-	outbox_kick();
-}
-
-/* Connected again, or a barrier was lost: publish from acked on. */
-void
-outbox_resend(void)
-{
-	njsq = 0;
-	token = 0;
-	if (timeout_ev != NULL)
-		evtimer_del(timeout_ev);
-	if (again_ev != NULL)
-		evtimer_del(again_ev);
-	lost = 0;
-	sent = acked;
-	logs_resend();
-	outbox_kick();
-}
-
-static void
-on_again(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	outbox_resend();
-}
-
-static void
-on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	log_warnx("outbox: barrier not back in %d ms; publishing again",
-	    BARRIER_MS);
-	outbox_resend();
-}
-
-/* After store_open(): find the outbox's first and last keys. */
 void
 outbox_init(void)
 {
@@ -387,11 +352,9 @@ outbox_init(void)
 	MDB_cursor	*c;
 	MDB_val		 k, v;
 
-	timeout_ev = evtimer_new(base, on_timeout, NULL);
-	again_ev = evtimer_new(base, on_again, NULL);
 	js_retry_ev = evtimer_new(base, on_js_retry, NULL);
-	kick_ev = event_new(base, -1, 0, kick, NULL);
-	event_priority_set(kick_ev, 2);
+	barrier_add(&user);
+	bus_watch(&watcher);
 	if ((t = store_reader()) == NULL)
 		return;
 	if (mdb_cursor_open(t, store_dbi(DB_OUTBOX), &c) == 0) {
@@ -414,15 +377,9 @@ outbox_init(void)
 void
 outbox_free(void)
 {
-	if (timeout_ev != NULL)
-		event_free(timeout_ev);
-	if (kick_ev != NULL)
-		event_free(kick_ev);
 	if (js_retry_ev != NULL)
 		event_free(js_retry_ev);
-	if (again_ev != NULL)
-		event_free(again_ev);
-	timeout_ev = kick_ev = js_retry_ev = again_ev = NULL;
+	js_retry_ev = NULL;
 	free(jsq);
 	jsq = NULL;
 	njsq = jsq_cap = 0;

@@ -157,7 +157,7 @@ start_cb(void *arg)
 {
 	struct start_arg	*s = arg;
 
-	exec_start(s->r, &s->id);
+	exec_start(s->r, &s->id, run_attempt_ended, run_note);
 }
 
 static void
@@ -1532,7 +1532,8 @@ recover_cluster(struct txn *t, const char *uuid)
 		rc = attempt_finish(t, &r, &lost);
 		goto out;
 	}
-	switch (exec_reattach(t, r.ws, r.uuid, r.attempt, &res)) {
+	switch (exec_reattach(t, r.ws, r.uuid, r.attempt, &res,
+	    run_attempt_ended, run_note)) {
 	case 1:
 		if (rstatus_terminal(r.status))
 			exec_kill(r.uuid, r.attempt);
