@@ -735,6 +735,37 @@ exec_identity(struct txn *t, const struct run *r, struct jobident *id)
 }
 
 /*
+ * The workspace's own directory, {workspace_root}/{ws}, is its jobs' to
+ * write (the sandbox binds it read-write): made if missing, and handed to
+ * the job's identity while root still owns it, so that an operator's own
+ * choice of owner stands. Only the directory itself: what is in it keeps
+ * its owner. 0, or -1 with *cause.
+ */
+static int
+workspace_home(const char *ws, const struct jobident *id, char **cause)
+{
+	struct stat	 st;
+	char		*path;
+	int		 rc = 0;
+
+	xasprintf(&path, "%s/%s", cfg->workspace_root, ws);
+	if ((mkdir(path, 0755) == -1 && errno != EEXIST) ||
+	    lstat(path, &st) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		rc = -1;
+	} else if (!S_ISDIR(st.st_mode)) {
+		xasprintf(cause, "%s: not a directory", path);
+		rc = -1;
+	} else if (st.st_uid == 0 &&
+	    lchown(path, id->uid, id->gid) == -1) {
+		xasprintf(cause, "chown %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	free(path);
+	return rc;
+}
+
+/*
  * DIR and DIR/work for a job of identity id: DIR/work is the job's; DIR and
  * runs/RUN/ are 0711 (batchd's umask took the bits mkdir was given). 0, or
  * -1 with *cause.
@@ -793,7 +824,8 @@ exec_start(const struct run *r, const struct jobident *id,
 		fail_attempt(r, ended, R_SPAWN_FAILED, xstrdup(id->error));
 		goto out;
 	}
-	if (attempt_mkdir(dir, work, id, &cause) == -1) {
+	if (attempt_mkdir(dir, work, id, &cause) == -1 ||
+	    (id->set && workspace_home(r->ws, id, &cause) == -1)) {
 		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}

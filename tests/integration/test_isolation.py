@@ -44,11 +44,11 @@ def iso(run_daemon_factory):
 
 
 def ws_dir(d, ws):
-    """The workspace's directory, made and handed to the job user (so its
-    jobs may write there)."""
+    """The workspace's directory, made by root: batchd hands it to the
+    workspace's job identity at its first attempt, so its jobs may write
+    there."""
     p = os.path.join(d.ws_root, ws)
     os.makedirs(p, exist_ok=True)
-    os.chown(p, NOBODY.pw_uid, NOBODY.pw_gid)
     return p
 
 
@@ -742,7 +742,8 @@ def test_unprivileged_batchd_sandboxes_in_a_user_namespace(
         os.chmod(wrapper, 0o755)
         d.binary = wrapper
         d.start()
-        wsd = ws_dir(d, ws)
+        wsd = ws_dir(d, ws)     # batchd's own user runs the jobs: its to write
+        os.chown(wsd, NOBODY.pw_uid, NOBODY.pw_gid)
         host = []
         for dirpath, dirs, files in os.walk(d.data_dir):
             host += [os.path.join(dirpath, n) for n in dirs + files]
@@ -798,10 +799,11 @@ print(json.dumps(res))
 """
 
 
-def test_a_root_job_cannot_undo_its_sandbox(run_daemon, ws):
-    """Without a job user the job is root, but cannot mount or make device
-    nodes (its capabilities to do so are gone), and /usr is read-only."""
-    d = run_daemon
+def test_a_root_job_cannot_undo_its_sandbox(run_daemon_factory, ws):
+    """With job_user = root the job is root, but cannot mount or make
+    device nodes (its capabilities to do so are gone), and /usr is
+    read-only."""
+    d = run_daemon_factory(env={"BATCHD_JOB_USER": "root"}).start()
     r = run_py(d, ws, "esc", ROOT_ESCAPE)
     got = out_json(d, ws, r)
     assert got["uid"] == 0, got
