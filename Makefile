@@ -32,7 +32,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 
 DAEMON_OBJS = main log xmalloc util config model wire store redo loop bus api \
 	      metrics http notify outbox retention plugin procstat cgroup \
-	      jobdef cluster run exec logs
+	      jobdef cluster run queue runidx runverb recover later exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 OBJS	 = $(DAEMON_OBJS:%=$(B)/obj/%.o) $(B)/obj/batchd.pb-c.o

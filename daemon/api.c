@@ -58,7 +58,7 @@ static const struct verb_entry {
 	[V_CLUSTER_RESUME] = { cluster_resume, "uuid" },
 	[V_CLUSTER_DELETE] = { cluster_delete, "uuid" },
 	[V_RUN_SUBMIT] = { run_submit, "job_definition_uuid" },
-	[V_RUN_SUBMIT_SQL] = { run_submit, "sql_query" },
+	[V_RUN_SUBMIT_SQL] = { run_submit_sql, "sql_query" },
 	[V_RUN_GET] = { run_get, "uuid" },
 	[V_RUN_CANCEL] = { run_cancel, "uuid" },
 	[V_RUN_CANCEL_ALL] = { run_cancel_all, "job_definition_uuid" },

@@ -649,7 +649,38 @@ int	 cluster_load(struct txn *, const char *, const char *, const char *,
 	    struct error *);
 
 /* run.c: the run state machine */
+int	 run_set_status(struct txn *, struct run *, enum rstatus, enum reason,
+	    const char *);
+int	 run_load(struct txn *, const char *, const char *, struct run *,
+	    struct error *);
+int	 run_start(struct txn *, struct run *);
+int	 run_finish(struct txn *, struct run *, const struct result *);
+void	 run_retry(struct txn *, const char *, uint32_t, int64_t);
+int	 run_cancel_one(struct txn *, struct run *);
+void	 run_kick(struct txn *, const char *);
+void	 run_free_timers(void);
+void	 run_totals(struct cluster_totals *);
+
+/* queue.c: the per-cluster FIFO queues */
+int	 queue_put(struct txn *, const char *, uint64_t, const char *);
+int	 queue_del(struct txn *, const char *, uint64_t);
+int	 queue_take(struct txn *, const char *, char *);
+int	 queue_position(struct txn *, struct run *);
+
+/* runidx.c: the run indexes, and run.list */
+void	 runidx_prefix(struct buf *, char, const char *, int);
+int	 runidx_put(struct txn *, char, const char *, int, const struct run *);
+int	 runidx_del(struct txn *, char, const char *, int, const struct run *);
+int	 runidx_finished(struct txn *, const struct run *, int);
+int	 runidx_walk_status(struct txn *, const char *, enum rstatus,
+	    int (*)(struct txn *, const char *, void *), void *);
+int	 run_list(struct txn *, struct request *, struct buf *,
+	    struct error *);
+
+/* runverb.c: the run.* verbs */
 int	 run_submit(struct txn *, struct request *, struct buf *,
+	    struct error *);
+int	 run_submit_sql(struct txn *, struct request *, struct buf *,
 	    struct error *);
 int	 run_get(struct txn *, struct request *, struct buf *,
 	    struct error *);
@@ -657,15 +688,16 @@ int	 run_cancel(struct txn *, struct request *, struct buf *,
 	    struct error *);
 int	 run_cancel_all(struct txn *, struct request *, struct buf *,
 	    struct error *);
-int	 run_list(struct txn *, struct request *, struct buf *,
-	    struct error *);
 int	 run_events(struct txn *, struct request *, struct buf *,
 	    struct error *);
-void	 run_kick(struct txn *, const char *);
+
+/* recover.c: what a restart finds */
 void	 run_recover(void);
-void	 run_free_timers(void);
-void	 run_totals(struct cluster_totals *);
-int	 run_purge(struct txn *, const char *);
+
+/* later.c: ops submitted again after a delay */
+void	 later_submit(struct op *, int64_t);
+void	 later_retry(struct op *);
+void	 later_free(void);
 
 /* plugin.c */
 int	 plugin_init(char **);
@@ -768,7 +800,5 @@ void	 outbox_init(void);
 void	 outbox_free(void);
 uint64_t outbox_depth(void);
 uint64_t outbox_dropped(void);
-int	 run_load(struct txn *, const char *, const char *, struct run *,
-	    struct error *);
 
 #endif /* BATCHD_H */
