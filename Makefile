@@ -30,7 +30,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   python3-protobuf python3-pytest sqlite3 openmpi-bin curl lighttpd \
 	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge
 
-DAEMON_OBJS = main log xmalloc util config model wire store redo loop bus api \
+DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
+	      wire-record store redo loop bus api verb \
 	      metrics http notify outbox retention plugin procstat cgroup \
 	      jobdef cluster run queue runidx runverb recover later exec logs
 PROTO	 = proto/batchd/v1/batchd.proto

@@ -68,18 +68,6 @@ enum reason {
 enum logstream { LS_NONE = 0, LS_STDOUT, LS_STDERR };
 enum logencoding { LE_IDENTITY = 0, LE_ZSTD };
 
-/* A request verb: "{kind}.{verb}" of the subject. */
-enum verb {
-	V_NONE = 0,
-	V_JOBDEF_CREATE, V_JOBDEF_GET, V_JOBDEF_LIST, V_JOBDEF_UPDATE,
-	V_JOBDEF_DELETE,
-	V_CLUSTER_CREATE, V_CLUSTER_GET, V_CLUSTER_LIST, V_CLUSTER_PAUSE,
-	V_CLUSTER_RESUME, V_CLUSTER_DELETE,
-	V_RUN_SUBMIT, V_RUN_SUBMIT_SQL, V_RUN_GET, V_RUN_CANCEL,
-	V_RUN_CANCEL_ALL, V_RUN_LIST, V_RUN_LOGS, V_RUN_EVENTS,
-	V__COUNT
-};
-
 /* What a refused request is answered with. code E_OK means no error. */
 struct error {
 	enum errcode	 code;
@@ -272,7 +260,7 @@ struct pagepos {
 
 /* A decoded request: the union of every verb's fields. */
 struct request {
-	enum verb	 verb;
+	const struct verb_entry *verb;
 	char		 ws[WS_MAX + 1];
 	char		*uuid;
 	char		*name;
@@ -410,6 +398,24 @@ TAILQ_HEAD(ops, op);
 /* An effect deferred until its transaction commits. */
 typedef void (*effect_cb)(void *);
 
+/*
+ * A request verb, "{kind}.{verb}" of the subject, as tmux's cmd_entry: its
+ * name, its request's decoder (wire-request.c) and its handler, defined
+ * beside the handler and listed in verb.c. The handler runs inside the
+ * loop turn's transaction: it writes its reply into the buffer and returns
+ * 0, or sets the error (nothing changed), or returns a storage error.
+ */
+struct verb_entry {
+	const char	*name;		/* "run.submit"; metrics' label */
+	int		(*decode)(const void *, size_t, struct request *,
+			    struct error *);
+	int		(*exec)(struct txn *, struct request *, struct buf *,
+			    struct error *);
+	const char	*object;	/* the request field that chooses the
+					 * object its reply carries */
+};
+#define VERB_MAX	32	/* entries verb.c may list */
+
 extern struct config	*cfg;
 extern struct event_base *base;
 
@@ -487,14 +493,30 @@ const char *rstatus_name(enum rstatus);
 const char *reason_text(enum reason);
 int	 rstatus_terminal(enum rstatus);
 
-/* wire.c: the only file that knows protobuf */
-enum verb wire_verb(const char *, const char *);
-const char *wire_verb_name(enum verb);
-int	 wire_decode_request(enum verb, const void *, size_t, struct request *,
+/* wire*.c: the only files that know protobuf (wire.h) */
+int	 wire_request_decode(const struct verb_entry *, const void *, size_t,
+	    struct request *, struct error *);
+typedef int wire_decoder(const void *, size_t, struct request *,
 	    struct error *);
+wire_decoder	 wire_request_jobdef_create;
+wire_decoder	 wire_request_jobdef_get;
+wire_decoder	 wire_request_jobdef_list;
+wire_decoder	 wire_request_jobdef_update;
+wire_decoder	 wire_request_jobdef_delete;
+wire_decoder	 wire_request_cluster_create;
+wire_decoder	 wire_request_cluster_get;	/* pause, resume, delete */
+wire_decoder	 wire_request_cluster_list;
+wire_decoder	 wire_request_run_submit;
+wire_decoder	 wire_request_run_submit_sql;
+wire_decoder	 wire_request_run_get;		/* cancel, events */
+wire_decoder	 wire_request_run_cancel_all;
+wire_decoder	 wire_request_run_list;
+wire_decoder	 wire_request_run_logs;
+/* The lists that page, by their page tokens' first letter. */
+enum pagelist { PAGE_JOBDEFS = 'd', PAGE_CLUSTERS = 'c', PAGE_RUNS = 'r' };
 #define WIRE_PAGE_TOKEN_MAX	(1 + 2 * NAME_MAX_LEN + 1 + 8)
-char	*wire_page_token(enum verb, const char *, const struct pagepos *);
-int	 wire_page_token_decode(enum verb, const char *, const char *,
+char	*wire_page_token(enum pagelist, const char *, const struct pagepos *);
+int	 wire_page_token_decode(enum pagelist, const char *, const char *,
 	    struct pagepos *, struct error *);
 size_t	 wire_list_room(const struct request *);
 size_t	 wire_size_jobdef(const struct jobdef *);
@@ -609,8 +631,13 @@ int	 bus_ready(void);
 void	 bus_publish_id(const char *, const char *, uint64_t, const void *,
 	    size_t);
 
-/* api.c: one handler per verb */
+/* api.c: a NATS command becomes an op */
 void	 api_message(const char *, const char *, const void *, size_t);
+
+/* verb.c: the list of verbs */
+const struct verb_entry *verb_find(const char *);
+const struct verb_entry *verb_at(int);
+int	 verb_index(const struct verb_entry *);
 
 /* jobdef.c */
 int	 jobdef_validate_config(const struct jobconfig *, const char *,
@@ -618,30 +645,13 @@ int	 jobdef_validate_config(const struct jobconfig *, const char *,
 int	 jobdef_validate_cluster(const struct clusterconfig *, const char *,
 	    struct error *);
 void	 jobdef_fill_defaults(struct jobconfig *);
-int	 jobdef_create(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_get(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_list(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_update(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_delete(struct txn *, struct request *, struct buf *,
-	    struct error *);
+extern const struct verb_entry jobdef_create_entry, jobdef_get_entry,
+	    jobdef_list_entry, jobdef_update_entry, jobdef_delete_entry;
 
 /* cluster.c */
-int	 cluster_create(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_get(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_list(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_pause(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_resume(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_delete(struct txn *, struct request *, struct buf *,
-	    struct error *);
+extern const struct verb_entry cluster_create_entry, cluster_get_entry,
+	    cluster_list_entry, cluster_pause_entry, cluster_resume_entry,
+	    cluster_delete_entry;
 int	 cluster_insert(struct txn *, struct cluster *, struct error *);
 int	 cluster_remove(struct txn *, struct cluster *);
 int	 cluster_load(struct txn *, const char *, const char *, const char *,
@@ -674,22 +684,12 @@ int	 runidx_del(struct txn *, char, const char *, int, const struct run *);
 int	 runidx_finished(struct txn *, const struct run *, int);
 int	 runidx_walk_status(struct txn *, const char *, enum rstatus,
 	    int (*)(struct txn *, const char *, void *), void *);
-int	 run_list(struct txn *, struct request *, struct buf *,
-	    struct error *);
+extern const struct verb_entry run_list_entry;
 
 /* runverb.c: the run.* verbs */
-int	 run_submit(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_submit_sql(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_get(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_cancel(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_cancel_all(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_events(struct txn *, struct request *, struct buf *,
-	    struct error *);
+extern const struct verb_entry run_submit_entry, run_submit_sql_entry,
+	    run_get_entry, run_cancel_entry, run_cancel_all_entry,
+	    run_logs_entry, run_events_entry;
 
 /* recover.c: what a restart finds */
 void	 run_recover(void);
@@ -755,7 +755,7 @@ size_t	 exec_count(void);
 
 /* metrics.c */
 struct evbuffer;
-void	 metrics_request(enum verb, enum errcode, int64_t);
+void	 metrics_request(const struct verb_entry *, enum errcode, int64_t);
 void	 metrics_transition(enum rstatus, enum reason);
 void	 metrics_log_bytes(enum logstream, size_t);
 void	 metrics_nats_event(int);

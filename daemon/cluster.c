@@ -91,7 +91,7 @@ cluster_remove(struct txn *t, struct cluster *c)
 	return rc;
 }
 
-int
+static int
 cluster_create(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -123,7 +123,14 @@ cluster_create(struct txn *t, struct request *r, struct buf *out,
 	return rc;
 }
 
-int
+const struct verb_entry cluster_create_entry = {
+	.name = "cluster.create",
+	.decode = wire_request_cluster_create,
+	.exec = cluster_create,
+	.object = "config",
+};
+
+static int
 cluster_get(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -139,11 +146,18 @@ cluster_get(struct txn *t, struct request *r, struct buf *out,
 	return 0;
 }
 
+const struct verb_entry cluster_get_entry = {
+	.name = "cluster.get",
+	.decode = wire_request_cluster_get,
+	.exec = cluster_get,
+	.object = "uuid",
+};
+
 /*
  * A page of clusters, by name: as many as page_size asks and the reply can
  * carry (wire_list_room()); the next page starts after the last one.
  */
-int
+static int
 cluster_list(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -191,6 +205,13 @@ out:
 	return rc;
 }
 
+const struct verb_entry cluster_list_entry = {
+	.name = "cluster.list",
+	.decode = wire_request_cluster_list,
+	.exec = cluster_list,
+	.object = "page_token",
+};
+
 /* Pause or resume; a resumed cluster with work is kicked after commit. */
 static int
 set_state(struct txn *t, struct request *r, struct buf *out, struct error *e,
@@ -222,21 +243,35 @@ out:
 	return rc;
 }
 
-int
+static int
 cluster_pause(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
 	return set_state(t, r, out, e, CL_PAUSED);
 }
 
-int
+const struct verb_entry cluster_pause_entry = {
+	.name = "cluster.pause",
+	.decode = wire_request_cluster_get,
+	.exec = cluster_pause,
+	.object = "uuid",
+};
+
+static int
 cluster_resume(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
 	return set_state(t, r, out, e, CL_RUNNING);
 }
 
-int
+const struct verb_entry cluster_resume_entry = {
+	.name = "cluster.resume",
+	.decode = wire_request_cluster_get,
+	.exec = cluster_resume,
+	.object = "uuid",
+};
+
+static int
 cluster_delete(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -260,3 +295,10 @@ cluster_delete(struct txn *t, struct request *r, struct buf *out,
 	cluster_free(&c);
 	return rc;
 }
+
+const struct verb_entry cluster_delete_entry = {
+	.name = "cluster.delete",
+	.decode = wire_request_cluster_get,
+	.exec = cluster_delete,
+	.object = "uuid",
+};

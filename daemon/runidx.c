@@ -197,7 +197,7 @@ list_match(const struct request *q, const struct run *r)
  * A page of runs, newest first: as many as page_size asks and the reply
  * can carry (wire_list_room()); the next page starts after the last one.
  */
-int
+static int
 run_list(struct txn *t, struct request *q, struct buf *out, struct error *e)
 {
 	struct buf	 pre = { 0 }, seek = { 0 };
@@ -282,3 +282,10 @@ out:
 	buf_free(&seek);
 	return rc;
 }
+
+const struct verb_entry run_list_entry = {
+	.name = "run.list",
+	.decode = wire_request_run_list,
+	.exec = run_list,
+	.object = "page_token",
+};

@@ -305,7 +305,7 @@ submit_free(struct submit *s)
 }
 
 /* run.submit: a run of a job definition. */
-int
+static int
 run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 {
 	struct submit	s;
@@ -319,8 +319,15 @@ run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	return rc;
 }
 
+const struct verb_entry run_submit_entry = {
+	.name = "run.submit",
+	.decode = wire_request_run_submit,
+	.exec = run_submit,
+	.object = "job_definition_uuid",
+};
+
 /* run.submit_sql: a run of one SQL query. */
-int
+static int
 run_submit_sql(struct txn *t, struct request *q, struct buf *out,
     struct error *e)
 {
@@ -337,10 +344,17 @@ run_submit_sql(struct txn *t, struct request *q, struct buf *out,
 	return rc;
 }
 
+const struct verb_entry run_submit_sql_entry = {
+	.name = "run.submit_sql",
+	.decode = wire_request_run_submit_sql,
+	.exec = run_submit_sql,
+	.object = "sql_query",
+};
+
 /* ------------------------------------------------------------ cancel */
 
 /* run.cancel: cancel one run that has not ended. */
-int
+static int
 run_cancel(struct txn *t, struct request *q, struct buf *out, struct error *e)
 {
 	struct run	r;
@@ -357,6 +371,13 @@ run_cancel(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	run_free(&r);
 	return rc;
 }
+
+const struct verb_entry run_cancel_entry = {
+	.name = "run.cancel",
+	.decode = wire_request_run_get,
+	.exec = run_cancel,
+	.object = "uuid",
+};
 
 struct cancel_all {
 	struct request	 *q;
@@ -396,7 +417,7 @@ cancel_match(struct txn *t, const char *uuid, void *arg)
 }
 
 /* run.cancel_all: cancel the live runs of a definition or of clusters. */
-int
+static int
 run_cancel_all(struct txn *t, struct request *q, struct buf *out,
     struct error *e)
 {
@@ -419,10 +440,17 @@ run_cancel_all(struct txn *t, struct request *q, struct buf *out,
 	return rc;
 }
 
+const struct verb_entry run_cancel_all_entry = {
+	.name = "run.cancel_all",
+	.decode = wire_request_run_cancel_all,
+	.exec = run_cancel_all,
+	.object = "job_definition_uuid",
+};
+
 /* ------------------------------------------------------------ reading */
 
 /* run.get: a run and its place in the queue. */
-int
+static int
 run_get(struct txn *t, struct request *q, struct buf *out, struct error *e)
 {
 	struct run	r;
@@ -436,8 +464,15 @@ run_get(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	return rc;
 }
 
+const struct verb_entry run_get_entry = {
+	.name = "run.get",
+	.decode = wire_request_run_get,
+	.exec = run_get,
+	.object = "uuid",
+};
+
 /* run.events: a run's stored history of status events. */
-int
+static int
 run_events(struct txn *t, struct request *q, struct buf *out, struct error *e)
 {
 	struct run	 r;
@@ -468,3 +503,18 @@ run_events(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	run_free(&r);
 	return rc;
 }
+
+const struct verb_entry run_events_entry = {
+	.name = "run.events",
+	.decode = wire_request_run_get,
+	.exec = run_events,
+	.object = "uuid",
+};
+
+/* run.logs: its handler is logs_read() (logs.c), beside the log files. */
+const struct verb_entry run_logs_entry = {
+	.name = "run.logs",
+	.decode = wire_request_run_logs,
+	.exec = logs_read,
+	.object = "uuid",
+};

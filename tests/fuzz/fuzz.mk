@@ -42,7 +42,7 @@ $(FB)/obj/batchd.pb-c.o: $(GEN).c $(GEN).h
 	$(FUZZ_CC) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wall -Werror \
 	    -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 
-$(FB)/obj/%.o: daemon/%.c daemon/batchd.h $(GEN).h
+$(FB)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN).h
 	@mkdir -p $(FB)/obj
 	$(FUZZ_CC) $(FUZZ_DAEMON_CFLAGS) -fsanitize=fuzzer-no-link -Ibuild/gen \
 	    $(PKG_CFLAGS) -c $< -o $@

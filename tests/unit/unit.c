@@ -351,7 +351,7 @@ test_uuid_order(void)
 /* ------------------------------------------------------------ wire */
 
 static int
-decode(enum verb v, const ProtobufCMessage *m, struct request *r,
+decode(const char *verb, const ProtobufCMessage *m, struct request *r,
     struct error *e)
 {
 	uint8_t	buf[4096];
@@ -360,7 +360,7 @@ decode(enum verb v, const ProtobufCMessage *m, struct request *r,
 	n = protobuf_c_message_pack(m, buf);
 	memset(r, 0, sizeof *r);
 	memset(e, 0, sizeof *e);
-	return wire_decode_request(v, buf, n, r, e);
+	return wire_request_decode(verb_find(verb), buf, n, r, e);
 }
 
 static void
@@ -370,8 +370,8 @@ test_wire_garbage(void)
 	struct error	e = { 0 };
 
 	memset(&r, 0, sizeof r);
-	CHECK(wire_decode_request(V_JOBDEF_CREATE, "\xff\xff\xff", 3, &r,
-	    &e) == -1);
+	CHECK(wire_request_decode(verb_find("jobdef.create"), "\xff\xff\xff",
+	    3, &r, &e) == -1);
 	CHECK(e.code == E_INVALID);
 	CHECK(strcmp(e.field, "payload") == 0);
 	request_free(&r);
@@ -393,12 +393,12 @@ test_wire_bounds(void)
 	memset(name, 'x', sizeof name - 1);
 	name[sizeof name - 1] = '\0';
 	m.name = name;
-	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(decode("jobdef.create", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "name") == 0);
 	request_free(&r);
 
 	m.name = "ok\xff";
-	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(decode("jobdef.create", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "name") == 0);
 	CHECK(strstr(e.message, "UTF-8") != NULL);
 	request_free(&r);
@@ -406,7 +406,7 @@ test_wire_bounds(void)
 	m.name = "ok";
 	c.type = 77;
 	m.config = &c;
-	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(decode("jobdef.create", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "config.type") == 0);
 	request_free(&r);
 	test_wire_env_total(&m, &c);
@@ -445,7 +445,8 @@ test_wire_env_total(Batchd__V1__CreateJobDefinitionRequest *m,
 		n = protobuf_c_message_pack(&m->base, buf);
 		memset(&r, 0, sizeof r);
 		memset(&e, 0, sizeof e);
-		rc[i / 2] = wire_decode_request(V_JOBDEF_CREATE, buf, n, &r, &e);
+		rc[i / 2] = wire_request_decode(verb_find("jobdef.create"), buf,
+		    n, &r, &e);
 		free(buf);
 		request_free(&r);
 	}
@@ -466,16 +467,16 @@ test_wire_page_size(void)
 	struct error			e;
 
 	m.page_size = 100000;
-	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == -1);
+	CHECK(decode("run.list", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "page_size") == 0);
 	request_free(&r);
 	m.page_size = 0;
 	m.cluster_uuid = "not-a-uuid";
-	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == -1);
+	CHECK(decode("run.list", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "cluster_uuid") == 0);
 	request_free(&r);
 	m.cluster_uuid = "";
-	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == 0);
+	CHECK(decode("run.list", &m.base, &r, &e) == 0);
 	CHECK(r.page_size == PAGE_DEFAULT);
 	request_free(&r);
 }
@@ -544,8 +545,8 @@ forge_token(int letter, const char *ws, const void *p, size_t n)
 static void
 test_wire_page_token(void)
 {
-	static const enum verb	 lists[] = {
-		V_JOBDEF_LIST, V_CLUSTER_LIST, V_RUN_LIST
+	static const enum pagelist lists[] = {
+		PAGE_JOBDEFS, PAGE_CLUSTERS, PAGE_RUNS
 	};
 	static const char	*garbage[] = { "garbage", "d", "c", "r", ".",
 	    "d.", "d.0000000", "d00.00000000", "dzz.00000000",
@@ -567,7 +568,7 @@ test_wire_page_token(void)
 	for (i = 0; i < 3; i++) {
 		memset(&in, 0, sizeof in);
 		in.set = 1;
-		if (lists[i] == V_RUN_LIST) {
+		if (lists[i] == PAGE_RUNS) {
 			in.ts = 0x0123456789abcdefull;
 			uuid_new(in.uuid);
 		} else
@@ -616,26 +617,26 @@ test_wire_page_token(void)
 
 	/* Forged with a good checksum, yet no position a list returns. */
 	tok = forge_token('d', "w1", "a\0b", 3);		/* a NUL */
-	CHECK(wire_page_token_decode(V_JOBDEF_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_JOBDEFS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	tok = forge_token('c', "w1", "\xff\xfe", 2);	/* not UTF-8 */
-	CHECK(wire_page_token_decode(V_CLUSTER_LIST, "w1", tok, &out,
+	CHECK(wire_page_token_decode(PAGE_CLUSTERS, "w1", tok, &out,
 	    &e) == -1);
 	free(tok);
 	tok = forge_token('d', "w1", "", 0);		/* empty */
-	CHECK(wire_page_token_decode(V_JOBDEF_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_JOBDEFS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	memset(raw, 0, sizeof raw);
 	memcpy(raw + 8, "01A210BA-8990-7185-98D9-0BA2D17C16D2", UUID_LEN);
 	tok = forge_token('r', "w1", raw, 8 + UUID_LEN);	/* upper case */
-	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_RUNS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	memcpy(raw + 8, "01a210ba-8990-7185-98d9-0ba2d17c16d2", UUID_LEN);
 	tok = forge_token('r', "w1", raw, 8 + UUID_LEN + 1);	/* long */
-	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_RUNS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	tok = forge_token('r', "w1", raw, 8 + UUID_LEN);	/* fine */
-	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == 0);
+	CHECK(wire_page_token_decode(PAGE_RUNS, "w1", tok, &out, &e) == 0);
 	CHECK(out.set && out.ts == 0 && strcmp(out.uuid,
 	    "01a210ba-8990-7185-98d9-0ba2d17c16d2") == 0);
 	free(tok);
@@ -660,24 +661,24 @@ test_wire_page_token_request(void)
 	memset(&pos, 0, sizeof pos);
 	pos.set = 1;
 	snprintf(pos.name, sizeof pos.name, "job-7");
-	tok = wire_page_token(V_JOBDEF_LIST, "", &pos);
+	tok = wire_page_token(PAGE_JOBDEFS, "", &pos);
 	d.page_token = tok;
-	CHECK(decode(V_JOBDEF_LIST, &d.base, &q, &e) == 0);
+	CHECK(decode("jobdef.list", &d.base, &q, &e) == 0);
 	CHECK(q.page.set && strcmp(q.page.name, "job-7") == 0);
 	request_free(&q);
 	c.page_token = tok;
-	CHECK(decode(V_CLUSTER_LIST, &c.base, &q, &e) == -1);
+	CHECK(decode("cluster.list", &c.base, &q, &e) == -1);
 	CHECK(e.code == E_INVALID && strcmp(e.field, "page_token") == 0);
 	request_free(&q);
 	r.page_token = tok;
-	CHECK(decode(V_RUN_LIST, &r.base, &q, &e) == -1);
+	CHECK(decode("run.list", &r.base, &q, &e) == -1);
 	CHECK(strcmp(e.field, "page_token") == 0);
 	request_free(&q);
 	free(tok);
 	memset(big, 'd', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	d.page_token = big;
-	CHECK(decode(V_JOBDEF_LIST, &d.base, &q, &e) == -1);
+	CHECK(decode("jobdef.list", &d.base, &q, &e) == -1);
 	CHECK(strcmp(e.field, "page_token") == 0);
 	request_free(&q);
 }
