@@ -522,6 +522,82 @@ test_wire_run_roundtrip(void)
 	run_free(&back);
 }
 
+/*
+ * One converter reads requests and records: a request's env is bounded
+ * (ENV_MAX entries), a record's is taken whole (a run's holds its
+ * definition's env and its own, up to twice the bound).
+ */
+static void
+test_wire_record_unbounded(void)
+{
+	Batchd__V1__SubmitJobRunRequest	 m =
+	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__INIT;
+	Batchd__V1__JobRun__EnvEntry	*ents, **pp;
+	struct run			 r, back;
+	struct request			 q;
+	struct error			 e;
+	struct buf			 b = { 0 };
+	uint8_t				*buf;
+	char				 k[ENV_MAX + 1][16];
+	size_t				 i, n;
+
+	memset(&r, 0, sizeof r);
+	memset(&back, 0, sizeof back);
+	uuid_new(r.uuid);
+	r.ws = xstrdup("w");
+	ents = xcalloc(ENV_MAX + 1, sizeof *ents);
+	pp = xcalloc(ENV_MAX + 1, sizeof *pp);
+	for (i = 0; i < ENV_MAX + 1; i++) {
+		snprintf(k[i], sizeof k[i], "K%zu", i);
+		kvlist_set(&r.env, k[i], "v");
+		kvlist_set(&r.config.env, k[i], "v");
+		batchd__v1__job_run__env_entry__init(&ents[i]);
+		ents[i].key = k[i];
+		ents[i].value = "v";
+		pp[i] = &ents[i];
+	}
+	wire_encode_run(&b, &r);
+	CHECK(wire_decode_run(b.p, b.len, &back) == 0);
+	CHECK(back.env.n == ENV_MAX + 1 && back.config.env.n == ENV_MAX + 1);
+	CHECK(strcmp(kvlist_get(&back.config.env, "K256"), "v") == 0);
+
+	/* The same map in a request is refused, naming it. */
+	m.n_env = ENV_MAX + 1;
+	m.env = (Batchd__V1__SubmitJobRunRequest__EnvEntry **)pp;
+	buf = xmalloc(protobuf_c_message_get_packed_size(&m.base));
+	n = protobuf_c_message_pack(&m.base, buf);
+	memset(&q, 0, sizeof q);
+	memset(&e, 0, sizeof e);
+	CHECK(wire_request_decode(verb_find("run.submit"), buf, n, &q,
+	    &e) == -1);
+	CHECK(e.code == E_INVALID && strcmp(e.field, "env") == 0);
+	request_free(&q);
+	free(buf);
+	free(pp);
+	free(ents);
+	buf_free(&b);
+	run_free(&r);
+	run_free(&back);
+}
+
+/* Every verb listed is found by its name and has a decoder and handler. */
+static void
+test_verb_list(void)
+{
+	const struct verb_entry	*v;
+	int			 i;
+
+	for (i = 0; (v = verb_at(i)) != NULL; i++) {
+		CHECK(verb_find(v->name) == v && verb_index(v) == i);
+		CHECK(v->decode != NULL && v->exec != NULL &&
+		    v->object != NULL);
+		CHECK(strchr(v->name, '.') != NULL);
+	}
+	CHECK(i == 19 && i <= VERB_MAX);
+	CHECK(verb_find("run.frobnicate") == NULL && verb_find("run") == NULL);
+	CHECK(verb_index(NULL) == -1 && verb_at(-1) == NULL);
+}
+
 /* A token as wire_page_token() makes it, of any payload: a forgery. */
 static char *
 forge_token(int letter, const char *ws, const void *p, size_t n)
@@ -2402,6 +2478,8 @@ static const struct {
 	T(test_wire_bounds),
 	T(test_wire_page_size),
 	T(test_wire_run_roundtrip),
+	T(test_wire_record_unbounded),
+	T(test_verb_list),
 	T(test_wire_logchunk_head),
 	T(test_wire_page_token),
 	T(test_wire_page_token_request),
