@@ -33,7 +33,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      wire-record store redo loop bus api verb \
 	      metrics http notify outbox retention plugin procstat cgroup \
-	      jobdef cluster run queue runidx runverb recover later exec logs
+	      jobdef cluster clusterverb run queue runidx runverb recover later exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 OBJS	 = $(DAEMON_OBJS:%=$(B)/obj/%.o) $(B)/obj/batchd.pb-c.o

@@ -649,14 +649,16 @@ extern const struct verb_entry jobdef_create_entry, jobdef_get_entry,
 	    jobdef_list_entry, jobdef_update_entry, jobdef_delete_entry;
 
 /* cluster.c */
-extern const struct verb_entry cluster_create_entry, cluster_get_entry,
-	    cluster_list_entry, cluster_pause_entry, cluster_resume_entry,
-	    cluster_delete_entry;
 int	 cluster_insert(struct txn *, struct cluster *, struct error *);
 int	 cluster_remove(struct txn *, struct cluster *);
 int	 cluster_load(struct txn *, const char *, const char *, const char *,
 	    struct cluster *,
 	    struct error *);
+
+/* clusterverb.c: the cluster.* verbs */
+extern const struct verb_entry cluster_create_entry, cluster_get_entry,
+	    cluster_list_entry, cluster_pause_entry, cluster_resume_entry,
+	    cluster_delete_entry;
 
 /* run.c: the run state machine */
 int	 run_set_status(struct txn *, struct run *, enum rstatus, enum reason,
