@@ -55,13 +55,26 @@ page_in(struct request *r, enum pagelist list, uint32_t size,
 	return rc;
 }
 
-#define UNPACK(type, fn, name)						\
-	type *m = fn(&wire_allocator, len, data);			\
-	if (m == NULL) {						\
-		error_set(e, E_INVALID, "payload", "payload is not a "	\
-		    "valid %s", name);					\
-		return -1;						\
-	}
+/* A message of type d from the payload; NULL with e set if it is not one. */
+static void *
+unpack(const ProtobufCMessageDescriptor *d, const void *data, size_t len,
+    struct error *e)
+{
+	ProtobufCMessage	*m;
+
+	if ((m = protobuf_c_message_unpack(d, &wire_allocator, len,
+	    data)) == NULL)
+		error_set(e, E_INVALID, "payload", "payload is not a valid %s",
+		    d->short_name);
+	return m;
+}
+
+/* Free what unpack() made. */
+static void
+unpacked_free(void *m)
+{
+	protobuf_c_message_free_unpacked(m, &wire_allocator);
+}
 
 /* ------------------------------------------------------------ jobdef */
 
@@ -70,11 +83,12 @@ int
 wire_request_jobdef_create(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__CreateJobDefinitionRequest	*m;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__CreateJobDefinitionRequest,
-	    batchd__v1__create_job_definition_request__unpack,
-	    "CreateJobDefinitionRequest");
+	if ((m = unpack(&batchd__v1__create_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == -1 ||
 	    wire_str_in(&r->description, m->description, DESC_MAX,
 	    "description", e) == -1)
@@ -88,8 +102,7 @@ wire_request_jobdef_create(const void *data, size_t len, struct request *r,
 		goto out;
 	rc = 0;
 out:
-	batchd__v1__create_job_definition_request__free_unpacked(m,
-	    &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -98,16 +111,16 @@ int
 wire_request_jobdef_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__GetJobDefinitionRequest	*m;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__GetJobDefinitionRequest,
-	    batchd__v1__get_job_definition_request__unpack,
-	    "GetJobDefinitionRequest");
+	if ((m = unpack(&batchd__v1__get_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
 	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
 		rc = 0;
-	batchd__v1__get_job_definition_request__free_unpacked(m,
-	    &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -116,14 +129,14 @@ int
 wire_request_jobdef_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__ListJobDefinitionsRequest	*m;
 	int	rc;
 
-	UNPACK(Batchd__V1__ListJobDefinitionsRequest,
-	    batchd__v1__list_job_definitions_request__unpack,
-	    "ListJobDefinitionsRequest");
+	if ((m = unpack(&batchd__v1__list_job_definitions_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	rc = page_in(r, PAGE_JOBDEFS, m->page_size, m->page_token, e);
-	batchd__v1__list_job_definitions_request__free_unpacked(m,
-	    &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -132,11 +145,12 @@ int
 wire_request_jobdef_update(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__UpdateJobDefinitionRequest	*m;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__UpdateJobDefinitionRequest,
-	    batchd__v1__update_job_definition_request__unpack,
-	    "UpdateJobDefinitionRequest");
+	if ((m = unpack(&batchd__v1__update_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == -1)
 		goto out;
 	if ((r->has_description = m->description_opt_case ==
@@ -154,8 +168,7 @@ wire_request_jobdef_update(const void *data, size_t len, struct request *r,
 	r->clear_cluster = m->clear_cluster_config;
 	rc = 0;
 out:
-	batchd__v1__update_job_definition_request__free_unpacked(m,
-	    &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -164,14 +177,14 @@ int
 wire_request_jobdef_delete(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__DeleteJobDefinitionRequest	*m;
 	int	rc;
 
-	UNPACK(Batchd__V1__DeleteJobDefinitionRequest,
-	    batchd__v1__delete_job_definition_request__unpack,
-	    "DeleteJobDefinitionRequest");
+	if ((m = unpack(&batchd__v1__delete_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	rc = wire_uuid_in(&r->uuid, m->uuid, "uuid", e);
-	batchd__v1__delete_job_definition_request__free_unpacked(m,
-	    &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -182,10 +195,12 @@ int
 wire_request_cluster_create(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__CreateClusterRequest	*m;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__CreateClusterRequest,
-	    batchd__v1__create_cluster_request__unpack, "CreateClusterRequest");
+	if ((m = unpack(&batchd__v1__create_cluster_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == -1)
 		goto out;
 	if ((r->has_cluster = m->config != NULL) &&
@@ -196,7 +211,7 @@ wire_request_cluster_create(const void *data, size_t len, struct request *r,
 		r->auto_resume = m->auto_resume;
 	rc = 0;
 out:
-	batchd__v1__create_cluster_request__free_unpacked(m, &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -208,14 +223,16 @@ int
 wire_request_cluster_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__GetClusterRequest	*m;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__GetClusterRequest,
-	    batchd__v1__get_cluster_request__unpack, "GetClusterRequest");
+	if ((m = unpack(&batchd__v1__get_cluster_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
 	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
 		rc = 0;
-	batchd__v1__get_cluster_request__free_unpacked(m, &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -224,12 +241,14 @@ int
 wire_request_cluster_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__ListClustersRequest	*m;
 	int	rc;
 
-	UNPACK(Batchd__V1__ListClustersRequest,
-	    batchd__v1__list_clusters_request__unpack, "ListClustersRequest");
+	if ((m = unpack(&batchd__v1__list_clusters_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	rc = page_in(r, PAGE_CLUSTERS, m->page_size, m->page_token, e);
-	batchd__v1__list_clusters_request__free_unpacked(m, &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -240,10 +259,12 @@ int
 wire_request_run_submit(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__SubmitJobRunRequest	*m;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__SubmitJobRunRequest,
-	    batchd__v1__submit_job_run_request__unpack, "SubmitJobRunRequest");
+	if ((m = unpack(&batchd__v1__submit_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
 	    "job_definition_uuid", e) == -1 ||
 	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
@@ -261,7 +282,7 @@ wire_request_run_submit(const void *data, size_t len, struct request *r,
 	}
 	rc = 0;
 out:
-	batchd__v1__submit_job_run_request__free_unpacked(m, &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -270,11 +291,12 @@ int
 wire_request_run_submit_sql(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__SubmitSqlJobRunRequest	*m;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__SubmitSqlJobRunRequest,
-	    batchd__v1__submit_sql_job_run_request__unpack,
-	    "SubmitSqlJobRunRequest");
+	if ((m = unpack(&batchd__v1__submit_sql_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_str_in(&r->sql, m->sql_query, cfg->max_message_bytes,
 	    "sql_query", e) == -1 ||
 	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
@@ -289,8 +311,7 @@ wire_request_run_submit_sql(const void *data, size_t len, struct request *r,
 		goto out;
 	rc = 0;
 out:
-	batchd__v1__submit_sql_job_run_request__free_unpacked(m,
-	    &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -302,12 +323,14 @@ int
 wire_request_run_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__GetJobRunRequest	*m;
 	int	rc;
 
-	UNPACK(Batchd__V1__GetJobRunRequest,
-	    batchd__v1__get_job_run_request__unpack, "GetJobRunRequest");
+	if ((m = unpack(&batchd__v1__get_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	rc = wire_uuid_in(&r->uuid, m->uuid, "uuid", e);
-	batchd__v1__get_job_run_request__free_unpacked(m, &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -316,12 +339,13 @@ int
 wire_request_run_cancel_all(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__CancelJobRunsRequest	*m;
 	size_t	i;
 	int	rc = -1;
 
-	UNPACK(Batchd__V1__CancelJobRunsRequest,
-	    batchd__v1__cancel_job_runs_request__unpack,
-	    "CancelJobRunsRequest");
+	if ((m = unpack(&batchd__v1__cancel_job_runs_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (m->n_cluster_uuids > 1000) {
 		error_set(e, E_INVALID, "cluster_uuids", "cluster_uuids "
 		    "has more than 1000 entries");
@@ -346,7 +370,7 @@ wire_request_run_cancel_all(const void *data, size_t len, struct request *r,
 	r->n_cluster_uuids = m->n_cluster_uuids;
 	rc = 0;
 out:
-	batchd__v1__cancel_job_runs_request__free_unpacked(m, &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -355,10 +379,12 @@ int
 wire_request_run_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__ListJobRunsRequest	*m;
 	int	rc = -1, st;
 
-	UNPACK(Batchd__V1__ListJobRunsRequest,
-	    batchd__v1__list_job_runs_request__unpack, "ListJobRunsRequest");
+	if ((m = unpack(&batchd__v1__list_job_runs_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
 	    "job_definition_uuid", e) == -1 ||
 	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
@@ -377,7 +403,7 @@ wire_request_run_list(const void *data, size_t len, struct request *r,
 	r->before_ms = m->submitted_before_ms;
 	rc = 0;
 out:
-	batchd__v1__list_job_runs_request__free_unpacked(m, &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
@@ -386,11 +412,12 @@ int
 wire_request_run_logs(const void *data, size_t len, struct request *r,
     struct error *e)
 {
+	Batchd__V1__GetJobRunLogsRequest	*m;
 	int	rc = -1, st;
 
-	UNPACK(Batchd__V1__GetJobRunLogsRequest,
-	    batchd__v1__get_job_run_logs_request__unpack,
-	    "GetJobRunLogsRequest");
+	if ((m = unpack(&batchd__v1__get_job_run_logs_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
 	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == -1 ||
 	    wire_enum_in(&st, m->stream, LS_STDERR, "stream", e) == -1)
 		goto out;
@@ -405,8 +432,7 @@ wire_request_run_logs(const void *data, size_t len, struct request *r,
 	r->offset = m->offset;
 	rc = 0;
 out:
-	batchd__v1__get_job_run_logs_request__free_unpacked(m,
-	    &wire_allocator);
+	unpacked_free(m);
 	return rc;
 }
 
