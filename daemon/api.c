@@ -1,19 +1,20 @@
 /*
- * api.c: a NATS command becomes an op; one handler per verb.
+ * api.c: a NATS command becomes an op, run by its verb's entry (verb.c).
  *
  * Subject: {prefix}.v1.{ws}.{kind}.{verb}; "{kind}.{verb}" names the verb's
  * entry (verb.c). The message is decoded and checked by the entry's
  * decoder (wire-request.c) when its op is applied, inside the loop turn's
  * transaction; the entry's handler writes its reply into the op's buffer
- * and returns 0, or returns a storage error that aborts its writes. The reply is published after the
- * commit; if the commit fails the client gets UNAVAILABLE instead.
+ * and returns 0, or returns a storage error that aborts its writes. The
+ * reply is published after the commit; if the commit fails the client
+ * gets UNAVAILABLE instead.
  *
  * Every reply fits the server's max_payload (a larger one would be dropped
  * by the server, and the client would wait in vain): list handlers cut a
- * page short to fit (wire.c), and any other reply over it undoes the op's
- * writes and is answered FAILED_PRECONDITION, naming the request field
- * that chose the object (the entry's object). Requests whose
- * reply subject is not one literal subject are dropped unanswered.
+ * page short to fit (wire-reply.c), and any other reply over it undoes
+ * the op's writes and is answered FAILED_PRECONDITION, naming the request
+ * field that chose the object (the entry's object). Requests whose reply
+ * subject is not one literal subject are dropped unanswered.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -248,8 +248,9 @@ struct logchunk {
 };
 
 /*
- * Where a list page starts, from its page token (wire.c): after a name
- * (jobdef.list, cluster.list) or after a run's index entry (run.list).
+ * Where a list page starts, from its page token (wire-request.c): after a
+ * name (jobdef.list, cluster.list) or after a run's index entry
+ * (run.list).
  */
 struct pagepos {
 	int		 set;		/* 0: from the start */

@@ -50,7 +50,8 @@ runidx_key(struct buf *b, char kind, const char *id, int st, int64_t ts,
 
 /* Add run r's entry to index kind of id; 0 or an LMDB error. */
 int
-runidx_put(struct txn *t, char kind, const char *id, int st, const struct run *r)
+runidx_put(struct txn *t, char kind, const char *id, int st,
+    const struct run *r)
 {
 	struct buf	b = { 0 };
 	int		rc;
@@ -63,7 +64,8 @@ runidx_put(struct txn *t, char kind, const char *id, int st, const struct run *r
 
 /* Remove run r's entry from index kind of id; 0 or an LMDB error. */
 int
-runidx_del(struct txn *t, char kind, const char *id, int st, const struct run *r)
+runidx_del(struct txn *t, char kind, const char *id, int st,
+    const struct run *r)
 {
 	struct buf	b = { 0 };
 	int		rc;

@@ -1,7 +1,8 @@
 /*
- * runverb.c: the run.* verbs but run.list (runidx.c) and run.logs
- * (logs.c): submission, cancellation, a run and its history. Each handler
- * is called inside the loop turn's transaction with a request wire.c has
+ * runverb.c: the run.* verbs but run.list (runidx.c): submission,
+ * cancellation, a run and its history, and the entry of run.logs, whose
+ * handler reads the log files (logs.c). Each handler is called inside the
+ * loop turn's transaction with a request its decoder (wire-request.c) has
  * decoded and checked for shape; it checks meaning (the definition
  * exists, the cluster takes runs, the run has not ended), drives the state
  * machine (run.c) and writes its reply, or sets e and changes nothing.
