@@ -655,6 +655,7 @@ int	 cluster_remove(struct txn *, struct cluster *);
 int	 cluster_load(struct txn *, const char *, const char *, const char *,
 	    struct cluster *,
 	    struct error *);
+void	 run_totals(struct cluster_totals *);
 
 /* clusterverb.c: the cluster.* verbs */
 extern const struct verb_entry cluster_create_entry, cluster_get_entry,
@@ -664,15 +665,12 @@ extern const struct verb_entry cluster_create_entry, cluster_get_entry,
 /* run.c: the run state machine */
 int	 run_set_status(struct txn *, struct run *, enum rstatus, enum reason,
 	    const char *);
-int	 run_load(struct txn *, const char *, const char *, struct run *,
-	    struct error *);
 int	 run_start(struct txn *, struct run *);
 int	 run_finish(struct txn *, struct run *, const struct result *);
 void	 run_retry(struct txn *, const char *, uint32_t, int64_t);
 int	 run_cancel_one(struct txn *, struct run *);
 void	 run_kick(struct txn *, const char *);
 void	 run_free_timers(void);
-void	 run_totals(struct cluster_totals *);
 
 /* queue.c: the per-cluster FIFO queues */
 int	 queue_put(struct txn *, const char *, uint64_t, const char *);
@@ -685,6 +683,8 @@ void	 runidx_prefix(struct buf *, char, const char *, int);
 int	 runidx_put(struct txn *, char, const char *, int, const struct run *);
 int	 runidx_del(struct txn *, char, const char *, int, const struct run *);
 int	 runidx_finished(struct txn *, const struct run *, int);
+int	 run_load(struct txn *, const char *, const char *, struct run *,
+	    struct error *);
 int	 runidx_walk_status(struct txn *, const char *, enum rstatus,
 	    int (*)(struct txn *, const char *, void *), void *);
 extern const struct verb_entry run_list_entry;

@@ -1,7 +1,8 @@
 /*
  * cluster.c: clusters: load one by uuid or name, insert one with its name,
- * remove one. A cluster runs one run at a time; the others wait in its
- * FIFO queue (queue.c). A cluster's name is unique in its workspace.
+ * remove one; the totals over all of them (run_totals(), for notify.c).
+ * A cluster runs one run at a time; the others wait in its FIFO queue
+ * (queue.c). A cluster's name is unique in its workspace.
  * These sit below the state machine (run.c), which removes an ephemeral
  * cluster with its run; the cluster.* verbs, which resume a cluster's
  * queue through it, are in clusterverb.c.
@@ -89,4 +90,23 @@ cluster_remove(struct txn *t, struct cluster *c)
 		log_info("cluster deleted ws=%s cluster=%s", c->ws, c->uuid);
 	buf_free(&key);
 	return rc;
+}
+
+/* One cluster's share of the totals. */
+static void
+totals_cb(const struct cluster *c, void *arg)
+{
+	struct cluster_totals	*t = arg;
+
+	t->clusters++;
+	t->queued += c->queued;
+	t->active += c->active_run[0] != '\0';
+}
+
+/* Clusters, queued and running runs, for status lines. */
+void
+run_totals(struct cluster_totals *t)
+{
+	memset(t, 0, sizeof *t);
+	store_each_cluster(totals_cb, t);
 }

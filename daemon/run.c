@@ -207,32 +207,6 @@ run_set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	return rc;
 }
 
-/* ------------------------------------------------------------ loading */
-
-/* Load run uuid of workspace ws; 0, 0 with e set (NOT_FOUND), or error. */
-int
-run_load(struct txn *t, const char *ws, const char *uuid, struct run *r,
-    struct error *e)
-{
-	int	rc;
-
-	if (uuid == NULL) {
-		error_set(e, E_INVALID, "uuid", "uuid is required");
-		return 0;
-	}
-	rc = store_get_run(t, uuid, r);
-	if (rc == 0 && strcmp(r->ws, ws) != 0) {
-		run_free(r);
-		rc = MDB_NOTFOUND;
-	}
-	if (rc == MDB_NOTFOUND) {
-		error_set(e, E_NOT_FOUND, "uuid", "run '%s' not found in "
-		    "workspace '%s'", uuid, ws);
-		return 0;
-	}
-	return rc;
-}
-
 /* ------------------------------------------------------------ dispatch */
 
 struct kick_op {
@@ -715,26 +689,7 @@ out:
 	return rc;
 }
 
-/* ------------------------------------------------------------ totals */
-
-/* One cluster's share of the totals. */
-static void
-totals_cb(const struct cluster *c, void *arg)
-{
-	struct cluster_totals	*t = arg;
-
-	t->clusters++;
-	t->queued += c->queued;
-	t->active += c->active_run[0] != '\0';
-}
-
-/* Clusters, queued and running runs, for status lines. */
-void
-run_totals(struct cluster_totals *t)
-{
-	memset(t, 0, sizeof *t);
-	store_each_cluster(totals_cb, t);
-}
+/* ------------------------------------------------------------ shutdown */
 
 /* Shutdown: free what waits on timers. */
 void

@@ -1,5 +1,6 @@
 /*
- * runidx.c: the indexes of runs, and run.list, which walks them.
+ * runidx.c: finding runs: the indexes of runs, run.list, which walks
+ * them, and run_load(), a run of a workspace by its uuid.
  *
  * DB_RUNIDX, empty values; ts = submitted_ms, 8 bytes big-endian:
  *   'w' ws NUL ts uuid          every run of a workspace
@@ -135,6 +136,32 @@ runidx_walk_status(struct txn *t, const char *ws, enum rstatus st,
 	return rc;
 }
 
+
+/* ------------------------------------------------------------ loading */
+
+/* Load run uuid of workspace ws; 0, 0 with e set (NOT_FOUND), or error. */
+int
+run_load(struct txn *t, const char *ws, const char *uuid, struct run *r,
+    struct error *e)
+{
+	int	rc;
+
+	if (uuid == NULL) {
+		error_set(e, E_INVALID, "uuid", "uuid is required");
+		return 0;
+	}
+	rc = store_get_run(t, uuid, r);
+	if (rc == 0 && strcmp(r->ws, ws) != 0) {
+		run_free(r);
+		rc = MDB_NOTFOUND;
+	}
+	if (rc == MDB_NOTFOUND) {
+		error_set(e, E_NOT_FOUND, "uuid", "run '%s' not found in "
+		    "workspace '%s'", uuid, ws);
+		return 0;
+	}
+	return rc;
+}
 
 /* ------------------------------------------------------------ run.list */
 
