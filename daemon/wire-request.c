@@ -84,7 +84,7 @@ wire_request_jobdef_create(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__CreateJobDefinitionRequest	*m;
-	int	rc = -1;
+	int					 rc = -1;
 
 	if ((m = unpack(&batchd__v1__create_job_definition_request__descriptor,
 	    data, len, e)) == NULL)
@@ -112,7 +112,7 @@ wire_request_jobdef_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__GetJobDefinitionRequest	*m;
-	int	rc = -1;
+	int					 rc = -1;
 
 	if ((m = unpack(&batchd__v1__get_job_definition_request__descriptor,
 	    data, len, e)) == NULL)
@@ -130,7 +130,7 @@ wire_request_jobdef_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__ListJobDefinitionsRequest	*m;
-	int	rc;
+	int					 rc;
 
 	if ((m = unpack(&batchd__v1__list_job_definitions_request__descriptor,
 	    data, len, e)) == NULL)
@@ -146,7 +146,7 @@ wire_request_jobdef_update(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__UpdateJobDefinitionRequest	*m;
-	int	rc = -1;
+	int					 rc = -1;
 
 	if ((m = unpack(&batchd__v1__update_job_definition_request__descriptor,
 	    data, len, e)) == NULL)
@@ -178,7 +178,7 @@ wire_request_jobdef_delete(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__DeleteJobDefinitionRequest	*m;
-	int	rc;
+	int					 rc;
 
 	if ((m = unpack(&batchd__v1__delete_job_definition_request__descriptor,
 	    data, len, e)) == NULL)
@@ -196,7 +196,7 @@ wire_request_cluster_create(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__CreateClusterRequest	*m;
-	int	rc = -1;
+	int					 rc = -1;
 
 	if ((m = unpack(&batchd__v1__create_cluster_request__descriptor,
 	    data, len, e)) == NULL)
@@ -224,7 +224,7 @@ wire_request_cluster_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__GetClusterRequest	*m;
-	int	rc = -1;
+	int				 rc = -1;
 
 	if ((m = unpack(&batchd__v1__get_cluster_request__descriptor,
 	    data, len, e)) == NULL)
@@ -242,7 +242,7 @@ wire_request_cluster_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__ListClustersRequest	*m;
-	int	rc;
+	int				 rc;
 
 	if ((m = unpack(&batchd__v1__list_clusters_request__descriptor,
 	    data, len, e)) == NULL)
@@ -260,7 +260,7 @@ wire_request_run_submit(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__SubmitJobRunRequest	*m;
-	int	rc = -1;
+	int				 rc = -1;
 
 	if ((m = unpack(&batchd__v1__submit_job_run_request__descriptor,
 	    data, len, e)) == NULL)
@@ -292,7 +292,7 @@ wire_request_run_submit_sql(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__SubmitSqlJobRunRequest	*m;
-	int	rc = -1;
+	int					 rc = -1;
 
 	if ((m = unpack(&batchd__v1__submit_sql_job_run_request__descriptor,
 	    data, len, e)) == NULL)
@@ -324,7 +324,7 @@ wire_request_run_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__GetJobRunRequest	*m;
-	int	rc;
+	int				 rc;
 
 	if ((m = unpack(&batchd__v1__get_job_run_request__descriptor,
 	    data, len, e)) == NULL)
@@ -340,8 +340,8 @@ wire_request_run_cancel_all(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__CancelJobRunsRequest	*m;
-	size_t	i;
-	int	rc = -1;
+	size_t					 i;
+	int					 rc = -1;
 
 	if ((m = unpack(&batchd__v1__cancel_job_runs_request__descriptor,
 	    data, len, e)) == NULL)
@@ -380,7 +380,7 @@ wire_request_run_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__ListJobRunsRequest	*m;
-	int	rc = -1, st;
+	int				 rc = -1, st;
 
 	if ((m = unpack(&batchd__v1__list_job_runs_request__descriptor,
 	    data, len, e)) == NULL)
@@ -413,7 +413,7 @@ wire_request_run_logs(const void *data, size_t len, struct request *r,
     struct error *e)
 {
 	Batchd__V1__GetJobRunLogsRequest	*m;
-	int	rc = -1, st;
+	int					 rc = -1, st;
 
 	if ((m = unpack(&batchd__v1__get_job_run_logs_request__descriptor,
 	    data, len, e)) == NULL)
