@@ -494,7 +494,12 @@ const char *rstatus_name(enum rstatus);
 const char *reason_text(enum reason);
 int	 rstatus_terminal(enum rstatus);
 
-/* wire*.c: the only files that know protobuf (wire.h) */
+/*
+ * wire*.c: the only files that know protobuf (wire.c: the converters,
+ * declared in wire.h for the others)
+ */
+
+/* wire-request.c: requests' decoders, page tokens */
 int	 wire_request_decode(const struct verb_entry *, const void *, size_t,
 	    struct request *, struct error *);
 typedef int wire_decoder(const void *, size_t, struct request *,
@@ -519,6 +524,8 @@ enum pagelist { PAGE_JOBDEFS = 'd', PAGE_CLUSTERS = 'c', PAGE_RUNS = 'r' };
 char	*wire_page_token(enum pagelist, const char *, const struct pagepos *);
 int	 wire_page_token_decode(enum pagelist, const char *, const char *,
 	    struct pagepos *, struct error *);
+
+/* wire-reply.c: replies and their size */
 size_t	 wire_list_room(const struct request *);
 size_t	 wire_size_jobdef(const struct jobdef *);
 size_t	 wire_size_cluster(const struct cluster *);
@@ -539,6 +546,10 @@ void	 wire_reply_runs(struct buf *, const char *, struct run *, size_t,
 void	 wire_reply_cancelled(struct buf *, char **, size_t);
 void	 wire_reply_logs(struct buf *, struct logchunk *, size_t, uint64_t, int);
 void	 wire_reply_events(struct buf *, struct runevent *, size_t);
+#define WIRE_LOGCHUNK_HEAD	128	/* see wire_logchunk_head() */
+size_t	 wire_logchunk_head(uint8_t *, const struct logchunk *);
+
+/* wire-record.c: LMDB records */
 void	 wire_encode_jobdef(struct buf *, const struct jobdef *);
 int	 wire_decode_jobdef(const void *, size_t, struct jobdef *);
 void	 wire_encode_cluster(struct buf *, const struct cluster *);
@@ -550,8 +561,6 @@ int	 wire_decode_jobconfig(const void *, size_t, struct jobconfig *);
 int	 wire_decode_run(const void *, size_t, struct run *);
 void	 wire_encode_event(struct buf *, const struct runevent *);
 int	 wire_decode_event(const void *, size_t, struct runevent *);
-#define WIRE_LOGCHUNK_HEAD	128	/* see wire_logchunk_head() */
-size_t	 wire_logchunk_head(uint8_t *, const struct logchunk *);
 
 /* store.c */
 int	 store_open(const char *, size_t, char **);
@@ -678,8 +687,7 @@ int	 queue_del(struct txn *, const char *, uint64_t);
 int	 queue_take(struct txn *, const char *, char *);
 int	 queue_position(struct txn *, struct run *);
 
-/* runidx.c: the run indexes, and run.list */
-void	 runidx_prefix(struct buf *, char, const char *, int);
+/* runidx.c: finding runs: the indexes, run_load(), run.list */
 int	 runidx_put(struct txn *, char, const char *, int, const struct run *);
 int	 runidx_del(struct txn *, char, const char *, int, const struct run *);
 int	 runidx_finished(struct txn *, const struct run *, int);

@@ -22,7 +22,7 @@
 #define LIST_SCAN_MAX	10000	/* index entries one run.list may visit */
 
 /* Index prefix of kind for id (status st for 's'), into b. */
-void
+static void
 runidx_prefix(struct buf *b, char kind, const char *id, int st)
 {
 	uint8_t	s = (uint8_t)st;
