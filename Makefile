@@ -30,10 +30,11 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   python3-protobuf python3-pytest sqlite3 openmpi-bin curl lighttpd \
 	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge
 
-DAEMON_OBJS = main log xmalloc util config model wire store store-env \
-	      store-migrate store-rec store-txn redo loop bus jetstream barrier api \
+DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
+	      wire-record store store-env store-migrate store-rec store-txn redo \
+	      loop bus jetstream barrier api verb \
 	      metrics http notify outbox retention plugin procstat cgroup \
-	      jobdef cluster run exec logs
+	      jobdef cluster clusterverb run queue runidx runverb recover later exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 OBJS	 = $(DAEMON_OBJS:%=$(B)/obj/%.o) $(B)/obj/batchd.pb-c.o

@@ -1,17 +1,20 @@
 /*
- * api.c: a NATS command becomes an op; one handler per verb.
+ * api.c: a NATS command becomes an op, run by its verb's entry (verb.c).
  *
- * Subject: {prefix}.v1.{ws}.{kind}.{verb}. The message is decoded and checked
- * (wire.c) when its op is applied, inside the loop turn's transaction; the
- * handler writes its reply into the op's buffer and returns 0, or returns a
- * storage error that aborts its writes. The reply is published after the
- * commit; if the commit fails the client gets UNAVAILABLE instead.
+ * Subject: {prefix}.v1.{ws}.{kind}.{verb}; "{kind}.{verb}" names the verb's
+ * entry (verb.c). The message is decoded and checked by the entry's
+ * decoder (wire-request.c) when its op is applied, inside the loop turn's
+ * transaction; the entry's handler writes its reply into the op's buffer
+ * and returns 0, or returns a storage error that aborts its writes. The
+ * reply is published after the commit; if the commit fails the client
+ * gets UNAVAILABLE instead.
  *
  * Every reply fits the server's max_payload (a larger one would be dropped
  * by the server, and the client would wait in vain): list handlers cut a
- * page short to fit (wire.c), and any other reply over it undoes the op's
- * writes and is answered FAILED_PRECONDITION, saying so. Requests whose
- * reply subject is not one literal subject are dropped unanswered.
+ * page short to fit (wire-reply.c), and any other reply over it undoes
+ * the op's writes and is answered FAILED_PRECONDITION, naming the request
+ * field that chose the object (the entry's object). Requests whose reply
+ * subject is not one literal subject are dropped unanswered.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,43 +31,11 @@ struct msg_op {
 	size_t		 len;
 	struct buf	 out;
 	int64_t		 t0;		/* receipt, for the latency metric */
-	enum verb	 verb;
+	const struct verb_entry *verb;
 	enum errcode	 code;
 	size_t		 reply_max;	/* the server's max_payload */
 	size_t		 too_large;	/* a reply over it: its bytes */
 	const char	*object;	/* the field that chose its object */
-};
-
-typedef int (*handler)(struct txn *, struct request *, struct buf *,
-    struct error *);
-
-/*
- * Each verb's handler, and the request field that chooses the object its
- * reply carries: an error names it when that reply is too large to send.
- */
-static const struct verb_entry {
-	handler		 fn;
-	const char	*object;
-} verbs[V__COUNT] = {
-	[V_JOBDEF_CREATE] = { jobdef_create, "config" },
-	[V_JOBDEF_GET] = { jobdef_get, "uuid" },
-	[V_JOBDEF_LIST] = { jobdef_list, "page_token" },
-	[V_JOBDEF_UPDATE] = { jobdef_update, "config" },
-	[V_JOBDEF_DELETE] = { jobdef_delete, "uuid" },
-	[V_CLUSTER_CREATE] = { cluster_create, "config" },
-	[V_CLUSTER_GET] = { cluster_get, "uuid" },
-	[V_CLUSTER_LIST] = { cluster_list, "page_token" },
-	[V_CLUSTER_PAUSE] = { cluster_pause, "uuid" },
-	[V_CLUSTER_RESUME] = { cluster_resume, "uuid" },
-	[V_CLUSTER_DELETE] = { cluster_delete, "uuid" },
-	[V_RUN_SUBMIT] = { run_submit, "job_definition_uuid" },
-	[V_RUN_SUBMIT_SQL] = { run_submit, "sql_query" },
-	[V_RUN_GET] = { run_get, "uuid" },
-	[V_RUN_CANCEL] = { run_cancel, "uuid" },
-	[V_RUN_CANCEL_ALL] = { run_cancel_all, "job_definition_uuid" },
-	[V_RUN_LIST] = { run_list, "page_token" },
-	[V_RUN_LOGS] = { logs_read, "uuid" },
-	[V_RUN_EVENTS] = { run_events, "uuid" },
 };
 
 /*
@@ -72,11 +43,11 @@ static const struct verb_entry {
  * set.
  */
 static int
-parse_subject(const char *subject, char *ws, enum verb *v, struct error *e)
+parse_subject(const char *subject, char *ws, const struct verb_entry **v,
+    struct error *e)
 {
 	size_t		 plen = strlen(cfg->subject_prefix);
 	const char	*p, *dot1, *dot2;
-	char		 kind[16], verb[16];
 
 	if (strncmp(subject, cfg->subject_prefix, plen) != 0 ||
 	    strncmp(subject + plen, ".v1.", 4) != 0) {
@@ -104,11 +75,7 @@ parse_subject(const char *subject, char *ws, enum verb *v, struct error *e)
 		    "[A-Za-z0-9_-]{1,64}", ws);
 		return -1;
 	}
-	snprintf(kind, sizeof kind, "%.*s", (int)(dot2 - dot1 - 1), dot1 + 1);
-	snprintf(verb, sizeof verb, "%s", dot2 + 1);
-	if ((size_t)(dot2 - dot1 - 1) >= sizeof kind ||
-	    strlen(dot2 + 1) >= sizeof verb ||
-	    (*v = wire_verb(kind, verb)) == V_NONE) {
+	if ((*v = verb_find(dot1 + 1)) == NULL) {
 		error_set(e, E_INVALID, "subject", "unknown verb '%.40s'",
 		    dot1 + 1);
 		return -1;
@@ -148,11 +115,12 @@ msg_op_apply(struct op *op, struct txn *t)
 	memset(&req, 0, sizeof req);
 	req.reply_max = m->reply_max;
 	if (parse_subject(m->subject, req.ws, &req.verb, &e) == 0 &&
-	    wire_decode_request(req.verb, m->data, m->len, &req, &e) == 0)
-		rc = verbs[req.verb].fn(t, &req, &m->out, &e);
+	    wire_request_decode(req.verb, m->data, m->len, &req, &e) == 0)
+		rc = req.verb->exec(t, &req, &m->out, &e);
 	if (rc == 0 && e.code != E_OK) {
 		log_debug("refused verb=%s ws=%s code=%s field=%s: %s",
-		    wire_verb_name(req.verb), req.ws, errcode_name(e.code),
+		    req.verb != NULL ? req.verb->name : "?", req.ws,
+		    errcode_name(e.code),
 		    e.field, e.message);
 		wire_reply_error(&m->out, &e);
 	} else if (rc == 0 && m->out.len > m->reply_max) {
@@ -161,7 +129,7 @@ msg_op_apply(struct op *op, struct txn *t)
 		 * undo what it wrote (msg_op_fail() answers).
 		 */
 		m->too_large = m->out.len;
-		m->object = verbs[req.verb].object;
+		m->object = req.verb->object;
 		if (req.uuid == NULL && req.name != NULL &&
 		    strcmp(m->object, "uuid") == 0)
 			m->object = "name";	/* a get by name */

@@ -68,18 +68,6 @@ enum reason {
 enum logstream { LS_NONE = 0, LS_STDOUT, LS_STDERR };
 enum logencoding { LE_IDENTITY = 0, LE_ZSTD };
 
-/* A request verb: "{kind}.{verb}" of the subject. */
-enum verb {
-	V_NONE = 0,
-	V_JOBDEF_CREATE, V_JOBDEF_GET, V_JOBDEF_LIST, V_JOBDEF_UPDATE,
-	V_JOBDEF_DELETE,
-	V_CLUSTER_CREATE, V_CLUSTER_GET, V_CLUSTER_LIST, V_CLUSTER_PAUSE,
-	V_CLUSTER_RESUME, V_CLUSTER_DELETE,
-	V_RUN_SUBMIT, V_RUN_SUBMIT_SQL, V_RUN_GET, V_RUN_CANCEL,
-	V_RUN_CANCEL_ALL, V_RUN_LIST, V_RUN_LOGS, V_RUN_EVENTS,
-	V__COUNT
-};
-
 /* What a refused request is answered with. code E_OK means no error. */
 struct error {
 	enum errcode	 code;
@@ -260,8 +248,9 @@ struct logchunk {
 };
 
 /*
- * Where a list page starts, from its page token (wire.c): after a name
- * (jobdef.list, cluster.list) or after a run's index entry (run.list).
+ * Where a list page starts, from its page token (wire-request.c): after a
+ * name (jobdef.list, cluster.list) or after a run's index entry
+ * (run.list).
  */
 struct pagepos {
 	int		 set;		/* 0: from the start */
@@ -272,7 +261,7 @@ struct pagepos {
 
 /* A decoded request: the union of every verb's fields. */
 struct request {
-	enum verb	 verb;
+	const struct verb_entry *verb;
 	char		 ws[WS_MAX + 1];
 	char		*uuid;
 	char		*name;
@@ -411,6 +400,24 @@ TAILQ_HEAD(ops, op);
 /* An effect deferred until its transaction commits. */
 typedef void (*effect_cb)(void *);
 
+/*
+ * A request verb, "{kind}.{verb}" of the subject, as tmux's cmd_entry: its
+ * name, its request's decoder (wire-request.c) and its handler, defined
+ * beside the handler and listed in verb.c. The handler runs inside the
+ * loop turn's transaction: it writes its reply into the buffer and returns
+ * 0, or sets the error (nothing changed), or returns a storage error.
+ */
+struct verb_entry {
+	const char	*name;		/* "run.submit"; metrics' label */
+	int		(*decode)(const void *, size_t, struct request *,
+			    struct error *);
+	int		(*exec)(struct txn *, struct request *, struct buf *,
+			    struct error *);
+	const char	*object;	/* the request field that chooses the
+					 * object its reply carries */
+};
+#define VERB_MAX	32	/* entries verb.c may list */
+
 extern struct config	*cfg;
 extern struct event_base *base;
 
@@ -488,15 +495,38 @@ const char *rstatus_name(enum rstatus);
 const char *reason_text(enum reason);
 int	 rstatus_terminal(enum rstatus);
 
-/* wire.c: the only file that knows protobuf */
-enum verb wire_verb(const char *, const char *);
-const char *wire_verb_name(enum verb);
-int	 wire_decode_request(enum verb, const void *, size_t, struct request *,
+/*
+ * wire*.c: the only files that know protobuf (wire.c: the converters,
+ * declared in wire.h for the others)
+ */
+
+/* wire-request.c: requests' decoders, page tokens */
+int	 wire_request_decode(const struct verb_entry *, const void *, size_t,
+	    struct request *, struct error *);
+typedef int wire_decoder(const void *, size_t, struct request *,
 	    struct error *);
+wire_decoder	 wire_request_jobdef_create;
+wire_decoder	 wire_request_jobdef_get;
+wire_decoder	 wire_request_jobdef_list;
+wire_decoder	 wire_request_jobdef_update;
+wire_decoder	 wire_request_jobdef_delete;
+wire_decoder	 wire_request_cluster_create;
+wire_decoder	 wire_request_cluster_get;	/* pause, resume, delete */
+wire_decoder	 wire_request_cluster_list;
+wire_decoder	 wire_request_run_submit;
+wire_decoder	 wire_request_run_submit_sql;
+wire_decoder	 wire_request_run_get;		/* cancel, events */
+wire_decoder	 wire_request_run_cancel_all;
+wire_decoder	 wire_request_run_list;
+wire_decoder	 wire_request_run_logs;
+/* The lists that page, by their page tokens' first letter. */
+enum pagelist { PAGE_JOBDEFS = 'd', PAGE_CLUSTERS = 'c', PAGE_RUNS = 'r' };
 #define WIRE_PAGE_TOKEN_MAX	(1 + 2 * NAME_MAX_LEN + 1 + 8)
-char	*wire_page_token(enum verb, const char *, const struct pagepos *);
-int	 wire_page_token_decode(enum verb, const char *, const char *,
+char	*wire_page_token(enum pagelist, const char *, const struct pagepos *);
+int	 wire_page_token_decode(enum pagelist, const char *, const char *,
 	    struct pagepos *, struct error *);
+
+/* wire-reply.c: replies and their size */
 size_t	 wire_list_room(const struct request *);
 size_t	 wire_size_jobdef(const struct jobdef *);
 size_t	 wire_size_cluster(const struct cluster *);
@@ -517,6 +547,10 @@ void	 wire_reply_runs(struct buf *, const char *, struct run *, size_t,
 void	 wire_reply_cancelled(struct buf *, char **, size_t);
 void	 wire_reply_logs(struct buf *, struct logchunk *, size_t, uint64_t, int);
 void	 wire_reply_events(struct buf *, struct runevent *, size_t);
+#define WIRE_LOGCHUNK_HEAD	128	/* see wire_logchunk_head() */
+size_t	 wire_logchunk_head(uint8_t *, const struct logchunk *);
+
+/* wire-record.c: LMDB records */
 void	 wire_encode_jobdef(struct buf *, const struct jobdef *);
 int	 wire_decode_jobdef(const void *, size_t, struct jobdef *);
 void	 wire_encode_cluster(struct buf *, const struct cluster *);
@@ -528,8 +562,6 @@ int	 wire_decode_jobconfig(const void *, size_t, struct jobconfig *);
 int	 wire_decode_run(const void *, size_t, struct run *);
 void	 wire_encode_event(struct buf *, const struct runevent *);
 int	 wire_decode_event(const void *, size_t, struct runevent *);
-#define WIRE_LOGCHUNK_HEAD	128	/* see wire_logchunk_head() */
-size_t	 wire_logchunk_head(uint8_t *, const struct logchunk *);
 
 /* store.c (the storage's files share store-int.h) */
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
@@ -641,8 +673,13 @@ int	 bus_ready(void);
 void	 bus_publish_id(const char *, const char *, uint64_t, const void *,
 	    size_t);
 
-/* api.c: one handler per verb */
+/* api.c: a NATS command becomes an op */
 void	 api_message(const char *, const char *, const void *, size_t);
+
+/* verb.c: the list of verbs */
+const struct verb_entry *verb_find(const char *);
+const struct verb_entry *verb_at(int);
+int	 verb_index(const struct verb_entry *);
 
 /* jobdef.c */
 int	 jobdef_validate_config(const struct jobconfig *, const char *,
@@ -650,54 +687,60 @@ int	 jobdef_validate_config(const struct jobconfig *, const char *,
 int	 jobdef_validate_cluster(const struct clusterconfig *, const char *,
 	    struct error *);
 void	 jobdef_fill_defaults(struct jobconfig *);
-int	 jobdef_create(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_get(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_list(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_update(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 jobdef_delete(struct txn *, struct request *, struct buf *,
-	    struct error *);
+extern const struct verb_entry jobdef_create_entry, jobdef_get_entry,
+	    jobdef_list_entry, jobdef_update_entry, jobdef_delete_entry;
 
 /* cluster.c */
-int	 cluster_create(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_get(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_list(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_pause(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_resume(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 cluster_delete(struct txn *, struct request *, struct buf *,
-	    struct error *);
 int	 cluster_insert(struct txn *, struct cluster *, struct error *);
 int	 cluster_remove(struct txn *, struct cluster *);
 int	 cluster_load(struct txn *, const char *, const char *, const char *,
 	    struct cluster *,
 	    struct error *);
+void	 run_totals(struct cluster_totals *);
+
+/* clusterverb.c: the cluster.* verbs */
+extern const struct verb_entry cluster_create_entry, cluster_get_entry,
+	    cluster_list_entry, cluster_pause_entry, cluster_resume_entry,
+	    cluster_delete_entry;
 
 /* run.c: the run state machine */
-int	 run_submit(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_get(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_cancel(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_cancel_all(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_list(struct txn *, struct request *, struct buf *,
-	    struct error *);
-int	 run_events(struct txn *, struct request *, struct buf *,
-	    struct error *);
+int	 run_set_status(struct txn *, struct run *, enum rstatus, enum reason,
+	    const char *);
+int	 run_start(struct txn *, struct run *);
+int	 run_finish(struct txn *, struct run *, const struct result *);
+void	 run_retry(struct txn *, const char *, uint32_t, int64_t);
+int	 run_cancel_one(struct txn *, struct run *);
 void	 run_kick(struct txn *, const char *);
-void	 run_recover(void);
 void	 run_free_timers(void);
-void	 run_totals(struct cluster_totals *);
-int	 run_purge(struct txn *, const char *);
+
+/* queue.c: the per-cluster FIFO queues */
+int	 queue_put(struct txn *, const char *, uint64_t, const char *);
+int	 queue_del(struct txn *, const char *, uint64_t);
+int	 queue_take(struct txn *, const char *, char *);
+int	 queue_position(struct txn *, struct run *);
+
+/* runidx.c: finding runs: the indexes, run_load(), run.list */
+int	 runidx_put(struct txn *, char, const char *, int, const struct run *);
+int	 runidx_del(struct txn *, char, const char *, int, const struct run *);
+int	 runidx_finished(struct txn *, const struct run *, int);
+int	 run_load(struct txn *, const char *, const char *, struct run *,
+	    struct error *);
+int	 runidx_walk_status(struct txn *, const char *, enum rstatus,
+	    int (*)(struct txn *, const char *, void *), void *);
+extern const struct verb_entry run_list_entry;
+
+/* runverb.c: the run.* verbs */
+extern const struct verb_entry run_submit_entry, run_submit_sql_entry,
+	    run_get_entry, run_cancel_entry, run_cancel_all_entry,
+	    run_logs_entry, run_events_entry;
+
+/* recover.c: what a restart finds */
+void	 run_recover(void);
+
+/* later.c: ops submitted again after a delay */
+void	 later_submit(struct op *, int64_t);
+void	 later_retry(struct op *);
+void	 later_free(void);
 
 /* plugin.c */
 int	 plugin_init(char **);
@@ -764,7 +807,7 @@ size_t	 exec_count(void);
 
 /* metrics.c */
 struct evbuffer;
-void	 metrics_request(enum verb, enum errcode, int64_t);
+void	 metrics_request(const struct verb_entry *, enum errcode, int64_t);
 void	 metrics_transition(enum rstatus, enum reason);
 void	 metrics_log_bytes(enum logstream, size_t);
 void	 metrics_render(struct evbuffer *);
@@ -825,7 +868,5 @@ void	 outbox_init(void);
 void	 outbox_free(void);
 uint64_t outbox_depth(void);
 uint64_t outbox_dropped(void);
-int	 run_load(struct txn *, const char *, const char *, struct run *,
-	    struct error *);
 
 #endif /* BATCHD_H */

@@ -1,10 +1,11 @@
 /*
- * cluster.c: clusters and the cluster.* verbs.
- *
+ * cluster.c: clusters: load one by uuid or name, insert one with its name,
+ * remove one; the totals over all of them (run_totals(), for notify.c).
  * A cluster runs one run at a time; the others wait in its FIFO queue
- * (run.c). A cluster's name is unique in its workspace. Paused clusters start
- * no new run; the run in progress finishes. Deleting a cluster with a run
- * queued or running is refused.
+ * (queue.c). A cluster's name is unique in its workspace.
+ * These sit below the state machine (run.c), which removes an ephemeral
+ * cluster with its run; the cluster.* verbs, which resume a cluster's
+ * queue through it, are in clusterverb.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,172 +92,21 @@ cluster_remove(struct txn *t, struct cluster *c)
 	return rc;
 }
 
-int
-cluster_create(struct txn *t, struct request *r, struct buf *out,
-    struct error *e)
+/* One cluster's share of the totals. */
+static void
+totals_cb(const struct cluster *c, void *arg)
 {
-	struct cluster	c;
-	int		rc;
+	struct cluster_totals	*t = arg;
 
-	if (r->name == NULL) {
-		error_set(e, E_INVALID, "name", "name is required");
-		return 0;
-	}
-	if (!r->has_cluster) {
-		error_set(e, E_INVALID, "config", "config is required");
-		return 0;
-	}
-	if (jobdef_validate_cluster(&r->cluster, "config", e) == -1)
-		return 0;
-	memset(&c, 0, sizeof c);
-	uuid_new(c.uuid);
-	c.ws = xstrdup(r->ws);
-	c.name = xstrdup(r->name);
-	clusterconfig_copy(&c.config, &r->cluster);
-	c.state = CL_RUNNING;
-	c.auto_resume = r->has_auto_resume ? r->auto_resume : 1;
-	c.created_ms = now_ms();
-	c.queue_next = 1;
-	if ((rc = cluster_insert(t, &c, e)) == 0 && e->code == E_OK)
-		wire_reply_cluster(out, &c);
-	cluster_free(&c);
-	return rc;
+	t->clusters++;
+	t->queued += c->queued;
+	t->active += c->active_run[0] != '\0';
 }
 
-int
-cluster_get(struct txn *t, struct request *r, struct buf *out,
-    struct error *e)
+/* Clusters, queued and running runs, for status lines. */
+void
+run_totals(struct cluster_totals *t)
 {
-	struct cluster	c;
-	int		rc;
-
-	memset(&c, 0, sizeof c);
-	if ((rc = cluster_load(t, r->ws, r->uuid, r->name, &c, e)) != 0 ||
-	    e->code != E_OK)
-		return rc;
-	wire_reply_cluster(out, &c);
-	cluster_free(&c);
-	return 0;
-}
-
-/*
- * A page of clusters, by name: as many as page_size asks and the reply can
- * carry (wire_list_room()); the next page starts after the last one.
- */
-int
-cluster_list(struct txn *t, struct request *r, struct buf *out,
-    struct error *e)
-{
-	struct cluster	*cl;
-	struct pagepos	 more;
-	char		**uuids, *next;
-	size_t		 n, i, got = 0, room = wire_list_room(r), sz;
-	int		 rc;
-
-	memset(&more, 0, sizeof more);
-	if ((rc = store_scan_names(t, DB_CLUSTER_NAMES, r->ws,
-	    r->page.set ? r->page.name : NULL, r->page_size, &uuids, &n,
-	    &next)) != 0)
-		goto out;
-	more.set = next != NULL;
-	cl = xcalloc(n, sizeof *cl);
-	for (i = 0; i < n; i++) {
-		if ((rc = store_get_cluster(t, uuids[i], &cl[got])) != 0)
-			break;
-		if ((sz = wire_size_cluster(&cl[got])) > room) {
-			if (got == 0)
-				wire_error_too_large(e, "page_token", sz,
-				    r->reply_max, "a cluster is too large to "
-				    "send");
-			cluster_free(&cl[got]);
-			more.set = 1;
-			break;
-		}
-		room -= sz;
-		got++;
-	}
-	if (got > 0)
-		snprintf(more.name, sizeof more.name, "%s", cl[got - 1].name);
-	if (rc == 0 && e->code == E_OK)
-		wire_reply_clusters(out, r->ws, cl, got,
-		    more.set ? &more : NULL);
-	for (i = 0; i < got; i++)
-		cluster_free(&cl[i]);
-	free(cl);
-out:
-	for (i = 0; i < n; i++)
-		free(uuids[i]);
-	free(uuids);
-	free(next);
-	return rc;
-}
-
-/* Pause or resume; a resumed cluster with work is kicked after commit. */
-static int
-set_state(struct txn *t, struct request *r, struct buf *out, struct error *e,
-    enum clstate to)
-{
-	struct cluster	c;
-	int		rc;
-
-	memset(&c, 0, sizeof c);
-	if (r->uuid == NULL) {
-		error_set(e, E_INVALID, "uuid", "uuid is required");
-		return 0;
-	}
-	if ((rc = cluster_load(t, r->ws, r->uuid, NULL, &c, e)) != 0 ||
-	    e->code != E_OK)
-		return rc;
-	if (c.state != to) {
-		c.state = to;
-		if ((rc = store_put_cluster(t, &c)) != 0)
-			goto out;
-		log_info("cluster %s ws=%s cluster=%s",
-		    to == CL_PAUSED ? "paused" : "resumed", c.ws, c.uuid);
-		if (to == CL_RUNNING)
-			run_kick(t, c.uuid);
-	}
-	wire_reply_cluster(out, &c);
-out:
-	cluster_free(&c);
-	return rc;
-}
-
-int
-cluster_pause(struct txn *t, struct request *r, struct buf *out,
-    struct error *e)
-{
-	return set_state(t, r, out, e, CL_PAUSED);
-}
-
-int
-cluster_resume(struct txn *t, struct request *r, struct buf *out,
-    struct error *e)
-{
-	return set_state(t, r, out, e, CL_RUNNING);
-}
-
-int
-cluster_delete(struct txn *t, struct request *r, struct buf *out,
-    struct error *e)
-{
-	struct cluster	c;
-	int		rc;
-
-	memset(&c, 0, sizeof c);
-	if (r->uuid == NULL) {
-		error_set(e, E_INVALID, "uuid", "uuid is required");
-		return 0;
-	}
-	if ((rc = cluster_load(t, r->ws, r->uuid, NULL, &c, e)) != 0 ||
-	    e->code != E_OK)
-		return rc;
-	if (c.queued > 0 || c.active_run[0] != '\0')
-		error_set(e, E_PRECONDITION, "uuid", "cluster '%s' has %u runs "
-		    "queued%s; cancel them first", c.uuid, c.queued,
-		    c.active_run[0] != '\0' ? " and one running" : "");
-	else if ((rc = cluster_remove(t, &c)) == 0)
-		wire_reply_delete(out);
-	cluster_free(&c);
-	return rc;
+	memset(t, 0, sizeof *t);
+	store_each_cluster(totals_cb, t);
 }

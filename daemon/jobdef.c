@@ -279,7 +279,7 @@ notfound:
 	return 0;
 }
 
-int
+static int
 jobdef_create(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -352,7 +352,14 @@ jobdef_create(struct txn *t, struct request *r, struct buf *out,
 	return rc;
 }
 
-int
+const struct verb_entry jobdef_create_entry = {
+	.name = "jobdef.create",
+	.decode = wire_request_jobdef_create,
+	.exec = jobdef_create,
+	.object = "config",
+};
+
+static int
 jobdef_get(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -368,11 +375,18 @@ jobdef_get(struct txn *t, struct request *r, struct buf *out,
 	return 0;
 }
 
+const struct verb_entry jobdef_get_entry = {
+	.name = "jobdef.get",
+	.decode = wire_request_jobdef_get,
+	.exec = jobdef_get,
+	.object = "uuid",
+};
+
 /*
  * A page of definitions, by name: as many as page_size asks and the reply
  * can carry (wire_list_room()); the next page starts after the last one.
  */
-int
+static int
 jobdef_list(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -421,7 +435,14 @@ out:
 	return rc;
 }
 
-int
+const struct verb_entry jobdef_list_entry = {
+	.name = "jobdef.list",
+	.decode = wire_request_jobdef_list,
+	.exec = jobdef_list,
+	.object = "page_token",
+};
+
+static int
 jobdef_update(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -479,7 +500,14 @@ jobdef_update(struct txn *t, struct request *r, struct buf *out,
 	return rc;
 }
 
-int
+const struct verb_entry jobdef_update_entry = {
+	.name = "jobdef.update",
+	.decode = wire_request_jobdef_update,
+	.exec = jobdef_update,
+	.object = "config",
+};
+
+static int
 jobdef_delete(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
@@ -506,3 +534,10 @@ jobdef_delete(struct txn *t, struct request *r, struct buf *out,
 	jobdef_free(&d);
 	return rc;
 }
+
+const struct verb_entry jobdef_delete_entry = {
+	.name = "jobdef.delete",
+	.decode = wire_request_jobdef_delete,
+	.exec = jobdef_delete,
+	.object = "uuid",
+};

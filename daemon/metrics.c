@@ -22,20 +22,21 @@ struct hist {
 	double		sum;
 };
 
-static uint64_t		requests[V__COUNT][E__COUNT];
-static struct hist	latency[V__COUNT];
+static uint64_t		requests[VERB_MAX][E__COUNT];	/* by verb_index() */
+static struct hist	latency[VERB_MAX];
 static uint64_t		transitions[RS_CANCELLED + 1][R__COUNT];
 static uint64_t		log_bytes[3];
 
 /* A request was answered with code after us microseconds. */
 void
-metrics_request(enum verb v, enum errcode code, int64_t us)
+metrics_request(const struct verb_entry *verb, enum errcode code, int64_t us)
 {
 	struct hist	*h;
 	double		 s = (double)us / 1e6;
 	size_t		 i;
+	int		 v = verb_index(verb);
 
-	if (v < 0 || v >= V__COUNT || code >= E__COUNT)
+	if (v < 0 || code >= E__COUNT)
 		return;
 	requests[v][code]++;
 	h = &latency[v];
@@ -110,30 +111,29 @@ depth_cb(const struct cluster *c, void *arg)
 	d->active += c->active_run[0] != '\0';
 }
 
-/* Write every metric to b. */
-void
-metrics_render(struct evbuffer *b)
+/* Write the requests' counts and latencies, by verb, to b. */
+static void
+render_requests(struct evbuffer *b)
 {
-	struct depth_arg	 d = { b, 0, 0 };
-	size_t			 used, size;
-	int			 v, c, s, r;
+	const struct verb_entry	*verb;
+	int			 v, c;
 	size_t			 i;
-	uint64_t		 cum, reconnects, disconnects;
+	uint64_t		 cum;
 
 	evbuffer_add_printf(b, "# HELP batchd_requests_total Requests "
 	    "answered, by verb and reply code.\n# TYPE batchd_requests_total "
 	    "counter\n");
-	for (v = 1; v < V__COUNT; v++)
+	for (v = 0; (verb = verb_at(v)) != NULL; v++)
 		for (c = 0; c < E__COUNT; c++)
 			if (requests[v][c] != 0)
 				evbuffer_add_printf(b, "batchd_requests_total"
 				    "{verb=\"%s\",code=\"%s\"} %llu\n",
-				    wire_verb_name(v), errcode_name(c),
+				    verb->name, errcode_name(c),
 				    (unsigned long long)requests[v][c]);
 	evbuffer_add_printf(b, "# HELP batchd_request_duration_seconds "
 	    "From receipt to reply, commit included.\n# TYPE "
 	    "batchd_request_duration_seconds histogram\n");
-	for (v = 1; v < V__COUNT; v++) {
+	for (v = 0; (verb = verb_at(v)) != NULL; v++) {
 		if (latency[v].n == 0)
 			continue;
 		cum = 0;
@@ -143,19 +143,31 @@ metrics_render(struct evbuffer *b)
 				evbuffer_add_printf(b,
 				    "batchd_request_duration_seconds_bucket"
 				    "{verb=\"%s\",le=\"%g\"} %llu\n",
-				    wire_verb_name(v), buckets_s[i],
+				    verb->name, buckets_s[i],
 				    (unsigned long long)cum);
 			else
 				evbuffer_add_printf(b,
 				    "batchd_request_duration_seconds_bucket"
 				    "{verb=\"%s\",le=\"+Inf\"} %llu\n",
-				    wire_verb_name(v), (unsigned long long)cum);
+				    verb->name, (unsigned long long)cum);
 		}
 		evbuffer_add_printf(b, "batchd_request_duration_seconds_sum"
 		    "{verb=\"%s\"} %g\nbatchd_request_duration_seconds_count"
-		    "{verb=\"%s\"} %llu\n", wire_verb_name(v), latency[v].sum,
-		    wire_verb_name(v), (unsigned long long)latency[v].n);
+		    "{verb=\"%s\"} %llu\n", verb->name, latency[v].sum,
+		    verb->name, (unsigned long long)latency[v].n);
 	}
+}
+
+/* Write every metric to b. */
+void
+metrics_render(struct evbuffer *b)
+{
+	struct depth_arg	 d = { b, 0, 0 };
+	size_t			 used, size;
+	uint64_t		 reconnects, disconnects;
+	int			 s, r;
+
+	render_requests(b);
 	evbuffer_add_printf(b, "# HELP batchd_run_transitions_total Committed "
 	    "run status transitions, by new status and reason.\n# TYPE "
 	    "batchd_run_transitions_total counter\n");

@@ -5,10 +5,10 @@
  * finished attempts is over retention_log_bytes. Only finished runs are in
  * that index: a live run is never touched. One op purges at most 500 runs
  * and the sweep goes on in the next loop turn while there are more. A
- * purge (run_purge(), store_del_run()) also gives back the run's place in
- * its workspace's quota_runs and its reference to its configuration
- * snapshot, which goes with the last run that held it. On by default
- * (config.c): a default install's disk stays bounded.
+ * purge (retention_purge(), store_del_run()) also gives back the run's
+ * place in its workspace's quota_runs and its reference to its
+ * configuration snapshot, which goes with the last run that held it. On
+ * by default (config.c): a default install's disk stays bounded.
  *
  * A purged run's files (its logs and attempt directories, deep trees of
  * whatever the job made) are left to rm(1) once the purge is committed:
@@ -71,6 +71,55 @@ retention_trash(struct txn *t, const char *uuid)
 	return rc;
 }
 
+/*
+ * Remove a finished run: its record, index entries, history, idempotency
+ * key and (after the commit, retention.c) its files. 0 or an LMDB error.
+ */
+static int
+retention_purge(struct txn *t, const char *uuid)
+{
+	struct run	 r;
+	struct buf	 key = { 0 };
+	uint8_t		 ek[16];
+	uint64_t	 i;
+	int		 rc;
+
+	memset(&r, 0, sizeof r);
+	if ((rc = store_get_run(t, uuid, &r)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (!rstatus_terminal(r.status))
+		goto out;	/* never a live run */
+	if ((rc = store_del_run(t, &r)) != 0 ||
+	    (rc = runidx_del(t, 'w', r.ws, 0, &r)) != 0 ||
+	    (r.def_uuid[0] != '\0' &&
+	    (rc = runidx_del(t, 'd', r.def_uuid, 0, &r)) != 0) ||
+	    (rc = runidx_del(t, 'c', r.cluster_uuid, 0, &r)) != 0 ||
+	    (rc = runidx_del(t, 's', r.ws, r.status, &r)) != 0 ||
+	    (rc = runidx_finished(t, &r, 0)) != 0 ||
+	    (rc = store_counter_add(t, "log_bytes", -(int64_t)r.log_bytes,
+	    NULL)) != 0)
+		goto out;
+	for (i = 1; i <= r.event_seq; i++) {
+		store_event_key(ek, r.id, i);
+		if ((rc = store_del(t, DB_EVENTS, ek, sizeof ek)) != 0)
+			goto out;
+	}
+	if (r.idem_key != NULL) {
+		store_name_key(&key, r.ws, r.idem_key);
+		if ((rc = store_del(t, DB_IDEM, key.p, key.len)) != 0)
+			goto out;
+	}
+	if ((rc = logs_forget(t, r.uuid)) != 0 ||
+	    (rc = retention_trash(t, r.uuid)) != 0)
+		goto out;
+	log_info("run=%s ws=%s purged (finished %lld, %llu log bytes)", r.uuid,
+	    r.ws, (long long)r.finished_ms, (unsigned long long)r.log_bytes);
+out:
+	buf_free(&key);
+	run_free(&r);
+	return rc;
+}
+
 struct sweep_op {
 	struct op	op;
 	int		more;
@@ -117,7 +166,7 @@ sweep_apply(struct op *op, struct txn *t)
 		uuid[UUID_LEN] = '\0';
 		memcpy(fk, k.mv_data, sizeof fk);
 		/* Purged, the entry is gone: seek to the next from the start. */
-		if ((rc = run_purge(t, uuid)) != 0 ||
+		if ((rc = retention_purge(t, uuid)) != 0 ||
 		    (rc = store_del(t, DB_RUNIDX, fk, sizeof fk)) != 0)
 			break;
 		n++;

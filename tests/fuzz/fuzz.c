@@ -70,113 +70,95 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /* ------------------------------------------------------------ targets */
 
+/*
+ * Each verb the harness sends: its request and reply messages, and whether
+ * it only reads. LLVMFuzzerInitialize() checks the daemon lists each.
+ */
+static const struct fverb {
+	const char				*name;
+	const ProtobufCMessageDescriptor	*request;
+	const ProtobufCMessageDescriptor	*reply;
+	int					 read_only;
+} fverbs[] = {
+	{ "jobdef.create", &batchd__v1__create_job_definition_request__descriptor,
+	    &batchd__v1__job_definition_reply__descriptor, 0 },
+	{ "jobdef.get", &batchd__v1__get_job_definition_request__descriptor,
+	    &batchd__v1__job_definition_reply__descriptor, 1 },
+	{ "jobdef.list", &batchd__v1__list_job_definitions_request__descriptor,
+	    &batchd__v1__list_job_definitions_reply__descriptor, 1 },
+	{ "jobdef.update", &batchd__v1__update_job_definition_request__descriptor,
+	    &batchd__v1__job_definition_reply__descriptor, 0 },
+	{ "jobdef.delete", &batchd__v1__delete_job_definition_request__descriptor,
+	    &batchd__v1__delete_reply__descriptor, 0 },
+	{ "cluster.create", &batchd__v1__create_cluster_request__descriptor,
+	    &batchd__v1__cluster_reply__descriptor, 0 },
+	{ "cluster.get", &batchd__v1__get_cluster_request__descriptor,
+	    &batchd__v1__cluster_reply__descriptor, 1 },
+	{ "cluster.list", &batchd__v1__list_clusters_request__descriptor,
+	    &batchd__v1__list_clusters_reply__descriptor, 1 },
+	{ "cluster.pause", &batchd__v1__get_cluster_request__descriptor,
+	    &batchd__v1__cluster_reply__descriptor, 0 },
+	{ "cluster.resume", &batchd__v1__get_cluster_request__descriptor,
+	    &batchd__v1__cluster_reply__descriptor, 0 },
+	{ "cluster.delete", &batchd__v1__get_cluster_request__descriptor,
+	    &batchd__v1__delete_reply__descriptor, 0 },
+	{ "run.submit", &batchd__v1__submit_job_run_request__descriptor,
+	    &batchd__v1__job_run_reply__descriptor, 0 },
+	{ "run.submit_sql", &batchd__v1__submit_sql_job_run_request__descriptor,
+	    &batchd__v1__job_run_reply__descriptor, 0 },
+	{ "run.get", &batchd__v1__get_job_run_request__descriptor,
+	    &batchd__v1__job_run_reply__descriptor, 1 },
+	{ "run.cancel", &batchd__v1__get_job_run_request__descriptor,
+	    &batchd__v1__job_run_reply__descriptor, 0 },
+	{ "run.cancel_all", &batchd__v1__cancel_job_runs_request__descriptor,
+	    &batchd__v1__cancel_job_runs_reply__descriptor, 0 },
+	{ "run.list", &batchd__v1__list_job_runs_request__descriptor,
+	    &batchd__v1__list_job_runs_reply__descriptor, 1 },
+	{ "run.logs", &batchd__v1__get_job_run_logs_request__descriptor,
+	    &batchd__v1__job_run_logs_reply__descriptor, 1 },
+	{ "run.events", &batchd__v1__get_job_run_request__descriptor,
+	    &batchd__v1__job_run_events_reply__descriptor, 1 },
+};
+
 static const struct target {
 	const char	*name;
-	enum verb	 verbs[4];	/* chosen by the high nibble of byte 0 */
+	const char	*verbs[4];	/* chosen by the high nibble of byte 0 */
 	int		 nverbs;
 } targets[] = {
-	{ "jobdef_create", { V_JOBDEF_CREATE }, 1 },
-	{ "jobdef_get", { V_JOBDEF_GET }, 1 },
-	{ "jobdef_list", { V_JOBDEF_LIST }, 1 },
-	{ "jobdef_update", { V_JOBDEF_UPDATE }, 1 },
-	{ "jobdef_delete", { V_JOBDEF_DELETE }, 1 },
-	{ "cluster_create", { V_CLUSTER_CREATE }, 1 },
-	{ "cluster_get", { V_CLUSTER_GET, V_CLUSTER_PAUSE, V_CLUSTER_RESUME,
-	    V_CLUSTER_DELETE }, 4 },
-	{ "cluster_list", { V_CLUSTER_LIST }, 1 },
-	{ "run_submit", { V_RUN_SUBMIT }, 1 },
-	{ "run_submit_sql", { V_RUN_SUBMIT_SQL }, 1 },
-	{ "run_get", { V_RUN_GET, V_RUN_CANCEL, V_RUN_EVENTS }, 3 },
-	{ "run_cancel_all", { V_RUN_CANCEL_ALL }, 1 },
-	{ "run_list", { V_RUN_LIST }, 1 },
-	{ "run_logs", { V_RUN_LOGS }, 1 },
+	{ "jobdef_create", { "jobdef.create" }, 1 },
+	{ "jobdef_get", { "jobdef.get" }, 1 },
+	{ "jobdef_list", { "jobdef.list" }, 1 },
+	{ "jobdef_update", { "jobdef.update" }, 1 },
+	{ "jobdef_delete", { "jobdef.delete" }, 1 },
+	{ "cluster_create", { "cluster.create" }, 1 },
+	{ "cluster_get", { "cluster.get", "cluster.pause", "cluster.resume",
+	    "cluster.delete" }, 4 },
+	{ "cluster_list", { "cluster.list" }, 1 },
+	{ "run_submit", { "run.submit" }, 1 },
+	{ "run_submit_sql", { "run.submit_sql" }, 1 },
+	{ "run_get", { "run.get", "run.cancel", "run.events" }, 3 },
+	{ "run_cancel_all", { "run.cancel_all" }, 1 },
+	{ "run_list", { "run.list" }, 1 },
+	{ "run_logs", { "run.logs" }, 1 },
 };
 static const struct target	*target;
 
-static enum verb
+/* The harness's verb named name ("run.get"). */
+static const struct fverb *
+fverb(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof fverbs / sizeof fverbs[0]; i++)
+		if (strcmp(fverbs[i].name, name) == 0)
+			return &fverbs[i];
+	fatalx("the harness knows no verb %s", name);
+}
+
+static const struct fverb *
 pick_verb(uint8_t sel)
 {
-	return target->verbs[(sel >> 4) % target->nverbs];
-}
-
-/* The request and reply messages of each verb. */
-static const ProtobufCMessageDescriptor *
-request_type(enum verb v)
-{
-	switch (v) {
-	case V_JOBDEF_CREATE:
-		return &batchd__v1__create_job_definition_request__descriptor;
-	case V_JOBDEF_GET:
-		return &batchd__v1__get_job_definition_request__descriptor;
-	case V_JOBDEF_LIST:
-		return &batchd__v1__list_job_definitions_request__descriptor;
-	case V_JOBDEF_UPDATE:
-		return &batchd__v1__update_job_definition_request__descriptor;
-	case V_JOBDEF_DELETE:
-		return &batchd__v1__delete_job_definition_request__descriptor;
-	case V_CLUSTER_CREATE:
-		return &batchd__v1__create_cluster_request__descriptor;
-	case V_CLUSTER_LIST:
-		return &batchd__v1__list_clusters_request__descriptor;
-	case V_CLUSTER_GET:
-	case V_CLUSTER_PAUSE:
-	case V_CLUSTER_RESUME:
-	case V_CLUSTER_DELETE:
-		return &batchd__v1__get_cluster_request__descriptor;
-	case V_RUN_SUBMIT:
-		return &batchd__v1__submit_job_run_request__descriptor;
-	case V_RUN_SUBMIT_SQL:
-		return &batchd__v1__submit_sql_job_run_request__descriptor;
-	case V_RUN_CANCEL_ALL:
-		return &batchd__v1__cancel_job_runs_request__descriptor;
-	case V_RUN_LIST:
-		return &batchd__v1__list_job_runs_request__descriptor;
-	case V_RUN_LOGS:
-		return &batchd__v1__get_job_run_logs_request__descriptor;
-	default:
-		return &batchd__v1__get_job_run_request__descriptor;
-	}
-}
-
-static const ProtobufCMessageDescriptor *
-reply_type(enum verb v)
-{
-	switch (v) {
-	case V_JOBDEF_CREATE:
-	case V_JOBDEF_GET:
-	case V_JOBDEF_UPDATE:
-		return &batchd__v1__job_definition_reply__descriptor;
-	case V_JOBDEF_LIST:
-		return &batchd__v1__list_job_definitions_reply__descriptor;
-	case V_JOBDEF_DELETE:
-	case V_CLUSTER_DELETE:
-		return &batchd__v1__delete_reply__descriptor;
-	case V_CLUSTER_CREATE:
-	case V_CLUSTER_GET:
-	case V_CLUSTER_PAUSE:
-	case V_CLUSTER_RESUME:
-		return &batchd__v1__cluster_reply__descriptor;
-	case V_CLUSTER_LIST:
-		return &batchd__v1__list_clusters_reply__descriptor;
-	case V_RUN_CANCEL_ALL:
-		return &batchd__v1__cancel_job_runs_reply__descriptor;
-	case V_RUN_LIST:
-		return &batchd__v1__list_job_runs_reply__descriptor;
-	case V_RUN_LOGS:
-		return &batchd__v1__job_run_logs_reply__descriptor;
-	case V_RUN_EVENTS:
-		return &batchd__v1__job_run_events_reply__descriptor;
-	default:
-		return &batchd__v1__job_run_reply__descriptor;
-	}
-}
-
-static int
-read_only(enum verb v)
-{
-	return v == V_JOBDEF_GET || v == V_JOBDEF_LIST || v == V_CLUSTER_GET ||
-	    v == V_CLUSTER_LIST || v == V_RUN_GET || v == V_RUN_LIST ||
-	    v == V_RUN_LOGS || v == V_RUN_EVENTS;
+	return fverb(target->verbs[(sel >> 4) % target->nverbs]);
 }
 
 /* ------------------------------------------------------------ seams */
@@ -779,7 +761,7 @@ walk_message(struct walk *w, const ProtobufCMessage *m, int depth)
  * or NULL. Sets *field to the field the refusal must name, if known.
  */
 static const char *
-must_refuse(enum verb v, const uint8_t *data, size_t len, const char **field)
+must_refuse(const struct fverb *v, const uint8_t *data, size_t len, const char **field)
 {
 	static struct walk	 w;
 	ProtobufCMessage	*m;
@@ -789,7 +771,7 @@ must_refuse(enum verb v, const uint8_t *data, size_t len, const char **field)
 		*field = "payload";
 		return "over max_message_bytes";
 	}
-	if ((m = protobuf_c_message_unpack(request_type(v), &pb_allocator,
+	if ((m = protobuf_c_message_unpack(v->request, &pb_allocator,
 	    len, data)) == NULL) {
 		*field = "payload";
 		return "not a valid message";
@@ -802,22 +784,22 @@ must_refuse(enum verb v, const uint8_t *data, size_t len, const char **field)
 
 /* A successful reply: decodes as the verb's reply and breaks no rule. */
 static void
-check_reply(enum verb v, const char *ws)
+check_reply(const struct fverb *v, const char *ws)
 {
 	ProtobufCMessage	*m;
 	struct walk		 w;
 
-	if ((m = protobuf_c_message_unpack(reply_type(v), &pb_allocator,
+	if ((m = protobuf_c_message_unpack(v->reply, &pb_allocator,
 	    pub.len, pub.p)) == NULL)
-		fail("the reply of %s is not a valid %s", wire_verb_name(v),
-		    reply_type(v)->short_name);
+		fail("the reply of %s is not a valid %s", v->name,
+		    v->reply->short_name);
 	memset(&w, 0, sizeof w);
 	w.reply = 1;
 	w.ws = ws;
 	walk_message(&w, m, 0);
 	protobuf_c_message_free_unpacked(m, &pb_allocator);
 	if (w.bad[0] != '\0')
-		fail("reply of %s: %s", wire_verb_name(v), w.bad);
+		fail("reply of %s: %s", v->name, w.bad);
 }
 
 /* ------------------------------------------------------------ one input */
@@ -834,10 +816,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char			 name[32], *dot;
 	size_t			 len = size > 0 ? size - 1 : 0;
 	uint8_t			 sel = size > 0 ? data[0] : 0;
-	enum verb		 v = pick_verb(sel);
+	const struct fverb	*v = pick_verb(sel);
 	int			 code, changed;
 
-	snprintf(name, sizeof name, "%s", wire_verb_name(v));
+	snprintf(name, sizeof name, "%s", v->name);
 	dot = strchr(name, '.');
 	*dot++ = '\0';
 	switch (sel & 0x0f) {
@@ -910,8 +892,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (want_field != NULL && strcmp(r->error->field, want_field) != 0)
 		fail("refused naming '%s', not '%s' (%s): %s", r->error->field,
 		    want_field, why, r->error->message);
-	if (changed && read_only(v))
-		fail("%s changed the database (%s)", wire_verb_name(v),
+	if (changed && v->read_only)
+		fail("%s changed the database (%s)", v->name,
 		    diff_at);
 	if (r->error == NULL)
 		check_reply(v, ws);
@@ -926,7 +908,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* Send a seeding request; abort unless it succeeds. Reply in pub. */
 static void
-seed_call(const char *ws, enum verb v, const ProtobufCMessage *m)
+seed_call(const char *ws, const struct fverb *v, const ProtobufCMessage *m)
 {
 	Batchd__V1__DeleteReply	*r;
 	uint8_t			*buf;
@@ -936,7 +918,7 @@ seed_call(const char *ws, enum verb v, const ProtobufCMessage *m)
 	n = protobuf_c_message_get_packed_size(m);
 	buf = xmalloc(n + 1);
 	protobuf_c_message_pack(m, buf);
-	xasprintf(&subject, "batchd.v1.%s.%s", ws, wire_verb_name(v));
+	xasprintf(&subject, "batchd.v1.%s.%s", ws, v->name);
 	cur_subject = subject;
 	send_request(subject, buf, n);
 	if (pub.replies != 1 ||
@@ -955,19 +937,19 @@ seed_call(const char *ws, enum verb v, const ProtobufCMessage *m)
 
 /* The UUID in the reply of the last seeding request must be number n. */
 static void
-seed_expect(enum verb v, int n)
+seed_expect(const struct fverb *v, int n)
 {
 	ProtobufCMessage	*m;
 	const char		*got = "";
 
-	m = protobuf_c_message_unpack(reply_type(v), NULL, pub.len, pub.p);
+	m = protobuf_c_message_unpack(v->reply, NULL, pub.len, pub.p);
 	if (m == NULL)
 		fail("seeding: reply does not decode");
-	if (reply_type(v) == &batchd__v1__job_definition_reply__descriptor)
+	if (v->reply == &batchd__v1__job_definition_reply__descriptor)
 		got = ((Batchd__V1__JobDefinitionReply *)m)->job_definition->uuid;
-	else if (reply_type(v) == &batchd__v1__cluster_reply__descriptor)
+	else if (v->reply == &batchd__v1__cluster_reply__descriptor)
 		got = ((Batchd__V1__ClusterReply *)m)->cluster->uuid;
-	else if (reply_type(v) == &batchd__v1__job_run_reply__descriptor)
+	else if (v->reply == &batchd__v1__job_run_reply__descriptor)
 		got = ((Batchd__V1__JobRunReply *)m)->job_run->uuid;
 	if (strcmp(got, seed_uuid(n)) != 0)
 		fail("seeding: got uuid %s, make_seeds.py expects %s", got,
@@ -986,8 +968,8 @@ seed_jobdef(const char *ws, const char *name, Batchd__V1__JobConfig *c,
 	m.description = "seeded by the fuzz harness";
 	m.config = c;
 	m.cluster_config = cc;
-	seed_call(ws, V_JOBDEF_CREATE, &m.base);
-	seed_expect(V_JOBDEF_CREATE, n);
+	seed_call(ws, fverb("jobdef.create"), &m.base);
+	seed_expect(fverb("jobdef.create"), n);
 }
 
 static void
@@ -1009,19 +991,20 @@ seed_cluster(const char *ws, const char *name, int workers, int auto_resume,
 		    BATCHD__V1__CREATE_CLUSTER_REQUEST__AUTO_RESUME_OPT_AUTO_RESUME;
 		m.auto_resume = auto_resume;
 	}
-	seed_call(ws, V_CLUSTER_CREATE, &m.base);
-	seed_expect(V_CLUSTER_CREATE, n);
+	seed_call(ws, fverb("cluster.create"), &m.base);
+	seed_expect(fverb("cluster.create"), n);
 }
 
 /* A verb taking just a uuid (cluster.pause, run.cancel). */
 static void
-seed_by_uuid(const char *ws, enum verb v, int n)
+seed_by_uuid(const char *ws, const struct fverb *v, int n)
 {
 	Batchd__V1__GetClusterRequest	c = BATCHD__V1__GET_CLUSTER_REQUEST__INIT;
 	Batchd__V1__GetJobRunRequest	r = BATCHD__V1__GET_JOB_RUN_REQUEST__INIT;
 
 	c.uuid = r.uuid = (char *)seed_uuid(n);
-	seed_call(ws, v, v == V_CLUSTER_PAUSE ? &c.base : &r.base);
+	seed_call(ws, v, strcmp(v->name, "cluster.pause") == 0 ? &c.base :
+	    &r.base);
 }
 
 static void
@@ -1035,8 +1018,8 @@ seed_submit(const char *ws, int def, int cluster, const char *idem, int n)
 		m.cluster_uuid = (char *)seed_uuid(cluster);
 	if (idem != NULL)
 		m.idempotency_key = (char *)idem;
-	seed_call(ws, V_RUN_SUBMIT, &m.base);
-	seed_expect(V_RUN_SUBMIT, n);
+	seed_call(ws, fverb("run.submit"), &m.base);
+	seed_expect(fverb("run.submit"), n);
 }
 
 static void
@@ -1150,9 +1133,9 @@ seed(void)
 
 	seed_cluster("w", "c1", 1, -1, 4);
 	seed_cluster("w", "paused", 1, 0, 5);
-	seed_by_uuid("w", V_CLUSTER_PAUSE, 5);
+	seed_by_uuid("w", fverb("cluster.pause"), 5);
 	seed_cluster("w", "resumable", 4, 1, 6);
-	seed_by_uuid("w", V_CLUSTER_PAUSE, 6);
+	seed_by_uuid("w", fverb("cluster.pause"), 6);
 	seed_cluster("w", "busy", 1, -1, 7);
 
 	seed_submit("w", 3, 7, NULL, 8);	/* holds busy, retry pending */
@@ -1162,14 +1145,14 @@ seed(void)
 
 	sql.sql_query = "select 1;";
 	sql.cluster_uuid = (char *)seed_uuid(4);
-	seed_call("w", V_RUN_SUBMIT_SQL, &sql.base);
-	seed_expect(V_RUN_SUBMIT_SQL, 13);
+	seed_call("w", fverb("run.submit_sql"), &sql.base);
+	seed_expect(fverb("run.submit_sql"), 13);
 	seed_submit("w", 2, 4, NULL, 14);	/* GIT: fetch fails */
 
 	seed_cluster("w", "hold", 1, -1, 15);
 	seed_submit("w", 3, 15, NULL, 16);	/* holds hold */
 	seed_submit("w", 1, 15, "k2", 17);	/* queued ... */
-	seed_by_uuid("w", V_RUN_CANCEL, 17);	/* ... and cancelled */
+	seed_by_uuid("w", fverb("run.cancel"), 17);	/* ... and cancelled */
 
 	seed_jobdef("o", "py", &c, &cc, 18);
 	seed_cluster("o", "c1", 1, -1, 19);
@@ -1227,6 +1210,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 			target = &targets[i];
 	if (target == NULL)
 		fatalx("unknown target %s", FUZZ_TARGET);
+	/* The harness and the daemon know the same verbs. */
+	for (i = 0; i < sizeof fverbs / sizeof fverbs[0]; i++)
+		if (verb_find(fverbs[i].name) == NULL)
+			fatalx("batchd lists no verb %s", fverbs[i].name);
+	for (i = 0; verb_at((int)i) != NULL; i++)
+		(void)fverb(verb_at((int)i)->name);
 
 	snprintf(tmpdir, sizeof tmpdir, "%s/batchd-fuzz.XXXXXX",
 	    t != NULL && *t != '\0' ? t : "/tmp");

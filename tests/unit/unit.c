@@ -351,7 +351,7 @@ test_uuid_order(void)
 /* ------------------------------------------------------------ wire */
 
 static int
-decode(enum verb v, const ProtobufCMessage *m, struct request *r,
+decode(const char *verb, const ProtobufCMessage *m, struct request *r,
     struct error *e)
 {
 	uint8_t	buf[4096];
@@ -360,7 +360,7 @@ decode(enum verb v, const ProtobufCMessage *m, struct request *r,
 	n = protobuf_c_message_pack(m, buf);
 	memset(r, 0, sizeof *r);
 	memset(e, 0, sizeof *e);
-	return wire_decode_request(v, buf, n, r, e);
+	return wire_request_decode(verb_find(verb), buf, n, r, e);
 }
 
 static void
@@ -370,8 +370,8 @@ test_wire_garbage(void)
 	struct error	e = { 0 };
 
 	memset(&r, 0, sizeof r);
-	CHECK(wire_decode_request(V_JOBDEF_CREATE, "\xff\xff\xff", 3, &r,
-	    &e) == -1);
+	CHECK(wire_request_decode(verb_find("jobdef.create"), "\xff\xff\xff",
+	    3, &r, &e) == -1);
 	CHECK(e.code == E_INVALID);
 	CHECK(strcmp(e.field, "payload") == 0);
 	request_free(&r);
@@ -393,12 +393,12 @@ test_wire_bounds(void)
 	memset(name, 'x', sizeof name - 1);
 	name[sizeof name - 1] = '\0';
 	m.name = name;
-	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(decode("jobdef.create", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "name") == 0);
 	request_free(&r);
 
 	m.name = "ok\xff";
-	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(decode("jobdef.create", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "name") == 0);
 	CHECK(strstr(e.message, "UTF-8") != NULL);
 	request_free(&r);
@@ -406,7 +406,7 @@ test_wire_bounds(void)
 	m.name = "ok";
 	c.type = 77;
 	m.config = &c;
-	CHECK(decode(V_JOBDEF_CREATE, &m.base, &r, &e) == -1);
+	CHECK(decode("jobdef.create", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "config.type") == 0);
 	request_free(&r);
 	test_wire_env_total(&m, &c);
@@ -445,7 +445,8 @@ test_wire_env_total(Batchd__V1__CreateJobDefinitionRequest *m,
 		n = protobuf_c_message_pack(&m->base, buf);
 		memset(&r, 0, sizeof r);
 		memset(&e, 0, sizeof e);
-		rc[i / 2] = wire_decode_request(V_JOBDEF_CREATE, buf, n, &r, &e);
+		rc[i / 2] = wire_request_decode(verb_find("jobdef.create"), buf,
+		    n, &r, &e);
 		free(buf);
 		request_free(&r);
 	}
@@ -466,16 +467,16 @@ test_wire_page_size(void)
 	struct error			e;
 
 	m.page_size = 100000;
-	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == -1);
+	CHECK(decode("run.list", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "page_size") == 0);
 	request_free(&r);
 	m.page_size = 0;
 	m.cluster_uuid = "not-a-uuid";
-	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == -1);
+	CHECK(decode("run.list", &m.base, &r, &e) == -1);
 	CHECK(strcmp(e.field, "cluster_uuid") == 0);
 	request_free(&r);
 	m.cluster_uuid = "";
-	CHECK(decode(V_RUN_LIST, &m.base, &r, &e) == 0);
+	CHECK(decode("run.list", &m.base, &r, &e) == 0);
 	CHECK(r.page_size == PAGE_DEFAULT);
 	request_free(&r);
 }
@@ -521,6 +522,82 @@ test_wire_run_roundtrip(void)
 	run_free(&back);
 }
 
+/*
+ * One converter reads requests and records: a request's env is bounded
+ * (ENV_MAX entries), a record's is taken whole (a run's holds its
+ * definition's env and its own, up to twice the bound).
+ */
+static void
+test_wire_record_unbounded(void)
+{
+	Batchd__V1__SubmitJobRunRequest	 m =
+	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__INIT;
+	Batchd__V1__JobRun__EnvEntry	*ents, **pp;
+	struct run			 r, back;
+	struct request			 q;
+	struct error			 e;
+	struct buf			 b = { 0 };
+	uint8_t				*buf;
+	char				 k[ENV_MAX + 1][16];
+	size_t				 i, n;
+
+	memset(&r, 0, sizeof r);
+	memset(&back, 0, sizeof back);
+	uuid_new(r.uuid);
+	r.ws = xstrdup("w");
+	ents = xcalloc(ENV_MAX + 1, sizeof *ents);
+	pp = xcalloc(ENV_MAX + 1, sizeof *pp);
+	for (i = 0; i < ENV_MAX + 1; i++) {
+		snprintf(k[i], sizeof k[i], "K%zu", i);
+		kvlist_set(&r.env, k[i], "v");
+		kvlist_set(&r.config.env, k[i], "v");
+		batchd__v1__job_run__env_entry__init(&ents[i]);
+		ents[i].key = k[i];
+		ents[i].value = "v";
+		pp[i] = &ents[i];
+	}
+	wire_encode_run(&b, &r);
+	CHECK(wire_decode_run(b.p, b.len, &back) == 0);
+	CHECK(back.env.n == ENV_MAX + 1 && back.config.env.n == ENV_MAX + 1);
+	CHECK(strcmp(kvlist_get(&back.config.env, "K256"), "v") == 0);
+
+	/* The same map in a request is refused, naming it. */
+	m.n_env = ENV_MAX + 1;
+	m.env = (Batchd__V1__SubmitJobRunRequest__EnvEntry **)pp;
+	buf = xmalloc(protobuf_c_message_get_packed_size(&m.base));
+	n = protobuf_c_message_pack(&m.base, buf);
+	memset(&q, 0, sizeof q);
+	memset(&e, 0, sizeof e);
+	CHECK(wire_request_decode(verb_find("run.submit"), buf, n, &q,
+	    &e) == -1);
+	CHECK(e.code == E_INVALID && strcmp(e.field, "env") == 0);
+	request_free(&q);
+	free(buf);
+	free(pp);
+	free(ents);
+	buf_free(&b);
+	run_free(&r);
+	run_free(&back);
+}
+
+/* Every verb listed is found by its name and has a decoder and handler. */
+static void
+test_verb_list(void)
+{
+	const struct verb_entry	*v;
+	int			 i;
+
+	for (i = 0; (v = verb_at(i)) != NULL; i++) {
+		CHECK(verb_find(v->name) == v && verb_index(v) == i);
+		CHECK(v->decode != NULL && v->exec != NULL &&
+		    v->object != NULL);
+		CHECK(strchr(v->name, '.') != NULL);
+	}
+	CHECK(i == 19 && i <= VERB_MAX);
+	CHECK(verb_find("run.frobnicate") == NULL && verb_find("run") == NULL);
+	CHECK(verb_index(NULL) == -1 && verb_at(-1) == NULL);
+}
+
 /* A token as wire_page_token() makes it, of any payload: a forgery. */
 static char *
 forge_token(int letter, const char *ws, const void *p, size_t n)
@@ -544,8 +621,8 @@ forge_token(int letter, const char *ws, const void *p, size_t n)
 static void
 test_wire_page_token(void)
 {
-	static const enum verb	 lists[] = {
-		V_JOBDEF_LIST, V_CLUSTER_LIST, V_RUN_LIST
+	static const enum pagelist lists[] = {
+		PAGE_JOBDEFS, PAGE_CLUSTERS, PAGE_RUNS
 	};
 	static const char	*garbage[] = { "garbage", "d", "c", "r", ".",
 	    "d.", "d.0000000", "d00.00000000", "dzz.00000000",
@@ -567,7 +644,7 @@ test_wire_page_token(void)
 	for (i = 0; i < 3; i++) {
 		memset(&in, 0, sizeof in);
 		in.set = 1;
-		if (lists[i] == V_RUN_LIST) {
+		if (lists[i] == PAGE_RUNS) {
 			in.ts = 0x0123456789abcdefull;
 			uuid_new(in.uuid);
 		} else
@@ -616,26 +693,26 @@ test_wire_page_token(void)
 
 	/* Forged with a good checksum, yet no position a list returns. */
 	tok = forge_token('d', "w1", "a\0b", 3);		/* a NUL */
-	CHECK(wire_page_token_decode(V_JOBDEF_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_JOBDEFS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	tok = forge_token('c', "w1", "\xff\xfe", 2);	/* not UTF-8 */
-	CHECK(wire_page_token_decode(V_CLUSTER_LIST, "w1", tok, &out,
+	CHECK(wire_page_token_decode(PAGE_CLUSTERS, "w1", tok, &out,
 	    &e) == -1);
 	free(tok);
 	tok = forge_token('d', "w1", "", 0);		/* empty */
-	CHECK(wire_page_token_decode(V_JOBDEF_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_JOBDEFS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	memset(raw, 0, sizeof raw);
 	memcpy(raw + 8, "01A210BA-8990-7185-98D9-0BA2D17C16D2", UUID_LEN);
 	tok = forge_token('r', "w1", raw, 8 + UUID_LEN);	/* upper case */
-	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_RUNS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	memcpy(raw + 8, "01a210ba-8990-7185-98d9-0ba2d17c16d2", UUID_LEN);
 	tok = forge_token('r', "w1", raw, 8 + UUID_LEN + 1);	/* long */
-	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == -1);
+	CHECK(wire_page_token_decode(PAGE_RUNS, "w1", tok, &out, &e) == -1);
 	free(tok);
 	tok = forge_token('r', "w1", raw, 8 + UUID_LEN);	/* fine */
-	CHECK(wire_page_token_decode(V_RUN_LIST, "w1", tok, &out, &e) == 0);
+	CHECK(wire_page_token_decode(PAGE_RUNS, "w1", tok, &out, &e) == 0);
 	CHECK(out.set && out.ts == 0 && strcmp(out.uuid,
 	    "01a210ba-8990-7185-98d9-0ba2d17c16d2") == 0);
 	free(tok);
@@ -660,24 +737,24 @@ test_wire_page_token_request(void)
 	memset(&pos, 0, sizeof pos);
 	pos.set = 1;
 	snprintf(pos.name, sizeof pos.name, "job-7");
-	tok = wire_page_token(V_JOBDEF_LIST, "", &pos);
+	tok = wire_page_token(PAGE_JOBDEFS, "", &pos);
 	d.page_token = tok;
-	CHECK(decode(V_JOBDEF_LIST, &d.base, &q, &e) == 0);
+	CHECK(decode("jobdef.list", &d.base, &q, &e) == 0);
 	CHECK(q.page.set && strcmp(q.page.name, "job-7") == 0);
 	request_free(&q);
 	c.page_token = tok;
-	CHECK(decode(V_CLUSTER_LIST, &c.base, &q, &e) == -1);
+	CHECK(decode("cluster.list", &c.base, &q, &e) == -1);
 	CHECK(e.code == E_INVALID && strcmp(e.field, "page_token") == 0);
 	request_free(&q);
 	r.page_token = tok;
-	CHECK(decode(V_RUN_LIST, &r.base, &q, &e) == -1);
+	CHECK(decode("run.list", &r.base, &q, &e) == -1);
 	CHECK(strcmp(e.field, "page_token") == 0);
 	request_free(&q);
 	free(tok);
 	memset(big, 'd', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	d.page_token = big;
-	CHECK(decode(V_JOBDEF_LIST, &d.base, &q, &e) == -1);
+	CHECK(decode("jobdef.list", &d.base, &q, &e) == -1);
 	CHECK(strcmp(e.field, "page_token") == 0);
 	request_free(&q);
 }
@@ -2401,6 +2478,8 @@ static const struct {
 	T(test_wire_bounds),
 	T(test_wire_page_size),
 	T(test_wire_run_roundtrip),
+	T(test_wire_record_unbounded),
+	T(test_verb_list),
 	T(test_wire_logchunk_head),
 	T(test_wire_page_token),
 	T(test_wire_page_token_request),

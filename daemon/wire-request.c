@@ -1,0 +1,585 @@
+/*
+ * wire-request.c: each verb's request decoder, and page tokens.
+ *
+ * A decoder unpacks its message and copies it into a struct request,
+ * checking its shape on the way in (wire.c's converters with e set:
+ * sizes, UTF-8, enum ranges, UUID syntax); meaning is the handler's to
+ * check. Each verb's entry (verb.c lists them) points at its decoder; a
+ * few verbs whose messages are alike share one. wire_request_decode()
+ * bounds the payload first. Page tokens are made and checked here (one
+ * decoder for the three lists).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchd.h"
+#include "wire.h"
+
+/*
+ * Decode the payload of verb v into r (zeroed by the caller). Returns 0, or
+ * -1 with e set; r is to be freed with request_free() either way.
+ */
+int
+wire_request_decode(const struct verb_entry *v, const void *data, size_t len,
+    struct request *r, struct error *e)
+{
+	r->verb = v;
+	if (len > cfg->max_message_bytes) {
+		error_set(e, E_INVALID, "payload", "payload of %zu bytes is "
+		    "over the limit of %u", len, cfg->max_message_bytes);
+		return -1;
+	}
+	return v->decode(data, len, r, e);
+}
+
+/* page_size and page_token of a request for list (r->ws set). */
+static int
+page_in(struct request *r, enum pagelist list, uint32_t size,
+    const char *token, struct error *e)
+{
+	char	*tok = NULL;
+	int	 rc;
+
+	if (size > PAGE_MAX) {
+		error_set(e, E_INVALID, "page_size", "page_size %u is more than "
+		    "%d", size, PAGE_MAX);
+		return -1;
+	}
+	r->page_size = size == 0 ? PAGE_DEFAULT : size;
+	if (wire_str_in(&tok, token, WIRE_PAGE_TOKEN_MAX, "page_token",
+	    e) == -1)
+		return -1;
+	rc = wire_page_token_decode(list, r->ws, tok, &r->page, e);
+	free(tok);
+	return rc;
+}
+
+/* A message of type d from the payload; NULL with e set if it is not one. */
+static void *
+unpack(const ProtobufCMessageDescriptor *d, const void *data, size_t len,
+    struct error *e)
+{
+	ProtobufCMessage	*m;
+
+	if ((m = protobuf_c_message_unpack(d, &wire_allocator, len,
+	    data)) == NULL)
+		error_set(e, E_INVALID, "payload", "payload is not a valid %s",
+		    d->short_name);
+	return m;
+}
+
+/* Free what unpack() made. */
+static void
+unpacked_free(void *m)
+{
+	protobuf_c_message_free_unpacked(m, &wire_allocator);
+}
+
+/* ------------------------------------------------------------ jobdef */
+
+/* jobdef.create: CreateJobDefinitionRequest. */
+int
+wire_request_jobdef_create(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__CreateJobDefinitionRequest	*m;
+	int					 rc = -1;
+
+	if ((m = unpack(&batchd__v1__create_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == -1 ||
+	    wire_str_in(&r->description, m->description, DESC_MAX,
+	    "description", e) == -1)
+		goto out;
+	if ((r->has_config = m->config != NULL) &&
+	    wire_jobconfig_in(&r->config, m->config, "config", e) == -1)
+		goto out;
+	if ((r->has_cluster = m->cluster_config != NULL) &&
+	    wire_clusterconfig_in(&r->cluster, m->cluster_config,
+	    "cluster_config", e) == -1)
+		goto out;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/* jobdef.get: GetJobDefinitionRequest. */
+int
+wire_request_jobdef_get(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__GetJobDefinitionRequest	*m;
+	int					 rc = -1;
+
+	if ((m = unpack(&batchd__v1__get_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
+	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
+		rc = 0;
+	unpacked_free(m);
+	return rc;
+}
+
+/* jobdef.list: ListJobDefinitionsRequest. */
+int
+wire_request_jobdef_list(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__ListJobDefinitionsRequest	*m;
+	int					 rc;
+
+	if ((m = unpack(&batchd__v1__list_job_definitions_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	rc = page_in(r, PAGE_JOBDEFS, m->page_size, m->page_token, e);
+	unpacked_free(m);
+	return rc;
+}
+
+/* jobdef.update: UpdateJobDefinitionRequest. */
+int
+wire_request_jobdef_update(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__UpdateJobDefinitionRequest	*m;
+	int					 rc = -1;
+
+	if ((m = unpack(&batchd__v1__update_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == -1)
+		goto out;
+	if ((r->has_description = m->description_opt_case ==
+	    BATCHD__V1__UPDATE_JOB_DEFINITION_REQUEST__DESCRIPTION_OPT_DESCRIPTION) &&
+	    wire_str_in(&r->description, m->description, DESC_MAX,
+	    "description", e) == -1)
+		goto out;
+	if ((r->has_config = m->config != NULL) &&
+	    wire_jobconfig_in(&r->config, m->config, "config", e) == -1)
+		goto out;
+	if ((r->has_cluster = m->cluster_config != NULL) &&
+	    wire_clusterconfig_in(&r->cluster, m->cluster_config,
+	    "cluster_config", e) == -1)
+		goto out;
+	r->clear_cluster = m->clear_cluster_config;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/* jobdef.delete: DeleteJobDefinitionRequest. */
+int
+wire_request_jobdef_delete(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__DeleteJobDefinitionRequest	*m;
+	int					 rc;
+
+	if ((m = unpack(&batchd__v1__delete_job_definition_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	rc = wire_uuid_in(&r->uuid, m->uuid, "uuid", e);
+	unpacked_free(m);
+	return rc;
+}
+
+/* ------------------------------------------------------------ cluster */
+
+/* cluster.create: CreateClusterRequest. */
+int
+wire_request_cluster_create(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__CreateClusterRequest	*m;
+	int					 rc = -1;
+
+	if ((m = unpack(&batchd__v1__create_cluster_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == -1)
+		goto out;
+	if ((r->has_cluster = m->config != NULL) &&
+	    wire_clusterconfig_in(&r->cluster, m->config, "config", e) == -1)
+		goto out;
+	if ((r->has_auto_resume = m->auto_resume_opt_case ==
+	    BATCHD__V1__CREATE_CLUSTER_REQUEST__AUTO_RESUME_OPT_AUTO_RESUME))
+		r->auto_resume = m->auto_resume;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/*
+ * cluster.get, cluster.pause, cluster.resume, cluster.delete: a
+ * GetClusterRequest (a uuid or a name).
+ */
+int
+wire_request_cluster_get(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__GetClusterRequest	*m;
+	int				 rc = -1;
+
+	if ((m = unpack(&batchd__v1__get_cluster_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
+	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
+		rc = 0;
+	unpacked_free(m);
+	return rc;
+}
+
+/* cluster.list: ListClustersRequest. */
+int
+wire_request_cluster_list(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__ListClustersRequest	*m;
+	int				 rc;
+
+	if ((m = unpack(&batchd__v1__list_clusters_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	rc = page_in(r, PAGE_CLUSTERS, m->page_size, m->page_token, e);
+	unpacked_free(m);
+	return rc;
+}
+
+/* ------------------------------------------------------------ run */
+
+/* run.submit: SubmitJobRunRequest. */
+int
+wire_request_run_submit(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__SubmitJobRunRequest	*m;
+	int				 rc = -1;
+
+	if ((m = unpack(&batchd__v1__submit_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
+	    "job_definition_uuid", e) == -1 ||
+	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
+	    e) == -1 ||
+	    wire_str_in(&r->idem_key, m->idempotency_key, IDEM_MAX,
+	    "idempotency_key", e) == -1 ||
+	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1)
+		goto out;
+	if ((r->has_args = m->args_opt_case ==
+	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__ARGS_OPT_ARGS)) {
+		if (wire_str_in(&r->args, m->args, ARGS_MAX, "args", e) == -1)
+			goto out;
+		if (r->args == NULL)
+			r->args = xstrdup("");
+	}
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/* run.submit_sql: SubmitSqlJobRunRequest. */
+int
+wire_request_run_submit_sql(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__SubmitSqlJobRunRequest	*m;
+	int					 rc = -1;
+
+	if ((m = unpack(&batchd__v1__submit_sql_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_str_in(&r->sql, m->sql_query, cfg->max_message_bytes,
+	    "sql_query", e) == -1 ||
+	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
+	    e) == -1 ||
+	    wire_str_in(&r->idem_key, m->idempotency_key, IDEM_MAX,
+	    "idempotency_key", e) == -1 ||
+	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1)
+		goto out;
+	if ((r->has_cluster = m->cluster_config != NULL) &&
+	    wire_clusterconfig_in(&r->cluster, m->cluster_config,
+	    "cluster_config", e) == -1)
+		goto out;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/*
+ * run.get, run.cancel, run.events: a GetJobRunRequest (CancelJobRunRequest
+ * is alike).
+ */
+int
+wire_request_run_get(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__GetJobRunRequest	*m;
+	int				 rc;
+
+	if ((m = unpack(&batchd__v1__get_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	rc = wire_uuid_in(&r->uuid, m->uuid, "uuid", e);
+	unpacked_free(m);
+	return rc;
+}
+
+/* run.cancel_all: CancelJobRunsRequest. */
+int
+wire_request_run_cancel_all(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__CancelJobRunsRequest	*m;
+	size_t					 i;
+	int					 rc = -1;
+
+	if ((m = unpack(&batchd__v1__cancel_job_runs_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (m->n_cluster_uuids > 1000) {
+		error_set(e, E_INVALID, "cluster_uuids", "cluster_uuids "
+		    "has more than 1000 entries");
+		goto out;
+	}
+	if (wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
+	    "job_definition_uuid", e) == -1)
+		goto out;
+	r->cluster_uuids = xcalloc(m->n_cluster_uuids,
+	    sizeof *r->cluster_uuids);
+	for (i = 0; i < m->n_cluster_uuids; i++) {
+		if (wire_uuid_in(&r->cluster_uuids[i], m->cluster_uuids[i],
+		    "cluster_uuids", e) == -1 ||
+		    r->cluster_uuids[i] == NULL) {
+			if (e->code == E_OK)
+				error_set(e, E_INVALID, "cluster_uuids",
+				    "cluster_uuids has an empty entry");
+			r->n_cluster_uuids = i + 1;
+			goto out;
+		}
+	}
+	r->n_cluster_uuids = m->n_cluster_uuids;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/* run.list: ListJobRunsRequest. */
+int
+wire_request_run_list(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__ListJobRunsRequest	*m;
+	int				 rc = -1, st;
+
+	if ((m = unpack(&batchd__v1__list_job_runs_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
+	    "job_definition_uuid", e) == -1 ||
+	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
+	    e) == -1 ||
+	    wire_enum_in(&st, m->status, RS_CANCELLED, "status", e) == -1 ||
+	    page_in(r, PAGE_RUNS, m->page_size, m->page_token, e) == -1)
+		goto out;
+	r->status = st;
+	if (m->submitted_after_ms < 0 || m->submitted_before_ms < 0) {
+		error_set(e, E_INVALID, m->submitted_after_ms < 0 ?
+		    "submitted_after_ms" : "submitted_before_ms",
+		    "time bounds may not be negative");
+		goto out;
+	}
+	r->after_ms = m->submitted_after_ms;
+	r->before_ms = m->submitted_before_ms;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/* run.logs: GetJobRunLogsRequest. */
+int
+wire_request_run_logs(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__GetJobRunLogsRequest	*m;
+	int					 rc = -1, st;
+
+	if ((m = unpack(&batchd__v1__get_job_run_logs_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == -1 ||
+	    wire_enum_in(&st, m->stream, LS_STDERR, "stream", e) == -1)
+		goto out;
+	r->stream = st == LS_NONE ? LS_STDOUT : st;
+	if (m->max_bytes > (1 << 20)) {
+		error_set(e, E_INVALID, "max_bytes", "max_bytes %u is "
+		    "more than 1048576", m->max_bytes);
+		goto out;
+	}
+	r->max_bytes = m->max_bytes == 0 ? 65536 : m->max_bytes;
+	r->attempt = m->attempt;
+	r->offset = m->offset;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/* ------------------------------------------------------------ page tokens */
+
+/*
+ * A page token is where the next page of a list starts, as
+ *	{list}{position in hex}.{checksum in hex}
+ * list: 'd' jobdef.list, 'c' cluster.list, 'r' run.list. Position: the
+ * name listed last (jobdef, cluster), or the index entry of the run listed
+ * last (run: submitted_ms as 8 big-endian bytes, then its UUID). Checksum:
+ * CRC-32 of the list letter, the workspace, a NUL and the position. It is
+ * no secret (a client may make a token of any position in its own
+ * workspace, which a list would reach anyway); it lets the one decoder
+ * below refuse garbage and a token of another list or workspace.
+ */
+
+/* The verb that lists list, for errors. */
+static const char *
+page_verb(enum pagelist list)
+{
+	switch (list) {
+	case PAGE_JOBDEFS:
+		return "jobdef.list";
+	case PAGE_CLUSTERS:
+		return "cluster.list";
+	case PAGE_RUNS:
+		return "run.list";
+	default:
+		return "?";
+	}
+}
+
+/* The position of pos in list, as bytes into p; its length. */
+static size_t
+page_bytes(enum pagelist list, const struct pagepos *pos, uint8_t *p)
+{
+	size_t	n;
+
+	if (list == PAGE_RUNS) {
+		be64_put(p, pos->ts);
+		memcpy(p + 8, pos->uuid, UUID_LEN);
+		return 8 + UUID_LEN;
+	}
+	n = strlen(pos->name);
+	memcpy(p, pos->name, n);
+	return n;
+}
+
+/* The checksum of a token's position p (n bytes). */
+static uint32_t
+page_crc(int letter, const char *ws, const uint8_t *p, size_t n)
+{
+	uint8_t		l = (uint8_t)letter;
+	uint32_t	crc;
+
+	crc = crc32_ieee(0, &l, 1);
+	crc = crc32_ieee(crc, ws, strlen(ws) + 1);
+	return crc32_ieee(crc, p, n);
+}
+
+/* Lower-case hex digits to n / 2 bytes; 0, or -1 on another character. */
+static int
+unhex(uint8_t *dst, const char *src, size_t n)
+{
+	size_t	i;
+	int	hi, lo;
+
+	for (i = 0; i < n; i += 2) {
+		hi = src[i] >= '0' && src[i] <= '9' ? src[i] - '0' :
+		    src[i] >= 'a' && src[i] <= 'f' ? src[i] - 'a' + 10 : -1;
+		lo = src[i + 1] >= '0' && src[i + 1] <= '9' ? src[i + 1] - '0' :
+		    src[i + 1] >= 'a' && src[i + 1] <= 'f' ?
+		    src[i + 1] - 'a' + 10 : -1;
+		if (hi == -1 || lo == -1)
+			return -1;
+		dst[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* The token of position pos in list of workspace ws; owned by the caller. */
+char *
+wire_page_token(enum pagelist list, const char *ws, const struct pagepos *pos)
+{
+	uint8_t	 p[NAME_MAX_LEN + 8 + UUID_LEN];
+	char	*tok;
+	size_t	 n, i;
+
+	n = page_bytes(list, pos, p);
+	tok = xmalloc(1 + 2 * n + 1 + 8 + 1);
+	tok[0] = (char)list;
+	for (i = 0; i < n; i++)
+		snprintf(tok + 1 + 2 * i, 3, "%02x", p[i]);
+	snprintf(tok + 1 + 2 * n, 10, ".%08x",
+	    page_crc(tok[0], ws, p, n));
+	return tok;
+}
+
+/*
+ * Decode the page token tok (NULL or "": from the start) of list in
+ * workspace ws into pos. Returns 0, or -1 with e set (INVALID_ARGUMENT,
+ * page_token) for anything wire_page_token() did not make.
+ */
+int
+wire_page_token_decode(enum pagelist list, const char *ws, const char *tok,
+    struct pagepos *pos, struct error *e)
+{
+	uint8_t		 p[NAME_MAX_LEN + 8 + UUID_LEN], c[4];
+	const char	*dot;
+	size_t		 len, n;
+
+	memset(pos, 0, sizeof *pos);
+	if (tok == NULL || *tok == '\0')
+		return 0;
+	len = strlen(tok);
+	if (len > WIRE_PAGE_TOKEN_MAX || (list != PAGE_JOBDEFS &&
+	    list != PAGE_CLUSTERS && list != PAGE_RUNS) ||
+	    tok[0] != (char)list || (dot = strchr(tok, '.')) == NULL ||
+	    (n = (size_t)(dot - tok - 1)) % 2 != 0 || n / 2 > sizeof p ||
+	    strlen(dot + 1) != 8 || unhex(p, tok + 1, n) == -1 ||
+	    unhex(c, dot + 1, 8) == -1)
+		goto bad;
+	n /= 2;
+	if (((uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 |
+	    (uint32_t)c[2] << 8 | c[3]) != page_crc(tok[0], ws, p, n))
+		goto bad;
+	if (list == PAGE_RUNS) {
+		if (n != 8 + UUID_LEN)
+			goto bad;
+		pos->ts = be64_get(p);
+		memcpy(pos->uuid, p + 8, UUID_LEN);
+		if (!uuid_valid(pos->uuid))
+			goto bad;
+	} else {
+		if (n == 0 || n > NAME_MAX_LEN || memchr(p, '\0', n) != NULL ||
+		    !utf8_valid((const char *)p, n))
+			goto bad;
+		memcpy(pos->name, p, n);
+	}
+	pos->set = 1;
+	return 0;
+bad:
+	memset(pos, 0, sizeof *pos);
+	error_set(e, E_INVALID, "page_token", "page_token is not a "
+	    "next_page_token this server returned for %s in workspace '%s'",
+	    page_verb(list), ws);
+	return -1;
+}
+
