@@ -3,16 +3,10 @@
  * it must refuse (must_refuse(): the wire checks redone on the decoded
  * message) and what a successful reply may hold (check_reply()).
  */
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
-#include <uuid/uuid.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"

@@ -51,7 +51,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <uuid/uuid.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"

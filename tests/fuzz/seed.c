@@ -5,14 +5,9 @@
  */
 #include <sys/stat.h>
 
-#include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
-#include <uuid/uuid.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"

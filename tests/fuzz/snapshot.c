@@ -3,16 +3,10 @@
  * takes it or compares the database with it (naming the first record that
  * differs), restore() writes it back through the store's own ops.
  */
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
-#include <uuid/uuid.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"

@@ -2,16 +2,8 @@
  * verbs.c: each verb the fuzz harness sends, one entry a verb: its request
  * and reply messages and whether it only reads.
  */
-#include <sys/stat.h>
 
-#include <errno.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
-#include <uuid/uuid.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"

@@ -3,11 +3,7 @@
  * paths made absolute, as whom jobs run.
  */
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -15,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
 #include <nats/nats.h>
 
 #include "batchd.h"

@@ -7,16 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <event2/event.h>
-#include <nats/nats.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"

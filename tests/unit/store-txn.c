@@ -4,13 +4,10 @@
  * workspace's uid, one owner per data directory. Its op helpers (put(),
  * stored()) serve the other store tests too.
  */
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,21 +2,11 @@
  * wire.c's tests: requests decoded with their bounds, records and
  * replies converted and sized, page tokens, a log chunk's head.
  */
-#include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <event2/event.h>
-#include <nats/nats.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"
