@@ -3,7 +3,6 @@
  * it must refuse (must_refuse(): the wire checks redone on the decoded
  * message) and what a successful reply may hold (check_reply()).
  */
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

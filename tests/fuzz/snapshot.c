@@ -3,7 +3,6 @@
  * takes it or compares the database with it (naming the first record that
  * differs), restore() writes it back through the store's own ops.
  */
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

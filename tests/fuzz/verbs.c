@@ -2,7 +2,6 @@
  * verbs.c: each verb the fuzz harness sends, one entry a verb: its request
  * and reply messages and whether it only reads.
  */
-
 #include <string.h>
 
 #include "batchd.h"

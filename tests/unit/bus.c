@@ -1,7 +1,6 @@
 /*
  * bus.c's tests: what it needs of libnats.
  */
-
 #include <nats/nats.h>
 
 #include "batchd.h"

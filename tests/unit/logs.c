@@ -1,7 +1,6 @@
 /*
  * logs.c's tests: confirmed log offsets, kept and forgotten.
  */
-
 #include <stdio.h>
 #include <string.h>
 

@@ -1,6 +1,7 @@
 /*
- * redo.c's tests: acknowledged turns survive a crash through the redo
- * log; failing syncs, torn frames, checkpoints on the way.
+ * redo.c's tests: one batchd per data directory (the redo log's lock);
+ * acknowledged turns survive a crash through the redo log; failing syncs,
+ * torn frames, checkpoints on the way.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,29 @@
 #include "batchd/v1/batchd.pb-c.h"
 #include "unit.h"
 #include "store.h"
+
+/* One batchd per data directory: a second open fails at once. */
+void
+test_store_one_owner(void)
+{
+	char	*cause = NULL;
+	pid_t	 pid;
+	int	 st;
+
+	CHECK(store_open(".", 1 << 20, &cause) == 0);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		/* The lock is the open file's: a new open is another owner. */
+		if (store_open(".", 1 << 20, &cause) == 0)
+			_exit(1);
+		_exit(strstr(cause, "another batchd") != NULL ? 0 : 2);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	store_close();
+	CHECK(store_open(".", 1 << 20, &cause) == 0);	/* free again */
+	store_close();
+}
 
 /*
  * Run fn in a child that ends without store_close(): a crash, as far as

@@ -2,7 +2,6 @@
  * store-env.c's tests: the LMDB environment's map grows, is unmapped at
  * a checkpoint, is bounded; a schema it does not know is refused.
  */
-
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -62,8 +62,6 @@ void	write_file(const char *, const char *);
 	T(test_store_lazy_rides_along)					\
 	T(test_store_undo)						\
 	T(test_store_undo_mixed)					\
-	T(test_store_one_owner)						\
-	T(test_store_ws_uid)						\
 	T(test_store_late_effects)					\
 	T(test_store_late_after_writes)					\
 	T(test_store_then)						\
@@ -71,7 +69,10 @@ void	write_file(const char *, const char *);
 	T(test_store_migrate_1)						\
 	T(test_store_migrate_2)						\
 	T(test_store_config_shared)					\
+	/* store-rec.c */						\
+	T(test_store_ws_uid)						\
 	/* redo.c */							\
+	T(test_store_one_owner)						\
 	T(test_store_redo_replay)					\
 	T(test_store_redo_torn)						\
 	T(test_store_redo_sync_fails)					\

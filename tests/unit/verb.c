@@ -1,7 +1,6 @@
 /*
  * verb.c's tests: the table of verbs.
  */
-
 #include <string.h>
 
 #include "batchd.h"

@@ -2,7 +2,6 @@
  * wire.c's tests: requests decoded with their bounds, records and
  * replies converted and sized, page tokens, a log chunk's head.
  */
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
