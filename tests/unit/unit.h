@@ -45,16 +45,18 @@ void	write_file(const char *, const char *);
 	T(test_validate_config)						\
 	/* bus.c */							\
 	T(test_nats_msg_free)						\
-	/* wire.c */							\
+	/* wire-request.c */						\
 	T(test_wire_garbage)						\
 	T(test_wire_bounds)						\
 	T(test_wire_page_size)						\
-	T(test_wire_run_roundtrip)					\
-	T(test_wire_record_unbounded)					\
-	T(test_wire_logchunk_head)					\
 	T(test_wire_page_token)						\
 	T(test_wire_page_token_request)					\
+	/* wire-reply.c */						\
+	T(test_wire_logchunk_head)					\
 	T(test_wire_list_fits)						\
+	/* wire-record.c */						\
+	T(test_wire_run_roundtrip)					\
+	T(test_wire_record_unbounded)					\
 	/* verb.c */							\
 	T(test_verb_list)						\
 	/* store-txn.c */						\

@@ -1,62 +1,14 @@
 /*
- * wire.c's tests: requests decoded with their bounds, records and
- * replies converted and sized, page tokens, a log chunk's head.
+ * wire-request.c's tests: requests decoded with their bounds (garbage,
+ * sizes, env totals, page sizes), page tokens made and checked.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"
 #include "unit.h"
-
-/*
- * A LogChunk's head, then its data: one message, every field as given,
- * encoded (ZSTD, with its size) or not.
- */
-void
-test_wire_logchunk_head(void)
-{
-	static const size_t	 lens[] = { 0, 1, 127, 128, 300, 1 << 20 };
-	Batchd__V1__LogChunk	*m;
-	struct logchunk		 c;
-	uint8_t			*msg;
-	size_t			 i, n, k;
-
-	msg = xmalloc(WIRE_LOGCHUNK_HEAD + (1 << 20));
-	for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-		memset(&c, 0, sizeof c);
-		c.run_uuid = "01a210ba-8990-7185-98d9-0ba2d17c16d2";
-		c.attempt = 4000000000u;
-		c.stream = LS_STDERR;
-		c.offset = 123456789012345ull;
-		c.len = lens[i];
-		c.eof = lens[i] == 0;
-		if (i % 2 == 1) {	/* and as batchd sends compressed data */
-			c.encoding = LE_ZSTD;
-			c.size = 4000000000u;
-		}
-		n = wire_logchunk_head(msg, &c);
-		CHECK(n <= WIRE_LOGCHUNK_HEAD);
-		for (k = 0; k < c.len; k++)
-			msg[n + k] = (uint8_t)(k * 7 + i);
-		m = batchd__v1__log_chunk__unpack(NULL, n + c.len, msg);
-		CHECK(m != NULL);
-		CHECK(strcmp(m->run_uuid, c.run_uuid) == 0);
-		CHECK(m->attempt == c.attempt && m->offset == c.offset);
-		CHECK(m->stream == BATCHD__V1__LOG_STREAM__STDERR);
-		CHECK(m->eof == (protobuf_c_boolean)c.eof);
-		CHECK(m->data.len == c.len);
-		CHECK(c.len == 0 || memcmp(m->data.data, msg + n, c.len) == 0);
-		CHECK(m->encoding == (i % 2 == 1 ?
-		    BATCHD__V1__LOG_ENCODING__ZSTD :
-		    BATCHD__V1__LOG_ENCODING__IDENTITY));
-		CHECK(m->size == c.size);
-		batchd__v1__log_chunk__free_unpacked(m, NULL);
-	}
-	free(msg);
-}
 
 static int
 decode(const char *verb, const ProtobufCMessage *m, struct request *r,
@@ -187,105 +139,6 @@ test_wire_page_size(void)
 	CHECK(decode("run.list", &m.base, &r, &e) == 0);
 	CHECK(r.page_size == PAGE_DEFAULT);
 	request_free(&r);
-}
-
-void
-test_wire_run_roundtrip(void)
-{
-	struct run	r, back;
-	struct buf	b = { 0 };
-
-	memset(&r, 0, sizeof r);
-	memset(&back, 0, sizeof back);
-	uuid_new(r.uuid);
-	r.ws = xstrdup("w");
-	r.status = RS_FAILED;
-	r.reason = R_TIMEOUT;
-	r.has_exit = 1;
-	r.exit_code = 0;
-	r.has_args = 1;
-	r.args = xstrdup("");
-	kvlist_set(&r.env, "K", "V");
-	r.config.source.type = SRC_GIT;
-	r.config.source.token = xstrdup("secret");
-	r.attempts = xcalloc(1, sizeof *r.attempts);
-	r.n_attempts = 1;
-	r.attempts[0].n = 1;
-	r.attempts[0].usage.maxrss_kb = 1234;
-	wire_encode_run(&b, &r);
-	CHECK(wire_decode_run(b.p, b.len, &back) == 0);
-	CHECK(strcmp(back.uuid, r.uuid) == 0);
-	CHECK(back.status == RS_FAILED && back.reason == R_TIMEOUT);
-	CHECK(back.has_exit && back.exit_code == 0);
-	CHECK(back.has_args && strcmp(back.args, "") == 0);
-	CHECK(strcmp(kvlist_get(&back.env, "K"), "V") == 0);
-	/* Records keep the token; replies mask it. */
-	CHECK(strcmp(back.config.source.token, "secret") == 0);
-	CHECK(back.n_attempts == 1 && back.attempts[0].usage.maxrss_kb == 1234);
-	wire_reply_run(&b, &r);
-	CHECK(memmem(b.p, b.len, "secret", 6) == NULL);
-	CHECK(memmem(b.p, b.len, "****", 4) != NULL);
-	buf_free(&b);
-	run_free(&r);
-	run_free(&back);
-}
-
-/*
- * One converter reads requests and records: a request's env is bounded
- * (ENV_MAX entries), a record's is taken whole (a run's holds its
- * definition's env and its own, up to twice the bound).
- */
-void
-test_wire_record_unbounded(void)
-{
-	Batchd__V1__SubmitJobRunRequest	 m =
-	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__INIT;
-	Batchd__V1__JobRun__EnvEntry	*ents, **pp;
-	struct run			 r, back;
-	struct request			 q;
-	struct error			 e;
-	struct buf			 b = { 0 };
-	uint8_t				*buf;
-	char				 k[ENV_MAX + 1][16];
-	size_t				 i, n;
-
-	memset(&r, 0, sizeof r);
-	memset(&back, 0, sizeof back);
-	uuid_new(r.uuid);
-	r.ws = xstrdup("w");
-	ents = xcalloc(ENV_MAX + 1, sizeof *ents);
-	pp = xcalloc(ENV_MAX + 1, sizeof *pp);
-	for (i = 0; i < ENV_MAX + 1; i++) {
-		snprintf(k[i], sizeof k[i], "K%zu", i);
-		kvlist_set(&r.env, k[i], "v");
-		kvlist_set(&r.config.env, k[i], "v");
-		batchd__v1__job_run__env_entry__init(&ents[i]);
-		ents[i].key = k[i];
-		ents[i].value = "v";
-		pp[i] = &ents[i];
-	}
-	wire_encode_run(&b, &r);
-	CHECK(wire_decode_run(b.p, b.len, &back) == 0);
-	CHECK(back.env.n == ENV_MAX + 1 && back.config.env.n == ENV_MAX + 1);
-	CHECK(strcmp(kvlist_get(&back.config.env, "K256"), "v") == 0);
-
-	/* The same map in a request is refused, naming it. */
-	m.n_env = ENV_MAX + 1;
-	m.env = (Batchd__V1__SubmitJobRunRequest__EnvEntry **)pp;
-	buf = xmalloc(protobuf_c_message_get_packed_size(&m.base));
-	n = protobuf_c_message_pack(&m.base, buf);
-	memset(&q, 0, sizeof q);
-	memset(&e, 0, sizeof e);
-	CHECK(wire_request_decode(verb_find("run.submit"), buf, n, &q,
-	    &e) == -1);
-	CHECK(e.code == E_INVALID && strcmp(e.field, "env") == 0);
-	request_free(&q);
-	free(buf);
-	free(pp);
-	free(ents);
-	buf_free(&b);
-	run_free(&r);
-	run_free(&back);
 }
 
 /* A token as wire_page_token() makes it, of any payload: a forgery. */
@@ -447,55 +300,4 @@ test_wire_page_token_request(void)
 	CHECK(decode("jobdef.list", &d.base, &q, &e) == -1);
 	CHECK(strcmp(e.field, "page_token") == 0);
 	request_free(&q);
-}
-
-/*
- * A page filled as the list handlers fill it (items while their size fits
- * wire_list_room()) is a reply within reply_max, the longest next page
- * token included; one more item would not have fit.
- */
-void
-test_wire_list_fits(void)
-{
-	struct request	 q;
-	struct jobdef	 d[20];
-	struct pagepos	 more;
-	struct buf	 b = { 0 };
-	char		 val[700];
-	size_t		 i, room, n = 0, sz = 0;
-
-	memset(&q, 0, sizeof q);
-	q.reply_max = 4096;
-	CHECK(wire_list_room(&q) < 4096);
-	memset(d, 0, sizeof d);
-	memset(val, 'v', sizeof val - 1);
-	val[sizeof val - 1] = '\0';
-	for (i = 0; i < 20; i++) {
-		uuid_new(d[i].uuid);
-		d[i].ws = xstrdup("w");
-		d[i].name = xmalloc(NAME_MAX_LEN + 1);
-		memset(d[i].name, 'a' + (int)i, NAME_MAX_LEN);
-		d[i].name[NAME_MAX_LEN] = '\0';
-		d[i].config.source.type = SRC_GIT;
-		d[i].config.source.token = xstrdup("a-long-secret-token");
-		kvlist_set(&d[i].config.env, "API_TOKEN", val);
-	}
-	room = wire_list_room(&q);
-	for (n = 0; n < 20 && (sz = wire_size_jobdef(&d[n])) <= room; n++)
-		room -= sz;
-	CHECK(n > 1 && n < 20);
-	CHECK(sz > room);
-	memset(&more, 0, sizeof more);
-	more.set = 1;
-	snprintf(more.name, sizeof more.name, "%s", d[n - 1].name);
-	wire_reply_jobdefs(&b, "w", d, n, &more);
-	CHECK(b.len <= q.reply_max);
-	/* Secrets are masked in what was measured and sent. */
-	CHECK(memmem(b.p, b.len, "a-long-secret-token", 19) == NULL);
-	CHECK(memmem(b.p, b.len, val, 100) == NULL);
-	q.reply_max = 0;
-	CHECK(wire_list_room(&q) == SIZE_MAX);
-	buf_free(&b);
-	for (i = 0; i < 20; i++)
-		jobdef_free(&d[i]);
 }
