@@ -42,6 +42,7 @@ void	write_file(const char *, const char *);
 	T(test_config_missing_file)					\
 	T(test_config_resolve)						\
 	T(test_config_job_user)						\
+	/* jobdef.c */							\
 	T(test_validate_config)						\
 	/* bus.c */							\
 	T(test_nats_msg_free)						\
