@@ -71,9 +71,9 @@ void	write_file(const char *, const char *);
 	/* store-migrate.c */						\
 	T(test_store_migrate_1)						\
 	T(test_store_migrate_2)						\
-	T(test_store_config_shared)					\
 	/* store-rec.c */						\
 	T(test_store_ws_uid)						\
+	T(test_store_config_shared)					\
 	/* redo.c */							\
 	T(test_store_one_owner)						\
 	T(test_store_redo_replay)					\
