@@ -121,7 +121,7 @@ plugins: $(PLUGIN_SOS) $(B)/plugins/local-init
 
 # Unit tests link the daemon's objects but main.o.
 UNIT_OBJS = $(filter-out $(B)/obj/main.o,$(OBJS))
-$(B)/obj/unit_%.o: tests/unit/%.c tests/unit/unit.h daemon/batchd.h \
+$(B)/obj/unit_%.o: tests/unit/%.c $(wildcard tests/unit/*.h) daemon/batchd.h \
     daemon/cgroup.h $(GEN).h
 	@mkdir -p $(B)/obj
 	$(CC) $(CFLAGS) -Idaemon -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@

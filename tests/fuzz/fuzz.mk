@@ -47,12 +47,23 @@ $(FB)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN).h
 	$(FUZZ_CC) $(FUZZ_DAEMON_CFLAGS) -fsanitize=fuzzer-no-link -Ibuild/gen \
 	    $(PKG_CFLAGS) -c $< -o $@
 
-$(FB)/obj/fuzz_%.o: tests/fuzz/fuzz.c daemon/batchd.h $(GEN).h
+# fuzz.c is compiled once per target (FUZZ_TARGET names it); the rest of
+# the harness (verbs.c, check.c, snapshot.c, seed.c) once for all.
+FUZZ_HARNESS	 = $(patsubst tests/fuzz/%.c,$(FB)/obj/harness_%.o, \
+		   $(filter-out tests/fuzz/fuzz.c,$(wildcard tests/fuzz/*.c)))
+
+$(FB)/obj/fuzz_%.o: tests/fuzz/fuzz.c tests/fuzz/fuzz.h daemon/batchd.h $(GEN).h
 	@mkdir -p $(FB)/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_TARGET='"$*"' \
 	    -Idaemon -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 
-$(FUZZ_BINS): $(FB)/%: $(FUZZ_OBJS) $(FB)/obj/fuzz_%.o
+$(FB)/obj/harness_%.o: tests/fuzz/%.c tests/fuzz/fuzz.h daemon/batchd.h \
+    $(GEN).h
+	@mkdir -p $(FB)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Idaemon \
+	    -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
+
+$(FUZZ_BINS): $(FB)/%: $(FUZZ_OBJS) $(FUZZ_HARNESS) $(FB)/obj/fuzz_%.o
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -lpthread
 
 fuzz-build: $(FUZZ_BINS)

@@ -5,7 +5,7 @@ A seed is one request as the harness (tests/fuzz/fuzz.c) reads it: byte 0
 chooses the subject (low nibble: 0 workspace "w", 11 workspace "o", 10 and
 12-15 bad subjects) and the verb (high nibble, for cluster_get and run_get),
 the rest is the serialized request. UUIDs are those the harness gives the
-objects it seeds (seed_uuid(n) in fuzz.c).
+objects it seeds (seed_uuid(n) in seed.c).
 
 Run from the top of the tree after `make build/py/batchd/v1/batchd_pb2.py`:
     /usr/bin/python3 tests/fuzz/make_seeds.py
@@ -26,7 +26,7 @@ def uuid(n):
     return "00000000-0000-4000-8000-%012x" % n
 
 
-# The seeded objects (fuzz.c, seed()).
+# The seeded objects (seed.c, seed()).
 PY, GIT, SLOW = uuid(1), uuid(2), uuid(3)
 C1, PAUSED, RESUMABLE, BUSY = uuid(4), uuid(5), uuid(6), uuid(7)
 RUN_RETRY, RUN_QUEUED_K1, RUN_QUEUED = uuid(8), uuid(9), uuid(10)
