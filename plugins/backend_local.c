@@ -77,8 +77,10 @@
  * The job is started from init with clone(CLONE_VM | CLONE_VFORK) on a
  * stack of its own, as posix_spawn does, so no page table is copied for
  * it. So the job's child only makes system calls and never returns: with
- * every signal blocked across the clone, it resets the dispositions
- * before it unblocks them.
+ * every signal blocked across the clone, it unblocks them with the
+ * dispositions init reset to SIG_DFL while it waited for the start (and
+ * the bounding set init dropped then), so that the way from the start to
+ * the job's exec holds no system call that could be made before it.
  */
 #include <linux/capability.h>
 #include <sys/mman.h>
@@ -195,7 +197,9 @@ limit(int res, uint64_t v)
 /*
  * A job that stays root (job_user = root, or unset) must not undo its
  * sandbox: no mount, no device node, no module, no raw I/O, no ptrace.
- * Dropped from the bounding set, these are gone once it execs.
+ * Dropped from the bounding set, these are gone once it execs. Called by
+ * init while it waits for the start: the bounding set limits only what an
+ * exec gains, so init keeps what it has, and the job's child inherits it.
  */
 static void
 drop_caps(void)
@@ -213,7 +217,8 @@ drop_caps(void)
 		(void)prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0);
 }
 
-/* In the job's process (pid 2): become the job. */
+/* In the job's process (pid 2): become the job. Its signal dispositions
+ * (every one SIG_DFL) and its bounding set are init's (init()). */
 static int
 child(void *arg)
 {
@@ -221,11 +226,8 @@ child(void *arg)
 	const struct batchd_job		*job = sp->job;
 	char *const			*argv = sp->argv;
 	sigset_t			 none;
-	int				 sig;
 
 	setpgid(0, 0);
-	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(sp->in, 0) == -1 || dup2(sp->out, 1) == -1 ||
@@ -240,8 +242,6 @@ child(void *arg)
 	limit(RLIMIT_NOFILE, job->limit_nofile);
 	limit(RLIMIT_AS, job->limit_as);
 	limit(RLIMIT_CPU, job->limit_cpu);
-	if (job->uid == (uid_t)-1 || job->uid == 0)
-		drop_caps();
 	if (job->uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
 	    setgid(job->gid) == -1 || setuid(job->uid) == -1)) {
 		dprintf(2, "batchd: running as %u:%u: %s\n",
@@ -571,6 +571,21 @@ batch_policy(void)
 	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
 }
 
+/*
+ * Every signal's disposition to SIG_DFL, in init while it waits for the
+ * start (it blocks them all and takes them with sigwaitinfo()), so that
+ * the job's child inherits them so and spends no system call on them
+ * between its clone and its exec.
+ */
+static void
+default_signals(void)
+{
+	int	sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+}
+
 /* Point v[0..n) at the next n strings of *p (before end); NULL-ended. */
 static char **
 take_strings(char **p, const char *end, uint32_t n)
@@ -702,6 +717,11 @@ init(void *arg)
 	}
 	if (sp->userns && map_ids(sp, r.text, sizeof r.text) == -1)
 		goto failed;
+	/* Off the way from the start to the job's exec (each is a system
+	 * call per signal or capability): what the job's child inherits. */
+	default_signals();
+	if (sp->job->uid == (uid_t)-1 || sp->job->uid == 0)
+		drop_caps();
 	um = umask(022);	/* the mount points, for the job's uid */
 	if (sandbox_base(sp, r.text, sizeof r.text) == -1)
 		goto failed;
