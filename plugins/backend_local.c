@@ -309,7 +309,9 @@ map_ids(const struct spawn *sp, char *err, size_t errlen)
 
 /*
  * Make root/path (path absolute) and the directories above it, as a
- * directory or (dir == 0) an empty file to bind a file on. 0 or -1.
+ * directory or (dir == 0) an empty file to bind a file on. 0 or -1. The
+ * path itself first: one system call when what is above it is there (a
+ * mount point made by the prepare, or beside another).
  */
 static int
 make_at(const char *root, const char *path, int dir)
@@ -322,6 +324,8 @@ make_at(const char *root, const char *path, int dir)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	if (dir && (mkdir(p, 0755) == 0 || errno == EEXIST))
+		return 0;
 	for (s = p + rl + 1; (s = strchr(s, '/')) != NULL; s++) {
 		*s = '\0';
 		if (mkdir(p, 0755) == -1 && errno != EEXIST)
@@ -336,23 +340,27 @@ make_at(const char *root, const char *path, int dir)
 	return 0;
 }
 
+/* bind_at()'s how: a path of the system (skipped if missing, a symlink
+ * kept), any path (at its real path), a path realpath() made already. */
+enum { B_PATH, B_SYSTEM, B_REAL };
+
 /*
  * Bind path at root/path (not what is mounted below it: the system's
  * directories hold no mounts a job needs, and each costs); read-only
  * unless rw, never with set-uid or device files except under /dev.
- * Missing paths are skipped if optional.
  */
 static int
-bind_at(const char *root, const char *path, int rw, int optional, char *err,
+bind_at(const char *root, const char *path, int rw, int how, char *err,
     size_t errlen)
 {
+	int			optional = how == B_SYSTEM;
 	struct mount_attr	attr;
 	struct stat		st;
 	char			to[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
 	ssize_t			n;
 	unsigned int		rec = 0;
 
-	if (!optional) {	/* at its absolute path, without symlinks */
+	if (how == B_PATH) {	/* at its absolute path, without symlinks */
 		if (realpath(path, real) == NULL)
 			return fail(err, errlen, "%s", path);
 		path = real;
@@ -447,13 +455,13 @@ sandbox_base(struct spawn *sp, char *err, size_t errlen)
 	if (mount("tmpfs", root, "tmpfs", fsflags, "mode=0755,size=1m") == -1)
 		return fail(err, errlen, "mount tmpfs on %s", root);
 	for (i = 0; i < sizeof sys / sizeof sys[0]; i++)
-		if (bind_at(root, sys[i], 0, 1, err, errlen) == -1)
+		if (bind_at(root, sys[i], 0, B_SYSTEM, err, errlen) == -1)
 			return -1;
 	if (fresh_at(root, "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=64k",
 	    err, errlen) == -1)
 		return -1;
 	for (i = 0; i < sizeof dev / sizeof dev[0]; i++)
-		if (bind_at(root, dev[i], 1, 1, err, errlen) == -1)
+		if (bind_at(root, dev[i], 1, B_SYSTEM, err, errlen) == -1)
 			return -1;
 	for (i = 0; i < sizeof fdlink / sizeof fdlink[0]; i++) {
 		snprintf(to, sizeof to, "%s%s", root, fdlink[i][1]);
@@ -473,6 +481,13 @@ sandbox_base(struct spawn *sp, char *err, size_t errlen)
 	    fresh_at(root, "/tmp", "tmpfs", fsflags, "mode=1777", err,
 	    errlen) == -1)
 		return -1;
+	/* The mount points of the start's binds, off its way (best effort:
+	 * sandbox_finish() makes what is missing, and says why it cannot). */
+	(void)make_at(root, sp->work, 1);
+	if (sp->job->workspace_dir != NULL &&
+	    *sp->job->workspace_dir != '\0' &&
+	    realpath(sp->job->workspace_dir, to) != NULL)
+		(void)make_at(root, to, 1);
 	return 0;
 }
 
@@ -493,16 +508,16 @@ sandbox_finish(struct spawn *sp, char *err, size_t errlen)
 	    realpath(job->workspace_dir, sp->ws) == NULL)
 		sp->ws[0] = '\0';	/* none (yet): nothing to bind */
 	/* The workspace, then the work directory (it may be inside). */
-	if (*sp->ws != '\0' && bind_at(sp->root, sp->ws, 1, 0, err,
+	if (*sp->ws != '\0' && bind_at(sp->root, sp->ws, 1, B_REAL, err,
 	    errlen) == -1)
 		return -1;
-	if (bind_at(sp->root, sp->work, 1, 0, err, errlen) == -1)
+	if (bind_at(sp->root, sp->work, 1, B_REAL, err, errlen) == -1)
 		return -1;
 	for (i = 0; sp->rw[i] != NULL; i++)
-		if (bind_at(sp->root, sp->rw[i], 1, 0, err, errlen) == -1)
+		if (bind_at(sp->root, sp->rw[i], 1, B_PATH, err, errlen) == -1)
 			return -1;
 	for (i = 0; sp->ro[i] != NULL; i++)
-		if (bind_at(sp->root, sp->ro[i], 0, 0, err, errlen) == -1)
+		if (bind_at(sp->root, sp->ro[i], 0, B_PATH, err, errlen) == -1)
 			return -1;
 	if (chdir(sp->root) == -1)
 		return fail(err, errlen, "chdir %s", sp->root);
