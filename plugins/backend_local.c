@@ -77,8 +77,10 @@
  * The job is started from init with clone(CLONE_VM | CLONE_VFORK) on a
  * stack of its own, as posix_spawn does, so no page table is copied for
  * it. So the job's child only makes system calls and never returns: with
- * every signal blocked across the clone, it resets the dispositions
- * before it unblocks them.
+ * every signal blocked across the clone, it unblocks them with the
+ * dispositions init reset to SIG_DFL while it waited for the start (and
+ * the bounding set init dropped then), so that the way from the start to
+ * the job's exec holds no system call that could be made before it.
  */
 #include <linux/capability.h>
 #include <sys/mman.h>
@@ -195,7 +197,9 @@ limit(int res, uint64_t v)
 /*
  * A job that stays root (job_user = root, or unset) must not undo its
  * sandbox: no mount, no device node, no module, no raw I/O, no ptrace.
- * Dropped from the bounding set, these are gone once it execs.
+ * Dropped from the bounding set, these are gone once it execs. Called by
+ * init while it waits for the start: the bounding set limits only what an
+ * exec gains, so init keeps what it has, and the job's child inherits it.
  */
 static void
 drop_caps(void)
@@ -213,7 +217,8 @@ drop_caps(void)
 		(void)prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0);
 }
 
-/* In the job's process (pid 2): become the job. */
+/* In the job's process (pid 2): become the job. Its signal dispositions
+ * (every one SIG_DFL) and its bounding set are init's (init()). */
 static int
 child(void *arg)
 {
@@ -221,11 +226,8 @@ child(void *arg)
 	const struct batchd_job		*job = sp->job;
 	char *const			*argv = sp->argv;
 	sigset_t			 none;
-	int				 sig;
 
 	setpgid(0, 0);
-	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(sp->in, 0) == -1 || dup2(sp->out, 1) == -1 ||
@@ -240,8 +242,6 @@ child(void *arg)
 	limit(RLIMIT_NOFILE, job->limit_nofile);
 	limit(RLIMIT_AS, job->limit_as);
 	limit(RLIMIT_CPU, job->limit_cpu);
-	if (job->uid == (uid_t)-1 || job->uid == 0)
-		drop_caps();
 	if (job->uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
 	    setgid(job->gid) == -1 || setuid(job->uid) == -1)) {
 		dprintf(2, "batchd: running as %u:%u: %s\n",
@@ -309,7 +309,9 @@ map_ids(const struct spawn *sp, char *err, size_t errlen)
 
 /*
  * Make root/path (path absolute) and the directories above it, as a
- * directory or (dir == 0) an empty file to bind a file on. 0 or -1.
+ * directory or (dir == 0) an empty file to bind a file on. 0 or -1. The
+ * path itself first: one system call when what is above it is there (a
+ * mount point made by the prepare, or beside another).
  */
 static int
 make_at(const char *root, const char *path, int dir)
@@ -322,6 +324,8 @@ make_at(const char *root, const char *path, int dir)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	if (dir && (mkdir(p, 0755) == 0 || errno == EEXIST))
+		return 0;
 	for (s = p + rl + 1; (s = strchr(s, '/')) != NULL; s++) {
 		*s = '\0';
 		if (mkdir(p, 0755) == -1 && errno != EEXIST)
@@ -336,23 +340,27 @@ make_at(const char *root, const char *path, int dir)
 	return 0;
 }
 
+/* bind_at()'s how: a path of the system (skipped if missing, a symlink
+ * kept), any path (at its real path), a path realpath() made already. */
+enum { B_PATH, B_SYSTEM, B_REAL };
+
 /*
  * Bind path at root/path (not what is mounted below it: the system's
  * directories hold no mounts a job needs, and each costs); read-only
  * unless rw, never with set-uid or device files except under /dev.
- * Missing paths are skipped if optional.
  */
 static int
-bind_at(const char *root, const char *path, int rw, int optional, char *err,
+bind_at(const char *root, const char *path, int rw, int how, char *err,
     size_t errlen)
 {
+	int			optional = how == B_SYSTEM;
 	struct mount_attr	attr;
 	struct stat		st;
 	char			to[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
 	ssize_t			n;
 	unsigned int		rec = 0;
 
-	if (!optional) {	/* at its absolute path, without symlinks */
+	if (how == B_PATH) {	/* at its absolute path, without symlinks */
 		if (realpath(path, real) == NULL)
 			return fail(err, errlen, "%s", path);
 		path = real;
@@ -447,13 +455,13 @@ sandbox_base(struct spawn *sp, char *err, size_t errlen)
 	if (mount("tmpfs", root, "tmpfs", fsflags, "mode=0755,size=1m") == -1)
 		return fail(err, errlen, "mount tmpfs on %s", root);
 	for (i = 0; i < sizeof sys / sizeof sys[0]; i++)
-		if (bind_at(root, sys[i], 0, 1, err, errlen) == -1)
+		if (bind_at(root, sys[i], 0, B_SYSTEM, err, errlen) == -1)
 			return -1;
 	if (fresh_at(root, "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=64k",
 	    err, errlen) == -1)
 		return -1;
 	for (i = 0; i < sizeof dev / sizeof dev[0]; i++)
-		if (bind_at(root, dev[i], 1, 1, err, errlen) == -1)
+		if (bind_at(root, dev[i], 1, B_SYSTEM, err, errlen) == -1)
 			return -1;
 	for (i = 0; i < sizeof fdlink / sizeof fdlink[0]; i++) {
 		snprintf(to, sizeof to, "%s%s", root, fdlink[i][1]);
@@ -473,6 +481,13 @@ sandbox_base(struct spawn *sp, char *err, size_t errlen)
 	    fresh_at(root, "/tmp", "tmpfs", fsflags, "mode=1777", err,
 	    errlen) == -1)
 		return -1;
+	/* The mount points of the start's binds, off its way (best effort:
+	 * sandbox_finish() makes what is missing, and says why it cannot). */
+	(void)make_at(root, sp->work, 1);
+	if (sp->job->workspace_dir != NULL &&
+	    *sp->job->workspace_dir != '\0' &&
+	    realpath(sp->job->workspace_dir, to) != NULL)
+		(void)make_at(root, to, 1);
 	return 0;
 }
 
@@ -493,16 +508,16 @@ sandbox_finish(struct spawn *sp, char *err, size_t errlen)
 	    realpath(job->workspace_dir, sp->ws) == NULL)
 		sp->ws[0] = '\0';	/* none (yet): nothing to bind */
 	/* The workspace, then the work directory (it may be inside). */
-	if (*sp->ws != '\0' && bind_at(sp->root, sp->ws, 1, 0, err,
+	if (*sp->ws != '\0' && bind_at(sp->root, sp->ws, 1, B_REAL, err,
 	    errlen) == -1)
 		return -1;
-	if (bind_at(sp->root, sp->work, 1, 0, err, errlen) == -1)
+	if (bind_at(sp->root, sp->work, 1, B_REAL, err, errlen) == -1)
 		return -1;
 	for (i = 0; sp->rw[i] != NULL; i++)
-		if (bind_at(sp->root, sp->rw[i], 1, 0, err, errlen) == -1)
+		if (bind_at(sp->root, sp->rw[i], 1, B_PATH, err, errlen) == -1)
 			return -1;
 	for (i = 0; sp->ro[i] != NULL; i++)
-		if (bind_at(sp->root, sp->ro[i], 0, 0, err, errlen) == -1)
+		if (bind_at(sp->root, sp->ro[i], 0, B_PATH, err, errlen) == -1)
 			return -1;
 	if (chdir(sp->root) == -1)
 		return fail(err, errlen, "chdir %s", sp->root);
@@ -569,6 +584,21 @@ batch_policy(void)
 
 	memset(&sp, 0, sizeof sp);
 	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+}
+
+/*
+ * Every signal's disposition to SIG_DFL, in init while it waits for the
+ * start (it blocks them all and takes them with sigwaitinfo()), so that
+ * the job's child inherits them so and spends no system call on them
+ * between its clone and its exec.
+ */
+static void
+default_signals(void)
+{
+	int	sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
 }
 
 /* Point v[0..n) at the next n strings of *p (before end); NULL-ended. */
@@ -702,6 +732,11 @@ init(void *arg)
 	}
 	if (sp->userns && map_ids(sp, r.text, sizeof r.text) == -1)
 		goto failed;
+	/* Off the way from the start to the job's exec (each is a system
+	 * call per signal or capability): what the job's child inherits. */
+	default_signals();
+	if (sp->job->uid == (uid_t)-1 || sp->job->uid == 0)
+		drop_caps();
 	um = umask(022);	/* the mount points, for the job's uid */
 	if (sandbox_base(sp, r.text, sizeof r.text) == -1)
 		goto failed;
