@@ -468,7 +468,6 @@ void	 kvlist_copy(struct kvlist *, const struct kvlist *);
 const char *kvlist_get(const struct kvlist *, const char *);
 void	 kvlist_set(struct kvlist *, const char *, const char *);
 int	 mkdir_p(const char *, mode_t);
-int	 split_words(const char *, char ***, size_t *, char **);
 int	 args_valid(const char *, const char *, struct error *);
 
 /* config.c */

@@ -15,6 +15,7 @@
 #include <uuid/uuid.h>
 
 #include "batchd.h"
+#include "../lib/words.h"
 
 /* Wall-clock milliseconds since the epoch (timestamps users see). */
 int64_t
@@ -304,94 +305,23 @@ mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-/*
- * Split s into words as a POSIX shell would without expansions: blanks
- * separate words, single quotes keep everything, double quotes keep all
- * but \" \\ \$ \`, a backslash outside quotes escapes the next character.
- * *words (and each word) is owned by the caller. 0, or -1 with *cause.
- */
-int
-split_words(const char *s, char ***words, size_t *n, char **cause)
-{
-	struct buf	w = { 0 };
-	int		inword = 0;
-	char		q = 0;
-
-	*words = NULL;
-	*n = 0;
-	for (;; s++) {
-		if (q == '\'') {
-			if (*s == '\0')
-				goto unbalanced;
-			if (*s == '\'')
-				q = 0;
-			else
-				buf_add(&w, s, 1);
-			continue;
-		}
-		if (q == '"') {
-			if (*s == '\0')
-				goto unbalanced;
-			if (*s == '"')
-				q = 0;
-			else if (*s == '\\' && s[1] != '\0' &&
-			    strchr("\"\\$`", s[1]) != NULL)
-				buf_add(&w, ++s, 1);
-			else
-				buf_add(&w, s, 1);
-			continue;
-		}
-		if (*s == '\0' || *s == ' ' || *s == '\t' || *s == '\n') {
-			if (inword) {
-				buf_add(&w, "", 1);
-				*words = xreallocarray(*words, *n + 1,
-				    sizeof **words);
-				(*words)[(*n)++] = (char *)w.p;
-				memset(&w, 0, sizeof w);
-				inword = 0;
-			}
-			if (*s == '\0')
-				return 0;
-			continue;
-		}
-		inword = 1;
-		if (*s == '\'' || *s == '"')
-			q = *s;
-		else if (*s == '\\') {
-			if (s[1] == '\0')
-				goto unbalanced;
-			buf_add(&w, ++s, 1);
-		} else
-			buf_add(&w, s, 1);
-	}
-unbalanced:
-	buf_free(&w);
-	while (*n > 0)
-		free((*words)[--*n]);
-	free(*words);
-	*words = NULL;
-	xasprintf(cause, "unbalanced %s", q == 0 ? "backslash" :
-	    q == '\'' ? "single quote" : "double quote");
-	return -1;
-}
-
 /* Check that args split into words; refuse naming field otherwise. */
 int
 args_valid(const char *args, const char *field, struct error *e)
 {
-	char	**w, *cause;
-	size_t	  n;
+	char		**w = NULL;
+	const char	 *cause;
+	size_t		  n = 0;
+	int		  rc;
 
 	if (args == NULL)
 		return 0;
-	if (split_words(args, &w, &n, &cause) == -1) {
+	rc = words_split_why(args, &w, &n, &cause);
+	words_free(w);
+	if (rc == -1) {
 		error_set(e, E_INVALID, field, "%s: %s", field, cause);
-		free(cause);
 		return -1;
 	}
-	while (n > 0)
-		free(w[--n]);
-	free(w);
 	return 0;
 }
 
