@@ -38,7 +38,7 @@ DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 # Sources shared by the programs (lib/): each compiled into those that need it.
-LIB_OBJS = words
+LIB_OBJS = words clock xmalloc names dlplugin
 OBJS	 = $(DAEMON_OBJS:%=$(B)/obj/%.o) $(LIB_OBJS:%=$(B)/obj/lib_%.o) \
 	   $(B)/obj/batchd.pb-c.o
 UNIT	 = $(B)/unit
@@ -82,7 +82,7 @@ $(B)/obj/%.o: daemon/%.c $(wildcard daemon/*.h lib/*.h) $(GEN).h
 	@mkdir -p $(B)/obj
 	$(CC) $(CFLAGS) -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 
-$(B)/obj/lib_%.o: lib/%.c lib/%.h
+$(B)/obj/lib_%.o: lib/%.c lib/%.h daemon/plugin.h
 	@mkdir -p $(B)/obj
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -90,10 +90,11 @@ $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
 # The supervisor of one attempt: libc (and dlopen) only.
-$(B)/batchd-shim: daemon/shim.c daemon/procstat.c daemon/plugin.h \
-    daemon/procstat.h
+SHIM_SRCS = daemon/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c
+$(B)/batchd-shim: $(SHIM_SRCS) daemon/plugin.h daemon/procstat.h lib/clock.h \
+    lib/dlplugin.h
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ daemon/shim.c daemon/procstat.c $(LDFLAGS) -ldl
+	$(CC) $(CFLAGS) -o $@ $(SHIM_SRCS) $(LDFLAGS) -ldl
 
 # Plugins: one shared object each, in $(B)/plugins/ beside the binaries.
 PLUGINS	 = workspace python sql local \

@@ -56,6 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/clock.h"
+#include "../lib/dlplugin.h"
 #include "plugin.h"
 #include "procstat.h"
 
@@ -68,21 +70,6 @@
 #define DRAIN_PIECE		(64 * 1024)	/* one read(2) of output to mask */
 
 extern char **environ;
-
-static int64_t
-mono_us_(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-mono_ms_(void)
-{
-	return mono_us_() / 1000;
-}
 
 static void
 die(const char *what)
@@ -585,14 +572,11 @@ load_plugin(const char *which, int kind, char *err, size_t errlen)
 		snprintf(err, errlen, "no %s plugin for this job", which);
 		return NULL;
 	}
-	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(err, errlen, "%s", dlerror());
+	if ((p = dlplugin_open(path, &h, err, errlen)) == NULL)
 		return NULL;
-	}
-	p = dlsym(h, "batchd_plugin");
-	if (p == NULL || p->abi != BATCHD_PLUGIN_ABI || p->kind != kind) {
-		snprintf(err, errlen, "%s: not a batchd plugin of ABI %d and "
-		    "kind %d", path, BATCHD_PLUGIN_ABI, kind);
+	if (p->kind != kind) {
+		snprintf(err, errlen, "%s: not a batchd plugin of kind %d", path,
+		    kind);
 		return NULL;
 	}
 	setting_plugin = p->name;
@@ -694,7 +678,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 	pfd[2].fd = s->sfd;
 	pfd[2].events = POLLIN;
 	for (;;) {
-		now = mono_us_();	/* the loop counts in us */
+		now = mono_us();	/* the loop counts in us */
 		for (i = 0; i < 2; i++)
 			if (rest[i] != -1 && now >= rest[i]) {
 				rest[i] = -1;
@@ -746,7 +730,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 				continue;
 			n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
 			if (n > 0) {
-				now = mono_us_();
+				now = mono_us();
 				if (last[i] == -1 || (uint64_t)n * REST_US <
 				    (uint64_t)(now - last[i]) * (PIPE_BYTES / 2)) {
 					/* POLLHUP (the job is done) still wakes
@@ -773,7 +757,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 			else {
 				s->cancelled = 1;
 				phase_kill(ph, SIGTERM);
-				kill_at = mono_us_() + s->grace_ms * 1000;
+				kill_at = mono_us() + s->grace_ms * 1000;
 			}
 		}
 	}
@@ -873,7 +857,7 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 	}
 	close(res[1]);
 	setpgid(ph.pid, ph.pid);	/* both sides: no race with kill(-pid) */
-	ph.deadline = timeout_ms > 0 ? mono_ms_() + timeout_ms : -1;
+	ph.deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
 	supervise(s, &ph, &o, w);
 	for (i = 0; i < 2; i++)
 		if (w[i] != -1)
@@ -1004,7 +988,7 @@ main(int argc, char **argv)
 	job.limit_cpu_millicores = (uint64_t)num("limit_cpu_millicores");
 	note_dir = dir;
 
-	t0 = mono_ms_();
+	t0 = mono_ms();
 	memset(&o, 0, sizeof o);
 	timeout_ms = (int64_t)job.timeout_s * 1000;
 	fetch_ms = num("fetch_timeout_s") * 1000;
@@ -1075,7 +1059,7 @@ done:
 		mask_text(err);		/* it becomes the run's reason_text */
 	}
 	record(dir, &o, s.timed_out && reason == REASON_NONE, s.cancelled,
-	    mono_ms_() - t0, reason, reason != REASON_NONE ? err : NULL);
+	    mono_ms() - t0, reason, reason != REASON_NONE ? err : NULL);
 	free(file);
 	free(in);
 	if (jargv != NULL) {

@@ -4,7 +4,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,26 +24,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic milliseconds (durations). */
-int64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic microseconds (latencies). */
-int64_t
-mono_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void	(*uuid_new_hook)(char *);	/* the fuzzer's fixed UUIDs */
@@ -98,40 +77,6 @@ uuid_new(char *out)
 	u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));	/* the RFC variant */
 	used += 10;
 	uuid_unparse_lower(u, out);
-}
-
-/* Is s a lower-case canonical UUID? */
-int
-uuid_valid(const char *s)
-{
-	size_t	i;
-
-	if (s == NULL || strlen(s) != UUID_LEN)
-		return 0;
-	for (i = 0; i < UUID_LEN; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!isdigit((unsigned char)s[i]) &&
-		    (s[i] < 'a' || s[i] > 'f'))
-			return 0;
-	}
-	return 1;
-}
-
-/* Is s a workspace name: [A-Za-z0-9_-]{1,64}? */
-int
-ws_valid(const char *s)
-{
-	size_t	n = 0;
-
-	for (; s[n] != '\0'; n++) {
-		if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-')
-			return 0;
-		if (n >= WS_MAX)
-			return 0;
-	}
-	return n > 0;
 }
 
 /* Is s[0..len) well-formed UTF-8 (no overlongs, surrogates or NULs)? */
