@@ -90,11 +90,11 @@ $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
 # The supervisor of one attempt: libc (and dlopen) only.
-SHIM_SRCS = daemon/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c
+SHIM_SRCS = shim/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c
 $(B)/batchd-shim: $(SHIM_SRCS) daemon/plugin.h daemon/procstat.h lib/clock.h \
-    lib/dlplugin.h
+    lib/dlplugin.h daemon/shimproto.h
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ $(SHIM_SRCS) $(LDFLAGS) -ldl
+	$(CC) $(CFLAGS) -Idaemon -o $@ $(SHIM_SRCS) $(LDFLAGS) -ldl
 
 # Plugins: one shared object each, in $(B)/plugins/ beside the binaries.
 PLUGINS	 = workspace python sql local \
