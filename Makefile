@@ -37,7 +37,10 @@ DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      jobdef cluster clusterverb run queue runidx runverb recover later exec logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
-OBJS	 = $(DAEMON_OBJS:%=$(B)/obj/%.o) $(B)/obj/batchd.pb-c.o
+# Sources shared by the programs (lib/): each compiled into those that need it.
+LIB_OBJS = words clock xmalloc names dlplugin
+OBJS	 = $(DAEMON_OBJS:%=$(B)/obj/%.o) $(LIB_OBJS:%=$(B)/obj/lib_%.o) \
+	   $(B)/obj/batchd.pb-c.o
 UNIT	 = $(B)/unit
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -75,18 +78,23 @@ $(B)/obj/batchd.pb-c.o: $(GEN).c $(GEN).h
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) -Wall -Werror -Ibuild/gen \
 	    $(PKG_CFLAGS) -c $< -o $@
 
-$(B)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN).h
+$(B)/obj/%.o: daemon/%.c $(wildcard daemon/*.h lib/*.h) $(GEN).h
 	@mkdir -p $(B)/obj
 	$(CC) $(CFLAGS) -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/obj/lib_%.o: lib/%.c lib/%.h daemon/plugin.h
+	@mkdir -p $(B)/obj
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
 # The supervisor of one attempt: libc (and dlopen) only.
-$(B)/batchd-shim: daemon/shim.c daemon/procstat.c daemon/plugin.h \
-    daemon/procstat.h
+SHIM_SRCS = shim/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c
+$(B)/batchd-shim: $(SHIM_SRCS) daemon/plugin.h daemon/procstat.h lib/clock.h \
+    lib/dlplugin.h daemon/shimproto.h
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ daemon/shim.c daemon/procstat.c $(LDFLAGS) -ldl
+	$(CC) $(CFLAGS) -Idaemon -o $@ $(SHIM_SRCS) $(LDFLAGS) -ldl
 
 # Plugins: one shared object each, in $(B)/plugins/ beside the binaries.
 PLUGINS	 = workspace python sql local \
@@ -94,20 +102,20 @@ PLUGINS	 = workspace python sql local \
 	   $(if $(wildcard plugins/source_s3.c),s3) \
 	   $(if $(wildcard plugins/backend_slurm.c),slurm)
 PLUGIN_SRC_workspace = plugins/source_workspace.c
-PLUGIN_SRC_python = plugins/runner_python.c plugins/words.c
-PLUGIN_SRC_sql = plugins/runner_sql.c plugins/words.c
+PLUGIN_SRC_python = plugins/runner_python.c lib/words.c
+PLUGIN_SRC_sql = plugins/runner_sql.c lib/words.c
 PLUGIN_SRC_local = plugins/backend_local.c daemon/procstat.c daemon/cgroup.c
 PLUGIN_LIBS_local =
-PLUGIN_SRC_git = plugins/source_git.c plugins/words.c
+PLUGIN_SRC_git = plugins/source_git.c lib/words.c
 PLUGIN_SRC_s3 = plugins/source_s3.c
-PLUGIN_SRC_slurm = plugins/backend_slurm.c plugins/words.c
+PLUGIN_SRC_slurm = plugins/backend_slurm.c lib/words.c
 PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:
-$(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h plugins/words.h \
+$(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h lib/words.h \
     daemon/procstat.h daemon/cgroup.h
 	@mkdir -p $(B)/plugins
-	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Iplugins -o $@ \
+	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Ilib -o $@ \
 	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)
 # The local backend's init, exec'd by it beside local.so (backend_local.c):
 # static, so that it starts without the dynamic loader's page faults (not

@@ -26,6 +26,8 @@
 #include <nats/nats.h>
 
 #include "batchd/v1/batchd.pb-c.h"
+#include "../lib/names.h"
+#include "../lib/xmalloc.h"
 
 /* Exit codes; documented in batchctl.1 and batchctl --help. */
 #define EXIT_SUCCEEDED	0	/* success; a waited-for run SUCCEEDED */
@@ -36,7 +38,6 @@
 #define EXIT_BUS	5	/* NATS: cannot connect, no reply, timeout */
 #define EXIT_INTR	130	/* interrupted (SIGINT/SIGTERM) while waiting */
 
-#define UUID_LEN	36
 #define PAGE_MAX	1000		/* largest page batchd serves */
 #define LOGS_MAX	(1024 * 1024)	/* largest run.logs read */
 
@@ -116,15 +117,8 @@ int		 opt_uint(const struct cmd *, const char *, const char *,
 		     uint32_t *);
 
 /* util.c */
-void		*xmalloc(size_t);
-void		*xcalloc(size_t, size_t);
-void		*xreallocarray(void *, size_t, size_t);
-char		*xstrdup(const char *);
-int		 xasprintf(char **, const char *, ...)
-		     __attribute__((format(printf, 2, 3)));
 int		 uuid_like(const char *);
 char		*uuid_lower(const char *);
-int		 ws_valid(const char *);
 
 /* client.c */
 int		 client_connect(void);

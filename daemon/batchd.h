@@ -22,10 +22,12 @@
 
 #include <lmdb.h>
 
+#include "../lib/clock.h"
+#include "../lib/names.h"
+#include "../lib/xmalloc.h"
+
 #define BATCHD_VERSION "0.1.0"
 
-#define UUID_LEN	36
-#define WS_MAX		64
 #define NAME_MAX_LEN	255
 #define DESC_MAX	4096
 #define PATH_MAX_LEN	4096
@@ -436,29 +438,18 @@ void	 fatalx(const char *, ...)
 void	 fatal_code(int, const char *, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));
 
-/* xmalloc.c */
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xreallocarray(void *, size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-int	 xasprintf(char **, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
+/* xmalloc.c (xmalloc() and its kin are lib/xmalloc.c's) */
 void	 buf_add(struct buf *, const void *, size_t);
 void	 buf_reset(struct buf *, size_t);
 void	 buf_free(struct buf *);
 
 /* util.c */
 int64_t	 now_ms(void);
-int64_t	 mono_ms(void);
-int64_t	 mono_us(void);
 void	 uuid_new(char *);
 extern void (*uuid_new_hook)(char *);
-int	 uuid_valid(const char *);
 void	 be64_put(void *, uint64_t);
 uint32_t crc32_ieee(uint32_t, const void *, size_t);
 uint64_t be64_get(const void *);
-int	 ws_valid(const char *);
 int	 utf8_valid(const char *, size_t);
 void	 error_set(struct error *, enum errcode, const char *, const char *, ...)
 	    __attribute__((format(printf, 4, 5)));
@@ -468,7 +459,6 @@ void	 kvlist_copy(struct kvlist *, const struct kvlist *);
 const char *kvlist_get(const struct kvlist *, const char *);
 void	 kvlist_set(struct kvlist *, const char *, const char *);
 int	 mkdir_p(const char *, mode_t);
-int	 split_words(const char *, char ***, size_t *, char **);
 int	 args_valid(const char *, const char *, struct error *);
 
 /* config.c */

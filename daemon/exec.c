@@ -61,6 +61,7 @@
 #include "batchd.h"
 #include "cgroup.h"
 #include "procstat.h"
+#include "shimproto.h"
 
 struct proc {
 	char			 uuid[UUID_LEN + 1];
@@ -509,12 +510,12 @@ s3_settings(struct buf *b, char **cause)
 	} else if (getenv("AWS_SECRET_ACCESS_KEY") != NULL)
 		secret = xstrdup(getenv("AWS_SECRET_ACCESS_KEY"));
 	tok = getenv("AWS_SESSION_TOKEN");
-	job_kv(b, "setting.s3.endpoint", cfg->s3_endpoint);
-	job_kv(b, "setting.s3.access_key_id", id);
-	job_kv(b, "setting.s3.secret_access_key", secret);
-	job_kv(b, "setting.s3.session_token", tok);
-	job_kv(b, "secret", secret);
-	job_kv(b, "secret", tok);
+	job_kv(b, SHIM_SETTING "s3.endpoint", cfg->s3_endpoint);
+	job_kv(b, SHIM_SETTING "s3.access_key_id", id);
+	job_kv(b, SHIM_SETTING "s3.secret_access_key", secret);
+	job_kv(b, SHIM_SETTING "s3.session_token", tok);
+	job_kv(b, SHIM_SECRET, secret);
+	job_kv(b, SHIM_SECRET, tok);
 	free(secret);
 	return 0;
 }
@@ -552,42 +553,42 @@ write_job(const struct run *r, const struct jobident *id, const char *work,
 		xasprintf(cause, "backend '%s' is not loaded", bname);
 		return -1;
 	}
-	job_kv(&b, "run_uuid", r->uuid);
-	job_kv(&b, "workspace", r->ws);
-	job_kv(&b, "cluster_uuid", r->cluster_uuid);
-	job_num(&b, "attempt", r->attempt);
-	job_num(&b, "type", c->type);
-	job_kv(&b, "instance_type", r->instance_type);
-	job_num(&b, "workers", r->workers);
-	job_kv(&b, "version", r->version);
-	job_num(&b, "timeout_s", c->timeout_s);
-	job_num(&b, "source_type", c->source.type);
-	job_kv(&b, "source_path", c->source.path);
-	job_kv(&b, "repo_url", c->source.repo_url);
-	job_kv(&b, "username", c->source.username);
-	job_kv(&b, "token", c->source.token);
-	job_kv(&b, "reference", c->source.reference);
-	job_kv(&b, "bucket_path", c->source.bucket_path);
-	job_kv(&b, "region", c->source.region);
-	job_kv(&b, "source_location", c->source_location);
-	job_kv(&b, "args", c->args);
-	job_kv(&b, "sql", r->sql);
-	job_kv(&b, "workdir", work);
+	job_kv(&b, SHIM_RUN_UUID, r->uuid);
+	job_kv(&b, SHIM_WORKSPACE, r->ws);
+	job_kv(&b, SHIM_CLUSTER_UUID, r->cluster_uuid);
+	job_num(&b, SHIM_ATTEMPT, r->attempt);
+	job_num(&b, SHIM_TYPE, c->type);
+	job_kv(&b, SHIM_INSTANCE_TYPE, r->instance_type);
+	job_num(&b, SHIM_WORKERS, r->workers);
+	job_kv(&b, SHIM_VERSION, r->version);
+	job_num(&b, SHIM_TIMEOUT_S, c->timeout_s);
+	job_num(&b, SHIM_SOURCE_TYPE, c->source.type);
+	job_kv(&b, SHIM_SOURCE_PATH, c->source.path);
+	job_kv(&b, SHIM_REPO_URL, c->source.repo_url);
+	job_kv(&b, SHIM_USERNAME, c->source.username);
+	job_kv(&b, SHIM_TOKEN, c->source.token);
+	job_kv(&b, SHIM_REFERENCE, c->source.reference);
+	job_kv(&b, SHIM_BUCKET_PATH, c->source.bucket_path);
+	job_kv(&b, SHIM_REGION, c->source.region);
+	job_kv(&b, SHIM_SOURCE_LOCATION, c->source_location);
+	job_kv(&b, SHIM_ARGS, c->args);
+	job_kv(&b, SHIM_SQL, r->sql);
+	job_kv(&b, SHIM_WORKDIR, work);
 	xasprintf(&s, "%s/%s", cfg->workspace_root, r->ws);
-	job_kv(&b, "workspace_dir", s);
+	job_kv(&b, SHIM_WORKSPACE_DIR, s);
 	free(s);
-	job_kv(&b, "data_dir", cfg->data_dir);
-	job_num(&b, "grace_s", cfg->kill_grace_s);
-	job_num(&b, "fetch_timeout_s", cfg->fetch_timeout_s);
+	job_kv(&b, SHIM_DATA_DIR, cfg->data_dir);
+	job_num(&b, SHIM_GRACE_S, cfg->kill_grace_s);
+	job_num(&b, SHIM_FETCH_TIMEOUT_S, cfg->fetch_timeout_s);
 	s = logs_path(r->uuid, r->attempt, LS_STDOUT);
-	job_kv(&b, "stdout_log", s);
+	job_kv(&b, SHIM_STDOUT_LOG, s);
 	free(s);
 	s = logs_path(r->uuid, r->attempt, LS_STDERR);
-	job_kv(&b, "stderr_log", s);
+	job_kv(&b, SHIM_STDERR_LOG, s);
 	free(s);
-	job_kv(&b, "plugin.source", src);
-	job_kv(&b, "plugin.runner", runner);
-	job_kv(&b, "plugin.backend", backend);
+	job_kv(&b, SHIM_PLUGIN_SOURCE, src);
+	job_kv(&b, SHIM_PLUGIN_RUNNER, runner);
+	job_kv(&b, SHIM_PLUGIN_BACKEND, backend);
 	/*
 	 * [plugin.NAME] settings, as "setting.NAME.key"; then the settings of
 	 * the cluster's [instance.TYPE] for its backend (the shim takes the
@@ -596,7 +597,7 @@ write_job(const struct run *r, const struct jobident *id, const char *work,
 	for (i = 0; i < cfg->sections.n; i++) {
 		if (strncmp(cfg->sections.v[i].key, "plugin.", 7) != 0)
 			continue;
-		xasprintf(&s, "setting.%s", cfg->sections.v[i].key + 7);
+		xasprintf(&s, SHIM_SETTING "%s", cfg->sections.v[i].key + 7);
 		job_kv(&b, s, cfg->sections.v[i].value);
 		free(s);
 	}
@@ -609,7 +610,7 @@ write_job(const struct run *r, const struct jobident *id, const char *work,
 		for (i = 0; i < cfg->sections.n; i++) {
 			if (strncmp(cfg->sections.v[i].key, pre, plen) != 0)
 				continue;
-			xasprintf(&s, "setting.%s.%s", bname,
+			xasprintf(&s, SHIM_SETTING "%s.%s", bname,
 			    cfg->sections.v[i].key + plen);
 			job_kv(&b, s, cfg->sections.v[i].value);
 			free(s);
@@ -623,24 +624,24 @@ write_job(const struct run *r, const struct jobident *id, const char *work,
 	for (i = 0; i < c->env.n; i++)
 		if (config_env_secret(c->env.v[i].key) &&
 		    *c->env.v[i].value != '\0')
-			job_kv(&b, "secret", c->env.v[i].value);
-	job_kv(&b, "secret", c->source.token);
+			job_kv(&b, SHIM_SECRET, c->env.v[i].value);
+	job_kv(&b, SHIM_SECRET, c->source.token);
 	if (id->set) {
-		job_num(&b, "uid", id->uid);
-		job_num(&b, "gid", id->gid);
+		job_num(&b, SHIM_UID, id->uid);
+		job_num(&b, SHIM_GID, id->gid);
 	}
 	if (cfg->quota_log_bytes_per_run != 0) {
-		job_num(&b, "log_quota", cfg->quota_log_bytes_per_run);
-		job_num(&b, "log_used", r->log_bytes);
+		job_num(&b, SHIM_LOG_QUOTA, cfg->quota_log_bytes_per_run);
+		job_num(&b, SHIM_LOG_USED, r->log_bytes);
 	}
-	job_num(&b, "limit_nofile", cfg->job_limit_nofile);
-	job_num(&b, "limit_as", cfg->job_limit_as);
-	job_num(&b, "limit_cpu", cfg->job_limit_cpu);
+	job_num(&b, SHIM_LIMIT_NOFILE, cfg->job_limit_nofile);
+	job_num(&b, SHIM_LIMIT_AS, cfg->job_limit_as);
+	job_num(&b, SHIM_LIMIT_CPU, cfg->job_limit_cpu);
 	if (cgroup_parent[0] != '\0')
-		job_kv(&b, "cgroup_parent", cgroup_parent);
-	job_num(&b, "limit_memory", cfg->job_limit_memory);
-	job_num(&b, "limit_pids", cfg->job_limit_pids);
-	job_num(&b, "limit_cpu_millicores", cfg->job_limit_cpu_millicores);
+		job_kv(&b, SHIM_CGROUP_PARENT, cgroup_parent);
+	job_num(&b, SHIM_LIMIT_MEMORY, cfg->job_limit_memory);
+	job_num(&b, SHIM_LIMIT_PIDS, cfg->job_limit_pids);
+	job_num(&b, SHIM_LIMIT_CPU_MILLICORES, cfg->job_limit_cpu_millicores);
 
 	if ((fd = memfd_create("batchd-job", MFD_CLOEXEC)) == -1) {
 		xasprintf(cause, "memfd_create: %s", strerror(errno));

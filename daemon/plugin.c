@@ -20,6 +20,7 @@
 
 #include "batchd.h"
 #include "plugin.h"
+#include "../lib/dlplugin.h"
 
 #define MAX_PLUGINS	64
 
@@ -67,7 +68,7 @@ check_one(const char *name, char **cause)
 {
 	const struct batchd_plugin	*p;
 	struct plugin_ent		*e;
-	char				*path;
+	char				*path, err[PATH_MAX + 128];
 	void				*h;
 
 	if (nents == MAX_PLUGINS) {
@@ -75,20 +76,10 @@ check_one(const char *name, char **cause)
 		return -1;
 	}
 	xasprintf(&path, "%s/%s.so", dir, name);
-	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		xasprintf(cause, "plugin '%s': %s", name, dlerror());
+	if ((p = dlplugin_open(path, &h, err, sizeof err)) == NULL) {
+		xasprintf(cause, "plugin '%s': %s", name, err);
 		free(path);
 		return -1;
-	}
-	if ((p = dlsym(h, "batchd_plugin")) == NULL) {
-		xasprintf(cause, "plugin '%s': %s exports no batchd_plugin",
-		    name, path);
-		goto fail;
-	}
-	if (p->abi != BATCHD_PLUGIN_ABI) {
-		xasprintf(cause, "plugin '%s': %s has ABI version %u, batchd "
-		    "needs %d", name, path, p->abi, BATCHD_PLUGIN_ABI);
-		goto fail;
 	}
 	if (p->name == NULL || strcmp(p->name, name) != 0) {
 		xasprintf(cause, "plugin '%s': %s calls itself '%s'", name,

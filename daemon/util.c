@@ -4,7 +4,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <uuid/uuid.h>
 
 #include "batchd.h"
+#include "../lib/words.h"
 
 /* Wall-clock milliseconds since the epoch (timestamps users see). */
 int64_t
@@ -24,26 +24,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic milliseconds (durations). */
-int64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic microseconds (latencies). */
-int64_t
-mono_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void	(*uuid_new_hook)(char *);	/* the fuzzer's fixed UUIDs */
@@ -97,40 +77,6 @@ uuid_new(char *out)
 	u[8] = (uint8_t)(0x80 | (u[8] & 0x3f));	/* the RFC variant */
 	used += 10;
 	uuid_unparse_lower(u, out);
-}
-
-/* Is s a lower-case canonical UUID? */
-int
-uuid_valid(const char *s)
-{
-	size_t	i;
-
-	if (s == NULL || strlen(s) != UUID_LEN)
-		return 0;
-	for (i = 0; i < UUID_LEN; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!isdigit((unsigned char)s[i]) &&
-		    (s[i] < 'a' || s[i] > 'f'))
-			return 0;
-	}
-	return 1;
-}
-
-/* Is s a workspace name: [A-Za-z0-9_-]{1,64}? */
-int
-ws_valid(const char *s)
-{
-	size_t	n = 0;
-
-	for (; s[n] != '\0'; n++) {
-		if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-')
-			return 0;
-		if (n >= WS_MAX)
-			return 0;
-	}
-	return n > 0;
 }
 
 /* Is s[0..len) well-formed UTF-8 (no overlongs, surrogates or NULs)? */
@@ -304,94 +250,23 @@ mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-/*
- * Split s into words as a POSIX shell would without expansions: blanks
- * separate words, single quotes keep everything, double quotes keep all
- * but \" \\ \$ \`, a backslash outside quotes escapes the next character.
- * *words (and each word) is owned by the caller. 0, or -1 with *cause.
- */
-int
-split_words(const char *s, char ***words, size_t *n, char **cause)
-{
-	struct buf	w = { 0 };
-	int		inword = 0;
-	char		q = 0;
-
-	*words = NULL;
-	*n = 0;
-	for (;; s++) {
-		if (q == '\'') {
-			if (*s == '\0')
-				goto unbalanced;
-			if (*s == '\'')
-				q = 0;
-			else
-				buf_add(&w, s, 1);
-			continue;
-		}
-		if (q == '"') {
-			if (*s == '\0')
-				goto unbalanced;
-			if (*s == '"')
-				q = 0;
-			else if (*s == '\\' && s[1] != '\0' &&
-			    strchr("\"\\$`", s[1]) != NULL)
-				buf_add(&w, ++s, 1);
-			else
-				buf_add(&w, s, 1);
-			continue;
-		}
-		if (*s == '\0' || *s == ' ' || *s == '\t' || *s == '\n') {
-			if (inword) {
-				buf_add(&w, "", 1);
-				*words = xreallocarray(*words, *n + 1,
-				    sizeof **words);
-				(*words)[(*n)++] = (char *)w.p;
-				memset(&w, 0, sizeof w);
-				inword = 0;
-			}
-			if (*s == '\0')
-				return 0;
-			continue;
-		}
-		inword = 1;
-		if (*s == '\'' || *s == '"')
-			q = *s;
-		else if (*s == '\\') {
-			if (s[1] == '\0')
-				goto unbalanced;
-			buf_add(&w, ++s, 1);
-		} else
-			buf_add(&w, s, 1);
-	}
-unbalanced:
-	buf_free(&w);
-	while (*n > 0)
-		free((*words)[--*n]);
-	free(*words);
-	*words = NULL;
-	xasprintf(cause, "unbalanced %s", q == 0 ? "backslash" :
-	    q == '\'' ? "single quote" : "double quote");
-	return -1;
-}
-
 /* Check that args split into words; refuse naming field otherwise. */
 int
 args_valid(const char *args, const char *field, struct error *e)
 {
-	char	**w, *cause;
-	size_t	  n;
+	char		**w = NULL;
+	const char	 *cause;
+	size_t		  n = 0;
+	int		  rc;
 
 	if (args == NULL)
 		return 0;
-	if (split_words(args, &w, &n, &cause) == -1) {
+	rc = words_split_why(args, &w, &n, &cause);
+	words_free(w);
+	if (rc == -1) {
 		error_set(e, E_INVALID, field, "%s: %s", field, cause);
-		free(cause);
 		return -1;
 	}
-	while (n > 0)
-		free(w[--n]);
-	free(w);
 	return 0;
 }
 

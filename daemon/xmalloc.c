@@ -1,6 +1,6 @@
 /*
- * xmalloc.c: allocation that cannot fail (batchd dies on out-of-memory
- * rather than answering wrongly) and the growable buffer.
+ * xmalloc.c: batchd's side of lib/xmalloc.c (what running out of memory
+ * does: fatal()) and the growable buffer.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,70 +9,11 @@
 
 #include "batchd.h"
 
-void *
-xmalloc(size_t n)
+/* lib/xmalloc.c ran out of memory: batchd dies rather than answer wrongly. */
+void
+xmalloc_fail(const char *what, size_t n, size_t size)
 {
-	void	*p;
-
-	if ((p = malloc(n == 0 ? 1 : n)) == NULL)
-		fatal("malloc %zu", n);
-	return p;
-}
-
-void *
-xcalloc(size_t nmemb, size_t size)
-{
-	void	*p;
-
-	if ((p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size)) == NULL)
-		fatal("calloc %zu*%zu", nmemb, size);
-	return p;
-}
-
-void *
-xreallocarray(void *old, size_t nmemb, size_t size)
-{
-	void	*p;
-
-	if (size != 0 && nmemb > SIZE_MAX / size)
-		fatalx("reallocarray: overflow %zu*%zu", nmemb, size);
-	if ((p = realloc(old, nmemb * size == 0 ? 1 : nmemb * size)) == NULL)
-		fatal("realloc %zu*%zu", nmemb, size);
-	return p;
-}
-
-char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		fatal("strdup");
-	return p;
-}
-
-char *
-xstrndup(const char *s, size_t n)
-{
-	char	*p;
-
-	if ((p = strndup(s, n)) == NULL)
-		fatal("strndup");
-	return p;
-}
-
-int
-xasprintf(char **ret, const char *fmt, ...)
-{
-	va_list	ap;
-	int	n;
-
-	va_start(ap, fmt);
-	n = vasprintf(ret, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		fatal("vasprintf");
-	return n;
+	fatal("%s %zu*%zu", what, n, size);
 }
 
 /* Append len bytes to b (or len unset bytes if data is NULL), growing b

@@ -31,7 +31,7 @@ FUZZ_FLAGS	 = -max_len=$(FUZZ_MAX_LEN) -timeout=$(FUZZ_TIMEOUT) \
 		   -dict=tests/fuzz/batchd.dict -print_final_stats=1
 
 FUZZ_OBJS	 = $(filter-out $(FB)/obj/main.o,$(DAEMON_OBJS:%=$(FB)/obj/%.o)) \
-		   $(FB)/obj/batchd.pb-c.o
+		   $(LIB_OBJS:%=$(FB)/obj/lib_%.o) $(FB)/obj/batchd.pb-c.o
 FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(FB)/%)
 
 .PHONY: fuzz-build fuzz fuzz-short $(FUZZ_TARGETS:%=fuzz-short-%) \
@@ -42,7 +42,11 @@ $(FB)/obj/batchd.pb-c.o: $(GEN).c $(GEN).h
 	$(FUZZ_CC) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wall -Werror \
 	    -Ibuild/gen $(PKG_CFLAGS) -c $< -o $@
 
-$(FB)/obj/%.o: daemon/%.c $(wildcard daemon/*.h) $(GEN).h
+$(FB)/obj/lib_%.o: lib/%.c lib/%.h
+	@mkdir -p $(FB)/obj
+	$(FUZZ_CC) $(FUZZ_DAEMON_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FB)/obj/%.o: daemon/%.c $(wildcard daemon/*.h lib/*.h) $(GEN).h
 	@mkdir -p $(FB)/obj
 	$(FUZZ_CC) $(FUZZ_DAEMON_CFLAGS) -fsanitize=fuzzer-no-link -Ibuild/gen \
 	    $(PKG_CFLAGS) -c $< -o $@

@@ -10,6 +10,7 @@
 
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"
+#include "../../lib/words.h"
 #include "unit.h"
 
 /* mkdir_p() makes missing parents, accepts what exists, refuses a file. */
@@ -33,10 +34,11 @@ test_mkdir_p(void)
 void
 test_split_words(void)
 {
-	char	**w, *cause = NULL;
-	size_t	  n, i;
+	char		**w = NULL;
+	const char	 *cause = NULL;
+	size_t		  n = 0;
 
-	CHECK(split_words("  --a 1 'b c' \"d \\\"e\\\"\" f\\ g ''", &w, &n,
+	CHECK(words_split_why("  --a 1 'b c' \"d \\\"e\\\"\" f\\ g ''", &w, &n,
 	    &cause) == 0);
 	CHECK(n == 6);
 	CHECK(strcmp(w[0], "--a") == 0);
@@ -45,18 +47,23 @@ test_split_words(void)
 	CHECK(strcmp(w[3], "d \"e\"") == 0);
 	CHECK(strcmp(w[4], "f g") == 0);
 	CHECK(strcmp(w[5], "") == 0);
-	for (i = 0; i < n; i++)
-		free(w[i]);
-	free(w);
-	CHECK(split_words("", &w, &n, &cause) == 0 && n == 0);
-	free(w);
-	CHECK(split_words("a 'b", &w, &n, &cause) == -1);
-	CHECK(strstr(cause, "single quote") != NULL);
-	free(cause);
-	CHECK(split_words("a \"b", &w, &n, &cause) == -1);
-	free(cause);
-	CHECK(split_words("a \\", &w, &n, &cause) == -1);
-	free(cause);
+	CHECK(w[6] == NULL);
+	/* appends to what is there */
+	CHECK(words_split("x 'y z'", &w, &n) == 0 && n == 8);
+	CHECK(strcmp(w[6], "x") == 0 && strcmp(w[7], "y z") == 0);
+	CHECK(words_add(&w, &n, "last") == 0 && n == 9 && w[9] == NULL);
+	words_free(w);
+	w = NULL;
+	n = 0;
+	CHECK(words_split_why("", &w, &n, &cause) == 0 && n == 0);
+	CHECK(words_split_why("a 'b", &w, &n, &cause) == -1);
+	CHECK(strcmp(cause, "unbalanced single quote") == 0);
+	CHECK(words_split_why("a \"b", &w, &n, &cause) == -1);
+	CHECK(strcmp(cause, "unbalanced double quote") == 0);
+	CHECK(words_split_why("a \\", &w, &n, &cause) == -1);
+	CHECK(strcmp(cause, "unbalanced backslash") == 0);
+	CHECK(words_split("a \"b\\\"c\"", &w, &n) == 0);
+	words_free(w);
 }
 
 void

@@ -56,8 +56,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/clock.h"
+#include "../lib/dlplugin.h"
 #include "plugin.h"
 #include "procstat.h"
+#include "shimproto.h"
 
 /* Reasons, as the proto's StatusReason. */
 #define REASON_NONE		0
@@ -65,24 +68,10 @@
 #define REASON_SPAWN_FAILED	8
 #define PIPE_BYTES		(1024 * 1024)	/* job pipes, and one read */
 #define REST_US			1000	/* a stream just read waits this long */
+#define SECRET_PFX		(sizeof SHIM_SECRET "=" - 1)
 #define DRAIN_PIECE		(64 * 1024)	/* one read(2) of output to mask */
 
 extern char **environ;
-
-static int64_t
-mono_us_(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-mono_ms_(void)
-{
-	return mono_us_() / 1000;
-}
 
 static void
 die(const char *what)
@@ -513,8 +502,8 @@ load_job(void)
 		if ((kv = realloc(kv, (nkv + 1) * sizeof *kv)) == NULL ||
 		    (kv[nkv] = strdup(buf)) == NULL)
 			die("malloc");
-		if (strncmp(buf, "secret=", 7) == 0)
-			add_secret(buf + 7, strlen(buf + 7));
+		if (strncmp(buf, SHIM_SECRET "=", SECRET_PFX) == 0)
+			add_secret(buf + SECRET_PFX, strlen(buf + SECRET_PFX));
 		nkv++;
 	}
 	free(buf);
@@ -559,7 +548,7 @@ num(const char *key)
 	return v != NULL ? strtoll(v, NULL, 10) : 0;
 }
 
-/* Settings of the plugin being called: "setting.<plugin>.<key>". */
+/* Settings of the plugin being called: SHIM_SETTING "<plugin>.<key>". */
 static const char	*setting_plugin;
 
 static const char *
@@ -567,32 +556,28 @@ setting(const char *key)
 {
 	char	full[256];
 
-	snprintf(full, sizeof full, "setting.%s.%s", setting_plugin, key);
+	snprintf(full, sizeof full, SHIM_SETTING "%s.%s", setting_plugin, key);
 	return get(full);
 }
 
-/* Load the plugin of kind named by "plugin.<which>" in the description. */
+/* Load the plugin of kind named by key (SHIM_PLUGIN_*) in the description. */
 static const struct batchd_plugin *
-load_plugin(const char *which, int kind, char *err, size_t errlen)
+load_plugin(const char *key, int kind, char *err, size_t errlen)
 {
 	const struct batchd_plugin	*p;
-	char				 key[64];
 	const char			*path;
 	void				*h;
 
-	snprintf(key, sizeof key, "plugin.%s", which);
 	if ((path = get(key)) == NULL) {
-		snprintf(err, errlen, "no %s plugin for this job", which);
+		snprintf(err, errlen, "no %s plugin for this job",
+		    key + strlen(SHIM_PLUGIN));
 		return NULL;
 	}
-	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(err, errlen, "%s", dlerror());
+	if ((p = dlplugin_open(path, &h, err, errlen)) == NULL)
 		return NULL;
-	}
-	p = dlsym(h, "batchd_plugin");
-	if (p == NULL || p->abi != BATCHD_PLUGIN_ABI || p->kind != kind) {
-		snprintf(err, errlen, "%s: not a batchd plugin of ABI %d and "
-		    "kind %d", path, BATCHD_PLUGIN_ABI, kind);
+	if (p->kind != kind) {
+		snprintf(err, errlen, "%s: not a batchd plugin of kind %d",
+		    path, kind);
 		return NULL;
 	}
 	setting_plugin = p->name;
@@ -694,7 +679,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 	pfd[2].fd = s->sfd;
 	pfd[2].events = POLLIN;
 	for (;;) {
-		now = mono_us_();	/* the loop counts in us */
+		now = mono_us();	/* the loop counts in us */
 		for (i = 0; i < 2; i++)
 			if (rest[i] != -1 && now >= rest[i]) {
 				rest[i] = -1;
@@ -746,7 +731,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 				continue;
 			n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
 			if (n > 0) {
-				now = mono_us_();
+				now = mono_us();
 				if (last[i] == -1 || (uint64_t)n * REST_US <
 				    (uint64_t)(now - last[i]) * (PIPE_BYTES / 2)) {
 					/* POLLHUP (the job is done) still wakes
@@ -773,7 +758,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 			else {
 				s->cancelled = 1;
 				phase_kill(ph, SIGTERM);
-				kill_at = mono_us_() + s->grace_ms * 1000;
+				kill_at = mono_us() + s->grace_ms * 1000;
 			}
 		}
 	}
@@ -843,7 +828,7 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 			die("malloc");
 		return 0;
 	}
-	if ((src = load_plugin("source", BATCHD_PLUGIN_SOURCE, err,
+	if ((src = load_plugin(SHIM_PLUGIN_SOURCE, BATCHD_PLUGIN_SOURCE, err,
 	    errlen)) == NULL)
 		return -1;
 	/* The child leaves "F<path>" or "E<message>" in this pipe (it has
@@ -873,7 +858,7 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 	}
 	close(res[1]);
 	setpgid(ph.pid, ph.pid);	/* both sides: no race with kill(-pid) */
-	ph.deadline = timeout_ms > 0 ? mono_ms_() + timeout_ms : -1;
+	ph.deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
 	supervise(s, &ph, &o, w);
 	for (i = 0; i < 2; i++)
 		if (w[i] != -1)
@@ -935,26 +920,27 @@ main(int argc, char **argv)
 	memset(&s, 0, sizeof s);
 	s.pipes[0] = s.pipes[1] = -1;
 	for (i = 0; i < 2; i++) {
-		if ((s.outs[i].fd = open(str(i == 0 ? "stdout_log" :
-		    "stderr_log"), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+		if ((s.outs[i].fd = open(str(i == 0 ? SHIM_STDOUT_LOG :
+		    SHIM_STDERR_LOG), O_WRONLY | O_CREAT | O_CLOEXEC,
+		    0600)) == -1 ||
 		    lseek(s.outs[i].fd, 0, SEEK_END) == -1)	/* splice(2) */
-			die(str(i == 0 ? "stdout_log" : "stderr_log"));
+			die(str(i == 0 ? SHIM_STDOUT_LOG : SHIM_STDERR_LOG));
 		if (pipe2(s.outs[i].relay, O_CLOEXEC) == -1)
 			die("pipe");
 		/* as much as the job's pipe holds */
 		(void)fcntl(s.outs[i].relay[0], F_SETPIPE_SZ, PIPE_BYTES);
 	}
-	if (get("log_quota") != NULL) {
+	if (get(SHIM_LOG_QUOTA) != NULL) {
 		/* Less what earlier attempts stored, and these logs hold. */
-		log_quota = num("log_quota");
-		log_room = log_quota - num("log_used");
+		log_quota = num(SHIM_LOG_QUOTA);
+		log_room = log_quota - num(SHIM_LOG_USED);
 		for (i = 0; i < 2; i++)
 			log_room -= lseek(s.outs[i].fd, 0, SEEK_CUR);
 		if (log_room < 0)
 			log_room = 0;
 		log_errfd = s.outs[1].fd;
 	}
-	s.grace_ms = num("grace_s") * 1000;
+	s.grace_ms = num(SHIM_GRACE_S) * 1000;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -966,54 +952,54 @@ main(int argc, char **argv)
 		die("signalfd");
 
 	memset(&job, 0, sizeof job);
-	job.run_uuid = str("run_uuid");
-	job.workspace = str("workspace");
-	job.cluster_uuid = str("cluster_uuid");
-	job.attempt = (uint32_t)num("attempt");
-	job.type = (int)num("type");
-	job.instance_type = str("instance_type");
-	job.workers = (uint32_t)num("workers");
-	job.version = str("version");
-	job.timeout_s = (uint32_t)num("timeout_s");
-	job.source_type = (int)num("source_type");
-	job.source_path = str("source_path");
-	job.repo_url = str("repo_url");
-	job.username = str("username");
-	job.token = str("token");
-	job.reference = str("reference");
-	job.bucket_path = str("bucket_path");
-	job.region = str("region");
-	job.source_location = str("source_location");
-	job.args = str("args");
-	job.sql = get("sql");
-	job.workdir = str("workdir");
-	job.workspace_dir = str("workspace_dir");
-	job.data_dir = str("data_dir");
+	job.run_uuid = str(SHIM_RUN_UUID);
+	job.workspace = str(SHIM_WORKSPACE);
+	job.cluster_uuid = str(SHIM_CLUSTER_UUID);
+	job.attempt = (uint32_t)num(SHIM_ATTEMPT);
+	job.type = (int)num(SHIM_TYPE);
+	job.instance_type = str(SHIM_INSTANCE_TYPE);
+	job.workers = (uint32_t)num(SHIM_WORKERS);
+	job.version = str(SHIM_VERSION);
+	job.timeout_s = (uint32_t)num(SHIM_TIMEOUT_S);
+	job.source_type = (int)num(SHIM_SOURCE_TYPE);
+	job.source_path = str(SHIM_SOURCE_PATH);
+	job.repo_url = str(SHIM_REPO_URL);
+	job.username = str(SHIM_USERNAME);
+	job.token = str(SHIM_TOKEN);
+	job.reference = str(SHIM_REFERENCE);
+	job.bucket_path = str(SHIM_BUCKET_PATH);
+	job.region = str(SHIM_REGION);
+	job.source_location = str(SHIM_SOURCE_LOCATION);
+	job.args = str(SHIM_ARGS);
+	job.sql = get(SHIM_SQL);
+	job.workdir = str(SHIM_WORKDIR);
+	job.workspace_dir = str(SHIM_WORKSPACE_DIR);
+	job.data_dir = str(SHIM_DATA_DIR);
 	job.env = environ;
 	job.setting = setting;
-	job.uid = get("uid") != NULL ? (uid_t)num("uid") : (uid_t)-1;
-	job.gid = get("gid") != NULL ? (gid_t)num("gid") : (gid_t)-1;
-	job.limit_nofile = (uint64_t)num("limit_nofile");
-	job.limit_as = (uint64_t)num("limit_as");
-	job.limit_cpu = (uint64_t)num("limit_cpu");
+	job.uid = get(SHIM_UID) != NULL ? (uid_t)num(SHIM_UID) : (uid_t)-1;
+	job.gid = get(SHIM_GID) != NULL ? (gid_t)num(SHIM_GID) : (gid_t)-1;
+	job.limit_nofile = (uint64_t)num(SHIM_LIMIT_NOFILE);
+	job.limit_as = (uint64_t)num(SHIM_LIMIT_AS);
+	job.limit_cpu = (uint64_t)num(SHIM_LIMIT_CPU);
 	job.note = note;
 	job.expose = expose;
-	job.cgroup_parent = get("cgroup_parent");	/* absent: none */
-	job.limit_memory = (uint64_t)num("limit_memory");
-	job.limit_pids = (uint64_t)num("limit_pids");
-	job.limit_cpu_millicores = (uint64_t)num("limit_cpu_millicores");
+	job.cgroup_parent = get(SHIM_CGROUP_PARENT);	/* absent: none */
+	job.limit_memory = (uint64_t)num(SHIM_LIMIT_MEMORY);
+	job.limit_pids = (uint64_t)num(SHIM_LIMIT_PIDS);
+	job.limit_cpu_millicores = (uint64_t)num(SHIM_LIMIT_CPU_MILLICORES);
 	note_dir = dir;
 
-	t0 = mono_ms_();
+	t0 = mono_ms();
 	memset(&o, 0, sizeof o);
 	timeout_ms = (int64_t)job.timeout_s * 1000;
-	fetch_ms = num("fetch_timeout_s") * 1000;
+	fetch_ms = num(SHIM_FETCH_TIMEOUT_S) * 1000;
 	if (fetch_ms <= 0 || (timeout_ms > 0 && fetch_ms > timeout_ms))
 		fetch_ms = timeout_ms;
 	/* What of the start does not wait for the fetch, while it runs. */
 	memset(&ph, 0, sizeof ph);
-	if ((backend = load_plugin("backend", BATCHD_PLUGIN_BACKEND, err,
-	    sizeof err)) == NULL) {
+	if ((backend = load_plugin(SHIM_PLUGIN_BACKEND, BATCHD_PLUGIN_BACKEND,
+	    err, sizeof err)) == NULL) {
 		reason = REASON_SPAWN_FAILED;
 		goto done;
 	}
@@ -1028,7 +1014,7 @@ main(int argc, char **argv)
 		reason = REASON_FETCH_FAILED;
 		goto done;
 	}
-	if ((runner = load_plugin("runner", BATCHD_PLUGIN_RUNNER, err,
+	if ((runner = load_plugin(SHIM_PLUGIN_RUNNER, BATCHD_PLUGIN_RUNNER, err,
 	    sizeof err)) == NULL ||
 	    runner->u.runner.command(&job, file, &jargv, &in, err,
 	    sizeof err) == -1) {
@@ -1075,7 +1061,7 @@ done:
 		mask_text(err);		/* it becomes the run's reason_text */
 	}
 	record(dir, &o, s.timed_out && reason == REASON_NONE, s.cancelled,
-	    mono_ms_() - t0, reason, reason != REASON_NONE ? err : NULL);
+	    mono_ms() - t0, reason, reason != REASON_NONE ? err : NULL);
 	free(file);
 	free(in);
 	if (jargv != NULL) {
