@@ -42,9 +42,11 @@ $(BB)/seed: $(SEED_OBJS) $(BB)/obj/seed.o
 # What a backend's start() costs alone (bench/startcost.c; not a part of
 # run.py): $(BB)/startcost build/plugins/local.so DIR N [UID].
 $(BB)/startcost: bench/startcost.c daemon/plugin.h daemon/cgroup.c \
+    daemon/cgroup-parent.c daemon/cgroup-int.h \
     daemon/cgroup.h
 	@mkdir -p $(BB)
 	$(CC) $(CFLAGS) -Idaemon -o $@ bench/startcost.c daemon/cgroup.c \
+	    daemon/cgroup-parent.c \
 	    $(LDFLAGS) -ldl
 
 bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) \

@@ -795,6 +795,10 @@ int	 exec_reattach(struct txn *, const char *, const char *, uint32_t,
 	    struct result *, exec_ended_cb, exec_note_cb);
 size_t	 exec_count(void);
 
+/* jobdesc.c */
+int	 jobdesc_write(const struct run *, const struct jobident *,
+	    const char *, const char *, int *, char **);
+
 /* metrics.c */
 struct evbuffer;
 void	 metrics_request(const struct verb_entry *, enum errcode, int64_t);

@@ -1,6 +1,6 @@
 /*
  * shimproto.h: the job description batchd hands batchd-shim, the one
- * place its keys are spelled. batchd (exec.c, write_job()) writes it to a
+ * place its keys are spelled. batchd (jobdesc.c, jobdesc_write()) writes it to a
  * memfd that becomes the shim's standard input: "key=value" records, each
  * ended by a NUL; a key may repeat and the shim takes the last of equal
  * keys (but every "secret" counts). The shim (shim.c) reads it whole
