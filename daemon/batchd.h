@@ -350,6 +350,7 @@ struct config {
 	size_t		 job_limit_as;
 	uint32_t	 job_limit_cpu;
 	char		*job_cgroup;	/* NULL: automatic; "off": none */
+	int		 job_cgroup_favordynmods;	/* turn it on at start */
 	size_t		 job_limit_memory;	/* cgroup limits; 0: none */
 	uint32_t	 job_limit_pids;
 	uint32_t	 job_limit_cpu_millicores;

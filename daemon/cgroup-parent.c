@@ -4,13 +4,16 @@
  * (/proc/self/mountinfo, /proc/self/cgroup) + "/batchd-jobs", with the
  * memory, pids and cpu controllers enabled for it where they can be, and
  * the v1 pids, memory and cpu hierarchies for what v2 does not offer; or
- * the directories job_cgroup names. batchd only: the shim's local backend
- * gets the answer in its job description and links cgroup.c alone.
+ * the directories job_cgroup names; and, with cg_favor_dynmods(), whether
+ * a process moves into a cgroup at once. batchd only: the shim's local
+ * backend gets the answer in its job description and links cgroup.c alone.
  */
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,4 +336,77 @@ cg_parent(const char *configured, char *out, size_t outlen, char *err,
 	if (out[0] == '\0')
 		snprintf(err, errlen, "no writable cgroup hierarchy");
 	return 0;
+}
+
+/* Reconfigure the cgroup file system at m with its options + "favordynmods". */
+static int
+favor(const struct mnt *m, char *err, size_t errlen)
+{
+	char	 opts[sizeof m->opts], *p = opts, *o, *v;
+	int	 fd, rc = -1;
+
+	if ((fd = fspick(AT_FDCWD, m->point, FSPICK_CLOEXEC |
+	    FSPICK_NO_AUTOMOUNT)) == -1) {
+		snprintf(err, errlen, "%s: %s", m->point, strerror(errno));
+		return -1;
+	}
+	snprintf(opts, sizeof opts, "%s", m->opts);
+	while ((o = strsep(&p, ",")) != NULL) {
+		if (*o == '\0' || strcmp(o, "rw") == 0 || strcmp(o, "ro") == 0)
+			continue;
+		if ((v = strchr(o, '=')) != NULL)
+			*v++ = '\0';
+		if (fsconfig(fd, v != NULL ? FSCONFIG_SET_STRING :
+		    FSCONFIG_SET_FLAG, o, v, 0) == -1) {
+			snprintf(err, errlen, "%s: option %s: %s", m->point, o,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (fsconfig(fd, FSCONFIG_SET_FLAG, "favordynmods", NULL, 0) == -1 ||
+	    fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == -1) {
+		snprintf(err, errlen, "%s: %s", m->point, errno == EINVAL ?
+		    "the kernel has no favordynmods (before 6.0)" :
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+/*
+ * Turn on favordynmods, the cgroup option under which a process moves
+ * into a cgroup at once instead of after an RCU grace period (~10 ms on
+ * the way to every job's start; writing cgroup.procs waits for one),
+ * paid for by a slower path in every fork and exit of the host. It is
+ * the kernel's, one for every hierarchy: set on the v2 mount (else the
+ * first v1 one), keeping its other options. 1 when it was on already, 0
+ * when turned on, -1 with err when it could not be (not root, before
+ * Linux 6.0, no cgroup mount).
+ */
+int
+cg_favor_dynmods(char *err, size_t errlen)
+{
+	struct mnt	*m;
+	int		 nm, i, pick = -1, rc;
+
+	if ((m = calloc(32, sizeof *m)) == NULL) {
+		snprintf(err, errlen, "cgroup: out of memory");
+		return -1;
+	}
+	nm = cgroup_mounts(m, 32);
+	for (i = 0; i < nm; i++)
+		if (pick == -1 || (m[i].v2 && !m[pick].v2))
+			pick = i;
+	if (pick == -1) {
+		snprintf(err, errlen, "no cgroup file system is mounted");
+		rc = -1;
+	} else if (cg_has_word(m[pick].opts, "favordynmods"))
+		rc = 1;
+	else
+		rc = favor(&m[pick], err, errlen);
+	free(m);
+	return rc;
 }

@@ -23,6 +23,7 @@ void		 cg_kill(struct cg *);
 int		 cg_usage(struct cg *, int64_t *, int64_t *, int64_t *);
 void		 cg_destroy(struct cg *);
 int		 cg_parent(const char *, char *, size_t, char *, size_t);
+int		 cg_favor_dynmods(char *, size_t);
 extern const char *cg_proc_cgroup;	/* replaced by tests */
 extern const char *cg_proc_mountinfo;	/* replaced by tests */
 

@@ -62,6 +62,8 @@ static const struct key {
 	    0, (uint64_t)1 << 50 },
 	U(job_limit_cpu, 0, 1u << 31),
 	S(job_cgroup),
+	{ "job_cgroup_favordynmods", K_BOOL,
+	    offsetof(struct config, job_cgroup_favordynmods), 0, 1 },
 	{ "job_limit_memory", K_SIZE, offsetof(struct config,
 	    job_limit_memory), 0, (uint64_t)1 << 50 },
 	U(job_limit_pids, 0, 1 << 22),
@@ -130,6 +132,7 @@ defaults(struct config *c)
 	c->data_dir = xstrdup("./var");
 	c->workspace_root = NULL;	/* {data_dir}/workspaces */
 	c->nats_send_asap = 1;
+	c->job_cgroup_favordynmods = 1;
 	c->lmdb_map_size = (size_t)1 << 30;
 	c->queue_cap = 100;
 	c->default_workspace = xstrdup("default");

@@ -402,6 +402,27 @@ proc_find(const char *uuid, uint32_t attempt)
 	return NULL;
 }
 
+/*
+ * Each attempt's init moves into its cgroup: make that move cost no RCU
+ * grace period (cgroup-parent.c), or say what each start pays.
+ */
+static void
+favor_dynmods(void)
+{
+	char	err[512];
+
+	switch (cg_favor_dynmods(err, sizeof err)) {
+	case 0:
+		log_info("cgroup: favordynmods turned on (job_cgroup_"
+		    "favordynmods): a job's init enters its cgroup at once");
+		break;
+	case -1:
+		log_warnx("cgroup: favordynmods is off and cannot be turned on "
+		    "(%s): each job's start waits ~10 ms for its cgroup", err);
+		break;
+	}
+}
+
 void
 exec_init(void)
 {
@@ -421,6 +442,8 @@ exec_init(void)
 	else if (err[0] != '\0')
 		log_warnx("jobs run without cgroups (job_limit_pids does not "
 		    "hold): %s", err);
+	if (cgroup_parent[0] != '\0' && cfg->job_cgroup_favordynmods)
+		favor_dynmods();
 	if (cfg->shim != NULL) {
 		shim_path = xstrdup(cfg->shim);
 		return;

@@ -516,6 +516,45 @@ def test_a_limit_that_cannot_hold_fails_the_attempt(run_daemon_factory, ws):
             os.rmdir(parent)
 
 
+def cgroup_mount():
+    """(mount point, super options) of the cgroup mount batchd sets
+    favordynmods on: the v2 one, else the first v1 one; None if none."""
+    ms = []
+    for l in open("/proc/self/mountinfo"):
+        pre, _, post = l.partition(" - ")
+        fstype, _, opts = post.split()[:3]
+        if fstype in ("cgroup2", "cgroup"):
+            ms.append((fstype != "cgroup2", pre.split()[4], opts))
+    return min(ms)[1:] if ms else None
+
+
+def test_a_job_enters_its_cgroup_without_a_grace_period(run_daemon_factory,
+                                                        ws):
+    """Each attempt's init moves into its cgroup; without the cgroup
+    option favordynmods that move waits for an RCU grace period (~10 ms
+    on every start). batchd, as root, turns it on at start, keeping the
+    mount's other options, and says so."""
+    if os.geteuid() != 0:
+        pytest.skip("only root may reconfigure the cgroup file system")
+    m = cgroup_mount()
+    if m is None:
+        pytest.skip("no cgroup file system")
+    point, opts = m
+    before = [o for o in opts.split(",") if o != "favordynmods"]
+    if "favordynmods" in opts.split(","):
+        # Off first, the rest as it was, so that batchd has to turn it on.
+        subprocess.run(["mount", "--options-mode", "ignore", "-o",
+                        "remount," + ",".join(before), point], check=True)
+    d = run_daemon_factory().start()
+    need_cgroups(d)
+    r = run_py(d, ws, "entered", "print('in')\n")
+    assert r.status == pb.SUCCEEDED, harness.run_str(r)
+    after = cgroup_mount()[1].split(",")
+    assert "favordynmods" in after, after
+    assert set(before) <= set(after), (before, after)
+    assert "favordynmods turned on" in harness.read_text(d.stderr_path)
+
+
 def other_pidns(pid):
     """Is pid in another PID namespace than ours (a sandbox's init)?"""
     try:
