@@ -401,35 +401,14 @@ apply_limits(struct cg *cg, const struct cg_limits *lim, char *err,
 	return 0;
 }
 
-/*
- * Which directories of parent serve the attempt's cgroup name, and for
- * what; made (make), with the limits, or only named. See cg_create.
- */
-static struct cg *
-plan(const char *parent, const char *name, const struct cg_limits *lim,
-    int make, char *err, size_t errlen)
+/* The directories of the ':'-list parent into pd; their number or -1. */
+static int
+parse_parent(const char *parent, struct pdir *pd, char *err, size_t errlen)
 {
-	static const struct {
-		int		 role;
-		const char	*what;
-	} need[] = {
-		{ R_MEM, "memory" }, { R_PIDS, "pids" }, { R_CPU, "cpu" },
-	};
-	struct pdir	 pd[CG_MAXDIRS];
-	int		 role[CG_MAXDIRS];
-	int		 ndirs = 0, want, r, i, j, pick;
 	const char	*p, *q;
-	struct cg	*cg;
 	size_t		 len;
+	int		 ndirs = 0;
 
-	err[0] = '\0';
-	if (parent == NULL || *parent == '\0')
-		return NULL;
-	if (!name_ok(name)) {
-		snprintf(err, errlen, "cgroup name '%s': only letters, digits "
-		    "and ._- may be used", name);
-		return NULL;
-	}
 	for (p = parent; *p != '\0'; p = *q == ':' ? q + 1 : q) {
 		q = p + strcspn(p, ":");
 		len = (size_t)(q - p);
@@ -438,18 +417,32 @@ plan(const char *parent, const char *name, const struct cg_limits *lim,
 		if (ndirs == CG_MAXDIRS || len >= PATH_MAX - 256) {
 			snprintf(err, errlen, "cgroup parent '%s': too many "
 			    "or too long directories", parent);
-			return NULL;
+			return -1;
 		}
 		memcpy(pd[ndirs].dir, p, len);
 		pd[ndirs].dir[len] = '\0';
 		pdir_init(&pd[ndirs]);
-		role[ndirs] = 0;
 		ndirs++;
 	}
-	if (ndirs == 0)
-		return NULL;
+	return ndirs;
+}
 
-	/* Each role to one directory: v2 first, then the first v1. */
+/*
+ * Give each role the attempt needs to one directory (v2 first, then the
+ * first v1) in role[]; 0, or -1 with err when a limit has none.
+ */
+static int
+assign_roles(struct pdir *pd, int ndirs, const struct cg_limits *lim,
+    int *role, const char *parent, char *err, size_t errlen)
+{
+	static const struct {
+		int		 role;
+		const char	*what;
+	} need[] = {
+		{ R_MEM, "memory" }, { R_PIDS, "pids" }, { R_CPU, "cpu" },
+	};
+	int	 want, r, i, j, pick;
+
 	want = R_KILL | R_ACCT | R_PEAK;
 	if (lim != NULL && lim->memory_bytes != 0)
 		want |= R_MEM;
@@ -457,6 +450,8 @@ plan(const char *parent, const char *name, const struct cg_limits *lim,
 		want |= R_PIDS;
 	if (lim != NULL && lim->cpu_millicores != 0)
 		want |= R_CPU;
+	for (i = 0; i < ndirs; i++)
+		role[i] = 0;
 	for (r = 1; r <= R_PEAK; r <<= 1) {
 		if (!(want & r))
 			continue;
@@ -484,17 +479,42 @@ plan(const char *parent, const char *name, const struct cg_limits *lim,
 			snprintf(err, errlen, "%s limit: no cgroup hierarchy "
 			    "under '%s' has the %s controller", need[j].what,
 			    parent, need[j].what);
-			return NULL;
+			return -1;
 		}
 	}
+	return 0;
+}
 
+/*
+ * Which directories of parent serve the attempt's cgroup name, and for
+ * what; made (make), with the limits, or only named. See cg_create.
+ */
+static struct cg *
+plan(const char *parent, const char *name, const struct cg_limits *lim,
+    int make, char *err, size_t errlen)
+{
+	struct pdir	 pd[CG_MAXDIRS];
+	struct cgdir	*cd;
+	struct cg	*cg;
+	int		 role[CG_MAXDIRS];
+	int		 ndirs, i;
+
+	err[0] = '\0';
+	if (parent == NULL || *parent == '\0')
+		return NULL;
+	if (!name_ok(name)) {
+		snprintf(err, errlen, "cgroup name '%s': only letters, digits "
+		    "and ._- may be used", name);
+		return NULL;
+	}
+	if ((ndirs = parse_parent(parent, pd, err, errlen)) <= 0 ||
+	    assign_roles(pd, ndirs, lim, role, parent, err, errlen) == -1)
+		return NULL;
 	if ((cg = calloc(1, sizeof *cg)) == NULL) {
 		snprintf(err, errlen, "cgroup: out of memory");
 		return NULL;
 	}
 	for (i = 0; i < ndirs; i++) {
-		struct cgdir	*cd;
-
 		if (role[i] == 0)
 			continue;
 		cd = &cg->d[cg->n];

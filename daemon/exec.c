@@ -629,6 +629,70 @@ attempt_mkdir(const char *dir, const char *work, const struct jobident *id,
 	return rc;
 }
 
+/* Open and lock DIR/lock, the sign that a shim runs the attempt; its fd. */
+static int
+lock_attempt(const char *dir, char **cause)
+{
+	char	*path;
+	int	 lock;
+
+	xasprintf(&path, "%s/lock", dir);
+	if ((lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    flock(lock, LOCK_EX | LOCK_NB) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		if (lock != -1)
+			close(lock);
+		lock = -1;
+	}
+	free(path);
+	return lock;
+}
+
+/*
+ * Spawn the shim, argv with env, in a session of its own: stdin the job
+ * description, stdout and stderr DIR/shim.log, fd 3 the lock; 0 or an
+ * errno.
+ */
+static int
+spawn_shim(const char *dir, int job, int lock, int other_uid,
+    const struct strv *argv, const struct strv *env, pid_t *pid)
+{
+	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 attr;
+	sigset_t			 none, all;
+	char				*log;
+	mode_t				 mask;
+	int				 rc;
+
+	xasprintf(&log, "%s/shim.log", dir);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, job, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log,
+	    O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_adddup2(&fa, lock, 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	/*
+	 * The shim fetches the job's files as root: with batchd's umask
+	 * (077) a job of another uid could not read them. DIR/work, the
+	 * job's own and 0700, keeps them from others.
+	 */
+	mask = umask(other_uid ? 022 : 077);
+	rc = exec_spawn(pid, argv->v[0], &fa, &attr, argv->v, env->v);
+	umask(mask);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	free(log);
+	return rc;
+}
+
 /*
  * Start attempt r->attempt of r under a new shim, its job as id; ended is
  * called once the shim is gone, note when its backend writes a note. A
@@ -639,16 +703,11 @@ void
 exec_start(const struct run *r, const struct jobident *id,
     exec_ended_cb ended, exec_note_cb note)
 {
-	posix_spawn_file_actions_t	 fa;
-	posix_spawnattr_t		 attr;
-	sigset_t			 none, all;
-	struct strv			 argv = { 0 }, env = { 0 };
-	struct proc			*p;
-	char				*dir, *work, *cause = NULL, *log;
-	char				*path;
-	pid_t				 pid;
-	mode_t				 mask;
-	int				 rc, lock, job = -1;
+	struct strv	 argv = { 0 }, env = { 0 };
+	struct proc	*p;
+	char		*dir, *work, *cause = NULL;
+	pid_t		 pid;
+	int		 rc, lock, job = -1;
 
 	dir = attempt_dir(r->uuid, r->attempt);
 	xasprintf(&work, "%s/work", dir);
@@ -678,44 +737,12 @@ exec_start(const struct run *r, const struct jobident *id,
 	}
 	p->ended = ended;
 	p->note = note;
-	xasprintf(&path, "%s/lock", dir);
-	if ((lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
-	    flock(lock, LOCK_EX | LOCK_NB) == -1) {
-		xasprintf(&cause, "%s: %s", path, strerror(errno));
-		if (lock != -1)
-			close(lock);
-		free(path);
+	if ((lock = lock_attempt(dir, &cause)) == -1) {
 		proc_free(p, 1);
 		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
 		goto out;
 	}
-	free(path);
-	xasprintf(&log, "%s/shim.log", dir);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, job, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log,
-	    O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_adddup2(&fa, lock, 3);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	/*
-	 * The shim fetches the job's files as root: with batchd's umask
-	 * (077) a job of another uid could not read them. DIR/work, the
-	 * job's own and 0700, keeps them from others.
-	 */
-	mask = umask(id->set ? 022 : 077);
-	rc = exec_spawn(&pid, argv.v[0], &fa, &attr, argv.v, env.v);
-	umask(mask);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	free(log);
+	rc = spawn_shim(dir, job, lock, id->set, &argv, &env, &pid);
 	/* The pid in DIR/lock is the shim's to write; until it has, the lock
 	 * says a shim is starting (exec_reattach()). */
 	close(lock);	/* the shim's copy holds the lock */
