@@ -104,7 +104,8 @@ PLUGINS	 = workspace python sql local \
 PLUGIN_SRC_workspace = plugins/source_workspace.c
 PLUGIN_SRC_python = plugins/runner_python.c lib/words.c
 PLUGIN_SRC_sql = plugins/runner_sql.c lib/words.c
-PLUGIN_SRC_local = plugins/backend_local.c daemon/procstat.c daemon/cgroup.c
+PLUGIN_SRC_local = plugins/backend_local.c plugins/local-init.c \
+		   daemon/procstat.c daemon/cgroup.c
 PLUGIN_LIBS_local =
 PLUGIN_SRC_git = plugins/source_git.c lib/words.c
 PLUGIN_SRC_s3 = plugins/source_s3.c
@@ -113,18 +114,19 @@ PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:
 $(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h lib/words.h \
-    daemon/procstat.h daemon/cgroup.h
+    daemon/procstat.h daemon/cgroup.h plugins/local.h
 	@mkdir -p $(B)/plugins
 	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Ilib -o $@ \
 	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)
-# The local backend's init, exec'd by it beside local.so (backend_local.c):
+# The local backend's init, exec'd by it beside local.so (local-init.c):
 # static, so that it starts without the dynamic loader's page faults (not
 # with sanitizers, which need their shared runtime).
-$(B)/plugins/local-init: $(PLUGIN_SRC_local) daemon/plugin.h \
-    daemon/procstat.h daemon/cgroup.h
+LOCAL_INIT_SRC = plugins/local-init.c daemon/cgroup.c
+$(B)/plugins/local-init: $(LOCAL_INIT_SRC) daemon/plugin.h daemon/cgroup.h \
+    plugins/local.h
 	@mkdir -p $(B)/plugins
 	$(CC) $(CFLAGS) -DLOCAL_INIT_MAIN -Idaemon -Iplugins -o $@ \
-	    $(PLUGIN_SRC_local) $(LDFLAGS) $(if $(SANITIZE),,-static)
+	    $(LOCAL_INIT_SRC) $(LDFLAGS) $(if $(SANITIZE),,-static)
 plugins: $(PLUGIN_SOS) $(B)/plugins/local-init
 
 # Unit tests link the daemon's objects but main.o.
