@@ -405,8 +405,17 @@ cg_favor_dynmods(char *err, size_t errlen)
 		rc = -1;
 	} else if (cg_has_word(m[pick].opts, "favordynmods"))
 		rc = 1;
-	else
-		rc = favor(&m[pick], err, errlen);
+	else if ((rc = favor(&m[pick], err, errlen)) == 0) {
+		/* Outside the initial cgroup namespace it is taken, not set. */
+		nm = cgroup_mounts(m, 32);
+		for (i = 0; i < nm; i++)
+			if (cg_has_word(m[i].opts, "favordynmods"))
+				break;
+		if (i == nm) {
+			snprintf(err, errlen, "the kernel did not take it");
+			rc = -1;
+		}
+	}
 	free(m);
 	return rc;
 }
