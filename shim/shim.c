@@ -638,6 +638,72 @@ phase_kill(struct phase *ph, int sig)
 }
 
 /*
+ * How long supervise() may sleep from now (us; -1: until woken): until the
+ * end of the drain once the phase is over, else until the SIGKILL due or
+ * the deadline, the backend's next poll (every poll_us) and the end of a
+ * stream's rest.
+ */
+static int64_t
+sleep_us(int64_t now, int over, int64_t drain_until, int64_t kill_at,
+    int64_t deadline, int64_t poll_us, const int64_t *rest)
+{
+	int64_t	next = -1;
+	int	i;
+
+	if (over)
+		next = drain_until;
+	else if (kill_at >= 0)
+		next = kill_at;
+	else if (deadline != -1 && kill_at == -1)
+		next = deadline;
+	if (!over && poll_us > 0 && (next == -1 || now + poll_us < next))
+		next = now + poll_us;
+	for (i = 0; i < 2; i++)
+		if (rest[i] != -1 && (next == -1 || rest[i] < next))
+			next = rest[i];
+	return next == -1 ? -1 : (next > now ? next - now : 0);
+}
+
+/*
+ * Move what the ready pipes of pfd[0..1] hold into their logs; a stream
+ * just read rests (its pfd polls nothing) until rest[i], unless the pace
+ * of the read asks for more at once (see supervise()); last[i] is when it
+ * was last read. Returns how many pipes ended (their pfd's fd is -1).
+ */
+static int
+read_pipes(struct sup *s, struct pollfd *pfd, int64_t *rest, int64_t *last)
+{
+	static char	buf[PIPE_BYTES];
+	int64_t		now;
+	ssize_t		n;
+	int		i, ended = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (pfd[i].fd == -1 || pfd[i].revents == 0)
+			continue;
+		n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
+		if (n > 0) {
+			now = mono_us();
+			if (last[i] == -1 || (uint64_t)n * REST_US <
+			    (uint64_t)(now - last[i]) * (PIPE_BYTES / 2)) {
+				/* POLLHUP (the job is done) still wakes us */
+				pfd[i].events = 0;
+				rest[i] = now + REST_US;
+			}
+			last[i] = now;
+			continue;
+		}
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		/* EOF of this phase's writers; the pipe stays for the next
+		 * phase only if it has its own. */
+		pfd[i].fd = -1;
+		ended++;
+	}
+	return ended;
+}
+
+/*
  * Run the phase to its end, copying (and masking) output into the logs,
  * enforcing its deadline and cancels. The write ends of the pipes are
  * closed here once the phase is over, so the readers see EOF.
@@ -660,17 +726,15 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 {
 	struct pollfd			 pfd[3];
 	struct signalfd_siginfo		 si;
-	static char			 buf[PIPE_BYTES];
 	struct timespec			 ts;
 	int64_t				 kill_at = -1, drain_until = -1, now;
-	int64_t				 next, wait, rest[2] = { -1, -1 };
+	int64_t				 wait, rest[2] = { -1, -1 };
 	int64_t				 last[2] = { -1, -1 };
 	int64_t				 deadline = ph->deadline == -1 ? -1 :
 					     ph->deadline * 1000;
 	int				 over = 0, i, open_pipes = 2;
 	int64_t				 poll_us = ph->be != NULL ?
 					     (int64_t)ph->be->poll_ms * 1000 : 0;
-	ssize_t				 n;
 
 	for (i = 0; i < 2; i++) {
 		pfd[i].fd = s->pipes[i];
@@ -706,19 +770,8 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 			phase_kill(ph, SIGKILL);
 			kill_at = -2;
 		}
-		next = -1;
-		if (over)
-			next = drain_until;
-		else if (kill_at >= 0)
-			next = kill_at;
-		else if (deadline != -1 && kill_at == -1)
-			next = deadline;
-		if (!over && poll_us > 0 && (next == -1 || now + poll_us < next))
-			next = now + poll_us;
-		for (i = 0; i < 2; i++)
-			if (rest[i] != -1 && (next == -1 || rest[i] < next))
-				next = rest[i];
-		wait = next == -1 ? -1 : (next > now ? next - now : 0);
+		wait = sleep_us(now, over, drain_until, kill_at, deadline,
+		    poll_us, rest);
 		ts.tv_sec = wait / 1000000;
 		ts.tv_nsec = wait % 1000000 * 1000;
 		if (ppoll(pfd, 3, wait == -1 ? NULL : &ts, NULL) == -1) {
@@ -726,29 +779,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 				continue;
 			die("poll");
 		}
-		for (i = 0; i < 2; i++) {
-			if (pfd[i].fd == -1 || pfd[i].revents == 0)
-				continue;
-			n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
-			if (n > 0) {
-				now = mono_us();
-				if (last[i] == -1 || (uint64_t)n * REST_US <
-				    (uint64_t)(now - last[i]) * (PIPE_BYTES / 2)) {
-					/* POLLHUP (the job is done) still wakes
-					 * us */
-					pfd[i].events = 0;
-					rest[i] = now + REST_US;
-				}
-				last[i] = now;
-				continue;
-			}
-			if (n == -1 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			/* EOF of this phase's writers; the pipe stays for
-			 * the next phase only if it has its own. */
-			pfd[i].fd = -1;
-			open_pipes--;
-		}
+		open_pipes -= read_pipes(s, pfd, rest, last);
 		if (pfd[2].revents != 0 &&
 		    read(s->sfd, &si, sizeof si) == sizeof si &&
 		    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
