@@ -167,66 +167,57 @@ set_num(const struct batchd_job *job, const char *key, long def, long min)
 /* ------------------------------------------------------------ the tools */
 
 /*
- * Run argv (a tool; PATH from s->env) as uid:gid (uid (uid_t)-1: as we
- * are), stdin /dev/null, within limit_ms. Its stdout goes to out (NUL-
- * terminated, truncated), its stderr's first line to msg. Returns the
- * wait status, or -1 when it could not run or was killed for taking too
- * long (msg says which).
+ * In tool()'s child: argv run as uid:gid (uid (uid_t)-1: as we are), stdin
+ * /dev/null, stdout into o[1] and stderr into e[1]. Never returns.
+ */
+static void __attribute__((noreturn))
+tool_exec(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
+    const int *o, const int *e)
+{
+	sigset_t	none;
+	int		fd, sig;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
+	    dup2(fd, 0) == -1 || dup2(o[1], 1) == -1 ||
+	    dup2(e[1], 2) == -1)
+		_exit(127);
+	syscall(SYS_close_range, 3U, ~0U, 0U);
+	if (uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
+	    setgid(gid) == -1 || setuid(uid) == -1)) {
+		dprintf(2, "running as %u:%u: %s\n", (unsigned)uid,
+		    (unsigned)gid, strerror(errno));
+		_exit(126);
+	}
+	execvpe(argv[0], argv, s->env);
+	dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/*
+ * Read the tool's stdout (fd[0]) into out and its stderr (fd[1]) into err
+ * until both end, each NUL-terminated and truncated to its size (the rest
+ * is read and dropped), or until the deadline: then the tool (pid) is
+ * killed and 1 returned; else 0. Closes both fds.
  */
 static int
-tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
-    int64_t limit_ms, char *out, size_t outlen, char *msg, size_t msglen)
+tool_read(pid_t pid, const int *fd, int64_t deadline, char *out,
+    size_t outlen, char *err, size_t errlen)
 {
 	struct pollfd	 pfd[2];
-	char		 ebuf[1024], junk[4096], *nl;
+	char		 junk[4096];
 	size_t		 no = 0, ne = 0;
-	int		 o[2], e[2], st, fd, sig, i, open_fds = 2, killed = 0;
-	int64_t		 deadline = mono_ms() + limit_ms, left;
+	int		 i, open_fds = 2, killed = 0;
+	int64_t		 left;
 	ssize_t		 n;
-	pid_t		 pid;
 
-	out[0] = msg[0] = '\0';
-	if (pipe2(o, O_CLOEXEC) == -1)
-		goto fail;
-	if (pipe2(e, O_CLOEXEC) == -1) {
-		close(o[0]);
-		close(o[1]);
-		goto fail;
+	for (i = 0; i < 2; i++) {
+		pfd[i].fd = fd[i];
+		pfd[i].events = POLLIN;
 	}
-	if ((pid = fork()) == -1) {
-		for (i = 0; i < 2; i++) {
-			close(o[i]);
-			close(e[i]);
-		}
-		goto fail;
-	}
-	if (pid == 0) {
-		sigset_t	none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
-		if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
-		    dup2(fd, 0) == -1 || dup2(o[1], 1) == -1 ||
-		    dup2(e[1], 2) == -1)
-			_exit(127);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		if (uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
-		    setgid(gid) == -1 || setuid(uid) == -1)) {
-			dprintf(2, "running as %u:%u: %s\n", (unsigned)uid,
-			    (unsigned)gid, strerror(errno));
-			_exit(126);
-		}
-		execvpe(argv[0], argv, s->env);
-		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(o[1]);
-	close(e[1]);
-	pfd[0].fd = o[0];
-	pfd[1].fd = e[0];
-	pfd[0].events = pfd[1].events = POLLIN;
 	while (open_fds > 0) {
 		if ((left = deadline - mono_ms()) <= 0) {
 			kill(pid, SIGKILL);
@@ -239,9 +230,9 @@ tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
 			break;
 		}
 		for (i = 0; i < 2; i++) {
-			char	*b = i == 0 ? out : ebuf;
+			char	*b = i == 0 ? out : err;
 			size_t	*nb = i == 0 ? &no : &ne;
-			size_t	 cap = i == 0 ? outlen : sizeof ebuf;
+			size_t	 cap = i == 0 ? outlen : errlen;
 
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
@@ -260,10 +251,52 @@ tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
 			open_fds--;
 		}
 	}
-	close(o[0]);
-	close(e[0]);
+	close(fd[0]);
+	close(fd[1]);
 	out[no] = '\0';
-	ebuf[ne] = '\0';
+	err[ne] = '\0';
+	return killed;
+}
+
+/*
+ * Run argv (a tool; PATH from s->env) as uid:gid (uid (uid_t)-1: as we
+ * are), stdin /dev/null, within limit_ms. Its stdout goes to out (NUL-
+ * terminated, truncated), its stderr's first line to msg. Returns the
+ * wait status, or -1 when it could not run or was killed for taking too
+ * long (msg says which).
+ */
+static int
+tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
+    int64_t limit_ms, char *out, size_t outlen, char *msg, size_t msglen)
+{
+	char		 ebuf[1024], *nl;
+	int		 o[2], e[2], rd[2], st, i, killed;
+	int64_t		 deadline = mono_ms() + limit_ms;
+	ssize_t		 n;
+	pid_t		 pid;
+
+	out[0] = msg[0] = '\0';
+	if (pipe2(o, O_CLOEXEC) == -1)
+		goto fail;
+	if (pipe2(e, O_CLOEXEC) == -1) {
+		close(o[0]);
+		close(o[1]);
+		goto fail;
+	}
+	if ((pid = fork()) == -1) {
+		for (i = 0; i < 2; i++) {
+			close(o[i]);
+			close(e[i]);
+		}
+		goto fail;
+	}
+	if (pid == 0)
+		tool_exec(s, argv, uid, gid, o, e);
+	close(o[1]);
+	close(e[1]);
+	rd[0] = o[0];
+	rd[1] = e[0];
+	killed = tool_read(pid, rd, deadline, out, outlen, ebuf, sizeof ebuf);
 	while (waitpid(pid, &st, 0) == -1)
 		if (errno != EINTR) {
 			st = -1;
