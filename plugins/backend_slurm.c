@@ -594,25 +594,21 @@ opt(char ***v, size_t *n, const char *key, const char *value)
 }
 
 /*
- * Write the script, submit it with sbatch and keep the job id; see the top
- * of the file.
+ * The backend's state for a job whose output goes to out_fd and err_fd:
+ * its settings, the tools and their environment. NULL with err when out
+ * of memory.
  */
-static int
-start(const struct batchd_job *job, char *const *argv, const char *in,
-    int out_fd, int err_fd, void **handle, char *err, size_t errlen)
+static struct slurm *
+slurm_new(const struct batchd_job *job, int out_fd, int err_fd, char *err,
+    size_t errlen)
 {
-	static const char *const opts[] = { "partition", "account", "qos" };
-	struct slurm	 *s;
-	char		  dir[4096], script[4200], path[4200], res[256];
-	char		  msg[512], num[32], name[128], *po = NULL, *pe = NULL;
-	char		**sv = NULL;
-	const char	 *conf, *v;
-	size_t		  nsv = 0, i;
-	int		  st, fd, n;
+	struct slurm	*s;
+	const char	*conf;
+	int		 n;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	s->s[0].fd = s->s[1].fd = -1;
 	s->s[0].pipe = out_fd;
@@ -639,85 +635,137 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	    NULL || (s->scancel = strdup(set_or(job, "scancel", "scancel"))) ==
 	    NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		slurm_free(s);
+		return NULL;
 	}
+	return s;
+}
 
-	/* {attempt}/slurm: the script and the job's output, the job's own. */
+/*
+ * {attempt}/slurm, the job's own: the batch script for argv and in (its
+ * path into script) and the names of the job's output files, whose
+ * supervisor pipes are made non-blocking. 0, or -1 with err.
+ */
+static int
+slurm_files(struct slurm *s, const struct batchd_job *job,
+    char *const *argv, const char *in, char *script, size_t scriptlen,
+    char *err, size_t errlen)
+{
+	char	dir[4096], path[4200];
+	int	i;
+
 	snprintf(dir, sizeof dir, "%s/../slurm", job->workdir);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		goto fail;
+		return -1;
 	}
 	if (job->uid != (uid_t)-1 && chown(dir, job->uid, job->gid) == -1) {
 		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
-		goto fail;
+		return -1;
 	}
-	snprintf(script, sizeof script, "%s/job.sh", dir);
+	snprintf(script, scriptlen, "%s/job.sh", dir);
 	if (write_script(job, argv, in, script, err, errlen) == -1)
-		goto fail;
+		return -1;
 	if (job->uid != (uid_t)-1 && chown(script, job->uid, job->gid) ==
 	    -1) {
 		snprintf(err, errlen, "chown %s: %s", script, strerror(errno));
-		goto fail;
+		return -1;
 	}
 	for (i = 0; i < 2; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, i == 0 ? "stdout" :
 		    "stderr");
 		if ((s->s[i].path = strdup(path)) == NULL) {
 			snprintf(err, errlen, "out of memory");
-			goto fail;
+			return -1;
 		}
 		/* The supervisor reads these: see pump(). */
 		fcntl(s->s[i].pipe, F_SETFL,
 		    fcntl(s->s[i].pipe, F_GETFL) | O_NONBLOCK);
 		fcntl(s->s[i].pipe, F_SETPIPE_SZ, 1 << 20);
 	}
+	return 0;
+}
 
+/*
+ * The sbatch command line that submits script into *sv (words_free()),
+ * see the top of the file. 0, or -1 with err.
+ */
+static int
+sbatch_argv(const struct slurm *s, const struct batchd_job *job,
+    const char *script, char ***sv, char *err, size_t errlen)
+{
+	static const char *const opts[] = { "partition", "account", "qos" };
+	char		 num[32], name[128], *po = NULL, *pe = NULL;
+	const char	*v;
+	size_t		 nsv = 0, i;
+	int		 rc = -1;
+
+	*sv = NULL;
 	snprintf(num, sizeof num, "%u", job->workers > 0 ? job->workers : 1);
 	snprintf(name, sizeof name, "batchd-%s-%u", job->run_uuid,
 	    job->attempt);
 	if ((po = no_patterns(s->s[0].path)) == NULL ||
 	    (pe = no_patterns(s->s[1].path)) == NULL ||
-	    words_split(set_or(job, "sbatch", "sbatch"), &sv, &nsv) == -1 ||
+	    words_split(set_or(job, "sbatch", "sbatch"), sv, &nsv) == -1 ||
 	    nsv == 0 ||
-	    words_add(&sv, &nsv, "--parsable") == -1 ||
-	    opt(&sv, &nsv, "job-name", name) == -1 ||
-	    opt(&sv, &nsv, "ntasks", num) == -1 ||
-	    opt(&sv, &nsv, "output", po) == -1 ||
-	    opt(&sv, &nsv, "error", pe) == -1 ||
-	    opt(&sv, &nsv, "chdir", job->workdir) == -1 ||
-	    opt(&sv, &nsv, "export", "ALL") == -1 ||
-	    words_add(&sv, &nsv, "--no-requeue") == -1) {
+	    words_add(sv, &nsv, "--parsable") == -1 ||
+	    opt(sv, &nsv, "job-name", name) == -1 ||
+	    opt(sv, &nsv, "ntasks", num) == -1 ||
+	    opt(sv, &nsv, "output", po) == -1 ||
+	    opt(sv, &nsv, "error", pe) == -1 ||
+	    opt(sv, &nsv, "chdir", job->workdir) == -1 ||
+	    opt(sv, &nsv, "export", "ALL") == -1 ||
+	    words_add(sv, &nsv, "--no-requeue") == -1) {
 		snprintf(err, errlen, "out of memory, or sbatch does not "
 		    "split into words");
-		goto fail;
+		goto out;
 	}
 	if (job->timeout_s > 0) {
 		snprintf(num, sizeof num, "%u", (job->timeout_s + 59) / 60);
-		if (opt(&sv, &nsv, "time", num) == -1)
+		if (opt(sv, &nsv, "time", num) == -1)
 			goto nomem;
 	}
 	for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
 		if ((v = job->setting(opts[i])) != NULL && *v != '\0' &&
-		    opt(&sv, &nsv, opts[i], v) == -1)
+		    opt(sv, &nsv, opts[i], v) == -1)
 			goto nomem;
-	if (words_split(set_or(job, "sbatch_args", ""), &sv, &nsv) == -1) {
+	if (words_split(set_or(job, "sbatch_args", ""), sv, &nsv) == -1) {
 		snprintf(err, errlen, "sbatch_args do not split into words");
-		goto fail;
+		goto out;
 	}
-	if (words_add(&sv, &nsv, script) == -1)
+	if (words_add(sv, &nsv, script) == -1)
 		goto nomem;
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+out:
+	free(po);
+	free(pe);
+	return rc;
+}
+
+/*
+ * Submit script with sv (sbatch), then remove it; keep the job id in s
+ * and {attempt}/slurm.jobid. 0, or -1 with err.
+ */
+static int
+submit(struct slurm *s, const struct batchd_job *job, char *const *sv,
+    const char *script, char *err, size_t errlen)
+{
+	char	res[256], msg[512], path[4200];
+	int	st, fd, n;
 
 	st = tool(s, sv, job->uid, job->gid, s->tool_ms, res, sizeof res, msg,
 	    sizeof msg);
 	unlink(script);		/* Slurm has it; it holds the environment */
 	if (st == -1) {
 		snprintf(err, errlen, "sbatch: %s", msg);
-		goto fail;
+		return -1;
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		snprintf(err, errlen, "sbatch: %s", msg);
-		goto fail;
+		return -1;
 	}
 	for (n = 0; isdigit((unsigned char)res[n]) &&
 	    n < (int)sizeof s->id - 1; n++)
@@ -725,7 +773,7 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	s->id[n] = '\0';
 	if (n == 0) {
 		snprintf(err, errlen, "sbatch printed no job id: %.64s", res);
-		goto fail;
+		return -1;
 	}
 	snprintf(path, sizeof path, "%s/../slurm.jobid", job->workdir);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -733,21 +781,36 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 		dprintf(fd, "%s\n", s->id);
 		close(fd);
 	}
+	return 0;
+}
+
+/*
+ * Write the script, submit it with sbatch and keep the job id; see the top
+ * of the file.
+ */
+static int
+start(const struct batchd_job *job, char *const *argv, const char *in,
+    int out_fd, int err_fd, void **handle, char *err, size_t errlen)
+{
+	struct slurm	 *s;
+	char		  script[4200];
+	char		**sv = NULL;
+
+	if ((s = slurm_new(job, out_fd, err_fd, err, errlen)) == NULL)
+		return -1;
+	if (slurm_files(s, job, argv, in, script, sizeof script, err,
+	    errlen) == -1 ||
+	    sbatch_argv(s, job, script, &sv, err, errlen) == -1 ||
+	    submit(s, job, sv, script, err, errlen) == -1) {
+		words_free(sv);
+		slurm_free(s);
+		return -1;
+	}
 	s->interval_ms = POLL_MIN_MS;
 	s->next_ms = mono_ms() + POLL_MIN_MS;
 	words_free(sv);
-	free(po);
-	free(pe);
 	*handle = s;
 	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-fail:
-	words_free(sv);
-	free(po);
-	free(pe);
-	slurm_free(s);
-	return -1;
 }
 
 /* The value of KEY= in scontrol's one-line output, into v ("" if none). */
