@@ -90,9 +90,10 @@ $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
 # The supervisor of one attempt: libc (and dlopen) only.
-SHIM_SRCS = shim/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c
+SHIM_SRCS = shim/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c \
+	    lib/batchsched.c
 $(B)/batchd-shim: $(SHIM_SRCS) daemon/plugin.h daemon/procstat.h lib/clock.h \
-    lib/dlplugin.h daemon/shimproto.h
+    lib/dlplugin.h lib/batchsched.h daemon/shimproto.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -Idaemon -o $@ $(SHIM_SRCS) $(LDFLAGS) -ldl
 
@@ -108,12 +109,12 @@ PLUGIN_SRC_local = plugins/backend_local.c daemon/procstat.c daemon/cgroup.c
 PLUGIN_LIBS_local =
 PLUGIN_SRC_git = plugins/source_git.c lib/words.c
 PLUGIN_SRC_s3 = plugins/source_s3.c
-PLUGIN_SRC_slurm = plugins/backend_slurm.c lib/words.c
+PLUGIN_SRC_slurm = plugins/backend_slurm.c lib/words.c lib/clock.c
 PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:
 $(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h lib/words.h \
-    daemon/procstat.h daemon/cgroup.h
+    lib/clock.h daemon/procstat.h daemon/cgroup.h
 	@mkdir -p $(B)/plugins
 	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Ilib -o $@ \
 	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)

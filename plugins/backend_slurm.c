@@ -85,9 +85,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "plugin.h"
 #include "words.h"
 
@@ -130,16 +130,6 @@ struct slurm {
 	char		 final[256];	/* the line for stderr, or "" */
 	void		(*tell)(const char *);	/* job->note */
 };
-
-/* Milliseconds of the monotonic clock. */
-static int64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Setting key, or def when unset or empty. */
 static const char *
