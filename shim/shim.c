@@ -47,7 +47,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/batchsched.h"
 #include "../lib/clock.h"
 #include "../lib/dlplugin.h"
 #include "plugin.h"
@@ -797,22 +797,6 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 		emit(&s->outs[i], "", 0, 1);
 }
 
-/*
- * Once the job has started, the shim only waits on it: woken by its pipes
- * and timers, it should not preempt the job on the job's core but wait for
- * the job's slice to end or for the other core. SCHED_BATCH does exactly
- * that (no wakeup preemption) at the same share of CPU; the job keeps the
- * policy it was started with. Any user may choose it.
- */
-static void
-batch_policy(void)
-{
-	struct sched_param	sp;
-
-	memset(&sp, 0, sizeof sp);
-	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
-}
-
 /* A fresh pair of pipes for a phase: read ends in s, write ends in w. */
 static void
 phase_pipes(struct sup *s, int *w)
@@ -1052,7 +1036,7 @@ run_job(struct sup *s, struct batchd_job *job, const char *file,
 	started = 1;
 	/* The fetch used part of the attempt's time. */
 	ph->deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
-	batch_policy();
+	batchsched_self();	/* it only waits on the job from here */
 	supervise(s, ph, o, w);
 	if (o->timed_out)
 		s->timed_out = 1;	/* e.g. Slurm's TIMEOUT */
