@@ -99,8 +99,11 @@ struct table;
 /* One run being waited for or followed; see follow.c. */
 struct follow;
 
-/* batchctl.c */
+/* ctl.c */
 void		 ctl_catch_signals(void);
+
+/* cmd.c */
+extern const struct cmd *cmd_top;	/* batchctl itself, set by main() */
 int		 cmd_dispatch(const struct cmd *, const struct cmd *, int,
 		     char **);
 void		 cmd_usage(const struct cmd *, FILE *);
