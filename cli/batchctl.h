@@ -203,7 +203,9 @@ int		 run_outcome(Batchd__V1__JobRunStatus);
 #define FOLLOW_STDERR	0x08	/* print the stderr stream */
 #define FOLLOW_TO_STDOUT 0x10	/* print every stream on stdout */
 #define FOLLOW_ONCE	0x20	/* print what is stored, do not wait */
-struct follow	*follow_new(int);
+/* Reads run uuid (run.get): 0, or an exit code (said). */
+typedef int	(*follow_fetch_cb)(const char *, Batchd__V1__JobRunReply **);
+struct follow	*follow_new(int, follow_fetch_cb);
 int		 follow_subscribe(struct follow *, const char *);
 int		 follow_run(struct follow *, const JobRun *, uint32_t,
 		     Batchd__V1__JobRunStatus *);

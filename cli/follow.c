@@ -48,6 +48,7 @@ struct fstream {
 
 struct follow {
 	int			 flags;		/* FOLLOW_* */
+	follow_fetch_cb		 fetch_run;	/* run.get, the caller's */
 	char			 uuid[UUID_LEN + 1];
 	natsSubscription	*status;
 	natsSubscription	*logs;		/* NULL: no streams wanted */
@@ -100,14 +101,18 @@ terminal(Batchd__V1__JobRunStatus s)
 	    s == BATCHD__V1__JOB_RUN_STATUS__CANCELLED;
 }
 
-/* A follower; flags are FOLLOW_*. Freed with follow_free(). */
+/*
+ * A follower; flags are FOLLOW_*; fetch_run reads the run when nothing
+ * came for a while. Freed with follow_free().
+ */
 struct follow *
-follow_new(int flags)
+follow_new(int flags, follow_fetch_cb fetch_run)
 {
 	struct follow	*f;
 
 	f = xcalloc(1, sizeof *f);
 	f->flags = flags;
+	f->fetch_run = fetch_run;
 	f->reason = xstrdup("");
 	return f;
 }
@@ -484,7 +489,7 @@ poll_run(struct follow *f)
 	JobRun			*r;
 	int			 rc;
 
-	if ((rc = run_fetch(f->uuid, &rep)) != 0)
+	if ((rc = f->fetch_run(f->uuid, &rep)) != 0)
 		return rc;
 	r = rep->job_run;
 	if (r != NULL && r->event_seq > f->seq) {
