@@ -194,7 +194,6 @@ int		 cluster_resolve(const char *, char **);
 /* run.c */
 int		 run_main(const struct cmd *, int, char **);
 int		 run_fetch(const char *, Batchd__V1__JobRunReply **);
-int		 run_outcome(Batchd__V1__JobRunStatus);
 
 /* follow.c */
 #define FOLLOW_STATUS	0x01	/* print status changes on stderr */

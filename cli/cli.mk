@@ -4,7 +4,7 @@
 # the shared sources of lib/ it needs.
 CLI_SRCS    = batchctl ctl cmd opt util client conf pbjson table fmt show \
 	      jobdef cluster run follow logs events
-CLI_LIB     = xmalloc names pbfield
+CLI_LIB     = xmalloc names pbfield clock
 CLI_OBJS    = $(CLI_SRCS:%=$(B)/obj/ctl_%.o) $(CLI_LIB:%=$(B)/obj/lib_%.o) \
 	      $(B)/obj/batchd.pb-c.o
 CLI_PKGS    = libnats libprotobuf-c jansson libzstd

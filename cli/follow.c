@@ -25,12 +25,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <zstd.h>
 
 #include "batchctl.h"
+#include "../lib/clock.h"
 
 #define POLL_IDLE_MS	2000	/* ask run.get after this long in silence */
 #define SPIN_MS		100
@@ -68,19 +68,9 @@ struct follow {
 	unsigned		 spin;
 };
 
-/* Monotonic milliseconds. */
-static int64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The exit code of a run that ended with status s. */
-int
-run_outcome(Batchd__V1__JobRunStatus s)
+static int
+outcome(Batchd__V1__JobRunStatus s)
 {
 	switch (s) {
 	case BATCHD__V1__JOB_RUN_STATUS__FAILED:
@@ -528,7 +518,7 @@ step(struct follow *f, natsSubscription *sub, int64_t ms, int *rc)
  * Follow the run r (just submitted, or looked up) until it ends, printing
  * what the flags ask for; attempt is the one attempt to print, or 0 for
  * the latest and those after it. With FOLLOW_ONCE only what is stored is
- * printed. Returns the run's outcome (run_outcome()), with *final set to
+ * printed. Returns the run's outcome (outcome()), with *final set to
  * its status, or another exit code.
  */
 int
@@ -581,6 +571,6 @@ out:
 	flush_pending(f, 1);
 	*final = f->st;
 	if (rc == 0 && terminal(f->st))
-		rc = run_outcome(f->st);
+		rc = outcome(f->st);
 	return rc;
 }
