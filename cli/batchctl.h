@@ -115,6 +115,8 @@ void		 opt_init(struct opts *, const struct cmd *, int, char **,
 		     const char *, const struct option *);
 int		 opt_next(struct opts *);
 int		 opt_args(struct opts *, int, int);
+int		 opt_plain(struct opts *, const struct cmd *, int, char **, int,
+		     int);
 int		 opt_global(int, const char *);
 int		 opt_uint(const struct cmd *, const char *, const char *,
 		     uint32_t *);
@@ -129,6 +131,8 @@ void		 client_close(void);
 char		*client_subject(const char *);
 int		 client_call(const char *, const void *,
 		     const ProtobufCMessageDescriptor *, void **);
+int		 client_get(const char *, const ProtobufCMessageDescriptor *,
+		     const char *, const ProtobufCMessageDescriptor *, void **);
 /* Every page of a list verb (client_list()). */
 struct pages {
 	ProtobufCMessage	**reps;
