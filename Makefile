@@ -34,7 +34,7 @@ DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      wire-record store store-env store-migrate store-rec store-txn redo \
 	      loop bus jetstream barrier api verb \
 	      metrics http notify outbox retention plugin procstat cgroup cgroup-parent \
-	      jobdef cluster clusterverb run queue runidx runverb recover later exec jobdesc logs
+	      named jobdef cluster clusterverb run queue runidx runverb recover later exec jobdesc logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 # Sources shared by the programs (lib/): each compiled into those that need it.
@@ -90,9 +90,10 @@ $(B)/batchd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread
 
 # The supervisor of one attempt: libc (and dlopen) only.
-SHIM_SRCS = shim/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c
+SHIM_SRCS = shim/shim.c daemon/procstat.c lib/clock.c lib/dlplugin.c \
+	    lib/batchsched.c
 $(B)/batchd-shim: $(SHIM_SRCS) daemon/plugin.h daemon/procstat.h lib/clock.h \
-    lib/dlplugin.h daemon/shimproto.h
+    lib/dlplugin.h lib/batchsched.h daemon/shimproto.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -Idaemon -o $@ $(SHIM_SRCS) $(LDFLAGS) -ldl
 
@@ -105,27 +106,27 @@ PLUGIN_SRC_workspace = plugins/source_workspace.c
 PLUGIN_SRC_python = plugins/runner_python.c lib/words.c
 PLUGIN_SRC_sql = plugins/runner_sql.c lib/words.c
 PLUGIN_SRC_local = plugins/backend_local.c plugins/local-init.c \
-		   daemon/procstat.c daemon/cgroup.c
+		   daemon/procstat.c daemon/cgroup.c lib/batchsched.c
 PLUGIN_LIBS_local =
 PLUGIN_SRC_git = plugins/source_git.c lib/words.c
 PLUGIN_SRC_s3 = plugins/source_s3.c
-PLUGIN_SRC_slurm = plugins/backend_slurm.c lib/words.c
+PLUGIN_SRC_slurm = plugins/backend_slurm.c lib/words.c lib/clock.c
 PLUGIN_LIBS_s3 = $(shell pkg-config --libs libcurl 2>/dev/null)
 PLUGIN_SOS = $(PLUGINS:%=$(B)/plugins/%.so)
 .SECONDEXPANSION:
 $(B)/plugins/%.so: $$(PLUGIN_SRC_$$*) daemon/plugin.h lib/words.h \
-    daemon/procstat.h daemon/cgroup.h plugins/local.h
+    lib/clock.h daemon/procstat.h daemon/cgroup.h plugins/local.h
 	@mkdir -p $(B)/plugins
 	$(CC) $(CFLAGS) -fPIC -shared -Idaemon -Ilib -o $@ \
 	    $(PLUGIN_SRC_$*) $(LDFLAGS) $(PLUGIN_LIBS_$*)
 # The local backend's init, exec'd by it beside local.so (local-init.c):
 # static, so that it starts without the dynamic loader's page faults (not
 # with sanitizers, which need their shared runtime).
-LOCAL_INIT_SRC = plugins/local-init.c daemon/cgroup.c
+LOCAL_INIT_SRC = plugins/local-init.c daemon/cgroup.c lib/batchsched.c
 $(B)/plugins/local-init: $(LOCAL_INIT_SRC) daemon/plugin.h daemon/cgroup.h \
     plugins/local.h
 	@mkdir -p $(B)/plugins
-	$(CC) $(CFLAGS) -DLOCAL_INIT_MAIN -Idaemon -Iplugins -o $@ \
+	$(CC) $(CFLAGS) -DLOCAL_INIT_MAIN -Idaemon -Ilib -Iplugins -o $@ \
 	    $(LOCAL_INIT_SRC) $(LDFLAGS) $(if $(SANITIZE),,-static)
 plugins: $(PLUGIN_SOS) $(B)/plugins/local-init
 

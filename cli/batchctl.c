@@ -1,16 +1,11 @@
 /*
- * batchctl.c: main(), the global options, the command tables' dispatch and
- * usage messages.
+ * batchctl.c: main(): the global options' defaults, then the top-level
+ * command and its table of commands.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "batchctl.h"
-
-struct ctl		 ctl;
-volatile sig_atomic_t	 ctl_interrupted;
 
 static int	top_main(const struct cmd *, int, char **);
 
@@ -68,100 +63,6 @@ static const struct cmd commands[] = {
 	{ NULL, NULL, NULL, NULL }
 };
 
-/* Note an interrupt; waiting loops poll ctl_interrupted. */
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	ctl_interrupted = 1;
-}
-
-/* From now on SIGINT and SIGTERM set ctl_interrupted: for waiting loops. */
-void
-ctl_catch_signals(void)
-{
-	struct sigaction	sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
-/* Print how to use cmd. */
-void
-cmd_usage(const struct cmd *cmd, FILE *fp)
-{
-	fprintf(fp, "usage: batchctl %s\n\n%s\n", cmd->synopsis, cmd->help);
-	if (cmd != &top_cmd)
-		fprintf(fp, "\nGlobal options: --server URL, --creds FILE, "
-		    "--workspace NAME, --prefix P,\n--timeout SECONDS, "
-		    "-o table|json (see batchctl --help).\n");
-}
-
-/* Print why the command line is wrong, and the usage line: EXIT_USAGE. */
-int
-usage_error(const struct cmd *cmd, const char *fmt, ...)
-{
-	va_list	ap;
-	size_t	n;
-
-	/* The command's words: the synopsis up to its first argument. */
-	n = strcspn(cmd->synopsis, "ABCDEFGHIJKLMNOPQRSTUVWXYZ[-");
-	while (n > 0 && cmd->synopsis[n - 1] == ' ')
-		n--;
-	fprintf(stderr, "batchctl: %.*s%s", (int)n, cmd->synopsis,
-	    n > 0 ? ": " : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nusage: batchctl %s\n", cmd->synopsis);
-	return EXIT_USAGE;
-}
-
-/* Print the commands of a group. */
-static void
-group_usage(const struct cmd *group, const struct cmd *table, FILE *fp)
-{
-	const struct cmd	*c;
-
-	fprintf(fp, "usage: batchctl %s\n\n%s\n\nCommands:\n",
-	    group->synopsis, group->help);
-	for (c = table; c->name != NULL; c++)
-		fprintf(fp, "  batchctl %s\n", c->synopsis);
-	fprintf(fp, "\nEvery command takes --help.\n");
-}
-
-/* Run the command of table named by argv[1]; argv[0] names the group. */
-int
-cmd_dispatch(const struct cmd *group, const struct cmd *table, int argc,
-    char **argv)
-{
-	const struct cmd	*c;
-
-	if (argc < 2) {
-		group_usage(group, table, stderr);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		if (group == &top_cmd)
-			cmd_usage(group, stdout);
-		else
-			group_usage(group, table, stdout);
-		return EXIT_SUCCEEDED;
-	}
-	for (c = table; c->name != NULL; c++)
-		if (strcmp(c->name, argv[1]) == 0)
-			return c->fn(c, argc - 1, argv + 1);
-	fprintf(stderr, "batchctl: unknown command '%s%s%s'\n",
-	    group == &top_cmd ? "" : group->name,
-	    group == &top_cmd ? "" : " ", argv[1]);
-	group_usage(group, table, stderr);
-	return EXIT_USAGE;
-}
-
 /* The top level: global options, then a command. */
 static int
 top_main(const struct cmd *self, int argc, char **argv)
@@ -197,6 +98,7 @@ main(int argc, char **argv)
 	ctl.timeout_ms = 10000;
 	ctl.out = OUT_TABLE;
 
+	cmd_top = &top_cmd;
 	rc = top_main(&top_cmd, argc, argv);
 	if (fflush(stdout) == EOF && rc == EXIT_SUCCEEDED) {
 		perror("batchctl: stdout");

@@ -99,8 +99,11 @@ struct table;
 /* One run being waited for or followed; see follow.c. */
 struct follow;
 
-/* batchctl.c */
+/* ctl.c */
 void		 ctl_catch_signals(void);
+
+/* cmd.c */
+extern const struct cmd *cmd_top;	/* batchctl itself, set by main() */
 int		 cmd_dispatch(const struct cmd *, const struct cmd *, int,
 		     char **);
 void		 cmd_usage(const struct cmd *, FILE *);
@@ -112,6 +115,8 @@ void		 opt_init(struct opts *, const struct cmd *, int, char **,
 		     const char *, const struct option *);
 int		 opt_next(struct opts *);
 int		 opt_args(struct opts *, int, int);
+int		 opt_plain(struct opts *, const struct cmd *, int, char **, int,
+		     int);
 int		 opt_global(int, const char *);
 int		 opt_uint(const struct cmd *, const char *, const char *,
 		     uint32_t *);
@@ -126,6 +131,8 @@ void		 client_close(void);
 char		*client_subject(const char *);
 int		 client_call(const char *, const void *,
 		     const ProtobufCMessageDescriptor *, void **);
+int		 client_get(const char *, const ProtobufCMessageDescriptor *,
+		     const char *, const ProtobufCMessageDescriptor *, void **);
 /* Every page of a list verb (client_list()). */
 struct pages {
 	ProtobufCMessage	**reps;
@@ -191,7 +198,6 @@ int		 cluster_resolve(const char *, char **);
 /* run.c */
 int		 run_main(const struct cmd *, int, char **);
 int		 run_fetch(const char *, Batchd__V1__JobRunReply **);
-int		 run_outcome(Batchd__V1__JobRunStatus);
 
 /* follow.c */
 #define FOLLOW_STATUS	0x01	/* print status changes on stderr */
@@ -200,7 +206,9 @@ int		 run_outcome(Batchd__V1__JobRunStatus);
 #define FOLLOW_STDERR	0x08	/* print the stderr stream */
 #define FOLLOW_TO_STDOUT 0x10	/* print every stream on stdout */
 #define FOLLOW_ONCE	0x20	/* print what is stored, do not wait */
-struct follow	*follow_new(int);
+/* Reads run uuid (run.get): 0, or an exit code (said). */
+typedef int	(*follow_fetch_cb)(const char *, Batchd__V1__JobRunReply **);
+struct follow	*follow_new(int, follow_fetch_cb);
 int		 follow_subscribe(struct follow *, const char *);
 int		 follow_run(struct follow *, const JobRun *, uint32_t,
 		     Batchd__V1__JobRunStatus *);

@@ -182,6 +182,32 @@ client_call(const char *verb, const void *req,
 	return 0;
 }
 
+/*
+ * verb (a KIND.get) for the record arg names: by uuid if arg looks like
+ * one (in lower case), else by name; reqd describes the request, a
+ * message with the fields uuid and name. As client_call().
+ */
+int
+client_get(const char *verb, const ProtobufCMessageDescriptor *reqd,
+    const char *arg, const ProtobufCMessageDescriptor *rd, void **out)
+{
+	const ProtobufCFieldDescriptor	*f;
+	ProtobufCMessage		*req;
+	char				*v;
+	int				 byid = uuid_like(arg), rc;
+
+	req = xcalloc(1, reqd->sizeof_message);
+	protobuf_c_message_init(reqd, req);
+	f = protobuf_c_message_descriptor_get_field_by_name(reqd,
+	    byid ? "uuid" : "name");
+	v = byid ? uuid_lower(arg) : xstrdup(arg);
+	*(char **)((char *)req + f->offset) = v;
+	rc = client_call(verb, req, rd, out);
+	free(v);
+	free(req);
+	return rc;
+}
+
 /* Subscribe to {prefix}.v1.{ws}.{suffix}: 0 or an exit code. */
 int
 client_subscribe(const char *suffix, natsSubscription **sub)

@@ -49,23 +49,13 @@ cluster_main(const struct cmd *self, int argc, char **argv)
 	return cmd_dispatch(self, cluster_cmds, argc, argv);
 }
 
-/* cluster.get by uuid (if arg looks like one) or by name. */
+/* cluster.get by uuid or name (client_get()). */
 static int
 get(const char *arg, Batchd__V1__ClusterReply **rep)
 {
-	Batchd__V1__GetClusterRequest	 req =
-	    BATCHD__V1__GET_CLUSTER_REQUEST__INIT;
-	char				*uuid = NULL;
-	int				 rc;
-
-	if (uuid_like(arg))
-		req.uuid = uuid = uuid_lower(arg);
-	else
-		req.name = (char *)arg;
-	rc = client_call("cluster.get", &req,
+	return client_get("cluster.get",
+	    &batchd__v1__get_cluster_request__descriptor, arg,
 	    &batchd__v1__cluster_reply__descriptor, (void **)rep);
-	free(uuid);
-	return rc;
 }
 
 /* The uuid of the cluster named or identified by arg (owned). */
@@ -102,10 +92,7 @@ one_cluster(const struct cmd *self, int argc, char **argv, char **uuid)
 	struct opts	o;
 
 	*uuid = NULL;
-	opt_init(&o, self, argc, argv, "", NULL);
-	while (opt_next(&o) != -1)
-		;
-	if (o.rc != -1 || opt_args(&o, 1, 1) == -1)
+	if (opt_plain(&o, self, argc, argv, 1, 1) != -1)
 		return o.rc;
 	return cluster_resolve(o.args[0], uuid);
 }
@@ -164,10 +151,7 @@ cluster_get(const struct cmd *self, int argc, char **argv)
 	struct opts			 o;
 	int				 rc;
 
-	opt_init(&o, self, argc, argv, "", NULL);
-	while (opt_next(&o) != -1)
-		;
-	if (o.rc != -1 || opt_args(&o, 1, 1) == -1)
+	if (opt_plain(&o, self, argc, argv, 1, 1) != -1)
 		return o.rc;
 	if ((rc = get(o.args[0], &rep)) == 0)
 		show_reply(rep);
@@ -184,10 +168,7 @@ cluster_list(const struct cmd *self, int argc, char **argv)
 	struct opts			 o;
 	int				 rc;
 
-	opt_init(&o, self, argc, argv, "", NULL);
-	while (opt_next(&o) != -1)
-		;
-	if (o.rc != -1 || opt_args(&o, 0, 0) == -1)
+	if (opt_plain(&o, self, argc, argv, 0, 0) != -1)
 		return o.rc;
 	if ((rc = client_list("cluster.list", &req.base,
 	    &batchd__v1__list_clusters_reply__descriptor, "clusters", 0,

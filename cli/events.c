@@ -92,10 +92,7 @@ events_history(const struct cmd *self, int argc, char **argv)
 	struct opts			 o;
 	int				 rc;
 
-	opt_init(&o, self, argc, argv, "", NULL);
-	while (opt_next(&o) != -1)
-		;
-	if (o.rc != -1 || opt_args(&o, 1, 1) == -1)
+	if (opt_plain(&o, self, argc, argv, 1, 1) != -1)
 		return o.rc;
 	req.uuid = uuid_lower(o.args[0]);
 	if ((rc = client_call("run.events", &req,

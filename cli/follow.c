@@ -25,12 +25,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <zstd.h>
 
 #include "batchctl.h"
+#include "../lib/clock.h"
 
 #define POLL_IDLE_MS	2000	/* ask run.get after this long in silence */
 #define SPIN_MS		100
@@ -48,6 +48,7 @@ struct fstream {
 
 struct follow {
 	int			 flags;		/* FOLLOW_* */
+	follow_fetch_cb		 fetch_run;	/* run.get, the caller's */
 	char			 uuid[UUID_LEN + 1];
 	natsSubscription	*status;
 	natsSubscription	*logs;		/* NULL: no streams wanted */
@@ -67,19 +68,9 @@ struct follow {
 	unsigned		 spin;
 };
 
-/* Monotonic milliseconds. */
-static int64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The exit code of a run that ended with status s. */
-int
-run_outcome(Batchd__V1__JobRunStatus s)
+static int
+outcome(Batchd__V1__JobRunStatus s)
 {
 	switch (s) {
 	case BATCHD__V1__JOB_RUN_STATUS__FAILED:
@@ -100,14 +91,18 @@ terminal(Batchd__V1__JobRunStatus s)
 	    s == BATCHD__V1__JOB_RUN_STATUS__CANCELLED;
 }
 
-/* A follower; flags are FOLLOW_*. Freed with follow_free(). */
+/*
+ * A follower; flags are FOLLOW_*; fetch_run reads the run when nothing
+ * came for a while. Freed with follow_free().
+ */
 struct follow *
-follow_new(int flags)
+follow_new(int flags, follow_fetch_cb fetch_run)
 {
 	struct follow	*f;
 
 	f = xcalloc(1, sizeof *f);
 	f->flags = flags;
+	f->fetch_run = fetch_run;
 	f->reason = xstrdup("");
 	return f;
 }
@@ -484,7 +479,7 @@ poll_run(struct follow *f)
 	JobRun			*r;
 	int			 rc;
 
-	if ((rc = run_fetch(f->uuid, &rep)) != 0)
+	if ((rc = f->fetch_run(f->uuid, &rep)) != 0)
 		return rc;
 	r = rep->job_run;
 	if (r != NULL && r->event_seq > f->seq) {
@@ -523,7 +518,7 @@ step(struct follow *f, natsSubscription *sub, int64_t ms, int *rc)
  * Follow the run r (just submitted, or looked up) until it ends, printing
  * what the flags ask for; attempt is the one attempt to print, or 0 for
  * the latest and those after it. With FOLLOW_ONCE only what is stored is
- * printed. Returns the run's outcome (run_outcome()), with *final set to
+ * printed. Returns the run's outcome (outcome()), with *final set to
  * its status, or another exit code.
  */
 int
@@ -576,6 +571,6 @@ out:
 	flush_pending(f, 1);
 	*final = f->st;
 	if (rc == 0 && terminal(f->st))
-		rc = run_outcome(f->st);
+		rc = outcome(f->st);
 	return rc;
 }

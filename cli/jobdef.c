@@ -103,23 +103,13 @@ load_cluster(const char *file, ClusterConfig **cc)
 	return 0;
 }
 
-/* jobdef.get by uuid (if arg looks like one) or by name. */
+/* jobdef.get by uuid or name (client_get()). */
 static int
 get(const char *arg, Batchd__V1__JobDefinitionReply **rep)
 {
-	Batchd__V1__GetJobDefinitionRequest	 req =
-	    BATCHD__V1__GET_JOB_DEFINITION_REQUEST__INIT;
-	char					*uuid = NULL;
-	int					 rc;
-
-	if (uuid_like(arg))
-		req.uuid = uuid = uuid_lower(arg);
-	else
-		req.name = (char *)arg;
-	rc = client_call("jobdef.get", &req,
+	return client_get("jobdef.get",
+	    &batchd__v1__get_job_definition_request__descriptor, arg,
 	    &batchd__v1__job_definition_reply__descriptor, (void **)rep);
-	free(uuid);
-	return rc;
 }
 
 /* The uuid of the definition named or identified by arg (owned). */
@@ -213,10 +203,7 @@ jobdef_get(const struct cmd *self, int argc, char **argv)
 	struct opts			 o;
 	int				 rc;
 
-	opt_init(&o, self, argc, argv, "", NULL);
-	while (opt_next(&o) != -1)
-		;
-	if (o.rc != -1 || opt_args(&o, 1, 1) == -1)
+	if (opt_plain(&o, self, argc, argv, 1, 1) != -1)
 		return o.rc;
 	if ((rc = get(o.args[0], &rep)) == 0)
 		show_reply(rep);
@@ -233,10 +220,7 @@ jobdef_list(const struct cmd *self, int argc, char **argv)
 	struct opts				 o;
 	int					 rc;
 
-	opt_init(&o, self, argc, argv, "", NULL);
-	while (opt_next(&o) != -1)
-		;
-	if (o.rc != -1 || opt_args(&o, 0, 0) == -1)
+	if (opt_plain(&o, self, argc, argv, 0, 0) != -1)
 		return o.rc;
 	if ((rc = client_list("jobdef.list", &req.base,
 	    &batchd__v1__list_job_definitions_reply__descriptor,
@@ -326,10 +310,7 @@ jobdef_delete(const struct cmd *self, int argc, char **argv)
 	char					*uuid = NULL;
 	int					 rc;
 
-	opt_init(&o, self, argc, argv, "", NULL);
-	while (opt_next(&o) != -1)
-		;
-	if (o.rc != -1 || opt_args(&o, 1, 1) == -1)
+	if (opt_plain(&o, self, argc, argv, 1, 1) != -1)
 		return o.rc;
 	if ((rc = jobdef_resolve(o.args[0], &uuid)) != 0)
 		return rc;

@@ -48,7 +48,7 @@ logs_cmd(const struct cmd *self, int argc, char **argv)
 		return rc != 0 ? rc : o.rc;
 	flags = FOLLOW_TO_STDOUT | (err ? FOLLOW_STDERR : FOLLOW_STDOUT) |
 	    (follow ? 0 : FOLLOW_ONCE);
-	f = follow_new(flags);
+	f = follow_new(flags, run_fetch);
 	/* Subscribe first: nothing written after run.get is missed. */
 	if (follow && (rc = follow_subscribe(f, o.args[0])) != 0)
 		goto out;

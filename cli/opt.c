@@ -114,6 +114,24 @@ opt_args(struct opts *o, int min, int max)
 	return 0;
 }
 
+/*
+ * Parse the command line of a command that has no options of its own and
+ * takes from min to max positional arguments (in o->args): -1 to go on,
+ * or the exit code the command must return (after --help or a usage
+ * error).
+ */
+int
+opt_plain(struct opts *o, const struct cmd *cmd, int argc, char **argv,
+    int min, int max)
+{
+	opt_init(o, cmd, argc, argv, "", NULL);
+	while (opt_next(o) != -1)
+		;
+	if (o->rc == -1)
+		(void)opt_args(o, min, max);
+	return o->rc;
+}
+
 /* Apply a global option: 0 done, -1 bad value (said), 1 not global. */
 int
 opt_global(int c, const char *arg)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "batchctl.h"
+#include "../lib/pbfield.h"
 
 static json_t	*value(const ProtobufCFieldDescriptor *, const void *);
 
@@ -78,39 +79,6 @@ base64(const ProtobufCBinaryData *b)
 	j = json_string(out);
 	free(out);
 	return j;
-}
-
-/* The size of one element of a repeated field. */
-static size_t
-elem_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-	case PROTOBUF_C_TYPE_FLOAT:
-		return 4;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_ENUM:
-		return sizeof(int);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	}
-	return sizeof(void *);
 }
 
 /* Is f a map<,> (a repeated message named *Entry of key and value)? */
@@ -220,7 +188,7 @@ pbjson_message(const ProtobufCMessage *m)
 				for (j = 0; j < n; j++)
 					json_array_append_new(v, value(f,
 					    *(const char *const *)member +
-					    j * elem_size(f)));
+					    j * pbfield_elem_size(f)));
 			}
 		} else {
 			if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&

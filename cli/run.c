@@ -235,7 +235,7 @@ prepare(struct submit *s, struct follow **f)
 		flags = FOLLOW_STATUS | FOLLOW_STDOUT | FOLLOW_STDERR;
 	else
 		flags = isatty(STDERR_FILENO) ? FOLLOW_SPINNER : 0;
-	*f = follow_new(flags);
+	*f = follow_new(flags, run_fetch);
 	return follow_subscribe(*f, NULL);
 }
 

@@ -421,6 +421,42 @@ struct verb_entry {
 };
 #define VERB_MAX	32	/* entries verb.c may list */
 
+/*
+ * A kind of record named in its workspace (named.c): job definitions,
+ * clusters. NAMED_KIND() makes the table of a record type from its
+ * functions: store_get_P, P_free, wire_size_P, wire_reply_P and
+ * wire_reply_Ps.
+ */
+struct pagepos;
+struct named_kind {
+	const char	*what;		/* in messages: "job definition" */
+	int		 names;		/* DB_*_NAMES: "{ws}/{name}" -> uuid */
+	size_t		 size;		/* of one record */
+	size_t		 ws, name;	/* offsets of its char *ws and *name */
+	int		(*get)(struct txn *, const char *, void *);
+	void		(*free)(void *);
+	size_t		(*wire_size)(const void *);
+	void		(*reply)(struct buf *, const void *);
+	void		(*reply_page)(struct buf *, const char *, void *,
+			    size_t, const struct pagepos *);
+};
+#define NAMED_KIND(var, P, type, what_, names_)				\
+static int P##_nk_get(struct txn *t, const char *u, void *v)		\
+{ return store_get_##P(t, u, v); }					\
+static void P##_nk_free(void *v) { P##_free(v); }			\
+static size_t P##_nk_size(const void *v) { return wire_size_##P(v); }	\
+static void P##_nk_reply(struct buf *b, const void *v)			\
+{ wire_reply_##P(b, v); }						\
+static void P##_nk_page(struct buf *b, const char *ws, void *v,	\
+    size_t n, const struct pagepos *more)				\
+{ wire_reply_##P##s(b, ws, v, n, more); }				\
+const struct named_kind var = {						\
+	.what = what_, .names = names_, .size = sizeof(type),		\
+	.ws = offsetof(type, ws), .name = offsetof(type, name),		\
+	.get = P##_nk_get, .free = P##_nk_free, .wire_size = P##_nk_size, \
+	.reply = P##_nk_reply, .reply_page = P##_nk_page,		\
+}
+
 extern struct config	*cfg;
 extern struct event_base *base;
 
@@ -678,10 +714,20 @@ int	 jobdef_validate_config(const struct jobconfig *, const char *,
 int	 jobdef_validate_cluster(const struct clusterconfig *, const char *,
 	    struct error *);
 void	 jobdef_fill_defaults(struct jobconfig *);
+extern const struct named_kind jobdef_kind;
 extern const struct verb_entry jobdef_create_entry, jobdef_get_entry,
 	    jobdef_list_entry, jobdef_update_entry, jobdef_delete_entry;
 
+/* named.c */
+int	 named_load(struct txn *, const struct named_kind *, const char *,
+	    const char *, const char *, void *, struct error *);
+int	 named_get(struct txn *, const struct named_kind *, struct request *,
+	    struct buf *, struct error *);
+int	 named_list(struct txn *, const struct named_kind *, struct request *,
+	    struct buf *, struct error *);
+
 /* cluster.c */
+extern const struct named_kind cluster_kind;
 int	 cluster_insert(struct txn *, struct cluster *, struct error *);
 int	 cluster_remove(struct txn *, struct cluster *);
 int	 cluster_load(struct txn *, const char *, const char *, const char *,

@@ -13,6 +13,9 @@
 
 #include "batchd.h"
 
+NAMED_KIND(cluster_kind, cluster, struct cluster, "cluster",
+    DB_CLUSTER_NAMES);
+
 /*
  * Load a cluster of workspace ws by uuid, or by name when uuid is NULL.
  * Returns 0 (found), 0 with e set (refused), or a storage error.
@@ -21,36 +24,7 @@ int
 cluster_load(struct txn *t, const char *ws, const char *uuid,
     const char *name, struct cluster *c, struct error *e)
 {
-	char		 id[UUID_LEN + 1];
-	int		 rc;
-
-	if (uuid == NULL && name == NULL) {
-		error_set(e, E_INVALID, "uuid", "uuid or name is required");
-		return 0;
-	}
-	if (uuid == NULL) {
-		rc = store_resolve_name(t, DB_CLUSTER_NAMES, ws, name, id);
-		if (rc == MDB_NOTFOUND)
-			goto notfound;
-		if (rc != 0)
-			return rc;
-		uuid = id;
-	}
-	rc = store_get_cluster(t, uuid, c);
-	if (rc == MDB_NOTFOUND)
-		goto notfound;
-	if (rc != 0)
-		return rc;
-	if (strcmp(c->ws, ws) != 0) {
-		cluster_free(c);
-		goto notfound;
-	}
-	return 0;
-notfound:
-	error_set(e, E_NOT_FOUND, uuid != NULL ? "uuid" : "name",
-	    "cluster '%s' not found in workspace '%s'",
-	    uuid != NULL ? uuid : name, ws);
-	return 0;
+	return named_load(t, &cluster_kind, ws, uuid, name, c, e);
 }
 
 /* Store a new cluster with its name; ALREADY_EXISTS in e if taken. */

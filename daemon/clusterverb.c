@@ -54,16 +54,7 @@ static int
 cluster_get(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
-	struct cluster	c;
-	int		rc;
-
-	memset(&c, 0, sizeof c);
-	if ((rc = cluster_load(t, r->ws, r->uuid, r->name, &c, e)) != 0 ||
-	    e->code != E_OK)
-		return rc;
-	wire_reply_cluster(out, &c);
-	cluster_free(&c);
-	return 0;
+	return named_get(t, &cluster_kind, r, out, e);
 }
 
 const struct verb_entry cluster_get_entry = {
@@ -73,56 +64,12 @@ const struct verb_entry cluster_get_entry = {
 	.object = "uuid",
 };
 
-/*
- * A page of clusters, by name: as many as page_size asks and the reply can
- * carry (wire_list_room()); the next page starts after the last one.
- */
+/* cluster.list: a page of clusters, by name. */
 static int
 cluster_list(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
-	struct cluster	*cl;
-	struct pagepos	 more;
-	char		**uuids, *next;
-	size_t		 n, i, got = 0, room = wire_list_room(r), sz;
-	int		 rc;
-
-	memset(&more, 0, sizeof more);
-	if ((rc = store_scan_names(t, DB_CLUSTER_NAMES, r->ws,
-	    r->page.set ? r->page.name : NULL, r->page_size, &uuids, &n,
-	    &next)) != 0)
-		goto out;
-	more.set = next != NULL;
-	cl = xcalloc(n, sizeof *cl);
-	for (i = 0; i < n; i++) {
-		if ((rc = store_get_cluster(t, uuids[i], &cl[got])) != 0)
-			break;
-		if ((sz = wire_size_cluster(&cl[got])) > room) {
-			if (got == 0)
-				wire_error_too_large(e, "page_token", sz,
-				    r->reply_max, "a cluster is too large to "
-				    "send");
-			cluster_free(&cl[got]);
-			more.set = 1;
-			break;
-		}
-		room -= sz;
-		got++;
-	}
-	if (got > 0)
-		snprintf(more.name, sizeof more.name, "%s", cl[got - 1].name);
-	if (rc == 0 && e->code == E_OK)
-		wire_reply_clusters(out, r->ws, cl, got,
-		    more.set ? &more : NULL);
-	for (i = 0; i < got; i++)
-		cluster_free(&cl[i]);
-	free(cl);
-out:
-	for (i = 0; i < n; i++)
-		free(uuids[i]);
-	free(uuids);
-	free(next);
-	return rc;
+	return named_list(t, &cluster_kind, r, out, e);
 }
 
 const struct verb_entry cluster_list_entry = {

@@ -239,6 +239,9 @@ unmask(struct jobconfig *c, const struct jobconfig *old, const char *p,
 	return 0;
 }
 
+NAMED_KIND(jobdef_kind, jobdef, struct jobdef, "job definition",
+    DB_JOBDEF_NAMES);
+
 /*
  * Load a definition of workspace ws by uuid or, if uuid is NULL, by name.
  * Returns 0 (found), 0 with e set (refused), or a storage error.
@@ -247,36 +250,7 @@ static int
 load(struct txn *t, const char *ws, const char *uuid, const char *name,
     struct jobdef *d, struct error *e)
 {
-	char		 id[UUID_LEN + 1];
-	int		 rc;
-
-	if (uuid == NULL && name == NULL) {
-		error_set(e, E_INVALID, "uuid", "uuid or name is required");
-		return 0;
-	}
-	if (uuid == NULL) {
-		rc = store_resolve_name(t, DB_JOBDEF_NAMES, ws, name, id);
-		if (rc == MDB_NOTFOUND)
-			goto notfound;
-		if (rc != 0)
-			return rc;
-		uuid = id;
-	}
-	rc = store_get_jobdef(t, uuid, d);
-	if (rc == MDB_NOTFOUND)
-		goto notfound;
-	if (rc != 0)
-		return rc;
-	if (strcmp(d->ws, ws) != 0) {
-		jobdef_free(d);
-		goto notfound;
-	}
-	return 0;
-notfound:
-	error_set(e, E_NOT_FOUND, uuid != NULL ? "uuid" : "name",
-	    "job definition '%s' not found in workspace '%s'",
-	    uuid != NULL ? uuid : name, ws);
-	return 0;
+	return named_load(t, &jobdef_kind, ws, uuid, name, d, e);
 }
 
 static int
@@ -359,20 +333,12 @@ const struct verb_entry jobdef_create_entry = {
 	.object = "config",
 };
 
+/* jobdef.get: a definition by uuid or name. */
 static int
 jobdef_get(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
-	struct jobdef	 d;
-	int		 rc;
-
-	memset(&d, 0, sizeof d);
-	if ((rc = load(t, r->ws, r->uuid, r->name, &d, e)) != 0 ||
-	    e->code != E_OK)
-		return rc;
-	wire_reply_jobdef(out, &d);
-	jobdef_free(&d);
-	return 0;
+	return named_get(t, &jobdef_kind, r, out, e);
 }
 
 const struct verb_entry jobdef_get_entry = {
@@ -382,57 +348,12 @@ const struct verb_entry jobdef_get_entry = {
 	.object = "uuid",
 };
 
-/*
- * A page of definitions, by name: as many as page_size asks and the reply
- * can carry (wire_list_room()); the next page starts after the last one.
- */
+/* jobdef.list: a page of definitions, by name. */
 static int
 jobdef_list(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
-	struct jobdef	*defs;
-	struct pagepos	 more;
-	char		**uuids, *next;
-	size_t		 n, i, got = 0, room = wire_list_room(r), sz;
-	int		 rc;
-
-	memset(&more, 0, sizeof more);
-	if ((rc = store_scan_names(t, DB_JOBDEF_NAMES, r->ws,
-	    r->page.set ? r->page.name : NULL, r->page_size, &uuids, &n,
-	    &next)) != 0)
-		goto out;
-	more.set = next != NULL;
-	defs = xcalloc(n, sizeof *defs);
-	for (i = 0; i < n; i++) {
-		if ((rc = store_get_jobdef(t, uuids[i], &defs[got])) != 0)
-			break;
-		if ((sz = wire_size_jobdef(&defs[got])) > room) {
-			if (got == 0)
-				wire_error_too_large(e, "page_token", sz,
-				    r->reply_max, "a job definition is too "
-				    "large to send");
-			jobdef_free(&defs[got]);
-			more.set = 1;
-			break;
-		}
-		room -= sz;
-		got++;
-	}
-	if (got > 0)
-		snprintf(more.name, sizeof more.name, "%s",
-		    defs[got - 1].name);
-	if (rc == 0 && e->code == E_OK)
-		wire_reply_jobdefs(out, r->ws, defs, got,
-		    more.set ? &more : NULL);
-	for (i = 0; i < got; i++)
-		jobdef_free(&defs[i]);
-	free(defs);
-out:
-	for (i = 0; i < n; i++)
-		free(uuids[i]);
-	free(uuids);
-	free(next);
-	return rc;
+	return named_list(t, &jobdef_kind, r, out, e);
 }
 
 const struct verb_entry jobdef_list_entry = {

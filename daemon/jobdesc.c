@@ -71,6 +71,95 @@ s3_settings(struct buf *b, char **cause)
 }
 
 /*
+ * The [plugin.NAME] settings, as "setting.NAME.key"; then the settings of
+ * the [instance.TYPE] section of instance_type (if any) for its backend
+ * bname (the shim takes the last of equal keys, so the instance type's win).
+ */
+static void
+plugin_settings(struct buf *b, const char *instance_type, const char *bname)
+{
+	char	*s, *pre;
+	size_t	 i, plen;
+
+	for (i = 0; i < cfg->sections.n; i++) {
+		if (strncmp(cfg->sections.v[i].key, "plugin.", 7) != 0)
+			continue;
+		xasprintf(&s, SHIM_SETTING "%s", cfg->sections.v[i].key + 7);
+		job_kv(b, s, cfg->sections.v[i].value);
+		free(s);
+	}
+	if (instance_type == NULL)
+		return;
+	xasprintf(&pre, "instance.%s.", instance_type);
+	plen = strlen(pre);
+	for (i = 0; i < cfg->sections.n; i++) {
+		if (strncmp(cfg->sections.v[i].key, pre, plen) != 0)
+			continue;
+		xasprintf(&s, SHIM_SETTING "%s.%s", bname,
+		    cfg->sections.v[i].key + plen);
+		job_kv(b, s, cfg->sections.v[i].value);
+		free(s);
+	}
+	free(pre);
+}
+
+/*
+ * The job's secrets (masked in its output: secret env values, the source
+ * token), its identity and its limits.
+ */
+static void
+job_limits(struct buf *b, const struct run *r, const struct jobident *id,
+    const char *cgroup_parent)
+{
+	const struct jobconfig	*c = &r->config;
+	size_t			 i;
+
+	for (i = 0; i < c->env.n; i++)
+		if (config_env_secret(c->env.v[i].key) &&
+		    *c->env.v[i].value != '\0')
+			job_kv(b, SHIM_SECRET, c->env.v[i].value);
+	job_kv(b, SHIM_SECRET, c->source.token);
+	if (id->set) {
+		job_num(b, SHIM_UID, id->uid);
+		job_num(b, SHIM_GID, id->gid);
+	}
+	if (cfg->quota_log_bytes_per_run != 0) {
+		job_num(b, SHIM_LOG_QUOTA, cfg->quota_log_bytes_per_run);
+		job_num(b, SHIM_LOG_USED, r->log_bytes);
+	}
+	job_num(b, SHIM_LIMIT_NOFILE, cfg->job_limit_nofile);
+	job_num(b, SHIM_LIMIT_AS, cfg->job_limit_as);
+	job_num(b, SHIM_LIMIT_CPU, cfg->job_limit_cpu);
+	if (cgroup_parent[0] != '\0')
+		job_kv(b, SHIM_CGROUP_PARENT, cgroup_parent);
+	job_num(b, SHIM_LIMIT_MEMORY, cfg->job_limit_memory);
+	job_num(b, SHIM_LIMIT_PIDS, cfg->job_limit_pids);
+	job_num(b, SHIM_LIMIT_CPU_MILLICORES, cfg->job_limit_cpu_millicores);
+}
+
+/* Copy b into a new memfd at offset 0: its fd, or -1 with *cause. */
+static int
+job_memfd(const struct buf *b, char **cause)
+{
+	size_t	off;
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = memfd_create("batchd-job", MFD_CLOEXEC)) == -1) {
+		xasprintf(cause, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	for (off = 0; off < b->len; off += (size_t)n)
+		if ((n = pwrite(fd, b->p + off, b->len - off, (off_t)off)) <= 0) {
+			xasprintf(cause, "job description: %s",
+			    n == 0 ? "short write" : strerror(errno));
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/*
  * Describe attempt r for its shim in *fdp, a memfd at offset 0 (it may
  * hold a token, so it is never a file, and a dispatch makes one inode
  * less): NUL-separated "key=value" entries, the plugins to use, their
@@ -85,9 +174,6 @@ jobdesc_write(const struct run *r, const struct jobident *id,
 	const char		*src = NULL, *runner, *backend, *bname;
 	struct buf		 b = { 0 };
 	char			*s;
-	size_t			 i, off;
-	ssize_t			 n;
-	int			 fd, rc = 0;
 
 	*fdp = -1;
 	if (r->sql == NULL && (src = plugin_source(c->source.type)) == NULL) {
@@ -139,75 +225,11 @@ jobdesc_write(const struct run *r, const struct jobident *id,
 	job_kv(&b, SHIM_PLUGIN_SOURCE, src);
 	job_kv(&b, SHIM_PLUGIN_RUNNER, runner);
 	job_kv(&b, SHIM_PLUGIN_BACKEND, backend);
-	/*
-	 * [plugin.NAME] settings, as "setting.NAME.key"; then the settings of
-	 * the cluster's [instance.TYPE] for its backend (the shim takes the
-	 * last of equal keys, so the instance type's win).
-	 */
-	for (i = 0; i < cfg->sections.n; i++) {
-		if (strncmp(cfg->sections.v[i].key, "plugin.", 7) != 0)
-			continue;
-		xasprintf(&s, SHIM_SETTING "%s", cfg->sections.v[i].key + 7);
-		job_kv(&b, s, cfg->sections.v[i].value);
-		free(s);
+	plugin_settings(&b, r->instance_type, bname);
+	if (c->source.type != SRC_S3 || s3_settings(&b, cause) == 0) {
+		job_limits(&b, r, id, cgroup_parent);
+		*fdp = job_memfd(&b, cause);
 	}
-	if (r->instance_type != NULL) {
-		char	*pre;
-		size_t	 plen;
-
-		xasprintf(&pre, "instance.%s.", r->instance_type);
-		plen = strlen(pre);
-		for (i = 0; i < cfg->sections.n; i++) {
-			if (strncmp(cfg->sections.v[i].key, pre, plen) != 0)
-				continue;
-			xasprintf(&s, SHIM_SETTING "%s.%s", bname,
-			    cfg->sections.v[i].key + plen);
-			job_kv(&b, s, cfg->sections.v[i].value);
-			free(s);
-		}
-		free(pre);
-	}
-	if (c->source.type == SRC_S3 && s3_settings(&b, cause) == -1) {
-		rc = -1;
-		goto out;
-	}
-	for (i = 0; i < c->env.n; i++)
-		if (config_env_secret(c->env.v[i].key) &&
-		    *c->env.v[i].value != '\0')
-			job_kv(&b, SHIM_SECRET, c->env.v[i].value);
-	job_kv(&b, SHIM_SECRET, c->source.token);
-	if (id->set) {
-		job_num(&b, SHIM_UID, id->uid);
-		job_num(&b, SHIM_GID, id->gid);
-	}
-	if (cfg->quota_log_bytes_per_run != 0) {
-		job_num(&b, SHIM_LOG_QUOTA, cfg->quota_log_bytes_per_run);
-		job_num(&b, SHIM_LOG_USED, r->log_bytes);
-	}
-	job_num(&b, SHIM_LIMIT_NOFILE, cfg->job_limit_nofile);
-	job_num(&b, SHIM_LIMIT_AS, cfg->job_limit_as);
-	job_num(&b, SHIM_LIMIT_CPU, cfg->job_limit_cpu);
-	if (cgroup_parent[0] != '\0')
-		job_kv(&b, SHIM_CGROUP_PARENT, cgroup_parent);
-	job_num(&b, SHIM_LIMIT_MEMORY, cfg->job_limit_memory);
-	job_num(&b, SHIM_LIMIT_PIDS, cfg->job_limit_pids);
-	job_num(&b, SHIM_LIMIT_CPU_MILLICORES, cfg->job_limit_cpu_millicores);
-
-	if ((fd = memfd_create("batchd-job", MFD_CLOEXEC)) == -1) {
-		xasprintf(cause, "memfd_create: %s", strerror(errno));
-		rc = -1;
-		goto out;
-	}
-	for (off = 0; off < b.len; off += (size_t)n)
-		if ((n = pwrite(fd, b.p + off, b.len - off, (off_t)off)) <= 0) {
-			xasprintf(cause, "job description: %s",
-			    n == 0 ? "short write" : strerror(errno));
-			close(fd);
-			rc = -1;
-			goto out;
-		}
-	*fdp = fd;
-out:
 	buf_free(&b);
-	return rc;
+	return *fdp == -1 ? -1 : 0;
 }

@@ -55,8 +55,12 @@ private_dir(const char *dir, mode_t mode)
 	}
 }
 
-int
-main(int argc, char **argv)
+/*
+ * Read the command line into *path and *check: -1 to go on, else the exit
+ * code (--version, --help, a usage error).
+ */
+static int
+parse_args(int argc, char **argv, const char **path, int *check)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -65,17 +69,15 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*path = NULL;
-	char		*cause = NULL, *runs;
-	int		 ch, check = 0;
+	int	ch;
 
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'C':
-			check = 1;
+			*check = 1;
 			break;
 		case 'V':
 			printf("batchd %s\n", BATCHD_VERSION);
@@ -92,26 +94,36 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if ((cfg = config_load(path, &cause)) == NULL) {
+	return -1;
+}
+
+/* --check-config: print the effective configuration; the exit code. */
+static int
+check_config(void)
+{
+	char	*cause = NULL;
+
+	if (config_resolve(cfg, &cause) == -1) {
 		fprintf(stderr, "batchd: %s\n", cause);
 		free(cause);
+		config_free(cfg);
 		return EXIT_CONFIG;
 	}
-	if (check) {
-		if (config_resolve(cfg, &cause) == -1) {
-			fprintf(stderr, "batchd: %s\n", cause);
-			free(cause);
-			config_free(cfg);
-			return EXIT_CONFIG;
-		}
-		config_print(cfg);
-		config_free(cfg);
-		return 0;
-	}
-	log_init(cfg->log_level);
-	umask(077);
+	config_print(cfg);
+	config_free(cfg);
+	return 0;
+}
 
-	loop_init();
+/*
+ * The data directory and the workspace root made, every configured path
+ * made absolute, and the data directory (with runs/ when jobs run as other
+ * users) given its mode.
+ */
+static void
+data_dirs(void)
+{
+	char	*cause = NULL, *runs;
+
 	if (mkdir_p(cfg->data_dir, 0700) == -1 ||
 	    mkdir_p(cfg->workspace_root, 0755) == -1)
 		fatal_code(EXIT_STORAGE, "creating %s or %s failed",
@@ -132,6 +144,17 @@ main(int argc, char **argv)
 		private_dir(runs, 0711);
 		free(runs);
 	}
+}
+
+/*
+ * Storage opened and recovered before anything is subscribed, then the
+ * HTTP listener and the bus; systemd is told when batchd serves.
+ */
+static void
+start(void)
+{
+	char	*cause = NULL;
+
 	if (store_open(cfg->data_dir, cfg->lmdb_map_size, &cause) == -1)
 		fatal_code(EXIT_STORAGE, "%s", cause);
 	if (plugin_init(&cause) == -1)
@@ -148,9 +171,12 @@ main(int argc, char **argv)
 	notify_init();
 	bus_start(api_message);
 	notify_send("READY=1\nSTATUS=serving");
+}
 
-	loop_run();
-
+/* Everything start() set up, stopped and freed; the store flushed first. */
+static void
+stop(void)
+{
 	log_info("shutting down");
 	notify_send("STOPPING=1");
 	http_stop();
@@ -168,5 +194,31 @@ main(int argc, char **argv)
 	loop_free();
 	config_free(cfg);
 	log_info("stopped");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*path = NULL;
+	char		*cause = NULL;
+	int		 rc, check = 0;
+
+	if ((rc = parse_args(argc, argv, &path, &check)) != -1)
+		return rc;
+	if ((cfg = config_load(path, &cause)) == NULL) {
+		fprintf(stderr, "batchd: %s\n", cause);
+		free(cause);
+		return EXIT_CONFIG;
+	}
+	if (check)
+		return check_config();
+	log_init(cfg->log_level);
+	umask(077);
+
+	loop_init();
+	data_dirs();
+	start();
+	loop_run();
+	stop();
 	return 0;
 }

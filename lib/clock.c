@@ -1,6 +1,7 @@
 /*
- * clock.c: the monotonic clock, compiled into batchd and batchd-shim
- * (durations and deadlines; wall-clock time is batchd's now_ms()).
+ * clock.c: the monotonic clock, compiled into batchd, batchd-shim,
+ * batchctl and the Slurm backend (durations and deadlines; wall-clock time
+ * is batchd's now_ms()).
  */
 #include <time.h>
 

@@ -84,7 +84,8 @@ def main():
         out.append(".El")
     if tail:
         out += [".Sh SECTIONS", "Settings of one plugin, and of the clusters "
-                "of one instance type:", ".Bd -literal"]
+                "of one instance type (for their backend; they win over",
+                "its [plugin.NAME] settings):", ".Bd -literal"]
         out += [esc(t) for t in tail]
         out.append(".Ed")
     out += [".Sh ENVIRONMENT", "Every key can be set by",

@@ -85,9 +85,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "plugin.h"
 #include "words.h"
 
@@ -131,16 +131,6 @@ struct slurm {
 	void		(*tell)(const char *);	/* job->note */
 };
 
-/* Milliseconds of the monotonic clock. */
-static int64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Setting key, or def when unset or empty. */
 static const char *
 set_or(const struct batchd_job *job, const char *key, const char *def)
@@ -167,66 +157,57 @@ set_num(const struct batchd_job *job, const char *key, long def, long min)
 /* ------------------------------------------------------------ the tools */
 
 /*
- * Run argv (a tool; PATH from s->env) as uid:gid (uid (uid_t)-1: as we
- * are), stdin /dev/null, within limit_ms. Its stdout goes to out (NUL-
- * terminated, truncated), its stderr's first line to msg. Returns the
- * wait status, or -1 when it could not run or was killed for taking too
- * long (msg says which).
+ * In tool()'s child: argv run as uid:gid (uid (uid_t)-1: as we are), stdin
+ * /dev/null, stdout into o[1] and stderr into e[1]. Never returns.
+ */
+static void __attribute__((noreturn))
+tool_exec(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
+    const int *o, const int *e)
+{
+	sigset_t	none;
+	int		fd, sig;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
+	    dup2(fd, 0) == -1 || dup2(o[1], 1) == -1 ||
+	    dup2(e[1], 2) == -1)
+		_exit(127);
+	syscall(SYS_close_range, 3U, ~0U, 0U);
+	if (uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
+	    setgid(gid) == -1 || setuid(uid) == -1)) {
+		dprintf(2, "running as %u:%u: %s\n", (unsigned)uid,
+		    (unsigned)gid, strerror(errno));
+		_exit(126);
+	}
+	execvpe(argv[0], argv, s->env);
+	dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/*
+ * Read the tool's stdout (fd[0]) into out and its stderr (fd[1]) into err
+ * until both end, each NUL-terminated and truncated to its size (the rest
+ * is read and dropped), or until the deadline: then the tool (pid) is
+ * killed and 1 returned; else 0. Closes both fds.
  */
 static int
-tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
-    int64_t limit_ms, char *out, size_t outlen, char *msg, size_t msglen)
+tool_read(pid_t pid, const int *fd, int64_t deadline, char *out,
+    size_t outlen, char *err, size_t errlen)
 {
 	struct pollfd	 pfd[2];
-	char		 ebuf[1024], junk[4096], *nl;
+	char		 junk[4096];
 	size_t		 no = 0, ne = 0;
-	int		 o[2], e[2], st, fd, sig, i, open_fds = 2, killed = 0;
-	int64_t		 deadline = mono_ms() + limit_ms, left;
+	int		 i, open_fds = 2, killed = 0;
+	int64_t		 left;
 	ssize_t		 n;
-	pid_t		 pid;
 
-	out[0] = msg[0] = '\0';
-	if (pipe2(o, O_CLOEXEC) == -1)
-		goto fail;
-	if (pipe2(e, O_CLOEXEC) == -1) {
-		close(o[0]);
-		close(o[1]);
-		goto fail;
+	for (i = 0; i < 2; i++) {
+		pfd[i].fd = fd[i];
+		pfd[i].events = POLLIN;
 	}
-	if ((pid = fork()) == -1) {
-		for (i = 0; i < 2; i++) {
-			close(o[i]);
-			close(e[i]);
-		}
-		goto fail;
-	}
-	if (pid == 0) {
-		sigset_t	none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
-		if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
-		    dup2(fd, 0) == -1 || dup2(o[1], 1) == -1 ||
-		    dup2(e[1], 2) == -1)
-			_exit(127);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		if (uid != (uid_t)-1 && (setgroups(0, NULL) == -1 ||
-		    setgid(gid) == -1 || setuid(uid) == -1)) {
-			dprintf(2, "running as %u:%u: %s\n", (unsigned)uid,
-			    (unsigned)gid, strerror(errno));
-			_exit(126);
-		}
-		execvpe(argv[0], argv, s->env);
-		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(o[1]);
-	close(e[1]);
-	pfd[0].fd = o[0];
-	pfd[1].fd = e[0];
-	pfd[0].events = pfd[1].events = POLLIN;
 	while (open_fds > 0) {
 		if ((left = deadline - mono_ms()) <= 0) {
 			kill(pid, SIGKILL);
@@ -239,9 +220,9 @@ tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
 			break;
 		}
 		for (i = 0; i < 2; i++) {
-			char	*b = i == 0 ? out : ebuf;
+			char	*b = i == 0 ? out : err;
 			size_t	*nb = i == 0 ? &no : &ne;
-			size_t	 cap = i == 0 ? outlen : sizeof ebuf;
+			size_t	 cap = i == 0 ? outlen : errlen;
 
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
@@ -260,10 +241,52 @@ tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
 			open_fds--;
 		}
 	}
-	close(o[0]);
-	close(e[0]);
+	close(fd[0]);
+	close(fd[1]);
 	out[no] = '\0';
-	ebuf[ne] = '\0';
+	err[ne] = '\0';
+	return killed;
+}
+
+/*
+ * Run argv (a tool; PATH from s->env) as uid:gid (uid (uid_t)-1: as we
+ * are), stdin /dev/null, within limit_ms. Its stdout goes to out (NUL-
+ * terminated, truncated), its stderr's first line to msg. Returns the
+ * wait status, or -1 when it could not run or was killed for taking too
+ * long (msg says which).
+ */
+static int
+tool(const struct slurm *s, char *const *argv, uid_t uid, gid_t gid,
+    int64_t limit_ms, char *out, size_t outlen, char *msg, size_t msglen)
+{
+	char		 ebuf[1024], *nl;
+	int		 o[2], e[2], rd[2], st, i, killed;
+	int64_t		 deadline = mono_ms() + limit_ms;
+	ssize_t		 n;
+	pid_t		 pid;
+
+	out[0] = msg[0] = '\0';
+	if (pipe2(o, O_CLOEXEC) == -1)
+		goto fail;
+	if (pipe2(e, O_CLOEXEC) == -1) {
+		close(o[0]);
+		close(o[1]);
+		goto fail;
+	}
+	if ((pid = fork()) == -1) {
+		for (i = 0; i < 2; i++) {
+			close(o[i]);
+			close(e[i]);
+		}
+		goto fail;
+	}
+	if (pid == 0)
+		tool_exec(s, argv, uid, gid, o, e);
+	close(o[1]);
+	close(e[1]);
+	rd[0] = o[0];
+	rd[1] = e[0];
+	killed = tool_read(pid, rd, deadline, out, outlen, ebuf, sizeof ebuf);
 	while (waitpid(pid, &st, 0) == -1)
 		if (errno != EINTR) {
 			st = -1;
@@ -561,25 +584,21 @@ opt(char ***v, size_t *n, const char *key, const char *value)
 }
 
 /*
- * Write the script, submit it with sbatch and keep the job id; see the top
- * of the file.
+ * The backend's state for a job whose output goes to out_fd and err_fd:
+ * its settings, the tools and their environment. NULL with err when out
+ * of memory.
  */
-static int
-start(const struct batchd_job *job, char *const *argv, const char *in,
-    int out_fd, int err_fd, void **handle, char *err, size_t errlen)
+static struct slurm *
+slurm_new(const struct batchd_job *job, int out_fd, int err_fd, char *err,
+    size_t errlen)
 {
-	static const char *const opts[] = { "partition", "account", "qos" };
-	struct slurm	 *s;
-	char		  dir[4096], script[4200], path[4200], res[256];
-	char		  msg[512], num[32], name[128], *po = NULL, *pe = NULL;
-	char		**sv = NULL;
-	const char	 *conf, *v;
-	size_t		  nsv = 0, i;
-	int		  st, fd, n;
+	struct slurm	*s;
+	const char	*conf;
+	int		 n;
 
 	if ((s = calloc(1, sizeof *s)) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	s->s[0].fd = s->s[1].fd = -1;
 	s->s[0].pipe = out_fd;
@@ -606,85 +625,137 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	    NULL || (s->scancel = strdup(set_or(job, "scancel", "scancel"))) ==
 	    NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		slurm_free(s);
+		return NULL;
 	}
+	return s;
+}
 
-	/* {attempt}/slurm: the script and the job's output, the job's own. */
+/*
+ * {attempt}/slurm, the job's own: the batch script for argv and in (its
+ * path into script) and the names of the job's output files, whose
+ * supervisor pipes are made non-blocking. 0, or -1 with err.
+ */
+static int
+slurm_files(struct slurm *s, const struct batchd_job *job,
+    char *const *argv, const char *in, char *script, size_t scriptlen,
+    char *err, size_t errlen)
+{
+	char	dir[4096], path[4200];
+	int	i;
+
 	snprintf(dir, sizeof dir, "%s/../slurm", job->workdir);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		goto fail;
+		return -1;
 	}
 	if (job->uid != (uid_t)-1 && chown(dir, job->uid, job->gid) == -1) {
 		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
-		goto fail;
+		return -1;
 	}
-	snprintf(script, sizeof script, "%s/job.sh", dir);
+	snprintf(script, scriptlen, "%s/job.sh", dir);
 	if (write_script(job, argv, in, script, err, errlen) == -1)
-		goto fail;
+		return -1;
 	if (job->uid != (uid_t)-1 && chown(script, job->uid, job->gid) ==
 	    -1) {
 		snprintf(err, errlen, "chown %s: %s", script, strerror(errno));
-		goto fail;
+		return -1;
 	}
 	for (i = 0; i < 2; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, i == 0 ? "stdout" :
 		    "stderr");
 		if ((s->s[i].path = strdup(path)) == NULL) {
 			snprintf(err, errlen, "out of memory");
-			goto fail;
+			return -1;
 		}
 		/* The supervisor reads these: see pump(). */
 		fcntl(s->s[i].pipe, F_SETFL,
 		    fcntl(s->s[i].pipe, F_GETFL) | O_NONBLOCK);
 		fcntl(s->s[i].pipe, F_SETPIPE_SZ, 1 << 20);
 	}
+	return 0;
+}
 
+/*
+ * The sbatch command line that submits script into *sv (words_free()),
+ * see the top of the file. 0, or -1 with err.
+ */
+static int
+sbatch_argv(const struct slurm *s, const struct batchd_job *job,
+    const char *script, char ***sv, char *err, size_t errlen)
+{
+	static const char *const opts[] = { "partition", "account", "qos" };
+	char		 num[32], name[128], *po = NULL, *pe = NULL;
+	const char	*v;
+	size_t		 nsv = 0, i;
+	int		 rc = -1;
+
+	*sv = NULL;
 	snprintf(num, sizeof num, "%u", job->workers > 0 ? job->workers : 1);
 	snprintf(name, sizeof name, "batchd-%s-%u", job->run_uuid,
 	    job->attempt);
 	if ((po = no_patterns(s->s[0].path)) == NULL ||
 	    (pe = no_patterns(s->s[1].path)) == NULL ||
-	    words_split(set_or(job, "sbatch", "sbatch"), &sv, &nsv) == -1 ||
+	    words_split(set_or(job, "sbatch", "sbatch"), sv, &nsv) == -1 ||
 	    nsv == 0 ||
-	    words_add(&sv, &nsv, "--parsable") == -1 ||
-	    opt(&sv, &nsv, "job-name", name) == -1 ||
-	    opt(&sv, &nsv, "ntasks", num) == -1 ||
-	    opt(&sv, &nsv, "output", po) == -1 ||
-	    opt(&sv, &nsv, "error", pe) == -1 ||
-	    opt(&sv, &nsv, "chdir", job->workdir) == -1 ||
-	    opt(&sv, &nsv, "export", "ALL") == -1 ||
-	    words_add(&sv, &nsv, "--no-requeue") == -1) {
+	    words_add(sv, &nsv, "--parsable") == -1 ||
+	    opt(sv, &nsv, "job-name", name) == -1 ||
+	    opt(sv, &nsv, "ntasks", num) == -1 ||
+	    opt(sv, &nsv, "output", po) == -1 ||
+	    opt(sv, &nsv, "error", pe) == -1 ||
+	    opt(sv, &nsv, "chdir", job->workdir) == -1 ||
+	    opt(sv, &nsv, "export", "ALL") == -1 ||
+	    words_add(sv, &nsv, "--no-requeue") == -1) {
 		snprintf(err, errlen, "out of memory, or sbatch does not "
 		    "split into words");
-		goto fail;
+		goto out;
 	}
 	if (job->timeout_s > 0) {
 		snprintf(num, sizeof num, "%u", (job->timeout_s + 59) / 60);
-		if (opt(&sv, &nsv, "time", num) == -1)
+		if (opt(sv, &nsv, "time", num) == -1)
 			goto nomem;
 	}
 	for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
 		if ((v = job->setting(opts[i])) != NULL && *v != '\0' &&
-		    opt(&sv, &nsv, opts[i], v) == -1)
+		    opt(sv, &nsv, opts[i], v) == -1)
 			goto nomem;
-	if (words_split(set_or(job, "sbatch_args", ""), &sv, &nsv) == -1) {
+	if (words_split(set_or(job, "sbatch_args", ""), sv, &nsv) == -1) {
 		snprintf(err, errlen, "sbatch_args do not split into words");
-		goto fail;
+		goto out;
 	}
-	if (words_add(&sv, &nsv, script) == -1)
+	if (words_add(sv, &nsv, script) == -1)
 		goto nomem;
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+out:
+	free(po);
+	free(pe);
+	return rc;
+}
+
+/*
+ * Submit script with sv (sbatch), then remove it; keep the job id in s
+ * and {attempt}/slurm.jobid. 0, or -1 with err.
+ */
+static int
+submit(struct slurm *s, const struct batchd_job *job, char *const *sv,
+    const char *script, char *err, size_t errlen)
+{
+	char	res[256], msg[512], path[4200];
+	int	st, fd, n;
 
 	st = tool(s, sv, job->uid, job->gid, s->tool_ms, res, sizeof res, msg,
 	    sizeof msg);
 	unlink(script);		/* Slurm has it; it holds the environment */
 	if (st == -1) {
 		snprintf(err, errlen, "sbatch: %s", msg);
-		goto fail;
+		return -1;
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		snprintf(err, errlen, "sbatch: %s", msg);
-		goto fail;
+		return -1;
 	}
 	for (n = 0; isdigit((unsigned char)res[n]) &&
 	    n < (int)sizeof s->id - 1; n++)
@@ -692,7 +763,7 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	s->id[n] = '\0';
 	if (n == 0) {
 		snprintf(err, errlen, "sbatch printed no job id: %.64s", res);
-		goto fail;
+		return -1;
 	}
 	snprintf(path, sizeof path, "%s/../slurm.jobid", job->workdir);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -700,21 +771,36 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 		dprintf(fd, "%s\n", s->id);
 		close(fd);
 	}
+	return 0;
+}
+
+/*
+ * Write the script, submit it with sbatch and keep the job id; see the top
+ * of the file.
+ */
+static int
+start(const struct batchd_job *job, char *const *argv, const char *in,
+    int out_fd, int err_fd, void **handle, char *err, size_t errlen)
+{
+	struct slurm	 *s;
+	char		  script[4200];
+	char		**sv = NULL;
+
+	if ((s = slurm_new(job, out_fd, err_fd, err, errlen)) == NULL)
+		return -1;
+	if (slurm_files(s, job, argv, in, script, sizeof script, err,
+	    errlen) == -1 ||
+	    sbatch_argv(s, job, script, &sv, err, errlen) == -1 ||
+	    submit(s, job, sv, script, err, errlen) == -1) {
+		words_free(sv);
+		slurm_free(s);
+		return -1;
+	}
 	s->interval_ms = POLL_MIN_MS;
 	s->next_ms = mono_ms() + POLL_MIN_MS;
 	words_free(sv);
-	free(po);
-	free(pe);
 	*handle = s;
 	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-fail:
-	words_free(sv);
-	free(po);
-	free(pe);
-	slurm_free(s);
-	return -1;
 }
 
 /* The value of KEY= in scontrol's one-line output, into v ("" if none). */

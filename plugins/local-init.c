@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batchsched.h"
 #include "local.h"
 
 static void
@@ -263,7 +264,7 @@ fresh_at(const char *root, const char *path, const char *type,
 }
 
 /*
- * Build the generic part of the job's file system (see the head comment)
+ * Build the generic part of the job's file system (backend_local.c's head comment)
  * in DIR/root, a fresh tmpfs, in our own mount namespace. 0 or -1 with
  * err.
  */
@@ -425,16 +426,6 @@ own_fds(struct spawn *sp)
 	syscall(SYS_close_range, 4U, ~0U, 0U);
 }
 
-/* init only waits: its wakeups must not preempt the job (as the shim's). */
-static void
-batch_policy(void)
-{
-	struct sched_param	sp;
-
-	memset(&sp, 0, sizeof sp);
-	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
-}
-
 /*
  * Every signal's disposition to SIG_DFL, in init while it waits for the
  * start (it blocks them all and takes them with sigwaitinfo()), so that
@@ -542,20 +533,85 @@ local_gone(int fd)
 	return fd != -1 && poll(&pfd, 1, 0) == 1;
 }
 
-/* pid 1 of the job's namespaces (see the head comment). Never returns. */
-int
-local_init(void *arg)
+/*
+ * The attempt's cgroup, with the limits (one that cannot hold fails the
+ * start with cg_create's message), and init in it, so that all it starts
+ * is. Here rather than on the supervisor's way to the fetch; not later:
+ * /sys/fs/cgroup is not there after the pivot. 0 or -1 with err.
+ */
+static int
+enter_cgroup(const struct spawn *sp, char *err, size_t errlen)
 {
-	struct spawn	*sp = arg;
 	struct cg	*cg;
+
+	if (sp->l->cgparent == NULL)
+		return 0;
+	cg = cg_create(sp->l->cgparent, sp->l->cgname, &sp->l->lim, err,
+	    errlen);
+	if (cg == NULL && err[0] != '\0')
+		return -1;
+	if (cg != NULL && cg_enter(cg) == -1)
+		return local_fail(err, errlen, "entering the attempt's cgroup "
+		    "%s", sp->l->cgname);
+	return 0;
+}
+
+/*
+ * Once the job runs: pass SIGTERM, SIGINT and SIGHUP on to every process
+ * of the namespace, reap every orphan, and when the job exits report its
+ * status and what all reaped used, and exit. Every signal stays blocked
+ * (as across the clone): init takes them here. Never returns.
+ */
+static void
+wait_job(const struct spawn *sp, pid_t job)
+{
 	struct report	 r;
 	struct rusage	 ru;
 	siginfo_t	 si;
 	sigset_t	 all;
-	mode_t		 um;
-	pid_t		 job, pid;
-	size_t		 ssize = CHILD_STACK, i;
+	pid_t		 pid;
 	int		 st;
+
+	sigfillset(&all);
+	for (;;) {
+		if (sigwaitinfo(&all, &si) == -1)
+			continue;
+		if (si.si_signo == SIGTERM || si.si_signo == SIGINT ||
+		    si.si_signo == SIGHUP) {
+			kill(-1, si.si_signo);	/* all but us */
+			continue;
+		}
+		if (si.si_signo != SIGCHLD)
+			continue;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (pid != job)
+				continue;
+			memset(&r, 0, sizeof r);
+			r.what = REP_EXITED;
+			r.status = st;
+			if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+				r.user_us = (int64_t)ru.ru_utime.tv_sec *
+				    1000000 + ru.ru_utime.tv_usec;
+				r.sys_us = (int64_t)ru.ru_stime.tv_sec *
+				    1000000 + ru.ru_stime.tv_usec;
+				r.maxrss_kb = ru.ru_maxrss;
+			}
+			local_report(sp->sock, &r);
+			/* The kernel kills the rest of the namespace. */
+			_exit(0);
+		}
+	}
+}
+
+/* pid 1 of the job's namespaces (backend_local.c's head comment). Never returns. */
+int
+local_init(void *arg)
+{
+	struct spawn	*sp = arg;
+	struct report	 r;
+	mode_t		 um;
+	pid_t		 job;
+	size_t		 ssize = CHILD_STACK, i;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (local_gone(sp->shim))	/* before the line above */
@@ -564,21 +620,8 @@ local_init(void *arg)
 	own_fds(sp);
 	memset(&r, 0, sizeof r);
 	r.what = REP_FAILED;
-	/* First, here rather than on the supervisor's way to the fetch:
-	 * the cgroup, with the limits (one that cannot hold fails the
-	 * start with cg_create's message); all init starts is in it. Not
-	 * later: /sys/fs/cgroup is not there after the pivot. */
-	if (sp->l->cgparent != NULL) {
-		cg = cg_create(sp->l->cgparent, sp->l->cgname, &sp->l->lim,
-		    r.text, sizeof r.text);
-		if (cg == NULL && r.text[0] != '\0')
-			goto failed;
-		if (cg != NULL && cg_enter(cg) == -1) {
-			local_fail(r.text, sizeof r.text, "entering the attempt's "
-			    "cgroup %s", sp->l->cgname);
-			goto failed;
-		}
-	}
+	if (enter_cgroup(sp, r.text, sizeof r.text) == -1)
+		goto failed;
 	if (sp->userns && map_ids(sp, r.text, sizeof r.text) == -1)
 		goto failed;
 	/* Off the way from the start to the job's exec (each is a system
@@ -617,47 +660,20 @@ local_init(void *arg)
 	close(sp->out);
 	close(sp->err);
 	prctl(PR_SET_NAME, "batchd-init");
-	batch_policy();		/* after the job's clone: it keeps its own */
+	/* init only waits: its wakeups must not preempt the job (as the
+	 * shim's); after the job's clone, which keeps its own policy. */
+	batchsched_self();
 	r.what = REP_STARTED;
 	local_report(sp->sock, &r);
 
-	/* Every signal stays blocked (as across the clone): wait for them. */
-	sigfillset(&all);
-	for (;;) {
-		if (sigwaitinfo(&all, &si) == -1)
-			continue;
-		if (si.si_signo == SIGTERM || si.si_signo == SIGINT ||
-		    si.si_signo == SIGHUP) {
-			kill(-1, si.si_signo);	/* all but us */
-			continue;
-		}
-		if (si.si_signo != SIGCHLD)
-			continue;
-		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-			if (pid != job)
-				continue;
-			memset(&r, 0, sizeof r);
-			r.what = REP_EXITED;
-			r.status = st;
-			if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-				r.user_us = (int64_t)ru.ru_utime.tv_sec *
-				    1000000 + ru.ru_utime.tv_usec;
-				r.sys_us = (int64_t)ru.ru_stime.tv_sec *
-				    1000000 + ru.ru_stime.tv_usec;
-				r.maxrss_kb = ru.ru_maxrss;
-			}
-			local_report(sp->sock, &r);
-			/* The kernel kills the rest of the namespace. */
-			_exit(0);
-		}
-	}
+	wait_job(sp, job);
 failed:
 	local_report(sp->sock, &r);
 	_exit(1);
 }
 #ifdef LOCAL_INIT_MAIN
 /*
- * local-init: init exec'd by prepare() (see the head comment), its socket
+ * local-init: init exec'd by prepare() (backend_local.c's head comment), its socket
  * to the supervisor on fd 3, from which it reads first what a forked init
  * would have in its copy of the supervisor's memory.
  */

@@ -47,7 +47,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/batchsched.h"
 #include "../lib/clock.h"
 #include "../lib/dlplugin.h"
 #include "plugin.h"
@@ -638,6 +638,72 @@ phase_kill(struct phase *ph, int sig)
 }
 
 /*
+ * How long supervise() may sleep from now (us; -1: until woken): until the
+ * end of the drain once the phase is over, else until the SIGKILL due or
+ * the deadline, the backend's next poll (every poll_us) and the end of a
+ * stream's rest.
+ */
+static int64_t
+sleep_us(int64_t now, int over, int64_t drain_until, int64_t kill_at,
+    int64_t deadline, int64_t poll_us, const int64_t *rest)
+{
+	int64_t	next = -1;
+	int	i;
+
+	if (over)
+		next = drain_until;
+	else if (kill_at >= 0)
+		next = kill_at;
+	else if (deadline != -1 && kill_at == -1)
+		next = deadline;
+	if (!over && poll_us > 0 && (next == -1 || now + poll_us < next))
+		next = now + poll_us;
+	for (i = 0; i < 2; i++)
+		if (rest[i] != -1 && (next == -1 || rest[i] < next))
+			next = rest[i];
+	return next == -1 ? -1 : (next > now ? next - now : 0);
+}
+
+/*
+ * Move what the ready pipes of pfd[0..1] hold into their logs; a stream
+ * just read rests (its pfd polls nothing) until rest[i], unless the pace
+ * of the read asks for more at once (see supervise()); last[i] is when it
+ * was last read. Returns how many pipes ended (their pfd's fd is -1).
+ */
+static int
+read_pipes(struct sup *s, struct pollfd *pfd, int64_t *rest, int64_t *last)
+{
+	static char	buf[PIPE_BYTES];
+	int64_t		now;
+	ssize_t		n;
+	int		i, ended = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (pfd[i].fd == -1 || pfd[i].revents == 0)
+			continue;
+		n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
+		if (n > 0) {
+			now = mono_us();
+			if (last[i] == -1 || (uint64_t)n * REST_US <
+			    (uint64_t)(now - last[i]) * (PIPE_BYTES / 2)) {
+				/* POLLHUP (the job is done) still wakes us */
+				pfd[i].events = 0;
+				rest[i] = now + REST_US;
+			}
+			last[i] = now;
+			continue;
+		}
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		/* EOF of this phase's writers; the pipe stays for the next
+		 * phase only if it has its own. */
+		pfd[i].fd = -1;
+		ended++;
+	}
+	return ended;
+}
+
+/*
  * Run the phase to its end, copying (and masking) output into the logs,
  * enforcing its deadline and cancels. The write ends of the pipes are
  * closed here once the phase is over, so the readers see EOF.
@@ -660,17 +726,15 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 {
 	struct pollfd			 pfd[3];
 	struct signalfd_siginfo		 si;
-	static char			 buf[PIPE_BYTES];
 	struct timespec			 ts;
 	int64_t				 kill_at = -1, drain_until = -1, now;
-	int64_t				 next, wait, rest[2] = { -1, -1 };
+	int64_t				 wait, rest[2] = { -1, -1 };
 	int64_t				 last[2] = { -1, -1 };
 	int64_t				 deadline = ph->deadline == -1 ? -1 :
 					     ph->deadline * 1000;
 	int				 over = 0, i, open_pipes = 2;
 	int64_t				 poll_us = ph->be != NULL ?
 					     (int64_t)ph->be->poll_ms * 1000 : 0;
-	ssize_t				 n;
 
 	for (i = 0; i < 2; i++) {
 		pfd[i].fd = s->pipes[i];
@@ -706,19 +770,8 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 			phase_kill(ph, SIGKILL);
 			kill_at = -2;
 		}
-		next = -1;
-		if (over)
-			next = drain_until;
-		else if (kill_at >= 0)
-			next = kill_at;
-		else if (deadline != -1 && kill_at == -1)
-			next = deadline;
-		if (!over && poll_us > 0 && (next == -1 || now + poll_us < next))
-			next = now + poll_us;
-		for (i = 0; i < 2; i++)
-			if (rest[i] != -1 && (next == -1 || rest[i] < next))
-				next = rest[i];
-		wait = next == -1 ? -1 : (next > now ? next - now : 0);
+		wait = sleep_us(now, over, drain_until, kill_at, deadline,
+		    poll_us, rest);
 		ts.tv_sec = wait / 1000000;
 		ts.tv_nsec = wait % 1000000 * 1000;
 		if (ppoll(pfd, 3, wait == -1 ? NULL : &ts, NULL) == -1) {
@@ -726,29 +779,7 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 				continue;
 			die("poll");
 		}
-		for (i = 0; i < 2; i++) {
-			if (pfd[i].fd == -1 || pfd[i].revents == 0)
-				continue;
-			n = drain(pfd[i].fd, &s->outs[i], buf, sizeof buf);
-			if (n > 0) {
-				now = mono_us();
-				if (last[i] == -1 || (uint64_t)n * REST_US <
-				    (uint64_t)(now - last[i]) * (PIPE_BYTES / 2)) {
-					/* POLLHUP (the job is done) still wakes
-					 * us */
-					pfd[i].events = 0;
-					rest[i] = now + REST_US;
-				}
-				last[i] = now;
-				continue;
-			}
-			if (n == -1 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			/* EOF of this phase's writers; the pipe stays for
-			 * the next phase only if it has its own. */
-			pfd[i].fd = -1;
-			open_pipes--;
-		}
+		open_pipes -= read_pipes(s, pfd, rest, last);
 		if (pfd[2].revents != 0 &&
 		    read(s->sfd, &si, sizeof si) == sizeof si &&
 		    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
@@ -764,22 +795,6 @@ supervise(struct sup *s, struct phase *ph, struct batchd_outcome *o,
 	}
 	for (i = 0; i < 2; i++)
 		emit(&s->outs[i], "", 0, 1);
-}
-
-/*
- * Once the job has started, the shim only waits on it: woken by its pipes
- * and timers, it should not preempt the job on the job's core but wait for
- * the job's slice to end or for the other core. SCHED_BATCH does exactly
- * that (no wakeup preemption) at the same share of CPU; the job keeps the
- * policy it was started with. Any user may choose it.
- */
-static void
-batch_policy(void)
-{
-	struct sched_param	sp;
-
-	memset(&sp, 0, sizeof sp);
-	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
 }
 
 /* A fresh pair of pipes for a phase: read ends in s, write ends in w. */
@@ -888,22 +903,261 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 	return 0;
 }
 
+/*
+ * The attempt's log files, opened for appending (spliced into, so at
+ * their end), each with its relay pipe; and the log quota left to it.
+ */
+static void
+open_logs(struct sup *s)
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		if ((s->outs[i].fd = open(str(i == 0 ? SHIM_STDOUT_LOG :
+		    SHIM_STDERR_LOG), O_WRONLY | O_CREAT | O_CLOEXEC,
+		    0600)) == -1 ||
+		    lseek(s->outs[i].fd, 0, SEEK_END) == -1)	/* splice(2) */
+			die(str(i == 0 ? SHIM_STDOUT_LOG : SHIM_STDERR_LOG));
+		if (pipe2(s->outs[i].relay, O_CLOEXEC) == -1)
+			die("pipe");
+		/* as much as the job's pipe holds */
+		(void)fcntl(s->outs[i].relay[0], F_SETPIPE_SZ, PIPE_BYTES);
+	}
+	if (get(SHIM_LOG_QUOTA) != NULL) {
+		/* Less what earlier attempts stored, and these logs hold. */
+		log_quota = num(SHIM_LOG_QUOTA);
+		log_room = log_quota - num(SHIM_LOG_USED);
+		for (i = 0; i < 2; i++)
+			log_room -= lseek(s->outs[i].fd, 0, SEEK_CUR);
+		if (log_room < 0)
+			log_room = 0;
+		log_errfd = s->outs[1].fd;
+	}
+}
+
+/*
+ * The signals the shim waits for (a child's end, a cancel, a hangup),
+ * blocked and read from the signalfd it returns; SIGPIPE ignored.
+ */
+static int
+signals(void)
+{
+	sigset_t	mask;
+	int		sfd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
+		die("signalfd");
+	return sfd;
+}
+
+/* The job the plugins see, from the description. */
+static void
+job_init(struct batchd_job *job)
+{
+	memset(job, 0, sizeof *job);
+	job->run_uuid = str(SHIM_RUN_UUID);
+	job->workspace = str(SHIM_WORKSPACE);
+	job->cluster_uuid = str(SHIM_CLUSTER_UUID);
+	job->attempt = (uint32_t)num(SHIM_ATTEMPT);
+	job->type = (int)num(SHIM_TYPE);
+	job->instance_type = str(SHIM_INSTANCE_TYPE);
+	job->workers = (uint32_t)num(SHIM_WORKERS);
+	job->version = str(SHIM_VERSION);
+	job->timeout_s = (uint32_t)num(SHIM_TIMEOUT_S);
+	job->source_type = (int)num(SHIM_SOURCE_TYPE);
+	job->source_path = str(SHIM_SOURCE_PATH);
+	job->repo_url = str(SHIM_REPO_URL);
+	job->username = str(SHIM_USERNAME);
+	job->token = str(SHIM_TOKEN);
+	job->reference = str(SHIM_REFERENCE);
+	job->bucket_path = str(SHIM_BUCKET_PATH);
+	job->region = str(SHIM_REGION);
+	job->source_location = str(SHIM_SOURCE_LOCATION);
+	job->args = str(SHIM_ARGS);
+	job->sql = get(SHIM_SQL);
+	job->workdir = str(SHIM_WORKDIR);
+	job->workspace_dir = str(SHIM_WORKSPACE_DIR);
+	job->data_dir = str(SHIM_DATA_DIR);
+	job->env = environ;
+	job->setting = setting;
+	job->uid = get(SHIM_UID) != NULL ? (uid_t)num(SHIM_UID) : (uid_t)-1;
+	job->gid = get(SHIM_GID) != NULL ? (gid_t)num(SHIM_GID) : (gid_t)-1;
+	job->limit_nofile = (uint64_t)num(SHIM_LIMIT_NOFILE);
+	job->limit_as = (uint64_t)num(SHIM_LIMIT_AS);
+	job->limit_cpu = (uint64_t)num(SHIM_LIMIT_CPU);
+	job->note = note;
+	job->expose = expose;
+	job->cgroup_parent = get(SHIM_CGROUP_PARENT);	/* absent: none */
+	job->limit_memory = (uint64_t)num(SHIM_LIMIT_MEMORY);
+	job->limit_pids = (uint64_t)num(SHIM_LIMIT_PIDS);
+	job->limit_cpu_millicores = (uint64_t)num(SHIM_LIMIT_CPU_MILLICORES);
+}
+
+/*
+ * Phases 2 and 3: the runner's command for file, started by backend (in
+ * ph, which it may have prepared) and supervised to its end (o) within
+ * the attempt's timeout, counted from t0. 1 once the job started, 0 if it
+ * never did (err says why).
+ */
+static int
+run_job(struct sup *s, struct batchd_job *job, const char *file,
+    const struct batchd_plugin *backend, struct phase *ph, int64_t t0,
+    struct batchd_outcome *o, char *err, size_t errlen)
+{
+	const struct batchd_plugin	*runner;
+	char				*in = NULL, **jargv = NULL;
+	int64_t				 timeout_ms;
+	int				 w[2], i, started = 0;
+
+	if ((runner = load_plugin(SHIM_PLUGIN_RUNNER, BATCHD_PLUGIN_RUNNER, err,
+	    errlen)) == NULL ||
+	    runner->u.runner.command(job, file, &jargv, &in, err,
+	    errlen) == -1)
+		goto out;
+	timeout_ms = (int64_t)job->timeout_s * 1000;
+	setting_plugin = backend->name;	/* its settings from here on */
+	job->exposed_ro = exposed[0];
+	job->exposed_rw = exposed[1];
+	phase_pipes(s, w);
+	if (ph->be->start(job, jargv, in != NULL ? in : "/dev/null", w[0],
+	    w[1], &ph->handle, err, errlen) == -1) {
+		ph->handle = NULL;	/* released by start() */
+		for (i = 0; i < 2; i++)
+			close(w[i]);
+		goto out;
+	}
+	started = 1;
+	/* The fetch used part of the attempt's time. */
+	ph->deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
+	batchsched_self();	/* it only waits on the job from here */
+	supervise(s, ph, o, w);
+	if (o->timed_out)
+		s->timed_out = 1;	/* e.g. Slurm's TIMEOUT */
+	for (i = 0; i < 2; i++)
+		if (w[i] != -1)
+			close(w[i]);
+out:
+	free(in);
+	if (jargv != NULL) {
+		for (i = 0; jargv[i] != NULL; i++)
+			free(jargv[i]);
+		free(jargv);
+	}
+	return started;
+}
+
+/*
+ * The attempt, phases 0 to 3 (see the top of the file), from t0; its
+ * outcome in o. The reason it failed (REASON_*, with err), or REASON_NONE.
+ */
+static int
+attempt(struct sup *s, struct batchd_job *job, int64_t t0,
+    struct batchd_outcome *o, char *err, size_t errlen)
+{
+	const struct batchd_plugin	*backend;
+	struct phase			 ph;
+	char				*file = NULL;
+	int64_t				 timeout_ms, fetch_ms;
+	int				 reason = REASON_NONE, started = 0;
+
+	timeout_ms = (int64_t)job->timeout_s * 1000;
+	fetch_ms = num(SHIM_FETCH_TIMEOUT_S) * 1000;
+	if (fetch_ms <= 0 || (timeout_ms > 0 && fetch_ms > timeout_ms))
+		fetch_ms = timeout_ms;
+	/* What of the start does not wait for the fetch, while it runs. */
+	memset(&ph, 0, sizeof ph);
+	if ((backend = load_plugin(SHIM_PLUGIN_BACKEND, BATCHD_PLUGIN_BACKEND,
+	    err, errlen)) == NULL) {
+		reason = REASON_SPAWN_FAILED;
+		goto done;
+	}
+	ph.be = &backend->u.backend;
+	if (ph.be->prepare != NULL && ph.be->prepare(job, &ph.handle, err,
+	    errlen) == -1) {
+		ph.handle = NULL;
+		reason = REASON_SPAWN_FAILED;
+		goto done;
+	}
+	if (fetch(s, job, fetch_ms, &file, err, errlen) == -1) {
+		reason = REASON_FETCH_FAILED;
+		goto done;
+	}
+	if (!(started = run_job(s, job, file, backend, &ph, t0, o, err,
+	    errlen)))
+		reason = REASON_SPAWN_FAILED;
+done:
+	/* Prepared but never started (a failed or cancelled fetch): no
+	 * process or cgroup of the attempt may stay. */
+	if (!started && ph.handle != NULL && ph.be->unprepare != NULL)
+		ph.be->unprepare(ph.handle);
+	free(file);
+	return reason;
+}
+
+/*
+ * The attempt's end in DIR/exit: its outcome o (with the CPU time of the
+ * children where the backend gave none), the reason it failed with err
+ * (masked), and how long it took from t0.
+ */
+static void
+report(const char *dir, struct sup *s, struct batchd_outcome *o, int64_t t0,
+    int reason, char *err)
+{
+	struct rusage	ru;
+
+	if (reason == REASON_NONE && s->timed_out == 0 && s->cancelled == 0 &&
+	    getrusage(RUSAGE_CHILDREN, &ru) == 0 && o->user_us == 0) {
+		o->user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +
+		    ru.ru_utime.tv_usec;
+		o->sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 +
+		    ru.ru_stime.tv_usec;
+		o->maxrss_kb = ru.ru_maxrss;
+	}
+	if (reason != REASON_NONE) {
+		emit(&s->outs[1], "", 0, 1);
+		mask_text(err);		/* it becomes the run's reason_text */
+	}
+	record(dir, o, s->timed_out && reason == REASON_NONE, s->cancelled,
+	    mono_ms() - t0, reason, reason != REASON_NONE ? err : NULL);
+}
+
+/* What the description, the secrets and the runners left, freed. */
+static void
+free_all(void)
+{
+	size_t	i;
+	int	j;
+
+	for (j = 0; j < 2; j++) {
+		while (nexposed[j] > 0)
+			free(exposed[j][--nexposed[j]]);
+		free(exposed[j]);
+	}
+	for (i = 0; i < nkv; i++)
+		free(kv[i]);
+	free(kv);
+	for (i = 0; i < npats; i++)
+		free(pats[i]);
+	free(pats);
+}
+
 int
 main(int argc, char **argv)
 {
-	const struct batchd_plugin	*runner, *backend;
 	struct batchd_job		 job;
 	struct batchd_outcome		 o;
-	struct phase			 ph;
 	struct sup			 s;
-	struct rusage			 ru;
-	sigset_t			 mask;
-	char				 err[8192], *file = NULL, *in = NULL;
-	char				**jargv = NULL;
+	char				 err[8192];
 	const char			*dir;
-	int64_t				 t0, timeout_ms, fetch_ms;
-	int				 w[2], i, reason = REASON_NONE;
-	int				 started = 0;
+	int64_t				 t0;
+	int				 reason;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: batchd-shim DIR\n");
@@ -919,166 +1173,16 @@ main(int argc, char **argv)
 
 	memset(&s, 0, sizeof s);
 	s.pipes[0] = s.pipes[1] = -1;
-	for (i = 0; i < 2; i++) {
-		if ((s.outs[i].fd = open(str(i == 0 ? SHIM_STDOUT_LOG :
-		    SHIM_STDERR_LOG), O_WRONLY | O_CREAT | O_CLOEXEC,
-		    0600)) == -1 ||
-		    lseek(s.outs[i].fd, 0, SEEK_END) == -1)	/* splice(2) */
-			die(str(i == 0 ? SHIM_STDOUT_LOG : SHIM_STDERR_LOG));
-		if (pipe2(s.outs[i].relay, O_CLOEXEC) == -1)
-			die("pipe");
-		/* as much as the job's pipe holds */
-		(void)fcntl(s.outs[i].relay[0], F_SETPIPE_SZ, PIPE_BYTES);
-	}
-	if (get(SHIM_LOG_QUOTA) != NULL) {
-		/* Less what earlier attempts stored, and these logs hold. */
-		log_quota = num(SHIM_LOG_QUOTA);
-		log_room = log_quota - num(SHIM_LOG_USED);
-		for (i = 0; i < 2; i++)
-			log_room -= lseek(s.outs[i].fd, 0, SEEK_CUR);
-		if (log_room < 0)
-			log_room = 0;
-		log_errfd = s.outs[1].fd;
-	}
+	open_logs(&s);
 	s.grace_ms = num(SHIM_GRACE_S) * 1000;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if ((s.sfd = signalfd(-1, &mask, SFD_CLOEXEC)) == -1)
-		die("signalfd");
-
-	memset(&job, 0, sizeof job);
-	job.run_uuid = str(SHIM_RUN_UUID);
-	job.workspace = str(SHIM_WORKSPACE);
-	job.cluster_uuid = str(SHIM_CLUSTER_UUID);
-	job.attempt = (uint32_t)num(SHIM_ATTEMPT);
-	job.type = (int)num(SHIM_TYPE);
-	job.instance_type = str(SHIM_INSTANCE_TYPE);
-	job.workers = (uint32_t)num(SHIM_WORKERS);
-	job.version = str(SHIM_VERSION);
-	job.timeout_s = (uint32_t)num(SHIM_TIMEOUT_S);
-	job.source_type = (int)num(SHIM_SOURCE_TYPE);
-	job.source_path = str(SHIM_SOURCE_PATH);
-	job.repo_url = str(SHIM_REPO_URL);
-	job.username = str(SHIM_USERNAME);
-	job.token = str(SHIM_TOKEN);
-	job.reference = str(SHIM_REFERENCE);
-	job.bucket_path = str(SHIM_BUCKET_PATH);
-	job.region = str(SHIM_REGION);
-	job.source_location = str(SHIM_SOURCE_LOCATION);
-	job.args = str(SHIM_ARGS);
-	job.sql = get(SHIM_SQL);
-	job.workdir = str(SHIM_WORKDIR);
-	job.workspace_dir = str(SHIM_WORKSPACE_DIR);
-	job.data_dir = str(SHIM_DATA_DIR);
-	job.env = environ;
-	job.setting = setting;
-	job.uid = get(SHIM_UID) != NULL ? (uid_t)num(SHIM_UID) : (uid_t)-1;
-	job.gid = get(SHIM_GID) != NULL ? (gid_t)num(SHIM_GID) : (gid_t)-1;
-	job.limit_nofile = (uint64_t)num(SHIM_LIMIT_NOFILE);
-	job.limit_as = (uint64_t)num(SHIM_LIMIT_AS);
-	job.limit_cpu = (uint64_t)num(SHIM_LIMIT_CPU);
-	job.note = note;
-	job.expose = expose;
-	job.cgroup_parent = get(SHIM_CGROUP_PARENT);	/* absent: none */
-	job.limit_memory = (uint64_t)num(SHIM_LIMIT_MEMORY);
-	job.limit_pids = (uint64_t)num(SHIM_LIMIT_PIDS);
-	job.limit_cpu_millicores = (uint64_t)num(SHIM_LIMIT_CPU_MILLICORES);
+	s.sfd = signals();
+	job_init(&job);
 	note_dir = dir;
 
 	t0 = mono_ms();
 	memset(&o, 0, sizeof o);
-	timeout_ms = (int64_t)job.timeout_s * 1000;
-	fetch_ms = num(SHIM_FETCH_TIMEOUT_S) * 1000;
-	if (fetch_ms <= 0 || (timeout_ms > 0 && fetch_ms > timeout_ms))
-		fetch_ms = timeout_ms;
-	/* What of the start does not wait for the fetch, while it runs. */
-	memset(&ph, 0, sizeof ph);
-	if ((backend = load_plugin(SHIM_PLUGIN_BACKEND, BATCHD_PLUGIN_BACKEND,
-	    err, sizeof err)) == NULL) {
-		reason = REASON_SPAWN_FAILED;
-		goto done;
-	}
-	ph.be = &backend->u.backend;
-	if (ph.be->prepare != NULL && ph.be->prepare(&job, &ph.handle, err,
-	    sizeof err) == -1) {
-		ph.handle = NULL;
-		reason = REASON_SPAWN_FAILED;
-		goto done;
-	}
-	if (fetch(&s, &job, fetch_ms, &file, err, sizeof err) == -1) {
-		reason = REASON_FETCH_FAILED;
-		goto done;
-	}
-	if ((runner = load_plugin(SHIM_PLUGIN_RUNNER, BATCHD_PLUGIN_RUNNER, err,
-	    sizeof err)) == NULL ||
-	    runner->u.runner.command(&job, file, &jargv, &in, err,
-	    sizeof err) == -1) {
-		reason = REASON_SPAWN_FAILED;
-		goto done;
-	}
-	setting_plugin = backend->name;	/* its settings from here on */
-	job.exposed_ro = exposed[0];
-	job.exposed_rw = exposed[1];
-	phase_pipes(&s, w);
-	if (ph.be->start(&job, jargv, in != NULL ? in : "/dev/null", w[0],
-	    w[1], &ph.handle, err, sizeof err) == -1) {
-		ph.handle = NULL;	/* released by start() */
-		reason = REASON_SPAWN_FAILED;
-		for (i = 0; i < 2; i++)
-			close(w[i]);
-		goto done;
-	}
-	started = 1;
-	/* The fetch used part of the attempt's time. */
-	ph.deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
-	batch_policy();
-	supervise(&s, &ph, &o, w);
-	if (o.timed_out)
-		s.timed_out = 1;	/* e.g. Slurm's TIMEOUT */
-	for (i = 0; i < 2; i++)
-		if (w[i] != -1)
-			close(w[i]);
-done:
-	/* Prepared but never started (a failed or cancelled fetch): no
-	 * process or cgroup of the attempt may stay. */
-	if (!started && ph.handle != NULL && ph.be->unprepare != NULL)
-		ph.be->unprepare(ph.handle);
-	if (reason == REASON_NONE && s.timed_out == 0 && s.cancelled == 0 &&
-	    getrusage(RUSAGE_CHILDREN, &ru) == 0 && o.user_us == 0) {
-		o.user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +
-		    ru.ru_utime.tv_usec;
-		o.sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 +
-		    ru.ru_stime.tv_usec;
-		o.maxrss_kb = ru.ru_maxrss;
-	}
-	if (reason != REASON_NONE) {
-		emit(&s.outs[1], "", 0, 1);
-		mask_text(err);		/* it becomes the run's reason_text */
-	}
-	record(dir, &o, s.timed_out && reason == REASON_NONE, s.cancelled,
-	    mono_ms() - t0, reason, reason != REASON_NONE ? err : NULL);
-	free(file);
-	free(in);
-	if (jargv != NULL) {
-		for (i = 0; jargv[i] != NULL; i++)
-			free(jargv[i]);
-		free(jargv);
-	}
-	for (i = 0; i < 2; i++) {
-		while (nexposed[i] > 0)
-			free(exposed[i][--nexposed[i]]);
-		free(exposed[i]);
-	}
-	for (i = 0; i < (int)nkv; i++)
-		free(kv[i]);
-	free(kv);
-	for (i = 0; i < (int)npats; i++)
-		free(pats[i]);
-	free(pats);
+	reason = attempt(&s, &job, t0, &o, err, sizeof err);
+	report(dir, &s, &o, t0, reason, err);
+	free_all();
 	return 0;
 }

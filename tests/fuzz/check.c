@@ -10,6 +10,7 @@
 #include "batchd.h"
 #include "batchd/v1/batchd.pb-c.h"
 #include "fuzz.h"
+#include "../../lib/pbfield.h"
 
 /* Is s[0..n) well-formed UTF-8 without NUL (RFC 3629)? */
 static int
@@ -173,30 +174,6 @@ bad(struct walk *w, const char *fmt, ...)
 	va_end(ap);
 }
 
-static size_t
-elem_size(ProtobufCType type)
-{
-	switch (type) {
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING:
-		return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(ProtobufCMessage *);
-	default:
-		return 4;
-	}
-}
-
 static void
 walk_string(struct walk *w, const ProtobufCMessageDescriptor *md,
     const ProtobufCFieldDescriptor *f, const char *s)
@@ -305,7 +282,7 @@ walk_message(struct walk *w, const ProtobufCMessage *m, int depth)
 			v = b + f->offset;
 		}
 		for (i = 0; i < n; i++)
-			walk_value(w, md, f, v + i * elem_size(f->type), depth);
+			walk_value(w, md, f, v + i * pbfield_elem_size(f), depth);
 	}
 }
 

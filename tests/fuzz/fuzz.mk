@@ -31,7 +31,8 @@ FUZZ_FLAGS	 = -max_len=$(FUZZ_MAX_LEN) -timeout=$(FUZZ_TIMEOUT) \
 		   -dict=tests/fuzz/batchd.dict -print_final_stats=1
 
 FUZZ_OBJS	 = $(filter-out $(FB)/obj/main.o,$(DAEMON_OBJS:%=$(FB)/obj/%.o)) \
-		   $(LIB_OBJS:%=$(FB)/obj/lib_%.o) $(FB)/obj/batchd.pb-c.o
+		   $(LIB_OBJS:%=$(FB)/obj/lib_%.o) $(FB)/obj/lib_pbfield.o \
+		   $(FB)/obj/batchd.pb-c.o
 FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(FB)/%)
 
 .PHONY: fuzz-build fuzz fuzz-short $(FUZZ_TARGETS:%=fuzz-short-%) \

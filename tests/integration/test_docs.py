@@ -1,7 +1,9 @@
 """The configuration reference is one list: configs/batchd.conf. Every key
 batchd accepts is documented there, every key documented there is
 accepted, batchd.conf(5) is made from it, and the README's table names
-only keys that exist."""
+only keys that exist. The API reference, batchd(8), names every verb
+batchd serves, and only those."""
+import glob
 import os
 import re
 import subprocess
@@ -81,3 +83,19 @@ def test_readme_table_names_only_accepted_keys(tmp_path):
                                     row.split("|")[1]))
     assert named, "no configuration table in the README"
     assert named - accepted == set()
+
+
+def test_man_page_names_every_verb():
+    served = set()
+    for f in glob.glob(os.path.join(REPO_ROOT, "daemon", "*.c")):
+        served |= set(re.findall(r'\.name = "([a-z]+\.[a-z_]+)"',
+                                 open(f).read()))
+    assert len(served) > 15, served
+    man = open(os.path.join(REPO_ROOT, "man", "batchd.8")).read()
+    api = man[man.index(".Sh API"):]
+    api = api[:api.index("\n.Sh ")]
+    listed = set()
+    for line in api.splitlines():
+        if line.startswith(".It Li "):
+            listed |= {w.strip() for w in line[len(".It Li "):].split(",")}
+    assert listed == served, (listed - served, served - listed)
