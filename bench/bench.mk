@@ -34,8 +34,9 @@ $(BENCH_TOOLS:%=$(BB)/%): $(BB)/%: $(BB)/obj/%.o $(BB)/obj/common.o \
     $(B)/obj/batchd.pb-c.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-# The seeder runs batchd's own code with exec.o replaced (bench/seed.c).
-SEED_OBJS = $(filter-out $(B)/obj/main.o $(B)/obj/exec.o,$(OBJS))
+# The seeder runs batchd's own code with exec.o and identity.o replaced
+# (bench/seed.c).
+SEED_OBJS = $(filter-out $(B)/obj/main.o $(B)/obj/exec.o $(B)/obj/identity.o,$(OBJS))
 $(BB)/seed: $(SEED_OBJS) $(BB)/obj/seed.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 

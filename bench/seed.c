@@ -104,7 +104,7 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 
 /* Jobs here start nothing: as batchd's own user, no uid given. */
 int
-exec_identity(struct txn *t, const struct run *r, struct jobident *id)
+identity_take(struct txn *t, const struct run *r, struct jobident *id)
 {
 	(void)t;
 	(void)r;

@@ -812,13 +812,18 @@ int	 retention_trash(struct txn *, const char *);
 void	 run_attempt_ended(const char *, uint32_t, const struct result *);
 void	 run_note(const char *, uint32_t, const char *);
 
-/* exec.c: processes of attempts */
-/* As whom an attempt's job runs (exec_identity()). */
+/* identity.c: as whom an attempt's job runs */
 struct jobident {
 	int		 set;		/* 0: as batchd's own user */
 	uint32_t	 uid, gid;
 	char		*error;		/* owned; the attempt cannot start */
 };
+int	 identity_take(struct txn *, const struct run *, struct jobident *);
+int	 identity_home(const char *, const struct jobident *, char **);
+int	 identity_dirs(const char *, const char *, const struct jobident *,
+	    char **);
+
+/* exec.c: processes of attempts */
 /*
  * How exec.c reports on an attempt to the module that started it, as
  * tmux's job_run() does: exec_start() and exec_reattach() take them and
@@ -830,7 +835,6 @@ typedef void (*exec_ended_cb)(const char *, uint32_t, const struct result *);
 typedef void (*exec_note_cb)(const char *, uint32_t, const char *);
 void	 exec_init(void);
 void	 exec_free(void);
-int	 exec_identity(struct txn *, const struct run *, struct jobident *);
 void	 exec_start(const struct run *, const struct jobident *,
 	    exec_ended_cb, exec_note_cb);
 #include <spawn.h>

@@ -225,7 +225,7 @@ run_start(struct txn *t, struct run *r)
 
 	/* The job's uid is committed with the attempt, before its spawn. */
 	s = xcalloc(1, sizeof *s);
-	if ((rc = exec_identity(t, r, &s->id)) != 0) {
+	if ((rc = identity_take(t, r, &s->id)) != 0) {
 		free(s);
 		return rc;
 	}
