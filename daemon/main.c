@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "batchd.h"
+#include "cgroup.h"
 
 struct config	*cfg;
 
@@ -20,11 +21,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: batchd [-c FILE] [--check-config] [--version] [--help]\n"
+"usage: batchd [-c FILE] [--check-config] [--favordynmods] [--version]\n"
+"              [--help]\n"
 "\n"
 "  -c, --config FILE   read FILE (INI \"key = value\"); default: none,\n"
 "                      built-in defaults plus BATCHD_<KEY> variables\n"
 "  --check-config      print the effective configuration and exit\n"
+"  --favordynmods      as root, turn on the cgroup option favordynmods\n"
+"                      (job_cgroup_favordynmods) and exit: for a service\n"
+"                      whose batchd may not (ExecStartPre=+)\n"
 "  --version           print the version and exit\n"
 "  --help              this text\n"
 "\n"
@@ -55,9 +60,26 @@ private_dir(const char *dir, mode_t mode)
 	}
 }
 
+/* --favordynmods: what exec_init() does at start, alone; the exit code. */
+static int
+favordynmods(void)
+{
+	char	err[512];
+
+	if (!cfg->job_cgroup_favordynmods || strcmp(cfg->job_cgroup != NULL ?
+	    cfg->job_cgroup : "", "off") == 0)
+		return 0;
+	if (cg_favor_dynmods(err, sizeof err) == -1) {
+		fprintf(stderr, "batchd: favordynmods: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
 /*
- * Read the command line into *path and *check: -1 to go on, else the exit
- * code (--version, --help, a usage error).
+ * Read the command line into *path and *check (1: --check-config, 2:
+ * --favordynmods): -1 to go on, else the exit code (--version, --help, a
+ * usage error).
  */
 static int
 parse_args(int argc, char **argv, const char **path, int *check)
@@ -65,6 +87,7 @@ parse_args(int argc, char **argv, const char **path, int *check)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "favordynmods", no_argument, NULL, 'F' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -78,6 +101,9 @@ parse_args(int argc, char **argv, const char **path, int *check)
 			break;
 		case 'C':
 			*check = 1;
+			break;
+		case 'F':
+			*check = 2;
 			break;
 		case 'V':
 			printf("batchd %s\n", BATCHD_VERSION);
@@ -210,8 +236,10 @@ main(int argc, char **argv)
 		free(cause);
 		return EXIT_CONFIG;
 	}
-	if (check)
+	if (check == 1)
 		return check_config();
+	if (check == 2)
+		return favordynmods();
 	log_init(cfg->log_level);
 	umask(077);
 

@@ -528,12 +528,9 @@ def cgroup_mount():
     return min(ms)[1:] if ms else None
 
 
-def test_a_job_enters_its_cgroup_without_a_grace_period(run_daemon_factory,
-                                                        ws):
-    """Each attempt's init moves into its cgroup; without the cgroup
-    option favordynmods that move waits for an RCU grace period (~10 ms
-    on every start). batchd, as root, turns it on at start, keeping the
-    mount's other options, and says so."""
+def favordynmods_off():
+    """Clear favordynmods (keeping the rest) so that batchd must set it;
+    (mount point, its other options), or skip."""
     if os.geteuid() != 0:
         pytest.skip("only root may reconfigure the cgroup file system")
     m = cgroup_mount()
@@ -542,17 +539,40 @@ def test_a_job_enters_its_cgroup_without_a_grace_period(run_daemon_factory,
     point, opts = m
     before = [o for o in opts.split(",") if o != "favordynmods"]
     if "favordynmods" in opts.split(","):
-        # Off first, the rest as it was, so that batchd has to turn it on.
         subprocess.run(["mount", "--options-mode", "ignore", "-o",
                         "remount," + ",".join(before), point], check=True)
+    return point, before
+
+
+def assert_favored(before):
+    after = cgroup_mount()[1].split(",")
+    assert "favordynmods" in after, after
+    assert set(before) <= set(after), (before, after)
+
+
+def test_a_job_enters_its_cgroup_without_a_grace_period(run_daemon_factory,
+                                                        ws):
+    """Each attempt's init moves into its cgroup; without the cgroup
+    option favordynmods that move waits for an RCU grace period (~10 ms
+    on every start). batchd, as root, turns it on at start, keeping the
+    mount's other options, and says so."""
+    _, before = favordynmods_off()
     d = run_daemon_factory().start()
     need_cgroups(d)
     r = run_py(d, ws, "entered", "print('in')\n")
     assert r.status == pb.SUCCEEDED, harness.run_str(r)
-    after = cgroup_mount()[1].split(",")
-    assert "favordynmods" in after, after
-    assert set(before) <= set(after), (before, after)
+    assert_favored(before)
     assert "favordynmods turned on" in harness.read_text(d.stderr_path)
+
+
+def test_batchd_favordynmods_sets_it_for_the_unit():
+    """The systemd unit's batchd may not: its ExecStartPre=+ runs
+    batchd --favordynmods, which sets it and exits 0."""
+    _, before = favordynmods_off()
+    p = subprocess.run([harness.BATCHD_BIN, "--favordynmods"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert_favored(before)
 
 
 def other_pidns(pid):
