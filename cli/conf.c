@@ -271,16 +271,14 @@ jtext(struct jctx *c, const char *path, json_t *o, JobConfig *cfg)
 	batchd__v1__text_source__init(t);
 	cfg->source->text = t;
 	cfg->source->definition_case = BATCHD__V1__JOB_SOURCE__DEFINITION_TEXT;
-	json_object_foreach(o, k, v) {
-		jpath(p, path, k);
-		if (json_is_null(v))
-			continue;
-		if (strcmp(k, "text") != 0)
+	json_object_foreach(o, k, v)
+		if (strcmp(k, "text") != 0 && !json_is_null(v)) {
+			jpath(p, path, k);
 			return jerr(c, p, "unknown key (a TEXT source has text)");
-		if (jstring(c, p, v, &t->text) == -1)
-			return -1;
-	}
-	return 0;
+		}
+	jpath(p, path, "text");
+	v = json_object_get(o, "text");
+	return v == NULL || json_is_null(v) ? 0 : jstring(c, p, v, &t->text);
 }
 
 /* "$.source": {"type": ..., "definition": {...}}. */
