@@ -7,9 +7,11 @@
  *
  *   (new) -> PENDING     Recently submitted | In queue
  *   PENDING -> RUNNING   an attempt starts (run_start())
- *   RUNNING -> PENDING   Waiting to retry: the attempt failed, retries left
+ *   RUNNING -> PENDING   Waiting to retry: the attempt failed and the
+ *                        retry strategy says so (policy.c)
  *   RUNNING -> SUCCEEDED | FAILED | CANCELLED (run_finish())
- *   PENDING -> CANCELLED | FAILED
+ *   PENDING -> CANCELLED | FAILED   (CANCELLED also for QUEUE_TIMEOUT:
+ *                        policy.c)
  *
  * A cluster holds at most one run (cluster.active_run) from the start of its
  * first attempt until its last attempt's process is gone, retry delays
