@@ -34,7 +34,8 @@ DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      wire-record store store-env store-migrate store-rec store-txn redo \
 	      loop bus jetstream barrier api verb \
 	      metrics http notify outbox retention plugin procstat cgroup cgroup-parent \
-	      named jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs
+	      named jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs \
+	      policy wire-retry
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 # Sources shared by the programs (lib/): each compiled into those that need it.

@@ -38,7 +38,7 @@ SIZES = {
         "BENCH_REPS": 3, "BENCH_SECS": 3.0,
         "BENCH_WARM": 0.5, "BENCH_CLUSTERS": 512,
         "BENCH_LAT_N": 200, "BENCH_LAT_REPS": 3,
-        "BENCH_LOG_MIB": 256, "BENCH_LOG_REPS": 7,
+        "BENCH_LOG_MIB": 256, "BENCH_LOG_REPS": 7, "BENCH_LOG_ZSTD": "",
         "BENCH_SCALE_CLUSTERS": 1000, "BENCH_SCALE_QUEUED": 100,
         "BENCH_SCALE_RUNS": 1000000, "BENCH_SCALE_K": 32,
         "BENCH_SCALE_REPS": 3, "BENCH_COLD": 1, "BENCH_KEEP": 0,
@@ -49,7 +49,7 @@ SIZES = {
         "BENCH_REPS": 1, "BENCH_SECS": 0.5,
         "BENCH_WARM": 0.2, "BENCH_CLUSTERS": 16,
         "BENCH_LAT_N": 5, "BENCH_LAT_REPS": 1,
-        "BENCH_LOG_MIB": 8, "BENCH_LOG_REPS": 1,
+        "BENCH_LOG_MIB": 8, "BENCH_LOG_REPS": 1, "BENCH_LOG_ZSTD": "",
         "BENCH_SCALE_CLUSTERS": 20, "BENCH_SCALE_QUEUED": 5,
         "BENCH_SCALE_RUNS": 2000, "BENCH_SCALE_K": 8,
         "BENCH_SCALE_REPS": 1, "BENCH_COLD": 0, "BENCH_KEEP": 0,
@@ -600,8 +600,10 @@ class Bench:
     def part_logs(self):
         mib = int(self.sz["BENCH_LOG_MIB"])
         reps = int(self.sz["BENCH_LOG_REPS"])
+        level = str(self.sz["BENCH_LOG_ZSTD"])  # "": batchd's default
         data = os.path.join(self.work, "p3")
-        p, _ = self.start_batchd(data)
+        p, _ = self.start_batchd(data, {"BATCHD_LOG_ZSTD_LEVEL": level}
+                                 if level else None)
         res = {"lines.py": [], "flood.py": []}
         try:
             for rep in range(reps):
@@ -687,7 +689,8 @@ class Bench:
             self.add("3 logs", "%s, received by a subscriber" % what,
                      "MiB/s", [r["mib_per_s"] for r in rs])
             self.add("3 logs", "%s, bytes of output per byte of LogChunk "
-                     "data on the bus (zstd)" % what, "ratio",
+                     "data on the bus (log_zstd_level %s)"
+                     % (what, level or "default"), "ratio",
                      [r["bytes"] / max(r["wire_bytes"], 1) for r in rs])
 
     # ---------------------------------------------------- part 4

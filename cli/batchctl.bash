@@ -25,6 +25,8 @@ _batchctl()
 	local cur prev words cword
 	local global="--server --creds --workspace --prefix --timeout -o --output --help"
 	local group="" verb="" i w opts=""
+	local policy="--timeout --retries --retry-delay --backoff
+	    --max-retry-delay --retry-on --exit-on --max-queue"
 
 	if declare -F _init_completion >/dev/null; then
 		_init_completion || return
@@ -42,7 +44,8 @@ _batchctl()
 		--server|--creds|--workspace|--prefix|--timeout|-o|--output|\
 		--config|--cluster-config|--description|--cluster|--args|--env|\
 		--idempotency-key|--jobdef|--status|--limit|--attempt|--run|\
-		--count)
+		--count|--retries|--retry-delay|--backoff|--max-retry-delay|\
+		--retry-on|--exit-on|--max-queue|--text|--code|--type)
 			((i++))
 			continue
 			;;
@@ -58,7 +61,7 @@ _batchctl()
 	done
 
 	case $prev in
-	--config|--cluster-config|--creds)
+	--config|--cluster-config|--creds|--text)
 		if declare -F _filedir >/dev/null; then
 			_filedir
 		else
@@ -75,6 +78,16 @@ _batchctl()
 		    -- "$cur"))
 		return
 		;;
+	--type)
+		COMPREPLY=($(compgen -W "PYTHON SQL" -- "$cur"))
+		return
+		;;
+	--retry-on|--exit-on)
+		COMPREPLY=($(compgen -W "NON_ZERO_EXIT_CODE TIMEOUT \
+		    SOURCE_FETCH_FAILED SPAWN_FAILED KILLED_BY_SIGNAL \
+		    SUPERVISOR_LOST" -- "$cur"))
+		return
+		;;
 	--cluster)
 		COMPREPLY=($(compgen -W "$(_batchctl_names cluster)" -- "$cur"))
 		return
@@ -84,7 +97,8 @@ _batchctl()
 		return
 		;;
 	--server|--workspace|--prefix|--timeout|--description|--args|--env|\
-	--idempotency-key|--limit|--attempt|--run|--count)
+	--idempotency-key|--limit|--attempt|--run|--count|--retries|\
+	--retry-delay|--backoff|--max-retry-delay|--max-queue|--code)
 		return
 		;;
 	esac
@@ -98,9 +112,10 @@ _batchctl()
 	jobdef)
 		[[ -z $verb ]] && opts="create get list update delete"
 		case $verb in
-		create) opts="--config --cluster-config --description" ;;
+		create) opts="--config --cluster-config --description
+		    $policy --text --code --type" ;;
 		update) opts="--config --cluster-config --no-cluster-config
-		    --description" ;;
+		    --description $policy --text --code --type" ;;
 		esac
 		case $verb in
 		get|update|delete)
@@ -124,7 +139,7 @@ _batchctl()
 		case $verb in
 		submit)
 			opts="--cluster --args --env --idempotency-key --wait
-			    --follow"
+			    --follow $policy"
 			[[ $cur != -* ]] &&
 			    opts="$opts $(_batchctl_names jobdef)"
 			;;
@@ -140,6 +155,7 @@ _batchctl()
 		;;
 	esac
 	[[ -n $verb || $group == events ]] && opts="$opts $global"
+	opts=$(printf '%s\n' $opts | sort -u)	# --timeout: the job's and global
 	COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 } &&
 complete -F _batchctl batchctl

@@ -93,6 +93,71 @@ struct opts {
 #define OPT_PREFIX	1004
 #define OPT_TIMEOUT	1005
 
+/* Options of run policies (policy.c), in the tables of the commands. */
+#define OPT_P_TIMEOUT	1101
+#define OPT_P_RETRIES	1102
+#define OPT_P_DELAY	1103
+#define OPT_P_BACKOFF	1104
+#define OPT_P_MAX_DELAY	1105
+#define OPT_P_RETRY_ON	1106
+#define OPT_P_EXIT_ON	1107
+#define OPT_P_MAX_QUEUE	1108
+#define OPT_P_TEXT	1109
+#define OPT_P_CODE	1110
+#define OPT_P_TYPE	1111
+/* The long options of a run's policies ("run submit"). */
+#define POLICY_RUN_OPTIONS						\
+	{ "timeout", required_argument, NULL, OPT_P_TIMEOUT },		\
+	{ "retries", required_argument, NULL, OPT_P_RETRIES },		\
+	{ "retry-delay", required_argument, NULL, OPT_P_DELAY },	\
+	{ "backoff", required_argument, NULL, OPT_P_BACKOFF },		\
+	{ "max-retry-delay", required_argument, NULL, OPT_P_MAX_DELAY },\
+	{ "retry-on", required_argument, NULL, OPT_P_RETRY_ON },	\
+	{ "exit-on", required_argument, NULL, OPT_P_EXIT_ON },		\
+	{ "max-queue", required_argument, NULL, OPT_P_MAX_QUEUE }
+/* And a definition's ("jobdef create", "jobdef update"). */
+#define POLICY_JOB_OPTIONS						\
+	POLICY_RUN_OPTIONS,						\
+	{ "text", required_argument, NULL, OPT_P_TEXT },		\
+	{ "code", required_argument, NULL, OPT_P_CODE },		\
+	{ "type", required_argument, NULL, OPT_P_TYPE }
+/* What those options gave; zeroed before parsing. */
+struct policy {
+	unsigned	 set;		/* which numbers were given */
+	uint32_t	 timeout, retries, delay, max_delay, max_queue;
+	double		 backoff;
+	Batchd__V1__RetryRule **rules;	/* --retry-on, --exit-on in order */
+	size_t		 n_rules;
+	char		*text;		/* --text FILE's contents, --code */
+	const char	*text_name;	/* FILE's base name */
+	int		 type;		/* --type; 0: not given */
+};
+/* Their help, for the commands' own. */
+#define POLICY_RUN_HELP \
+	"  --timeout SECONDS     the bound of each attempt (the request\n" \
+	"                        timeout, a global option, goes before the\n" \
+	"                        command then)\n" \
+	"  --retries N           attempts after the first that may follow\n" \
+	"  --retry-delay SECONDS the wait before the first retry\n" \
+	"  --backoff X           each later wait is X times the one before\n" \
+	"                        (1 to 100; above 1 adds up to 10 % jitter)\n" \
+	"  --max-retry-delay SECONDS  no wait longer than this\n" \
+	"  --retry-on LIST       a rule: retry after these exit codes or\n" \
+	"                        reasons (\"3,4\", \"TIMEOUT\"); repeatable\n" \
+	"  --exit-on LIST        a rule: end the run after them\n" \
+	"                        (the first matching rule decides)\n" \
+	"  --max-queue SECONDS   cancel the run (QUEUE_TIMEOUT) if still\n" \
+	"                        queued this long after submission\n"
+#define POLICY_JOB_HELP \
+	"  --text FILE           the job's code is FILE's contents (a TEXT\n" \
+	"                        source, at most 256 KiB; \"-\": stdin),\n" \
+	"                        run as FILE's name\n" \
+	"  --code CODE           the job's code is CODE (run as main.py or\n" \
+	"                        main.sql)\n" \
+	"  --type PYTHON|SQL     the job's type (default PYTHON, SQL for\n" \
+	"                        --text FILE.sql)\n" \
+	POLICY_RUN_HELP
+
 /* A growable list of string rows printed as aligned columns. */
 struct table;
 
@@ -151,6 +216,15 @@ void		 client_error(const Batchd__V1__Error *);
 /* conf.c */
 JobConfig	*conf_job(const char *, char **);
 ClusterConfig	*conf_cluster(const char *, char **);
+
+/* policy.c */
+int		 policy_opt(const struct cmd *, struct policy *, int,
+		     const char *);
+int		 policy_any(const struct policy *);
+void		 policy_job(struct policy *, JobConfig **);
+void		 policy_submit(struct policy *,
+		     Batchd__V1__SubmitJobRunRequest *);
+void		 policy_free(struct policy *);
 
 /* pbjson.c */
 json_t		*pbjson_message(const ProtobufCMessage *);

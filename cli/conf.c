@@ -31,6 +31,12 @@
     BATCHD__V1__RETRY_STRATEGY__AUTO_RETRY_ON_TIMEOUT_OPT_AUTO_RETRY_ON_TIMEOUT
 #define TIMEOUT_SET	\
     BATCHD__V1__JOB_CONFIG__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS
+#define QUEUE_SET	\
+    BATCHD__V1__JOB_CONFIG__MAX_QUEUE_SECONDS_OPT_MAX_QUEUE_SECONDS
+#define MULT_SET	\
+    BATCHD__V1__RETRY_STRATEGY__BACKOFF_MULTIPLIER_OPT_BACKOFF_MULTIPLIER
+#define MAX_DELAY_SET	\
+    BATCHD__V1__RETRY_STRATEGY__MAX_RETRY_DELAY_SECONDS_OPT_MAX_RETRY_DELAY_SECONDS
 
 /* Where errors go: the file name for messages and the caller's *cause. */
 struct jctx {
@@ -252,11 +258,35 @@ js3(struct jctx *c, const char *path, json_t *o, JobConfig *cfg)
 	return 0;
 }
 
+/* "$.source.definition" of a TEXT source: {"text": "the code"}. */
+static int
+jtext(struct jctx *c, const char *path, json_t *o, JobConfig *cfg)
+{
+	Batchd__V1__TextSource	*t;
+	const char		*k;
+	json_t			*v;
+	char			 p[JPATH_MAX];
+
+	t = xmalloc(sizeof *t);
+	batchd__v1__text_source__init(t);
+	cfg->source->text = t;
+	cfg->source->definition_case = BATCHD__V1__JOB_SOURCE__DEFINITION_TEXT;
+	json_object_foreach(o, k, v)
+		if (strcmp(k, "text") != 0 && !json_is_null(v)) {
+			jpath(p, path, k);
+			return jerr(c, p, "unknown key (a TEXT source has text)");
+		}
+	jpath(p, path, "text");
+	v = json_object_get(o, "text");
+	return v == NULL || json_is_null(v) ? 0 : jstring(c, p, v, &t->text);
+}
+
 /* "$.source": {"type": ..., "definition": {...}}. */
 static int
 jsource(struct jctx *c, json_t *o, JobConfig *cfg)
 {
-	static const char	*names[] = { "", "WORKSPACE", "GIT", "S3" };
+	static const char	*names[] = { "", "WORKSPACE", "GIT", "S3",
+	    "TEXT" };
 	const char		*k;
 	json_t			*v, *def = NULL;
 	char			 p[JPATH_MAX];
@@ -271,8 +301,8 @@ jsource(struct jctx *c, json_t *o, JobConfig *cfg)
 		if (json_is_null(v))
 			continue;
 		if (strcmp(k, "type") == 0) {
-			if (jenum(c, p, v, names, 4, "\"WORKSPACE\", \"GIT\" "
-			    "or \"S3\"", &type) == -1)
+			if (jenum(c, p, v, names, 5, "\"WORKSPACE\", \"GIT\", "
+			    "\"S3\" or \"TEXT\"", &type) == -1)
 				return -1;
 		} else if (strcmp(k, "definition") == 0) {
 			if (!json_is_object(v))
@@ -284,7 +314,7 @@ jsource(struct jctx *c, json_t *o, JobConfig *cfg)
 	}
 	if (type == 0)
 		return jerr(c, "$.source.type", "missing: \"WORKSPACE\", "
-		    "\"GIT\" or \"S3\"");
+		    "\"GIT\", \"S3\" or \"TEXT\"");
 	cfg->source->type = (Batchd__V1__SourceType)type;
 	if (def == NULL)
 		return 0;
@@ -293,6 +323,8 @@ jsource(struct jctx *c, json_t *o, JobConfig *cfg)
 		return jworkspace(c, "$.source.definition", def, cfg);
 	case BATCHD__V1__SOURCE_TYPE__GIT:
 		return jgit(c, "$.source.definition", def, cfg);
+	case BATCHD__V1__SOURCE_TYPE__TEXT:
+		return jtext(c, "$.source.definition", def, cfg);
 	default:
 		return js3(c, "$.source.definition", def, cfg);
 	}
@@ -318,6 +350,96 @@ jargs(struct jctx *c, json_t *v, JobConfig *cfg)
 			return jerr(c, p, "unknown key (args has args)");
 		if (jstring(c, p, a, &cfg->args) == -1)
 			return -1;
+	}
+	return 0;
+}
+
+/* A JSON number (an integer too) into *dst. */
+static int
+jnumber(struct jctx *c, const char *path, json_t *v, double *dst)
+{
+	if (!json_is_number(v))
+		return jerr(c, path, "expected a number");
+	*dst = json_number_value(v);
+	return 0;
+}
+
+/* A list of one rule: exit codes (integers) or reasons (enum names). */
+static int
+jrule_list(struct jctx *c, const char *path, json_t *a,
+    Batchd__V1__RetryRule *r, int reasons)
+{
+	const ProtobufCEnumValue	*ev;
+	json_t				*v;
+	size_t				 i;
+	char				 p[JPATH_MAX + 24];
+
+	if (!json_is_array(a))
+		return jerr(c, path, "expected an array");
+	json_array_foreach(a, i, v) {
+		snprintf(p, sizeof p, "%s[%zu]", path, i);
+		if (reasons) {
+			ev = json_is_string(v) ?
+			    protobuf_c_enum_descriptor_get_value_by_name(
+			    &batchd__v1__status_reason__descriptor,
+			    json_string_value(v)) : NULL;
+			if (ev == NULL)
+				return jerr(c, p, "expected a reason, as "
+				    "\"TIMEOUT\" or \"NON_ZERO_EXIT_CODE\"");
+			r->on_reasons = xreallocarray(r->on_reasons,
+			    r->n_on_reasons + 1, sizeof *r->on_reasons);
+			r->on_reasons[r->n_on_reasons++] = ev->value;
+		} else {
+			if (!json_is_integer(v) || json_integer_value(v) <
+			    INT32_MIN || json_integer_value(v) > INT32_MAX)
+				return jerr(c, p, "expected an exit code");
+			r->on_exit_codes = xreallocarray(r->on_exit_codes,
+			    r->n_on_exit_codes + 1, sizeof *r->on_exit_codes);
+			r->on_exit_codes[r->n_on_exit_codes++] =
+			    (int32_t)json_integer_value(v);
+		}
+	}
+	return 0;
+}
+
+/* "$.retryStrategy.rules": [{"onExitCodes", "onReasons", "action"}]. */
+static int
+jrules(struct jctx *c, json_t *a, Batchd__V1__RetryStrategy *rs)
+{
+	static const char	*actions[] = { "", "RETRY", "EXIT" };
+	Batchd__V1__RetryRule	*r;
+	const char		*k;
+	json_t			*o, *v;
+	size_t			 i;
+	char			 p[JPATH_MAX], q[JPATH_MAX];
+	int			 act = 0;
+
+	if (!json_is_array(a))
+		return jerr(c, "$.retryStrategy.rules", "expected an array");
+	rs->rules = xcalloc(json_array_size(a) + 1, sizeof *rs->rules);
+	json_array_foreach(a, i, o) {
+		snprintf(p, sizeof p, "$.retryStrategy.rules[%zu]", i);
+		if (!json_is_object(o))
+			return jerr(c, p, "expected an object");
+		r = rs->rules[rs->n_rules++] = xmalloc(sizeof *r);
+		batchd__v1__retry_rule__init(r);
+		json_object_foreach(o, k, v) {
+			jpath(q, p, k);
+			if (json_is_null(v))
+				continue;
+			if (strcmp(k, "onExitCodes") == 0 ||
+			    strcmp(k, "onReasons") == 0) {
+				if (jrule_list(c, q, v, r, k[2] == 'R') == -1)
+					return -1;
+			} else if (strcmp(k, "action") == 0) {
+				if (jenum(c, q, v, actions, 3, "\"RETRY\" or "
+				    "\"EXIT\"", &act) == -1)
+					return -1;
+				r->action = (Batchd__V1__RetryAction)act;
+			} else
+				return jerr(c, q, "unknown key (a rule has "
+				    "onExitCodes, onReasons, action)");
+		}
 	}
 	return 0;
 }
@@ -357,10 +479,23 @@ jretry(struct jctx *c, json_t *o, JobConfig *cfg)
 			if (jbool(c, p, v, &r->auto_retry_on_timeout) == -1)
 				return -1;
 			r->auto_retry_on_timeout_opt_case = ON_TIMEOUT_SET;
+		} else if (strcmp(k, "backoffMultiplier") == 0) {
+			if (jnumber(c, p, v, &r->backoff_multiplier) == -1)
+				return -1;
+			r->backoff_multiplier_opt_case = MULT_SET;
+		} else if (strcmp(k, "maxRetryDelaySeconds") == 0) {
+			if (juint(c, p, v, 1, &r->max_retry_delay_seconds) ==
+			    -1)
+				return -1;
+			r->max_retry_delay_seconds_opt_case = MAX_DELAY_SET;
+		} else if (strcmp(k, "rules") == 0) {
+			if (jrules(c, v, r) == -1)
+				return -1;
 		} else
 			return jerr(c, p, "unknown key (a retry strategy has "
 			    "numRetries, delayBetweenRetries, "
-			    "delayBetweenRetriesSeconds, retryOnTimeout)");
+			    "delayBetweenRetriesSeconds, retryOnTimeout, "
+			    "backoffMultiplier, maxRetryDelaySeconds, rules)");
 	}
 	return 0;
 }
@@ -426,9 +561,15 @@ jjob_key(struct jctx *c, const char *k, json_t *v, JobConfig *cfg,
 		cfg->timeout_seconds_opt_case = TIMEOUT_SET;
 		return 0;
 	}
+	if (strcmp(k, "maxQueueSeconds") == 0) {
+		if (juint(c, p, v, 1, &cfg->max_queue_seconds) == -1)
+			return -1;
+		cfg->max_queue_seconds_opt_case = QUEUE_SET;
+		return 0;
+	}
 	return jerr(c, p, "unknown key (a job has source, type, "
 	    "sourceLocation, args, retryStrategy, timeout, timeoutSeconds, "
-	    "envVars)");
+	    "maxQueueSeconds, envVars)");
 }
 
 /*

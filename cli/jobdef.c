@@ -39,14 +39,18 @@ static int	jobdef_delete(const struct cmd *, int, char **);
 	"\"version\": \"3.5\"}\n"
 
 static const struct cmd jobdef_cmds[] = {
-	{ "create", jobdef_create, "jobdef create NAME --config FILE "
-	  "[--cluster-config FILE] [--description TEXT]",
+	{ "create", jobdef_create, "jobdef create NAME --config FILE | "
+	  "--text FILE | --code CODE [--cluster-config FILE] "
+	  "[--description TEXT] [policy options]",
 	  "Create a job definition and print it.\n"
 	  "\n"
 	  "  --config FILE           the job configuration (JSON, below)\n"
 	  "  --cluster-config FILE   a default cluster for runs submitted\n"
 	  "                          without one (JSON, below)\n"
 	  "  --description TEXT      what the job is for\n"
+	  "\n"
+	  "These set fields of the configuration (over --config's):\n"
+	  POLICY_JOB_HELP
 	  "\n" JOB_JSON_HELP },
 	{ "get", jobdef_get, "jobdef get UUID|NAME",
 	  "Print a job definition." },
@@ -54,7 +58,7 @@ static const struct cmd jobdef_cmds[] = {
 	  "List the job definitions of the workspace, by name." },
 	{ "update", jobdef_update, "jobdef update UUID|NAME [--config FILE] "
 	  "[--cluster-config FILE | --no-cluster-config] "
-	  "[--description TEXT]",
+	  "[--description TEXT] [policy options]",
 	  "Change a job definition and print it. What is not given is kept.\n"
 	  "\n"
 	  "  --config FILE           replace the job configuration\n"
@@ -62,7 +66,9 @@ static const struct cmd jobdef_cmds[] = {
 	  "  --no-cluster-config     remove the default cluster\n"
 	  "  --description TEXT      replace the description\n"
 	  "\n"
-	  "The files are as for \"batchctl jobdef create --help\"." },
+	  "The policy options of \"batchctl jobdef create --help\" change\n"
+	  "those fields of the configuration (--config's, else the stored\n"
+	  "one). The files are as for \"batchctl jobdef create --help\"." },
 	{ "delete", jobdef_delete, "jobdef delete UUID|NAME",
 	  "Delete a job definition. Its runs are kept." },
 	{ NULL, NULL, NULL, NULL }
@@ -149,17 +155,20 @@ jobdef_create(const struct cmd *self, int argc, char **argv)
 		{ "cluster-config", required_argument, NULL,
 		    O_CLUSTER_CONFIG },
 		{ "description", required_argument, NULL, O_DESCRIPTION },
+		POLICY_JOB_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
 	Batchd__V1__CreateJobDefinitionRequest	 req =
 	    BATCHD__V1__CREATE_JOB_DEFINITION_REQUEST__INIT;
 	Batchd__V1__JobDefinitionReply		*rep;
 	struct opts				 o;
+	struct policy				 p;
 	const char				*config = NULL, *cluster = NULL;
-	int					 c, rc;
+	int					 c, rc = 0;
 
+	memset(&p, 0, sizeof p);
 	opt_init(&o, self, argc, argv, "", longopts);
-	while ((c = opt_next(&o)) != -1) {
+	while (rc == 0 && (c = opt_next(&o)) != -1) {
 		switch (c) {
 		case O_CONFIG:
 			config = optarg;
@@ -170,15 +179,26 @@ jobdef_create(const struct cmd *self, int argc, char **argv)
 		case O_DESCRIPTION:
 			req.description = optarg;
 			break;
+		default:
+			if ((rc = policy_opt(self, &p, c, optarg)) == -1)
+				rc = 0;
+			break;
 		}
 	}
-	if (o.rc != -1 || opt_args(&o, 1, 1) == -1)
-		return o.rc;
-	if (config == NULL)
-		return usage_error(self, "--config is required");
+	if (rc != 0 || o.rc != -1 || opt_args(&o, 1, 1) == -1) {
+		policy_free(&p);
+		return rc != 0 ? rc : o.rc;
+	}
+	if (config == NULL && p.text == NULL) {
+		policy_free(&p);
+		return usage_error(self, "--config, --text or --code is "
+		    "required");
+	}
 	req.name = o.args[0];
-	if ((rc = load_job(config, &req.config)) != 0)
+	if (config != NULL && (rc = load_job(config, &req.config)) != 0)
 		goto out;
+	if (policy_any(&p))
+		policy_job(&p, &req.config);
 	if (cluster != NULL &&
 	    (rc = load_cluster(cluster, &req.cluster_config)) != 0)
 		goto out;
@@ -187,12 +207,34 @@ jobdef_create(const struct cmd *self, int argc, char **argv)
 	    (void **)&rep)) == 0)
 		show_reply(rep);
 out:
+	policy_free(&p);
 	if (req.config != NULL)
 		protobuf_c_message_free_unpacked(&req.config->base, NULL);
 	if (req.cluster_config != NULL)
 		protobuf_c_message_free_unpacked(&req.cluster_config->base,
 		    NULL);
 	return rc;
+}
+
+/*
+ * The stored configuration of definition arg, for the policy options of
+ * an update given without --config (secrets come back masked, which
+ * batchd takes as "keep"). 0 with *cfg, or an exit code.
+ */
+static int
+stored_config(const char *arg, JobConfig **cfg)
+{
+	Batchd__V1__JobDefinitionReply	*rep;
+	int				 rc;
+
+	if ((rc = get(arg, &rep)) != 0)
+		return rc;
+	if (rep->job_definition != NULL) {
+		*cfg = rep->job_definition->config;
+		rep->job_definition->config = NULL;
+	}
+	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	return 0;
 }
 
 /* "jobdef get UUID|NAME". */
@@ -241,18 +283,21 @@ jobdef_update(const struct cmd *self, int argc, char **argv)
 		{ "no-cluster-config", no_argument, NULL,
 		    O_NO_CLUSTER_CONFIG },
 		{ "description", required_argument, NULL, O_DESCRIPTION },
+		POLICY_JOB_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
 	Batchd__V1__UpdateJobDefinitionRequest	 req =
 	    BATCHD__V1__UPDATE_JOB_DEFINITION_REQUEST__INIT;
 	Batchd__V1__JobDefinitionReply		*rep;
 	struct opts				 o;
+	struct policy				 p;
 	const char				*config = NULL, *cluster = NULL;
 	char					*uuid = NULL;
-	int					 c, rc;
+	int					 c, rc = 0;
 
+	memset(&p, 0, sizeof p);
 	opt_init(&o, self, argc, argv, "", longopts);
-	while ((c = opt_next(&o)) != -1) {
+	while (rc == 0 && (c = opt_next(&o)) != -1) {
 		switch (c) {
 		case O_CONFIG:
 			config = optarg;
@@ -267,18 +312,32 @@ jobdef_update(const struct cmd *self, int argc, char **argv)
 			req.description = optarg;
 			req.description_opt_case = DESC_SET;
 			break;
+		default:
+			if ((rc = policy_opt(self, &p, c, optarg)) == -1)
+				rc = 0;
+			break;
 		}
 	}
-	if (o.rc != -1 || opt_args(&o, 1, 1) == -1)
+	if (rc == 0 && (o.rc != -1 || opt_args(&o, 1, 1) == -1)) {
+		policy_free(&p);
 		return o.rc;
-	if (cluster != NULL && req.clear_cluster_config)
-		return usage_error(self, "--cluster-config and "
+	}
+	if (rc == 0 && cluster != NULL && req.clear_cluster_config)
+		rc = usage_error(self, "--cluster-config and "
 		    "--no-cluster-config exclude each other");
-	if (config == NULL && cluster == NULL && !req.clear_cluster_config &&
-	    req.description_opt_case == 0)
-		return usage_error(self, "nothing to change");
+	else if (rc == 0 && config == NULL && cluster == NULL &&
+	    !req.clear_cluster_config && req.description_opt_case == 0 &&
+	    !policy_any(&p))
+		rc = usage_error(self, "nothing to change");
+	if (rc != 0)
+		goto out;
 	if (config != NULL && (rc = load_job(config, &req.config)) != 0)
 		goto out;
+	if (config == NULL && policy_any(&p) &&
+	    (rc = stored_config(o.args[0], &req.config)) != 0)
+		goto out;
+	if (policy_any(&p))
+		policy_job(&p, &req.config);
 	if (cluster != NULL &&
 	    (rc = load_cluster(cluster, &req.cluster_config)) != 0)
 		goto out;
@@ -290,6 +349,7 @@ jobdef_update(const struct cmd *self, int argc, char **argv)
 	    (void **)&rep)) == 0)
 		show_reply(rep);
 out:
+	policy_free(&p);
 	free(uuid);
 	if (req.config != NULL)
 		protobuf_c_message_free_unpacked(&req.config->base, NULL);

@@ -36,7 +36,7 @@ static int	run_cancel_all(const struct cmd *, int, char **);
 static const struct cmd run_cmds[] = {
 	{ "submit", run_submit, "run submit DEF [--cluster UUID|NAME] "
 	  "[--args ARGS] [--env K=V]... [--idempotency-key KEY] [--wait] "
-	  "[--follow]",
+	  "[--follow] [policy options]",
 	  "Submit a run of the job definition DEF (a UUID or a name) and\n"
 	  "print it.\n"
 	  "\n"
@@ -48,7 +48,10 @@ static const struct cmd run_cmds[] = {
 	  "                        (repeatable)\n"
 	  "  --idempotency-key KEY a repeat with the same key returns the\n"
 	  "                        first run\n"
-	  WAIT_HELP },
+	  WAIT_HELP "\n"
+	  "\n"
+	  "For this run only, over the definition's configuration:\n"
+	  POLICY_RUN_HELP },
 	{ "sql", run_sql, "run sql QUERY [--cluster UUID|NAME | "
 	  "--cluster-config FILE] [--env K=V]... [--idempotency-key KEY] "
 	  "[--wait] [--follow]",
@@ -250,24 +253,29 @@ run_submit(const struct cmd *self, int argc, char **argv)
 		{ "idempotency-key", required_argument, NULL, O_IDEM },
 		{ "wait", no_argument, NULL, O_WAIT },
 		{ "follow", no_argument, NULL, O_FOLLOW },
+		POLICY_RUN_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
 	Batchd__V1__SubmitJobRunRequest	 req =
 	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__INIT;
 	Batchd__V1__JobRunReply		*rep;
 	struct submit			 s;
+	struct policy			 p;
 	struct follow			*f = NULL;
 	struct opts			 o;
 	char				*def = NULL, *cluster = NULL;
 	int				 c, rc = 0;
 
 	memset(&s, 0, sizeof s);
+	memset(&p, 0, sizeof p);
 	opt_init(&o, self, argc, argv, "", longopts);
 	while ((c = opt_next(&o)) != -1 &&
-	    (rc = submit_opt(self, &s, c, optarg)) == 0)
+	    ((rc = policy_opt(self, &p, c, optarg)) == 0 || (rc == -1 &&
+	    (rc = submit_opt(self, &s, c, optarg)) == 0)))
 		;
 	if (rc != 0 || o.rc != -1 || opt_args(&o, 1, 1) == -1) {
 		free(s.env);
+		policy_free(&p);
 		return rc != 0 ? rc : o.rc;
 	}
 	if ((rc = jobdef_resolve(o.args[0], &def)) != 0)
@@ -286,12 +294,17 @@ run_submit(const struct cmd *self, int argc, char **argv)
 	    &batchd__v1__submit_job_run_request__env_entry__descriptor,
 	    s.env, s.nenv);
 	req.idempotency_key = s.idem != NULL ? s.idem : "";
+	policy_submit(&p, &req);
 	if ((rc = prepare(&s, &f)) == 0 && (rc = client_call("run.submit",
 	    &req, &batchd__v1__job_run_reply__descriptor,
 	    (void **)&rep)) == 0)
 		rc = submitted(&s, f, rep);
 	env_free((void **)req.env, req.n_env);
+	if (req.retry_strategy != NULL)
+		protobuf_c_message_free_unpacked(&req.retry_strategy->base,
+		    NULL);
 out:
+	policy_free(&p);
 	follow_free(f);
 	free(s.env);
 	free(def);

@@ -37,6 +37,10 @@ source_text(const JobConfig *c, char *buf, size_t len)
 		snprintf(buf, len, "%s %s (%s)", type, s->s3->bucket_path,
 		    s->s3->region);
 		break;
+	case BATCHD__V1__JOB_SOURCE__DEFINITION_TEXT:
+		snprintf(buf, len, "%s (%zu bytes)", type,
+		    strlen(s->text->text));
+		break;
 	default:
 		snprintf(buf, len, "%s", type);
 		break;
@@ -80,6 +84,64 @@ cluster_text(const ClusterConfig *c, char *buf, size_t len)
 	return buf;
 }
 
+/* "exit 3,4 or TIMEOUT: RETRY; exit 9: EXIT" of a strategy's rules. */
+static char *
+rules_text(const Batchd__V1__RetryStrategy *r)
+{
+	const Batchd__V1__RetryRule	*u;
+	char				*s = xstrdup(""), *t;
+	size_t				 i, j;
+
+	for (i = 0; i < r->n_rules; i++) {
+		u = r->rules[i];
+		xasprintf(&t, "%s%s%s", s, i == 0 ? "" : "; ",
+		    u->n_on_exit_codes > 0 ? "exit " : "");
+		free(s);
+		s = t;
+		for (j = 0; j < u->n_on_exit_codes; j++) {
+			xasprintf(&t, "%s%s%d", s, j == 0 ? "" : ",",
+			    u->on_exit_codes[j]);
+			free(s);
+			s = t;
+		}
+		for (j = 0; j < u->n_on_reasons; j++) {
+			xasprintf(&t, "%s%s%s", s, j == 0 &&
+			    u->n_on_exit_codes == 0 ? "" : " or ", fmt_enum(
+			    &batchd__v1__status_reason__descriptor,
+			    u->on_reasons[j]));
+			free(s);
+			s = t;
+		}
+		xasprintf(&t, "%s: %s", s, fmt_enum(
+		    &batchd__v1__retry_action__descriptor, u->action));
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+/* The retry strategy's lines. */
+static void
+show_retry(const Batchd__V1__RetryStrategy *r)
+{
+	char	*rules, max[48] = "";
+
+	fmt_kv("Retries", "%u, %us apart, on timeout: %s", r->num_retries,
+	    r->retry_delay_seconds, r->auto_retry_on_timeout ? "yes" : "no");
+	if (r->max_retry_delay_seconds_opt_case != 0)
+		snprintf(max, sizeof max, ", at most %us",
+		    r->max_retry_delay_seconds);
+	if ((r->backoff_multiplier_opt_case != 0 &&
+	    r->backoff_multiplier != 1) || max[0] != '\0')
+		fmt_kv("Back-off", "x%g%s", r->backoff_multiplier_opt_case ?
+		    r->backoff_multiplier : 1, max);
+	if (r->n_rules > 0) {
+		rules = rules_text(r);
+		fmt_kv("Retry rules", "%s", rules);
+		free(rules);
+	}
+}
+
 /* The lines of a job configuration. */
 static void
 show_config(const JobConfig *c)
@@ -101,11 +163,11 @@ show_config(const JobConfig *c)
 	fmt_kv("Location", "%s", c->source_location);
 	fmt_kv("Args", "%s", *c->args != '\0' ? c->args : "-");
 	if (r != NULL)
-		fmt_kv("Retries", "%u, %us apart, on timeout: %s",
-		    r->num_retries, r->retry_delay_seconds,
-		    r->auto_retry_on_timeout ? "yes" : "no");
+		show_retry(r);
 	if (c->timeout_seconds_opt_case != 0)
 		fmt_kv("Timeout", "%us", c->timeout_seconds);
+	if (c->max_queue_seconds_opt_case != 0)
+		fmt_kv("Max queue", "%us", c->max_queue_seconds);
 	env = env_text((void *const *)c->env, c->n_env);
 	fmt_kv("Env", "%s", *env != '\0' ? env : "-");
 	free(env);

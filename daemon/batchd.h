@@ -41,6 +41,13 @@
 #define PAGE_DEFAULT	50
 #define PAGE_MAX	1000
 #define RETRIES_MAX	100
+#define DELAY_MAX	(7 * 86400)	/* retry delays, seconds */
+#define TIMEOUT_MAX	(7 * 86400)	/* timeout_seconds */
+#define MAX_QUEUE_MAX	(30 * 86400)	/* max_queue_seconds */
+#define TEXT_MAX	(256 * 1024)	/* a TEXT source's text */
+#define RULES_MAX	8		/* rules of a retry strategy */
+#define RULE_CODES_MAX	256		/* on_exit_codes entries of a rule */
+#define BACKOFF_MAX	100		/* backoff_multiplier */
 #define SECRET_MASK	"****"	/* a secret's value in replies */
 
 /* Exit codes of batchd; documented in the README and batchd --help. */
@@ -56,7 +63,7 @@ enum errcode {
 	E_QUEUE_FULL, E_PAUSED, E_UNAVAILABLE, E_INTERNAL,
 	E_RESOURCE_EXHAUSTED, E__COUNT
 };
-enum srctype { SRC_NONE = 0, SRC_WORKSPACE, SRC_GIT, SRC_S3 };
+enum srctype { SRC_NONE = 0, SRC_WORKSPACE, SRC_GIT, SRC_S3, SRC_TEXT };
 enum jobtype { JT_NONE = 0, JT_PYTHON, JT_SQL };
 enum clstate { CL_NONE = 0, CL_RUNNING, CL_PAUSED };
 enum rstatus { RS_NONE = 0, RS_PENDING, RS_RUNNING, RS_SUCCEEDED, RS_FAILED,
@@ -65,8 +72,11 @@ enum reason {
 	R_NONE = 0, R_RECENTLY_SUBMITTED, R_IN_QUEUE, R_NON_ZERO_EXIT,
 	R_TIMEOUT, R_CANCELLED_BY_USER, R_RETRY_PENDING, R_FETCH_FAILED,
 	R_SPAWN_FAILED, R_SIGNALED, R_DAEMON_RESTARTED, R_CLUSTER_DELETED,
-	R_RUNNING, R_SUPERVISOR_LOST, R__COUNT
+	R_RUNNING, R_SUPERVISOR_LOST,
+	R_QUEUE_TIMEOUT = 15,	/* 14 is another branch's (the proto says) */
+	R__COUNT
 };
+enum retryaction { RA_NONE = 0, RA_RETRY, RA_EXIT };
 enum logstream { LS_NONE = 0, LS_STDOUT, LS_STDERR };
 enum logencoding { LE_IDENTITY = 0, LE_ZSTD };
 
@@ -96,6 +106,18 @@ struct source {
 	char		*reference;
 	char		*bucket_path;	/* S3 */
 	char		*region;
+	char		*text;		/* TEXT: the code itself */
+};
+
+/*
+ * A retry rule (policy.c decides with it): the exit codes and reasons it
+ * matches, as bit sets, and what it does. Fixed size, so a jobconfig
+ * copies by assignment.
+ */
+struct retryrule {
+	uint8_t		 codes[32];	/* bit c: exit code c (1..255) */
+	uint32_t	 reasons;	/* bit r: enum reason r */
+	enum retryaction action;
 };
 
 struct retry {
@@ -103,6 +125,12 @@ struct retry {
 	uint32_t	 delay_s;
 	int		 on_timeout;
 	int		 has_num, has_delay, has_on_timeout;
+	struct retryrule rules[RULES_MAX];
+	size_t		 n_rules;	/* 0: none (an override keeps the
+					 * definition's) */
+	double		 multiplier;	/* back-off, >= 1 */
+	uint32_t	 max_delay_s;
+	int		 has_multiplier, has_max_delay;
 };
 
 struct jobconfig {
@@ -114,6 +142,8 @@ struct jobconfig {
 	uint32_t	 timeout_s;
 	int		 has_timeout;
 	struct kvlist	 env;
+	uint32_t	 max_queue_s;	/* has_max_queue: the limit in queue */
+	int		 has_max_queue;
 };
 
 struct clusterconfig {
@@ -208,6 +238,7 @@ struct run {
 	uint64_t	 queue_seq;
 	int64_t		 deadline_ms;
 	uint64_t	 log_bytes;
+	int64_t		 queue_deadline_ms;	/* 0: no limit in queue */
 };
 
 struct runevent {
@@ -285,6 +316,13 @@ struct request {
 	struct kvlist	 env;
 	char		*idem_key;
 	char		*sql;
+	/* run.submit's overrides of the definition's configuration */
+	int		 has_timeout;
+	uint32_t	 timeout_s;
+	int		 has_retry;
+	struct retry	 retry;
+	int		 has_max_queue;
+	uint32_t	 max_queue_s;
 	char	       **cluster_uuids;
 	size_t		 n_cluster_uuids;
 	enum rstatus	 status;
@@ -746,9 +784,23 @@ int	 run_set_status(struct txn *, struct run *, enum rstatus, enum reason,
 int	 run_start(struct txn *, struct run *);
 int	 run_finish(struct txn *, struct run *, const struct result *);
 void	 run_retry(struct txn *, const char *, uint32_t, int64_t);
+int	 run_cancel_as(struct txn *, struct run *, enum reason, const char *);
 int	 run_cancel_one(struct txn *, struct run *);
 void	 run_kick(struct txn *, const char *);
 void	 run_free_timers(void);
+
+/* policy.c: run policies: retries, back-off, overrides, time in queue */
+int	 policy_validate_retry(const struct retry *, const char *,
+	    struct error *);
+int	 policy_validate_max_queue(int, uint32_t, const char *, struct error *);
+int	 policy_validate_overrides(const struct request *, struct error *);
+void	 policy_apply_overrides(struct jobconfig *, const struct request *);
+int	 policy_retries(const struct retry *, uint32_t, const struct attempt *,
+	    enum reason, int *);
+int64_t	 policy_delay_ms(const struct retry *, uint32_t);
+extern uint32_t (*policy_random)(void);
+int	 policy_queue_enter(struct txn *, struct run *);
+int	 policy_recover(struct txn *);
 
 /* queue.c: the per-cluster FIFO queues */
 int	 queue_put(struct txn *, const char *, uint64_t, const char *);
@@ -760,6 +812,9 @@ int	 queue_position(struct txn *, struct run *);
 int	 runidx_put(struct txn *, char, const char *, int, const struct run *);
 int	 runidx_del(struct txn *, char, const char *, int, const struct run *);
 int	 runidx_finished(struct txn *, const struct run *, int);
+int	 runidx_queue_deadline(struct txn *, const char *, int64_t, int);
+int	 runidx_walk_deadlines(struct txn *, void (*)(const char *, int64_t,
+	    void *), void *);
 int	 run_load(struct txn *, const char *, const char *, struct run *,
 	    struct error *);
 int	 runidx_walk_status(struct txn *, const char *, enum rstatus,

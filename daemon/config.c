@@ -140,7 +140,7 @@ defaults(struct config *c)
 	c->max_message_bytes = 1 << 20;
 	c->kill_grace_s = 5;
 	c->log_chunk_bytes = 1024 * 1024;
-	c->log_zstd_level = 1;
+	c->log_zstd_level = 0;	/* a plain subscriber reads data */
 	c->outbox_max = 100000;
 	c->retention_interval_s = 300;
 	/* A default install's disk stays bounded: configs/batchd.conf. */

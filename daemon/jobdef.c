@@ -12,9 +12,7 @@
 #include "batchd.h"
 
 #define TIMEOUT_DEFAULT	3600
-#define TIMEOUT_MAX	(7 * 86400)
 #define DELAY_DEFAULT	60
-#define DELAY_MAX	(7 * 86400)
 
 /* Is p a relative path with no ".." component? */
 static int
@@ -58,25 +56,49 @@ need(const char *v, const char *prefix, const char *name, struct error *e)
 	return -1;
 }
 
+/*
+ * A TEXT source: the code is there, and source_location, if given, is a
+ * file name (the text is written to it in the attempt's directory).
+ */
+static int
+text_source_valid(const struct jobconfig *c, const char *p, struct error *e)
+{
+	char	f[96];
+
+	if (need(c->source.text, p, "source.text.text", e) == -1)
+		return -1;
+	if (c->source_location != NULL && (strchr(c->source_location, '/') !=
+	    NULL || strcmp(c->source_location, "..") == 0 ||
+	    strcmp(c->source_location, ".") == 0)) {
+		snprintf(f, sizeof f, "%s.source_location", p);
+		error_set(e, E_INVALID, f, "%s: a TEXT source's file is a "
+		    "name without '/'", f);
+		return -1;
+	}
+	return 0;
+}
+
 /* Check a job configuration; fields are named under prefix ("config"). */
 int
 jobdef_validate_config(const struct jobconfig *c, const char *p,
     struct error *e)
 {
-	static const char *src_names[] = { "", "workspace", "git", "s3" };
+	static const char *src_names[] = { "", "workspace", "git", "s3",
+	    "text" };
+	static const char *src_types[] = { "", "WORKSPACE", "GIT", "S3",
+	    "TEXT" };
 	const struct source	*s = &c->source;
 	char			 f[96];
 
 #define F(name)	(snprintf(f, sizeof f, "%s.%s", p, name), f)
 	if (s->type == SRC_NONE) {
 		error_set(e, E_INVALID, F("source.type"), "%s is required: "
-		    "WORKSPACE, GIT or S3", f);
+		    "WORKSPACE, GIT, S3 or TEXT", f);
 		return -1;
 	}
 	if (s->oneof != (int)s->type) {
 		error_set(e, E_INVALID, F("source"), "%s: a %s source needs "
-		    "%s.source.%s%s%s", f, s->type == SRC_WORKSPACE ?
-		    "WORKSPACE" : s->type == SRC_GIT ? "GIT" : "S3", p,
+		    "%s.source.%s%s%s", f, src_types[s->type], p,
 		    src_names[s->type], s->oneof != SRC_NONE ? ", not " : "",
 		    s->oneof != SRC_NONE ? src_names[s->oneof] : "");
 		return -1;
@@ -113,6 +135,10 @@ jobdef_validate_config(const struct jobconfig *c, const char *p,
 			return -1;
 		}
 		break;
+	case SRC_TEXT:
+		if (text_source_valid(c, p, e) == -1)
+			return -1;
+		break;
 	default:
 		break;
 	}
@@ -121,25 +147,20 @@ jobdef_validate_config(const struct jobconfig *c, const char *p,
 		    "SQL", f);
 		return -1;
 	}
-	if (need(c->source_location, p, "source_location", e) == -1)
+	if (s->type != SRC_TEXT &&
+	    need(c->source_location, p, "source_location", e) == -1)
 		return -1;
-	if (!path_beneath(c->source_location)) {
+	if (c->source_location != NULL && !path_beneath(c->source_location)) {
 		error_set(e, E_INVALID, F("source_location"), "%s must be a "
 		    "relative path without '..'", f);
 		return -1;
 	}
 	if (args_valid(c->args, F("args"), e) == -1)
 		return -1;
-	if (c->retry.has_num && c->retry.num_retries > RETRIES_MAX) {
-		error_set(e, E_INVALID, F("retry_strategy.num_retries"),
-		    "%s may be at most %d", f, RETRIES_MAX);
+	if (policy_validate_retry(&c->retry, F("retry_strategy"), e) == -1 ||
+	    policy_validate_max_queue(c->has_max_queue, c->max_queue_s,
+	    F("max_queue_seconds"), e) == -1)
 		return -1;
-	}
-	if (c->retry.has_delay && c->retry.delay_s > DELAY_MAX) {
-		error_set(e, E_INVALID, F("retry_strategy.retry_delay_seconds"),
-		    "%s may be at most %d", f, DELAY_MAX);
-		return -1;
-	}
 	if (c->has_timeout && (c->timeout_s == 0 ||
 	    c->timeout_s > TIMEOUT_MAX)) {
 		error_set(e, E_INVALID, F("timeout_seconds"), "%s must be from "
@@ -181,6 +202,12 @@ jobdef_fill_defaults(struct jobconfig *c)
 	if (!c->has_timeout)
 		c->timeout_s = TIMEOUT_DEFAULT;
 	c->has_timeout = 1;
+	if (!c->retry.has_multiplier)
+		c->retry.multiplier = 1;
+	c->retry.has_multiplier = 1;
+	if (c->source.type == SRC_TEXT && c->source_location == NULL)
+		c->source_location = xstrdup(c->type == JT_SQL ? "main.sql" :
+		    "main.py");
 }
 
 /*

@@ -176,7 +176,8 @@ jobdesc_write(const struct run *r, const struct jobident *id,
 	char			*s;
 
 	*fdp = -1;
-	if (r->sql == NULL && (src = plugin_source(c->source.type)) == NULL) {
+	if (r->sql == NULL && c->source.type != SRC_TEXT &&
+	    (src = plugin_source(c->source.type)) == NULL) {
 		xasprintf(cause, "no source plugin for source type %d",
 		    c->source.type);
 		return -1;
@@ -209,6 +210,7 @@ jobdesc_write(const struct run *r, const struct jobident *id,
 	job_kv(&b, SHIM_SOURCE_LOCATION, c->source_location);
 	job_kv(&b, SHIM_ARGS, c->args);
 	job_kv(&b, SHIM_SQL, r->sql);
+	job_kv(&b, SHIM_TEXT, c->source.text);
 	job_kv(&b, SHIM_WORKDIR, work);
 	xasprintf(&s, "%s/%s", cfg->workspace_root, r->ws);
 	job_kv(&b, SHIM_WORKSPACE_DIR, s);

@@ -46,6 +46,9 @@ later_submit(struct op *op, int64_t ms)
 	l = xcalloc(1, sizeof *l);
 	l->op = op;
 	l->ev = evtimer_new(base, later_fire, l);
+	/* From now, not from the start of the turn (libevent's cached
+	 * time): a retry's delay is counted from its commit. */
+	event_base_update_cache_time(base);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(l->ev, &tv);

@@ -70,10 +70,10 @@ reason_label(enum reason r)
 		"TIMEOUT", "CANCELLED_BY_USER", "RETRY_PENDING",
 		"SOURCE_FETCH_FAILED", "SPAWN_FAILED", "KILLED_BY_SIGNAL",
 		"DAEMON_RESTARTED", "CLUSTER_DELETED", "RUNNING_ATTEMPT",
-		"SUPERVISOR_LOST"
+		"SUPERVISOR_LOST", [R_QUEUE_TIMEOUT] = "QUEUE_TIMEOUT"
 	};
 
-	return names[r];
+	return names[r] != NULL ? names[r] : "";
 }
 
 /* A label value with \, " and newlines escaped, in a static buffer. */

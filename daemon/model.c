@@ -23,6 +23,7 @@ source_free(struct source *s)
 	free(s->reference);
 	free(s->bucket_path);
 	free(s->region);
+	free(s->text);
 	memset(s, 0, sizeof *s);
 }
 
@@ -48,6 +49,7 @@ jobconfig_copy(struct jobconfig *dst, const struct jobconfig *src)
 	dst->source.reference = dup_or_null(src->source.reference);
 	dst->source.bucket_path = dup_or_null(src->source.bucket_path);
 	dst->source.region = dup_or_null(src->source.region);
+	dst->source.text = dup_or_null(src->source.text);
 	dst->source_location = dup_or_null(src->source_location);
 	dst->args = dup_or_null(src->args);
 	kvlist_copy(&dst->env, &src->env);
@@ -169,9 +171,10 @@ reason_text(enum reason r)
 		[R_CLUSTER_DELETED] = "ClusterDeleted",
 		[R_RUNNING] = "Running",
 		[R_SUPERVISOR_LOST] = "SupervisorLost",
+		[R_QUEUE_TIMEOUT] = "QueueTimeout",
 	};
 
-	if ((size_t)r < R__COUNT)
+	if ((size_t)r < R__COUNT && texts[r] != NULL)
 		return texts[r];
 	return "";
 }

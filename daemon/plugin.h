@@ -55,7 +55,8 @@ enum batchd_plugin_kind {
 };
 
 /* Values of the proto enums SourceType and JobType. */
-enum { BATCHD_SOURCE_WORKSPACE = 1, BATCHD_SOURCE_GIT = 2, BATCHD_SOURCE_S3 = 3 };
+enum { BATCHD_SOURCE_WORKSPACE = 1, BATCHD_SOURCE_GIT = 2, BATCHD_SOURCE_S3 = 3,
+    BATCHD_SOURCE_TEXT = 4 };	/* TEXT: the shim writes the file itself */
 enum { BATCHD_JOB_PYTHON = 1, BATCHD_JOB_SQL = 2 };
 
 /* One attempt of one run, as every plugin sees it. */

@@ -4,8 +4,9 @@
  * gets its timer again; a run whose shim is still going is watched again
  * (exec_reattach()), one whose shim left a result (or none) is finished
  * with it; a shim caught starting is looked at again shortly; an idle
- * cluster is kicked. Loop thread only; the state machine (run.c) does the
- * transitions.
+ * cluster is kicked; every queued run's limit on time in queue gets its
+ * timer again (policy.c). Loop thread only; the state machine (run.c) does
+ * the transitions.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,8 @@ recover_apply(struct op *op, struct txn *t)
 	rc = rc == MDB_NOTFOUND ? 0 : rc;
 	for (i = 0; i < n && rc == 0; i++)
 		rc = recover_cluster(t, ids[i]);
+	if (rc == 0)
+		rc = policy_recover(t);
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);

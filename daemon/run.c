@@ -7,9 +7,11 @@
  *
  *   (new) -> PENDING     Recently submitted | In queue
  *   PENDING -> RUNNING   an attempt starts (run_start())
- *   RUNNING -> PENDING   Waiting to retry: the attempt failed, retries left
+ *   RUNNING -> PENDING   Waiting to retry: the attempt failed and the
+ *                        retry strategy says so (policy.c)
  *   RUNNING -> SUCCEEDED | FAILED | CANCELLED (run_finish())
- *   PENDING -> CANCELLED | FAILED
+ *   PENDING -> CANCELLED | FAILED   (CANCELLED also for QUEUE_TIMEOUT:
+ *                        policy.c)
  *
  * A cluster holds at most one run (cluster.active_run) from the start of its
  * first attempt until its last attempt's process is gone, retry delays
@@ -409,6 +411,48 @@ struct retry_op {
 };
 
 /*
+ * The attempt of r failed with why (its record written, text what users
+ * read of it, of len bytes): the retry strategy (policy.c) says whether it
+ * is retried after a delay, else the run is FAILED.
+ */
+static int
+run_failed(struct txn *t, struct run *r, enum reason why, char *text,
+    size_t len)
+{
+	const struct retry	*rs = &r->config.retry;
+	uint32_t		 max = 1 + rs->num_retries;
+	int64_t			 ms;
+	char			 delay[48];
+	size_t			 n = strlen(text);
+	int			 rc, rule;
+
+	if (!policy_retries(rs, r->attempt, r->n_attempts > 0 ?
+	    &r->attempts[r->n_attempts - 1] : NULL, why, &rule)) {
+		if (rule >= 0 && rs->rules[rule].action == RA_EXIT)
+			snprintf(text + n, len - n, "; not retried: retry rule "
+			    "%d says EXIT", rule + 1);
+		if ((rc = run_set_status(t, r, RS_FAILED, why, text)) != 0 ||
+		    (rc = store_put_run(t, r)) != 0)
+			return rc;
+		return run_release(t, r);
+	}
+	ms = policy_delay_ms(rs, r->attempt);
+	if (ms % 1000 == 0)
+		snprintf(delay, sizeof delay, "%llds", (long long)(ms / 1000));
+	else
+		snprintf(delay, sizeof delay, "%lld.%03llds",
+		    (long long)(ms / 1000), (long long)(ms % 1000));
+	snprintf(text + n, len - n, "; %s (attempt %u of %u in %s)",
+	    reason_text(R_RETRY_PENDING), r->attempt + 1, max, delay);
+	r->retry_at_ms = now_ms() + ms;
+	if ((rc = run_set_status(t, r, RS_PENDING, R_RETRY_PENDING, text)) !=
+	    0 || (rc = store_put_run(t, r)) != 0)
+		return rc;
+	run_retry(t, r->uuid, r->attempt, ms);
+	return 0;
+}
+
+/*
  * The attempt of r ended with res: decide SUCCEEDED, FAILED, a retry, or,
  * when the run was cancelled meanwhile, only free its cluster.
  */
@@ -418,7 +462,6 @@ run_finish(struct txn *t, struct run *r, const struct result *res)
 	enum rstatus	 st;
 	enum reason	 why;
 	char		 text[384], sig[32];
-	uint32_t	 max = 1 + r->config.retry.num_retries;
 	int		 rc;
 
 	if ((rc = attempt_log_bytes(t, r)) != 0)
@@ -458,21 +501,8 @@ run_finish(struct txn *t, struct run *r, const struct result *res)
 		    sig);
 	}
 	attempt_record(r, res, st, why, text);
-	if (st == RS_FAILED && r->attempt < max &&
-	    (why != R_TIMEOUT || r->config.retry.on_timeout)) {
-		snprintf(text + strlen(text), sizeof text - strlen(text),
-		    "; %s (attempt %u of %u in %us)",
-		    reason_text(R_RETRY_PENDING), r->attempt + 1, max,
-		    r->config.retry.delay_s);
-		r->retry_at_ms = now_ms() + (int64_t)r->config.retry.delay_s *
-		    1000;
-		if ((rc = run_set_status(t, r, RS_PENDING, R_RETRY_PENDING,
-		    text)) != 0 || (rc = store_put_run(t, r)) != 0)
-			return rc;
-		run_retry(t, r->uuid, r->attempt,
-		    (int64_t)r->config.retry.delay_s * 1000);
-		return 0;
-	}
+	if (st == RS_FAILED)
+		return run_failed(t, r, why, text, sizeof text);
 	if ((rc = run_set_status(t, r, st, why, text[0] != '\0' ? text : NULL)) !=
 	    0 || (rc = store_put_run(t, r)) != 0)
 		return rc;
@@ -654,6 +684,18 @@ run_retry(struct txn *t, const char *uuid, uint32_t attempt, int64_t ms)
 int
 run_cancel_one(struct txn *t, struct run *r)
 {
+	return run_cancel_as(t, r, R_CANCELLED_BY_USER, NULL);
+}
+
+/*
+ * Cancel r (not terminal) for why (text: what users read, NULL: why's
+ * words); r is stored by this function. A queued run leaves its queue; a
+ * running one is killed, and frees its cluster when its process is gone.
+ */
+int
+run_cancel_as(struct txn *t, struct run *r, enum reason why,
+    const char *text)
+{
 	struct cluster	 c;
 	struct kill_arg	*k;
 	int		 rc, holds, was_running = r->status == RS_RUNNING;
@@ -673,8 +715,8 @@ run_cancel_one(struct txn *t, struct run *r)
 			goto out;
 	}
 	rc = 0;
-	if ((rc = run_set_status(t, r, RS_CANCELLED, R_CANCELLED_BY_USER,
-	    NULL)) != 0 || (rc = store_put_run(t, r)) != 0)
+	if ((rc = run_set_status(t, r, RS_CANCELLED, why, text)) != 0 ||
+	    (rc = store_put_run(t, r)) != 0)
 		goto out;
 	if (was_running) {
 		/* The cluster is freed when the process is gone. */

@@ -8,8 +8,12 @@
  *   'c' cluster_uuid ts uuid    runs of a cluster
  *   's' ws NUL status ts uuid   runs of a workspace by status
  *   'f' finished_ts uuid        finished runs, oldest first (retention.c)
+ *   'q' deadline_ms uuid        runs with a limit on time in queue, by
+ *                               its end (policy.c)
  * The state machine (run.c) keeps 's' and 'f' with each status it sets;
- * submission adds 'w', 'd', 'c', and a purge (retention.c) takes all away.
+ * submission adds 'w', 'd', 'c', and a purge (retention.c) takes all away
+ * but 'q', which its timer takes away when it fires (whatever became of
+ * the run): a restart arms each timer again from it.
  * Listing walks one of them newest first; nothing scans all runs. Loop
  * thread only, inside the turn's transaction.
  */
@@ -77,17 +81,60 @@ runidx_del(struct txn *t, char kind, const char *id, int st,
 	return rc;
 }
 
+/* Add (or delete) the entry "{kind} {ms} {uuid}" of a time index. */
+static int
+runidx_time(struct txn *t, char kind, int64_t ms, const char *uuid, int add)
+{
+	uint8_t	k[1 + 8 + UUID_LEN];
+
+	k[0] = (uint8_t)kind;
+	be64_put(k + 1, (uint64_t)ms);
+	memcpy(k + 9, uuid, UUID_LEN);
+	return add ? store_put(t, DB_RUNIDX, k, sizeof k, "", 0) :
+	    store_del(t, DB_RUNIDX, k, sizeof k);
+}
+
 /* Add (or delete) the run's entry of the finished index. */
 int
 runidx_finished(struct txn *t, const struct run *r, int add)
 {
-	uint8_t	k[1 + 8 + UUID_LEN];
+	return runidx_time(t, 'f', r->finished_ms, r->uuid, add);
+}
 
-	k[0] = 'f';
-	be64_put(k + 1, (uint64_t)r->finished_ms);
-	memcpy(k + 9, r->uuid, UUID_LEN);
-	return add ? store_put(t, DB_RUNIDX, k, sizeof k, "", 0) :
-	    store_del(t, DB_RUNIDX, k, sizeof k);
+/* Add (or delete) run uuid's queue deadline ms ('q'). */
+int
+runidx_queue_deadline(struct txn *t, const char *uuid, int64_t ms, int add)
+{
+	return runidx_time(t, 'q', ms, uuid, add);
+}
+
+/* Call fn(uuid, deadline, arg) for each queue deadline, earliest first. */
+int
+runidx_walk_deadlines(struct txn *t, void (*fn)(const char *, int64_t,
+    void *), void *arg)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	char		 uuid[UUID_LEN + 1], q = 'q';
+	int		 rc;
+
+	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_RUNIDX),
+	    &c)) != 0)
+		return rc;
+	k.mv_data = &q;
+	k.mv_size = 1;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 1 + 8 + UUID_LEN ||
+		    *(const char *)k.mv_data != 'q')
+			break;
+		snprintf(uuid, sizeof uuid, "%.*s", UUID_LEN,
+		    (const char *)k.mv_data + 9);
+		fn(uuid, (int64_t)be64_get((const uint8_t *)k.mv_data + 1),
+		    arg);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /*

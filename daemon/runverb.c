@@ -132,7 +132,11 @@ submit_def(struct txn *t, struct request *q, struct submit *s,
 	if (rc != 0)
 		return rc;
 	memcpy(r->def_uuid, s->d.uuid, sizeof r->def_uuid);
+	if (policy_validate_overrides(q, e) == -1)
+		return 0;
+	/* The overrides are part of what the run shares (its snapshot). */
 	jobconfig_copy(&s->snap, &s->d.config);
+	policy_apply_overrides(&s->snap, q);
 	jobconfig_copy(&r->config, &s->snap);
 	if (q->has_args) {
 		if (args_valid(q->args, "args", e) == -1)
@@ -244,6 +248,8 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 		r->idem_key = xstrdup(q->idem_key);
 	r->queue_seq = c->queue_next++;
 	c->queued++;
+	if ((rc = policy_queue_enter(t, r)) != 0)
+		goto out;
 	/* The definition's configuration is stored once for all its runs;
 	 * this one's record holds its key, its args and its env. */
 	if ((rc = store_config_ref(t, &s->snap, r->config_ref)) != 0 ||

@@ -41,6 +41,8 @@
 #define SHIM_ARGS	"args"
 /* a SQL job's text; absent else */
 #define SHIM_SQL	"sql"
+/* a TEXT source's code, written to source_location; absent else */
+#define SHIM_TEXT	"text"
 
 /* Places. */
 /* the attempt's directory; R: shim */

@@ -139,7 +139,7 @@ wire_encode_jobconfig(struct buf *b, const struct jobconfig *c)
 
 	wire_jobconfig_out(&p, c, 0);
 	wire_pack(b, &p.c.base);
-	wire_env_out_free(p.env, p.n_env);
+	wire_jobconfig_out_free(&p);
 }
 
 /* Decode a snapshot into c (zeroed by the caller); 0 or -1. */
@@ -229,6 +229,7 @@ wire_decode_run(const void *data, size_t len, struct run *r)
 	r->queue_seq = m->queue_seq;
 	r->deadline_ms = m->deadline_ms;
 	r->log_bytes = m->log_bytes;
+	r->queue_deadline_ms = m->queue_deadline_ms;
 	batchd__v1__job_run__free_unpacked(m, NULL);
 	return 0;
 }

@@ -280,6 +280,16 @@ wire_request_run_submit(const void *data, size_t len, struct request *r,
 		if (r->args == NULL)
 			r->args = xstrdup("");
 	}
+	if ((r->has_timeout = m->timeout_seconds_opt_case ==
+	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS))
+		r->timeout_s = m->timeout_seconds;
+	if ((r->has_max_queue = m->max_queue_seconds_opt_case ==
+	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__MAX_QUEUE_SECONDS_OPT_MAX_QUEUE_SECONDS))
+		r->max_queue_s = m->max_queue_seconds;
+	if ((r->has_retry = m->retry_strategy != NULL) &&
+	    wire_retry_in(&r->retry, m->retry_strategy, "retry_strategy",
+	    e) == -1)
+		goto out;
 	rc = 0;
 out:
 	unpacked_free(m);

@@ -198,7 +198,8 @@ wire_jobconfig_in(struct jobconfig *c, const Batchd__V1__JobConfig *m,
 #define F(name)	(e == NULL ? NULL :					\
 	    (snprintf(f, sizeof f, "%s.%s", p, name), f))
 	if (s != NULL) {
-		if (wire_enum_in(&v, s->type, SRC_S3, F("source.type"), e) == -1)
+		if (wire_enum_in(&v, s->type, SRC_TEXT, F("source.type"), e) ==
+		    -1)
 			return -1;
 		c->source.type = v;
 		switch (s->definition_case) {
@@ -228,6 +229,12 @@ wire_jobconfig_in(struct jobconfig *c, const Batchd__V1__JobConfig *m,
 			    NAME_MAX_LEN, F("source.s3.region"), e) == -1)
 				return -1;
 			break;
+		case BATCHD__V1__JOB_SOURCE__DEFINITION_TEXT:
+			c->source.oneof = SRC_TEXT;
+			if (wire_str_in(&c->source.text, s->text->text, TEXT_MAX,
+			    F("source.text.text"), e) == -1)
+				return -1;
+			break;
 		default:
 			c->source.oneof = SRC_NONE;
 			break;
@@ -240,20 +247,15 @@ wire_jobconfig_in(struct jobconfig *c, const Batchd__V1__JobConfig *m,
 	    F("source_location"), e) == -1 ||
 	    wire_str_in(&c->args, m->args, ARGS_MAX, F("args"), e) == -1)
 		return -1;
-	if (r != NULL) {
-		if ((c->retry.has_num = r->num_retries_opt_case ==
-		    BATCHD__V1__RETRY_STRATEGY__NUM_RETRIES_OPT_NUM_RETRIES))
-			c->retry.num_retries = r->num_retries;
-		if ((c->retry.has_delay = r->retry_delay_seconds_opt_case ==
-		    BATCHD__V1__RETRY_STRATEGY__RETRY_DELAY_SECONDS_OPT_RETRY_DELAY_SECONDS))
-			c->retry.delay_s = r->retry_delay_seconds;
-		if ((c->retry.has_on_timeout = r->auto_retry_on_timeout_opt_case ==
-		    BATCHD__V1__RETRY_STRATEGY__AUTO_RETRY_ON_TIMEOUT_OPT_AUTO_RETRY_ON_TIMEOUT))
-			c->retry.on_timeout = r->auto_retry_on_timeout;
-	}
+	if (r != NULL && wire_retry_in(&c->retry, r, F("retry_strategy"),
+	    e) == -1)
+		return -1;
 	if ((c->has_timeout = m->timeout_seconds_opt_case ==
 	    BATCHD__V1__JOB_CONFIG__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS))
 		c->timeout_s = m->timeout_seconds;
+	if ((c->has_max_queue = m->max_queue_seconds_opt_case ==
+	    BATCHD__V1__JOB_CONFIG__MAX_QUEUE_SECONDS_OPT_MAX_QUEUE_SECONDS))
+		c->max_queue_s = m->max_queue_seconds;
 	return wire_env_in(&c->env, (void **)m->env, m->n_env, F("env"), e);
 #undef F
 }
@@ -334,7 +336,7 @@ wire_env_out_free(void **ptrs, size_t n)
 	free(ptrs);
 }
 
-/* A JobConfig of c into p; free with wire_env_out_free(p->env, p->n_env). */
+/* A JobConfig of c into p; free with wire_jobconfig_out_free(). */
 void
 wire_jobconfig_out(struct pb_jobconfig *p, const struct jobconfig *c,
     int redact)
@@ -344,7 +346,7 @@ wire_jobconfig_out(struct pb_jobconfig *p, const struct jobconfig *c,
 	batchd__v1__workspace_source__init(&p->ws);
 	batchd__v1__git_source__init(&p->git);
 	batchd__v1__s3_source__init(&p->s3);
-	batchd__v1__retry_strategy__init(&p->r);
+	batchd__v1__text_source__init(&p->text);
 
 	p->s.type = (Batchd__V1__SourceType)c->source.type;
 	switch (c->source.type) {
@@ -369,6 +371,11 @@ wire_jobconfig_out(struct pb_jobconfig *p, const struct jobconfig *c,
 		p->s3.bucket_path = wire_str_out(c->source.bucket_path);
 		p->s3.region = wire_str_out(c->source.region);
 		break;
+	case SRC_TEXT:
+		p->s.definition_case = BATCHD__V1__JOB_SOURCE__DEFINITION_TEXT;
+		p->s.text = &p->text;
+		p->text.text = wire_str_out(c->source.text);
+		break;
 	default:
 		break;
 	}
@@ -377,24 +384,29 @@ wire_jobconfig_out(struct pb_jobconfig *p, const struct jobconfig *c,
 	p->c.type = (Batchd__V1__JobType)c->type;
 	p->c.source_location = wire_str_out(c->source_location);
 	p->c.args = wire_str_out(c->args);
-	p->r.num_retries_opt_case =
-	    BATCHD__V1__RETRY_STRATEGY__NUM_RETRIES_OPT_NUM_RETRIES;
-	p->r.num_retries = c->retry.num_retries;
-	p->r.retry_delay_seconds_opt_case =
-	    BATCHD__V1__RETRY_STRATEGY__RETRY_DELAY_SECONDS_OPT_RETRY_DELAY_SECONDS;
-	p->r.retry_delay_seconds = c->retry.delay_s;
-	p->r.auto_retry_on_timeout_opt_case =
-	    BATCHD__V1__RETRY_STRATEGY__AUTO_RETRY_ON_TIMEOUT_OPT_AUTO_RETRY_ON_TIMEOUT;
-	p->r.auto_retry_on_timeout = c->retry.on_timeout;
-	p->c.retry_strategy = &p->r;
+	wire_retry_out(&p->r, &c->retry);
+	p->c.retry_strategy = &p->r.r;
 	p->c.timeout_seconds_opt_case =
 	    BATCHD__V1__JOB_CONFIG__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS;
 	p->c.timeout_seconds = c->timeout_s;
+	if (c->has_max_queue) {
+		p->c.max_queue_seconds_opt_case =
+		    BATCHD__V1__JOB_CONFIG__MAX_QUEUE_SECONDS_OPT_MAX_QUEUE_SECONDS;
+		p->c.max_queue_seconds = c->max_queue_s;
+	}
 	p->env = env_out(&c->env, &batchd__v1__job_config__env_entry__descriptor,
 	    redact);
 	p->n_env = c->env.n;
 	p->c.n_env = c->env.n;
 	p->c.env = (Batchd__V1__JobConfig__EnvEntry **)p->env;
+}
+
+/* Free what wire_jobconfig_out() made. */
+void
+wire_jobconfig_out_free(struct pb_jobconfig *p)
+{
+	wire_env_out_free(p->env, p->n_env);
+	wire_retry_out_free(&p->r);
 }
 
 /* A ClusterConfig of c into m. */
@@ -431,7 +443,7 @@ wire_jobdef_out(struct pb_jobdef *p, const struct jobdef *d, int redact)
 void
 wire_jobdef_out_free(struct pb_jobdef *p)
 {
-	wire_env_out_free(p->c.env, p->c.n_env);
+	wire_jobconfig_out_free(&p->c);
 }
 
 /* A Cluster of c into m, its configuration into cc. */
@@ -540,6 +552,7 @@ wire_run_out(struct pb_run *p, const struct run *r, int redact)
 	p->r.queue_seq = r->queue_seq;
 	p->r.deadline_ms = r->deadline_ms;
 	p->r.log_bytes = r->log_bytes;
+	p->r.queue_deadline_ms = r->queue_deadline_ms;
 }
 
 /* Free what wire_run_out() made. */
@@ -550,7 +563,7 @@ wire_run_out_free(struct pb_run *p)
 	free(p->ap);
 	free(p->au);
 	wire_env_out_free(p->env, p->n_env);
-	wire_env_out_free(p->c.env, p->c.n_env);
+	wire_jobconfig_out_free(&p->c);
 }
 
 /* A JobRunStatusEvent of e into m, its usage into u. */

@@ -7,6 +7,8 @@
  *   wire-request.c  each verb's request decoder, page tokens
  *   wire-reply.c    replies, and their size against max_payload
  *   wire-record.c   LMDB records (the same messages the API returns)
+ *   wire-retry.c    RetryStrategy <-> struct retry (for wire.c and
+ *                   run.submit's override)
  */
 #ifndef WIRE_H
 #define WIRE_H
@@ -32,18 +34,26 @@ int	 wire_jobconfig_in(struct jobconfig *, const Batchd__V1__JobConfig *,
 	    const char *, struct error *);
 int	 wire_clusterconfig_in(struct clusterconfig *,
 	    const Batchd__V1__ClusterConfig *, const char *, struct error *);
+int	 wire_retry_in(struct retry *, const Batchd__V1__RetryStrategy *,
+	    const char *, struct error *);
 
 /*
  * Out of structs: the pb structs borrow the structs' strings, so nothing
  * made here outlives them. With redact (replies) secrets are masked.
  */
+struct pb_rules;		/* wire-retry.c */
+struct pb_retry {
+	Batchd__V1__RetryStrategy	 r;
+	struct pb_rules			*rules;	/* NULL: no rules */
+};
 struct pb_jobconfig {
 	Batchd__V1__JobConfig		 c;
 	Batchd__V1__JobSource		 s;
 	Batchd__V1__WorkspaceSource	 ws;
 	Batchd__V1__GitSource		 git;
 	Batchd__V1__S3Source		 s3;
-	Batchd__V1__RetryStrategy	 r;
+	Batchd__V1__TextSource		 text;
+	struct pb_retry			 r;
 	void				**env;
 	size_t				 n_env;
 };
@@ -63,10 +73,13 @@ struct pb_run {
 	size_t				  n_env;
 };
 void	 wire_pack(struct buf *, const ProtobufCMessage *);
+void	 wire_retry_out(struct pb_retry *, const struct retry *);
+void	 wire_retry_out_free(struct pb_retry *);
 char	*wire_str_out(const char *);
 void	 wire_env_out_free(void **, size_t);
 void	 wire_jobconfig_out(struct pb_jobconfig *, const struct jobconfig *,
 	    int);
+void	 wire_jobconfig_out_free(struct pb_jobconfig *);
 void	 wire_jobdef_out(struct pb_jobdef *, const struct jobdef *, int);
 void	 wire_jobdef_out_free(struct pb_jobdef *);
 void	 wire_cluster_out(Batchd__V1__Cluster *, Batchd__V1__ClusterConfig *,

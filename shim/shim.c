@@ -817,6 +817,30 @@ phase_pipes(struct sup *s, int *w)
 	}
 }
 
+/*
+ * Code the job description carries (a submitted query, a TEXT source):
+ * written to name in the attempt's directory, its path to *file.
+ */
+static int
+write_code(const struct batchd_job *job, const char *name, const char *code,
+    char **file, char *err, size_t errlen)
+{
+	char	path[4096];
+	int	fd;
+
+	snprintf(path, sizeof path, "%s/%s", job->workdir, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0644)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	write_all(fd, code, (ssize_t)strlen(code));
+	close(fd);
+	if ((*file = strdup(path)) == NULL)
+		die("malloc");
+	return 0;
+}
+
 /* Phase 1, in a child: fetch with the source plugin; the path to *file. */
 static int
 fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
@@ -825,24 +849,17 @@ fetch(struct sup *s, const struct batchd_job *job, int64_t timeout_ms,
 	const struct batchd_plugin	*src;
 	struct batchd_outcome		 o;
 	struct phase			 ph;
-	char				 path[4096], buf[4096], *f = NULL;
-	int				 w[2], res[2], fd, i;
+	char				 buf[4096], *f = NULL;
+	int				 w[2], res[2], i;
 	ssize_t				 n;
 
-	if (job->sql != NULL) {
-		/* A submitted query is its own source. */
-		snprintf(path, sizeof path, "%s/query.sql", job->workdir);
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		    0644)) == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			return -1;
-		}
-		write_all(fd, job->sql, (ssize_t)strlen(job->sql));
-		close(fd);
-		if ((*file = strdup(path)) == NULL)
-			die("malloc");
-		return 0;
-	}
+	/* A submitted query, or a TEXT source, is its own source. */
+	if (job->sql != NULL)
+		return write_code(job, "query.sql", job->sql, file, err,
+		    errlen);
+	if (get(SHIM_TEXT) != NULL)
+		return write_code(job, job->source_location, get(SHIM_TEXT),
+		    file, err, errlen);
 	if ((src = load_plugin(SHIM_PLUGIN_SOURCE, BATCHD_PLUGIN_SOURCE, err,
 	    errlen)) == NULL)
 		return -1;

@@ -526,6 +526,8 @@ def utf8_cases(t):
         ("jobdef.create", lambda x: x.config.source.s3.MergeFrom(
             pb.S3Source(bucket_path="b/k", region=PH)),
          "config.source.s3.region"),
+        ("jobdef.create", lambda x: x.config.source.text.MergeFrom(
+            pb.TextSource(text=PH)), "config.source.text.text"),
         ("jobdef.get", lambda x: (x.ClearField("uuid"),
                                   setattr(x, "name", PH)), "name"),
         ("jobdef.get", lambda x: setattr(x, "uuid", PH), "uuid"),
@@ -620,7 +622,7 @@ def test_unknown_enum_values(world):
         m.CopyFrom(b["jobdef.update"])
         m.config.type = v
         cases.append(("jobdef.update", m, "config.type", v))
-    for v in (7, 4, -2):
+    for v in (7, 5, -2):
         m = pb.CreateJobDefinitionRequest()
         m.CopyFrom(b["jobdef.create"])
         m.config.source.type = v
@@ -632,6 +634,17 @@ def test_unknown_enum_values(world):
     for v in (77, 6, -1):
         cases.append(("run.list", pb.ListJobRunsRequest(status=v), "status",
                       v))
+    for v in (16, 99, -1):
+        m = pb.SubmitJobRunRequest()
+        m.CopyFrom(b["run.submit"])
+        m.retry_strategy.rules.add(on_reasons=[v], action=pb.RETRY)
+        cases.append(("run.submit", m, "retry_strategy.rules[0].on_reasons",
+                      v))
+        m = pb.CreateJobDefinitionRequest()
+        m.CopyFrom(b["jobdef.create"])
+        m.config.retry_strategy.rules.add(on_exit_codes=[1], action=v)
+        cases.append(("jobdef.create", m,
+                      "config.retry_strategy.rules[0].action", v))
     for v in (9, 3, -5):
         m = pb.GetJobRunLogsRequest()
         m.CopyFrom(b["run.logs"])
@@ -767,6 +780,79 @@ def test_absurd_sizes_and_counts(world):
     if rep is not None and rep.cancelled:
         ck.problems.append("%s cancelled %d runs of no cluster" % (
             subject, rep.cancelled))
+    ck.done(before)
+
+
+def test_run_policy_fields(world):
+    """The fields of run policies out of range: per-run overrides, retry
+    rules, back-off, time in queue, a TEXT source over 256 KiB."""
+    ck = Checker(world)
+    before = world.snapshot()
+    small, big = world.small, world.big
+    b = base_requests(world.t1)
+    bb = base_requests(world.big_t)
+
+    def bad(d, verb, m, field):
+        subject, data = ck.send(d, verb, m.SerializeToString())
+        ck.error("%s %s" % (subject, field), data, field=field)
+
+    def submit(**kw):
+        m = pb.SubmitJobRunRequest()
+        m.CopyFrom(b["run.submit"])
+        for k, v in kw.items():
+            setattr(m, k, v)
+        return m
+
+    for n in (0, 7 * 86400 + 1):
+        bad(small, "run.submit", submit(timeout_seconds=n), "timeout_seconds")
+    for n in (0, 30 * 86400 + 1):
+        bad(small, "run.submit", submit(max_queue_seconds=n),
+            "max_queue_seconds")
+    for f, v in (("num_retries", 101), ("retry_delay_seconds", 10 ** 9),
+                 ("backoff_multiplier", 0.0),
+                 ("backoff_multiplier", float("inf")),
+                 ("max_retry_delay_seconds", 0),
+                 ("max_retry_delay_seconds", 10 ** 9)):
+        m = submit()
+        setattr(m.retry_strategy, f, v)
+        bad(small, "run.submit", m, "retry_strategy." + f)
+        for verb in ("jobdef.create", "jobdef.update"):
+            m = type(b[verb])()
+            m.CopyFrom(b[verb])
+            setattr(m.config.retry_strategy, f, v)
+            bad(small, verb, m, "config.retry_strategy." + f)
+    m = submit()
+    for _ in range(9):
+        m.retry_strategy.rules.add(on_exit_codes=[1], action=pb.EXIT)
+    bad(small, "run.submit", m, "retry_strategy.rules")
+    for codes, field in (([0], "on_exit_codes[0]"),
+                         ([1, 256], "on_exit_codes[1]"),
+                         ([1] * 257, "on_exit_codes")):
+        m = submit()
+        m.retry_strategy.rules.add(on_exit_codes=codes, action=pb.RETRY)
+        bad(small, "run.submit", m, "retry_strategy.rules[0]." + field)
+    m = submit()
+    m.retry_strategy.rules.add(action=pb.RETRY)
+    bad(small, "run.submit", m, "retry_strategy.rules[0]")
+    m = submit()
+    m.retry_strategy.rules.add(on_reasons=[pb.IN_QUEUE], action=pb.RETRY)
+    bad(small, "run.submit", m, "retry_strategy.rules[0].on_reasons")
+    m = submit()
+    m.retry_strategy.rules.add(on_exit_codes=[2])
+    bad(small, "run.submit", m, "retry_strategy.rules[0].action")
+    for verb in ("jobdef.create", "jobdef.update"):
+        m = type(b[verb])()
+        m.CopyFrom(b[verb])
+        m.config.max_queue_seconds = 0
+        bad(small, verb, m, "config.max_queue_seconds")
+        m = type(bb[verb])()
+        m.CopyFrom(bb[verb])
+        m.config.source.type = pb.TEXT
+        m.config.source.text.text = "#" * (256 * 1024 + 1)
+        bad(big, verb, m, "config.source.text.text")
+        m.config.source.text.text = "print(1)\n"
+        m.config.source_location = "a/b.py"
+        bad(big, verb, m, "config.source_location")
     ck.done(before)
 
 

@@ -224,7 +224,16 @@ def test_help_documents_exit_codes_and_json_keys():
     (["run", "list", "--status", "DONE"], "--status: 'DONE'"),
     (["run", "list", "--limit", "-1"], "--limit: '-1'"),
     (["run", "submit", "x", "--env", "NOEQUALS"], "--env: 'NOEQUALS'"),
-    (["jobdef", "create", "x"], "--config is required"),
+    (["jobdef", "create", "x"], "--config, --text or --code is required"),
+    (["run", "submit", "x", "--retry-on", "soon"],
+     "--retry-on: 'soon' is neither an exit code nor a reason"),
+    (["run", "submit", "x", "--exit-on", ","], "--exit-on: give exit"),
+    (["run", "submit", "x", "--backoff", "fast"], "--backoff: 'fast'"),
+    (["run", "submit", "x", "--timeout", "-1"], "--timeout: '-1'"),
+    (["jobdef", "create", "x", "--code", "1", "--type", "R"],
+     "--type: 'R'"),
+    (["jobdef", "create", "x", "--text", "/nonexistent/x.py"],
+     "--text: /nonexistent/x.py: No such file"),
     (["jobdef", "update", "x"], "nothing to change"),
     (["jobdef", "update", "x", "--cluster-config", "c.json",
       "--no-cluster-config"], "exclude each other"),
@@ -269,7 +278,8 @@ def test_jobdef_create_from_doc_json(bd, ws, tmp_path):
     assert c["type"] == "PYTHON" and c["sourceLocation"] == "etl.py"
     assert c["args"] == "--day 2026-11-24"
     assert c["retryStrategy"] == {"numRetries": 2, "retryDelaySeconds": 60,
-                                  "autoRetryOnTimeout": False}
+                                  "autoRetryOnTimeout": False,
+                                  "backoffMultiplier": 1, "rules": []}
     assert c["timeoutSeconds"] == 3600
     assert c["env"] == {"STAGE": "prod"}
     assert jd["clusterConfig"] == {"instanceType": "local",
@@ -334,7 +344,7 @@ JSON_ERRORS = [
     (dict(DOC_JOB, envVars=["A=1"]), "job.json: $.envVars: expected an "
      "object"),
     (dict(DOC_JOB, source={"type": "FTP"}),
-     'job.json: $.source.type: expected "WORKSPACE", "GIT" or "S3"'),
+     'job.json: $.source.type: expected "WORKSPACE", "GIT", "S3" or "TEXT"'),
     (dict(DOC_JOB, source={"definition": {"path": "jobs"}}),
      "job.json: $.source.type: missing"),
     (dict(DOC_JOB, source={"type": "WORKSPACE",
@@ -723,6 +733,127 @@ def test_logs_follow_skips_a_chunk_that_does_not_decode(bd, ws, tmp_path):
     assert out == "".join("line %d\n" % i for i in range(8))
     assert ("batchctl: log chunk at offset 0 of attempt 1 (encoding 1) "
             "does not decode; skipped\n") in err, err
+
+
+def test_follow_decodes_compressed_chunks(daemon_factory, ws, tmp_path):
+    """With log_zstd_level on, batchctl still prints the output exactly
+    (it decodes ZSTD chunks as well as plain ones)."""
+    d = daemon_factory(env={"BATCHD_KILL_GRACE_S": "1",
+                            "BATCHD_PYTHON": sys.executable,
+                            "BATCHD_LOG_ZSTD_LEVEL": "1"}).start()
+    try:
+        jobdef(d, ws, tmp_path, "big", "big.py", BIG)
+        nc = harness.NatsClient(d.nats_host, d.nats_port)
+        sub = nc.subscribe("batchd.v1.%s.logs.>" % ws)
+        nc.flush()
+        p = ctl(d, ws, "run", "submit", "big", "--follow")
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.stdout == BIG_OUT
+        assert without_status(p.stderr) == BIG_ERR
+        encodings = set()
+        while True:
+            try:
+                _, data = sub.next(0.5)
+            except harness.NatsTimeout:
+                break
+            encodings.add(pb.LogChunk.FromString(data).encoding)
+        nc.close()
+        assert pb.ZSTD in encodings, encodings
+    finally:
+        harness.stop_shims(d)
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="no sqlite3")
+def test_jobdef_text_and_code(bd, ws, tmp_path):
+    """--code and --text FILE make a TEXT source (no workspace file):
+    PYTHON as main.py or FILE's name, SQL for FILE.sql."""
+    cl = write_json(tmp_path, "cluster.json", DOC_CLUSTER)
+    jd = js(bd, ws, "jobdef", "create", "inline", "--code",
+            "import sys\nprint('inline', sys.argv[1:])\n",
+            "--cluster-config", cl, "--timeout", "30", "--retries", "2",
+            "--max-queue", "600")
+    c = jd["config"]
+    assert c["source"]["type"] == "TEXT"
+    assert c["sourceLocation"] == "main.py" and c["type"] == "PYTHON"
+    assert c["timeoutSeconds"] == 30 and c["maxQueueSeconds"] == 600
+    assert c["retryStrategy"]["numRetries"] == 2
+    p = ok(bd, ws, "run", "submit", "inline", "--args", "a b", "--follow")
+    assert p.stdout == "inline ['a', 'b']\n"
+    sql = tmp_path / "answer.sql"
+    sql.write_text("select 6 * 7;\n")
+    jd = js(bd, ws, "jobdef", "create", "answer", "--text", str(sql),
+            "--cluster-config", cl)
+    assert jd["config"]["type"] == "SQL"
+    assert jd["config"]["sourceLocation"] == "answer.sql"
+    assert jd["config"]["source"]["text"]["text"] == "select 6 * 7;\n"
+    assert ok(bd, ws, "run", "submit", "answer", "--follow").stdout == "42\n"
+    out = ok(bd, ws, "jobdef", "get", "answer").stdout
+    assert re.search(r"^Source:\s+TEXT \(14 bytes\)$", out, re.M), out
+    # A JSON configuration may carry the text too.
+    job = {"source": {"type": "TEXT", "definition": {"text": "print(7)\n"}},
+           "type": "PYTHON", "maxQueueSeconds": 5,
+           "retryStrategy": {"backoffMultiplier": 2.5,
+                             "maxRetryDelaySeconds": 90,
+                             "rules": [{"onExitCodes": [3, 4],
+                                        "action": "RETRY"},
+                                       {"onReasons": ["TIMEOUT"],
+                                        "action": "EXIT"}]}}
+    jd = js(bd, ws, "jobdef", "create", "json", "--config",
+            write_json(tmp_path, "t.json", job))
+    rs = jd["config"]["retryStrategy"]
+    assert rs["backoffMultiplier"] == 2.5
+    assert rs["maxRetryDelaySeconds"] == 90
+    assert rs["rules"] == [
+        {"onExitCodes": [3, 4], "onReasons": [], "action": "RETRY"},
+        {"onExitCodes": [], "onReasons": ["TIMEOUT"], "action": "EXIT"}]
+    out = ok(bd, ws, "jobdef", "get", "json").stdout
+    assert "Back-off:     x2.5, at most 90s" in out, out
+    assert "Retry rules:  exit 3,4: RETRY; TIMEOUT: EXIT" in out, out
+    assert "Max queue:    5s" in out, out
+    # An update changes those fields of the stored configuration.
+    jd = js(bd, ws, "jobdef", "update", "json", "--retries", "4",
+            "--exit-on", "9", "--code", "print(8)\n")
+    c = jd["config"]
+    assert c["retryStrategy"]["numRetries"] == 4
+    assert c["retryStrategy"]["backoffMultiplier"] == 2.5
+    assert c["retryStrategy"]["rules"] == [
+        {"onExitCodes": [9], "onReasons": [], "action": "EXIT"}]
+    assert c["source"]["text"]["text"] == "print(8)\n"
+    assert c["maxQueueSeconds"] == 5
+
+
+def test_submit_policy_options(bd, ws, tmp_path):
+    """run submit's --timeout, --retries, --retry-delay, --backoff,
+    --max-retry-delay, --retry-on, --exit-on and --max-queue are this
+    run's; batchd names a field out of range."""
+    jobdef(bd, ws, tmp_path, "fail", "fail.py", FAIL)
+    p = ctl(bd, ws, "run", "submit", "fail", "--retries", "2",
+            "--retry-delay", "0", "--retry-on", "3", "--follow")
+    assert p.returncode == 1, p.stderr
+    assert p.stdout == "try 1\ntry 2\ntry 3\n"
+    p = ctl(bd, ws, "run", "submit", "fail", "--retries", "2",
+            "--exit-on", "NON_ZERO_EXIT_CODE", "--follow")
+    assert p.returncode == 1, p.stderr
+    assert p.stdout == "try 1\n"
+    assert "retry rule 1 says EXIT" in p.stderr, p.stderr
+    p = ctl(bd, ws, "-o", "json", "run", "submit", "fail", "--timeout",
+            "7", "--retries", "1", "--retry-delay", "1", "--backoff", "2",
+            "--max-retry-delay", "5", "--retry-on", "3,TIMEOUT",
+            "--max-queue", "60", "--wait")
+    assert p.returncode == 1, p.stderr
+    r = json.loads(p.stdout)
+    c = r["config"]
+    assert c["timeoutSeconds"] == 7 and c["maxQueueSeconds"] == 60
+    rs = c["retryStrategy"]
+    assert (rs["numRetries"], rs["retryDelaySeconds"],
+            rs["backoffMultiplier"], rs["maxRetryDelaySeconds"]) == (
+        1, 1, 2, 5)
+    assert rs["rules"] == [{"onExitCodes": [3], "onReasons": ["TIMEOUT"],
+                            "action": "RETRY"}]
+    assert len(r["attempts"]) == 2
+    p = ctl(bd, ws, "run", "submit", "fail", "--backoff", "0.5")
+    assert p.returncode == 3, p.stderr
+    assert "retry_strategy.backoff_multiplier" in p.stderr, p.stderr
 
 
 @pytest.mark.skipif(shutil.which("sqlite3") is None, reason="no sqlite3")

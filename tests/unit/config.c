@@ -26,7 +26,7 @@ test_config_defaults(void)
 	CHECK(cfg->queue_cap == 100);
 	CHECK(strcmp(cfg->default_workspace, "default") == 0);
 	CHECK(cfg->log_level == LOG_LVL_INFO);
-	CHECK(cfg->log_zstd_level == 1);
+	CHECK(cfg->log_zstd_level == 0);
 }
 
 void

@@ -44,6 +44,12 @@ void	write_file(const char *, const char *);
 	T(test_config_job_user)						\
 	/* jobdef.c */							\
 	T(test_validate_config)						\
+	/* policy.c */							\
+	T(test_policy_rules)						\
+	T(test_policy_backoff)						\
+	T(test_policy_validate)						\
+	T(test_policy_overrides)					\
+	T(test_policy_record)						\
 	/* bus.c */							\
 	T(test_nats_msg_free)						\
 	/* wire-request.c */						\
