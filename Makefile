@@ -33,7 +33,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      wire-record store store-env store-migrate store-rec store-txn redo \
 	      loop bus jetstream barrier api verb \
-	      metrics http notify outbox retention plugin procstat cgroup cgroup-parent \
+	      metrics http console notify outbox retention plugin procstat cgroup cgroup-parent \
 	      jobdef cluster clusterverb run queue runidx runverb recover later exec jobdesc logs
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
