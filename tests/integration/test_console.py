@@ -1,0 +1,143 @@
+"""The web console in a real headless Chromium (Debian's /usr/bin/chromium,
+driven by puppeteer-core from tests/console/console.mjs) against a real
+nats-server with a WebSocket listener and the real batchd serving the
+console: definitions through the form (and batchd's field error), a
+cluster, a run watched to SUCCEEDED with its output while it runs, a
+queued run cancelled, statuses changing live, pages of runs. Screenshots go
+to build/console-shots/. Also: what batchd serves and refuses over HTTP."""
+
+import http.client
+import json
+import os
+import subprocess
+
+import pytest
+
+import harness
+from batchd.v1 import batchd_pb2 as pb
+from harness import make_cluster, make_jobdef, submit_ok
+
+REPO = harness.REPO_ROOT
+CONSOLE = os.path.join(REPO, "build", "console")
+DRIVER = os.path.join(REPO, "tests", "console", "console.mjs")
+SHOTS = os.path.join(REPO, "build", "console-shots")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+ETL = """\
+import sys, time
+for i in range(12):
+    print("step", i, sys.argv[1:], flush=True)
+    time.sleep(0.4)
+print("oops", file=sys.stderr, flush=True)
+"""
+SLEEP = "import time\ntime.sleep(120)\n"
+
+
+@pytest.fixture
+def console(make_nats, run_daemon_factory, tmp_path):
+    """nats-server with a WebSocket listener, batchd serving the console."""
+    assert os.path.isfile(os.path.join(CONSOLE, "console.js")), (
+        "no build/console/console.js: make console")
+    srv = make_nats(ws_port=harness.free_port()).start()
+    port = harness.free_port()
+    d = run_daemon_factory(nats_url=srv.url, env={
+        "BATCHD_HTTP_LISTEN": "127.0.0.1:%d" % port,
+        "BATCHD_CONSOLE_DIR": CONSOLE,
+        "BATCHD_CONSOLE_NATS_WS": srv.ws_url}).start()
+    d.http_port = port
+    return d
+
+
+def get(d, path):
+    c = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=5)
+    c.putrequest("GET", path, skip_host=False, skip_accept_encoding=True)
+    c.endheaders()
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, dict(r.getheaders()), body
+
+
+def test_console_files_only(console, tmp_path):
+    d = console
+    st, h, body = get(d, "/")
+    assert st == 200 and b"console.js" in body, (st, body)
+    assert h["Content-Type"].startswith("text/html"), h
+    csp = h["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp, csp
+    assert "connect-src 'self' ws://127.0.0.1:" in csp, csp
+    st, h, _ = get(d, "/console.js")
+    assert st == 200 and h["Content-Type"].startswith("text/javascript"), h
+    st, h, _ = get(d, "/console.css")
+    assert st == 200 and h["Content-Type"].startswith("text/css"), h
+    st, h, body = get(d, "/console-config.json")
+    conf = json.loads(body)
+    assert conf["nats_ws"].startswith("ws://127.0.0.1:"), conf
+    assert conf["prefix"] == "batchd", conf
+    # nothing outside the directory, no dot files, no subdirectories
+    for p in ("/../Makefile", "/%2e%2e/Makefile", "/..%2fMakefile",
+              "/./index.html", "//etc/passwd", "/.hidden.js",
+              "/sub/index.html", "/index.html/", "/nope.js", "/%00.js",
+              "/x.exe"):
+        st, _, body = get(d, p)
+        assert st == 404, (p, st, body)
+    assert get(d, "/metrics")[0] == 200
+
+
+def test_console_symlink_refused(make_nats, run_daemon_factory, tmp_path):
+    """A symlink in console_dir is not followed out of it."""
+    cdir = tmp_path / "console"
+    cdir.mkdir()
+    (cdir / "index.html").write_text("<p>console</p>")
+    secret = tmp_path / "secret.js"
+    secret.write_text("secret")
+    os.symlink(str(secret), str(cdir / "link.js"))
+    srv = make_nats().start()
+    port = harness.free_port()
+    d = run_daemon_factory(nats_url=srv.url, env={
+        "BATCHD_HTTP_LISTEN": "127.0.0.1:%d" % port,
+        "BATCHD_CONSOLE_DIR": str(cdir)}).start()
+    d.http_port = port
+    st, h, body = get(d, "/")
+    assert st == 200 and body == b"<p>console</p>"
+    # unset console_nats_ws: the page asks, and may reach loopback only
+    assert ("connect-src 'self' ws://127.0.0.1:* ws://localhost:*"
+            in h["Content-Security-Policy"]), h
+    st, _, body = get(d, "/link.js")
+    assert st == 404 and b"secret" not in body
+
+
+def test_console_bad_nats_ws_refused(run_daemon_factory):
+    d = run_daemon_factory(env={"BATCHD_CONSOLE_NATS_WS":
+                                "ws://x; script-src *"})
+    p = subprocess.run([d.binary, "--check-config"], env=d.env(),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 78, p
+    assert "console_nats_ws" in p.stderr, p.stderr
+
+
+def test_console_in_chromium(console, tmp_path):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip("no Chromium at %s (Debian package chromium)" % CHROMIUM)
+    d = console
+    ws = "default"
+    # the page's jobs: one that writes slowly, one that sleeps
+    harness.write_job(d, ws, "etl.py", ETL)
+    sleeper = make_jobdef(d, ws, "sleeper", code=SLEEP)
+    busy = make_cluster(d, ws, "busy")
+    runs = [submit_ok(d, ws, sleeper.uuid, busy.uuid) for _ in range(60)]
+    harness.wait_run(d, ws, runs[0].uuid,
+                     lambda r: r.status == pb.RUNNING, what="RUNNING")
+    os.makedirs(SHOTS, exist_ok=True)
+    env = dict(os.environ, CONSOLE_URL="http://127.0.0.1:%d/" % d.http_port,
+               SHOTS=SHOTS, CHROMIUM=CHROMIUM,
+               PROFILE=str(tmp_path / "chromium"),
+               BUSY=busy.uuid, RUNS=str(len(runs)))
+    p = subprocess.run(["node", DRIVER], env=env, capture_output=True,
+                       text=True, timeout=240)
+    assert p.returncode == 0, ("console.mjs failed\nstdout:\n%s\nstderr:\n%s"
+                               % (p.stdout[-6000:], p.stderr[-6000:]))
+    assert "console: all steps passed" in p.stdout, p.stdout
+    for name in ("jobs.png", "job-error.png", "clusters.png", "run.png",
+                 "runs.png", "cancelled.png"):
+        assert os.path.getsize(os.path.join(SHOTS, name)) > 1000, name
