@@ -70,8 +70,8 @@ export function runView(root, params) {
     head.replaceChildren(h("dl.kv",
       kv("Status", [badge(r.status), " ", r.reason_text]),
       r.status === "PENDING" && r.queue_position ? kv("Queue position", h("span#qpos", r.queue_position)) : null,
-      kv("Definition", r.job_definition_uuid ? h("a", { href: `#/jobs/edit/${r.job_definition_uuid}` }, short(r.job_definition_uuid)) : "SQL"),
-      kv("Cluster", h("a", { href: `#/runs?cluster=${r.cluster_uuid}` }, short(r.cluster_uuid)), r.ephemeral_cluster ? " (ephemeral)" : ""),
+      kv("Definition", r.job_definition_uuid ? h("a#defname", { href: `#/jobs/edit/${r.job_definition_uuid}`, title: r.job_definition_uuid }, defName || short(r.job_definition_uuid)) : "SQL"),
+      kv("Cluster", [h("a", { href: `#/runs?cluster=${r.cluster_uuid}`, title: r.cluster_uuid }, clName || short(r.cluster_uuid)), r.ephemeral_cluster ? " (ephemeral)" : ""]),
       kv("Type", r.type), kv("Attempt", r.attempt), kv("Exit code", r.exit_code ?? ""),
       kv("Submitted", fmtTime(r.submitted_at_ms)), kv("Started", fmtTime(r.started_at_ms)), kv("Finished", fmtTime(r.finished_at_ms)),
       r.args !== undefined && r.args !== null ? kv("Arguments", r.args) : null,
@@ -86,8 +86,18 @@ export function runView(root, params) {
       h("td", cpu(a.usage?.user_cpu_us)), h("td", cpu(a.usage?.system_cpu_us)), h("td", a.usage?.max_rss_kb ? fmtBytes(a.usage.max_rss_kb * 1024) : ""))));
   }
 
+  let defName = "", clName = "";
+  async function names(r) {
+    const [d, c] = await Promise.all([
+      r.job_definition_uuid ? call("jobdef.get", { uuid: r.job_definition_uuid }).catch(() => null) : null,
+      call("cluster.get", { uuid: r.cluster_uuid }).catch(() => null)]);
+    defName = d?.job_definition?.name || "";
+    clName = c?.cluster?.name || "";
+  }
+
   async function refresh() {
     const [r, e] = await Promise.all([call("run.get", { uuid }), call("run.events", { uuid })]);
+    if (!run) await names(r.job_run);
     run = r.job_run;
     drawHead(run);
     events.replaceChildren(...e.events.map((v) => h("tr", h("td.num", v.seq), h("td", fmtTime(v.at_ms)),

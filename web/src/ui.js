@@ -57,7 +57,8 @@ export function fmtBytes(n) {
   return `${n.toFixed(n < 10 ? 1 : 0)} ${u[i]}`;
 }
 
-export const short = (uuid) => (uuid || "").slice(0, 8);
+// UUIDs begin with their time (v7): the tail tells them apart.
+export const short = (uuid) => (uuid ? "…" + uuid.slice(-12) : "");
 
 export const badge = (status) => h("span.badge.s-" + String(status).toLowerCase(), status);
 
