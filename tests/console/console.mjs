@@ -158,6 +158,45 @@ try {
   await page.waitForFunction(() => document.getElementById("log").textContent.includes("oops"), T);
   step("stderr shown");
 
+  // A job writing BIG_MIB MiB: followed live, the page keeps a bounded
+  // window and goes on drawing frames; at the end it shows the tail.
+  await go(page, `#/runs/new?def=${process.env.BIG_DEF}&cluster=${process.env.BIG_CLUSTER}`, "#submitform");
+  await page.waitForFunction((d) => document.getElementById("s-def").value === d, T, process.env.BIG_DEF);
+  await page.evaluate(() => {
+    window.__gaps = [];
+    window.__maxText = 0;
+    let last = performance.now();
+    const f = (t) => {
+      window.__gaps.push(t - last);
+      last = t;
+      const l = document.getElementById("log");
+      if (l) window.__maxText = Math.max(window.__maxText, l.textContent.length);
+      if (!window.__stop) requestAnimationFrame(f);
+    };
+    requestAnimationFrame(f);
+  });
+  await page.click("#s-submit");
+  await page.waitForFunction(() => document.getElementById("runhead")?.textContent.includes("SUCCEEDED"), { timeout: 180000 });
+  await page.waitForFunction(() => document.getElementById("log").textContent.trimEnd().endsWith("END"), T);
+  const big = await page.evaluate(() => {
+    window.__stop = true;
+    const g = window.__gaps.slice(5);
+    return { frames: g.length, maxGap: Math.max(...g), maxText: window.__maxText,
+      text: document.getElementById("log").textContent.length, info: document.getElementById("loginfo").textContent };
+  });
+  const total = Number(process.env.BIG_MIB) * 1048576 + 4;
+  step(`big output: ${JSON.stringify(big)}`);
+  check(big.maxText <= 262144 && big.text <= 262144 && big.text > 200000, "the log window stays bounded, and full");
+  check(big.maxGap < 2000, `frames kept coming (longest gap ${big.maxGap} ms)`);
+  check(big.info.includes(`of ${total} (complete)`), `whole stream known: ${big.info}`);
+  await page.click("#l-start");
+  await page.waitForFunction(() => document.getElementById("log").textContent.startsWith("000000000 "), T);
+  await page.click("#l-newer");
+  await page.waitForFunction(() => /bytes 131072–393216 /.test(document.getElementById("loginfo").textContent), T);
+  await page.click("#l-end");
+  await page.waitForFunction(() => document.getElementById("log").textContent.trimEnd().endsWith("END"), T);
+  step("the start, newer, and back to the end of the big log");
+
   // Runs of busy, page by page, with statuses changing live.
   await go(page, `#/runs?cluster=${BUSY}`, "#runs");
   await page.waitForFunction(() => document.querySelectorAll("#runs tbody tr[data-uuid]").length === 50, T);

@@ -31,6 +31,17 @@ for i in range(12):
 print("oops", file=sys.stderr, flush=True)
 """
 SLEEP = "import time\ntime.sleep(120)\n"
+# BIG_MIB MiB of numbered 80-byte lines, then "END\n".
+BIG_MIB = int(os.environ.get("CONSOLE_BIG_MIB", "256"))
+BIG = """\
+import sys
+w = sys.stdout.buffer.write
+pad = b"x" * 69
+for i in range(%d):
+    w(b"".join(b"%%09d %%s\\n" %% (i * 13108 + j, pad) for j in range(13107))
+      + b"y" * 16)
+w(b"END\\n")
+""" % BIG_MIB
 
 
 @pytest.fixture
@@ -126,17 +137,21 @@ def test_console_in_chromium(console, tmp_path):
     sleeper = make_jobdef(d, ws, "sleeper", code=SLEEP)
     busy = make_cluster(d, ws, "busy")
     runs = [submit_ok(d, ws, sleeper.uuid, busy.uuid) for _ in range(60)]
+    big = make_jobdef(d, ws, "big", code=BIG)
+    bigc = make_cluster(d, ws, "bigc")
     harness.wait_run(d, ws, runs[0].uuid,
                      lambda r: r.status == pb.RUNNING, what="RUNNING")
     os.makedirs(SHOTS, exist_ok=True)
     env = dict(os.environ, CONSOLE_URL="http://127.0.0.1:%d/" % d.http_port,
                SHOTS=SHOTS, CHROMIUM=CHROMIUM,
                PROFILE=str(tmp_path / "chromium"),
-               BUSY=busy.uuid, RUNS=str(len(runs)))
+               BUSY=busy.uuid, RUNS=str(len(runs)), BIG_DEF=big.uuid,
+               BIG_CLUSTER=bigc.uuid, BIG_MIB=str(BIG_MIB))
     p = subprocess.run(["node", DRIVER], env=env, capture_output=True,
-                       text=True, timeout=240)
+                       text=True, timeout=400)
     assert p.returncode == 0, ("console.mjs failed\nstdout:\n%s\nstderr:\n%s"
                                % (p.stdout[-6000:], p.stderr[-6000:]))
+    print(p.stdout)
     assert "console: all steps passed" in p.stdout, p.stdout
     for name in ("jobs.png", "job-error.png", "clusters.png", "run.png",
                  "runs.png", "cancelled.png"):

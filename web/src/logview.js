@@ -32,6 +32,7 @@ export class LogView {
   reset() {
     this.segs = [];
     this.start = this.end = 0;  // the window: [start, end)
+    this.shown = null;          // the part of it drawn
     this.known = 0;             // bytes the stream is known to hold
     this.eof = false;
     this.busy = false;
@@ -46,12 +47,15 @@ export class LogView {
     return this.follow ? this.tail() : this.from(0);
   }
 
-  // Keep [start, end) within WINDOW bytes, dropping from the head (or tail).
+  // Drop whole segments from the head (or tail) while WINDOW bytes remain
+  // without them; draw() shows WINDOW bytes of what is left.
   trim(fromHead = true) {
-    while (this.end - this.start > WINDOW && this.segs.length > 1) {
-      const s = fromHead ? this.segs.shift() : this.segs.pop();
-      if (fromHead) this.start += s.size;
-      else this.end -= s.size;
+    this.grewAtHead = !fromHead;
+    for (;;) {
+      const s = fromHead ? this.segs[0] : this.segs[this.segs.length - 1];
+      if (this.segs.length < 2 || this.end - this.start - s.size < WINDOW) break;
+      if (fromHead) { this.segs.shift(); this.start += s.size; }
+      else { this.segs.pop(); this.end -= s.size; }
     }
   }
 
@@ -124,6 +128,7 @@ export class LogView {
       const n = await this.size();
       if (gen !== this.gen) return;
       this.segs = [];
+      this.shown = null;
       this.start = this.end = Math.max(0, n - WINDOW);
       await this.fill(gen, n);
     }).then(() => this.catchUp());
@@ -133,6 +138,7 @@ export class LogView {
   from(off) {
     return this.guarded(async (gen) => {
       this.segs = [];
+      this.shown = null;
       this.start = this.end = off;
       await this.fill(gen, off + WINDOW);
     });
@@ -171,6 +177,7 @@ export class LogView {
     return this.guarded(async (gen) => {
       if (this.known - this.end > WINDOW) {
         this.segs = [];
+        this.shown = null;
         this.start = this.end = this.known - WINDOW;
       }
       await this.fill(gen, this.known);
@@ -204,8 +211,16 @@ export class LogView {
       const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
       let o = 0;
       for (const p of parts) { all.set(p, o); o += p.length; }
-      // A live chunk may be larger than the window: show its last part.
-      const shown = all.length > WINDOW ? all.subarray(all.length - WINDOW) : all;
+      // Show WINDOW bytes: the end's, or the start's when it grew there.
+      let shown = all;
+      this.shown = [this.start, this.end];
+      if (all.length > WINDOW && this.grewAtHead) {
+        shown = all.subarray(0, WINDOW);
+        this.shown = [this.start, this.start + WINDOW];
+      } else if (all.length > WINDOW) {
+        shown = all.subarray(all.length - WINDOW);
+        this.shown = [this.end - WINDOW, this.end];
+      }
       this.pre.textContent = new TextDecoder().decode(shown);
       if (this.follow || stick) this.pre.scrollTop = this.pre.scrollHeight;
       this.state();
@@ -213,6 +228,7 @@ export class LogView {
   }
 
   state() {
-    this.onState({ start: this.start, end: this.end, known: this.known, eof: this.eof, follow: this.follow, busy: this.busy });
+    const [start, end] = this.shown || [this.start, this.end];
+    this.onState({ start, end, known: this.known, eof: this.eof, follow: this.follow, busy: this.busy });
   }
 }
