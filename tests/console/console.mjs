@@ -3,72 +3,16 @@
 // and prepares cluster "busy" with RUNS runs of "sleeper" on it, the
 // first RUNNING and the rest queued). Environment: CONSOLE_URL, SHOTS (the
 // screenshots' directory), CHROMIUM, PROFILE, BUSY (the cluster's uuid),
-// RUNS. Prints "console: all steps passed" at the end; any failure throws.
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+// RUNS, BIG_DEF and BIG_CLUSTER (a job writing BIG_MIB MiB), DOWNLOADS.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { T, SHOTS, step, check, shot, go, typeIn, open, main } from "./browser.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(here, "..", "..", "web", "package.json"));
-const puppeteer = require("puppeteer-core");
-
-const URL_ = process.env.CONSOLE_URL;
-const SHOTS = process.env.SHOTS;
 const BUSY = process.env.BUSY;
 const RUNS = Number(process.env.RUNS);
-const T = { timeout: 30000 };
 
-const t0 = Date.now();
-function step(what) { console.log(`console: ${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`); }
-
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-}
-
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  userDataDir: process.env.PROFILE,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--metrics-recording-only",
-    "--no-default-browser-check", "--window-size=1400,1000"],
-  defaultViewport: { width: 1400, height: 1000 },
-});
-
-const failures = [];
-async function open() {
-  const page = await browser.newPage();
-  page.on("dialog", (d) => d.accept());
-  page.on("pageerror", (e) => failures.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") failures.push(`console error: ${m.text()}`); });
-  // The page loads nothing from another origin, and connects to loopback only.
-  page.on("request", (r) => {
-    const u = new URL(r.url());
-    if (u.protocol !== "blob:" && u.protocol !== "data:" && u.hostname !== "127.0.0.1")
-      failures.push(`request to ${r.url()}`);
-  });
-  await page.goto(URL_, { waitUntil: "load" });
-  await page.waitForSelector("#nav:not([hidden])", T);
-  return page;
-}
-
-const shot = (page, name) => page.screenshot({ path: join(SHOTS, name), fullPage: false });
-const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
-
-async function go(page, hash, sel) {
-  await page.evaluate((h) => { location.hash = h; }, hash);
-  await page.waitForSelector(sel, T);
-}
-
-async function typeIn(page, sel, value) {
-  await page.$eval(sel, (e) => { e.value = ""; });
-  await page.type(sel, value);
-}
-
-let page;
-try {
-  page = await open();
+await main(async (browser) => {
+  const page = await open(browser);
   step("connected over NATS WebSocket");
 
   // A definition through the form: first a bad one, refused with the field.
@@ -154,6 +98,14 @@ try {
   await page.waitForFunction(() => document.getElementById("loginfo").textContent.includes("complete"), T);
   await shot(page, "run.png");
   step("run SUCCEEDED with its output, attempt exit 0, events");
+  const cdp = await page.createCDPSession();
+  await cdp.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: process.env.DOWNLOADS });
+  const runUuid = page.url().split("/").pop();
+  await page.click("#l-download");
+  const file = join(process.env.DOWNLOADS, `${runUuid}.1.stdout.log`);
+  for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+  check(existsSync(file) && readFileSync(file, "utf8").split("\n").length === 13, `downloaded ${file}`);
+  step("log downloaded");
   await page.select("#l-stream", "STDERR");
   await page.waitForFunction(() => document.getElementById("log").textContent.includes("oops"), T);
   step("stderr shown");
@@ -215,7 +167,7 @@ try {
   // list shows it CANCELLED from the status events alone.
   const queued = first[1];
   check(await page.$eval(`#runs tr[data-uuid='${queued}']`, (r) => r.dataset.status) === "PENDING", "second run queued");
-  const tab = await open();
+  const tab = await open(browser);
   await go(tab, `#/run/${queued}`, "#runhead");
   await tab.waitForSelector("#qpos", T);
   await tab.waitForSelector("#cancel", T);
@@ -242,16 +194,4 @@ try {
   await page.keyboard.press("r");
   await page.waitForSelector("#runs", T);
   step("keyboard navigation");
-
-  check(failures.length === 0, failures.join("\n"));
-  console.log("console: all steps passed");
-} catch (e) {
-  console.log(`console: FAILED: ${e.message}\n${failures.join("\n")}`);
-  for (const p of await browser.pages()) {
-    console.log(`page ${p.url()}:\n${await p.evaluate(() => document.body.innerText).catch(() => "?")}`);
-    await p.screenshot({ path: join(SHOTS, "failure.png") }).catch(() => {});
-  }
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

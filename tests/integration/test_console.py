@@ -146,7 +146,8 @@ def test_console_in_chromium(console, tmp_path):
                SHOTS=SHOTS, CHROMIUM=CHROMIUM,
                PROFILE=str(tmp_path / "chromium"),
                BUSY=busy.uuid, RUNS=str(len(runs)), BIG_DEF=big.uuid,
-               BIG_CLUSTER=bigc.uuid, BIG_MIB=str(BIG_MIB))
+               BIG_CLUSTER=bigc.uuid, BIG_MIB=str(BIG_MIB),
+               DOWNLOADS=str(tmp_path / "downloads"))
     p = subprocess.run(["node", DRIVER], env=env, capture_output=True,
                        text=True, timeout=400)
     assert p.returncode == 0, ("console.mjs failed\nstdout:\n%s\nstderr:\n%s"
