@@ -7,9 +7,10 @@
                    sanitizer reports at teardown.
   daemon           function scope: a started Daemon on nats_server
   ws               function scope: a workspace name unique to the test
-  make_nats        function scope: make(port=None, ws_port=None) ->
-                   NatsServer (not started; ws_port: a WebSocket listener
-                   too), stopped at teardown
+  make_nats        function scope: make(port=None, ws_port=None,
+                   ws_conf="") -> NatsServer (not started; ws_port: a
+                   WebSocket listener too, ws_conf lines in its block),
+                   stopped at teardown
 
 On a test failure the tail of every batchd stderr log the test used is
 attached to the report.
@@ -91,9 +92,9 @@ def nats_server(tmp_path_factory):
 def make_nats(tmp_path):
     servers = []
 
-    def make(port=None, ws_port=None):
+    def make(port=None, ws_port=None, ws_conf=""):
         srv = harness.NatsServer(str(tmp_path / "nats"), port=port,
-                                 ws_port=ws_port)
+                                 ws_port=ws_port, ws_conf=ws_conf)
         servers.append(srv)
         return srv
 

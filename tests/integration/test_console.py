@@ -157,3 +157,30 @@ def test_console_in_chromium(console, tmp_path):
     for name in ("jobs.png", "job-error.png", "clusters.png", "run.png",
                  "runs.png", "cancelled.png"):
         assert os.path.getsize(os.path.join(SHOTS, name)) > 1000, name
+
+
+def test_console_credentials(make_nats, run_daemon_factory, tmp_path):
+    """A WebSocket listener that wants a user and password: the page asks
+    for them and keeps them for the browser session only."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip("no Chromium at %s (Debian package chromium)" % CHROMIUM)
+    srv = make_nats(ws_port=harness.free_port(), ws_conf=(
+        '  authorization {\n    username: "ana"\n'
+        '    password: "s3cret"\n  }\n')).start()
+    port = harness.free_port()
+    run_daemon_factory(nats_url=srv.url, env={
+        "BATCHD_HTTP_LISTEN": "127.0.0.1:%d" % port,
+        "BATCHD_CONSOLE_DIR": CONSOLE,
+        "BATCHD_CONSOLE_NATS_WS": srv.ws_url}).start()
+    os.makedirs(SHOTS, exist_ok=True)
+    env = dict(os.environ, CONSOLE_URL="http://127.0.0.1:%d/" % port,
+               SHOTS=SHOTS, CHROMIUM=CHROMIUM,
+               PROFILE=str(tmp_path / "chromium"),
+               NATS_USER="ana", NATS_PASS="s3cret")
+    p = subprocess.run(["node", os.path.join(REPO, "tests", "console",
+                                             "login.mjs")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    print(p.stdout)
+    assert p.returncode == 0 and "console: all steps passed" in p.stdout, (
+        "login.mjs failed\nstdout:\n%s\nstderr:\n%s"
+        % (p.stdout[-6000:], p.stderr[-6000:]))

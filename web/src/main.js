@@ -13,6 +13,7 @@ const KEY = "batchd-console";
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const conn = document.getElementById("conn");
+const signout = document.getElementById("signout");
 let serverConf = {};
 let cleanup = null;
 
@@ -57,6 +58,7 @@ async function connectWith(c) {
   sessionStorage.setItem(KEY, JSON.stringify(c));
   conn.textContent = `${workspace()} @ ${c.url}`;
   nav.hidden = false;
+  signout.hidden = false;
   startLive();
   (async () => {
     for await (const s of connection().status()) {
@@ -90,6 +92,7 @@ function login(message) {
     }
   });
   nav.hidden = true;
+  signout.hidden = true;
   main.replaceChildren(h("h1", "Connect to NATS"), form);
   (url.value ? user : url).focus();
 }
@@ -111,7 +114,7 @@ document.addEventListener("keydown", (ev) => {
   if (ev.key === "?") toast("Keys: j jobs, c clusters, r runs, s submit, f follow the log, [ ] pages, Tab moves, Enter acts");
 });
 window.addEventListener("hashchange", route);
-document.getElementById("signout").addEventListener("click", signOut);
+signout.addEventListener("click", signOut);
 
 (async () => {
   try {
