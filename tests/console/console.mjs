@@ -66,6 +66,9 @@ await main(async (browser) => {
   await page.click("#save");
   await page.waitForSelector("#jobs tr[data-name=etl]", T);
   step("definition etl edited");
+  await page.$eval("#jobs tr[data-name=etl-pasted]", (tr) => [...tr.querySelectorAll("button")].find((b) => b.textContent === "Delete").click());
+  await page.waitForFunction(() => !document.querySelector("#jobs tr[data-name=etl-pasted]") && document.querySelector("#jobs tr[data-name=etl]"), T);
+  step("definition etl-pasted deleted");
 
   // A cluster.
   await go(page, "#/clusters", "#clform");
@@ -78,6 +81,15 @@ await main(async (browser) => {
   }, T, BUSY);
   await shot(page, "clusters.png");
   step("cluster main created; busy shows its queue");
+  const state = (name) => page.$eval(`#clusters tr[data-name=${name}]`, (tr) => tr.children[2].textContent);
+  const press = (name, label) => page.$eval(`#clusters tr[data-name=${name}]`, (tr, l) =>
+    [...tr.querySelectorAll("button")].find((b) => b.textContent === l).click(), label);
+  await press("main", "Pause");
+  await page.waitForFunction(() => document.querySelector("#clusters tr[data-name=main]").children[2].textContent.startsWith("PAUSED"), T);
+  await press("main", "Resume");
+  await page.waitForFunction(() => document.querySelector("#clusters tr[data-name=main]").children[2].textContent.startsWith("RUNNING"), T);
+  check((await state("main")).startsWith("RUNNING"), "main resumed");
+  step("cluster main paused and resumed");
 
   // Submit etl on main and watch it: output while RUNNING, then SUCCEEDED.
   await go(page, "#/runs/new", "#submitform");
