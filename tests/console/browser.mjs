@@ -22,7 +22,11 @@ export function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
 }
 
-export const shot = (page, name) => page.screenshot({ path: join(SHOTS, name) });
+// A screenshot under SHOTS, without the passing message at the bottom.
+export async function shot(page, name) {
+  await page.evaluate(() => { document.getElementById("toast").textContent = ""; });
+  await page.screenshot({ path: join(SHOTS, name) });
+}
 
 export async function go(page, hash, sel) {
   await page.evaluate((h) => { location.hash = h; }, hash);
