@@ -9,11 +9,13 @@ to build/console-shots/. Also: what batchd serves and refuses over HTTP."""
 import http.client
 import json
 import os
+import re
 import subprocess
 
 import pytest
 
 import harness
+import sec_nats
 from batchd.v1 import batchd_pb2 as pb
 from harness import make_cluster, make_jobdef, submit_ok
 
@@ -22,6 +24,9 @@ CONSOLE = os.path.join(REPO, "build", "console")
 DRIVER = os.path.join(REPO, "tests", "console", "console.mjs")
 SHOTS = os.path.join(REPO, "build", "console-shots")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason="no Chromium at %s (Debian package chromium)" % CHROMIUM)
 
 ETL = """\
 import sys, time
@@ -67,6 +72,28 @@ def get(d, path):
     body = r.read()
     c.close()
     return r.status, dict(r.getheaders()), body
+
+
+def browser(script, env, timeout=120):
+    """Run tests/console/SCRIPT in Node; its output if it passed."""
+    os.makedirs(SHOTS, exist_ok=True)
+    p = subprocess.run(["node", os.path.join(REPO, "tests", "console",
+                                             script)],
+                       env=dict(os.environ, SHOTS=SHOTS, CHROMIUM=CHROMIUM,
+                                **env),
+                       capture_output=True, text=True, timeout=timeout)
+    print(p.stdout)
+    assert p.returncode == 0 and "console: all steps passed" in p.stdout, (
+        "%s failed\nstdout:\n%s\nstderr:\n%s"
+        % (script, p.stdout[-6000:], p.stderr[-6000:]))
+    return p.stdout
+
+
+def ready(d):
+    try:
+        return get(d, "/readyz")[0] == 200
+    except OSError:
+        return False
 
 
 def test_console_files_only(console, tmp_path):
@@ -127,9 +154,8 @@ def test_console_bad_nats_ws_refused(run_daemon_factory):
     assert "console_nats_ws" in p.stderr, p.stderr
 
 
+@needs_chromium
 def test_console_in_chromium(console, tmp_path):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("no Chromium at %s (Debian package chromium)" % CHROMIUM)
     d = console
     ws = "default"
     # the page's jobs: one that writes slowly, one that sleeps
@@ -141,29 +167,21 @@ def test_console_in_chromium(console, tmp_path):
     bigc = make_cluster(d, ws, "bigc")
     harness.wait_run(d, ws, runs[0].uuid,
                      lambda r: r.status == pb.RUNNING, what="RUNNING")
-    os.makedirs(SHOTS, exist_ok=True)
-    env = dict(os.environ, CONSOLE_URL="http://127.0.0.1:%d/" % d.http_port,
-               SHOTS=SHOTS, CHROMIUM=CHROMIUM,
-               PROFILE=str(tmp_path / "chromium"),
-               BUSY=busy.uuid, RUNS=str(len(runs)), BIG_DEF=big.uuid,
-               BIG_CLUSTER=bigc.uuid, BIG_MIB=str(BIG_MIB),
-               DOWNLOADS=str(tmp_path / "downloads"))
-    p = subprocess.run(["node", DRIVER], env=env, capture_output=True,
-                       text=True, timeout=400)
-    assert p.returncode == 0, ("console.mjs failed\nstdout:\n%s\nstderr:\n%s"
-                               % (p.stdout[-6000:], p.stderr[-6000:]))
-    print(p.stdout)
-    assert "console: all steps passed" in p.stdout, p.stdout
+    browser("console.mjs", {
+        "CONSOLE_URL": "http://127.0.0.1:%d/" % d.http_port,
+        "PROFILE": str(tmp_path / "chromium"),
+        "BUSY": busy.uuid, "RUNS": str(len(runs)), "BIG_DEF": big.uuid,
+        "BIG_CLUSTER": bigc.uuid, "BIG_MIB": str(BIG_MIB),
+        "DOWNLOADS": str(tmp_path / "downloads")}, timeout=400)
     for name in ("jobs.png", "job-error.png", "clusters.png", "run.png",
                  "runs.png", "cancelled.png"):
         assert os.path.getsize(os.path.join(SHOTS, name)) > 1000, name
 
 
+@needs_chromium
 def test_console_credentials(make_nats, run_daemon_factory, tmp_path):
     """A WebSocket listener that wants a user and password: the page asks
     for them and keeps them for the browser session only."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("no Chromium at %s (Debian package chromium)" % CHROMIUM)
     srv = make_nats(ws_port=harness.free_port(), ws_conf=(
         '  authorization {\n    username: "ana"\n'
         '    password: "s3cret"\n  }\n')).start()
@@ -172,15 +190,47 @@ def test_console_credentials(make_nats, run_daemon_factory, tmp_path):
         "BATCHD_HTTP_LISTEN": "127.0.0.1:%d" % port,
         "BATCHD_CONSOLE_DIR": CONSOLE,
         "BATCHD_CONSOLE_NATS_WS": srv.ws_url}).start()
-    os.makedirs(SHOTS, exist_ok=True)
-    env = dict(os.environ, CONSOLE_URL="http://127.0.0.1:%d/" % port,
-               SHOTS=SHOTS, CHROMIUM=CHROMIUM,
-               PROFILE=str(tmp_path / "chromium"),
-               NATS_USER="ana", NATS_PASS="s3cret")
-    p = subprocess.run(["node", os.path.join(REPO, "tests", "console",
-                                             "login.mjs")],
-                       env=env, capture_output=True, text=True, timeout=120)
-    print(p.stdout)
-    assert p.returncode == 0 and "console: all steps passed" in p.stdout, (
-        "login.mjs failed\nstdout:\n%s\nstderr:\n%s"
-        % (p.stdout[-6000:], p.stderr[-6000:]))
+    browser("login.mjs", {
+        "CONSOLE_URL": "http://127.0.0.1:%d/" % port,
+        "PROFILE": str(tmp_path / "chromium"),
+        "NATS_USER": "ana", "NATS_PASS": "s3cret"})
+
+
+
+@needs_chromium
+def test_console_as_team_of_isolation_conf(run_daemon_factory, tmp_path):
+    """configs/nats-isolation.conf as shipped, plus a WebSocket listener:
+    its team user has what the console needs (README: Console)."""
+    shipped = open(os.path.join(REPO, "configs", "nats-isolation.conf")).read()
+    pw = dict(re.findall(r'\{\s*user:\s*(\w+),\s*password:\s*"([^"]+)"',
+                         shipped))
+    ws_port = harness.free_port()
+    conf = tmp_path / "nats.conf"
+    conf.write_text(shipped + '\nwebsocket {\n  listen: "127.0.0.1:%d"\n'
+                    '  no_tls: true\n}\n' % ws_port)
+    srv = sec_nats.ConfNatsServer(str(tmp_path / "nats"), str(conf))
+    srv.start()
+    try:
+        port = harness.free_port()
+        pwfile = sec_nats.write_secret(str(tmp_path / "pw"),
+                                       pw["batchd"] + "\n", 0o600)
+        d = run_daemon_factory(nats_url=srv.url, env={
+            "BATCHD_NATS_USER": "batchd",
+            "BATCHD_NATS_PASSWORD_FILE": pwfile,
+            "BATCHD_REPLY_PREFIX": "_INBOX.{ws}.",
+            "BATCHD_HTTP_LISTEN": "127.0.0.1:%d" % port,
+            "BATCHD_CONSOLE_DIR": CONSOLE,
+            "BATCHD_CONSOLE_NATS_WS": "ws://127.0.0.1:%d" % ws_port})
+        d.start(wait=False)
+        d.http_port = port
+        harness.wait_until(lambda: ready(d), 10,
+                           what="batchd connected to NATS")
+        harness.write_job(d, "teamA", "hello.py",
+                          "print('hello from the console')\n")
+        browser("team.mjs", {
+            "CONSOLE_URL": "http://127.0.0.1:%d/" % port,
+            "PROFILE": str(tmp_path / "chromium"),
+            "TEAM": "teamA", "TEAM_PASS": pw["teamA"]})
+        d.stop()
+    finally:
+        srv.stop()
