@@ -30,14 +30,19 @@ export class LogView {
   }
 
   reset() {
-    this.segs = [];
-    this.start = this.end = 0;  // the window: [start, end)
-    this.shown = null;          // the part of it drawn
+    this.restart(0);            // the window [start, end), shown: drawn
     this.known = 0;             // bytes the stream is known to hold
     this.eof = false;
     this.busy = false;
     this.gen = (this.gen || 0) + 1;
     this.draw();
+  }
+
+  // An empty window at off.
+  restart(off) {
+    this.segs = [];
+    this.shown = null;
+    this.start = this.end = off;
   }
 
   select(attempt, stream) {
@@ -115,11 +120,13 @@ export class LogView {
     return hi;
   }
 
+  // Run fn(gen) unless another fetch is under way; whether it ran.
   async guarded(fn) {
-    if (this.busy) return;
+    if (this.busy) return false;
     this.busy = true;
     const gen = this.gen;
     try { await fn(gen); } finally { if (gen === this.gen) this.busy = false; this.state(); }
+    return true;
   }
 
   // The last WINDOW bytes, then whatever arrived meanwhile.
@@ -127,9 +134,7 @@ export class LogView {
     return this.guarded(async (gen) => {
       const n = await this.size();
       if (gen !== this.gen) return;
-      this.segs = [];
-      this.shown = null;
-      this.start = this.end = Math.max(0, n - WINDOW);
+      this.restart(Math.max(0, n - WINDOW));
       await this.fill(gen, n);
     }).then(() => this.catchUp());
   }
@@ -137,9 +142,7 @@ export class LogView {
   // The window from off on (follow mode off).
   from(off) {
     return this.guarded(async (gen) => {
-      this.segs = [];
-      this.shown = null;
-      this.start = this.end = off;
+      this.restart(off);
       await this.fill(gen, off + WINDOW);
     });
   }
@@ -171,17 +174,17 @@ export class LogView {
     return this.guarded((gen) => this.fill(gen, this.end + WINDOW / 2));
   }
 
-  // Follow mode: fetch stored bytes the live chunks skipped.
+  // Follow mode: fetch stored bytes the live chunks skipped, again while
+  // more arrived meanwhile and the last fetch got some.
   catchUp() {
     if (!this.follow || this.end >= this.known) return;
+    const from = this.end;
     return this.guarded(async (gen) => {
       if (this.known - this.end > WINDOW) {
-        this.segs = [];
-        this.shown = null;
-        this.start = this.end = this.known - WINDOW;
+        this.restart(this.known - WINDOW);
       }
       await this.fill(gen, this.known);
-    });
+    }).then((ran) => ran && this.end > from ? this.catchUp() : undefined);
   }
 
   setFollow(on) {

@@ -55,7 +55,7 @@ export function runsView(root, params, go) {
       h("td", r.job_definition_uuid ? nm.def.get(r.job_definition_uuid) || short(r.job_definition_uuid) : "SQL"),
       h("td", nm.cl.get(r.cluster_uuid) || short(r.cluster_uuid)),
       h("td.num"), h("td.num"), h("td", fmtTime(r.submitted_at_ms)),
-      h("td", r.finished_at_ms ? fmtDur(r.finished_at_ms - r.started_at_ms) : ""), h("td.actions"));
+      h("td", r.finished_at_ms && r.started_at_ms ? fmtDur(r.finished_at_ms - r.started_at_ms) : ""), h("td.actions"));
     cells(tr, r);
     rows.set(r.uuid, { tr, seq: r.event_seq, r });
     return tr;
