@@ -1,8 +1,9 @@
 # batchd: plain GNU make.
 #
-#   make            build build/batchd
+#   make            build build/batchd, batchctl, the plugins and the console
 #   make run        install what is missing, build, start nats-server (if none
-#                   answers on 127.0.0.1:4222) and batchd with state in ./var
+#                   answers on 127.0.0.1:4222; its WebSocket listener on
+#                   127.0.0.1:4223) and batchd with state in ./var
 #   make test       install what is missing, build with ASan+UBSan, run every test
 #   make SANITIZE=address,undefined   a sanitized build in build/san/
 
@@ -28,12 +29,13 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   uuid-dev libzstd-dev libinih-dev libjansson-dev libcurl4-openssl-dev git \
 	   nats-server python3 python3-cryptography python3-zstd openssl \
 	   python3-protobuf python3-pytest sqlite3 openmpi-bin curl lighttpd \
-	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge
+	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge \
+	   chromium
 
 DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      wire-record store store-env store-migrate store-rec store-txn redo \
 	      loop bus jetstream barrier api verb \
-	      metrics http notify outbox retention plugin procstat cgroup cgroup-parent \
+	      metrics http console notify outbox retention plugin procstat cgroup cgroup-parent \
 	      named jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs \
 	      policy wire-retry
 PROTO	 = proto/batchd/v1/batchd.proto
@@ -47,8 +49,9 @@ UNIT	 = $(B)/unit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-.PHONY: all deps run run-command test unit integration clean install plugins soak man
-all: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
+.PHONY: all deps run run-command test unit integration clean install plugins soak man \
+	console
+all: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl console
 
 # Install the Debian packages that are missing; does nothing when all are.
 deps:
@@ -65,6 +68,18 @@ deps:
 	    >/dev/null; }
 	@[ -d tests/s3/node_modules/s3rver ] || \
 	    npm ci --prefix tests/s3 --no-audit --no-fund >/dev/null
+
+# The web console (web/): npm packages pinned by web/package-lock.json,
+# installed when missing or older than the lockfile, and bundled into
+# build/console/ (served by batchd: daemon/console.c).
+CONSOLE_SRCS = $(wildcard web/src/*.js) web/index.html web/console.css \
+	       web/build.mjs $(PROTO)
+console: build/console/console.js
+build/console/console.js: $(CONSOLE_SRCS) web/node_modules/.stamp
+	node web/build.mjs build/console
+web/node_modules/.stamp: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
 
 $(GEN).c $(GEN).h: $(PROTO)
 	@mkdir -p build/gen
@@ -147,18 +162,23 @@ $(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
 # RUN_HTTP choose other ports; `make -s run-command` prints the command
 # (tests/integration/test_readme.py starts batchd with it).
 RUN_HTTP   ?= 127.0.0.1:9464
+RUN_WS_PORT ?= 4223
 RUN_BATCHD  = BATCHD_DATA_DIR=./var BATCHD_HTTP_LISTEN=$(RUN_HTTP) \
+	      BATCHD_CONSOLE_NATS_WS=ws://127.0.0.1:$(RUN_WS_PORT) \
 	      $(if $(RUN_NATS_PORT),BATCHD_NATS_URL=nats://127.0.0.1:$(RUN_NATS_PORT)) \
 	      ./build/batchd $(if $(wildcard configs/batchd.conf),-c configs/batchd.conf)
 
-run: deps $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
+run: deps $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl console
 	@mkdir -p var
 	@if ! bash -c 'exec 3<>/dev/tcp/127.0.0.1/$(or $(RUN_NATS_PORT),4222)' 2>/dev/null; then \
-		echo "starting nats-server on 127.0.0.1:$(or $(RUN_NATS_PORT),4222) (log: var/nats-server.log)"; \
-		nats-server -a 127.0.0.1 -p $(or $(RUN_NATS_PORT),4222) >var/nats-server.log 2>&1 & \
+		echo "starting nats-server on 127.0.0.1:$(or $(RUN_NATS_PORT),4222), WebSocket on 127.0.0.1:$(RUN_WS_PORT) (log: var/nats-server.log)"; \
+		printf 'websocket {\n  listen: "127.0.0.1:$(RUN_WS_PORT)"\n  no_tls: true\n}\n' \
+		    >var/nats-server.conf; \
+		nats-server -c var/nats-server.conf -a 127.0.0.1 \
+		    -p $(or $(RUN_NATS_PORT),4222) >var/nats-server.log 2>&1 & \
 		sleep 0.5; \
 	fi
-	@echo "batchd: metrics on http://$(RUN_HTTP)/metrics, state in ./var"
+	@echo "batchd: console on http://$(RUN_HTTP)/, metrics on http://$(RUN_HTTP)/metrics, state in ./var"
 	$(RUN_BATCHD)
 
 run-command:
@@ -167,7 +187,7 @@ run-command:
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
 	    build/san/batchd build/san/batchd-shim plugins build/san/batchctl \
-	    build/san/unit \
+	    build/san/unit console \
 	    build/py/batchd/v1/batchd_pb2.py
 	@tests/run-all build/san
 
@@ -187,7 +207,7 @@ PREFIX	  ?= /usr/local
 SYSCONFDIR ?= /etc
 UNITDIR	  ?= $(PREFIX)/lib/systemd/system
 
-install: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
+install: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl console
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(SYSCONFDIR)/batchd \
@@ -200,6 +220,9 @@ install: $(B)/batchd $(B)/batchd-shim plugins $(B)/batchctl
 	install -m 0755 $(PLUGIN_SOS) $(B)/plugins/local-init \
 	    $(DESTDIR)$(PREFIX)/lib/batchd/plugins/
 	install -m 0644 daemon/plugin.h $(DESTDIR)$(PREFIX)/include/batchd/plugin.h
+	install -d $(DESTDIR)$(PREFIX)/share/batchd/console
+	install -m 0644 build/console/index.html build/console/console.js \
+	    build/console/console.css $(DESTDIR)$(PREFIX)/share/batchd/console/
 	install -m 0755 $(B)/batchctl $(DESTDIR)$(PREFIX)/bin/batchctl
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    systemd/batchd.service.in > $(DESTDIR)$(UNITDIR)/batchd.service

@@ -365,6 +365,8 @@ struct config {
 	uint32_t	 log_chunk_bytes;
 	uint32_t	 log_zstd_level;	/* 0: chunks not compressed */
 	char		*http_listen;	/* NULL: no HTTP endpoint */
+	char		*console_dir;	/* NULL: found beside batchd */
+	char		*console_nats_ws; /* NULL: the page asks */
 	uint32_t	 outbox_max;
 	char		*shim;		/* NULL: batchd-shim beside batchd */
 	char		*reply_prefix;	/* replies only to subjects under it */
@@ -911,6 +913,13 @@ void	 metrics_request(const struct verb_entry *, enum errcode, int64_t);
 void	 metrics_transition(enum rstatus, enum reason);
 void	 metrics_log_bytes(enum logstream, size_t);
 void	 metrics_render(struct evbuffer *);
+
+/* console.c */
+struct evhttp_request;
+struct evbuffer;
+void	 console_init(void);
+void	 console_free(void);
+int	 console_serve(struct evhttp_request *, const char *, struct evbuffer *);
 
 /* http.c */
 int	 http_start(const char *, char **);

@@ -53,6 +53,8 @@ static const struct key {
 	U(log_chunk_bytes, 512, 1 << 20),
 	U(log_zstd_level, 0, 3),	/* runs on the loop thread: logs.c */
 	S(http_listen),
+	P(console_dir),
+	S(console_nats_ws),
 	U(outbox_max, 100, 100000000),
 	P(shim),
 	S(job_user),
@@ -402,6 +404,29 @@ job_identity(struct config *c, char **cause)
  * Load the configuration: defaults, then the file (if path is not NULL),
  * then the environment. Returns NULL and an owned message in *cause on error.
  */
+/*
+ * console_nats_ws: "ws://host:port[/path]" or wss://, of characters that
+ * may stand in a Content-Security-Policy source (console.c puts it there).
+ */
+static int
+ws_url_valid(const char *u)
+{
+	const char	*p;
+
+	if (strncmp(u, "ws://", 5) == 0)
+		p = u + 5;
+	else if (strncmp(u, "wss://", 6) == 0)
+		p = u + 6;
+	else
+		return 0;
+	if (*p == '\0' || *p == '/' || *p == ':')
+		return 0;
+	for (; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-_:[]/", *p) == NULL)
+			return 0;
+	return 1;
+}
+
 struct config *
 config_load(const char *path, char **cause)
 {
@@ -437,6 +462,11 @@ config_load(const char *path, char **cause)
 	    strchr(c->subject_prefix, '>') != NULL) {
 		xasprintf(cause, "key 'subject_prefix': '%s' is not a subject "
 		    "prefix", c->subject_prefix);
+		goto fail;
+	}
+	if (c->console_nats_ws != NULL && !ws_url_valid(c->console_nats_ws)) {
+		xasprintf(cause, "key 'console_nats_ws': '%s' is not a "
+		    "ws:// or wss:// URL", c->console_nats_ws);
 		goto fail;
 	}
 	if ((c->nats_user == NULL) != (c->nats_password_file == NULL)) {

@@ -3,6 +3,7 @@
  *   /metrics  Prometheus text format (metrics.c)
  *   /healthz  200 while the loop turns (this handler runs on it)
  *   /readyz   200 when storage is open and NATS is connected, else 503
+ *   /         the web console's files (console.c)
  * Off unless http_listen is set ("127.0.0.1:9464").
  */
 #include <stdio.h>
@@ -50,7 +51,7 @@ on_request(struct evhttp_request *req, void *arg)
 			evbuffer_add_printf(b, "nats not connected\n");
 			reply(req, 503, "Service Unavailable", b, "text/plain");
 		}
-	} else {
+	} else if (!console_serve(req, path, b)) {
 		evbuffer_add_printf(b, "not found\n");
 		reply(req, 404, "Not Found", b, "text/plain");
 	}
@@ -81,6 +82,7 @@ http_start(const char *listen, char **cause)
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
+	console_init();
 	http = evhttp_new(base);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(http, on_request, NULL);
@@ -102,4 +104,5 @@ http_stop(void)
 	if (http != NULL)
 		evhttp_free(http);
 	http = NULL;
+	console_free();
 }

@@ -7,8 +7,10 @@
                    sanitizer reports at teardown.
   daemon           function scope: a started Daemon on nats_server
   ws               function scope: a workspace name unique to the test
-  make_nats        function scope: make(port=None) -> NatsServer (not
-                   started), stopped at teardown
+  make_nats        function scope: make(port=None, ws_port=None,
+                   ws_conf="") -> NatsServer (not started; ws_port: a
+                   WebSocket listener too, ws_conf lines in its block),
+                   stopped at teardown
 
 On a test failure the tail of every batchd stderr log the test used is
 attached to the report.
@@ -90,8 +92,9 @@ def nats_server(tmp_path_factory):
 def make_nats(tmp_path):
     servers = []
 
-    def make(port=None):
-        srv = harness.NatsServer(str(tmp_path / "nats"), port=port)
+    def make(port=None, ws_port=None, ws_conf=""):
+        srv = harness.NatsServer(str(tmp_path / "nats"), port=port,
+                                 ws_port=ws_port, ws_conf=ws_conf)
         servers.append(srv)
         return srv
 
@@ -141,17 +144,18 @@ def ws(request):
 
 @pytest.fixture
 def run_daemon_factory(daemon_factory):
-    """make(env=None) -> Daemon (not started) for the job-run tests: kill
-    grace 1 s and the python of the tests as the jobs' interpreter (not a
-    PATH lookup that may find a pyenv shim), env added. At teardown the
-    attempts' shims still running are stopped (SIGTERM, as a cancel does):
-    attempts outlive batchd, and tests leave no jobs behind."""
+    """make(env=None, nats_url=None) -> Daemon (not started) for the
+    job-run tests: kill grace 1 s and the python of the tests as the jobs'
+    interpreter (not a PATH lookup that may find a pyenv shim), env added.
+    At teardown the attempts' shims still running are stopped (SIGTERM, as
+    a cancel does): attempts outlive batchd, and tests leave no jobs
+    behind."""
     made = []
 
-    def make(env=None):
+    def make(env=None, nats_url=None):
         e = {"BATCHD_KILL_GRACE_S": "1", "BATCHD_PYTHON": sys.executable}
         e.update(env or {})
-        d = daemon_factory(env=e)
+        d = daemon_factory(env=e, nats_url=nats_url)
         made.append(d)
         return d
 

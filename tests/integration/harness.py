@@ -102,15 +102,25 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
 class NatsServer:
     """A nats-server on 127.0.0.1; port chosen at construction."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, ws_port=None, ws_conf=""):
         self.workdir = workdir
         self.port = port or free_port()
         self.url = "nats://%s:%d" % (HOST, self.port)
         self.log_path = os.path.join(workdir, "nats-server.%d.log" % self.port)
+        self.ws_port = ws_port      # a WebSocket listener (no TLS) too,
+        self.ws_conf = ws_conf      # with these lines in its block
+        self.ws_url = ws_port and "ws://%s:%d" % (HOST, ws_port)
         self.proc = None
 
     def _argv(self):
-        return [NATS_SERVER_BIN, "-a", HOST, "-p", str(self.port)]
+        argv = [NATS_SERVER_BIN, "-a", HOST, "-p", str(self.port)]
+        if self.ws_port:
+            conf = os.path.join(self.workdir, "nats-ws.%d.conf" % self.port)
+            with open(conf, "w") as f:
+                f.write('websocket {\n  listen: "%s:%d"\n  no_tls: true\n'
+                        '%s}\n' % (HOST, self.ws_port, self.ws_conf))
+            argv[1:1] = ["-c", conf]
+        return argv
 
     def _probe(self):
         """Raises OSError or NatsError until the server answers."""

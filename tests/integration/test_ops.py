@@ -48,7 +48,9 @@ def test_install_layout(destdir):
                 "usr/local/lib/sysusers.d/batchd.conf",
                 "usr/local/lib/tmpfiles.d/batchd.conf",
                 "etc/batchd/batchd.conf",
-                "usr/local/share/man/man8/batchd.8"]:
+                "usr/local/share/man/man8/batchd.8",
+                "usr/local/share/batchd/console/index.html",
+                "usr/local/share/batchd/console/console.js"]:
         assert os.path.isfile(os.path.join(destdir, rel)), rel
     unit = open(os.path.join(
         destdir, "usr/local/lib/systemd/system/batchd.service")).read()
