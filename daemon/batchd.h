@@ -261,6 +261,21 @@ struct pagepos {
 	char		 uuid[UUID_LEN + 1];
 };
 
+/*
+ * A parsed cron expression (cron.c): a bit per value of each field
+ * (day-of-month and month from bit 1, day-of-week 0-6 with 7 folded to
+ * Sunday), and which of the day fields began with '*'.
+ */
+#define CRON_MAX	256	/* bytes of an expression */
+#define CRON_DOM_STAR	0x01
+#define CRON_DOW_STAR	0x02
+struct cron {
+	uint64_t	 sec, min;
+	uint32_t	 hour, dom;
+	uint16_t	 mon;
+	uint8_t		 dow, flags;
+};
+
 /* A decoded request: the union of every verb's fields. */
 struct request {
 	const struct verb_entry *verb;
@@ -460,6 +475,23 @@ const char *kvlist_get(const struct kvlist *, const char *);
 void	 kvlist_set(struct kvlist *, const char *, const char *);
 int	 mkdir_p(const char *, mode_t);
 int	 args_valid(const char *, const char *, struct error *);
+
+/* tz.c: IANA time zones from the system's tzdata */
+struct tz;
+extern const char *tz_dir;
+const struct tz *tz_get(const char *, char **);
+const char *tz_name(const struct tz *);
+int32_t	 tz_offset(const struct tz *, int64_t);
+int64_t	 tz_resolve(const struct tz *, int64_t);
+void	 tz_free_all(void);
+int64_t	 tz_days_from_civil(int64_t, unsigned, unsigned);
+void	 tz_civil_from_days(int64_t, int64_t *, unsigned *, unsigned *);
+int	 tz_weekday(int64_t);
+unsigned tz_month_days(int64_t, unsigned);
+
+/* cron.c: cron expressions */
+int	 cron_parse(const char *, struct cron *, char *, size_t);
+int64_t	 cron_next(const struct cron *, const struct tz *, int64_t);
 
 /* config.c */
 struct config *config_load(const char *, char **);
