@@ -35,7 +35,7 @@ DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      loop bus jetstream barrier api verb \
 	      metrics http notify outbox retention plugin procstat cgroup cgroup-parent \
 	      jobdef cluster clusterverb run queue runidx runverb recover later exec jobdesc logs \
-	      tz cron
+	      tz cron wire-schedule schedule schedfire scheduleverb
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 # Sources shared by the programs (lib/): each compiled into those that need it.

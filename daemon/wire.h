@@ -63,6 +63,7 @@ struct pb_run {
 	size_t				  n_env;
 };
 void	 wire_pack(struct buf *, const ProtobufCMessage *);
+size_t	 wire_item_size(const ProtobufCMessage *);
 char	*wire_str_out(const char *);
 void	 wire_env_out_free(void **, size_t);
 void	 wire_jobconfig_out(struct pb_jobconfig *, const struct jobconfig *,
