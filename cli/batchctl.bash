@@ -42,7 +42,7 @@ _batchctl()
 		--server|--creds|--workspace|--prefix|--timeout|-o|--output|\
 		--config|--cluster-config|--description|--cluster|--args|--env|\
 		--idempotency-key|--jobdef|--status|--limit|--attempt|--run|\
-		--count)
+		--count|--cron|--tz|--def|--max-concurrent|--misfire)
 			((i++))
 			continue
 			;;
@@ -79,18 +79,23 @@ _batchctl()
 		COMPREPLY=($(compgen -W "$(_batchctl_names cluster)" -- "$cur"))
 		return
 		;;
-	--jobdef)
+	--jobdef|--def)
 		COMPREPLY=($(compgen -W "$(_batchctl_names jobdef)" -- "$cur"))
 		return
 		;;
+	--misfire)
+		COMPREPLY=($(compgen -W "skip run-once" -- "$cur"))
+		return
+		;;
 	--server|--workspace|--prefix|--timeout|--description|--args|--env|\
-	--idempotency-key|--limit|--attempt|--run|--count)
+	--idempotency-key|--limit|--attempt|--run|--count|--cron|--tz|\
+	--max-concurrent|--misfire)
 		return
 		;;
 	esac
 
 	if [[ -z $group ]]; then
-		COMPREPLY=($(compgen -W "jobdef cluster run events $global" \
+		COMPREPLY=($(compgen -W "jobdef cluster run schedule events $global" \
 		    -- "$cur"))
 		return
 	fi
@@ -133,6 +138,20 @@ _batchctl()
 		list) opts="--jobdef --cluster --status --limit" ;;
 		cancel-all) opts="--cluster --jobdef" ;;
 		logs) opts="--attempt --stderr -f --follow" ;;
+		esac
+		;;
+	schedule)
+		[[ -z $verb ]] && opts="create get list update delete pause
+		    resume trigger history"
+		case $verb in
+		create|update) opts="--cron --tz --def --cluster
+		    --cluster-config --args --env --max-concurrent --misfire
+		    --pause-cluster-when-finished --description" ;;
+		esac
+		case $verb in
+		create) opts="$opts --config --paused" ;;
+		update) opts="$opts --no-cluster --no-cluster-config --no-args
+		    --no-env --keep-cluster" ;;
 		esac
 		;;
 	events)
