@@ -283,7 +283,8 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 	if (c->active_run[0] == '\0')	/* else the end of that run kicks */
 		run_kick(t, c->uuid);
 	r->queue_position = c->queued;	/* last in line: no walk */
-	wire_reply_run(out, r);
+	if (out != NULL)		/* a schedule's fire needs no reply */
+		wire_reply_run(out, r);
 out:
 	buf_free(&key);
 	return rc;
@@ -320,8 +321,8 @@ submit_free(struct submit *s)
  * A run of job definition q->def_uuid, as run.submit makes it; also for a
  * schedule's fire (q->sched_uuid, q->scheduled_for_ms, q->pause_when, and
  * q->cluster for a new cluster instead of the definition's). The reply
- * (JobRunReply) into out; the new run's uuid into made (UUID_LEN + 1
- * bytes, "" if none) unless NULL. 0 (e set: refused, nothing changed) or
+ * (JobRunReply) into out unless NULL; the new run's uuid into made
+ * (UUID_LEN + 1 bytes, "" if none) unless NULL. 0 (e set: refused, nothing changed) or
  * a storage error.
  */
 int

@@ -2,7 +2,10 @@
  * schedfire.c: schedules fire. One timer of the loop is armed for the head
  * of the time index (schedule.c's 't' entries, ordered by next fire); when
  * it goes off an op fires every schedule due, up to FIRE_BATCH of them,
- * and the next op takes the rest in the next turn. Nothing scans every
+ * and the next op takes the rest in the next turn: the fires of one
+ * instant go in one commit (a turn of 10,000 fires holds the loop for
+ * about 30 us each), and the outbox publishes their events after them,
+ * not between. Nothing scans every
  * schedule: a fire reads the index's head, and a change of the index
  * (schedfire_rearm(), from the verbs) re-reads it once the change commits.
  *
@@ -32,7 +35,7 @@
 
 #include "batchd.h"
 
-#define FIRE_BATCH	1000	/* schedules one op fires */
+#define FIRE_BATCH	10000	/* schedules one op fires */
 #define CATCHUP_MAX	10000	/* missed fires one op counts per schedule */
 #define KEY_TIME	(1 + 8 + UUID_LEN)
 
@@ -224,7 +227,6 @@ fire_one(struct txn *t, const struct due *d, int64_t now, struct tally *ty)
 	struct schedule	 s, old;
 	struct error	 e = { 0 };
 	struct fire	 f;
-	struct buf	 scratch = { 0 };
 	char		 made[UUID_LEN + 1] = "";
 	uint8_t		 k[KEY_TIME];
 	uint32_t	 missed, down;
@@ -269,8 +271,7 @@ fire_one(struct txn *t, const struct due *d, int64_t now, struct tally *ty)
 		f.skipped = "batchd was down at this fire (misfire_policy SKIP)";
 		ty->n[FO_DOWNTIME]++;
 		s.skipped++;
-	} else if ((rc = schedule_start(t, &s, last, &scratch, &e, made)) !=
-	    0)
+	} else if ((rc = schedule_start(t, &s, last, NULL, &e, made)) != 0)
 		goto out;
 	else if (e.code != E_OK) {
 		f.skipped = e.message;
@@ -293,7 +294,6 @@ fire_one(struct txn *t, const struct due *d, int64_t now, struct tally *ty)
 	if ((rc = schedule_save(t, &s, &old)) == 0)
 		rc = schedule_publish(t, &f);
 out:
-	buf_free(&scratch);
 	schedule_free(&s);
 	return rc;
 }

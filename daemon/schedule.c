@@ -241,8 +241,8 @@ schedule_plan(struct schedule *s, int64_t now, struct error *e)
 /*
  * Start a run for s, standing for its fire at for_ms: refused (e) when
  * max_concurrent_runs of its runs have not ended, else as run.submit
- * refuses. Its JobRunReply into out, its uuid into made. 0 (e set:
- * nothing changed) or a storage error.
+ * refuses. Its JobRunReply into out (unless NULL), its uuid into made.
+ * 0 (e set: nothing changed) or a storage error.
  */
 int
 schedule_start(struct txn *t, const struct schedule *s, int64_t for_ms,
