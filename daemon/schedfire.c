@@ -47,7 +47,8 @@ struct due {
 /* What a committed fire op tells the metrics. */
 struct tally {
 	uint64_t	 n[FO__COUNT];
-	int64_t		*lag;		/* ms, of the fires on time */
+	int64_t		*lag;		/* ms, of the fires on time: one
+					 * per schedule due at most */
 	size_t		 nlag;
 };
 
@@ -148,10 +149,11 @@ schedfire_rearm(struct txn *t)
 
 /* ------------------------------------------------------------ firing */
 
-/* The due entries of the index, up to max, into d; how many. */
+/* The due entries of the index, up to max, into *d (owned); how many. */
 static int
-collect(struct txn *t, int64_t now, struct due *d, size_t max, size_t *n)
+collect(struct txn *t, int64_t now, struct due **d, size_t max, size_t *n)
 {
+	size_t		 cap = 0;
 	MDB_cursor	*c;
 	MDB_val		 k, v;
 	int64_t		 ms;
@@ -168,9 +170,13 @@ collect(struct txn *t, int64_t now, struct due *d, size_t max, size_t *n)
 		if (k.mv_size != KEY_TIME || *(char *)k.mv_data != 't' ||
 		    (ms = (int64_t)be64_get((uint8_t *)k.mv_data + 1)) > now)
 			break;
-		d[*n].ms = ms;
-		memcpy(d[*n].uuid, (char *)k.mv_data + 9, UUID_LEN);
-		d[*n].uuid[UUID_LEN] = '\0';
+		if (*n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			*d = xreallocarray(*d, cap, sizeof **d);
+		}
+		(*d)[*n].ms = ms;
+		memcpy((*d)[*n].uuid, (char *)k.mv_data + 9, UUID_LEN);
+		(*d)[*n].uuid[UUID_LEN] = '\0';
 		(*n)++;
 	}
 	mdb_cursor_close(c);
@@ -305,7 +311,7 @@ static int
 fire_apply(struct op *op, struct txn *t)
 {
 	struct fire_op	*o = (struct fire_op *)op;
-	struct due	*d;
+	struct due	*d = NULL;
 	size_t		 n, i;
 	int64_t		 now = now_ms();
 	int		 rc;
@@ -315,9 +321,10 @@ fire_apply(struct op *op, struct txn *t)
 	o->more = 0;
 	if (loop_stopping())
 		return 0;	/* due at the next start, as missed */
-	d = xcalloc(FIRE_BATCH, sizeof *d);
-	if ((rc = collect(t, now, d, FIRE_BATCH, &n)) == 0) {
+	if ((rc = collect(t, now, &d, FIRE_BATCH, &n)) == 0) {
 		o->more = n == FIRE_BATCH;
+		free(o->tally.lag);
+		o->tally.lag = xcalloc(n, sizeof *o->tally.lag);
 		for (i = 0; i < n && rc == 0; i++)
 			rc = fire_one(t, &d[i], now, &o->tally);
 	}
@@ -377,7 +384,6 @@ fire_submit(void)
 	o->op.apply = fire_apply;
 	o->op.fail = fire_fail;
 	o->op.free = fire_free;
-	o->tally.lag = xcalloc(FIRE_BATCH, sizeof *o->tally.lag);
 	store_submit(&o->op);
 }
 
