@@ -99,6 +99,7 @@ string_max(const char *name)
 		{ "version", NAME_MAX_LEN }, { "page_token", WIRE_PAGE_TOKEN_MAX },
 		{ "idempotency_key", IDEM_MAX }, { "key", ENV_KEY_MAX },
 		{ "value", ENV_VAL_MAX }, { "sql_query", MAX_MESSAGE },
+		{ "cron", CRON_MAX }, { "timezone", NAME_MAX_LEN },
 	};
 	size_t	i;
 
