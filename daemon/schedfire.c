@@ -76,7 +76,7 @@ head(void)
 
 	if ((t = store_reader()) == NULL ||
 	    mdb_cursor_open(t, store_dbi(DB_SCHEDIDX), &c) != 0)
-		return 1000;	/* look again in a second */
+		return now_ms() + 1000;	/* look again in a second */
 	k.mv_data = "t";
 	k.mv_size = 1;
 	if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 &&

@@ -97,7 +97,7 @@ write_tzif(const char *path, int32_t off, const char *footer, int bad)
 			fwrite(&idx, 1, 1, f);
 		}
 		fwrite(type, 1, sizeof type, f);
-		fwrite("XXX", 1, 4, f);
+		fwrite("ABC", 1, 4, f);
 	}
 	fprintf(f, "\n%s\n", footer);
 	fclose(f);
