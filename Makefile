@@ -28,7 +28,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler liblmdb-dev \
 	   uuid-dev libzstd-dev libinih-dev libjansson-dev libcurl4-openssl-dev git \
 	   nats-server python3 python3-cryptography python3-zstd openssl \
-	   python3-protobuf python3-pytest sqlite3 openmpi-bin curl lighttpd \
+	   python3-protobuf python3-pytest python3-croniter sqlite3 openmpi-bin curl lighttpd \
 	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge \
 	   chromium
 
@@ -37,7 +37,8 @@ DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
 	      loop bus jetstream barrier api verb \
 	      metrics http console notify outbox retention plugin procstat cgroup cgroup-parent \
 	      named jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs \
-	      policy wire-retry
+	      policy wire-retry \
+	      tz cron wire-schedule schedule schedfire scheduleverb
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c
 # Sources shared by the programs (lib/): each compiled into those that need it.
@@ -157,6 +158,11 @@ UNIT_SRCS = $(wildcard tests/unit/*.c)
 $(UNIT): $(UNIT_OBJS) $(UNIT_SRCS:tests/unit/%.c=$(B)/obj/unit_%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# What tests/integration/test_cron.py asks for next fires: cron.c and tz.c.
+$(B)/cronnext: tests/cron/cronnext.c $(B)/obj/cron.o $(B)/obj/tz.o \
+    $(B)/obj/lib_xmalloc.o
+	$(CC) $(CFLAGS) -Idaemon $(PKG_CFLAGS) -o $@ $^ $(LDFLAGS)
+
 # make run: batchd as RUN_BATCHD says, in this directory, state in ./var.
 # RUN_NATS_PORT (default: nats_url of configs/batchd.conf, 4222) and
 # RUN_HTTP choose other ports; `make -s run-command` prints the command
@@ -187,7 +193,7 @@ run-command:
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
 	    build/san/batchd build/san/batchd-shim plugins build/san/batchctl \
-	    build/san/unit console \
+	    build/san/unit build/san/cronnext console \
 	    build/py/batchd/v1/batchd_pb2.py
 	@tests/run-all build/san
 

@@ -21,7 +21,7 @@ BENCH_VARS	 = BENCH_K BENCH_REPS BENCH_SECS BENCH_WARM BENCH_CLUSTERS \
 		   BENCH_LOG_ZSTD \
 		   BENCH_SCALE_CLUSTERS BENCH_SCALE_QUEUED BENCH_SCALE_RUNS \
 		   BENCH_SCALE_K BENCH_SCALE_REPS BENCH_COLD BENCH_KEEP \
-		   BENCH_QUIET_S
+		   BENCH_QUIET_S BENCH_SCHED_N BENCH_SCHED_REPS
 BENCH_ARGS	 = --bin $(B) $(foreach v,$(BENCH_VARS),$(if $($(v)),--set \
 		   '$(v)=$($(v))'))
 
@@ -53,7 +53,7 @@ $(BB)/startcost: bench/startcost.c daemon/plugin.h daemon/cgroup.c \
 
 bench-build: $(B)/batchd $(B)/batchd-shim $(PLUGIN_SOS) \
     $(B)/plugins/local-init $(BENCH_BINS) \
-    $(BB)/startcost
+    $(BB)/startcost build/py/batchd/v1/batchd_pb2.py
 
 # beanstalkd from Debian, only when dpkg says it is not installed; gnuplot
 # (the chart) is welcome but optional.

@@ -2,7 +2,7 @@
 """bench/run.py: the benchmark driver of batchd (make bench, make bench-smoke).
 
 Starts everything on 127.0.0.1 (nats-server, batchd, beanstalkd, the echo
-responder, the C tools of bench/), runs the four parts, prints a table of
+responder, the C tools of bench/), runs the five parts, prints a table of
 figures (median, min and max of the repetitions, with targets) and writes
 bench/results/{latest|smoke}.{md,csv,json} (and latest.png with gnuplot).
 
@@ -27,7 +27,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WS = "bench"
@@ -42,7 +44,7 @@ SIZES = {
         "BENCH_SCALE_CLUSTERS": 1000, "BENCH_SCALE_QUEUED": 100,
         "BENCH_SCALE_RUNS": 1000000, "BENCH_SCALE_K": 32,
         "BENCH_SCALE_REPS": 3, "BENCH_COLD": 1, "BENCH_KEEP": 0,
-        "BENCH_QUIET_S": 120,
+        "BENCH_QUIET_S": 120, "BENCH_SCHED_N": 10000, "BENCH_SCHED_REPS": 3,
     },
     "smoke": {
         "BENCH_K": "1 8", "BENCH_CNATS_K": "8",
@@ -53,7 +55,7 @@ SIZES = {
         "BENCH_SCALE_CLUSTERS": 20, "BENCH_SCALE_QUEUED": 5,
         "BENCH_SCALE_RUNS": 2000, "BENCH_SCALE_K": 8,
         "BENCH_SCALE_REPS": 1, "BENCH_COLD": 0, "BENCH_KEEP": 0,
-        "BENCH_QUIET_S": 0,
+        "BENCH_QUIET_S": 0, "BENCH_SCHED_N": 200, "BENCH_SCHED_REPS": 1,
     },
 }
 
@@ -69,6 +71,10 @@ for i in range(n // 128):
       % (i, i % 999983, (i * 7919) % 1000000000, pad))
 sys.stdout.flush()
 """
+
+# Part 5: a job that fails at once and may retry in a week holds its
+# cluster, without a process, so the fires queue behind it.
+HOLDER_PY = "import sys\nsys.exit(1)\n"
 
 # The worst case: ready-made 1 MiB blocks, nothing but write(2) (to
 # /dev/null in milliseconds): what the pipeline itself sustains.
@@ -819,6 +825,41 @@ class Bench:
 
     # ---------------------------------------------------- running
 
+    # ---------------------------------------------------- part 5
+
+    def part_schedules(self):
+        """Fire lag: N schedules due in the same second, their runs queued
+        (under the cap of 100) on clusters a holder keeps busy."""
+        n = int(self.sz["BENCH_SCHED_N"])
+        reps = int(self.sz["BENCH_SCHED_REPS"])
+        res = []
+        for rep in range(reps):
+            data = os.path.join(self.work, "p5-%d" % rep)
+            p, _ = self.start_batchd(data, extra={
+                "BATCHD_QUEUE_CAP": "100", "BATCHD_QUOTA_SCHEDULES": "0"})
+            try:
+                r = Schedules(self, n).run()
+            finally:
+                self.stop_batchd(p, data)
+                self.discard(data)
+            res.append(r)
+            log("schedules rep %d: %d due at once, fire lag p50 %.1f p99 "
+                "%.1f max %.1f ms; event received p99 %.1f ms; %d created "
+                "in %.1f s" % (rep + 1, n, r["lag"]["p50"], r["lag"]["p99"],
+                               r["lag"]["max"], r["recv"]["p99"], n,
+                               r["create_s"]))
+        self.raw["schedules"] = res
+        for q, target in (("p50", None), ("p99", "< 50"), ("max", None)):
+            self.add("5 schedules", "fire lag, %d schedules due at once, %s"
+                     % (n, q), "ms", [r["lag"][q] for r in res], target,
+                     (lambda v: v < 50) if target else None)
+        for q in ("p50", "p99"):
+            self.add("5 schedules", "fire -> its ScheduleFireEvent received "
+                     "(commit included), %s" % q, "ms",
+                     [r["recv"][q] for r in res])
+        self.add("5 schedules", "schedule.create, %d requests from 32 "
+                 "threads" % n, "per s", [n / r["create_s"] for r in res])
+
     def setup(self):
         shutil.rmtree(self.work, ignore_errors=True)
         jobs = os.path.join(self.work, "ws", WS, "jobs")
@@ -829,6 +870,8 @@ class Bench:
             f.write(FLOOD_PY)
         with open(os.path.join(jobs, "lines.py"), "w") as f:
             f.write(LINES_PY)
+        with open(os.path.join(jobs, "holder.py"), "w") as f:
+            f.write(HOLDER_PY)
         for t in ("loadgen", "echo", "latency", "logstream", "probe",
                   "seed"):
             if not os.access(os.path.join(self.tools, t), os.X_OK):
@@ -849,7 +892,8 @@ class Bench:
         for name, fn in (("1 throughput", self.part_throughput),
                          ("2 dispatch", self.part_latency),
                          ("3 logs", self.part_logs),
-                         ("4 scale", self.part_scale)):
+                         ("4 scale", self.part_scale),
+                         ("5 schedules", self.part_schedules)):
             if name[0] not in parts:
                 continue
             # The writeback a part leaves behind must not land in the
@@ -1097,8 +1141,8 @@ def main():
                     metavar="NAME=VALUE",
                     help="override a size: %s" % " ".join(
                         sorted(SIZES["full"])))
-    ap.add_argument("--parts", default="1234",
-                    help="parts to run, e.g. 14 (default 1234)")
+    ap.add_argument("--parts", default="12345",
+                    help="parts to run, e.g. 14 (default 12345)")
     args = ap.parse_args()
     sizes = dict(SIZES[args.mode])
     for s in args.set:
@@ -1133,5 +1177,129 @@ def main():
     return 0
 
 
+
+# ---------------------------------------------------------------- part 5
+
+def pct(vals, q):
+    """The q-quantile (0..1) of vals, nearest rank."""
+    v = sorted(vals)
+    return v[min(len(v) - 1, max(0, int(round(q * len(v) + 0.5)) - 1))]
+
+
+class Schedules:
+    """One repetition of part 5 against a started batchd: N schedules of
+    a quick job, each on one of N/80 clusters a holder keeps busy, all
+    firing at the same second T; their fire events give the lag."""
+
+    PER_CLUSTER = 80
+
+    def __init__(self, bench, n):
+        sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+        sys.path.insert(0, os.path.join(TOP, "build", "py"))
+        from batchd.v1 import batchd_pb2
+        from natsclient import NatsClient
+        self.pb = batchd_pb2
+        host, port = bench.nats[len("nats://"):].split(":")
+        self.nc = NatsClient(host, int(port))
+        self.n = n
+
+    def call(self, verb, msg, cls):
+        rep = cls.FromString(self.nc.request("%s.v1.%s.%s" % (
+            "batchd", WS, verb), msg.SerializeToString(), timeout=30))
+        if rep.HasField("error"):
+            raise PartFailed("%s: %s" % (verb, rep.error.message))
+        return rep
+
+    def jobdef(self, name, location, **retry):
+        pb = self.pb
+        c = pb.JobConfig(type=pb.PYTHON, source_location=location)
+        c.source.type = pb.WORKSPACE
+        c.source.workspace.path = "jobs"
+        for k, v in retry.items():
+            setattr(c.retry_strategy, k, v)
+        return self.call("jobdef.create", pb.CreateJobDefinitionRequest(
+            name=name + os.urandom(3).hex(), config=c),
+            pb.JobDefinitionReply).job_definition.uuid
+
+    def held_clusters(self, k):
+        """k clusters, each held by a run waiting a week to retry."""
+        pb = self.pb
+        holder = self.jobdef("holder", "holder.py", num_retries=1,
+                             retry_delay_seconds=604800)
+        cl, runs = [], []
+        for i in range(k):
+            c = self.call("cluster.create", pb.CreateClusterRequest(
+                name="p5-%d-%s" % (i, os.urandom(3).hex()),
+                config=pb.ClusterConfig(instance_type="local",
+                                        workers_quantity=1)),
+                pb.ClusterReply).cluster.uuid
+            cl.append(c)
+            runs.append(self.call("run.submit", pb.SubmitJobRunRequest(
+                job_definition_uuid=holder, cluster_uuid=c),
+                pb.JobRunReply).job_run.uuid)
+        deadline = time.monotonic() + 60 + k
+        for r in runs:
+            while self.call("run.get", pb.GetJobRunRequest(uuid=r),
+                            pb.JobRunReply).job_run.reason != \
+                    pb.RETRY_PENDING:
+                if time.monotonic() > deadline:
+                    raise PartFailed("holder runs did not wait to retry")
+                time.sleep(0.05)
+        return cl
+
+    def run(self):
+        pb, n = self.pb, self.n
+        job = self.jobdef("tick", "hi.py")
+        clusters = self.held_clusters((n + self.PER_CLUSTER - 1) //
+                                      self.PER_CLUSTER)
+        t0 = time.time()
+        fire = int(t0 + 8 + n / 400.0) + 1
+        tm = time.gmtime(fire)
+        cron = "%d %d %d %d %d *" % (tm.tm_sec, tm.tm_min, tm.tm_hour,
+                                      tm.tm_mday, tm.tm_mon)
+
+        def create(i):
+            self.call("schedule.create", pb.CreateScheduleRequest(
+                name="s%06d" % i, cron=cron, job_definition_uuid=job,
+                cluster_uuid=clusters[i // self.PER_CLUSTER],
+                max_concurrent_runs=0), pb.ScheduleReply)
+        with ThreadPoolExecutor(32) as ex:
+            list(ex.map(create, range(n)))
+        create_s = time.time() - t0
+        if time.time() > fire - 1:
+            raise PartFailed("creating %d schedules took %.1f s, past "
+                             "their fire" % (n, create_s))
+        got, lock = [], threading.Lock()
+        done = threading.Event()
+
+        def on_fire(subject, reply, data):
+            with lock:
+                got.append((time.time(), data))
+                if len(got) == n:
+                    done.set()
+        self.nc._subscribe("batchd.v1.%s.schedule_fires.>" % WS, on_fire)
+        self.nc.flush()
+        if not done.wait(fire - time.time() + 60 + n / 200.0):
+            raise PartFailed("%d of %d fire events" % (len(got), n))
+        lag, recv, runs = [], [], set()
+        for t, data in got:
+            ev = pb.ScheduleFireEvent.FromString(data)
+            if ev.scheduled_for_ms != fire * 1000 or not ev.run_uuid:
+                raise PartFailed("a fire at %d (not %d) or skipped: %s" % (
+                    ev.scheduled_for_ms, fire * 1000, ev.skipped_reason))
+            lag.append(ev.at_ms - ev.scheduled_for_ms)
+            recv.append(t * 1000 - ev.scheduled_for_ms)
+            runs.add(ev.run_uuid)
+        if len(runs) != n:
+            raise PartFailed("%d runs for %d fires" % (len(runs), n))
+        self.nc.close()
+        return {"n": n, "create_s": create_s,
+                "lag": {q: pct(lag, f) for q, f in (("p50", .5),
+                        ("p99", .99), ("max", 1.0))},
+                "recv": {q: pct(recv, f) for q, f in (("p50", .5),
+                         ("p99", .99), ("max", 1.0))}}
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -45,7 +45,8 @@ _batchctl()
 		--config|--cluster-config|--description|--cluster|--args|--env|\
 		--idempotency-key|--jobdef|--status|--limit|--attempt|--run|\
 		--count|--retries|--retry-delay|--backoff|--max-retry-delay|\
-		--retry-on|--exit-on|--max-queue|--text|--code|--type)
+		--retry-on|--exit-on|--max-queue|--text|--code|--type|\
+		--cron|--tz|--def|--max-concurrent|--misfire)
 			((i++))
 			continue
 			;;
@@ -92,19 +93,24 @@ _batchctl()
 		COMPREPLY=($(compgen -W "$(_batchctl_names cluster)" -- "$cur"))
 		return
 		;;
-	--jobdef)
+	--jobdef|--def)
 		COMPREPLY=($(compgen -W "$(_batchctl_names jobdef)" -- "$cur"))
+		return
+		;;
+	--misfire)
+		COMPREPLY=($(compgen -W "skip run-once" -- "$cur"))
 		return
 		;;
 	--server|--workspace|--prefix|--timeout|--description|--args|--env|\
 	--idempotency-key|--limit|--attempt|--run|--count|--retries|\
-	--retry-delay|--backoff|--max-retry-delay|--max-queue|--code)
+	--retry-delay|--backoff|--max-retry-delay|--max-queue|--code|\
+	--cron|--tz|--max-concurrent|--misfire)
 		return
 		;;
 	esac
 
 	if [[ -z $group ]]; then
-		COMPREPLY=($(compgen -W "jobdef cluster run events $global" \
+		COMPREPLY=($(compgen -W "jobdef cluster run schedule events $global" \
 		    -- "$cur"))
 		return
 	fi
@@ -148,6 +154,20 @@ _batchctl()
 		list) opts="--jobdef --cluster --status --limit" ;;
 		cancel-all) opts="--cluster --jobdef" ;;
 		logs) opts="--attempt --stderr -f --follow" ;;
+		esac
+		;;
+	schedule)
+		[[ -z $verb ]] && opts="create get list update delete pause
+		    resume trigger history"
+		case $verb in
+		create|update) opts="--cron --tz --def --cluster
+		    --cluster-config --args --env --max-concurrent --misfire
+		    --pause-cluster-when-finished --description" ;;
+		esac
+		case $verb in
+		create) opts="$opts --config --paused" ;;
+		update) opts="$opts --no-cluster --no-cluster-config --no-args
+		    --no-env --keep-cluster" ;;
 		esac
 		;;
 	events)

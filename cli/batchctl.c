@@ -17,6 +17,7 @@ static const struct cmd top_cmd = {
 	"  jobdef   create|get|list|update|delete      job definitions\n"
 	"  cluster  create|get|list|pause|resume|delete   clusters\n"
 	"  run      submit|sql|get|list|cancel|cancel-all|logs|events\n"
+	"  schedule create|get|list|update|delete|pause|resume|trigger|history\n"
 	"  events   print status changes as they happen\n"
 	"\n"
 	"Every command takes --help.\n"
@@ -50,6 +51,8 @@ static const struct cmd commands[] = {
 	  "Manage clusters." },
 	{ "run", run_main, "run COMMAND ...",
 	  "Submit, inspect and cancel runs." },
+	{ "schedule", schedule_main, "schedule COMMAND ...",
+	  "Runs that start themselves on a cron schedule." },
 	{ "events", events_cmd, "events [--cluster UUID] [--run UUID] "
 	  "[--count N]",
 	  "Print the status changes of runs as they happen, until\n"

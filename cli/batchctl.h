@@ -49,6 +49,8 @@ typedef Batchd__V1__Cluster		Cluster;
 typedef Batchd__V1__JobRun		JobRun;
 typedef Batchd__V1__JobRunStatusEvent	RunEvent;
 typedef Batchd__V1__LogChunk		LogChunk;
+typedef Batchd__V1__Schedule		Schedule;
+typedef Batchd__V1__CreateScheduleRequest ScheduleConf;
 
 enum outfmt { OUT_TABLE, OUT_JSON };
 
@@ -216,6 +218,7 @@ void		 client_error(const Batchd__V1__Error *);
 /* conf.c */
 JobConfig	*conf_job(const char *, char **);
 ClusterConfig	*conf_cluster(const char *, char **);
+ScheduleConf	*conf_schedule(const char *, char **);
 
 /* policy.c */
 int		 policy_opt(const struct cmd *, struct policy *, int,
@@ -244,6 +247,7 @@ const char	*fmt_status(Batchd__V1__JobRunStatus);
 const char	*fmt_ago(int64_t, char *, size_t);
 const char	*fmt_time(int64_t, char *, size_t);
 const char	*fmt_clock(int64_t, char *, size_t);
+const char	*fmt_local(int64_t, const char *, char *, size_t);
 const char	*fmt_duration(int64_t, char *, size_t);
 void		 fmt_kv(const char *, const char *, ...)
 		     __attribute__((format(printf, 2, 3)));
@@ -260,6 +264,8 @@ void		 show_runs(JobRun **, size_t);
 void		 show_events(RunEvent **, size_t);
 void		 show_event_line(const RunEvent *, int);
 void		 show_deleted(const char *, const char *);
+void		 show_schedule(const Schedule *);
+void		 show_schedules(Schedule **, size_t);
 
 /* jobdef.c */
 int		 jobdef_main(const struct cmd *, int, char **);
@@ -287,6 +293,9 @@ int		 follow_subscribe(struct follow *, const char *);
 int		 follow_run(struct follow *, const JobRun *, uint32_t,
 		     Batchd__V1__JobRunStatus *);
 void		 follow_free(struct follow *);
+
+/* schedule.c */
+int		 schedule_main(const struct cmd *, int, char **);
 
 /* logs.c */
 int		 logs_cmd(const struct cmd *, int, char **);

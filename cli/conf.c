@@ -1,6 +1,6 @@
 /*
- * conf.c: the JSON files of job and cluster configurations, in the shape of
- * the product documentation, read with jansson into the protobuf messages
+ * conf.c: the JSON files of job and cluster configurations and of cron
+ * jobs (schedules), in the shape of the product documentation, read with jansson into the protobuf messages
  * batchd takes. Durations in the documentation are minutes; "timeout" and
  * "delayBetweenRetries" are converted to the proto's seconds, and
  * "timeoutSeconds" and "delayBetweenRetriesSeconds" give exact seconds.
@@ -37,6 +37,9 @@
     BATCHD__V1__RETRY_STRATEGY__BACKOFF_MULTIPLIER_OPT_BACKOFF_MULTIPLIER
 #define MAX_DELAY_SET	\
     BATCHD__V1__RETRY_STRATEGY__MAX_RETRY_DELAY_SECONDS_OPT_MAX_RETRY_DELAY_SECONDS
+#define SCHED_ARGS_SET	BATCHD__V1__CREATE_SCHEDULE_REQUEST__ARGS_OPT_ARGS
+#define SCHED_MAX_SET	\
+    BATCHD__V1__CREATE_SCHEDULE_REQUEST__MAX_CONCURRENT_RUNS_OPT_MAX_CONCURRENT_RUNS
 
 /* Where errors go: the file name for messages and the caller's *cause. */
 struct jctx {
@@ -332,14 +335,14 @@ jsource(struct jctx *c, json_t *o, JobConfig *cfg)
 
 /* "$.args": a string, or {"args": "..."} as the documentation has it. */
 static int
-jargs(struct jctx *c, json_t *v, JobConfig *cfg)
+jargs(struct jctx *c, json_t *v, char **dst)
 {
 	const char	*k;
 	json_t		*a;
 	char		 p[JPATH_MAX];
 
 	if (json_is_string(v))
-		return jstring(c, "$.args", v, &cfg->args);
+		return jstring(c, "$.args", v, dst);
 	if (!json_is_object(v))
 		return jerr(c, "$.args", "expected a string or an object");
 	json_object_foreach(v, k, a) {
@@ -348,7 +351,7 @@ jargs(struct jctx *c, json_t *v, JobConfig *cfg)
 			continue;
 		if (strcmp(k, "args") != 0)
 			return jerr(c, p, "unknown key (args has args)");
-		if (jstring(c, p, a, &cfg->args) == -1)
+		if (jstring(c, p, a, dst) == -1)
 			return -1;
 	}
 	return 0;
@@ -500,9 +503,13 @@ jretry(struct jctx *c, json_t *o, JobConfig *cfg)
 	return 0;
 }
 
-/* "$.envVars": {"NAME": "value", ...}. */
+/*
+ * "$.envVars": {"NAME": "value", ...}, into *env entries of type d (every
+ * env map's entry type has the same layout: key, then value).
+ */
 static int
-jenv(struct jctx *c, json_t *o, JobConfig *cfg)
+jenv(struct jctx *c, json_t *o, const ProtobufCMessageDescriptor *d,
+    void ***env, size_t *n)
 {
 	Batchd__V1__JobConfig__EnvEntry	*e;
 	const char			*k;
@@ -511,12 +518,12 @@ jenv(struct jctx *c, json_t *o, JobConfig *cfg)
 
 	if (!json_is_object(o))
 		return jerr(c, "$.envVars", "expected an object");
-	cfg->env = xcalloc(json_object_size(o), sizeof *cfg->env);
+	*env = xcalloc(json_object_size(o), sizeof **env);
 	json_object_foreach(o, k, v) {
 		jpath(p, "$.envVars", k);
-		e = xmalloc(sizeof *e);
-		batchd__v1__job_config__env_entry__init(e);
-		cfg->env[cfg->n_env++] = e;
+		e = xmalloc(d->sizeof_message);
+		protobuf_c_message_init(d, e);
+		(*env)[(*n)++] = e;
 		e->key = xstrdup(k);
 		if (jstring(c, p, v, &e->value) == -1)
 			return -1;
@@ -546,11 +553,12 @@ jjob_key(struct jctx *c, const char *k, json_t *v, JobConfig *cfg,
 	if (strcmp(k, "sourceLocation") == 0)
 		return jstring(c, p, v, &cfg->source_location);
 	if (strcmp(k, "args") == 0)
-		return jargs(c, v, cfg);
+		return jargs(c, v, &cfg->args);
 	if (strcmp(k, "retryStrategy") == 0)
 		return jretry(c, v, cfg);
 	if (strcmp(k, "envVars") == 0)
-		return jenv(c, v, cfg);
+		return jenv(c, v, &batchd__v1__job_config__env_entry__descriptor,
+		    (void ***)&cfg->env, &cfg->n_env);
 	if (strcmp(k, "timeout") == 0 || strcmp(k, "timeoutSeconds") == 0) {
 		if (*timeout_key != NULL)
 			return jerr(c, p, "%s is given already", *timeout_key);
@@ -602,6 +610,38 @@ conf_job(const char *file, char **cause)
 	return cfg;
 }
 
+/* A cluster configuration object at path into *cc (made here). */
+static int
+jcluster(struct jctx *c, const char *path, json_t *o, ClusterConfig **cc)
+{
+	const char	*k;
+	json_t		*v;
+	char		 p[JPATH_MAX];
+	int		 rc = 0;
+
+	if (!json_is_object(o))
+		return jerr(c, path, "expected an object");
+	*cc = xmalloc(sizeof **cc);
+	batchd__v1__cluster_config__init(*cc);
+	json_object_foreach(o, k, v) {
+		jpath(p, path, k);
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "instanceType") == 0)
+			rc = jstring(c, p, v, &(*cc)->instance_type);
+		else if (strcmp(k, "workersQuantity") == 0)
+			rc = juint(c, p, v, 1, &(*cc)->workers_quantity);
+		else if (strcmp(k, "version") == 0)
+			rc = jstring(c, p, v, &(*cc)->version);
+		else
+			rc = jerr(c, p, "unknown key (a cluster has "
+			    "instanceType, workersQuantity, version)");
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Read a cluster configuration ({"instanceType", "workersQuantity",
  * "version"}) from file. Returns the message, or NULL with *cause set.
@@ -610,37 +650,101 @@ ClusterConfig *
 conf_cluster(const char *file, char **cause)
 {
 	struct jctx	 c = { file, cause };
-	ClusterConfig	*cc;
-	const char	*k;
-	json_t		*root, *v;
-	char		 p[JPATH_MAX];
-	int		 rc = 0;
+	ClusterConfig	*cc = NULL;
+	json_t		*root;
+	int		 rc;
 
 	*cause = NULL;
 	if ((root = jload(&c)) == NULL)
 		return NULL;
-	cc = xmalloc(sizeof *cc);
-	batchd__v1__cluster_config__init(cc);
-	json_object_foreach(root, k, v) {
-		jpath(p, "$", k);
-		if (json_is_null(v))
-			continue;
-		if (strcmp(k, "instanceType") == 0)
-			rc = jstring(&c, p, v, &cc->instance_type);
-		else if (strcmp(k, "workersQuantity") == 0)
-			rc = juint(&c, p, v, 1, &cc->workers_quantity);
-		else if (strcmp(k, "version") == 0)
-			rc = jstring(&c, p, v, &cc->version);
-		else
-			rc = jerr(&c, p, "unknown key (a cluster has "
-			    "instanceType, workersQuantity, version)");
-		if (rc == -1)
-			break;
-	}
+	rc = jcluster(&c, "$", root, &cc);
 	json_decref(root);
 	if (rc == -1) {
-		protobuf_c_message_free_unpacked(&cc->base, NULL);
+		if (cc != NULL)
+			protobuf_c_message_free_unpacked(&cc->base, NULL);
 		return NULL;
 	}
 	return cc;
+}
+
+/* One key of a cron job ("$.schedule" and the rest) into m. */
+static int
+jschedule_key(struct jctx *c, const char *k, json_t *v, ScheduleConf *m)
+{
+	static const char	*policies[] = { "", "SKIP", "RUN_ONCE" };
+	char			 p[JPATH_MAX];
+	int			 policy = 0;
+
+	jpath(p, "$", k);
+	if (strcmp(k, "name") == 0)
+		return jstring(c, p, v, &m->name);
+	if (strcmp(k, "description") == 0)
+		return jstring(c, p, v, &m->description);
+	if (strcmp(k, "schedule") == 0)
+		return jstring(c, p, v, &m->cron);
+	if (strcmp(k, "timezone") == 0)
+		return jstring(c, p, v, &m->timezone);
+	if (strcmp(k, "jobDefinitionUUID") == 0)
+		return jstring(c, p, v, &m->job_definition_uuid);
+	if (strcmp(k, "clusterUUID") == 0)
+		return jstring(c, p, v, &m->cluster_uuid);
+	if (strcmp(k, "clusterConfig") == 0)
+		return jcluster(c, p, v, &m->cluster_config);
+	if (strcmp(k, "args") == 0) {
+		m->args_opt_case = SCHED_ARGS_SET;
+		return jargs(c, v, &m->args);
+	}
+	if (strcmp(k, "envVars") == 0)
+		return jenv(c, v,
+		    &batchd__v1__create_schedule_request__env_entry__descriptor,
+		    (void ***)&m->env, &m->n_env);
+	if (strcmp(k, "maxConcurrentRuns") == 0) {
+		m->max_concurrent_runs_opt_case = SCHED_MAX_SET;
+		return juint(c, p, v, 1, &m->max_concurrent_runs);
+	}
+	if (strcmp(k, "misfirePolicy") == 0) {
+		if (jenum(c, p, v, policies, 3, "\"SKIP\" or \"RUN_ONCE\"",
+		    &policy) == -1)
+			return -1;
+		m->misfire_policy = (Batchd__V1__MisfirePolicy)policy;
+		return 0;
+	}
+	if (strcmp(k, "pauseClusterWhenFinished") == 0)
+		return jbool(c, p, v, &m->pause_cluster_when_finished);
+	if (strcmp(k, "paused") == 0)
+		return jbool(c, p, v, &m->paused);
+	return jerr(c, p, "unknown key (a cron job has name, description, "
+	    "schedule, timezone, jobDefinitionUUID, clusterUUID, "
+	    "clusterConfig, args, envVars, maxConcurrentRuns, misfirePolicy, "
+	    "pauseClusterWhenFinished, paused)");
+}
+
+/*
+ * Read a cron job, in the product's shape, from file into a new
+ * CreateScheduleRequest. Returns it, or NULL with *cause set.
+ */
+ScheduleConf *
+conf_schedule(const char *file, char **cause)
+{
+	struct jctx	 c = { file, cause };
+	ScheduleConf	*m;
+	const char	*k;
+	json_t		*root, *v;
+
+	*cause = NULL;
+	if ((root = jload(&c)) == NULL)
+		return NULL;
+	m = xmalloc(sizeof *m);
+	batchd__v1__create_schedule_request__init(m);
+	json_object_foreach(root, k, v) {
+		if (json_is_null(v))
+			continue;
+		if (jschedule_key(&c, k, v, m) == -1) {
+			protobuf_c_message_free_unpacked(&m->base, NULL);
+			json_decref(root);
+			return NULL;
+		}
+	}
+	json_decref(root);
+	return m;
 }

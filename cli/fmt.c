@@ -98,6 +98,40 @@ fmt_time(int64_t ms, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * "2026-12-08 02:00:00 CET": ms in zone tz (an IANA name; NULL: the local
+ * time of the user, $TZ); "-" for 0.
+ */
+const char *
+fmt_local(int64_t ms, const char *tz, char *buf, size_t len)
+{
+	struct tm	 tm;
+	time_t		 t = (time_t)(ms / 1000);
+	const char	*env;
+	char		*old = NULL;
+
+	if (ms <= 0)
+		return "-";
+	if (tz != NULL) {	/* batchctl is one thread: TZ may change */
+		if ((env = getenv("TZ")) != NULL)
+			old = xstrdup(env);
+		setenv("TZ", tz, 1);
+		tzset();
+	}
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)ms);
+	if (tz != NULL) {
+		if (old != NULL)
+			setenv("TZ", old, 1);
+		else
+			unsetenv("TZ");
+		free(old);
+		tzset();
+	}
+	return buf;
+}
+
 /* "10:02:03.123" in local time, for live events. */
 const char *
 fmt_clock(int64_t ms, char *buf, size_t len)

@@ -13,6 +13,7 @@
 #define ATT_EXIT_SET	BATCHD__V1__JOB_RUN_ATTEMPT__EXIT_CODE_OPT_EXIT_CODE
 #define EV_EXIT_SET	\
     BATCHD__V1__JOB_RUN_STATUS_EVENT__EXIT_CODE_OPT_EXIT_CODE
+#define SCHED_ARGS	BATCHD__V1__SCHEDULE__ARGS_OPT_ARGS
 
 /* "WORKSPACE jobs/etl.py", "GIT https://... @main", "S3 bucket/key". */
 static const char *
@@ -475,4 +476,101 @@ show_deleted(const char *what, const char *uuid)
 		json_decref(j);
 	} else
 		printf("deleted %s %s\n", what, uuid);
+}
+
+/* "2026-12-08 02:00:00 CET (in 9h)", local; "-" for 0. */
+static const char *
+fire_text(int64_t ms, char *buf, size_t len)
+{
+	char	when[64], ago[32];
+
+	if (ms <= 0)
+		return "-";
+	snprintf(buf, len, "%s (%s)", fmt_local(ms, NULL, when, sizeof when),
+	    fmt_ago(ms, ago, sizeof ago));
+	return buf;
+}
+
+/* One schedule: its fires in the user's local time and in its own zone. */
+void
+show_schedule(const Schedule *s)
+{
+	char	buf[256], zone[64], *env;
+
+	if (ctl.out == OUT_JSON) {
+		pbjson_print(s);
+		return;
+	}
+	fmt_kv("Name", "%s", s->name);
+	fmt_kv("UUID", "%s", s->uuid);
+	fmt_kv("Workspace", "%s", s->workspace);
+	fmt_kv("Description", "%s", *s->description != '\0' ?
+	    s->description : "-");
+	fmt_kv("Cron", "%s", s->cron);
+	fmt_kv("Time zone", "%s", s->timezone);
+	fmt_kv("State", "%s", s->paused ? "paused" : "active");
+	if (s->next_fire_at_ms > 0)
+		fmt_kv("Next fire", "%s = %s (%s)", fire_text(
+		    s->next_fire_at_ms, buf, sizeof buf), fmt_local(
+		    s->next_fire_at_ms, s->timezone, zone, sizeof zone),
+		    s->timezone);
+	else
+		fmt_kv("Next fire", "-");
+	fmt_kv("Last fire", "%s", fire_text(s->last_fire_at_ms, buf,
+	    sizeof buf));
+	fmt_kv("Last run", "%s", *s->last_run_uuid != '\0' ?
+	    s->last_run_uuid : "-");
+	fmt_kv("Fires", "%llu started a run, %llu skipped",
+	    (unsigned long long)s->fires, (unsigned long long)s->skipped);
+	fmt_kv("Job definition", "%s", s->job_definition_uuid);
+	if (*s->cluster_uuid != '\0')
+		fmt_kv("Cluster", "%s%s", s->cluster_uuid,
+		    s->pause_cluster_when_finished ? " (paused when a run "
+		    "finishes)" : "");
+	else
+		fmt_kv("Cluster", "a new one per run: %s", s->cluster_config !=
+		    NULL ? cluster_text(s->cluster_config, buf, sizeof buf) :
+		    "the definition's");
+	fmt_kv("Args", "%s", s->args_opt_case == SCHED_ARGS ? s->args :
+	    "the definition's");
+	env = env_text((void *const *)s->env, s->n_env);
+	fmt_kv("Env", "%s", *env != '\0' ? env : "-");
+	free(env);
+	if (s->max_concurrent_runs != 0)
+		fmt_kv("Max concurrent", "%u", s->max_concurrent_runs);
+	else
+		fmt_kv("Max concurrent", "no limit");
+	fmt_kv("Misfires", "%s", fmt_enum(
+	    &batchd__v1__misfire_policy__descriptor, s->misfire_policy));
+	fmt_kv("Created", "%s", fmt_time(s->created_at_ms, buf, sizeof buf));
+	fmt_kv("Updated", "%s", fmt_time(s->updated_at_ms, buf, sizeof buf));
+}
+
+/* A list of schedules; NEXT FIRE in the user's local time. */
+void
+show_schedules(Schedule **s, size_t n)
+{
+	struct table	*t;
+	char		 next[64], fires[24], skipped[24];
+	size_t		 i;
+
+	if (ctl.out == OUT_JSON) {
+		pbjson_print_list((void **)s, n);
+		return;
+	}
+	t = table_new("NAME", "UUID", "CRON", "TIME ZONE", "STATE",
+	    "NEXT FIRE", "FIRES", "SKIPPED", "LAST RUN", NULL);
+	for (i = 0; i < n; i++) {
+		snprintf(fires, sizeof fires, "%llu",
+		    (unsigned long long)s[i]->fires);
+		snprintf(skipped, sizeof skipped, "%llu",
+		    (unsigned long long)s[i]->skipped);
+		table_add(t, s[i]->name, s[i]->uuid, s[i]->cron,
+		    s[i]->timezone, s[i]->paused ? "paused" : "active",
+		    fmt_local(s[i]->next_fire_at_ms, NULL, next, sizeof next),
+		    fires, skipped, *s[i]->last_run_uuid != '\0' ?
+		    s[i]->last_run_uuid : "-");
+	}
+	table_print(t, stdout);
+	table_free(t);
 }

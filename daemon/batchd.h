@@ -78,6 +78,11 @@ enum reason {
 };
 enum retryaction { RA_NONE = 0, RA_RETRY, RA_EXIT };
 enum logstream { LS_NONE = 0, LS_STDOUT, LS_STDERR };
+enum misfire { MF_NONE = 0, MF_SKIP, MF_RUN_ONCE };
+/* What became of a schedule's fire, for the metrics (metrics.c names). */
+enum fireout { FO_RUN, FO_TRIGGER, FO_DOWNTIME, FO_MISSED, FO_CONCURRENCY,
+	FO_QUEUE_FULL, FO_CLUSTER_PAUSED, FO_NOT_FOUND, FO_REFUSED,
+	FO__COUNT };
 enum logencoding { LE_IDENTITY = 0, LE_ZSTD };
 
 /* What a refused request is answered with. code E_OK means no error. */
@@ -239,6 +244,53 @@ struct run {
 	int64_t		 deadline_ms;
 	uint64_t	 log_bytes;
 	int64_t		 queue_deadline_ms;	/* 0: no limit in queue */
+	char		 sched_uuid[UUID_LEN + 1];	/* "": not a schedule's */
+	int64_t		 scheduled_for_ms;
+	int		 pause_when_finished;	/* its end pauses its cluster */
+};
+
+/*
+ * A schedule (schedule.c): its cron in its zone starts runs of a
+ * definition. next_fire_ms is its key in the time index while not paused
+ * (0 while paused).
+ */
+struct schedule {
+	char		 uuid[UUID_LEN + 1];
+	char		*ws;
+	char		*name;
+	char		*description;
+	char		*cron;
+	char		*tz;		/* IANA name */
+	char		 def_uuid[UUID_LEN + 1];
+	char		 cluster_uuid[UUID_LEN + 1];	/* "": a new one per run */
+	int		 has_cluster;
+	struct clusterconfig cluster;	/* the new cluster's */
+	int		 has_args;
+	char		*args;
+	struct kvlist	 env;
+	uint32_t	 max_concurrent;	/* 0: no limit */
+	enum misfire	 misfire;
+	int		 pause_when_finished;
+	int		 paused;
+	int64_t		 next_fire_ms;
+	int64_t		 last_fire_ms;
+	char		 last_run[UUID_LEN + 1];
+	uint64_t	 fires;
+	uint64_t	 skipped;
+	int64_t		 created_ms;
+	int64_t		 updated_ms;
+};
+
+/* A fire of a schedule, as ScheduleFireEvent publishes it. */
+struct fire {
+	const char	*sched_uuid;
+	const char	*ws;
+	int64_t		 scheduled_ms;
+	int64_t		 at_ms;
+	const char	*run_uuid;	/* "" when none started */
+	const char	*skipped;	/* why none started, or NULL */
+	uint32_t	 missed;
+	int		 triggered;
 };
 
 struct runevent {
@@ -292,6 +344,21 @@ struct pagepos {
 	char		 uuid[UUID_LEN + 1];
 };
 
+/*
+ * A parsed cron expression (cron.c): a bit per value of each field
+ * (day-of-month and month from bit 1, day-of-week 0-6 with 7 folded to
+ * Sunday), and which of the day fields began with '*'.
+ */
+#define CRON_MAX	256	/* bytes of an expression */
+#define CRON_DOM_STAR	0x01
+#define CRON_DOW_STAR	0x02
+struct cron {
+	uint64_t	 sec, min;
+	uint32_t	 hour, dom;
+	uint16_t	 mon;
+	uint8_t		 dow, flags;
+};
+
 /* A decoded request: the union of every verb's fields. */
 struct request {
 	const struct verb_entry *verb;
@@ -333,6 +400,20 @@ struct request {
 	uint64_t	 offset;
 	uint32_t	 max_bytes;
 	size_t		 reply_max;	/* max_payload; 0: no bound */
+	/* schedule.* verbs */
+	char		*cron;
+	char		*tz;
+	int		 has_max_concurrent;
+	uint32_t	 max_concurrent;
+	enum misfire	 misfire;
+	int		 has_pause_when;
+	int		 pause_when;
+	int		 paused;
+	int		 has_cluster_uuid;	/* update: cluster_uuid given */
+	int		 clear_args, clear_env;
+	/* run.list's filter; and what a schedule's fire submits with */
+	char		*sched_uuid;
+	int64_t		 scheduled_for_ms;
 };
 
 /* A growable byte buffer; replies and records are built in one. */
@@ -399,6 +480,7 @@ struct config {
 	uint32_t	 retention_interval_s;
 	uint32_t	 quota_jobdefs;		/* per workspace; 0: no bound */
 	uint32_t	 quota_runs;		/* stored runs per workspace */
+	uint32_t	 quota_schedules;
 	size_t		 quota_log_bytes_per_run;	/* 0: no bound */
 	char		*plugin_dir;		/* NULL: beside the binary */
 	char		*plugins;		/* names, comma-separated */
@@ -538,6 +620,23 @@ void	 kvlist_set(struct kvlist *, const char *, const char *);
 int	 mkdir_p(const char *, mode_t);
 int	 args_valid(const char *, const char *, struct error *);
 
+/* tz.c: IANA time zones from the system's tzdata */
+struct tz;
+extern const char *tz_dir;
+const struct tz *tz_get(const char *, char **);
+const char *tz_name(const struct tz *);
+int32_t	 tz_offset(const struct tz *, int64_t);
+int64_t	 tz_resolve(const struct tz *, int64_t);
+void	 tz_free_all(void);
+int64_t	 tz_days_from_civil(int64_t, unsigned, unsigned);
+void	 tz_civil_from_days(int64_t, int64_t *, unsigned *, unsigned *);
+int	 tz_weekday(int64_t);
+unsigned tz_month_days(int64_t, unsigned);
+
+/* cron.c: cron expressions */
+int	 cron_parse(const char *, struct cron *, char *, size_t);
+int64_t	 cron_next(const struct cron *, const struct tz *, int64_t);
+
 /* config.c */
 struct config *config_load(const char *, char **);
 int	 config_secret_file(const char *, const char *, char **, char **);
@@ -554,6 +653,7 @@ void	 jobconfig_copy(struct jobconfig *, const struct jobconfig *);
 void	 clusterconfig_free(struct clusterconfig *);
 void	 clusterconfig_copy(struct clusterconfig *, const struct clusterconfig *);
 void	 jobdef_free(struct jobdef *);
+void	 schedule_free(struct schedule *);
 void	 cluster_free(struct cluster *);
 void	 run_free(struct run *);
 void	 event_free_fields(struct runevent *);
@@ -586,8 +686,13 @@ wire_decoder	 wire_request_run_get;		/* cancel, events */
 wire_decoder	 wire_request_run_cancel_all;
 wire_decoder	 wire_request_run_list;
 wire_decoder	 wire_request_run_logs;
+wire_decoder	 wire_request_schedule_create;
+wire_decoder	 wire_request_schedule_get;	/* pause, resume, trigger, delete */
+wire_decoder	 wire_request_schedule_list;
+wire_decoder	 wire_request_schedule_update;
 /* The lists that page, by their page tokens' first letter. */
-enum pagelist { PAGE_JOBDEFS = 'd', PAGE_CLUSTERS = 'c', PAGE_RUNS = 'r' };
+enum pagelist { PAGE_JOBDEFS = 'd', PAGE_CLUSTERS = 'c', PAGE_RUNS = 'r',
+	PAGE_SCHEDULES = 's' };
 #define WIRE_PAGE_TOKEN_MAX	(1 + 2 * NAME_MAX_LEN + 1 + 8)
 char	*wire_page_token(enum pagelist, const char *, const struct pagepos *);
 int	 wire_page_token_decode(enum pagelist, const char *, const char *,
@@ -630,10 +735,20 @@ int	 wire_decode_run(const void *, size_t, struct run *);
 void	 wire_encode_event(struct buf *, const struct runevent *);
 int	 wire_decode_event(const void *, size_t, struct runevent *);
 
+/* wire-schedule.c: schedules' records, replies and fire events */
+void	 wire_encode_schedule(struct buf *, const struct schedule *);
+int	 wire_decode_schedule(const void *, size_t, struct schedule *);
+size_t	 wire_size_schedule(const struct schedule *);
+void	 wire_reply_schedule(struct buf *, const struct schedule *);
+void	 wire_reply_schedules(struct buf *, const char *, struct schedule *,
+	    size_t, const struct pagepos *);
+void	 wire_encode_fire(struct buf *, const struct fire *);
+
 /* store.c (the storage's files share store-int.h) */
 enum { DB_META = 0, DB_JOBDEFS, DB_JOBDEF_NAMES, DB_CLUSTERS, DB_CLUSTER_NAMES,
 	DB_RUNS, DB_QUEUE, DB_IDEM, DB_RUNIDX, DB_EVENTS, DB_OUTBOX,
-	DB_RUN_IDS, DB_CONFIGS, DB_CONFIG_REFS, DB__COUNT };
+	DB_RUN_IDS, DB_CONFIGS, DB_CONFIG_REFS, DB_SCHEDULES,
+	DB_SCHEDULE_NAMES, DB_SCHEDIDX, DB__COUNT };
 int	 store_open(const char *, size_t, char **);
 void	 store_close(void);
 
@@ -650,6 +765,8 @@ int	 store_get_jobdef(struct txn *, const char *, struct jobdef *);
 int	 store_put_jobdef(struct txn *, const struct jobdef *);
 int	 store_get_cluster(struct txn *, const char *, struct cluster *);
 int	 store_put_cluster(struct txn *, const struct cluster *);
+int	 store_get_schedule(struct txn *, const char *, struct schedule *);
+int	 store_put_schedule(struct txn *, const struct schedule *);
 int	 store_get_run(struct txn *, const char *, struct run *);
 int	 store_put_run(struct txn *, const struct run *);
 int	 store_run_id(struct txn *, struct run *);
@@ -817,6 +934,7 @@ int	 runidx_finished(struct txn *, const struct run *, int);
 int	 runidx_queue_deadline(struct txn *, const char *, int64_t, int);
 int	 runidx_walk_deadlines(struct txn *, void (*)(const char *, int64_t,
 	    void *), void *);
+int	 runidx_count(struct txn *, char, const char *, uint32_t, uint32_t *);
 int	 run_load(struct txn *, const char *, const char *, struct run *,
 	    struct error *);
 int	 runidx_walk_status(struct txn *, const char *, enum rstatus,
@@ -824,9 +942,35 @@ int	 runidx_walk_status(struct txn *, const char *, enum rstatus,
 extern const struct verb_entry run_list_entry;
 
 /* runverb.c: the run.* verbs */
+int	 run_submit_request(struct txn *, struct request *, struct buf *,
+	    struct error *, char *);
 extern const struct verb_entry run_submit_entry, run_submit_sql_entry,
 	    run_get_entry, run_cancel_entry, run_cancel_all_entry,
 	    run_logs_entry, run_events_entry;
+
+/* schedule.c: schedules, stored */
+void	 schedule_time_key(uint8_t *, int64_t, const char *);
+int	 schedule_load(struct txn *, const char *, const char *, const char *,
+	    struct schedule *, struct error *);
+int	 schedule_save(struct txn *, const struct schedule *,
+	    const struct schedule *);
+int	 schedule_remove(struct txn *, const struct schedule *);
+int	 schedule_def_user(struct txn *, const char *, char *, size_t);
+int64_t	 schedule_next(const struct schedule *, int64_t, char *, size_t);
+int	 schedule_plan(struct schedule *, int64_t, struct error *);
+int	 schedule_start(struct txn *, const struct schedule *, int64_t,
+	    struct buf *, struct error *, char *);
+int	 schedule_publish(struct txn *, const struct fire *);
+
+/* schedfire.c: the timer and the fires */
+void	 schedfire_init(void);
+void	 schedfire_free(void);
+void	 schedfire_rearm(struct txn *);
+
+/* scheduleverb.c: the schedule.* verbs */
+extern const struct verb_entry schedule_create_entry, schedule_get_entry,
+	    schedule_list_entry, schedule_update_entry, schedule_delete_entry,
+	    schedule_pause_entry, schedule_resume_entry, schedule_trigger_entry;
 
 /* recover.c: what a restart finds */
 void	 run_recover(void);
@@ -912,6 +1056,8 @@ struct evbuffer;
 void	 metrics_request(const struct verb_entry *, enum errcode, int64_t);
 void	 metrics_transition(enum rstatus, enum reason);
 void	 metrics_log_bytes(enum logstream, size_t);
+void	 metrics_fire(enum fireout, uint64_t);
+void	 metrics_fire_lag(int64_t);
 void	 metrics_render(struct evbuffer *);
 
 /* console.c */

@@ -49,9 +49,12 @@ struct sock_events {
 
 static natsConnection	*nc;
 static natsOptions	*opts;
-static natsSubscription	*subs[3];
+/* The kinds of commands subscribed to: {prefix}.v1.*.{kind}.* */
+static const char	*kinds[] = { "jobdef", "cluster", "run", "schedule" };
+#define NKINDS	(sizeof kinds / sizeof kinds[0])
+static natsSubscription	*subs[NKINDS];
 static volatile int	 connected;
-static int		 sub_done[3];	/* drained, or its drain failed */
+static int		 sub_done[NKINDS];	/* drained, or its drain failed */
 static struct event	*drain_ev;	/* bus_stop(): polls the drains */
 static struct event	*connected_ev;	/* (re)connected: resend */
 static struct event	*closed_ev;	/* cnats gave the connection up */
@@ -290,14 +293,15 @@ deliver(natsSubscription *sub, natsMsg *m)
 static void
 bus_poll(void)
 {
-	natsSubscription	*all[4] = { subs[0], subs[1], subs[2],
-				    echo_sub };
+	natsSubscription	*all[NKINDS + 1];
 	natsMsg			*m;
 	natsStatus		 s;
 	size_t			 i;
 	int			 n;
 
-	for (i = 0; i < 4; i++) {
+	memcpy(all, subs, sizeof subs);
+	all[NKINDS] = echo_sub;
+	for (i = 0; i < NKINDS + 1; i++) {
 		if (all[i] == NULL ||
 		    natsSubscription_GetPending(all[i], &n, NULL) != NATS_OK)
 			continue;
@@ -433,7 +437,7 @@ bus_drop(void)
 		return;
 	natsConnection_Close(nc);
 	jetstream_detach();
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NKINDS; i++) {
 		natsSubscription_Destroy(subs[i]);
 		subs[i] = NULL;
 	}
@@ -484,7 +488,6 @@ on_closed_loop(evutil_socket_t fd, short what, void *arg)
 static void
 bus_connect(void)
 {
-	static const char	*kinds[] = { "jobdef", "cluster", "run" };
 	char			 subj[512];
 	natsStatus		 s;
 	size_t			 i;
@@ -502,7 +505,7 @@ bus_connect(void)
 		retry_later(natsStatus_GetText(s));
 		return;
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NKINDS; i++) {
 		snprintf(subj, sizeof subj, "%s.v1.*.%s.*", cfg->subject_prefix,
 		    kinds[i]);
 		s = natsConnection_SubscribeSync(&subs[i], nc, subj);
@@ -580,7 +583,7 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	bus_poll();
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NKINDS; i++) {
 		if (sub_done[i])
 			continue;
 		m = NULL;
@@ -624,7 +627,7 @@ bus_stop(void)
 		event_base_loopbreak(base);
 		return;
 	}
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < NKINDS; i++)
 		sub_done[i] = natsSubscription_Drain(subs[i]) != NATS_OK;
 	drain_ev = event_new(base, -1, EV_PERSIST, on_drain_tick, NULL);
 	evtimer_add(drain_ev, &tv);

@@ -76,6 +76,7 @@ static const struct key {
 	U(retention_interval_s, 1, 86400),
 	U(quota_jobdefs, 0, 1u << 31),
 	U(quota_runs, 0, 1u << 31),
+	U(quota_schedules, 0, 1u << 31),
 	{ "quota_log_bytes_per_run", K_SIZE,
 	    offsetof(struct config, quota_log_bytes_per_run), 0,
 	    (uint64_t)1 << 50 },
@@ -150,6 +151,7 @@ defaults(struct config *c)
 	c->retention_log_bytes = (size_t)10 << 30;
 	c->quota_jobdefs = 1000;
 	c->quota_runs = 100000;
+	c->quota_schedules = 1000;
 	c->quota_log_bytes_per_run = (size_t)1 << 30;
 	c->plugins = xstrdup("workspace,git,s3,python,sql,local");
 	c->backend = xstrdup("local");

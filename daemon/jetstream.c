@@ -2,7 +2,8 @@
  * jetstream.c: JetStream on bus.c's connection (jetstream = on): its
  * streams, publications with an id, and their acknowledgements.
  *
- * The streams for status events and log chunks are made if missing by a
+ * The streams for status events (and schedules' fires) and log chunks are
+ * made if missing by a
  * short-lived thread (JetStream API calls are requests, which the loop
  * thread that drives the connection must never make); until they exist
  * nothing is published (bus_ready()), and a set-up that failed is tried
@@ -46,25 +47,64 @@ static size_t		 n_js_acks, cap_js_acks;
 static void		(*ready_cb)(void);
 static void		(*acked_cb)(uint64_t, int);
 
-/* Make a stream if it is not there; 0 or -1 (logged). */
+/*
+ * A stream that exists takes subjects[1] too (the events stream of a
+ * batchd from before schedules took status events only); 0 or -1.
+ */
 static int
-js_stream(const char *name, const char *subject)
+js_stream_add(jsStreamInfo *si, const char *name, const char **subjects,
+    int n)
+{
+	jsStreamConfig	 sc = *si->Config;
+	jsStreamInfo	*nsi = NULL;
+	jsErrCode	 jerr = 0;
+	const char	*all[16];
+	int		 i, j, k = 0, rc = 0;
+
+	for (i = 0; i < sc.SubjectsLen && k < 14; i++)
+		all[k++] = sc.Subjects[i];
+	for (j = 0; j < n; j++) {
+		for (i = 0; i < sc.SubjectsLen; i++)
+			if (strcmp(sc.Subjects[i], subjects[j]) == 0)
+				break;
+		if (i == sc.SubjectsLen && k < 16)
+			all[k++] = subjects[j];
+	}
+	if (k == sc.SubjectsLen)
+		return 0;
+	sc.Subjects = all;
+	sc.SubjectsLen = k;
+	if (js_UpdateStream(&nsi, js, &sc, NULL, &jerr) != NATS_OK) {
+		log_warnx("jetstream: adding subjects to stream %s failed (%d)",
+		    name, (int)jerr);
+		rc = -1;
+	} else
+		log_info("jetstream: stream %s now takes %s", name,
+		    subjects[n - 1]);
+	jsStreamInfo_Destroy(nsi);
+	return rc;
+}
+
+/* Make a stream of n subjects if it is not there; 0 or -1 (logged). */
+static int
+js_stream(const char *name, const char **subjects, int n)
 {
 	jsStreamConfig	 sc;
 	jsStreamInfo	*si = NULL;
 	jsErrCode	 jerr = 0;
 	natsStatus	 s;
-	const char	*subjects[1] = { subject };
+	int		 rc;
 
 	s = js_GetStreamInfo(&si, js, name, NULL, &jerr);
 	if (s == NATS_OK) {
+		rc = js_stream_add(si, name, subjects, n);
 		jsStreamInfo_Destroy(si);
-		return 0;
+		return rc;
 	}
 	jsStreamConfig_Init(&sc);
 	sc.Name = name;
 	sc.Subjects = subjects;
-	sc.SubjectsLen = 1;
+	sc.SubjectsLen = n;
 	sc.Storage = js_FileStorage;
 	s = js_AddStream(&si, js, &sc, NULL, &jerr);
 	if (s != NATS_OK) {
@@ -73,7 +113,7 @@ js_stream(const char *name, const char *subject)
 		return -1;
 	}
 	jsStreamInfo_Destroy(si);
-	log_info("jetstream: stream %s made for %s", name, subject);
+	log_info("jetstream: stream %s made for %s", name, subjects[0]);
 	return 0;
 }
 
@@ -81,14 +121,18 @@ js_stream(const char *name, const char *subject)
 static void *
 js_setup(void *arg)
 {
-	char	sub[512];
-	int	ok;
+	char		 sub[512], fires[512];
+	const char	*subs[2] = { sub, fires };
+	int		 ok;
 
 	(void)arg;
+	/* Status events and schedules' fires go through the outbox. */
 	snprintf(sub, sizeof sub, "%s.v1.*.status.>", cfg->subject_prefix);
-	ok = js_stream(cfg->jetstream_events_stream, sub) == 0;
+	snprintf(fires, sizeof fires, "%s.v1.*.schedule_fires.>",
+	    cfg->subject_prefix);
+	ok = js_stream(cfg->jetstream_events_stream, subs, 2) == 0;
 	snprintf(sub, sizeof sub, "%s.v1.*.logs.>", cfg->subject_prefix);
-	ok = ok && js_stream(cfg->jetstream_logs_stream, sub) == 0;
+	ok = ok && js_stream(cfg->jetstream_logs_stream, subs, 1) == 0;
 	__atomic_store_n(&js_setup_ok, ok, __ATOMIC_RELEASE);
 	event_active(js_setup_ev, 0, 0);
 	return NULL;

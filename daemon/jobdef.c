@@ -461,6 +461,7 @@ jobdef_delete(struct txn *t, struct request *r, struct buf *out,
 {
 	struct jobdef	 d;
 	struct buf	 key = { 0 };
+	char		 user[NAME_MAX_LEN + UUID_LEN + 4];
 	int		 rc;
 
 	memset(&d, 0, sizeof d);
@@ -471,6 +472,16 @@ jobdef_delete(struct txn *t, struct request *r, struct buf *out,
 	if ((rc = load(t, r->ws, r->uuid, NULL, &d, e)) != 0 ||
 	    e->code != E_OK)
 		return rc;
+	rc = schedule_def_user(t, d.uuid, user, sizeof user);
+	if (rc != MDB_NOTFOUND) {
+		if (rc == 0)
+			error_set(e, E_PRECONDITION, "uuid", "job definition "
+			    "'%s' is used by schedule %s: delete the schedule "
+			    "or point it at another definition first", d.uuid,
+			    user);
+		jobdef_free(&d);
+		return rc;
+	}
 	store_name_key(&key, d.ws, d.name);
 	if ((rc = store_del(t, DB_JOBDEFS, d.uuid, UUID_LEN)) == 0 &&
 	    (rc = store_del(t, DB_JOBDEF_NAMES, key.p, key.len)) == 0 &&

@@ -191,6 +191,7 @@ start(void)
 	logs_init();
 	run_recover();
 	retention_init();
+	schedfire_init();
 	if (cfg->http_listen != NULL && http_start(cfg->http_listen,
 	    &cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
@@ -215,6 +216,7 @@ stop(void)
 	outbox_free();
 	barrier_free();
 	retention_free();
+	schedfire_free();
 	plugin_free();
 	store_close();
 	loop_free();

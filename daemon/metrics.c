@@ -26,25 +26,21 @@ static uint64_t		requests[VERB_MAX][E__COUNT];	/* by verb_index() */
 static struct hist	latency[VERB_MAX];
 static uint64_t		transitions[RS_CANCELLED + 1][R__COUNT];
 static uint64_t		log_bytes[3];
+static uint64_t		fires[FO__COUNT];
+static struct hist	fire_lag;
+
+static void	hist_add(struct hist *, double);
 
 /* A request was answered with code after us microseconds. */
 void
 metrics_request(const struct verb_entry *verb, enum errcode code, int64_t us)
 {
-	struct hist	*h;
-	double		 s = (double)us / 1e6;
-	size_t		 i;
-	int		 v = verb_index(verb);
+	int	v = verb_index(verb);
 
 	if (v < 0 || code >= E__COUNT)
 		return;
 	requests[v][code]++;
-	h = &latency[v];
-	for (i = 0; i < NBUCKETS && s > buckets_s[i]; i++)
-		;
-	h->counts[i]++;
-	h->n++;
-	h->sum += s;
+	hist_add(&latency[v], (double)us / 1e6);
 }
 
 /* A committed status transition. */
@@ -74,6 +70,72 @@ reason_label(enum reason r)
 	};
 
 	return names[r] != NULL ? names[r] : "";
+}
+
+/* n fires of schedules came to outcome o (committed). */
+void
+metrics_fire(enum fireout o, uint64_t n)
+{
+	if (o < FO__COUNT)
+		fires[o] += n;
+}
+
+/* Count s seconds into histogram h. */
+static void
+hist_add(struct hist *h, double s)
+{
+	size_t	i;
+
+	for (i = 0; i < NBUCKETS && s > buckets_s[i]; i++)
+		;
+	h->counts[i]++;
+	h->n++;
+	h->sum += s;
+}
+
+/* A fire on time came ms after its instant. */
+void
+metrics_fire_lag(int64_t ms)
+{
+	hist_add(&fire_lag, ms < 0 ? 0 : (double)ms / 1e3);
+}
+
+/* Write the schedules' fires and fire lag to b. */
+static void
+render_fires(struct evbuffer *b)
+{
+	static const char	*names[FO__COUNT] = { "run", "trigger",
+	    "downtime", "missed", "concurrency", "queue_full",
+	    "cluster_paused", "not_found", "refused" };
+	uint64_t		 cum = 0;
+	size_t			 i;
+	int			 o;
+
+	evbuffer_add_printf(b, "# HELP batchd_schedule_fires_total Fires of "
+	    "schedules, by outcome: a run started (run, trigger) or why "
+	    "none.\n# TYPE batchd_schedule_fires_total counter\n");
+	for (o = 0; o < FO__COUNT; o++)
+		evbuffer_add_printf(b, "batchd_schedule_fires_total{outcome="
+		    "\"%s\"} %llu\n", names[o], (unsigned long long)fires[o]);
+	evbuffer_add_printf(b, "# HELP batchd_schedule_fire_lag_seconds From a "
+	    "fire's instant to its run's submission (fires missed while "
+	    "batchd was down left out).\n# TYPE "
+	    "batchd_schedule_fire_lag_seconds histogram\n");
+	for (i = 0; i <= NBUCKETS; i++) {
+		cum += fire_lag.counts[i];
+		if (i < NBUCKETS)
+			evbuffer_add_printf(b, "batchd_schedule_fire_lag_"
+			    "seconds_bucket{le=\"%g\"} %llu\n", buckets_s[i],
+			    (unsigned long long)cum);
+		else
+			evbuffer_add_printf(b, "batchd_schedule_fire_lag_"
+			    "seconds_bucket{le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cum);
+	}
+	evbuffer_add_printf(b, "batchd_schedule_fire_lag_seconds_sum %g\n"
+	    "batchd_schedule_fire_lag_seconds_count %llu\n# TYPE "
+	    "batchd_schedules gauge\nbatchd_schedules %zu\n", fire_lag.sum,
+	    (unsigned long long)fire_lag.n, store_entries(DB_SCHEDULES));
 }
 
 /* A label value with \, " and newlines escaped, in a static buffer. */
@@ -208,6 +270,7 @@ metrics_render(struct evbuffer *b)
 	    "batchd_log_bytes_total{stream=\"stderr\"} %llu\n",
 	    (unsigned long long)log_bytes[LS_STDOUT],
 	    (unsigned long long)log_bytes[LS_STDERR]);
+	render_fires(b);
 	bus_counts(&reconnects, &disconnects);
 	evbuffer_add_printf(b, "# HELP batchd_nats_connected 1 while connected "
 	    "to NATS.\n# TYPE batchd_nats_connected gauge\n"

@@ -112,6 +112,20 @@ run_free(struct run *r)
 }
 
 void
+schedule_free(struct schedule *s)
+{
+	free(s->ws);
+	free(s->name);
+	free(s->description);
+	free(s->cron);
+	free(s->tz);
+	clusterconfig_free(&s->cluster);
+	free(s->args);
+	kvlist_free(&s->env);
+	memset(s, 0, sizeof *s);
+}
+
+void
 event_free_fields(struct runevent *e)
 {
 	free(e->ws);
@@ -135,6 +149,9 @@ request_free(struct request *r)
 	kvlist_free(&r->env);
 	free(r->idem_key);
 	free(r->sql);
+	free(r->cron);
+	free(r->tz);
+	free(r->sched_uuid);
 	for (i = 0; i < r->n_cluster_uuids; i++)
 		free(r->cluster_uuids[i]);
 	free(r->cluster_uuids);

@@ -94,6 +94,8 @@ retention_purge(struct txn *t, const char *uuid)
 	    (r.def_uuid[0] != '\0' &&
 	    (rc = runidx_del(t, 'd', r.def_uuid, 0, &r)) != 0) ||
 	    (rc = runidx_del(t, 'c', r.cluster_uuid, 0, &r)) != 0 ||
+	    (r.sched_uuid[0] != '\0' &&
+	    (rc = runidx_del(t, 'h', r.sched_uuid, 0, &r)) != 0) ||
 	    (rc = runidx_del(t, 's', r.ws, r.status, &r)) != 0 ||
 	    (rc = runidx_finished(t, &r, 0)) != 0 ||
 	    (rc = store_counter_add(t, "log_bytes", -(int64_t)r.log_bytes,

@@ -187,7 +187,9 @@ run_set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 	r->reason_text = xstrdup(ev.reason_text);
 	if (rstatus_terminal(to)) {
 		r->finished_ms = ev.at_ms;
-		if ((rc = runidx_finished(t, r, 1)) != 0)
+		if ((rc = runidx_finished(t, r, 1)) != 0 ||
+		    (r->sched_uuid[0] != '\0' &&
+		    (rc = runidx_del(t, 'l', r->sched_uuid, 0, r)) != 0))
 			return rc;
 	}
 
@@ -337,7 +339,10 @@ run_kick(struct txn *t, const char *cluster)
 
 /* ------------------------------------------------------------ ending */
 
-/* The run no longer holds its cluster: free it (or delete an ephemeral). */
+/*
+ * The run no longer holds its cluster: free it (or delete an ephemeral),
+ * and pause it if the run's schedule says so.
+ */
 static int
 run_release(struct txn *t, const struct run *r)
 {
@@ -349,6 +354,12 @@ run_release(struct txn *t, const struct run *r)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (strcmp(c.active_run, r->uuid) == 0)
 		c.active_run[0] = '\0';
+	if (r->pause_when_finished && !c.ephemeral && c.state == CL_RUNNING &&
+	    rstatus_terminal(r->status)) {
+		c.state = CL_PAUSED;
+		log_info("cluster paused when its run finished ws=%s cluster=%s "
+		    "run=%s schedule=%s", c.ws, c.uuid, r->uuid, r->sched_uuid);
+	}
 	if (c.ephemeral && c.queued == 0 && c.active_run[0] == '\0')
 		rc = cluster_remove(t, &c);
 	else {

@@ -10,10 +10,13 @@
  *   'f' finished_ts uuid        finished runs, oldest first (retention.c)
  *   'q' deadline_ms uuid        runs with a limit on time in queue, by
  *                               its end (policy.c)
- * The state machine (run.c) keeps 's' and 'f' with each status it sets;
- * submission adds 'w', 'd', 'c', and a purge (retention.c) takes all away
- * but 'q', which its timer takes away when it fires (whatever became of
- * the run): a restart arms each timer again from it.
+ *   'h' schedule_uuid ts uuid   runs a schedule started: its history
+ *   'l' schedule_uuid ts uuid   those of them not ended (max_concurrent_runs)
+ * The state machine (run.c) keeps 's', 'f' and 'l' with each status it
+ * sets; submission adds 'w', 'd', 'c', 'h' and 'l', and a purge
+ * (retention.c) takes all away but 'q', which its timer takes away when
+ * it fires (whatever became of the run): a restart arms each timer again
+ * from it.
  * Listing walks one of them newest first; nothing scans all runs. Loop
  * thread only, inside the turn's transaction.
  */
@@ -184,6 +187,40 @@ runidx_walk_status(struct txn *t, const char *ws, enum rstatus st,
 }
 
 
+/*
+ * How many entries index kind of id holds, counting up to max (0: all)
+ * into *n. 0 or an LMDB error.
+ */
+int
+runidx_count(struct txn *t, char kind, const char *id, uint32_t max,
+    uint32_t *n)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	struct buf	 pre = { 0 };
+	int		 rc;
+
+	*n = 0;
+	runidx_prefix(&pre, kind, id, 0);
+	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_RUNIDX),
+	    &c)) != 0) {
+		buf_free(&pre);
+		return rc;
+	}
+	k.mv_data = pre.p;
+	k.mv_size = pre.len;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 &&
+	    (max == 0 || *n < max); rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != pre.len + 8 + UUID_LEN ||
+		    memcmp(k.mv_data, pre.p, pre.len) != 0)
+			break;
+		(*n)++;
+	}
+	mdb_cursor_close(c);
+	buf_free(&pre);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* ------------------------------------------------------------ loading */
 
 /* Load run uuid of workspace ws; 0, 0 with e set (NOT_FOUND), or error. */
@@ -224,6 +261,8 @@ list_seek(const struct request *q, struct buf *pre, struct buf *seek)
 		runidx_prefix(pre, 'd', q->def_uuid, 0);
 	else if (q->cluster_uuid != NULL)
 		runidx_prefix(pre, 'c', q->cluster_uuid, 0);
+	else if (q->sched_uuid != NULL)
+		runidx_prefix(pre, 'h', q->sched_uuid, 0);
 	else
 		runidx_prefix(pre, 'w', q->ws, 0);
 	/* Seek just past the newest entry to return, then walk back. */
@@ -266,7 +305,9 @@ list_match(const struct request *q, const struct run *r)
 	    (q->status == RS_NONE || r->status == q->status) &&
 	    (q->def_uuid == NULL || strcmp(r->def_uuid, q->def_uuid) == 0) &&
 	    (q->cluster_uuid == NULL ||
-	    strcmp(r->cluster_uuid, q->cluster_uuid) == 0);
+	    strcmp(r->cluster_uuid, q->cluster_uuid) == 0) &&
+	    (q->sched_uuid == NULL ||
+	    strcmp(r->sched_uuid, q->sched_uuid) == 0);
 }
 
 /*

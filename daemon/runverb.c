@@ -146,7 +146,9 @@ submit_def(struct txn *t, struct request *q, struct submit *s,
 		r->has_args = 1;
 		r->args = xstrdup(q->args);
 	}
-	if (s->d.has_cluster)
+	if (q->has_cluster)		/* a schedule's cluster_config */
+		s->cc = &q->cluster;
+	else if (s->d.has_cluster)
 		s->cc = &s->d.cluster;
 	s->no_cluster = "the job definition has no default cluster "
 	    "configuration";
@@ -246,6 +248,12 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 	r->submitted_ms = now_ms();
 	if (q->idem_key != NULL)
 		r->idem_key = xstrdup(q->idem_key);
+	if (q->sched_uuid != NULL) {
+		snprintf(r->sched_uuid, sizeof r->sched_uuid, "%s",
+		    q->sched_uuid);
+		r->scheduled_for_ms = q->scheduled_for_ms;
+		r->pause_when_finished = q->pause_when;
+	}
 	r->queue_seq = c->queue_next++;
 	c->queued++;
 	if ((rc = policy_queue_enter(t, r)) != 0)
@@ -269,7 +277,10 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 	if ((rc = runidx_put(t, 'w', r->ws, 0, r)) != 0 ||
 	    (r->def_uuid[0] != '\0' &&
 	    (rc = runidx_put(t, 'd', r->def_uuid, 0, r)) != 0) ||
-	    (rc = runidx_put(t, 'c', r->cluster_uuid, 0, r)) != 0)
+	    (rc = runidx_put(t, 'c', r->cluster_uuid, 0, r)) != 0 ||
+	    (r->sched_uuid[0] != '\0' &&
+	    ((rc = runidx_put(t, 'h', r->sched_uuid, 0, r)) != 0 ||
+	    (rc = runidx_put(t, 'l', r->sched_uuid, 0, r)) != 0)))
 		goto out;
 	if ((rc = run_set_status(t, r, RS_PENDING, c->active_run[0] == '\0' &&
 	    c->queued == 1 ? R_RECENTLY_SUBMITTED : R_IN_QUEUE, NULL)) != 0 ||
@@ -278,7 +289,8 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 	if (c->active_run[0] == '\0')	/* else the end of that run kicks */
 		run_kick(t, c->uuid);
 	r->queue_position = c->queued;	/* last in line: no walk */
-	wire_reply_run(out, r);
+	if (out != NULL)		/* a schedule's fire needs no reply */
+		wire_reply_run(out, r);
 out:
 	buf_free(&key);
 	return rc;
@@ -311,19 +323,37 @@ submit_free(struct submit *s)
 	jobconfig_free(&s->snap);
 }
 
-/* run.submit: a run of a job definition. */
-static int
-run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
+/*
+ * A run of job definition q->def_uuid, as run.submit makes it; also for a
+ * schedule's fire (q->sched_uuid, q->scheduled_for_ms, q->pause_when, and
+ * q->cluster for a new cluster instead of the definition's). The reply
+ * (JobRunReply) into out unless NULL; the new run's uuid into made
+ * (UUID_LEN + 1 bytes, "" if none) unless NULL. 0 (e set: refused, nothing changed) or
+ * a storage error.
+ */
+int
+run_submit_request(struct txn *t, struct request *q, struct buf *out,
+    struct error *e, char *made)
 {
 	struct submit	s;
 	int		rc;
 
+	if (made != NULL)
+		*made = '\0';
 	if ((rc = submit_begin(t, q, &s, out, e)) == 0 && !s.answered &&
 	    e->code == E_OK && (rc = submit_def(t, q, &s, e)) == 0 &&
-	    e->code == E_OK)
-		rc = submit_finish(t, q, &s, out, e);
+	    e->code == E_OK && (rc = submit_finish(t, q, &s, out, e)) == 0 &&
+	    e->code == E_OK && made != NULL)
+		memcpy(made, s.r.uuid, UUID_LEN + 1);
 	submit_free(&s);
 	return rc;
+}
+
+/* run.submit: a run of a job definition. */
+static int
+run_submit(struct txn *t, struct request *q, struct buf *out, struct error *e)
+{
+	return run_submit_request(t, q, out, e, NULL);
 }
 
 const struct verb_entry run_submit_entry = {

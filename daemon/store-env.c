@@ -42,7 +42,8 @@
 static const char *db_names[DB__COUNT] = {
 	"meta", "jobdefs", "jobdef_names", "clusters", "cluster_names",
 	"runs_by_id", "queue", "idem", "runidx", "events_by_id", "outbox",
-	"run_ids", "configs", "config_refs"
+	"run_ids", "configs", "config_refs", "schedules", "schedule_names",
+	"schedidx"
 };
 
 static MDB_env		*env;

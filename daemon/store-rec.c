@@ -28,12 +28,19 @@
  *   config_refs   ref -> runs that hold the snapshot (8 bytes, big-endian);
  *                 apart from configs so that a submission rewrites 8
  *                 bytes, not the snapshot. At 0 both keys go.
+ *   schedules     uuid -> Schedule
+ *   schedule_names "{ws}/{name}" -> uuid
+ *   schedidx      't' next fire (8 bytes, big-endian ms) uuid -> "": the
+ *                 schedules not paused, in the order they fire
+ *                 (schedule.c); 'd' job definition uuid, schedule uuid ->
+ *                 "": the schedules of a definition
  *   meta          also, counters of 8 bytes in the host's order
  *                 (store_counter_add()): "log_bytes": output bytes of
  *                 finished attempts, "run_id": the last run id given,
- *                 "ws_runs/{ws}", "ws_jobdefs/{ws}": the runs (live and
- *                 finished) and definitions a workspace holds, for its
- *                 quotas (store_ws_count());
+ *                 "ws_runs/{ws}", "ws_jobdefs/{ws}", "ws_schedules/{ws}":
+ *                 the runs (live and finished), definitions and
+ *                 schedules a workspace holds, for its quotas
+ *                 (store_ws_count());
  *                 "redo_gen" -> the generation of the redo log's frames
  *                 not yet in LMDB (8 bytes, big-endian; store-env.c);
  *                 "trash/{run uuid}" -> "": a purged run whose files are
@@ -60,6 +67,10 @@
  * it migrates it (migrate_1()). Schema 2 held each run's configuration in
  * its record and had no workspace counters; opening it migrates it
  * (migrate_2()), after the redo log the older batchd left is applied.
+ *
+ * Schedules (their databases, the runs' schedule fields, the runidx keys
+ * 'h' and 'l') came without a schema bump: a store without them simply
+ * has no schedule.
  *
  * Bumping the schema: change a record's meaning only with a new version
  * (SCHEMA_VERSION) and a migration in store-migrate.c, which store_open()
@@ -246,6 +257,8 @@ RECORD(jobdef, struct jobdef, DB_JOBDEFS, wire_encode_jobdef,
     wire_decode_jobdef, uuid)
 RECORD(cluster, struct cluster, DB_CLUSTERS, wire_encode_cluster,
     wire_decode_cluster, uuid)
+RECORD(schedule, struct schedule, DB_SCHEDULES, wire_encode_schedule,
+    wire_decode_schedule, uuid)
 
 
 /* ------------------------------------------------------------ runs */

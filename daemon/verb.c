@@ -29,6 +29,14 @@ static const struct verb_entry *const verbs[] = {
 	&run_list_entry,
 	&run_logs_entry,
 	&run_events_entry,
+	&schedule_create_entry,
+	&schedule_get_entry,
+	&schedule_list_entry,
+	&schedule_update_entry,
+	&schedule_delete_entry,
+	&schedule_pause_entry,
+	&schedule_resume_entry,
+	&schedule_trigger_entry,
 };
 #define NVERBS	((int)(sizeof verbs / sizeof verbs[0]))
 _Static_assert(NVERBS <= VERB_MAX, "more verbs than VERB_MAX");

@@ -230,6 +230,9 @@ wire_decode_run(const void *data, size_t len, struct run *r)
 	r->deadline_ms = m->deadline_ms;
 	r->log_bytes = m->log_bytes;
 	r->queue_deadline_ms = m->queue_deadline_ms;
+	uuid_rec(r->sched_uuid, m->schedule_uuid);
+	r->scheduled_for_ms = m->scheduled_for_ms;
+	r->pause_when_finished = m->pause_cluster_when_finished;
 	batchd__v1__job_run__free_unpacked(m, NULL);
 	return 0;
 }

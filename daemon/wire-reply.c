@@ -39,8 +39,9 @@ varint_len(size_t n)
 	return len;
 }
 
-static size_t
-item_size(const ProtobufCMessage *m)
+/* Bytes m costs as an item of a list reply: tag, length, message. */
+size_t
+wire_item_size(const ProtobufCMessage *m)
 {
 	size_t	n = protobuf_c_message_get_packed_size(m);
 
@@ -69,7 +70,7 @@ wire_size_jobdef(const struct jobdef *d)
 	size_t			n;
 
 	wire_jobdef_out(&p, d, 1);
-	n = item_size(&p.d.base);
+	n = wire_item_size(&p.d.base);
 	wire_jobdef_out_free(&p);
 	return n;
 }
@@ -81,7 +82,7 @@ wire_size_cluster(const struct cluster *c)
 	Batchd__V1__ClusterConfig	cc;
 
 	wire_cluster_out(&m, &cc, c);
-	return item_size(&m.base);
+	return wire_item_size(&m.base);
 }
 
 size_t
@@ -91,7 +92,7 @@ wire_size_run(const struct run *r)
 	size_t		n;
 
 	wire_run_out(&p, r, 1);
-	n = item_size(&p.r.base);
+	n = wire_item_size(&p.r.base);
 	wire_run_out_free(&p);
 	return n;
 }

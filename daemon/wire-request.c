@@ -254,6 +254,19 @@ wire_request_cluster_list(const void *data, size_t len, struct request *r,
 
 /* ------------------------------------------------------------ run */
 
+/* args with its presence (args_opt): "" is args of its own, not absent. */
+static int
+args_in(struct request *r, int present, const char *args, struct error *e)
+{
+	if (!(r->has_args = present))
+		return 0;
+	if (wire_str_in(&r->args, args, ARGS_MAX, "args", e) == -1)
+		return -1;
+	if (r->args == NULL)
+		r->args = xstrdup("");
+	return 0;
+}
+
 /* run.submit: SubmitJobRunRequest. */
 int
 wire_request_run_submit(const void *data, size_t len, struct request *r,
@@ -273,13 +286,9 @@ wire_request_run_submit(const void *data, size_t len, struct request *r,
 	    "idempotency_key", e) == -1 ||
 	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1)
 		goto out;
-	if ((r->has_args = m->args_opt_case ==
-	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__ARGS_OPT_ARGS)) {
-		if (wire_str_in(&r->args, m->args, ARGS_MAX, "args", e) == -1)
-			goto out;
-		if (r->args == NULL)
-			r->args = xstrdup("");
-	}
+	if (args_in(r, m->args_opt_case ==
+	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__ARGS_OPT_ARGS, m->args, e) == -1)
+		goto out;
 	if ((r->has_timeout = m->timeout_seconds_opt_case ==
 	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS))
 		r->timeout_s = m->timeout_seconds;
@@ -399,6 +408,8 @@ wire_request_run_list(const void *data, size_t len, struct request *r,
 	    "job_definition_uuid", e) == -1 ||
 	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
 	    e) == -1 ||
+	    wire_uuid_in(&r->sched_uuid, m->schedule_uuid, "schedule_uuid",
+	    e) == -1 ||
 	    wire_enum_in(&st, m->status, RS_CANCELLED, "status", e) == -1 ||
 	    page_in(r, PAGE_RUNS, m->page_size, m->page_token, e) == -1)
 		goto out;
@@ -446,13 +457,161 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------ schedule */
+
+/* schedule.create: CreateScheduleRequest. */
+int
+wire_request_schedule_create(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__CreateScheduleRequest	*m;
+	int					 rc = -1, v;
+
+	if ((m = unpack(&batchd__v1__create_schedule_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == -1 ||
+	    wire_str_in(&r->description, m->description, DESC_MAX,
+	    "description", e) == -1 ||
+	    wire_str_in(&r->cron, m->cron, CRON_MAX, "cron", e) == -1 ||
+	    wire_str_in(&r->tz, m->timezone, NAME_MAX_LEN, "timezone",
+	    e) == -1 ||
+	    wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
+	    "job_definition_uuid", e) == -1 ||
+	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
+	    e) == -1 ||
+	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1 ||
+	    wire_enum_in(&v, m->misfire_policy, MF_RUN_ONCE, "misfire_policy",
+	    e) == -1 ||
+	    args_in(r, m->args_opt_case ==
+	    BATCHD__V1__CREATE_SCHEDULE_REQUEST__ARGS_OPT_ARGS, m->args,
+	    e) == -1)
+		goto out;
+	r->misfire = v;
+	if ((r->has_cluster = m->cluster_config != NULL) &&
+	    wire_clusterconfig_in(&r->cluster, m->cluster_config,
+	    "cluster_config", e) == -1)
+		goto out;
+	if ((r->has_max_concurrent = m->max_concurrent_runs_opt_case ==
+	    BATCHD__V1__CREATE_SCHEDULE_REQUEST__MAX_CONCURRENT_RUNS_OPT_MAX_CONCURRENT_RUNS))
+		r->max_concurrent = m->max_concurrent_runs;
+	r->has_pause_when = 1;
+	r->pause_when = m->pause_cluster_when_finished;
+	r->paused = m->paused;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
+/*
+ * schedule.get, schedule.pause, schedule.resume, schedule.trigger,
+ * schedule.delete: a GetScheduleRequest (a uuid or a name).
+ */
+int
+wire_request_schedule_get(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__GetScheduleRequest	*m;
+	int				 rc = -1;
+
+	if ((m = unpack(&batchd__v1__get_schedule_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
+	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
+		rc = 0;
+	unpacked_free(m);
+	return rc;
+}
+
+/* schedule.list: ListSchedulesRequest. */
+int
+wire_request_schedule_list(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__ListSchedulesRequest	*m;
+	int					 rc;
+
+	if ((m = unpack(&batchd__v1__list_schedules_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	rc = page_in(r, PAGE_SCHEDULES, m->page_size, m->page_token, e);
+	unpacked_free(m);
+	return rc;
+}
+
+/* The presence fields of an UpdateScheduleRequest, into r. */
+static int
+schedule_update_opts(const Batchd__V1__UpdateScheduleRequest *m,
+    struct request *r, struct error *e)
+{
+	if ((r->has_description = m->description_opt_case ==
+	    BATCHD__V1__UPDATE_SCHEDULE_REQUEST__DESCRIPTION_OPT_DESCRIPTION) &&
+	    wire_str_in(&r->description, m->description, DESC_MAX,
+	    "description", e) == -1)
+		return -1;
+	if ((r->has_cluster_uuid = m->cluster_uuid_opt_case ==
+	    BATCHD__V1__UPDATE_SCHEDULE_REQUEST__CLUSTER_UUID_OPT_CLUSTER_UUID) &&
+	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
+	    e) == -1)
+		return -1;
+	if (args_in(r, m->args_opt_case ==
+	    BATCHD__V1__UPDATE_SCHEDULE_REQUEST__ARGS_OPT_ARGS, m->args,
+	    e) == -1)
+		return -1;
+	if ((r->has_max_concurrent = m->max_concurrent_runs_opt_case ==
+	    BATCHD__V1__UPDATE_SCHEDULE_REQUEST__MAX_CONCURRENT_RUNS_OPT_MAX_CONCURRENT_RUNS))
+		r->max_concurrent = m->max_concurrent_runs;
+	if ((r->has_pause_when = m->pause_cluster_when_finished_opt_case ==
+	    BATCHD__V1__UPDATE_SCHEDULE_REQUEST__PAUSE_CLUSTER_WHEN_FINISHED_OPT_PAUSE_CLUSTER_WHEN_FINISHED))
+		r->pause_when = m->pause_cluster_when_finished;
+	return 0;
+}
+
+/* schedule.update: UpdateScheduleRequest. */
+int
+wire_request_schedule_update(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__UpdateScheduleRequest	*m;
+	int					 rc = -1, v;
+
+	if ((m = unpack(&batchd__v1__update_schedule_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == -1 ||
+	    wire_str_in(&r->cron, m->cron, CRON_MAX, "cron", e) == -1 ||
+	    wire_str_in(&r->tz, m->timezone, NAME_MAX_LEN, "timezone",
+	    e) == -1 ||
+	    wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
+	    "job_definition_uuid", e) == -1 ||
+	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1 ||
+	    wire_enum_in(&v, m->misfire_policy, MF_RUN_ONCE, "misfire_policy",
+	    e) == -1 || schedule_update_opts(m, r, e) == -1)
+		goto out;
+	r->misfire = v;
+	if ((r->has_cluster = m->cluster_config != NULL) &&
+	    wire_clusterconfig_in(&r->cluster, m->cluster_config,
+	    "cluster_config", e) == -1)
+		goto out;
+	r->clear_cluster = m->clear_cluster_config;
+	r->clear_args = m->clear_args;
+	r->clear_env = m->clear_env;
+	rc = 0;
+out:
+	unpacked_free(m);
+	return rc;
+}
+
 /* ------------------------------------------------------------ page tokens */
 
 /*
  * A page token is where the next page of a list starts, as
  *	{list}{position in hex}.{checksum in hex}
- * list: 'd' jobdef.list, 'c' cluster.list, 'r' run.list. Position: the
- * name listed last (jobdef, cluster), or the index entry of the run listed
+ * list: 'd' jobdef.list, 'c' cluster.list, 'r' run.list, 's'
+ * schedule.list. Position: the name listed last (jobdef, cluster,
+ * schedule), or the index entry of the run listed
  * last (run: submitted_ms as 8 big-endian bytes, then its UUID). Checksum:
  * CRC-32 of the list letter, the workspace, a NUL and the position. It is
  * no secret (a client may make a token of any position in its own
@@ -471,6 +630,8 @@ page_verb(enum pagelist list)
 		return "cluster.list";
 	case PAGE_RUNS:
 		return "run.list";
+	case PAGE_SCHEDULES:
+		return "schedule.list";
 	default:
 		return "?";
 	}
@@ -560,7 +721,8 @@ wire_page_token_decode(enum pagelist list, const char *ws, const char *tok,
 		return 0;
 	len = strlen(tok);
 	if (len > WIRE_PAGE_TOKEN_MAX || (list != PAGE_JOBDEFS &&
-	    list != PAGE_CLUSTERS && list != PAGE_RUNS) ||
+	    list != PAGE_CLUSTERS && list != PAGE_RUNS &&
+	    list != PAGE_SCHEDULES) ||
 	    tok[0] != (char)list || (dot = strchr(tok, '.')) == NULL ||
 	    (n = (size_t)(dot - tok - 1)) % 2 != 0 || n / 2 > sizeof p ||
 	    strlen(dot + 1) != 8 || unhex(p, tok + 1, n) == -1 ||

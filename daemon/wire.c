@@ -553,6 +553,9 @@ wire_run_out(struct pb_run *p, const struct run *r, int redact)
 	p->r.deadline_ms = r->deadline_ms;
 	p->r.log_bytes = r->log_bytes;
 	p->r.queue_deadline_ms = r->queue_deadline_ms;
+	p->r.schedule_uuid = (char *)r->sched_uuid;
+	p->r.scheduled_for_ms = r->scheduled_for_ms;
+	p->r.pause_cluster_when_finished = r->pause_when_finished;
 }
 
 /* Free what wire_run_out() made. */

@@ -75,6 +75,7 @@ struct pb_run {
 void	 wire_pack(struct buf *, const ProtobufCMessage *);
 void	 wire_retry_out(struct pb_retry *, const struct retry *);
 void	 wire_retry_out_free(struct pb_retry *);
+size_t	 wire_item_size(const ProtobufCMessage *);
 char	*wire_str_out(const char *);
 void	 wire_env_out_free(void **, size_t);
 void	 wire_jobconfig_out(struct pb_jobconfig *, const struct jobconfig *,

@@ -101,6 +101,7 @@ string_max(const char *name)
 		{ "idempotency_key", IDEM_MAX }, { "key", ENV_KEY_MAX },
 		{ "value", ENV_VAL_MAX }, { "sql_query", MAX_MESSAGE },
 		{ "text", TEXT_MAX },
+		{ "cron", CRON_MAX }, { "timezone", NAME_MAX_LEN },
 	};
 	size_t	i;
 

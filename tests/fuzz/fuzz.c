@@ -67,7 +67,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static const struct target {
 	const char	*name;
-	const char	*verbs[4];	/* chosen by the high nibble of byte 0 */
+	const char	*verbs[5];	/* chosen by the high nibble of byte 0 */
 	int		 nverbs;
 } targets[] = {
 	{ "jobdef_create", { "jobdef.create" }, 1 },
@@ -85,6 +85,11 @@ static const struct target {
 	{ "run_cancel_all", { "run.cancel_all" }, 1 },
 	{ "run_list", { "run.list" }, 1 },
 	{ "run_logs", { "run.logs" }, 1 },
+	{ "schedule_create", { "schedule.create" }, 1 },
+	{ "schedule_get", { "schedule.get", "schedule.pause",
+	    "schedule.resume", "schedule.trigger", "schedule.delete" }, 5 },
+	{ "schedule_list", { "schedule.list" }, 1 },
+	{ "schedule_update", { "schedule.update" }, 1 },
 };
 static const struct target	*target;
 

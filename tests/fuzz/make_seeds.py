@@ -3,7 +3,8 @@
 
 A seed is one request as the harness (tests/fuzz/fuzz.c) reads it: byte 0
 chooses the subject (low nibble: 0 workspace "w", 11 workspace "o", 10 and
-12-15 bad subjects) and the verb (high nibble, for cluster_get and run_get),
+12-15 bad subjects) and the verb (high nibble, for cluster_get, run_get and
+schedule_get),
 the rest is the serialized request. UUIDs are those the harness gives the
 objects it seeds (seed_uuid(n) in seed.c).
 
@@ -33,6 +34,7 @@ RUN_RETRY, RUN_QUEUED_K1, RUN_QUEUED = uuid(8), uuid(9), uuid(10)
 RUN_FAILED_LOGS, RUN_SQL, RUN_GIT = uuid(11), uuid(13), uuid(14)
 HOLD, RUN_HOLD, RUN_CANCELLED = uuid(15), uuid(16), uuid(17)
 O_PY, O_C1, O_RUN = uuid(18), uuid(19), uuid(20)
+NIGHTLY, OFTEN = uuid(21), uuid(22)
 
 W, EXTRA_TOKEN, O, UNKNOWN_VERB, BAD_WS, LONG_WS, BAD_VERSION = \
     0, 10, 11, 12, 13, 14, 15
@@ -291,6 +293,83 @@ def seeds():
     t["queued"] = sel() + pb.GetJobRunLogsRequest(uuid=RUN_QUEUED).SerializeToString()
     t["max-bytes"] = sel() + pb.GetJobRunLogsRequest(
         uuid=RUN_FAILED_LOGS, max_bytes=(1 << 20) + 1).SerializeToString()
+
+    # schedule.create
+    t = s.setdefault("schedule_create", {})
+    m = pb.CreateScheduleRequest(name="new", description="d",
+                                 cron="*/15 9-17 * jan-jun mon-fri",
+                                 timezone="America/New_York",
+                                 job_definition_uuid=PY, cluster_uuid=C1,
+                                 args="-v", max_concurrent_runs=2,
+                                 misfire_policy=pb.RUN_ONCE,
+                                 pause_cluster_when_finished=True)
+    m.env["K"] = "v"
+    t["full"] = sel() + m.SerializeToString()
+    m = pb.CreateScheduleRequest(name="eph", cron="@daily",
+                                 job_definition_uuid=SLOW, paused=True)
+    m.cluster_config.instance_type = "small"
+    m.cluster_config.workers_quantity = 1
+    t["ephemeral"] = sel() + m.SerializeToString()
+    t["seconds"] = sel() + pb.CreateScheduleRequest(
+        name="s", cron="*/5 * * * * *", job_definition_uuid=PY,
+        timezone="Australia/Lord_Howe").SerializeToString()
+    t["exists"] = sel() + pb.CreateScheduleRequest(
+        name="nightly", cron="@daily",
+        job_definition_uuid=PY).SerializeToString()
+    t["bad-cron"] = sel() + pb.CreateScheduleRequest(
+        name="x", cron="0 0 * * 8", job_definition_uuid=PY).SerializeToString()
+    t["never"] = sel() + pb.CreateScheduleRequest(
+        name="x", cron="0 0 30 2 *", job_definition_uuid=PY).SerializeToString()
+    t["bad-tz"] = sel() + pb.CreateScheduleRequest(
+        name="x", cron="@daily", timezone="../../etc/passwd",
+        job_definition_uuid=PY).SerializeToString()
+    t["no-def"] = sel() + pb.CreateScheduleRequest(
+        name="x", cron="@daily", job_definition_uuid=C1).SerializeToString()
+    t["o"] = sel(O) + pb.CreateScheduleRequest(
+        name="x", cron="@daily", job_definition_uuid=O_PY,
+        cluster_uuid=O_C1).SerializeToString()
+
+    # schedule.get, .pause, .resume, .trigger, .delete (high nibble)
+    t = s.setdefault("schedule_get", {})
+    t["get"] = sel(W, 0) + pb.GetScheduleRequest(uuid=NIGHTLY).SerializeToString()
+    t["get-name"] = sel(W, 0) + pb.GetScheduleRequest(name="often").SerializeToString()
+    t["pause"] = sel(W, 1) + pb.GetScheduleRequest(uuid=OFTEN).SerializeToString()
+    t["resume"] = sel(W, 2) + pb.GetScheduleRequest(uuid=NIGHTLY).SerializeToString()
+    t["trigger"] = sel(W, 3) + pb.GetScheduleRequest(uuid=NIGHTLY).SerializeToString()
+    t["trigger-full"] = sel(W, 3) + pb.GetScheduleRequest(uuid=OFTEN).SerializeToString()
+    t["delete"] = sel(W, 4) + pb.GetScheduleRequest(uuid=OFTEN).SerializeToString()
+    t["o"] = sel(O, 0) + pb.GetScheduleRequest(uuid=NIGHTLY).SerializeToString()
+
+    # schedule.list
+    t = s.setdefault("schedule_list", {})
+    t["all"] = sel()
+    t["page"] = sel() + pb.ListSchedulesRequest(page_size=1).SerializeToString()
+    t["token"] = sel() + pb.ListSchedulesRequest(
+        page_size=1, page_token=page_token("s", b"nightly")).SerializeToString()
+    t["o"] = sel(O)
+
+    # schedule.update
+    t = s.setdefault("schedule_update", {})
+    m = pb.UpdateScheduleRequest(uuid=NIGHTLY, cron="0 4 * * *",
+                                 timezone="Asia/Kolkata", description="x",
+                                 cluster_uuid="", clear_args=True,
+                                 max_concurrent_runs=0,
+                                 misfire_policy=pb.SKIP,
+                                 pause_cluster_when_finished=False)
+    m.env["A"] = "b"
+    t["full"] = sel() + m.SerializeToString()
+    t["def"] = sel() + pb.UpdateScheduleRequest(
+        uuid=OFTEN, job_definition_uuid=GIT).SerializeToString()
+    t["both"] = sel() + pb.UpdateScheduleRequest(
+        uuid=OFTEN, args="x", clear_args=True).SerializeToString()
+    t["bad-cron"] = sel() + pb.UpdateScheduleRequest(
+        uuid=OFTEN, cron="61 * * * *").SerializeToString()
+    t["o"] = sel(O) + pb.UpdateScheduleRequest(
+        uuid=NIGHTLY, description="x").SerializeToString()
+
+    # run.list by schedule
+    s["run_list"]["schedule"] = sel() + pb.ListJobRunsRequest(
+        schedule_uuid=NIGHTLY).SerializeToString()
 
     # Every target: the bad subjects and an empty input.
     for t in s.values():

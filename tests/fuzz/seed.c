@@ -70,6 +70,8 @@ seed_expect(const struct fverb *v, int n)
 		got = ((Batchd__V1__ClusterReply *)m)->cluster->uuid;
 	else if (v->reply == &batchd__v1__job_run_reply__descriptor)
 		got = ((Batchd__V1__JobRunReply *)m)->job_run->uuid;
+	else if (v->reply == &batchd__v1__schedule_reply__descriptor)
+		got = ((Batchd__V1__ScheduleReply *)m)->schedule->uuid;
 	if (strcmp(got, seed_uuid(n)) != 0)
 		fail("seeding: got uuid %s, make_seeds.py expects %s", got,
 		    seed_uuid(n));
@@ -142,6 +144,23 @@ seed_submit(const char *ws, int def, int cluster, const char *idem, int n)
 }
 
 static void
+seed_schedule(const char *ws, const char *name, const char *cron,
+    const char *tz, int def, int cluster, int paused, int n)
+{
+	Batchd__V1__CreateScheduleRequest	m =
+	    BATCHD__V1__CREATE_SCHEDULE_REQUEST__INIT;
+
+	m.name = (char *)name;
+	m.cron = (char *)cron;
+	m.timezone = (char *)tz;
+	m.job_definition_uuid = (char *)seed_uuid(def);
+	m.cluster_uuid = (char *)seed_uuid(cluster);
+	m.paused = paused;
+	seed_call(ws, fverb("schedule.create"), &m.base);
+	seed_expect(fverb("schedule.create"), n);
+}
+
+static void
 write_file(const char *path, const char *text)
 {
 	FILE	*f;
@@ -174,7 +193,11 @@ write_file(const char *path, const char *text)
  * 16 run slow@hold  PENDING, waiting to retry
  * 17 run py@hold    CANCELLED while queued, idempotency key "k2"
  * Workspace "o": 18 jobdef py, 19 cluster c1, 20 run slow-like@c1 PENDING
- * (waiting to retry). No run stays RUNNING: nothing is spawned.
+ * (waiting to retry).
+ * 21 schedule nightly  py@c1, 02:30 Europe/Berlin, paused
+ * 22 schedule often    slow@busy, every second (never fired here: the
+ *                      harness runs no timer)
+ * No run stays RUNNING: nothing is spawned.
  */
 void
 seed(void)
@@ -276,6 +299,10 @@ seed(void)
 	seed_jobdef("o", "py", &c, &cc, 18);
 	seed_cluster("o", "c1", 1, -1, 19);
 	seed_submit("o", 18, 19, NULL, 20);	/* retry pending */
+
+	seed_schedule("w", "nightly", "30 2 * * *", "Europe/Berlin", 1, 4, 1,
+	    21);
+	seed_schedule("w", "often", "* * * * * *", "Etc/UTC", 3, 7, 0, 22);
 
 	/* Output for run.logs: attempt 1 of run 11 wrote something. */
 	path = logs_path(seed_uuid(11), 1, LS_STDOUT);

@@ -51,6 +51,22 @@ static const struct fverb fverbs[] = {
 	    &batchd__v1__job_run_logs_reply__descriptor, 1 },
 	{ "run.events", &batchd__v1__get_job_run_request__descriptor,
 	    &batchd__v1__job_run_events_reply__descriptor, 1 },
+	{ "schedule.create", &batchd__v1__create_schedule_request__descriptor,
+	    &batchd__v1__schedule_reply__descriptor, 0 },
+	{ "schedule.get", &batchd__v1__get_schedule_request__descriptor,
+	    &batchd__v1__schedule_reply__descriptor, 1 },
+	{ "schedule.list", &batchd__v1__list_schedules_request__descriptor,
+	    &batchd__v1__list_schedules_reply__descriptor, 1 },
+	{ "schedule.update", &batchd__v1__update_schedule_request__descriptor,
+	    &batchd__v1__schedule_reply__descriptor, 0 },
+	{ "schedule.pause", &batchd__v1__get_schedule_request__descriptor,
+	    &batchd__v1__schedule_reply__descriptor, 0 },
+	{ "schedule.resume", &batchd__v1__get_schedule_request__descriptor,
+	    &batchd__v1__schedule_reply__descriptor, 0 },
+	{ "schedule.trigger", &batchd__v1__get_schedule_request__descriptor,
+	    &batchd__v1__job_run_reply__descriptor, 0 },
+	{ "schedule.delete", &batchd__v1__get_schedule_request__descriptor,
+	    &batchd__v1__delete_reply__descriptor, 0 },
 };
 
 /* The harness's verb named name ("run.get"). */

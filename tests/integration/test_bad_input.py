@@ -46,9 +46,19 @@ REPLY = {
     "run.list": pb.ListJobRunsReply,
     "run.logs": pb.JobRunLogsReply,
     "run.events": pb.JobRunEventsReply,
+    "schedule.create": pb.ScheduleReply,
+    "schedule.get": pb.ScheduleReply,
+    "schedule.list": pb.ListSchedulesReply,
+    "schedule.update": pb.ScheduleReply,
+    "schedule.delete": pb.DeleteReply,
+    "schedule.pause": pb.ScheduleReply,
+    "schedule.resume": pb.ScheduleReply,
+    "schedule.trigger": pb.JobRunReply,
 }
 VERBS = sorted(REPLY)
-LIST_VERBS = ("jobdef.list", "cluster.list", "run.list")
+LIST_VERBS = ("jobdef.list", "cluster.list", "run.list", "schedule.list")
+LIST_ITEMS = {"jobdef.list": "job_definitions", "cluster.list": "clusters",
+              "run.list": "job_runs", "schedule.list": "schedules"}
 
 SLEEP = "import time\ntime.sleep(120)\n"
 HELLO = "print('hello')\n"
@@ -141,6 +151,13 @@ def populate(d, ws):
     harness.wait_status(d, ws, t.run_done, pb.SUCCEEDED)
     harness.assert_ok(d.call("cluster.pause", pb.GetClusterRequest(
         uuid=t.cl_idle), pb.ClusterReply, ws=ws))
+    # paused: they never fire during the tests
+    for name in ("sched", "sched-spare"):
+        setattr(t, name.replace("-", "_"), harness.assert_ok(d.call(
+            "schedule.create", pb.CreateScheduleRequest(
+                name=name, cron="@daily", job_definition_uuid=t.def_hello,
+                cluster_uuid=t.cl_busy, paused=True), pb.ScheduleReply,
+            ws=ws)).schedule.uuid)
     return t
 
 
@@ -173,6 +190,19 @@ def base_requests(t):
         "run.list": pb.ListJobRunsRequest(page_size=10),
         "run.logs": pb.GetJobRunLogsRequest(uuid=t.run_done, attempt=1),
         "run.events": pb.GetJobRunRequest(uuid=t.run_done),
+        "schedule.create": pb.CreateScheduleRequest(
+            name="new-sched", description="d", cron="0 2 * * *",
+            timezone="Europe/Berlin", job_definition_uuid=t.def_hello,
+            cluster_uuid=t.cl_busy, args="-v", paused=True),
+        "schedule.get": pb.GetScheduleRequest(uuid=t.sched),
+        "schedule.list": pb.ListSchedulesRequest(page_size=10),
+        "schedule.update": pb.UpdateScheduleRequest(
+            uuid=t.sched, description="changed", cron="0 3 * * *",
+            timezone="Asia/Tokyo"),
+        "schedule.delete": pb.GetScheduleRequest(uuid=t.sched_spare),
+        "schedule.pause": pb.GetScheduleRequest(uuid=t.sched),
+        "schedule.resume": pb.GetScheduleRequest(uuid=t.sched),
+        "schedule.trigger": pb.GetScheduleRequest(uuid=t.sched),
     }
 
 
@@ -198,11 +228,13 @@ class World:
                 page_size=1000), pb.ListClustersReply, ws=ws)
             rl = d.call("run.list", pb.ListJobRunsRequest(page_size=1000),
                         pb.ListJobRunsReply, ws=ws)
-            for rep in (jl, cl, rl):
+            sl = d.call("schedule.list", pb.ListSchedulesRequest(
+                page_size=1000), pb.ListSchedulesReply, ws=ws)
+            for rep in (jl, cl, rl, sl):
                 harness.assert_ok(rep)
             events = {r.uuid: harness.run_events(d, ws, r.uuid)
                       for r in rl.job_runs}
-            snap[key] = (jl, cl, rl, events)
+            snap[key] = (jl, cl, rl, events, sl)
         return snap
 
     def changes(self, before, extra=()):
@@ -211,9 +243,11 @@ class World:
         out = []
         for key in before:
             for name, items, b, a in zip(
-                    ("jobdef", "cluster", "run"),
-                    ("job_definitions", "clusters", "job_runs"),
-                    before[key][:3], after[key][:3]):
+                    ("jobdef", "cluster", "run", "schedule"),
+                    ("job_definitions", "clusters", "job_runs",
+                     "schedules"),
+                    before[key][:3] + before[key][4:],
+                    after[key][:3] + after[key][4:]):
                 bs = {x.uuid: x for x in getattr(b, items)}
                 as_ = {x.uuid: x for x in getattr(a, items)}
                 for u in sorted(set(bs) | set(as_)):
@@ -406,6 +440,13 @@ EMPTY_FIELD = {
     "run.cancel_all": ("cluster_uuids", "job_definition_uuid"),
     "run.logs": ("uuid",),
     "run.events": ("uuid",),
+    "schedule.create": ("name",),
+    "schedule.get": ("uuid", "name"),
+    "schedule.update": ("uuid",),
+    "schedule.delete": ("uuid", "name"),
+    "schedule.pause": ("uuid", "name"),
+    "schedule.resume": ("uuid", "name"),
+    "schedule.trigger": ("uuid", "name"),
 }
 
 
@@ -416,9 +457,7 @@ def test_empty_payload(world):
         subject, data = ck.send(world.small, verb, b"")
         if verb in LIST_VERBS:
             rep = ck.ok(subject + " empty", data, REPLY[verb])
-            items = {"jobdef.list": "job_definitions",
-                     "cluster.list": "clusters", "run.list": "job_runs"}
-            if rep is not None and not getattr(rep, items[verb]):
+            if rep is not None and not getattr(rep, LIST_ITEMS[verb]):
                 ck.problems.append("%s empty: lists nothing" % subject)
         else:
             ck.error(subject + " empty", data, fields=EMPTY_FIELD[verb])
@@ -592,6 +631,40 @@ def utf8_cases(t):
         ("run.list", lambda x: setattr(x, "page_token", PH), "page_token"),
         ("run.logs", lambda x: setattr(x, "uuid", PH), "uuid"),
         ("run.events", lambda x: setattr(x, "uuid", PH), "uuid"),
+        ("schedule.create", lambda x: setattr(x, "name", PH), "name"),
+        ("schedule.create", lambda x: setattr(x, "description", PH),
+         "description"),
+        ("schedule.create", lambda x: setattr(x, "cron", PH), "cron"),
+        ("schedule.create", lambda x: setattr(x, "timezone", PH),
+         "timezone"),
+        ("schedule.create", lambda x: setattr(x, "job_definition_uuid",
+                                              PH), "job_definition_uuid"),
+        ("schedule.create", lambda x: setattr(x, "cluster_uuid", PH),
+         "cluster_uuid"),
+        ("schedule.create", lambda x: setattr(x, "args", PH), "args"),
+        ("schedule.create", lambda x: env_key(x), "env.key"),
+        ("schedule.create", lambda x: env_val(x), "env[K]"),
+        ("schedule.create", lambda x: x.cluster_config.MergeFrom(
+            pb.ClusterConfig(instance_type=PH, workers_quantity=1)),
+         "cluster_config.instance_type"),
+        ("schedule.get", lambda x: setattr(x, "uuid", PH), "uuid"),
+        ("schedule.get", lambda x: (x.ClearField("uuid"),
+                                    setattr(x, "name", PH)), "name"),
+        ("schedule.list", lambda x: setattr(x, "page_token", PH),
+         "page_token"),
+        ("schedule.update", lambda x: setattr(x, "uuid", PH), "uuid"),
+        ("schedule.update", lambda x: setattr(x, "cron", PH), "cron"),
+        ("schedule.update", lambda x: setattr(x, "timezone", PH),
+         "timezone"),
+        ("schedule.update", lambda x: setattr(x, "description", PH),
+         "description"),
+        ("schedule.update", lambda x: setattr(x, "cluster_uuid", PH),
+         "cluster_uuid"),
+        ("schedule.update", lambda x: env_val(x), "env[K]"),
+        ("schedule.delete", lambda x: setattr(x, "uuid", PH), "uuid"),
+        ("schedule.pause", lambda x: setattr(x, "uuid", PH), "uuid"),
+        ("schedule.resume", lambda x: setattr(x, "name", PH), "name"),
+        ("schedule.trigger", lambda x: setattr(x, "uuid", PH), "uuid"),
     ]
     return [(verb, m(verb, fn), field) for verb, fn, field in cases]
 
@@ -645,6 +718,12 @@ def test_unknown_enum_values(world):
         m.config.retry_strategy.rules.add(on_exit_codes=[1], action=v)
         cases.append(("jobdef.create", m,
                       "config.retry_strategy.rules[0].action", v))
+    for v in (3, 99, -1):
+        for verb in ("schedule.create", "schedule.update"):
+            m = type(b[verb])()
+            m.CopyFrom(b[verb])
+            m.misfire_policy = v
+            cases.append((verb, m, "misfire_policy", v))
     for v in (9, 3, -5):
         m = pb.GetJobRunLogsRequest()
         m.CopyFrom(b["run.logs"])
@@ -745,6 +824,13 @@ def test_absurd_sizes_and_counts(world):
         m.cluster_config.workers_quantity = n
         bad(small, "jobdef.create", m, "cluster_config.workers_quantity",
             what="cluster_config.workers_quantity=%d" % n)
+    for n in (1001, 10 ** 9):
+        bad(small, "schedule.create", copy(b["schedule.create"],
+                                           max_concurrent_runs=n),
+            "max_concurrent_runs", what="max_concurrent_runs=%d" % n)
+    bad(small, "schedule.create", copy(b["schedule.create"],
+                                       cron="* " * 200), "cron",
+        what="a cron of 400 bytes")
     # Counts of 100000 (the big daemon takes 1 MiB).
     bad(big, "run.submit", bb["run.submit"].SerializeToString() +
         env_entries(100000, 4), "env", what="100000 env entries")

@@ -189,6 +189,10 @@ HELP = [
     ["cluster", "delete"], ["run"], ["run", "submit"], ["run", "sql"],
     ["run", "get"], ["run", "list"], ["run", "cancel"],
     ["run", "cancel-all"], ["run", "logs"], ["run", "events"], ["events"],
+    ["schedule"], ["schedule", "create"], ["schedule", "get"],
+    ["schedule", "list"], ["schedule", "update"], ["schedule", "delete"],
+    ["schedule", "pause"], ["schedule", "resume"], ["schedule", "trigger"],
+    ["schedule", "history"],
 ]
 
 
@@ -241,6 +245,14 @@ def test_help_documents_exit_codes_and_json_keys():
     (["--timeout", "soon", "jobdef", "list"], "--timeout: 'soon'"),
     (["--workspace", "a.b", "jobdef", "list"], "workspace 'a.b'"),
     (["run", "logs", "x", "--attempt", "0"], "--attempt"),
+    (["schedule", "create", "x", "--def", "d"], "--cron is required"),
+    (["schedule", "create", "--cron", "@daily", "--def", "d"],
+     "NAME is required"),
+    (["schedule", "create", "x", "--cron", "@daily"], "--def is required"),
+    (["schedule", "create", "x", "--misfire", "later"], "--misfire"),
+    (["schedule", "update", "x"], "nothing to change"),
+    (["schedule", "update", "x", "--max-concurrent", "-2"],
+     "--max-concurrent"),
 ])
 def test_usage_errors_exit_4(args, message):
     p = ctl(None, "default", *args)
@@ -936,3 +948,106 @@ def test_workspace_and_prefix_options(daemon_factory, ws, tmp_path):
     assert [c["name"] for c in json.loads(env_p.stdout)] == ["x"]
     p = ctl(d, ws, "--timeout", "0.5", "cluster", "list")
     assert p.returncode == 5
+
+
+# ---------------------------------------------------------------- schedule
+
+# The product's cron job, with names where it takes UUIDs.
+DOC_CRON_JOB = {
+    "name": "nightly-etl",
+    "description": "the nightly ETL",
+    "schedule": "0 2 * * *",
+    "timezone": "Europe/Berlin",
+    "jobDefinitionUUID": "etl",
+    "clusterUUID": "etl-cluster",
+    "maxConcurrentRuns": 1,
+    "pauseClusterWhenFinished": False,
+    "args": {"args": "--day today"},
+    "envVars": {"STAGE": "nightly"},
+    "misfirePolicy": "RUN_ONCE",
+}
+
+
+def test_schedule_from_cron_job_json(bd, ws, tmp_path):
+    from zoneinfo import ZoneInfo
+    import datetime
+    d = jobdef(bd, ws, tmp_path, "etl", "etl.py", ETL)
+    cl = js(bd, ws, "cluster", "create", "etl-cluster", "--config",
+            write_json(tmp_path, "c.json", DOC_CLUSTER))
+    cfg = write_json(tmp_path, "cron.json", DOC_CRON_JOB)
+    s = js(bd, ws, "schedule", "create", "--config", cfg)
+    assert s["name"] == "nightly-etl" and s["cron"] == "0 2 * * *"
+    assert s["timezone"] == "Europe/Berlin"
+    assert s["jobDefinitionUuid"] == d["uuid"]
+    assert s["clusterUuid"] == cl["uuid"]
+    assert s["args"] == "--day today" and s["env"] == {"STAGE": "nightly"}
+    assert s["misfirePolicy"] == "RUN_ONCE" and s["maxConcurrentRuns"] == 1
+    wall = datetime.datetime.fromtimestamp(int(s["nextFireAtMs"]) / 1000,
+                                           ZoneInfo("Europe/Berlin"))
+    assert (wall.hour, wall.minute) in ((2, 0), (3, 0))
+    # options override the file
+    s2 = js(bd, ws, "schedule", "create", "other", "--config", cfg,
+            "--tz", "Asia/Kolkata", "--cron", "*/5 * * * * *",
+            "--misfire", "skip", "--max-concurrent", "0", "--paused")
+    assert s2["name"] == "other" and s2["timezone"] == "Asia/Kolkata"
+    assert s2["misfirePolicy"] == "SKIP" and s2["paused"] is True
+    # NEXT FIRE in the user's local time ($TZ)
+    env_p = subprocess.run([BATCHCTL, "schedule", "list"],
+                           env=dict(ctl_env(bd, ws), TZ="America/New_York"),
+                           capture_output=True, text=True, timeout=30)
+    check_clean(env_p.stderr)
+    lines = env_p.stdout.splitlines()
+    assert "NEXT FIRE" in lines[0], lines
+    ny = datetime.datetime.fromtimestamp(int(s["nextFireAtMs"]) / 1000,
+                                         ZoneInfo("America/New_York"))
+    want = ny.strftime("%Y-%m-%d %H:%M:%S ") + ny.tzname()
+    row = [x for x in lines if x.startswith("nightly-etl")][0]
+    assert want in row, (want, row)
+    assert [x for x in lines if x.startswith("other")][0].count("paused")
+    out = ok(bd, ws, "schedule", "get", "nightly-etl").stdout
+    assert "Cron:         0 2 * * *" in out
+    assert "(Europe/Berlin)" in out and "Misfires:     RUN_ONCE" in out
+    # trigger, history, pause, resume, update, delete
+    r = js(bd, ws, "schedule", "trigger", "nightly-etl")
+    assert r["scheduleUuid"] == s["uuid"] and r["args"] == "--day today"
+    hist = js(bd, ws, "schedule", "history", "nightly-etl")
+    assert [x["uuid"] for x in hist] == [r["uuid"]]
+    assert js(bd, ws, "schedule", "pause", "nightly-etl")["paused"] is True
+    assert js(bd, ws, "schedule", "resume", s["uuid"])["paused"] is False
+    u = js(bd, ws, "schedule", "update", "nightly-etl", "--cron",
+           "30 4 * * *", "--no-args", "--env", "A=1")
+    assert u["cron"] == "30 4 * * *" and "args" not in u
+    assert u["env"] == {"A": "1"}
+    wait_status(bd, ws, r["uuid"], ("SUCCEEDED",))
+    p = ok(bd, ws, "schedule", "delete", "nightly-etl")
+    assert s["uuid"] in p.stdout
+    assert ctl(bd, ws, "schedule", "get", "nightly-etl").returncode == 3
+
+
+@pytest.mark.parametrize("job,message", [
+    ({"schedule": 5}, "$.schedule: expected a string"),
+    ({"timezone": ["x"]}, "$.timezone: expected a string"),
+    ({"maxConcurrentRuns": -1}, "$.maxConcurrentRuns: expected a "
+     "non-negative integer"),
+    ({"misfirePolicy": "LATER"}, '$.misfirePolicy: expected "SKIP" or '
+     '"RUN_ONCE"'),
+    ({"clusterConfig": {"cpus": 2}}, "$.clusterConfig.cpus: unknown key"),
+    ({"cronExpression": "* * * * *"}, "$.cronExpression: unknown key"),
+])
+def test_schedule_json_errors(bd, ws, tmp_path, job, message):
+    cfg = write_json(tmp_path, "cron.json", dict(DOC_CRON_JOB, **job))
+    p = ctl(bd, ws, "schedule", "create", "--config", cfg)
+    assert p.returncode == 4, p.stderr
+    assert message in p.stderr, p.stderr
+
+
+def test_schedule_server_errors(bd, ws, tmp_path):
+    jobdef(bd, ws, tmp_path, "etl", "etl.py", ETL)
+    p = ctl(bd, ws, "schedule", "create", "bad", "--cron", "0 0 * * 8",
+            "--def", "etl")
+    assert p.returncode == 3
+    assert "day-of-week: 8 is out of range 0-7" in p.stderr, p.stderr
+    assert "INVALID_ARGUMENT" in p.stderr and "cron" in p.stderr
+    p = ctl(bd, ws, "schedule", "create", "bad", "--cron", "@daily",
+            "--def", "etl", "--tz", "Mars/Olympus")
+    assert p.returncode == 3 and "timezone" in p.stderr, p.stderr

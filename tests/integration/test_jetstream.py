@@ -155,3 +155,52 @@ def test_events_exactly_once_in_stream(js_server, daemon_factory, ws):
     assert len(got) == sum(len(v) for v in want.values())
     info = js_api(js_server.port, "$JS.API.STREAM.INFO.BATCHD_LOGS")
     assert info["state"]["messages"] > 0
+
+
+def test_schedule_fires_in_stream(js_server, daemon_factory, ws):
+    """Fire events go through JetStream too, with Nats-Msg-Id
+    "{schedule_uuid}:{scheduled_for_ms}"; an events stream made before
+    schedules existed (status subjects only) is given their subject."""
+    rep = js_api(js_server.port, "$JS.API.STREAM.CREATE.BATCHD_EVENTS",
+                 json.dumps({"name": "BATCHD_EVENTS", "storage": "file",
+                             "subjects": ["batchd.v1.*.status.>"]})
+                 .encode())
+    assert "error" not in rep, rep
+    d = daemon_factory(nats_url=js_server.url,
+                       env={"BATCHD_JETSTREAM": "on"}).start()
+    harness.wait_until(lambda: "jetstream ready" in
+                       open(d.stderr_path).read(), 15, what="streams made")
+    info = js_api(js_server.port, "$JS.API.STREAM.INFO.BATCHD_EVENTS")
+    assert "batchd.v1.*.schedule_fires.>" in info["config"]["subjects"]
+    jd = harness.make_jobdef(d, ws, "q", "print('hi')\n")
+    c = harness.make_cluster(d, ws, "c")
+    s = assert_ok(d.call("schedule.create", pb.CreateScheduleRequest(
+        name="s", cron="* * * * * *", job_definition_uuid=jd.uuid,
+        cluster_uuid=c.uuid, max_concurrent_runs=0), pb.ScheduleReply,
+        ws=ws)).schedule
+    subject = "batchd.v1.%s.schedule_fires.%s" % (ws, s.uuid)
+
+    def fires():
+        import base64
+        st = js_api(js_server.port,
+                    "$JS.API.STREAM.INFO.BATCHD_EVENTS")["state"]
+        out = []
+        for seq in range(st["first_seq"], st["last_seq"] + 1):
+            m = js_api(js_server.port,
+                       "$JS.API.STREAM.MSG.GET.BATCHD_EVENTS",
+                       json.dumps({"seq": seq}).encode()).get("message")
+            if m is None or m["subject"] != subject:
+                continue
+            hdrs = base64.b64decode(m.get("hdrs", "")).decode()
+            mid = [h.split(":", 1)[1].strip() for h in hdrs.split("\r\n")
+                   if h.lower().startswith("nats-msg-id:")]
+            out.append((mid[0], pb.ScheduleFireEvent.FromString(
+                base64.b64decode(m["data"]))))
+        return out
+    harness.wait_until(lambda: len(fires()) >= 2, 20,
+                       what="two fires in the stream")
+    assert_ok(d.call("schedule.pause", pb.GetScheduleRequest(uuid=s.uuid),
+                     pb.ScheduleReply, ws=ws))
+    for mid, ev in fires():
+        assert mid == "%s:%d" % (s.uuid, ev.scheduled_for_ms)
+        assert ev.run_uuid

@@ -94,6 +94,14 @@ void	write_file(const char *, const char *);
 	T(test_store_schema_mismatch)					\
 	/* logs.c */							\
 	T(test_logs_acked_forget)					\
+	/* tz.c */							\
+	T(test_tz_offsets)						\
+	T(test_tz_posix_rules)						\
+	T(test_tz_resolve)						\
+	T(test_tz_names)						\
+	/* cron.c */							\
+	T(test_cron_errors)						\
+	T(test_cron_next)						\
 	/* cgroup.c */							\
 	T(test_cgroup_names)						\
 	T(test_cgroup_kill)						\
