@@ -272,6 +272,10 @@ struct schedule {
 	enum misfire	 misfire;
 	int		 pause_when_finished;
 	int		 paused;
+	int		 has_timeout;	/* its runs' overrides (run.submit's) */
+	uint32_t	 timeout_s;
+	int		 has_retry;
+	struct retry	 retry;
 	int64_t		 next_fire_ms;
 	int64_t		 last_fire_ms;
 	char		 last_run[UUID_LEN + 1];
@@ -411,6 +415,7 @@ struct request {
 	int		 paused;
 	int		 has_cluster_uuid;	/* update: cluster_uuid given */
 	int		 clear_args, clear_env;
+	int		 clear_timeout, clear_retry;
 	/* run.list's filter; and what a schedule's fire submits with */
 	char		*sched_uuid;
 	int64_t		 scheduled_for_ms;

@@ -275,6 +275,10 @@ schedule_start(struct txn *t, const struct schedule *s, int64_t for_ms,
 	if ((q.has_args = s->has_args))
 		q.args = s->args != NULL ? s->args : "";
 	q.env = s->env;
+	q.has_timeout = s->has_timeout;
+	q.timeout_s = s->timeout_s;
+	q.has_retry = s->has_retry;
+	q.retry = s->retry;
 	q.sched_uuid = (char *)s->uuid;
 	q.scheduled_for_ms = for_ms;
 	q.pause_when = s->pause_when_finished && q.cluster_uuid != NULL;

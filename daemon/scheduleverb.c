@@ -103,9 +103,20 @@ take(struct schedule *s, struct request *r)
 		s->misfire = r->misfire;
 	if (r->has_pause_when)
 		s->pause_when_finished = r->pause_when;
+	if (r->has_timeout || r->clear_timeout) {
+		s->has_timeout = r->has_timeout;
+		s->timeout_s = r->timeout_s;
+	}
+	if (r->has_retry || r->clear_retry) {
+		s->has_retry = r->has_retry;
+		s->retry = r->retry;
+	}
 }
 
-/* A refusal of a request whose fields exclude each other; 0 if none. */
+/*
+ * A refusal of an update whose fields exclude each other, or whose
+ * overrides are out of range; 0 if none.
+ */
 static int
 exclusive(const struct request *r, struct error *e)
 {
@@ -117,8 +128,12 @@ exclusive(const struct request *r, struct error *e)
 		f = "clear_args";
 	else if (r->env.n > 0 && r->clear_env)
 		f = "clear_env";
+	else if (r->has_timeout && r->clear_timeout)
+		f = "clear_timeout_seconds";
+	else if (r->has_retry && r->clear_retry)
+		f = "clear_retry_strategy";
 	if (f == NULL)
-		return 0;
+		return policy_validate_overrides(r, e);
 	error_set(e, E_INVALID, f, "%s and the value it clears exclude each "
 	    "other", f);
 	return -1;
@@ -152,6 +167,8 @@ schedule_create(struct txn *t, struct request *r, struct buf *out,
 		    "cron" : "job_definition_uuid");
 		return 0;
 	}
+	if (policy_validate_overrides(r, e) == -1)
+		return 0;
 	memset(&s, 0, sizeof s);
 	s.ws = xstrdup(r->ws);
 	s.tz = xstrdup("Etc/UTC");

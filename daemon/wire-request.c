@@ -459,6 +459,19 @@ out:
 
 /* ------------------------------------------------------------ schedule */
 
+/* A schedule's overrides of its runs' timeout and retry strategy. */
+static int
+sched_overrides_in(struct request *r, int has_timeout, uint32_t timeout,
+    const Batchd__V1__RetryStrategy *retry, struct error *e)
+{
+	if ((r->has_timeout = has_timeout))
+		r->timeout_s = timeout;
+	if ((r->has_retry = retry != NULL) &&
+	    wire_retry_in(&r->retry, retry, "retry_strategy", e) == -1)
+		return -1;
+	return 0;
+}
+
 /* schedule.create: CreateScheduleRequest. */
 int
 wire_request_schedule_create(const void *data, size_t len, struct request *r,
@@ -498,6 +511,10 @@ wire_request_schedule_create(const void *data, size_t len, struct request *r,
 	r->has_pause_when = 1;
 	r->pause_when = m->pause_cluster_when_finished;
 	r->paused = m->paused;
+	if (sched_overrides_in(r, m->timeout_seconds_opt_case ==
+	    BATCHD__V1__CREATE_SCHEDULE_REQUEST__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS,
+	    m->timeout_seconds, m->retry_strategy, e) == -1)
+		goto out;
 	rc = 0;
 out:
 	unpacked_free(m);
@@ -598,6 +615,12 @@ wire_request_schedule_update(const void *data, size_t len, struct request *r,
 	r->clear_cluster = m->clear_cluster_config;
 	r->clear_args = m->clear_args;
 	r->clear_env = m->clear_env;
+	r->clear_timeout = m->clear_timeout_seconds;
+	r->clear_retry = m->clear_retry_strategy;
+	if (sched_overrides_in(r, m->timeout_seconds_opt_case ==
+	    BATCHD__V1__UPDATE_SCHEDULE_REQUEST__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS,
+	    m->timeout_seconds, m->retry_strategy, e) == -1)
+		goto out;
 	rc = 0;
 out:
 	unpacked_free(m);

@@ -16,6 +16,7 @@ struct pb_schedule {
 	Batchd__V1__Schedule		 m;
 	Batchd__V1__ClusterConfig	 cc;
 	struct pb_jobconfig		 env;	/* only its env is used */
+	struct pb_retry			 retry;
 };
 
 static void
@@ -60,12 +61,23 @@ schedule_out(struct pb_schedule *p, const struct schedule *s, int redact)
 	p->m.created_at_ms = s->created_ms;
 	p->m.updated_at_ms = s->updated_ms;
 	p->m.workspace = wire_str_out(s->ws);
+	if (s->has_timeout) {
+		p->m.timeout_seconds_opt_case =
+		    BATCHD__V1__SCHEDULE__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS;
+		p->m.timeout_seconds = s->timeout_s;
+	}
+	memset(&p->retry, 0, sizeof p->retry);
+	if (s->has_retry) {
+		wire_retry_out(&p->retry, &s->retry);
+		p->m.retry_strategy = &p->retry.r;
+	}
 }
 
 static void
 schedule_out_free(struct pb_schedule *p)
 {
 	wire_env_out_free(p->env.env, p->env.n_env);
+	wire_retry_out_free(&p->retry);
 }
 
 /* A schedule's record. */
@@ -120,6 +132,11 @@ wire_decode_schedule(const void *data, size_t len, struct schedule *s)
 	s->skipped = m->skipped;
 	s->created_ms = m->created_at_ms;
 	s->updated_ms = m->updated_at_ms;
+	if ((s->has_timeout = m->timeout_seconds_opt_case ==
+	    BATCHD__V1__SCHEDULE__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS))
+		s->timeout_s = m->timeout_seconds;
+	if ((s->has_retry = m->retry_strategy != NULL))
+		wire_retry_in(&s->retry, m->retry_strategy, NULL, NULL);
 	batchd__v1__schedule__free_unpacked(m, NULL);
 	return 0;
 }

@@ -184,6 +184,46 @@ def test_trigger(daemon, ws, jobs):
         r.uuid, rep.job_run.uuid]
 
 
+def test_runs_take_the_schedules_timeout_and_retry_overrides(daemon, ws,
+                                                              jobs):
+    """A schedule's timeout_seconds and retry_strategy override the
+    definition's for every run it starts, as run.submit's do: the run's
+    config shows them. Out of range is INVALID_ARGUMENT naming the field,
+    and creates nothing; an update replaces or clears them."""
+    rep = create(daemon, ws, "bad", "@yearly", jobs.quick, timeout_seconds=0)
+    assert_error(rep, pb.INVALID_ARGUMENT, "timeout_seconds")
+    rep = create(daemon, ws, "bad", "@yearly", jobs.quick,
+                 retry_strategy=pb.RetryStrategy(backoff_multiplier=0.5))
+    assert_error(rep, pb.INVALID_ARGUMENT,
+                 "retry_strategy.backoff_multiplier")
+    rep = daemon.call("schedule.list", pb.ListSchedulesRequest(),
+                      pb.ListSchedulesReply, ws=ws)
+    assert [x.name for x in assert_ok(rep).schedules] == []
+    s = create_ok(daemon, ws, "ov", "@yearly", jobs.quick, paused=True,
+                  cluster_uuid=jobs.cluster, timeout_seconds=7,
+                  retry_strategy=pb.RetryStrategy(num_retries=2,
+                                                  retry_delay_seconds=3))
+    assert s.timeout_seconds == 7 and s.retry_strategy.num_retries == 2
+    r = assert_ok(verb(daemon, ws, "trigger", s.uuid, pb.JobRunReply)).job_run
+    assert r.config.timeout_seconds == 7
+    assert r.config.retry_strategy.num_retries == 2
+    assert r.config.retry_strategy.retry_delay_seconds == 3
+    assert harness.wait_run(daemon, ws, r.uuid).status == pb.SUCCEEDED
+    rep = daemon.call("schedule.update", pb.UpdateScheduleRequest(
+        uuid=s.uuid, timeout_seconds=9, clear_retry_strategy=True),
+        pb.ScheduleReply, ws=ws)
+    s = assert_ok(rep).schedule
+    assert s.timeout_seconds == 9 and not s.HasField("retry_strategy")
+    r = assert_ok(verb(daemon, ws, "trigger", s.uuid, pb.JobRunReply)).job_run
+    assert r.config.timeout_seconds == 9
+    assert r.config.retry_strategy.num_retries == 0     # the definition's
+    rep = daemon.call("schedule.update", pb.UpdateScheduleRequest(
+        uuid=s.uuid, timeout_seconds=5, clear_timeout_seconds=True),
+        pb.ScheduleReply, ws=ws)
+    assert_error(rep, pb.INVALID_ARGUMENT, "clear_timeout_seconds")
+    assert harness.wait_run(daemon, ws, r.uuid).status == pb.SUCCEEDED
+
+
 def test_max_concurrent_runs_skips(daemon, ws, jobs):
     s = create_ok(daemon, ws, "overlap", "* * * * * *", jobs.sleepy,
                   cluster_uuid=jobs.cluster)
