@@ -32,12 +32,12 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 	   clang libclang-rt-14-dev beanstalkd slurmctld slurmd slurm-client munge \
 	   chromium
 
-DAEMON_OBJS = main log xmalloc util config model wire wire-request wire-reply \
+DAEMON_OBJS = main log xmalloc util config model wire wire-field wire-request wire-reply \
 	      wire-record store store-env store-migrate store-rec store-txn redo \
 	      loop bus jetstream barrier api verb \
 	      metrics http console notify outbox retention plugin procstat cgroup cgroup-parent \
-	      named jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs \
-	      policy wire-retry \
+	      named jobconfig jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs \
+	      policy queuetime wire-retry \
 	      tz cron wire-schedule schedule schedfire scheduleverb
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c

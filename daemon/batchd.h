@@ -870,12 +870,14 @@ const struct verb_entry *verb_find(const char *);
 const struct verb_entry *verb_at(int);
 int	 verb_index(const struct verb_entry *);
 
+/* jobconfig.c: a configuration's checks and defaults */
+int	 jobconfig_validate(const struct jobconfig *, const char *,
+	    struct error *);
+int	 jobconfig_validate_cluster(const struct clusterconfig *, const char *,
+	    struct error *);
+void	 jobconfig_fill_defaults(struct jobconfig *);
+
 /* jobdef.c */
-int	 jobdef_validate_config(const struct jobconfig *, const char *,
-	    struct error *);
-int	 jobdef_validate_cluster(const struct clusterconfig *, const char *,
-	    struct error *);
-void	 jobdef_fill_defaults(struct jobconfig *);
 extern const struct named_kind jobdef_kind;
 extern const struct verb_entry jobdef_create_entry, jobdef_get_entry,
 	    jobdef_list_entry, jobdef_update_entry, jobdef_delete_entry;
@@ -913,7 +915,7 @@ int	 run_cancel_one(struct txn *, struct run *);
 void	 run_kick(struct txn *, const char *);
 void	 run_free_timers(void);
 
-/* policy.c: run policies: retries, back-off, overrides, time in queue */
+/* policy.c: run policies: retries, back-off, overrides and their checks */
 int	 policy_validate_retry(const struct retry *, const char *,
 	    struct error *);
 int	 policy_validate_max_queue(int, uint32_t, const char *, struct error *);
@@ -923,8 +925,10 @@ int	 policy_retries(const struct retry *, uint32_t, const struct attempt *,
 	    enum reason, int *);
 int64_t	 policy_delay_ms(const struct retry *, uint32_t);
 extern uint32_t (*policy_random)(void);
-int	 policy_queue_enter(struct txn *, struct run *);
-int	 policy_recover(struct txn *);
+
+/* queuetime.c: a run's time in queue: its deadline and timer */
+int	 queuetime_enter(struct txn *, struct run *);
+int	 queuetime_recover(struct txn *);
 
 /* queue.c: the per-cluster FIFO queues */
 int	 queue_put(struct txn *, const char *, uint64_t, const char *);

@@ -25,7 +25,7 @@ cluster_create(struct txn *t, struct request *r, struct buf *out,
 		error_set(e, E_INVALID, "config", "config is required");
 		return 0;
 	}
-	if (jobdef_validate_cluster(&r->cluster, "config", e) == -1)
+	if (jobconfig_validate_cluster(&r->cluster, "config", e) == -1)
 		return 0;
 	memset(&c, 0, sizeof c);
 	uuid_new(c.uuid);

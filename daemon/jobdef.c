@@ -1,5 +1,6 @@
 /*
- * jobdef.c: job definitions: validation, defaults and the jobdef.* verbs.
+ * jobdef.c: job definitions: the jobdef.* verbs (a configuration's checks
+ * and defaults are jobconfig.c's).
  *
  * A definition's name is unique in its workspace (index "{ws}/{name}");
  * after a delete the name is free again and a new definition gets a new
@@ -10,205 +11,6 @@
 #include <string.h>
 
 #include "batchd.h"
-
-#define TIMEOUT_DEFAULT	3600
-#define DELAY_DEFAULT	60
-
-/* Is p a relative path with no ".." component? */
-static int
-path_beneath(const char *p)
-{
-	const char	*s;
-	size_t		 n;
-
-	if (*p == '/')
-		return 0;
-	for (s = p; *s != '\0'; s += n + (s[n] == '/')) {
-		n = strcspn(s, "/");
-		if (n == 2 && s[0] == '.' && s[1] == '.')
-			return 0;
-	}
-	return 1;
-}
-
-/* Does a URL carry "user@" or "user:password@" before its host? */
-static int
-url_has_userinfo(const char *u)
-{
-	const char	*p = strstr(u, "://"), *end;
-
-	if (p == NULL)
-		return 0;
-	p += 3;
-	end = p + strcspn(p, "/?#");
-	return memchr(p, '@', (size_t)(end - p)) != NULL;
-}
-
-static int
-need(const char *v, const char *prefix, const char *name, struct error *e)
-{
-	char	f[96];
-
-	if (v != NULL && *v != '\0')
-		return 0;
-	snprintf(f, sizeof f, "%s.%s", prefix, name);
-	error_set(e, E_INVALID, f, "%s is required", f);
-	return -1;
-}
-
-/*
- * A TEXT source: the code is there, and source_location, if given, is a
- * file name (the text is written to it in the attempt's directory).
- */
-static int
-text_source_valid(const struct jobconfig *c, const char *p, struct error *e)
-{
-	char	f[96];
-
-	if (need(c->source.text, p, "source.text.text", e) == -1)
-		return -1;
-	if (c->source_location != NULL && (strchr(c->source_location, '/') !=
-	    NULL || strcmp(c->source_location, "..") == 0 ||
-	    strcmp(c->source_location, ".") == 0)) {
-		snprintf(f, sizeof f, "%s.source_location", p);
-		error_set(e, E_INVALID, f, "%s: a TEXT source's file is a "
-		    "name without '/'", f);
-		return -1;
-	}
-	return 0;
-}
-
-/* Check a job configuration; fields are named under prefix ("config"). */
-int
-jobdef_validate_config(const struct jobconfig *c, const char *p,
-    struct error *e)
-{
-	static const char *src_names[] = { "", "workspace", "git", "s3",
-	    "text" };
-	static const char *src_types[] = { "", "WORKSPACE", "GIT", "S3",
-	    "TEXT" };
-	const struct source	*s = &c->source;
-	char			 f[96];
-
-#define F(name)	(snprintf(f, sizeof f, "%s.%s", p, name), f)
-	if (s->type == SRC_NONE) {
-		error_set(e, E_INVALID, F("source.type"), "%s is required: "
-		    "WORKSPACE, GIT, S3 or TEXT", f);
-		return -1;
-	}
-	if (s->oneof != (int)s->type) {
-		error_set(e, E_INVALID, F("source"), "%s: a %s source needs "
-		    "%s.source.%s%s%s", f, src_types[s->type], p,
-		    src_names[s->type], s->oneof != SRC_NONE ? ", not " : "",
-		    s->oneof != SRC_NONE ? src_names[s->oneof] : "");
-		return -1;
-	}
-	switch (s->type) {
-	case SRC_WORKSPACE:
-		if (need(s->path, p, "source.workspace.path", e) == -1)
-			return -1;
-		if (!path_beneath(s->path)) {
-			error_set(e, E_INVALID, F("source.workspace.path"),
-			    "%s must be relative to the workspace and may not "
-			    "contain '..'", f);
-			return -1;
-		}
-		break;
-	case SRC_GIT:
-		if (need(s->repo_url, p, "source.git.repo_url", e) == -1)
-			return -1;
-		if (url_has_userinfo(s->repo_url)) {
-			error_set(e, E_INVALID, F("source.git.repo_url"), "%s "
-			    "may not carry credentials: give username and token",
-			    f);
-			return -1;
-		}
-		break;
-	case SRC_S3:
-		if (need(s->bucket_path, p, "source.s3.bucket_path", e) == -1 ||
-		    need(s->region, p, "source.s3.region", e) == -1)
-			return -1;
-		if (strchr(s->bucket_path, '/') == NULL ||
-		    *s->bucket_path == '/') {
-			error_set(e, E_INVALID, F("source.s3.bucket_path"),
-			    "%s must be 'bucket/key'", f);
-			return -1;
-		}
-		break;
-	case SRC_TEXT:
-		if (text_source_valid(c, p, e) == -1)
-			return -1;
-		break;
-	default:
-		break;
-	}
-	if (c->type == JT_NONE) {
-		error_set(e, E_INVALID, F("type"), "%s is required: PYTHON or "
-		    "SQL", f);
-		return -1;
-	}
-	if (s->type != SRC_TEXT &&
-	    need(c->source_location, p, "source_location", e) == -1)
-		return -1;
-	if (c->source_location != NULL && !path_beneath(c->source_location)) {
-		error_set(e, E_INVALID, F("source_location"), "%s must be a "
-		    "relative path without '..'", f);
-		return -1;
-	}
-	if (args_valid(c->args, F("args"), e) == -1)
-		return -1;
-	if (policy_validate_retry(&c->retry, F("retry_strategy"), e) == -1 ||
-	    policy_validate_max_queue(c->has_max_queue, c->max_queue_s,
-	    F("max_queue_seconds"), e) == -1)
-		return -1;
-	if (c->has_timeout && (c->timeout_s == 0 ||
-	    c->timeout_s > TIMEOUT_MAX)) {
-		error_set(e, E_INVALID, F("timeout_seconds"), "%s must be from "
-		    "1 to %d", f, TIMEOUT_MAX);
-		return -1;
-	}
-	return 0;
-#undef F
-}
-
-/* Check a cluster configuration; fields are named under prefix. */
-int
-jobdef_validate_cluster(const struct clusterconfig *c, const char *p,
-    struct error *e)
-{
-	char	f[96];
-
-	if (need(c->instance_type, p, "instance_type", e) == -1)
-		return -1;
-	if (c->workers < 1 || c->workers > 4096) {
-		snprintf(f, sizeof f, "%s.workers_quantity", p);
-		error_set(e, E_INVALID, f, "%s must be from 1 to 4096", f);
-		return -1;
-	}
-	return 0;
-}
-
-/* Fill the documented defaults into the unset fields. */
-void
-jobdef_fill_defaults(struct jobconfig *c)
-{
-	if (!c->retry.has_num)
-		c->retry.num_retries = 0;
-	if (!c->retry.has_delay)
-		c->retry.delay_s = DELAY_DEFAULT;
-	if (!c->retry.has_on_timeout)
-		c->retry.on_timeout = 0;
-	c->retry.has_num = c->retry.has_delay = c->retry.has_on_timeout = 1;
-	if (!c->has_timeout)
-		c->timeout_s = TIMEOUT_DEFAULT;
-	c->has_timeout = 1;
-	if (!c->retry.has_multiplier)
-		c->retry.multiplier = 1;
-	c->retry.has_multiplier = 1;
-	if (c->source.type == SRC_TEXT && c->source_location == NULL)
-		c->source_location = xstrdup(c->type == JT_SQL ? "main.sql" :
-		    "main.py");
-}
 
 /*
  * Secrets a request carries as SECRET_MASK, the value replies show for
@@ -299,9 +101,9 @@ jobdef_create(struct txn *t, struct request *r, struct buf *out,
 		error_set(e, E_INVALID, "config", "config is required");
 		return 0;
 	}
-	if (jobdef_validate_config(&r->config, "config", e) == -1 ||
+	if (jobconfig_validate(&r->config, "config", e) == -1 ||
 	    unmask(&r->config, NULL, "config", e) == -1 ||
-	    (r->has_cluster && jobdef_validate_cluster(&r->cluster,
+	    (r->has_cluster && jobconfig_validate_cluster(&r->cluster,
 	    "cluster_config", e) == -1))
 		return 0;
 	store_name_key(&key, r->ws, r->name);
@@ -334,7 +136,7 @@ jobdef_create(struct txn *t, struct request *r, struct buf *out,
 	r->description = NULL;
 	d.config = r->config;
 	memset(&r->config, 0, sizeof r->config);
-	jobdef_fill_defaults(&d.config);
+	jobconfig_fill_defaults(&d.config);
 	if ((d.has_cluster = r->has_cluster)) {
 		d.cluster = r->cluster;
 		memset(&r->cluster, 0, sizeof r->cluster);
@@ -403,8 +205,8 @@ jobdef_update(struct txn *t, struct request *r, struct buf *out,
 		return 0;
 	}
 	if ((r->has_config &&
-	    jobdef_validate_config(&r->config, "config", e) == -1) ||
-	    (r->has_cluster && jobdef_validate_cluster(&r->cluster,
+	    jobconfig_validate(&r->config, "config", e) == -1) ||
+	    (r->has_cluster && jobconfig_validate_cluster(&r->cluster,
 	    "cluster_config", e) == -1))
 		return 0;
 	if (r->has_cluster && r->clear_cluster) {
@@ -428,7 +230,7 @@ jobdef_update(struct txn *t, struct request *r, struct buf *out,
 		jobconfig_free(&d.config);
 		d.config = r->config;
 		memset(&r->config, 0, sizeof r->config);
-		jobdef_fill_defaults(&d.config);
+		jobconfig_fill_defaults(&d.config);
 	}
 	if (r->has_cluster) {
 		clusterconfig_free(&d.cluster);

@@ -145,7 +145,7 @@ recover_apply(struct op *op, struct txn *t)
 	for (i = 0; i < n && rc == 0; i++)
 		rc = recover_cluster(t, ids[i]);
 	if (rc == 0)
-		rc = policy_recover(t);
+		rc = queuetime_recover(t);
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);

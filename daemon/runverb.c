@@ -164,11 +164,11 @@ submit_query(struct request *q, struct submit *s, struct error *e)
 		return;
 	}
 	s->snap.type = JT_SQL;
-	jobdef_fill_defaults(&s->snap);
+	jobconfig_fill_defaults(&s->snap);
 	jobconfig_copy(&s->r.config, &s->snap);
 	s->r.sql = xstrdup(q->sql);
 	if (q->has_cluster) {
-		if (jobdef_validate_cluster(&q->cluster, "cluster_config",
+		if (jobconfig_validate_cluster(&q->cluster, "cluster_config",
 		    e) == -1)
 			return;
 		s->cc = &q->cluster;
@@ -256,7 +256,7 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 	}
 	r->queue_seq = c->queue_next++;
 	c->queued++;
-	if ((rc = policy_queue_enter(t, r)) != 0)
+	if ((rc = queuetime_enter(t, r)) != 0)
 		goto out;
 	/* The definition's configuration is stored once for all its runs;
 	 * this one's record holds its key, its args and its env. */

@@ -34,7 +34,7 @@ check(struct txn *t, struct schedule *s, struct error *e)
 		return 0;
 	}
 	if (schedule_plan(s, now_ms(), e) == -1 ||
-	    (s->has_cluster && jobdef_validate_cluster(&s->cluster,
+	    (s->has_cluster && jobconfig_validate_cluster(&s->cluster,
 	    "cluster_config", e) == -1) ||
 	    (s->has_args && args_valid(s->args, "args", e) == -1))
 		return 0;

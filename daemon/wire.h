@@ -2,6 +2,8 @@
  * wire.h: what the wire*.c files share, and the only header that includes
  * the generated batchd.pb-c.h; the rest of the daemon knows batchd.h only.
  *
+ *   wire-field.c    the fields all messages share: strings, UUIDs, enums,
+ *                   env maps in; packing and strings out
  *   wire.c          the converters between messages and the daemon's
  *                   structs, each one way for requests and records alike
  *   wire-request.c  each verb's request decoder, page tokens
@@ -9,6 +11,7 @@
  *   wire-record.c   LMDB records (the same messages the API returns)
  *   wire-retry.c    RetryStrategy <-> struct retry (for wire.c and
  *                   run.submit's override)
+ *   wire-schedule.c Schedule <-> struct schedule, ScheduleFireEvent
  */
 #ifndef WIRE_H
 #define WIRE_H

@@ -244,7 +244,7 @@ test_store_migrate_2(void)
 			jobconfig_copy(&r.config, &d.config);
 		} else {
 			r.config.type = JT_SQL;
-			jobdef_fill_defaults(&r.config);
+			jobconfig_fill_defaults(&r.config);
 			r.sql = xstrdup("select 1");
 		}
 		if (i == 1) {

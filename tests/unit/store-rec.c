@@ -179,7 +179,7 @@ big_config(struct jobconfig *c, size_t n, const char *loc)
 	kvlist_set(&c->env, "BIG", v);
 	kvlist_set(&c->env, "B", "from-def");
 	free(v);
-	jobdef_fill_defaults(c);
+	jobconfig_fill_defaults(c);
 }
 
 struct snap_check {

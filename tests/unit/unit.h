@@ -42,7 +42,7 @@ void	write_file(const char *, const char *);
 	T(test_config_missing_file)					\
 	T(test_config_resolve)						\
 	T(test_config_job_user)						\
-	/* jobdef.c */							\
+	/* jobconfig.c */							\
 	T(test_validate_config)						\
 	/* policy.c */							\
 	T(test_policy_rules)						\
