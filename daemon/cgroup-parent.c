@@ -352,7 +352,9 @@ favor(const struct mnt *m, char *err, size_t errlen)
 	}
 	snprintf(opts, sizeof opts, "%s", m->opts);
 	while ((o = strsep(&p, ",")) != NULL) {
-		if (*o == '\0' || strcmp(o, "rw") == 0 || strcmp(o, "ro") == 0)
+		/* rw/ro are the mount's; seclabel only says SELinux labels it */
+		if (*o == '\0' || strcmp(o, "rw") == 0 || strcmp(o, "ro") == 0 ||
+		    strcmp(o, "seclabel") == 0)
 			continue;
 		if ((v = strchr(o, '=')) != NULL)
 			*v++ = '\0';
