@@ -207,13 +207,15 @@ def test_backoff_delays_on_real_timers(run_daemon, ws, cl):
     assert len(chosen) == 3
     for base, got, gap in zip(want, chosen, gaps(r)):
         assert base <= got <= base * 1.1 + 0.001, (want, chosen)
-        # The timer fires no earlier, and not much later.
-        assert got - 0.002 <= gap <= got + 1.0, (chosen, gaps(r))
+        # The timer fires no earlier, and not much later. The stamps are
+        # wall-clock ms (the timer's clock is monotonic): a VM's clock
+        # corrections move them by a few ms, so 20 ms of slack early.
+        assert got - 0.020 <= gap <= got + 1.0, (chosen, gaps(r))
     r = wait_run(d, ws, submit_ok(d, ws, fixed.uuid, cl.uuid).uuid,
                  timeout=30)
     assert chosen_delays(d, ws, r.uuid) == [1.0, 1.0]
     for gap in gaps(r):
-        assert 0.998 <= gap <= 2.0, gaps(r)
+        assert 0.980 <= gap <= 2.0, gaps(r)
 
 
 # ---------------------------------------------------------------- time in queue
