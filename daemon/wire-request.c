@@ -76,6 +76,55 @@ unpacked_free(void *m)
 	protobuf_c_message_free_unpacked(m, &wire_allocator);
 }
 
+/*
+ * Where the field name of m is: a string or uint32 field that the
+ * Get*Request and List*Request messages of every kind have alike.
+ */
+static const void *
+field(const ProtobufCMessage *m, const char *name)
+{
+	const ProtobufCFieldDescriptor	*f;
+
+	if ((f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+	    name)) == NULL)
+		abort();	/* a type without it: a mistake of this file */
+	return (const char *)m + f->offset;
+}
+
+/* A Get*Request of type d (a uuid or a name) into r. */
+static int
+named_in(const ProtobufCMessageDescriptor *d, const void *data, size_t len,
+    struct request *r, struct error *e)
+{
+	ProtobufCMessage	*m;
+	int			 rc = -1;
+
+	if ((m = unpack(d, data, len, e)) == NULL)
+		return -1;
+	if (wire_uuid_in(&r->uuid, *(char *const *)field(m, "uuid"), "uuid",
+	    e) == 0 && wire_str_in(&r->name, *(char *const *)field(m, "name"),
+	    NAME_MAX_LEN, "name", e) == 0)
+		rc = 0;
+	unpacked_free(m);
+	return rc;
+}
+
+/* A List*Request of type d (a page of list) into r. */
+static int
+listing_in(const ProtobufCMessageDescriptor *d, enum pagelist list,
+    const void *data, size_t len, struct request *r, struct error *e)
+{
+	ProtobufCMessage	*m;
+	int			 rc;
+
+	if ((m = unpack(d, data, len, e)) == NULL)
+		return -1;
+	rc = page_in(r, list, *(const uint32_t *)field(m, "page_size"),
+	    *(char *const *)field(m, "page_token"), e);
+	unpacked_free(m);
+	return rc;
+}
+
 /* ------------------------------------------------------------ jobdef */
 
 /* jobdef.create: CreateJobDefinitionRequest. */
@@ -111,17 +160,7 @@ int
 wire_request_jobdef_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
-	Batchd__V1__GetJobDefinitionRequest	*m;
-	int					 rc = -1;
-
-	if ((m = unpack(&batchd__v1__get_job_definition_request__descriptor,
-	    data, len, e)) == NULL)
-		return -1;
-	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
-	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
-		rc = 0;
-	unpacked_free(m);
-	return rc;
+	return named_in(&batchd__v1__get_job_definition_request__descriptor, data, len, r, e);
 }
 
 /* jobdef.list: ListJobDefinitionsRequest. */
@@ -129,15 +168,7 @@ int
 wire_request_jobdef_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
-	Batchd__V1__ListJobDefinitionsRequest	*m;
-	int					 rc;
-
-	if ((m = unpack(&batchd__v1__list_job_definitions_request__descriptor,
-	    data, len, e)) == NULL)
-		return -1;
-	rc = page_in(r, PAGE_JOBDEFS, m->page_size, m->page_token, e);
-	unpacked_free(m);
-	return rc;
+	return listing_in(&batchd__v1__list_job_definitions_request__descriptor, PAGE_JOBDEFS, data, len, r, e);
 }
 
 /* jobdef.update: UpdateJobDefinitionRequest. */
@@ -223,17 +254,7 @@ int
 wire_request_cluster_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
-	Batchd__V1__GetClusterRequest	*m;
-	int				 rc = -1;
-
-	if ((m = unpack(&batchd__v1__get_cluster_request__descriptor,
-	    data, len, e)) == NULL)
-		return -1;
-	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
-	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
-		rc = 0;
-	unpacked_free(m);
-	return rc;
+	return named_in(&batchd__v1__get_cluster_request__descriptor, data, len, r, e);
 }
 
 /* cluster.list: ListClustersRequest. */
@@ -241,15 +262,7 @@ int
 wire_request_cluster_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
-	Batchd__V1__ListClustersRequest	*m;
-	int				 rc;
-
-	if ((m = unpack(&batchd__v1__list_clusters_request__descriptor,
-	    data, len, e)) == NULL)
-		return -1;
-	rc = page_in(r, PAGE_CLUSTERS, m->page_size, m->page_token, e);
-	unpacked_free(m);
-	return rc;
+	return listing_in(&batchd__v1__list_clusters_request__descriptor, PAGE_CLUSTERS, data, len, r, e);
 }
 
 /* ------------------------------------------------------------ run */
@@ -529,17 +542,7 @@ int
 wire_request_schedule_get(const void *data, size_t len, struct request *r,
     struct error *e)
 {
-	Batchd__V1__GetScheduleRequest	*m;
-	int				 rc = -1;
-
-	if ((m = unpack(&batchd__v1__get_schedule_request__descriptor,
-	    data, len, e)) == NULL)
-		return -1;
-	if (wire_uuid_in(&r->uuid, m->uuid, "uuid", e) == 0 &&
-	    wire_str_in(&r->name, m->name, NAME_MAX_LEN, "name", e) == 0)
-		rc = 0;
-	unpacked_free(m);
-	return rc;
+	return named_in(&batchd__v1__get_schedule_request__descriptor, data, len, r, e);
 }
 
 /* schedule.list: ListSchedulesRequest. */
@@ -547,15 +550,7 @@ int
 wire_request_schedule_list(const void *data, size_t len, struct request *r,
     struct error *e)
 {
-	Batchd__V1__ListSchedulesRequest	*m;
-	int					 rc;
-
-	if ((m = unpack(&batchd__v1__list_schedules_request__descriptor,
-	    data, len, e)) == NULL)
-		return -1;
-	rc = page_in(r, PAGE_SCHEDULES, m->page_size, m->page_token, e);
-	unpacked_free(m);
-	return rc;
+	return listing_in(&batchd__v1__list_schedules_request__descriptor, PAGE_SCHEDULES, data, len, r, e);
 }
 
 /* The presence fields of an UpdateScheduleRequest, into r. */
