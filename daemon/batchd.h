@@ -550,7 +550,7 @@ struct verb_entry {
 
 /*
  * A kind of record named in its workspace (named.c): job definitions,
- * clusters. NAMED_KIND() makes the table of a record type from its
+ * clusters, schedules. NAMED_KIND() makes the table of a record type from its
  * functions: store_get_P, P_free, wire_size_P, wire_reply_P and
  * wire_reply_Ps.
  */
@@ -959,6 +959,7 @@ extern const struct verb_entry run_submit_entry, run_submit_sql_entry,
 
 /* schedule.c: schedules, stored */
 void	 schedule_time_key(uint8_t *, int64_t, const char *);
+extern const struct named_kind schedule_kind;
 int	 schedule_load(struct txn *, const char *, const char *, const char *,
 	    struct schedule *, struct error *);
 int	 schedule_save(struct txn *, const struct schedule *,

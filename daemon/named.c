@@ -1,9 +1,10 @@
 /*
- * named.c: records named in their workspace (job definitions, clusters):
- * one loaded by uuid or by name, and the .get and .list verbs' handlers.
- * A kind of record is a const table (struct named_kind, NAMED_KIND())
- * beside the module that owns it (jobdef.c, cluster.c); its name index
- * maps "{ws}/{name}" to its uuid (store-rec.c).
+ * named.c: records named in their workspace (job definitions, clusters,
+ * schedules): one loaded by uuid or by name, and the .get and .list verbs'
+ * handlers. A kind of record is a const table (struct named_kind,
+ * NAMED_KIND()) beside the module that owns it (jobdef.c, cluster.c,
+ * schedule.c); its name index maps "{ws}/{name}" to its uuid
+ * (store-rec.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -46,41 +46,18 @@ def_key(uint8_t *k, const char *def, const char *uuid)
 	memcpy(k + 1 + UUID_LEN, uuid, UUID_LEN);
 }
 
+NAMED_KIND(schedule_kind, schedule, struct schedule, "schedule",
+    DB_SCHEDULE_NAMES);
+
 /*
- * Load a schedule of workspace ws by uuid or, if uuid is NULL, by name.
- * Returns 0 (found), 0 with e set (refused), or a storage error.
+ * Load schedule uuid (or, with uuid NULL, the one named name) of ws into
+ * s: 0, 0 with e set (not found, or neither given), or an LMDB error.
  */
 int
 schedule_load(struct txn *t, const char *ws, const char *uuid,
     const char *name, struct schedule *s, struct error *e)
 {
-	char	id[UUID_LEN + 1];
-	int	rc;
-
-	if (uuid == NULL && name == NULL) {
-		error_set(e, E_INVALID, "uuid", "uuid or name is required");
-		return 0;
-	}
-	if (uuid == NULL) {
-		rc = store_resolve_name(t, DB_SCHEDULE_NAMES, ws, name, id);
-		if (rc == MDB_NOTFOUND)
-			goto notfound;
-		if (rc != 0)
-			return rc;
-		uuid = id;
-	}
-	if ((rc = store_get_schedule(t, uuid, s)) == MDB_NOTFOUND)
-		goto notfound;
-	if (rc != 0)
-		return rc;
-	if (strcmp(s->ws, ws) == 0)
-		return 0;
-	schedule_free(s);
-notfound:
-	error_set(e, E_NOT_FOUND, uuid != NULL ? "uuid" : "name",
-	    "schedule '%s' not found in workspace '%s'",
-	    uuid != NULL ? uuid : name, ws);
-	return 0;
+	return named_load(t, &schedule_kind, ws, uuid, name, s, e);
 }
 
 /*

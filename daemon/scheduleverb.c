@@ -219,16 +219,7 @@ static int
 schedule_get(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
-	struct schedule	s;
-	int		rc;
-
-	memset(&s, 0, sizeof s);
-	if ((rc = schedule_load(t, r->ws, r->uuid, r->name, &s, e)) != 0 ||
-	    e->code != E_OK)
-		return rc;
-	wire_reply_schedule(out, &s);
-	schedule_free(&s);
-	return 0;
+	return named_get(t, &schedule_kind, r, out, e);
 }
 
 const struct verb_entry schedule_get_entry = {
@@ -246,48 +237,7 @@ static int
 schedule_list(struct txn *t, struct request *r, struct buf *out,
     struct error *e)
 {
-	struct schedule	*ss;
-	struct pagepos	 more;
-	char		**uuids, *next;
-	size_t		 n, i, got = 0, room = wire_list_room(r), sz;
-	int		 rc;
-
-	memset(&more, 0, sizeof more);
-	if ((rc = store_scan_names(t, DB_SCHEDULE_NAMES, r->ws,
-	    r->page.set ? r->page.name : NULL, r->page_size, &uuids, &n,
-	    &next)) != 0)
-		goto out;
-	more.set = next != NULL;
-	ss = xcalloc(n, sizeof *ss);
-	for (i = 0; i < n; i++) {
-		if ((rc = store_get_schedule(t, uuids[i], &ss[got])) != 0)
-			break;
-		if ((sz = wire_size_schedule(&ss[got])) > room) {
-			if (got == 0)
-				wire_error_too_large(e, "page_token", sz,
-				    r->reply_max, "a schedule is too large to "
-				    "send");
-			schedule_free(&ss[got]);
-			more.set = 1;
-			break;
-		}
-		room -= sz;
-		got++;
-	}
-	if (got > 0)
-		snprintf(more.name, sizeof more.name, "%s", ss[got - 1].name);
-	if (rc == 0 && e->code == E_OK)
-		wire_reply_schedules(out, r->ws, ss, got,
-		    more.set ? &more : NULL);
-	for (i = 0; i < got; i++)
-		schedule_free(&ss[i]);
-	free(ss);
-out:
-	for (i = 0; i < n; i++)
-		free(uuids[i]);
-	free(uuids);
-	free(next);
-	return rc;
+	return named_list(t, &schedule_kind, r, out, e);
 }
 
 const struct verb_entry schedule_list_entry = {
