@@ -200,6 +200,9 @@ int		 client_call(const char *, const void *,
 		     const ProtobufCMessageDescriptor *, void **);
 int		 client_get(const char *, const ProtobufCMessageDescriptor *,
 		     const char *, const ProtobufCMessageDescriptor *, void **);
+int		 client_resolve(const char *,
+		    const ProtobufCMessageDescriptor *, const char *,
+		    const ProtobufCMessageDescriptor *, char **);
 /* Every page of a list verb (client_list()). */
 struct pages {
 	ProtobufCMessage	**reps;

@@ -208,6 +208,41 @@ client_get(const char *verb, const ProtobufCMessageDescriptor *reqd,
 	return rc;
 }
 
+/*
+ * The uuid (owned) of the record arg names: arg itself if it looks like a
+ * uuid, else what verb (a KIND.get, as client_get()) answers: the uuid of
+ * the record its reply (of type rd) carries, "" if none. 0 or an exit
+ * code.
+ */
+int
+client_resolve(const char *verb, const ProtobufCMessageDescriptor *reqd,
+    const char *arg, const ProtobufCMessageDescriptor *rd, char **uuid)
+{
+	const ProtobufCFieldDescriptor	*f, *u;
+	ProtobufCMessage		*rep, *rec = NULL;
+	unsigned			 i;
+	int				 rc;
+
+	if (uuid_like(arg)) {
+		*uuid = uuid_lower(arg);
+		return 0;
+	}
+	if ((rc = client_get(verb, reqd, arg, rd, (void **)&rep)) != 0)
+		return rc;
+	for (i = 0; i < rd->n_fields && rec == NULL; i++) {
+		f = &rd->fields[i];
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		    strcmp(f->name, "error") != 0)
+			rec = *(ProtobufCMessage **)((char *)rep + f->offset);
+	}
+	u = rec == NULL ? NULL :
+	    protobuf_c_message_descriptor_get_field_by_name(rec->descriptor,
+	    "uuid");
+	*uuid = xstrdup(u != NULL ? *(char **)((char *)rec + u->offset) : "");
+	protobuf_c_message_free_unpacked(rep, NULL);
+	return 0;
+}
+
 /* Subscribe to {prefix}.v1.{ws}.{suffix}: 0 or an exit code. */
 int
 client_subscribe(const char *suffix, natsSubscription **sub)

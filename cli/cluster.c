@@ -62,18 +62,9 @@ get(const char *arg, Batchd__V1__ClusterReply **rep)
 int
 cluster_resolve(const char *arg, char **uuid)
 {
-	Batchd__V1__ClusterReply	*rep;
-	int				 rc;
-
-	if (uuid_like(arg)) {
-		*uuid = uuid_lower(arg);
-		return 0;
-	}
-	if ((rc = get(arg, &rep)) != 0)
-		return rc;
-	*uuid = xstrdup(rep->cluster != NULL ? rep->cluster->uuid : "");
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return 0;
+	return client_resolve("cluster.get",
+	    &batchd__v1__get_cluster_request__descriptor, arg,
+	    &batchd__v1__cluster_reply__descriptor, uuid);
 }
 
 /* Print the cluster of a reply and free the reply. */

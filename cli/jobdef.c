@@ -122,19 +122,9 @@ get(const char *arg, Batchd__V1__JobDefinitionReply **rep)
 int
 jobdef_resolve(const char *arg, char **uuid)
 {
-	Batchd__V1__JobDefinitionReply	*rep;
-	int				 rc;
-
-	if (uuid_like(arg)) {
-		*uuid = uuid_lower(arg);
-		return 0;
-	}
-	if ((rc = get(arg, &rep)) != 0)
-		return rc;
-	*uuid = xstrdup(rep->job_definition != NULL ?
-	    rep->job_definition->uuid : "");
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return 0;
+	return client_resolve("jobdef.get",
+	    &batchd__v1__get_job_definition_request__descriptor, arg,
+	    &batchd__v1__job_definition_reply__descriptor, uuid);
 }
 
 /* Print the definition of a reply and free the reply. */

@@ -135,37 +135,18 @@ schedule_main(const struct cmd *self, int argc, char **argv)
 static int
 get(const char *arg, Batchd__V1__ScheduleReply **rep)
 {
-	Batchd__V1__GetScheduleRequest	 req =
-	    BATCHD__V1__GET_SCHEDULE_REQUEST__INIT;
-	char				*uuid = NULL;
-	int				 rc;
-
-	if (uuid_like(arg))
-		req.uuid = uuid = uuid_lower(arg);
-	else
-		req.name = (char *)arg;
-	rc = client_call("schedule.get", &req,
+	return client_get("schedule.get",
+	    &batchd__v1__get_schedule_request__descriptor, arg,
 	    &batchd__v1__schedule_reply__descriptor, (void **)rep);
-	free(uuid);
-	return rc;
 }
 
 /* The uuid of the schedule named or identified by arg (owned). */
 static int
 resolve(const char *arg, char **uuid)
 {
-	Batchd__V1__ScheduleReply	*rep;
-	int				 rc;
-
-	if (uuid_like(arg)) {
-		*uuid = uuid_lower(arg);
-		return 0;
-	}
-	if ((rc = get(arg, &rep)) != 0)
-		return rc;
-	*uuid = xstrdup(rep->schedule != NULL ? rep->schedule->uuid : "");
-	protobuf_c_message_free_unpacked(&rep->base, NULL);
-	return 0;
+	return client_resolve("schedule.get",
+	    &batchd__v1__get_schedule_request__descriptor, arg,
+	    &batchd__v1__schedule_reply__descriptor, uuid);
 }
 
 /* Print the schedule of a reply and free the reply. */
