@@ -575,6 +575,21 @@ def test_batchd_favordynmods_sets_it_for_the_unit():
     assert_favored(before)
 
 
+def test_favordynmods_refused_says_why_and_changes_nothing():
+    """Not root, batchd --favordynmods cannot set the option: it exits 78
+    naming why, and the mount is as it was."""
+    point, before = favordynmods_off()
+    def drop():
+        os.setgid(NOBODY.pw_gid)
+        os.setuid(NOBODY.pw_uid)
+    p = subprocess.run([harness.BATCHD_BIN, "--favordynmods"],
+                       capture_output=True, timeout=30, preexec_fn=drop,
+                       env={"ASAN_OPTIONS": "detect_leaks=0"})
+    assert p.returncode == 78, (p.returncode, p.stderr)
+    assert b"favordynmods: " + point.encode() in p.stderr, p.stderr
+    assert cgroup_mount()[1].split(",") == before
+
+
 def other_pidns(pid):
     """Is pid in another PID namespace than ours (a sandbox's init)?"""
     try:
