@@ -241,6 +241,10 @@ api_message(const char *subject, const char *reply, const void *data,
 		log_debug("message without reply subject=%s dropped", subject);
 		return;
 	}
+	if (!ha_may_act()) {	/* a leader past its lease answers nothing */
+		log_debug("message subject=%s dropped: not leading", subject);
+		return;
+	}
 	if (!reply_literal(reply)) {
 		log_warnx("message subject=%s with reply subject %.64s that is "
 		    "not one literal subject dropped", subject, reply);

@@ -499,6 +499,14 @@ struct config {
 	int		 jetstream;		/* publish through JetStream */
 	char		*jetstream_events_stream;
 	char		*jetstream_logs_stream;
+	char		*runs_dir;	/* attempts' directories */
+	char		*logs_dir;	/* their output */
+	int		 ha;		/* replicate through JetStream (ha.c) */
+	char		*ha_node;	/* NULL: the host name */
+	char		*ha_stream;	/* its streams' and bucket's name */
+	uint32_t	 ha_replicas;
+	uint32_t	 ha_lease_s;
+	uint32_t	 ha_grace_s;	/* another node's attempts: lost after */
 };
 
 /* Totals over all clusters, for status lines. */
@@ -998,6 +1006,38 @@ const char *plugin_runner(int);
 const char *plugin_backend(const char *, const char **);
 const char *plugin_name(const char *);
 
+/* ha.c: high availability's roles (loop thread) */
+int	 ha_may_act(void);
+int	 ha_replicating(void);
+const char *ha_role(void);
+uint64_t ha_position(void);
+uint64_t ha_term(void);
+void	 ha_start(void (*)(void));
+void	 ha_stop(void);
+
+/* ha-js.c: its side on JetStream; what the thread tells the loop */
+enum { HA_FRAME, HA_POS, HA_WON, HA_LOST };
+struct ha_item {
+	int		 type;
+	uint64_t	 seq;		/* the stream's; HA_WON: its last */
+	uint8_t		*data;		/* HA_FRAME: a commit's records */
+	size_t		 len;
+	struct ha_item	*next;
+};
+struct event;
+void	 ha_js_start(uint64_t, struct event *);
+struct ha_item *ha_js_take(void);
+int	 ha_js_lease_valid(void);
+void	 ha_js_lead(uint64_t);
+void	 ha_js_show(int, uint64_t);
+uint64_t ha_js_lag(void);
+uint64_t ha_js_position(void);
+uint64_t ha_js_seq_after(size_t);
+int	 ha_js_publish(const uint8_t *, size_t);
+void	 ha_js_abdicate(const char *) __attribute__((noreturn));
+void	 ha_js_stop(void);
+extern char **batchd_argv;
+
 /* redo.c */
 int	 redo_open(const char *, char **);
 void	 redo_close(void);
@@ -1014,6 +1054,9 @@ int	 redo_empty(void);
 void	 redo_put(int, const MDB_val *, const MDB_val *);
 void	 redo_del(int, const MDB_val *);
 int	 redo_write(int);
+int	 redo_parse(const uint8_t *, size_t,
+	    int (*)(int, int, MDB_val *, MDB_val *, void *), void *);
+void	 redo_records(const uint8_t **, size_t *);
 
 /* retention.c */
 void	 retention_init(void);

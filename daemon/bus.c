@@ -372,17 +372,29 @@ check(natsStatus s, const char *what)
 		    natsStatus_GetText(s));
 }
 
-/* Credentials and TLS from the configuration; secrets from 0600 files. */
-static void
-bus_auth(void)
+/*
+ * The servers (nats_url: one URL or several, comma-separated),
+ * credentials and TLS from the configuration into o, the bus's
+ * connection's or HA's (ha-js.c); secrets from 0600 files.
+ */
+void
+bus_options(natsOptions *o)
 {
-	char	*secret, *cause;
+	const char	*urls[16];
+	char		*list, *p, *secret, *cause;
+	int		 n = 0;
+
+	list = xstrdup(cfg->nats_url);
+	for (p = strtok(list, ","); p != NULL && n < 16; p = strtok(NULL, ","))
+		urls[n++] = p + strspn(p, " ");
+	check(natsOptions_SetServers(o, urls, n), "nats_url");
+	free(list);
 
 	if (cfg->nats_user != NULL) {
 		if (config_secret_file("nats_password_file",
 		    cfg->nats_password_file, &secret, &cause) == -1)
 			fatal_code(EXIT_CONFIG, "%s", cause);
-		check(natsOptions_SetUserInfo(opts, cfg->nats_user, secret),
+		check(natsOptions_SetUserInfo(o, cfg->nats_user, secret),
 		    "user");
 		free(secret);
 	}
@@ -390,7 +402,7 @@ bus_auth(void)
 		if (config_secret_file("nats_token_file", cfg->nats_token_file,
 		    &secret, &cause) == -1)
 			fatal_code(EXIT_CONFIG, "%s", cause);
-		check(natsOptions_SetToken(opts, secret), "token");
+		check(natsOptions_SetToken(o, secret), "token");
 		free(secret);
 	}
 	if (cfg->nats_nkey_seed_file != NULL) {
@@ -398,7 +410,7 @@ bus_auth(void)
 		    cfg->nats_nkey_seed_file, &secret, &cause) == -1)
 			fatal_code(EXIT_CONFIG, "%s", cause);
 		free(secret);
-		check(natsOptions_SetNKeyFromSeed(opts, cfg->nats_nkey,
+		check(natsOptions_SetNKeyFromSeed(o, cfg->nats_nkey,
 		    cfg->nats_nkey_seed_file), "nkey seed");
 	}
 	if (cfg->nats_creds_file != NULL) {
@@ -406,21 +418,21 @@ bus_auth(void)
 		    &secret, &cause) == -1)
 			fatal_code(EXIT_CONFIG, "%s", cause);
 		free(secret);
-		check(natsOptions_SetUserCredentialsFromFiles(opts,
+		check(natsOptions_SetUserCredentialsFromFiles(o,
 		    cfg->nats_creds_file, NULL), "creds");
 	}
 	if (cfg->nats_tls_ca != NULL || cfg->nats_tls_cert != NULL ||
 	    strncmp(cfg->nats_url, "tls://", 6) == 0) {
-		check(natsOptions_SetSecure(opts, true), "tls");
+		check(natsOptions_SetSecure(o, true), "tls");
 		if (cfg->nats_tls_ca != NULL)
-			check(natsOptions_LoadCATrustedCertificates(opts,
+			check(natsOptions_LoadCATrustedCertificates(o,
 			    cfg->nats_tls_ca), "tls ca");
 		if (cfg->nats_tls_cert != NULL) {
 			if (config_secret_file("nats_tls_key",
 			    cfg->nats_tls_key, &secret, &cause) == -1)
 				fatal_code(EXIT_CONFIG, "%s", cause);
 			free(secret);
-			check(natsOptions_LoadCertificatesChain(opts,
+			check(natsOptions_LoadCertificatesChain(o,
 			    cfg->nats_tls_cert, cfg->nats_tls_key),
 			    "tls certificate");
 		}
@@ -537,7 +549,6 @@ bus_start(bus_message_cb handle)
 	retry_ev = evtimer_new(base, on_retry, NULL);
 	jetstream_init(on_js_ready, tell_acked);
 	check(natsOptions_Create(&opts), "options");
-	check(natsOptions_SetURL(opts, cfg->nats_url), "url");
 	check(natsOptions_SetName(opts, "batchd"), "name");
 	check(natsOptions_SetEventLoop(opts, base, sock_attach, sock_read,
 	    sock_write, sock_detach),
@@ -557,7 +568,7 @@ bus_start(bus_message_cb handle)
 	    "closed callback");
 	check(natsOptions_SetMaxPendingMsgs(opts, 1 << 20), "pending");
 
-	bus_auth();
+	bus_options(opts);
 	check(natsInbox_Create(&ib), "inbox");
 	snprintf(echo_subj, sizeof echo_subj, "_BATCHD.%s", ib);
 	natsInbox_Destroy(ib);
@@ -618,7 +629,8 @@ bus_stop(void)
 	size_t		i;
 
 	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
-	evtimer_del(retry_ev);
+	if (retry_ev != NULL)		/* a standby never started the bus */
+		evtimer_del(retry_ev);
 	if (nc == NULL || !connected) {
 		/* Nothing to drain from: answer what came, and go. */
 		bus_poll();

@@ -43,6 +43,8 @@ static const struct key {
 	S(subject_prefix),
 	P(data_dir),
 	P(workspace_root),
+	P(runs_dir),
+	P(logs_dir),
 	{ "lmdb_map_size", K_SIZE, offsetof(struct config, lmdb_map_size),
 	    1 << 20, (uint64_t)1 << 44 },
 	U(queue_cap, 1, 100000),
@@ -87,6 +89,12 @@ static const struct key {
 	{ "jetstream", K_BOOL, offsetof(struct config, jetstream), 0, 1 },
 	S(jetstream_events_stream),
 	S(jetstream_logs_stream),
+	{ "ha", K_BOOL, offsetof(struct config, ha), 0, 1 },
+	S(ha_node),
+	S(ha_stream),
+	U(ha_replicas, 1, 5),
+	U(ha_lease_s, 1, 3600),
+	U(ha_grace_s, 0, 86400),
 	S(s3_endpoint),
 	S(s3_access_key_id),
 	P(s3_secret_access_key_file),
@@ -165,6 +173,10 @@ defaults(struct config *c)
 	c->job_limit_pids = 4096;
 	c->jetstream_events_stream = xstrdup("BATCHD_EVENTS");
 	c->jetstream_logs_stream = xstrdup("BATCHD_LOGS");
+	c->ha_stream = xstrdup("BATCHD_HA");
+	c->ha_replicas = 3;
+	c->ha_lease_s = 10;
+	c->ha_grace_s = 60;
 	c->reply_prefix = xstrdup("_INBOX.");
 	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
 	c->job_user = xstrdup("workspace");
@@ -429,6 +441,33 @@ ws_url_valid(const char *u)
 	return 1;
 }
 
+/* ha_node (the host name by default) and ha_stream: names NATS takes in
+ * a KV key and a stream's name. 0, or -1 with *cause. */
+static int
+ha_settings(struct config *c, char **cause)
+{
+	char	host[256];
+
+	if (c->ha_node == NULL) {
+		if (gethostname(host, sizeof host) == -1)
+			host[0] = '\0';
+		host[sizeof host - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		c->ha_node = xstrdup(host);
+	}
+	if (!ws_valid(c->ha_node)) {
+		xasprintf(cause, "key 'ha_node': '%s' is not a node name "
+		    "([A-Za-z0-9_-]{1,64})", c->ha_node);
+		return -1;
+	}
+	if (!ws_valid(c->ha_stream)) {
+		xasprintf(cause, "key 'ha_stream': '%s' is not a stream name "
+		    "([A-Za-z0-9_-]{1,64})", c->ha_stream);
+		return -1;
+	}
+	return 0;
+}
+
 struct config *
 config_load(const char *path, char **cause)
 {
@@ -486,10 +525,16 @@ config_load(const char *path, char **cause)
 		    "together");
 		goto fail;
 	}
+	if (ha_settings(c, cause) == -1)
+		goto fail;
 	if (job_identity(c, cause) == -1)
 		goto fail;
 	if (c->workspace_root == NULL)
 		xasprintf(&c->workspace_root, "%s/workspaces", c->data_dir);
+	if (c->runs_dir == NULL)
+		xasprintf(&c->runs_dir, "%s/runs", c->data_dir);
+	if (c->logs_dir == NULL)
+		xasprintf(&c->logs_dir, "%s/logs", c->data_dir);
 	free(p.err);
 	return c;
 fail:

@@ -2,7 +2,7 @@
  * exec.c: the processes of attempts, each owned by a batchd-shim (shim.c).
  *
  * exec_start() runs after the commit that made an attempt RUNNING: it makes
- * the attempt's directory {data_dir}/runs/{run}/{attempt}/, describes the
+ * the attempt's directory {runs_dir}/{run}/{attempt}/, describes the
  * attempt in a memfd that becomes the shim's standard input (jobdesc.c:
  * plugins, settings, secrets to mask, credentials: never on disk), builds a clean
  * environment, and starts the shim with posix_spawn() in a
@@ -138,7 +138,7 @@ attempt_dir(const char *uuid, uint32_t attempt)
 {
 	char	*dir;
 
-	xasprintf(&dir, "%s/runs/%s/%u", cfg->data_dir, uuid, attempt);
+	xasprintf(&dir, "%s/%s/%u", cfg->runs_dir, uuid, attempt);
 	return dir;
 }
 

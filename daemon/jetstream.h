@@ -1,6 +1,6 @@
 /*
- * jetstream.h: see jetstream.c. Included only by bus.c and jetstream.c,
- * the two files that speak cnats: its types stay out of batchd.h.
+ * jetstream.h: see jetstream.c. Included only by the files that speak
+ * cnats (bus.c, jetstream.c, ha-js.c): its types stay out of batchd.h.
  */
 #ifndef BATCHD_JETSTREAM_H
 #define BATCHD_JETSTREAM_H
@@ -34,6 +34,9 @@ msg_free(natsMsg *m)
 	else
 		natsMsg_Destroy(m);
 }
+
+/* bus.c */
+void	 bus_options(natsOptions *);
 
 /* jetstream.c */
 void	 jetstream_init(void (*)(void), void (*)(uint64_t, int));

@@ -1,6 +1,6 @@
 /*
  * logs.c: the output of attempts: one file per attempt and stream under
- * {data_dir}/logs/{run}/, published as LogChunks while it is written, and
+ * {logs_dir}/{run}/ ({data_dir}/logs), published as LogChunks while it is written, and
  * served by run.logs with offset paging.
  */
 #include <sys/inotify.h>
@@ -54,7 +54,7 @@ logs_path(const char *uuid, uint32_t attempt, enum logstream s)
 {
 	char	*dir, *path;
 
-	xasprintf(&dir, "%s/logs/%s", cfg->data_dir, uuid);
+	xasprintf(&dir, "%s/%s", cfg->logs_dir, uuid);
 	if (mkdir_p(dir, 0700) == -1)
 		log_warn("mkdir %s", dir);
 	xasprintf(&path, "%s/%u.%s", dir, attempt,

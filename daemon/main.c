@@ -16,6 +16,8 @@
 #include "cgroup.h"
 
 struct config	*cfg;
+char		**batchd_argv;		/* ha.c execs itself again */
+static int	  serving;
 
 static void
 usage(FILE *f)
@@ -148,12 +150,15 @@ check_config(void)
 static void
 data_dirs(void)
 {
-	char	*cause = NULL, *runs;
+	char	*cause = NULL;
 
 	if (mkdir_p(cfg->data_dir, 0700) == -1 ||
-	    mkdir_p(cfg->workspace_root, 0755) == -1)
-		fatal_code(EXIT_STORAGE, "creating %s or %s failed",
-		    cfg->data_dir, cfg->workspace_root);
+	    mkdir_p(cfg->workspace_root, 0755) == -1 ||
+	    mkdir_p(cfg->runs_dir, 0700) == -1 ||
+	    mkdir_p(cfg->logs_dir, 0700) == -1)
+		fatal_code(EXIT_STORAGE, "creating %s, %s, %s or %s failed",
+		    cfg->data_dir, cfg->workspace_root, cfg->runs_dir,
+		    cfg->logs_dir);
 	/* From here on every configured path is absolute. */
 	if (config_resolve(cfg, &cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
@@ -162,19 +167,33 @@ data_dirs(void)
 	if (cfg->job_mode == JU_SELF)
 		private_dir(cfg->data_dir, 0700);
 	else {
-		xasprintf(&runs, "%s/runs", cfg->data_dir);
-		if (mkdir_p(runs, 0700) == -1)
-			fatal_code(EXIT_STORAGE, "%s: %s", runs,
-			    strerror(errno));
 		private_dir(cfg->data_dir, 0711);
-		private_dir(runs, 0711);
-		free(runs);
+		private_dir(cfg->runs_dir, 0711);
 	}
 }
 
 /*
- * Storage opened and recovered before anything is subscribed, then the
- * HTTP listener and the bus; systemd is told when batchd serves.
+ * Serve: what the storage says is recovered (runs the last life left
+ * running are ended, queues re-dispatched) before anything is subscribed,
+ * then the bus. At start, or when this node comes to lead (ha.c).
+ */
+static void
+serve(void)
+{
+	serving = 1;
+	outbox_init();
+	logs_init();
+	run_recover();
+	retention_init();
+	schedfire_init();
+	bus_start(api_message);
+	notify_send("STATUS=serving");
+}
+
+/*
+ * Storage opened, then the HTTP listener, then serving, or with ha = on
+ * following the leader as a standby until this node leads; systemd is
+ * told when batchd is up.
  */
 static void
 start(void)
@@ -187,17 +206,15 @@ start(void)
 		fatal_code(EXIT_CONFIG, "%s", cause);
 	exec_init();
 	barrier_init();
-	outbox_init();
-	logs_init();
-	run_recover();
-	retention_init();
-	schedfire_init();
 	if (cfg->http_listen != NULL && http_start(cfg->http_listen,
 	    &cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
 	notify_init();
-	bus_start(api_message);
-	notify_send("READY=1\nSTATUS=serving");
+	notify_send("READY=1");
+	if (cfg->ha)
+		ha_start(serve);
+	else
+		serve();
 }
 
 /* Everything start() set up, stopped and freed; the store flushed first. */
@@ -209,14 +226,19 @@ stop(void)
 	http_stop();
 	notify_free();
 	store_flush_now();
+	ha_stop();
 	exec_free();
 	run_free_timers();
 	bus_free();
-	logs_free_all();
-	outbox_free();
+	if (serving) {
+		logs_free_all();
+		outbox_free();
+	}
 	barrier_free();
-	retention_free();
-	schedfire_free();
+	if (serving) {
+		retention_free();
+		schedfire_free();
+	}
 	plugin_free();
 	store_close();
 	loop_free();
@@ -231,6 +253,7 @@ main(int argc, char **argv)
 	char		*cause = NULL;
 	int		 rc, check = 0;
 
+	batchd_argv = argv;
 	if ((rc = parse_args(argc, argv, &path, &check)) != -1)
 		return rc;
 	if ((cfg = config_load(path, &cause)) == NULL) {

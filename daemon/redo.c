@@ -124,6 +124,48 @@ redo_close(void)
 }
 
 /*
+ * Apply the records p[0..len) of one frame through fn, in order: 0, the
+ * first error fn returned, or EIO if they do not parse (the frame's CRC
+ * matched, or JetStream stored it: a bug, not a torn write). The frames of
+ * the log and the commits HA replicates (ha.c) share this format.
+ */
+int
+redo_parse(const uint8_t *p, size_t len,
+    int (*fn)(int, int, MDB_val *, MDB_val *, void *), void *arg)
+{
+	const uint8_t	*e = p + len;
+	MDB_val		 k, v;
+	int		 rc = 0, type, db;
+
+	while (p < e && rc == 0) {
+		if (e - p < 8)
+			return EIO;
+		type = p[0];
+		db = p[1];
+		k.mv_size = le_get(p + 2, 2);
+		v.mv_size = le_get(p + 4, 4);
+		k.mv_data = (void *)(p + 8);
+		v.mv_data = (void *)(p + 8 + k.mv_size);
+		p += 8;
+		if ((type != 'P' && type != 'D') || db >= DB__COUNT ||
+		    k.mv_size > (size_t)(e - p) ||
+		    v.mv_size > (size_t)(e - p) - k.mv_size)
+			return EIO;
+		p += k.mv_size + v.mv_size;
+		rc = fn(type, db, &k, &v, arg);
+	}
+	return rc;
+}
+
+/* The records of the turn so far (redo_begin()), for replication. */
+void
+redo_records(const uint8_t **p, size_t *len)
+{
+	*p = frame.p + HDR;
+	*len = frame.len - HDR;
+}
+
+/*
  * Apply the frames of generation g in order through fn (0 or an error,
  * which stops the replay and is returned); the next frame goes after the
  * last valid one. *nframes: how many were applied.
@@ -132,13 +174,12 @@ int
 redo_replay(uint64_t g, int (*fn)(int, int, MDB_val *, MDB_val *, void *),
     void *arg, size_t *nframes)
 {
-	uint8_t		 h[HDR], *p, *e;
+	uint8_t		 h[HDR];
 	struct buf	 b = { 0 };
-	MDB_val		 k, v;
 	off_t		 off = 0;
 	uint64_t	 len;
 	uint32_t	 s = 1;
-	int		 rc = 0, type, db;
+	int		 rc = 0;
 
 	*nframes = 0;
 	for (;; s++) {
@@ -158,23 +199,9 @@ redo_replay(uint64_t g, int (*fn)(int, int, MDB_val *, MDB_val *, void *),
 		if (pread(fd, b.p + HDR - 8, len, off + HDR) != (ssize_t)len ||
 		    crc32_ieee(0, b.p, b.len) != le_get(h + 4, 4))
 			break;
-		for (p = b.p + HDR - 8, e = b.p + b.len; p < e && rc == 0;) {
-			if (e - p < 8)
-				goto corrupt;
-			type = p[0];
-			db = p[1];
-			k.mv_size = le_get(p + 2, 2);
-			v.mv_size = le_get(p + 4, 4);
-			k.mv_data = p + 8;
-			v.mv_data = p + 8 + k.mv_size;
-			p += 8;
-			if ((type != 'P' && type != 'D') || db >= DB__COUNT ||
-			    k.mv_size > (size_t)(e - p) ||
-			    v.mv_size > (size_t)(e - p) - k.mv_size)
-				goto corrupt;
-			p += k.mv_size + v.mv_size;
-			rc = fn(type, db, &k, &v, arg);
-		}
+		rc = redo_parse(b.p + HDR - 8, len, fn, arg);
+		if (rc == EIO)
+			goto corrupt;
 		if (rc != 0)
 			break;
 		(*nframes)++;

@@ -347,10 +347,8 @@ rm_spawn(int wait)
 	argv[1] = "-rf";
 	argv[2] = "--";
 	for (i = 0; i < k; i++) {
-		xasprintf(&argv[3 + 2 * i], "%s/logs/%s", cfg->data_dir,
-		    rm_q[i]);
-		xasprintf(&argv[4 + 2 * i], "%s/runs/%s", cfg->data_dir,
-		    rm_q[i]);
+		xasprintf(&argv[3 + 2 * i], "%s/%s", cfg->logs_dir, rm_q[i]);
+		xasprintf(&argv[4 + 2 * i], "%s/%s", cfg->runs_dir, rm_q[i]);
 	}
 	argv[3 + 2 * k] = NULL;
 	/* Not the store's file or the bus's socket. */

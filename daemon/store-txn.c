@@ -361,6 +361,29 @@ undo_apply(void)
 }
 
 /*
+ * HA's leader: the turn's records, with the stream's position they will
+ * end at (meta "ha_seq", so a standby's storage says where it stands),
+ * appended to the partition's stream before anything else; a node that
+ * may not append abdicates (ha.c).
+ */
+static void
+turn_replicate(void)
+{
+	struct txn	 t = { .mdb = store_live() };
+	const uint8_t	*p;
+	size_t		 len;
+	uint8_t		 v[8];
+
+	redo_records(&p, &len);
+	be64_put(v, ha_js_seq_after(len + 8 + 6 + 8));	/* with the stamp */
+	if (store_put(&t, DB_META, "ha_seq", 6, v, 8) != 0)
+		ha_js_abdicate("storage failed");
+	redo_records(&p, &len);
+	if (ha_js_publish(p, len) == -1)
+		ha_js_abdicate("the stream did not take a commit");
+}
+
+/*
  * Make the turn's writes (its frame in the redo log) durable. 0, or an
  * error: the writes are gone (live is dropped, and the log without them
  * checkpointed).
@@ -374,10 +397,14 @@ turn_commit(void)
 	if (redo_empty())		/* reads only: nothing to wait for */
 		return 0;
 	turns++;
+	if (ha_replicating())
+		turn_replicate();
 	mdb_env_get_flags(store_env(), &flags);
 	rc = redo_write(!(flags & MDB_NOSYNC));
 	if (rc == ENOSPC)	/* no room in the log: LMDB's own commit */
 		return store_checkpoint();
+	if (rc != 0 && ha_replicating())	/* the stream has it */
+		ha_js_abdicate("the redo log failed");
 	if (rc != 0) {
 		/*
 		 * The frame may be on disk all the same, and a crash would

@@ -1,0 +1,333 @@
+/*
+ * ha.c: high availability (ha = on): this node's role in its partition.
+ *
+ * A standby applies the leader's commits, which ha-js.c follows on the
+ * partition's stream, to its own storage: each whole commit's records (in
+ * the redo log's format) become the writes of one op, with the stream's
+ * position among them (meta "ha_seq"), so a standby's storage always
+ * says where in the stream it stands and follows on from there after a
+ * restart. A standby serves nothing: no command subjects, no attempts, no
+ * timers.
+ *
+ * When ha-js.c wins the lease, this node applies the stream up to its last
+ * message, then commits a takeover (meta "ha_leader", "ha_term") at the
+ * position after it: that append fences the leader before, whose next
+ * commit finds the stream moved on. Only then does it serve (the callback
+ * ha_start() was given: recovery, timers, command subjects), as batchd
+ * serves after a restart. A leader's commits go to the stream before its
+ * redo log (store-txn.c calls ha_js_publish()), so no reply, event or
+ * attempt follows a commit the stream has not taken.
+ *
+ * A leader that loses the lease, or cannot append, abdicates: it execs
+ * itself again and comes back as a standby (ha_js_abdicate()). Between
+ * the lease running out and that, nothing is answered (ha_may_act()).
+ *
+ * Loop thread only.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "batchd.h"
+
+enum role { STANDBY, CANDIDATE, TAKING, LEADER };
+
+/* One op: commits of the stream applied in order. */
+struct replica_op {
+	struct op	 op;
+	struct ha_item	*items;		/* HA_FRAME and HA_POS, in order */
+};
+
+static enum role	 role;
+static uint64_t		 pos;		/* the stream's position applied */
+static uint64_t		 target;	/* a candidate's: the stream's last */
+static uint64_t		 term;		/* takeovers so far (meta ha_term) */
+static int		 inflight;	/* replica ops not yet applied */
+static struct event	*wake_ev, *tick_ev;
+static void		(*serve_cb)(void);
+
+static void	take_over(void);
+
+static void
+items_free(struct ha_item *it)
+{
+	struct ha_item	*next;
+
+	for (; it != NULL; it = next) {
+		next = it->next;
+		free(it->data);
+		free(it);
+	}
+}
+
+/* May this node act (answer, start, publish) now? Always without HA. */
+int
+ha_may_act(void)
+{
+	return !cfg->ha || (role == LEADER && ha_js_lease_valid());
+}
+
+/* Does the turn's commit go to the stream first? */
+int
+ha_replicating(void)
+{
+	return cfg->ha && (role == TAKING || role == LEADER);
+}
+
+const char *
+ha_role(void)
+{
+	static const char *names[] = { "standby", "candidate", "taking",
+	    "leader" };
+
+	return cfg->ha ? names[role] : "single";
+}
+
+uint64_t
+ha_position(void)
+{
+	return role == LEADER ? ha_js_position() : pos;
+}
+
+uint64_t
+ha_term(void)
+{
+	return term;
+}
+
+/* ------------------------------------------------------------ replica */
+
+static int
+apply_record(int type, int db, MDB_val *k, MDB_val *v, void *arg)
+{
+	struct txn	*t = arg;
+
+	if (type == 'P')
+		return store_put(t, db, k->mv_data, k->mv_size, v->mv_data,
+		    v->mv_size);
+	return store_del(t, db, k->mv_data, k->mv_size);
+}
+
+static uint64_t
+meta_u64(struct txn *t, const char *key)
+{
+	MDB_val	v;
+
+	if (store_get(t, DB_META, key, strlen(key), &v) != 0 ||
+	    v.mv_size != 8)
+		return 0;
+	return be64_get(v.mv_data);
+}
+
+static int
+replica_apply(struct op *o, struct txn *t)
+{
+	struct replica_op	*r = (struct replica_op *)o;
+	struct ha_item		*it;
+	int			 rc;
+
+	for (it = r->items; it != NULL; it = it->next)
+		if (it->data != NULL && (rc = redo_parse(it->data, it->len,
+		    apply_record, t)) != 0)
+			return rc;
+	return 0;
+}
+
+static void
+replica_free(struct op *o)
+{
+	struct replica_op	*r = (struct replica_op *)o;
+	struct ha_item		*it;
+
+	for (it = r->items; it != NULL; it = it->next)
+		pos = it->seq;
+	items_free(r->items);
+	free(r);
+	inflight--;
+	ha_js_show(0, pos);
+	if (role == CANDIDATE)
+		take_over();
+}
+
+static void
+replica_fail(struct op *o, int rc)
+{
+	(void)o;
+	log_warnx("ha: a commit of the stream could not be applied: %s",
+	    mdb_strerror(rc));
+	ha_js_abdicate("storage failed");
+}
+
+/* Apply the stream's messages l (frames and bare positions) as one op. */
+static void
+replica_submit(struct ha_item *l)
+{
+	struct replica_op	*r;
+
+	r = xcalloc(1, sizeof *r);
+	r->op.apply = replica_apply;
+	r->op.fail = replica_fail;
+	r->op.free = replica_free;
+	r->items = l;
+	inflight++;
+	store_submit(&r->op);
+}
+
+/* ------------------------------------------------------------ takeover */
+
+static int
+takeover_apply(struct op *o, struct txn *t)
+{
+	uint8_t	v[8];
+	int	rc;
+
+	(void)o;
+	term = meta_u64(t, "ha_term") + 1;
+	be64_put(v, term);
+	if ((rc = store_put(t, DB_META, "ha_term", 7, v, 8)) != 0)
+		return rc;
+	return store_put(t, DB_META, "ha_leader", 9, cfg->ha_node,
+	    strlen(cfg->ha_node));
+}
+
+static void
+takeover_free(struct op *o)
+{
+	free(o);
+	role = LEADER;
+	pos = ha_js_position();
+	ha_js_show(1, pos);
+	log_info("ha: leading (term %" PRIu64 ", stream at %" PRIu64 ")",
+	    term, pos);
+	notify_send("STATUS=leading");
+	serve_cb();
+}
+
+static void
+takeover_fail(struct op *o, int rc)
+{
+	(void)rc;
+	free(o);
+	ha_js_abdicate("the takeover could not be committed");
+}
+
+/* A candidate that has applied the stream up to where it stood when the
+ * lease was won commits its takeover, alone in its turn. */
+static void
+take_over(void)
+{
+	struct op	*o;
+
+	if (role != CANDIDATE || inflight > 0 || pos < target)
+		return;
+	role = TAKING;
+	ha_js_lead(pos);
+	o = xcalloc(1, sizeof *o);
+	o->apply = takeover_apply;
+	o->fail = takeover_fail;
+	o->free = takeover_free;
+	store_submit(o);
+}
+
+/* ------------------------------------------------------------ events */
+
+/* What ha-js.c told: commits to apply, the lease won or lost. */
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct ha_item	*l, *next, *run = NULL, **tail = &run;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (l = ha_js_take(); l != NULL; l = next) {
+		next = l->next;
+		l->next = NULL;
+		switch (l->type) {
+		case HA_WON:
+			if (role == STANDBY) {
+				role = CANDIDATE;
+				target = l->seq;
+			}
+			items_free(l);
+			break;
+		case HA_LOST:
+			items_free(l);
+			items_free(run);
+			if (role != STANDBY)
+				ha_js_abdicate("the lease was lost");
+			return;
+		default:
+			if (role == TAKING || role == LEADER) {
+				/* Past what the takeover expects: another
+				 * node wrote, and the stream refuses it. */
+				items_free(l);
+				break;
+			}
+			*tail = l;
+			tail = &l->next;
+		}
+	}
+	if (run != NULL)
+		replica_submit(run);
+	take_over();
+}
+
+/* Every 250 ms: a leader whose lease ran out stops at once. */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval	tv = { 0, 250000 };
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (role == LEADER && !ha_js_lease_valid())
+		ha_js_abdicate("the lease ran out");
+	evtimer_add(tick_ev, &tv);
+}
+
+/*
+ * Start as a standby from the position this node's storage has applied;
+ * serve() runs once this node leads.
+ */
+void
+ha_start(void (*serve)(void))
+{
+	MDB_txn	*r;
+	MDB_val	 k = { 6, "ha_seq" }, v;
+
+	serve_cb = serve;
+	if ((r = store_reader()) != NULL &&
+	    mdb_get(r, store_dbi(DB_META), &k, &v) == 0 && v.mv_size == 8)
+		pos = be64_get(v.mv_data);
+	k.mv_data = "ha_term";
+	k.mv_size = 7;
+	if (r != NULL && mdb_get(r, store_dbi(DB_META), &k, &v) == 0 &&
+	    v.mv_size == 8)
+		term = be64_get(v.mv_data);
+	log_info("ha: node %s, a standby at %" PRIu64 " of %s_0",
+	    cfg->ha_node, pos, cfg->ha_stream);
+	wake_ev = event_new(base, -1, 0, on_wake, NULL);
+	tick_ev = evtimer_new(base, on_tick, NULL);
+	on_tick(-1, 0, NULL);
+	ha_js_start(pos, wake_ev);
+	ha_js_show(0, pos);
+	notify_send("STATUS=standby");
+}
+
+void
+ha_stop(void)
+{
+	if (!cfg->ha)
+		return;
+	ha_js_stop();
+	items_free(ha_js_take());
+	if (wake_ev != NULL)
+		event_free(wake_ev);
+	if (tick_ev != NULL)
+		event_free(tick_ev);
+	wake_ev = tick_ev = NULL;
+}
