@@ -507,6 +507,7 @@ struct config {
 	uint32_t	 ha_replicas;
 	uint32_t	 ha_lease_s;
 	uint32_t	 ha_grace_s;	/* another node's attempts: lost after */
+	uint32_t	 ha_snapshot_every;	/* log messages between them */
 };
 
 /* Totals over all clusters, for status lines. */
@@ -770,6 +771,7 @@ extern int (*store_txn_commit)(MDB_txn *);
 MDB_env	*store_env(void);
 MDB_dbi	 store_dbi(int);
 size_t	 store_map_size(void);
+int	 store_dump(size_t, int (*)(const uint8_t *, size_t, void *), void *);
 void	 store_usage(size_t *, size_t *);
 
 /* store-rec.c */
@@ -1012,11 +1014,12 @@ int	 ha_replicating(void);
 const char *ha_role(void);
 uint64_t ha_position(void);
 uint64_t ha_term(void);
+int64_t	 ha_grace_left(void);
 void	 ha_start(void (*)(void));
 void	 ha_stop(void);
 
 /* ha-js.c: its side on JetStream; what the thread tells the loop */
-enum { HA_FRAME, HA_POS, HA_WON, HA_LOST };
+enum { HA_FRAME, HA_POS, HA_WON, HA_LOST, HA_GAP };
 struct ha_item {
 	int		 type;
 	uint64_t	 seq;		/* the stream's; HA_WON: its last */
@@ -1057,6 +1060,7 @@ int	 redo_write(int);
 int	 redo_parse(const uint8_t *, size_t,
 	    int (*)(int, int, MDB_val *, MDB_val *, void *), void *);
 void	 redo_records(const uint8_t **, size_t *);
+void	 redo_record(struct buf *, int, int, const MDB_val *, const MDB_val *);
 
 /* retention.c */
 void	 retention_init(void);

@@ -95,6 +95,7 @@ static const struct key {
 	U(ha_replicas, 1, 5),
 	U(ha_lease_s, 1, 3600),
 	U(ha_grace_s, 0, 86400),
+	U(ha_snapshot_every, 10, 100000000),
 	S(s3_endpoint),
 	S(s3_access_key_id),
 	P(s3_secret_access_key_file),
@@ -177,6 +178,7 @@ defaults(struct config *c)
 	c->ha_replicas = 3;
 	c->ha_lease_s = 10;
 	c->ha_grace_s = 60;
+	c->ha_snapshot_every = 100000;
 	c->reply_prefix = xstrdup("_INBOX.");
 	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
 	c->job_user = xstrdup("workspace");

@@ -27,7 +27,6 @@
  * batchctl status. What it tells the loop is queued under mtx and the
  * loop woken (the callback ha_js_start() was given).
  */
-#include <sys/random.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -43,7 +42,7 @@
 #include <event2/event.h>
 
 #include "batchd.h"
-#include "jetstream.h"
+#include "ha-int.h"
 
 #define PART_HEADER	"Batchd-Part"		/* "i/n" */
 #define WRONG_LAST_SEQ	10071			/* JSStreamWrongLastSequenceErr */
@@ -58,6 +57,7 @@ static pthread_t	 thread;
 static int		 thread_on;
 static int		 quit;			/* atomic */
 static char		 log_subj[256], stream[128], leader_key[64];
+static char		 snap_subj[256], snap_stream[160];
 static char		 node_key[128];
 static uint64_t		 boot;			/* this process's ids */
 
@@ -73,14 +73,17 @@ static uint64_t		 lag;		/* messages the standby has not */
 static int		 role_shown;	/* for node.{name} */
 static uint64_t		 applied_shown;
 static uint64_t		 lease_rev;	/* thread only */
+static int		 snap_wanted;	/* the leader asks for a snapshot */
+
+static size_t	part_size(void);
 
 /* Loop thread only. */
 static uint64_t		 last;		/* the stream's last, as we know */
-static size_t		 part_max;
+static uint64_t		 snap_next;	/* a snapshot when last gets here */
 
 /* Tell the loop (any thread). */
-static void
-push(int type, uint64_t seq, uint8_t *data, size_t len)
+void
+ha_push(int type, uint64_t seq, uint8_t *data, size_t len)
 {
 	struct ha_item	*it;
 
@@ -133,34 +136,46 @@ nap(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* The stream and the bucket, made if missing; 0 or -1 (logged). */
+/* A stream of one subject, made if missing; 0 or -1 (logged). */
 static int
-setup(void)
+stream_make(const char *name, const char *subject)
 {
 	jsStreamConfig	 sc;
 	jsStreamInfo	*si = NULL;
-	kvConfig	 kc;
 	jsErrCode	 jerr = 0;
-	const char	*subj[1] = { log_subj };
+	const char	*subj[1] = { subject };
 	natsStatus	 s;
 
-	if (js_GetStreamInfo(&si, hjs, stream, NULL, &jerr) != NATS_OK) {
+	if (js_GetStreamInfo(&si, hjs, name, NULL, &jerr) != NATS_OK) {
 		jsStreamConfig_Init(&sc);
-		sc.Name = stream;
+		sc.Name = name;
 		sc.Subjects = subj;
 		sc.SubjectsLen = 1;
 		sc.Storage = js_FileStorage;
 		sc.Replicas = (int64_t)cfg->ha_replicas;
 		if ((s = js_AddStream(&si, hjs, &sc, NULL, &jerr)) !=
 		    NATS_OK) {
-			log_warnx("ha: making stream %s: %s (%d)", stream,
+			log_warnx("ha: making stream %s: %s (%d)", name,
 			    natsStatus_GetText(s), (int)jerr);
 			return -1;
 		}
-		log_info("ha: stream %s made, %u replicas", stream,
+		log_info("ha: stream %s made, %u replicas", name,
 		    cfg->ha_replicas);
 	}
 	jsStreamInfo_Destroy(si);
+	return 0;
+}
+
+/* The streams and the bucket, made if missing; 0 or -1 (logged). */
+static int
+setup(void)
+{
+	kvConfig	 kc;
+	natsStatus	 s;
+
+	if (stream_make(stream, log_subj) == -1 ||
+	    stream_make(snap_stream, snap_subj) == -1)
+		return -1;
 	if (hkv == NULL && js_KeyValue(&hkv, hjs, cfg->ha_stream) != NATS_OK) {
 		kvConfig_Init(&kc);
 		kc.Bucket = cfg->ha_stream;
@@ -177,19 +192,51 @@ setup(void)
 	return 0;
 }
 
-/* The stream's last sequence; 0 and *ok = 0 if it cannot be read. */
+/* The log's last sequence (and its first, if first is not NULL); 0 and
+ * *ok = 0 if it cannot be read. */
 static uint64_t
-stream_last(int *ok)
+stream_last(int *ok, uint64_t *first)
 {
 	jsStreamInfo	*si = NULL;
 	jsErrCode	 jerr = 0;
 	uint64_t	 l = 0;
 
 	*ok = js_GetStreamInfo(&si, hjs, stream, NULL, &jerr) == NATS_OK;
-	if (*ok)
+	if (*ok) {
 		l = si->State.LastSeq;
+		if (first != NULL)
+			*first = si->State.FirstSeq;
+	}
 	jsStreamInfo_Destroy(si);
 	return l;
+}
+
+/*
+ * Before following: a log that starts after what this node needs was
+ * compacted (ha-snap.c). With nothing applied, load the newest snapshot
+ * and follow from after it; with something, the loop starts this node
+ * over empty (HA_GAP). 0 to follow, -1 to try again later.
+ */
+static int
+catch_up(void)
+{
+	uint64_t	from = __atomic_load_n(&start_seq, __ATOMIC_ACQUIRE);
+	uint64_t	first = 0, at, l;
+	int		ok;
+
+	l = stream_last(&ok, &first);
+	if (!ok)
+		return -1;
+	if (l == 0 || first <= from)
+		return 0;
+	if (from > 1) {
+		ha_push(HA_GAP, first, NULL, 0);
+		return -1;
+	}
+	if ((at = ha_snap_load(hjs, snap_stream, snap_subj)) == 0)
+		return -1;
+	__atomic_store_n(&start_seq, at + 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* Follow the stream from start_seq (an ordered consumer). */
@@ -234,6 +281,13 @@ follow_msg(natsMsg *m, struct buf *acc)
 		return;
 	}
 	seq = md->Sequence.Stream;
+	if (seq != __atomic_load_n(&start_seq, __ATOMIC_ACQUIRE)) {
+		/* Compacted past what this node had: start over. */
+		jsMsgMetaData_Destroy(md);
+		msg_free(m);
+		ha_push(HA_GAP, seq, NULL, 0);
+		return;
+	}
 	__atomic_store_n(&lag, md->NumPending, __ATOMIC_RELEASE);
 	__atomic_store_n(&start_seq, seq + 1, __ATOMIC_RELEASE);
 	jsMsgMetaData_Destroy(md);
@@ -248,10 +302,10 @@ follow_msg(natsMsg *m, struct buf *acc)
 	if (i != 0 && i == n) {
 		data = xmalloc(acc->len + 1);
 		memcpy(data, acc->p, acc->len);
-		push(HA_FRAME, seq, data, acc->len);
+		ha_push(HA_FRAME, seq, data, acc->len);
 		acc->len = 0;
 	} else
-		push(HA_POS, seq, NULL, 0);
+		ha_push(HA_POS, seq, NULL, 0);
 	msg_free(m);
 }
 
@@ -277,7 +331,7 @@ lease_try(void)
 		}
 		kvEntry_Destroy(e);
 	}
-	l = stream_last(&ok);
+	l = stream_last(&ok, NULL);
 	if (!ok) {
 		kvStore_Delete(hkv, leader_key);
 		return;
@@ -287,7 +341,7 @@ lease_try(void)
 	    __ATOMIC_RELEASE);
 	log_info("ha: lease %s won; the stream is at %" PRIu64, leader_key,
 	    l);
-	push(HA_WON, l, NULL, 0);
+	ha_push(HA_WON, l, NULL, 0);
 }
 
 /* Renew the lease; lost: the loop hears HA_LOST. */
@@ -320,7 +374,7 @@ lease_renew(void)
 	__atomic_store_n(&lease_until, 0, __ATOMIC_RELEASE);
 	lease_rev = 0;
 	log_warnx("ha: lease %s lost", leader_key);
-	push(HA_LOST, 0, NULL, 0);
+	ha_push(HA_LOST, 0, NULL, 0);
 }
 
 /* This node's state for batchctl status (node.{name}). */
@@ -371,7 +425,12 @@ run(void *arg)
 				follow = NULL;
 			}
 			nap(TICK_MS);
-		} else if (follow == NULL && follow_start() == -1)
+			if (__atomic_exchange_n(&snap_wanted, 0,
+			    __ATOMIC_ACQ_REL))
+				ha_snap_write(hjs, snap_stream, snap_subj,
+				    stream, part_size());
+		} else if (follow == NULL && (catch_up() == -1 ||
+		    follow_start() == -1))
 			nap(1000);
 		else if (natsSubscription_NextMsg(&m, follow, TICK_MS) ==
 		    NATS_OK)
@@ -402,6 +461,9 @@ ha_js_start(uint64_t seq, struct event *wake)
 	snprintf(log_subj, sizeof log_subj, "%s.ha.0.log",
 	    cfg->subject_prefix);
 	snprintf(stream, sizeof stream, "%s_0", cfg->ha_stream);
+	snprintf(snap_subj, sizeof snap_subj, "%s.ha.0.snap",
+	    cfg->subject_prefix);
+	snprintf(snap_stream, sizeof snap_stream, "%s_0_SNAP", cfg->ha_stream);
 	snprintf(leader_key, sizeof leader_key, "leader.0");
 	snprintf(node_key, sizeof node_key, "node.%s", cfg->ha_node);
 	if (getrandom(&r, sizeof r, 0) != sizeof r)
@@ -440,6 +502,7 @@ void
 ha_js_lead(uint64_t seq)
 {
 	last = seq;
+	snap_next = seq + cfg->ha_snapshot_every;
 	__atomic_store_n(&lead_wanted, 1, __ATOMIC_RELEASE);
 }
 
@@ -458,16 +521,14 @@ ha_js_lag(void)
 	    __atomic_load_n(&lag, __ATOMIC_ACQUIRE);
 }
 
+/* A message's data at most: the server's max_payload less room for the
+ * headers. */
 static size_t
 part_size(void)
 {
-	int64_t	mp;
+	int64_t	mp = natsConnection_GetMaxPayload(hc);
 
-	if (part_max == 0) {
-		mp = natsConnection_GetMaxPayload(hc);
-		part_max = mp > 4096 ? (size_t)mp - 1024 : 1u << 19;
-	}
-	return part_max;
+	return mp > 4096 ? (size_t)mp - 1024 : 1u << 19;
 }
 
 /* How many messages a commit of len bytes takes. */
@@ -545,6 +606,10 @@ ha_js_publish(const uint8_t *p, size_t len)
 			return -1;
 	}
 	__atomic_store_n(&applied_shown, last, __ATOMIC_RELEASE);
+	if (last >= snap_next) {
+		snap_next = last + cfg->ha_snapshot_every;
+		__atomic_store_n(&snap_wanted, 1, __ATOMIC_RELEASE);
+	}
 	return ha_js_lease_valid() ? 0 : -1;
 }
 

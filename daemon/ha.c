@@ -24,7 +24,9 @@
  *
  * Loop thread only.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +46,7 @@ static enum role	 role;
 static uint64_t		 pos;		/* the stream's position applied */
 static uint64_t		 target;	/* a candidate's: the stream's last */
 static uint64_t		 term;		/* takeovers so far (meta ha_term) */
+static int64_t		 lead_ms;	/* mono: when this node took over */
 static int		 inflight;	/* replica ops not yet applied */
 static struct event	*wake_ev, *tick_ev;
 static void		(*serve_cb)(void);
@@ -91,10 +94,30 @@ ha_position(void)
 	return role == LEADER ? ha_js_position() : pos;
 }
 
+/* Takeovers of the partition so far, as this node's storage has them. */
 uint64_t
 ha_term(void)
 {
+	MDB_txn	*r;
+	MDB_val	 k = { 7, "ha_term" }, v;
+
+	if ((r = store_reader()) != NULL &&
+	    mdb_get(r, store_dbi(DB_META), &k, &v) == 0 && v.mv_size == 8)
+		term = be64_get(v.mv_data);
 	return term;
+}
+
+/* Milliseconds left of ha_grace_s since this node took over; 0 when done
+ * or without HA. */
+int64_t
+ha_grace_left(void)
+{
+	int64_t	left;
+
+	if (!cfg->ha || role != LEADER)
+		return 0;
+	left = lead_ms + (int64_t)cfg->ha_grace_s * 1000 - mono_ms();
+	return left > 0 ? left : 0;
 }
 
 /* ------------------------------------------------------------ replica */
@@ -197,6 +220,7 @@ takeover_free(struct op *o)
 {
 	free(o);
 	role = LEADER;
+	lead_ms = mono_ms();
 	pos = ha_js_position();
 	ha_js_show(1, pos);
 	log_info("ha: leading (term %" PRIu64 ", stream at %" PRIu64 ")",
@@ -231,6 +255,30 @@ take_over(void)
 	store_submit(o);
 }
 
+/*
+ * The log was compacted past what this standby has applied: empty its
+ * storage and start again, to load the newest snapshot.
+ */
+static void
+start_over(void)
+{
+	const char	*files[] = { "data.mdb", "lock.mdb", "redo" };
+	char		*path;
+	size_t		 i;
+
+	if (role != STANDBY && role != CANDIDATE)
+		ha_js_abdicate("the stream lost what this node needs");
+	log_warnx("ha: the stream was compacted past %" PRIu64 "; emptying "
+	    "this node's storage to load a snapshot", pos);
+	for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+		xasprintf(&path, "%s/lmdb/%s", cfg->data_dir, files[i]);
+		if (unlink(path) == -1 && errno != ENOENT)
+			log_warn("unlink %s", path);
+		free(path);
+	}
+	ha_js_abdicate("starting over");
+}
+
 /* ------------------------------------------------------------ events */
 
 /* What ha-js.c told: commits to apply, the lease won or lost. */
@@ -258,6 +306,11 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 			items_free(run);
 			if (role != STANDBY)
 				ha_js_abdicate("the lease was lost");
+			return;
+		case HA_GAP:
+			items_free(l);
+			items_free(run);
+			start_over();
 			return;
 		default:
 			if (role == TAKING || role == LEADER) {

@@ -221,6 +221,32 @@ render_requests(struct evbuffer *b)
 }
 
 /* Write every metric to b. */
+/* HA (ha = on): this node's role, position and lag; failovers. */
+static void
+render_ha(struct evbuffer *b)
+{
+	uint64_t	term;
+
+	if (!cfg->ha)
+		return;
+	term = ha_term();
+	evbuffer_add_printf(b, "# HELP batchd_ha_leader 1 while this node "
+	    "leads the partition.\n# TYPE batchd_ha_leader gauge\n"
+	    "batchd_ha_leader{partition=\"0\",node=\"%s\",role=\"%s\"} %d\n"
+	    "# HELP batchd_ha_position The partition stream's last message "
+	    "this node has applied.\n# TYPE batchd_ha_position gauge\n"
+	    "batchd_ha_position{partition=\"0\"} %llu\n"
+	    "# HELP batchd_ha_lag Messages of the stream this standby has not "
+	    "applied yet.\n# TYPE batchd_ha_lag gauge\n"
+	    "batchd_ha_lag{partition=\"0\"} %llu\n"
+	    "# HELP batchd_ha_failovers_total Takeovers of the partition after "
+	    "its first leader.\n# TYPE batchd_ha_failovers_total counter\n"
+	    "batchd_ha_failovers_total{partition=\"0\"} %llu\n", cfg->ha_node,
+	    ha_role(), ha_may_act(), (unsigned long long)ha_position(),
+	    (unsigned long long)ha_js_lag(),
+	    (unsigned long long)(term > 0 ? term - 1 : 0));
+}
+
 void
 metrics_render(struct evbuffer *b)
 {
@@ -271,6 +297,7 @@ metrics_render(struct evbuffer *b)
 	    (unsigned long long)log_bytes[LS_STDOUT],
 	    (unsigned long long)log_bytes[LS_STDERR]);
 	render_fires(b);
+	render_ha(b);
 	bus_counts(&reconnects, &disconnects);
 	evbuffer_add_printf(b, "# HELP batchd_nats_connected 1 while connected "
 	    "to NATS.\n# TYPE batchd_nats_connected gauge\n"

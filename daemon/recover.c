@@ -15,6 +15,7 @@
 #include "batchd.h"
 
 static void	recheck_arm(void *);
+static void	regrace_arm(void *);
 
 /* Bring cluster uuid and the run it holds up to date after a restart. */
 static int
@@ -69,6 +70,19 @@ recover_cluster(struct txn *t, const char *uuid)
 		txn_defer(t, recheck_arm, xstrdup(c.uuid), free);
 		break;
 	default:
+		/*
+		 * HA: no shim here and no result may mean an attempt on the
+		 * node that led before, whose result can still come (shared
+		 * runs_dir) until ha_grace_s after this node took over.
+		 */
+		if (res.reason == R_SUPERVISOR_LOST &&
+		    (wait = ha_grace_left()) > 0) {
+			log_info("run=%s attempt=%u: no shim found; lost "
+			    "unless it reports within %lld ms", r.uuid,
+			    r.attempt, (long long)wait);
+			txn_defer(t, regrace_arm, xstrdup(c.uuid), free);
+			break;
+		}
 		rc = run_finish(t, &r, &res);
 		break;
 	}
@@ -107,9 +121,9 @@ recheck_free(struct op *op)
 	free(op);
 }
 
-/* Look at cluster arg again in 200 ms. */
+/* Look at cluster arg again in ms. */
 static void
-recheck_arm(void *arg)
+recheck_after(const char *cluster, int64_t ms)
 {
 	struct recheck_op	*o;
 
@@ -117,8 +131,24 @@ recheck_arm(void *arg)
 	o->op.apply = recheck_apply;
 	o->op.fail = recheck_fail;
 	o->op.free = recheck_free;
-	snprintf(o->cluster, sizeof o->cluster, "%s", (const char *)arg);
-	later_submit(&o->op, 200);
+	snprintf(o->cluster, sizeof o->cluster, "%s", cluster);
+	later_submit(&o->op, ms);
+}
+
+/* A shim caught starting: again in 200 ms. */
+static void
+recheck_arm(void *arg)
+{
+	recheck_after(arg, 200);
+}
+
+/* HA: an attempt of the node before, unseen: again when the grace ends. */
+static void
+regrace_arm(void *arg)
+{
+	int64_t	wait = ha_grace_left();
+
+	recheck_after(arg, wait > 0 ? wait : 0);
 }
 
 /* Recover every cluster, in one op. */

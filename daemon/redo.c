@@ -274,8 +274,10 @@ redo_empty(void)
 	return frame.len <= HDR;
 }
 
-static void
-record(int type, int db, const MDB_val *k, const MDB_val *v)
+/* Add a record ('P' with v, 'D' without) to b, in a frame's format. */
+void
+redo_record(struct buf *b, int type, int db, const MDB_val *k,
+    const MDB_val *v)
 {
 	uint8_t	h[8];
 
@@ -283,22 +285,22 @@ record(int type, int db, const MDB_val *k, const MDB_val *v)
 	h[1] = (uint8_t)db;
 	le_put(h + 2, k->mv_size, 2);
 	le_put(h + 4, v == NULL ? 0 : v->mv_size, 4);
-	buf_add(&frame, h, sizeof h);
-	buf_add(&frame, k->mv_data, k->mv_size);
+	buf_add(b, h, sizeof h);
+	buf_add(b, k->mv_data, k->mv_size);
 	if (v != NULL)
-		buf_add(&frame, v->mv_data, v->mv_size);
+		buf_add(b, v->mv_data, v->mv_size);
 }
 
 void
 redo_put(int db, const MDB_val *k, const MDB_val *v)
 {
-	record('P', db, k, v);
+	redo_record(&frame, 'P', db, k, v);
 }
 
 void
 redo_del(int db, const MDB_val *k)
 {
-	record('D', db, k, NULL);
+	redo_record(&frame, 'D', db, k, NULL);
 }
 
 /* Make the file at least want bytes: zeros, synced. 0 or an errno. */

@@ -312,6 +312,50 @@ store_live_drop(void)
 	live = NULL;
 }
 
+/*
+ * Any thread: the last checkpoint whole, as 'P' records in the redo log's
+ * format, handed to fn in pieces of about max bytes (HA's snapshots,
+ * ha-snap.c); the redo log's generation, this node's own, is left out.
+ * 0, or an LMDB error or fn's.
+ */
+int
+store_dump(size_t max, int (*fn)(const uint8_t *, size_t, void *),
+    void *arg)
+{
+	MDB_txn		*r;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	struct buf	 b = { 0 };
+	int		 rc, db;
+
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &r)) != 0)
+		return rc;
+	for (db = 0; db < DB__COUNT && rc == 0; db++) {
+		if ((rc = mdb_cursor_open(r, dbis[db], &c)) != 0)
+			break;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (db == DB_META && k.mv_size == 8 &&
+			    memcmp(k.mv_data, "redo_gen", 8) == 0)
+				continue;
+			redo_record(&b, 'P', db, &k, &v);
+			if (b.len >= max) {
+				if ((rc = fn(b.p, b.len, arg)) != 0)
+					break;
+				b.len = 0;
+			}
+		}
+		mdb_cursor_close(c);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0 && b.len > 0)
+		rc = fn(b.p, b.len, arg);
+	mdb_txn_abort(r);
+	buf_free(&b);
+	return rc;
+}
+
 /* ------------------------------------------------------------ map */
 
 /* May the map grow (it is below MAP_GROWTH_MAX times the configured)? */
