@@ -39,6 +39,24 @@ struct msg_op {
 };
 
 /*
+ * The partition a workspace belongs to (partitions > 1): the NATS
+ * server's subject mapping {{partition(P,1)}} hashes the workspace token
+ * with FNV-1a (32 bits) modulo P; batchd computes the same to refuse what
+ * a client sent straight to another partition's subject.
+ */
+uint32_t
+ws_partition(const char *ws)
+{
+	uint32_t	h = 2166136261u;
+
+	if (cfg->partitions <= 1)
+		return 0;
+	for (; *ws != '\0'; ws++)
+		h = (h ^ (uint8_t)*ws) * 16777619u;
+	return h % cfg->partitions;
+}
+
+/*
  * Split "{prefix}.v1.{ws}.{kind}.{verb}" into ws and verb; 0, or -1 with e
  * set.
  */
@@ -73,6 +91,12 @@ parse_subject(const char *subject, char *ws, const struct verb_entry **v,
 	if (!ws_valid(ws)) {
 		error_set(e, E_INVALID, "workspace", "workspace '%.64s' is not "
 		    "[A-Za-z0-9_-]{1,64}", ws);
+		return -1;
+	}
+	if (ws_partition(ws) != cfg->partition) {
+		error_set(e, E_INVALID, "workspace", "workspace '%s' is served "
+		    "by partition %u, not %u", ws, ws_partition(ws),
+		    cfg->partition);
 		return -1;
 	}
 	if ((*v = verb_find(dot1 + 1)) == NULL) {

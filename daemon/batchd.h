@@ -508,6 +508,8 @@ struct config {
 	uint32_t	 ha_lease_s;
 	uint32_t	 ha_grace_s;	/* another node's attempts: lost after */
 	uint32_t	 ha_snapshot_every;	/* log messages between them */
+	uint32_t	 partitions;	/* workspaces split over (ws_partition()) */
+	uint32_t	 partition;	/* the one this batchd serves */
 };
 
 /* Totals over all clusters, for status lines. */
@@ -1007,6 +1009,9 @@ const char *plugin_source(int);
 const char *plugin_runner(int);
 const char *plugin_backend(const char *, const char **);
 const char *plugin_name(const char *);
+
+/* api.c */
+uint32_t ws_partition(const char *);
 
 /* ha.c: high availability's roles (loop thread) */
 int	 ha_may_act(void);

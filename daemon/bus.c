@@ -274,15 +274,37 @@ on_connected_loop(evutil_socket_t fd, short what, void *arg)
 	bus_poll();
 }
 
+/*
+ * The subject a command came on, as the API reads it: with partitions, the
+ * server mapped {prefix}.v1.{ws}... to {prefix}.p.{i}.v1.{ws}..., and the
+ * "p.{i}." goes.
+ */
+static const char *
+command_subject(const char *s, char *buf, size_t len)
+{
+	size_t		 plen = strlen(cfg->subject_prefix);
+	const char	*p;
+
+	if (cfg->partitions <= 1 || strncmp(s, cfg->subject_prefix, plen) != 0 ||
+	    strncmp(s + plen, ".p.", 3) != 0 ||
+	    (p = strchr(s + plen + 3, '.')) == NULL)
+		return s;
+	snprintf(buf, len, "%s%s", cfg->subject_prefix, p);
+	return buf;
+}
+
 /* Loop thread: a message to the API, or one back on our own subject. */
 static void
 deliver(natsSubscription *sub, natsMsg *m)
 {
+	char	buf[512];
+
 	if (sub == echo_sub)
 		tell_echo(m);
 	else
-		on_message(natsMsg_GetSubject(m), natsMsg_GetReply(m),
-		    natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+		on_message(command_subject(natsMsg_GetSubject(m), buf,
+		    sizeof buf), natsMsg_GetReply(m), natsMsg_GetData(m),
+		    (size_t)natsMsg_GetDataLength(m));
 	msg_free(m);
 }
 
@@ -518,8 +540,12 @@ bus_connect(void)
 		return;
 	}
 	for (i = 0; i < NKINDS; i++) {
-		snprintf(subj, sizeof subj, "%s.v1.*.%s.*", cfg->subject_prefix,
-		    kinds[i]);
+		if (cfg->partitions > 1)	/* the server maps to these */
+			snprintf(subj, sizeof subj, "%s.p.%u.v1.*.%s.*",
+			    cfg->subject_prefix, cfg->partition, kinds[i]);
+		else
+			snprintf(subj, sizeof subj, "%s.v1.*.%s.*",
+			    cfg->subject_prefix, kinds[i]);
 		s = natsConnection_SubscribeSync(&subs[i], nc, subj);
 		if (s != NATS_OK) {
 			retry_later(natsStatus_GetText(s));

@@ -96,6 +96,8 @@ static const struct key {
 	U(ha_lease_s, 1, 3600),
 	U(ha_grace_s, 0, 86400),
 	U(ha_snapshot_every, 10, 100000000),
+	U(partitions, 1, 1024),
+	U(partition, 0, 1023),
 	S(s3_endpoint),
 	S(s3_access_key_id),
 	P(s3_secret_access_key_file),
@@ -179,6 +181,7 @@ defaults(struct config *c)
 	c->ha_lease_s = 10;
 	c->ha_grace_s = 60;
 	c->ha_snapshot_every = 100000;
+	c->partitions = 1;
 	c->reply_prefix = xstrdup("_INBOX.");
 	c->secret_env = xstrdup("*TOKEN*,*SECRET*,*PASSWORD*,*_KEY");
 	c->job_user = xstrdup("workspace");
@@ -462,6 +465,11 @@ ha_settings(struct config *c, char **cause)
 		    "([A-Za-z0-9_-]{1,64})", c->ha_node);
 		return -1;
 	}
+	if (c->partition >= c->partitions) {
+		xasprintf(cause, "key 'partition': %u is not below partitions "
+		    "(%u)", c->partition, c->partitions);
+		return -1;
+	}
 	if (!ws_valid(c->ha_stream)) {
 		xasprintf(cause, "key 'ha_stream': '%s' is not a stream name "
 		    "([A-Za-z0-9_-]{1,64})", c->ha_stream);
@@ -531,6 +539,12 @@ config_load(const char *path, char **cause)
 		goto fail;
 	if (job_identity(c, cause) == -1)
 		goto fail;
+	if (c->job_mode == JU_WORKSPACE &&
+	    (uint64_t)c->job_uid_hi - c->job_uid_lo + 1 < c->partitions) {
+		xasprintf(cause, "key 'job_uid_range': %s has fewer uids than "
+		    "partitions (%u)", c->job_uid_range, c->partitions);
+		goto fail;
+	}
 	if (c->workspace_root == NULL)
 		xasprintf(&c->workspace_root, "%s/workspaces", c->data_dir);
 	if (c->runs_dir == NULL)

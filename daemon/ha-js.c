@@ -384,8 +384,8 @@ node_put(void)
 	char	v[512];
 
 	snprintf(v, sizeof v, "{\"node\":\"%s\",\"partitions\":[{\"partition\""
-	    ":0,\"role\":\"%s\",\"applied\":%" PRIu64 "}],\"failovers\":0,"
-	    "\"updated_ms\":%" PRId64 "}", cfg->ha_node,
+	    ":%u,\"role\":\"%s\",\"applied\":%" PRIu64 "}],\"failovers\":0,"
+	    "\"updated_ms\":%" PRId64 "}", cfg->ha_node, cfg->partition,
 	    __atomic_load_n(&role_shown, __ATOMIC_ACQUIRE) ? "leader" :
 	    "standby", __atomic_load_n(&applied_shown, __ATOMIC_ACQUIRE),
 	    now_ms());
@@ -458,14 +458,17 @@ ha_js_start(uint64_t seq, struct event *wake)
 	start_seq = seq + 1;
 	last = seq;
 	applied_shown = seq;
-	snprintf(log_subj, sizeof log_subj, "%s.ha.0.log",
-	    cfg->subject_prefix);
-	snprintf(stream, sizeof stream, "%s_0", cfg->ha_stream);
-	snprintf(snap_subj, sizeof snap_subj, "%s.ha.0.snap",
-	    cfg->subject_prefix);
-	snprintf(snap_stream, sizeof snap_stream, "%s_0_SNAP", cfg->ha_stream);
-	snprintf(leader_key, sizeof leader_key, "leader.0");
-	snprintf(node_key, sizeof node_key, "node.%s", cfg->ha_node);
+	snprintf(log_subj, sizeof log_subj, "%s.ha.%u.log",
+	    cfg->subject_prefix, cfg->partition);
+	snprintf(stream, sizeof stream, "%s_%u", cfg->ha_stream,
+	    cfg->partition);
+	snprintf(snap_subj, sizeof snap_subj, "%s.ha.%u.snap",
+	    cfg->subject_prefix, cfg->partition);
+	snprintf(snap_stream, sizeof snap_stream, "%s_%u_SNAP",
+	    cfg->ha_stream, cfg->partition);
+	snprintf(leader_key, sizeof leader_key, "leader.%u", cfg->partition);
+	snprintf(node_key, sizeof node_key, "node.%s.%u", cfg->ha_node,
+	    cfg->partition);
 	if (getrandom(&r, sizeof r, 0) != sizeof r)
 		r = (uint64_t)getpid() << 32 ^ (uint64_t)now_ms();
 	boot = r;

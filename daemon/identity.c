@@ -57,6 +57,8 @@ identity_take(struct txn *t, const struct run *r, struct jobident *id)
 {
 	struct uid_note	*n;
 	const char	*ws = r->ws, *bname = NULL;
+	uint64_t	 per;
+	uint32_t	 lo;
 	int		 rc, fresh;
 
 	memset(id, 0, sizeof *id);
@@ -74,8 +76,12 @@ identity_take(struct txn *t, const struct run *r, struct jobident *id)
 	plugin_backend(r->instance_type, &bname);
 	if (bname == NULL || strcmp(bname, "local") != 0)
 		return 0;
-	rc = store_ws_uid(t, ws, cfg->job_uid_lo, cfg->job_uid_hi, &id->uid,
-	    &fresh);
+	/* Each partition gives uids from its own slice of the range: two
+	 * partitions never give one uid to two workspaces. */
+	per = ((uint64_t)cfg->job_uid_hi - cfg->job_uid_lo + 1) /
+	    cfg->partitions;
+	lo = cfg->job_uid_lo + (uint32_t)(per * cfg->partition);
+	rc = store_ws_uid(t, ws, lo, lo + (uint32_t)per - 1, &id->uid, &fresh);
 	if (rc == ERANGE) {
 		xasprintf(&id->error, "job_uid_range %s is used up: no uid "
 		    "left for workspace '%s'", cfg->job_uid_range, ws);

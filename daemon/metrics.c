@@ -226,24 +226,27 @@ static void
 render_ha(struct evbuffer *b)
 {
 	uint64_t	term;
+	unsigned	p = cfg->partition;
 
 	if (!cfg->ha)
 		return;
 	term = ha_term();
 	evbuffer_add_printf(b, "# HELP batchd_ha_leader 1 while this node "
 	    "leads the partition.\n# TYPE batchd_ha_leader gauge\n"
-	    "batchd_ha_leader{partition=\"0\",node=\"%s\",role=\"%s\"} %d\n"
-	    "# HELP batchd_ha_position The partition stream's last message "
-	    "this node has applied.\n# TYPE batchd_ha_position gauge\n"
-	    "batchd_ha_position{partition=\"0\"} %llu\n"
-	    "# HELP batchd_ha_lag Messages of the stream this standby has not "
-	    "applied yet.\n# TYPE batchd_ha_lag gauge\n"
-	    "batchd_ha_lag{partition=\"0\"} %llu\n"
-	    "# HELP batchd_ha_failovers_total Takeovers of the partition after "
-	    "its first leader.\n# TYPE batchd_ha_failovers_total counter\n"
-	    "batchd_ha_failovers_total{partition=\"0\"} %llu\n", cfg->ha_node,
-	    ha_role(), ha_may_act(), (unsigned long long)ha_position(),
-	    (unsigned long long)ha_js_lag(),
+	    "batchd_ha_leader{partition=\"%u\",node=\"%s\",role=\"%s\"} "
+	    "%d\n", p, cfg->ha_node, ha_role(), ha_may_act());
+	evbuffer_add_printf(b, "# HELP batchd_ha_position The partition "
+	    "stream's last message this node has applied.\n# TYPE "
+	    "batchd_ha_position gauge\nbatchd_ha_position{partition=\"%u\"} "
+	    "%llu\n# HELP batchd_ha_lag Messages of the stream this standby "
+	    "has not applied yet.\n# TYPE batchd_ha_lag gauge\n"
+	    "batchd_ha_lag{partition=\"%u\"} %llu\n", p,
+	    (unsigned long long)ha_position(), p,
+	    (unsigned long long)ha_js_lag());
+	evbuffer_add_printf(b, "# HELP batchd_ha_failovers_total Takeovers "
+	    "of the partition after its first leader.\n# TYPE "
+	    "batchd_ha_failovers_total counter\n"
+	    "batchd_ha_failovers_total{partition=\"%u\"} %llu\n", p,
 	    (unsigned long long)(term > 0 ? term - 1 : 0));
 }
 
