@@ -49,6 +49,8 @@
 #define PUB_WAIT_MS	2000
 #define TICK_MS		200
 
+char			**batchd_argv;	/* main's: ha_js_abdicate() */
+
 static natsConnection	*hc;
 static jsCtx		*hjs;
 static kvStore		*hkv;

@@ -16,7 +16,6 @@
 #include "cgroup.h"
 
 struct config	*cfg;
-char		**batchd_argv;		/* ha.c execs itself again */
 static int	  serving;
 
 static void
