@@ -45,6 +45,7 @@ SIZES = {
         "BENCH_SCALE_RUNS": 1000000, "BENCH_SCALE_K": 32,
         "BENCH_SCALE_REPS": 3, "BENCH_COLD": 1, "BENCH_KEEP": 0,
         "BENCH_QUIET_S": 120, "BENCH_SCHED_N": 10000, "BENCH_SCHED_REPS": 3,
+        "BENCH_HA_REPS": 3, "BENCH_HA_FAILOVERS": 3,
     },
     "smoke": {
         "BENCH_K": "1 8", "BENCH_CNATS_K": "8",
@@ -56,6 +57,7 @@ SIZES = {
         "BENCH_SCALE_RUNS": 2000, "BENCH_SCALE_K": 8,
         "BENCH_SCALE_REPS": 1, "BENCH_COLD": 0, "BENCH_KEEP": 0,
         "BENCH_QUIET_S": 0, "BENCH_SCHED_N": 200, "BENCH_SCHED_REPS": 1,
+        "BENCH_HA_REPS": 1, "BENCH_HA_FAILOVERS": 1,
     },
 }
 
@@ -552,6 +554,114 @@ class Bench:
         return r, {"acked": r["acked"], "stored": c["runs"],
                    "lost": max(0, want - c["runs"])}
 
+    # ---------------------------------------------------- part 7
+
+    def start_js_cluster(self, d):
+        """Three nats-servers with JetStream, clustered on loopback; their
+        client URLs."""
+        ports = [(free_port(), free_port()) for _ in range(3)]
+        routes = ", ".join("nats://127.0.0.1:%d" % c for _, c in ports)
+        procs = []
+        for i, (cp, rp) in enumerate(ports):
+            conf = os.path.join(d, "n%d.conf" % i)
+            with open(conf, "w") as f:
+                f.write("server_name: n%d\nlisten: 127.0.0.1:%d\n"
+                        "jetstream { store_dir: %s, max_mem: 256M, "
+                        "max_file: 4G }\ncluster { name: bench, listen: "
+                        "127.0.0.1:%d, routes: [%s] }\n"
+                        % (i, cp, os.path.join(d, "js%d" % i), rp, routes))
+            logf = open(os.path.join(d, "n%d.log" % i), "ab")
+            procs.append(self.procs.start(["nats-server", "-c", conf],
+                                          stdout=logf, stderr=logf))
+        for (cp, _), p in zip(ports, procs):
+            wait_port(cp, p, banner=b"INFO")
+        return procs, ["nats://127.0.0.1:%d" % cp for cp, _ in ports]
+
+    def part_ha(self):
+        """HA: durable run.submit at K=32 with every commit in an R3
+        JetStream stream, as a ratio of one batchd on the same NATS
+        cluster; and the failover time, from kill -9 of the leader to the
+        first answer of the standby that takes over."""
+        d = os.path.join(self.work, "p7")
+        os.makedirs(d, exist_ok=True)
+        reps = int(self.sz["BENCH_HA_REPS"])
+        secs = float(self.sz["BENCH_SECS"])
+        warm = float(self.sz["BENCH_WARM"])
+        nclusters = int(self.sz["BENCH_CLUSTERS"])
+        k = 32 if 32 in [int(x) for x in str(self.sz["BENCH_K"]).split()] \
+            else int(str(self.sz["BENCH_K"]).split()[-1])
+        servers, urls = self.start_js_cluster(d)
+        saved, self.nats = self.nats, urls[0]
+        single, ha, failover = [], [], []
+        try:
+            time.sleep(1.0)     # the JetStream meta leader
+            for rep in range(reps):
+                for mode in (("single", "ha") if rep % 2 == 0
+                             else ("ha", "single")):
+                    r = self.throughput_ha(d, "%s-r%d" % (mode, rep), mode,
+                                           urls, k, warm, secs, nclusters)
+                    (ha if mode == "ha" else single).append(r["rate"])
+                    log("ha %-6s K=%d rep %d: %8.0f/s (p99 %.2f ms)"
+                        % (mode, k, rep + 1, r["rate"],
+                           r["lat_p99_us"] / 1000))
+            for i in range(int(self.sz["BENCH_HA_FAILOVERS"])):
+                failover.append(self.failover_ms(d, "fo%d" % i, urls))
+                log("ha failover %d: %.0f ms" % (i + 1, failover[-1]))
+        finally:
+            self.nats = saved
+            for p in servers:
+                self.procs.stop(p)
+        self.add("7 ha", "K=%d run.submit, one batchd (no HA)" % k, "req/s",
+                 single)
+        self.add("7 ha", "K=%d run.submit, ha = on (R3 JetStream)" % k,
+                 "req/s", ha)
+        self.add("7 ha", "K=%d ha / one batchd" % k, "ratio",
+                 [h / s for h, s in zip(ha, single) if s])
+        self.add("7 ha", "failover: kill -9 of the leader to the new "
+                 "leader's first answer (lease 3 s)", "ms", failover)
+
+    def ha_env(self, d, tag, node, urls):
+        return {"BATCHD_NATS_URL": ",".join(urls), "BATCHD_HA": "on",
+                "BATCHD_HA_NODE": node, "BATCHD_HA_STREAM": "B" + tag,
+                "BATCHD_HA_LEASE_S": "3", "BATCHD_HA_REPLICAS": "3",
+                "BATCHD_SHIM": "/bin/false",
+                "BATCHD_RUNS_DIR": os.path.join(d, tag + "-runs"),
+                "BATCHD_LOGS_DIR": os.path.join(d, tag + "-logs")}
+
+    def throughput_ha(self, d, tag, mode, urls, k, warm, secs, nclusters):
+        nodes = []
+        try:
+            if mode == "ha":
+                for node in ("a", "b"):
+                    nodes.append(self.start_batchd(
+                        os.path.join(d, tag + node),
+                        self.ha_env(d, tag, node, urls), wait=node == "a"))
+            else:
+                nodes.append(self.start_batchd(
+                    os.path.join(d, tag), {"BATCHD_SHIM": "/bin/false"}))
+            leader = nodes[0][0]
+            return self.tool("loadgen", "batchd", self.nats, WS, k, warm,
+                             secs, nclusters, logname="loadgen-ha-" + tag,
+                             env={"BENCH_WATCH_PID": str(leader.pid)})
+        finally:
+            for p, _ in nodes:
+                self.procs.stop(p, signal.SIGKILL)
+
+    def failover_ms(self, d, tag, urls):
+        a, _ = self.start_batchd(os.path.join(d, tag + "a"),
+                                 self.ha_env(d, tag, "a", urls))
+        b, _ = self.start_batchd(os.path.join(d, tag + "b"),
+                                 self.ha_env(d, tag, "b", urls), wait=False)
+        try:
+            time.sleep(1.0)     # b follows a
+            t0 = time.monotonic_ns()
+            self.procs.stop(a, signal.SIGKILL)
+            r = self.tool("probe", self.nats, WS, "none", 60,
+                          logname="probe-" + tag)
+            return (r["t_answer_ns"] - t0) / 1e6
+        finally:
+            self.procs.stop(b, signal.SIGKILL)
+
     # ---------------------------------------------------- part 2
 
     def part_latency(self):
@@ -893,7 +1003,8 @@ class Bench:
                          ("2 dispatch", self.part_latency),
                          ("3 logs", self.part_logs),
                          ("4 scale", self.part_scale),
-                         ("5 schedules", self.part_schedules)):
+                         ("5 schedules", self.part_schedules),
+                         ("7 ha", self.part_ha)):
             if name[0] not in parts:
                 continue
             # The writeback a part leaves behind must not land in the
@@ -1141,8 +1252,8 @@ def main():
                     metavar="NAME=VALUE",
                     help="override a size: %s" % " ".join(
                         sorted(SIZES["full"])))
-    ap.add_argument("--parts", default="12345",
-                    help="parts to run, e.g. 14 (default 12345)")
+    ap.add_argument("--parts", default="123457",
+                    help="parts to run, e.g. 14 (default 123457)")
     args = ap.parse_args()
     sizes = dict(SIZES[args.mode])
     for s in args.set:

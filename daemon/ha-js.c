@@ -9,7 +9,8 @@
  * a fifth for clocks and scheduling (lease_until, on the monotonic clock,
  * which runs on while the process is stopped): past it, nothing is done.
  *
- * The stream {ha_stream}_{p} holds the partition's commits: each turn's
+ * The stream {ha_stream}_{p} (subject {prefix}.ha.{ha_stream}.{p}.log)
+ * holds the partition's commits: each turn's
  * records (redo.c's format) as one message, or parts of at most a
  * payload's size, each published at the sequence it expects
  * (Nats-Expected-Last-Sequence) with an id of its own
@@ -460,12 +461,12 @@ ha_js_start(uint64_t seq, struct event *wake)
 	start_seq = seq + 1;
 	last = seq;
 	applied_shown = seq;
-	snprintf(log_subj, sizeof log_subj, "%s.ha.%u.log",
-	    cfg->subject_prefix, cfg->partition);
+	snprintf(log_subj, sizeof log_subj, "%s.ha.%s.%u.log",
+	    cfg->subject_prefix, cfg->ha_stream, cfg->partition);
 	snprintf(stream, sizeof stream, "%s_%u", cfg->ha_stream,
 	    cfg->partition);
-	snprintf(snap_subj, sizeof snap_subj, "%s.ha.%u.snap",
-	    cfg->subject_prefix, cfg->partition);
+	snprintf(snap_subj, sizeof snap_subj, "%s.ha.%s.%u.snap",
+	    cfg->subject_prefix, cfg->ha_stream, cfg->partition);
 	snprintf(snap_stream, sizeof snap_stream, "%s_%u_SNAP",
 	    cfg->ha_stream, cfg->partition);
 	snprintf(leader_key, sizeof leader_key, "leader.%u", cfg->partition);
