@@ -400,7 +400,9 @@ turn_commit(void)
 	if (ha_replicating())
 		turn_replicate();
 	mdb_env_get_flags(store_env(), &flags);
-	rc = redo_write(!(flags & MDB_NOSYNC));
+	/* HA: the stream is what is durable; a node that loses the tail of
+	 * its log applies it again from there (ha.c). */
+	rc = redo_write(!(flags & MDB_NOSYNC) && !cfg->ha);
 	if (rc == ENOSPC)	/* no room in the log: LMDB's own commit */
 		return store_checkpoint();
 	if (rc != 0 && ha_replicating())	/* the stream has it */
