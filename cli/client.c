@@ -30,6 +30,34 @@ bus_error(const char *what, natsStatus s)
 		    natsStatus_GetText(s));
 }
 
+/*
+ * The servers of list, URLs separated by commas (cnats' SetURL takes one):
+ * the first one that answers is used, the others when it goes.
+ */
+static natsStatus
+set_servers(natsOptions *o, const char *list)
+{
+	natsStatus	  s;
+	const char	**v = NULL;
+	char		 *copy, *p, *u;
+	int		  n = 0;
+
+	copy = xstrdup(list);
+	for (p = copy; (u = strsep(&p, ",")) != NULL; ) {
+		u += strspn(u, " \t");
+		u[strcspn(u, " \t")] = '\0';
+		if (*u == '\0')
+			continue;
+		v = xreallocarray(v, (size_t)n + 1, sizeof *v);
+		v[n++] = u;
+	}
+	s = n == 0 ? natsOptions_SetURL(o, list) :
+	    natsOptions_SetServers(o, v, n);
+	free(v);
+	free(copy);
+	return s;
+}
+
 /* Connect to ctl.server unless connected: 0 or an exit code. */
 int
 client_connect(void)
@@ -50,7 +78,7 @@ client_connect(void)
 		return EXIT_USAGE;
 	}
 	if ((s = natsOptions_Create(&ctl.opts)) != NATS_OK ||
-	    (s = natsOptions_SetURL(ctl.opts, ctl.server)) != NATS_OK ||
+	    (s = set_servers(ctl.opts, ctl.server)) != NATS_OK ||
 	    (s = natsOptions_SetTimeout(ctl.opts, ctl.timeout_ms)) !=
 	    NATS_OK) {
 		bus_error("NATS options", s);
@@ -135,29 +163,42 @@ client_error(const Batchd__V1__Error *e)
  * Any other verb (run.cancel_all: runs submitted meanwhile; and
  * schedule.trigger: a second run) gets a single try of the whole timeout.
  */
-static const char *const repeatable[] = {
-	"get", "list", "logs", "events", "create", "update", "delete",
-	"cancel", "pause", "resume", NULL
+
+/* What a try that timed out allows. */
+enum repeat {
+	ONCE,		/* no repeat: it may have been done */
+	REPEAT,		/* a repeat changes nothing more */
+	READ		/* a read: it changed nothing */
+};
+
+static const struct {
+	const char	*action;	/* the verb's last word */
+	enum repeat	 r;
+} repeats[] = {
+	{ "get", READ }, { "list", READ }, { "logs", READ },
+	{ "events", READ }, { "create", REPEAT }, { "update", REPEAT },
+	{ "delete", REPEAT }, { "cancel", REPEAT }, { "pause", REPEAT },
+	{ "resume", REPEAT }
 };
 
 #define BACKOFF_MIN_MS	50
 #define BACKOFF_MAX_MS	1000
 
-/* May verb (with or without an idempotency key) be sent again after a
- * try timed out? */
-static int
-verb_repeatable(const char *verb, int keyed)
+/* May verb (keyed: with an idempotency key) be sent again after a try
+ * timed out? */
+static enum repeat
+verb_repeat(const char *verb, int keyed)
 {
 	const char	*action = strrchr(verb, '.');
 	size_t		 i;
 
 	if (keyed)
-		return 1;
+		return REPEAT;
 	action = action != NULL ? action + 1 : verb;
-	for (i = 0; repeatable[i] != NULL; i++)
-		if (strcmp(action, repeatable[i]) == 0)
-			return 1;
-	return 0;
+	for (i = 0; i < sizeof repeats / sizeof repeats[0]; i++)
+		if (strcmp(action, repeats[i].action) == 0)
+			return repeats[i].r;
+	return ONCE;
 }
 
 /* The empty idempotency keys of one request, filled in for packing. */
@@ -251,12 +292,13 @@ sleep_ms(int64_t ms)
 
 /*
  * Send buf to subject until it is answered (*msg) or the deadline:
- * NATS_OK, or the status of the last try. *timedout is set if a try got
- * no reply in time (the request may have been done).
+ * NATS_OK, or the status of the last try. *timedout is set if a try of a
+ * request that is not a read got no reply in time (it may have been
+ * done).
  */
 static natsStatus
-request(const char *subject, const uint8_t *buf, size_t len, int again,
-    natsMsg **msg, int *timedout)
+request(const char *subject, const uint8_t *buf, size_t len,
+    enum repeat r, natsMsg **msg, int *timedout)
 {
 	natsStatus	s;
 	int64_t		now, end, left, try_ms, backoff = BACKOFF_MIN_MS;
@@ -264,33 +306,36 @@ request(const char *subject, const uint8_t *buf, size_t len, int again,
 
 	now = mono_ms();
 	end = now + ctl.timeout_ms;
-	try_ms = again ? ctl.timeout_ms / 3 : ctl.timeout_ms;
+	try_ms = r != ONCE ? ctl.timeout_ms / 3 : ctl.timeout_ms;
 	*timedout = 0;
 	for (;;) {
 		left = end - now;
 		s = natsConnection_Request(msg, ctl.nc, subject,
 		    (const void *)buf, (int)len, left < try_ms ? left : try_ms);
-		if (s == NATS_TIMEOUT)
+		if (s == NATS_TIMEOUT && r != READ)
 			*timedout = 1;
-		if ((s != NATS_NO_RESPONDERS && (s != NATS_TIMEOUT || !again)) ||
-		    ctl_interrupted)
+		if ((s != NATS_NO_RESPONDERS && (s != NATS_TIMEOUT ||
+		    r == ONCE)) || ctl_interrupted)
 			return s;
 		now = mono_ms();
-		if (now >= end)
+		/* The last try gets some time to be answered. */
+		if (end - now <= BACKOFF_MIN_MS)
 			return s;
-		if (s == NATS_NO_RESPONDERS) {
-			if (!noted && isatty(STDERR_FILENO)) {
-				fprintf(stderr, "batchctl: nothing answers on "
-				    "%s yet (a failover?): trying again for "
-				    "%.3gs\n", subject, (end - now) / 1000.0);
-				noted = 1;
-			}
-			sleep_ms(backoff < end - now ? backoff : end - now);
-			if (backoff < BACKOFF_MAX_MS)
-				backoff *= 2;
-			now = mono_ms();
-		} else
+		if (s != NATS_NO_RESPONDERS) {
 			backoff = BACKOFF_MIN_MS;
+			continue;
+		}
+		if (!noted && isatty(STDERR_FILENO)) {
+			fprintf(stderr, "batchctl: nothing answers on %s yet (a "
+			    "failover?): trying again for %.3gs\n", subject,
+			    (end - now) / 1000.0);
+			noted = 1;
+		}
+		sleep_ms(backoff < end - now - BACKOFF_MIN_MS ? backoff :
+		    end - now - BACKOFF_MIN_MS);
+		if (backoff < BACKOFF_MAX_MS)
+			backoff *= 2;
+		now = mono_ms();
 	}
 }
 
@@ -354,7 +399,7 @@ client_call(const char *verb, void *req,
 	protobuf_c_message_pack(req, buf);
 	idem_undo(&id);
 	subject = client_subject(verb);
-	s = request(subject, buf, len, verb_repeatable(verb, id.key != NULL),
+	s = request(subject, buf, len, verb_repeat(verb, id.key != NULL),
 	    &msg, &timedout);
 	free(buf);
 	if (s != NATS_OK) {
