@@ -206,12 +206,16 @@ struct idem {
 	char	***slot;	/* where each key was put */
 	char	 **was;		/* and what was there */
 	size_t	   n;
-	char	  *key;		/* the first one put in, owned */
+	int	   keyed;	/* a key is in the request, given or put */
+	char	  *key;		/* the request's own key, owned */
 };
 
-/* Put a new key into m's field idempotency_key if it has one, empty. */
+/*
+ * Put a new key into m's field idempotency_key if it has one, empty; top:
+ * m is the request itself.
+ */
 static void
-idem_one(ProtobufCMessage *m, struct idem *id)
+idem_one(ProtobufCMessage *m, struct idem *id, int top)
 {
 	const ProtobufCFieldDescriptor	*f;
 	char				**slot;
@@ -222,14 +226,18 @@ idem_one(ProtobufCMessage *m, struct idem *id)
 	    f->label == PROTOBUF_C_LABEL_REPEATED)
 		return;
 	slot = (char **)(void *)((char *)m + f->offset);
-	if (*slot != NULL && **slot != '\0')
+	id->keyed = 1;
+	if (*slot != NULL && **slot != '\0') {
+		if (top)
+			id->key = xstrdup(*slot);
 		return;
+	}
 	id->slot = xreallocarray(id->slot, id->n + 1, sizeof *id->slot);
 	id->was = xreallocarray(id->was, id->n + 1, sizeof *id->was);
 	id->slot[id->n] = slot;
 	id->was[id->n] = *slot;
 	*slot = uuid_new();
-	if (id->key == NULL)
+	if (top)
 		id->key = xstrdup(*slot);
 	id->n++;
 }
@@ -248,7 +256,7 @@ idem_fill(ProtobufCMessage *req, struct idem *id)
 	size_t				  i, j, n;
 
 	memset(id, 0, sizeof *id);
-	idem_one(req, id);
+	idem_one(req, id, 1);
 	for (i = 0; i < req->descriptor->n_fields; i++) {
 		f = &req->descriptor->fields[i];
 		if (f->type != PROTOBUF_C_TYPE_MESSAGE ||
@@ -257,11 +265,11 @@ idem_fill(ProtobufCMessage *req, struct idem *id)
 		n = *(size_t *)(void *)((char *)req + f->quantifier_offset);
 		v = *(ProtobufCMessage ***)(void *)((char *)req + f->offset);
 		for (j = 0; j < n; j++)
-			idem_one(v[j], id);
+			idem_one(v[j], id, 0);
 	}
 }
 
-/* Put back what idem_fill() changed; the first key stays in id->key. */
+/* Put back what idem_fill() changed; the key stays in id->key. */
 static void
 idem_undo(struct idem *id)
 {
@@ -326,9 +334,9 @@ request(const char *subject, const uint8_t *buf, size_t len,
 			continue;
 		}
 		if (!noted && isatty(STDERR_FILENO)) {
-			fprintf(stderr, "batchctl: nothing answers on %s yet (a "
-			    "failover?): trying again for %.3gs\n", subject,
-			    (end - now) / 1000.0);
+			fprintf(stderr, "batchctl: nothing answers on %s "
+			    "yet (a failover?): trying again for %.3gs\n",
+			    subject, (end - now) / 1000.0);
 			noted = 1;
 		}
 		sleep_ms(backoff < end - now - BACKOFF_MIN_MS ? backoff :
@@ -363,6 +371,9 @@ no_reply(const char *subject, natsStatus s, int timedout,
 	if (id->key != NULL)
 		fprintf(stderr, "batchctl: it may have been done: repeated "
 		    "with --idempotency-key %s it is done once\n", id->key);
+	else if (id->keyed)
+		fprintf(stderr, "batchctl: it may have been done: repeated "
+		    "with the same idempotency keys it is done once\n");
 	else
 		fprintf(stderr, "batchctl: it may have been done: check "
 		    "before repeating it\n");
@@ -399,7 +410,7 @@ client_call(const char *verb, void *req,
 	protobuf_c_message_pack(req, buf);
 	idem_undo(&id);
 	subject = client_subject(verb);
-	s = request(subject, buf, len, verb_repeat(verb, id.key != NULL),
+	s = request(subject, buf, len, verb_repeat(verb, id.keyed),
 	    &msg, &timedout);
 	free(buf);
 	if (s != NATS_OK) {

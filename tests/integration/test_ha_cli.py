@@ -321,22 +321,40 @@ def test_submissions_carry_an_idempotency_key(nats_server, ws, responders):
     assert UUID_RE.match(sql.idempotency_key) and sql.sql_query == "SELECT 1"
 
 
+@pytest.mark.parametrize("given", [[], ["--idempotency-key", "k-1"]])
 def test_a_timed_out_submission_is_repeated_with_its_key(nats_server, ws,
-                                                         responders):
+                                                         responders, given):
     """The first try is not answered (a leader that died after taking
-    it): the repeat carries the same key, so batchd answers the first
-    run, not a second one."""
+    it): the repeat carries the same key (made or given), so batchd
+    answers the first run, not a second one."""
     r = Responder(nats_server, subject(ws, "run.submit"),
                   lambda n, d: None if n == 0 else run_reply())
     responders.append(r)
     p = batchctl(nats_server.url, "--workspace", ws, "--timeout", "6",
                  "-o", "json", "run", "submit",
-                 "7f0c8a52-0000-4000-8000-0000000000d2")
+                 "7f0c8a52-0000-4000-8000-0000000000d2", *given)
     assert p.returncode == 0, p.stderr
     assert len(r.requests) == 2
     a, b = (pb.SubmitJobRunRequest.FromString(d) for d in r.requests)
     assert a.idempotency_key == b.idempotency_key != ""
     assert r.requests[0] == r.requests[1]
+    if given:
+        assert a.idempotency_key == "k-1"
+
+
+def test_a_submission_never_answered_gives_its_key(nats_server, ws,
+                                                   responders):
+    r = Responder(nats_server, subject(ws, "run.submit"), lambda n, d: None)
+    responders.append(r)
+    p = batchctl(nats_server.url, "--workspace", ws, "--timeout", "3",
+                 "run", "submit", "7f0c8a52-0000-4000-8000-0000000000d3")
+    assert p.returncode == 5, p.stderr
+    time.sleep(0.2)
+    keys = {pb.SubmitJobRunRequest.FromString(d).idempotency_key
+            for d in r.requests}
+    assert len(r.requests) >= 2 and len(keys) == 1, r.requests
+    assert "repeated with --idempotency-key %s it is done once" \
+        % keys.pop() in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("argv,verb", [
