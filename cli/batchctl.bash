@@ -104,13 +104,13 @@ _batchctl()
 	--server|--workspace|--prefix|--timeout|--description|--args|--env|\
 	--idempotency-key|--limit|--attempt|--run|--count|--retries|\
 	--retry-delay|--backoff|--max-retry-delay|--max-queue|--code|\
-	--cron|--tz|--max-concurrent|--misfire)
+	--cron|--tz|--max-concurrent|--misfire|--ha-stream)
 		return
 		;;
 	esac
 
 	if [[ -z $group ]]; then
-		COMPREPLY=($(compgen -W "jobdef cluster run schedule events $global" \
+		COMPREPLY=($(compgen -W "jobdef cluster run schedule events status $global" \
 		    -- "$cur"))
 		return
 	fi
@@ -173,8 +173,12 @@ _batchctl()
 	events)
 		opts="--cluster --run --count"
 		;;
+	status)
+		opts="--ha-stream"
+		;;
 	esac
-	[[ -n $verb || $group == events ]] && opts="$opts $global"
+	[[ -n $verb || $group == events || $group == status ]] &&
+	    opts="$opts $global"
 	opts=$(printf '%s\n' $opts | sort -u)	# --timeout: the job's and global
 	COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 } &&

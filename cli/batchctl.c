@@ -19,24 +19,28 @@ static const struct cmd top_cmd = {
 	"  run      submit|sql|get|list|cancel|cancel-all|logs|events\n"
 	"  schedule create|get|list|update|delete|pause|resume|trigger|history\n"
 	"  events   print status changes as they happen\n"
+	"  status   the leader and standbys of each partition (ha = on)\n"
 	"\n"
 	"Every command takes --help.\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
-	"  --server URL        NATS server (default $NATS_URL, then\n"
-	"                      nats://127.0.0.1:4222)\n"
+	"  --server URL        NATS server, or several separated by commas\n"
+	"                      (default $NATS_URL, then nats://127.0.0.1:4222)\n"
 	"  --creds FILE        NATS user credentials file\n"
 	"  --workspace NAME    workspace (default $BATCHD_WORKSPACE, then\n"
 	"                      default)\n"
 	"  --prefix P          subject prefix (default $BATCHD_SUBJECT_PREFIX,\n"
 	"                      then batchd)\n"
-	"  --timeout SECONDS   request timeout (default 10)\n"
+	"  --timeout SECONDS   the longest wait for batchd's answer to a\n"
+	"                      request, retries included (default 30): while\n"
+	"                      nothing answers (a failover) it is sent again\n"
 	"  -o, --output table|json\n"
 	"                      tables for people (default) or JSON\n"
 	"\n"
 	"Exit status:\n"
 	"  0  success; with --wait or --follow, the run SUCCEEDED\n"
-	"  1  the run FAILED\n"
+	"  1  the run FAILED; status: batchd is not in high availability\n"
+	"     mode\n"
 	"  2  the run was CANCELLED\n"
 	"  3  batchd refused the request (its error code is printed)\n"
 	"  4  bad command line or configuration file\n"
@@ -63,6 +67,17 @@ static const struct cmd commands[] = {
 	  "  --count N        stop after N events\n"
 	  "\n"
 	  "With -o json, one JSON object per line (JobRunStatusEvent)." },
+	{ "status", status_cmd, "status [--ha-stream NAME]",
+	  "Print the leader of each partition of a batchd in high\n"
+	  "availability (ha = on), each node's role, the sequence of the\n"
+	  "partition's log it applied and its lag (the log's last sequence\n"
+	  "minus that), read from the JetStream KV bucket the nodes keep.\n"
+	  "\n"
+	  "  --ha-stream NAME  batchd's ha_stream: the bucket's name\n"
+	  "                    (default $BATCHD_HA_STREAM, then BATCHD_HA)\n"
+	  "\n"
+	  "Exit status 1 if there is no such bucket: batchd is not in high\n"
+	  "availability mode." },
 	{ NULL, NULL, NULL, NULL }
 };
 
@@ -98,7 +113,7 @@ main(int argc, char **argv)
 	    "default";
 	ctl.prefix = (v = getenv("BATCHD_SUBJECT_PREFIX")) != NULL &&
 	    *v != '\0' ? v : "batchd";
-	ctl.timeout_ms = 10000;
+	ctl.timeout_ms = 30000;
 	ctl.out = OUT_TABLE;
 
 	cmd_top = &top_cmd;

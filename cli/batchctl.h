@@ -191,12 +191,13 @@ int		 opt_uint(const struct cmd *, const char *, const char *,
 /* util.c */
 int		 uuid_like(const char *);
 char		*uuid_lower(const char *);
+char		*uuid_new(void);
 
 /* client.c */
 int		 client_connect(void);
 void		 client_close(void);
 char		*client_subject(const char *);
-int		 client_call(const char *, const void *,
+int		 client_call(const char *, void *,
 		     const ProtobufCMessageDescriptor *, void **);
 int		 client_get(const char *, const ProtobufCMessageDescriptor *,
 		     const char *, const ProtobufCMessageDescriptor *, void **);
@@ -302,6 +303,9 @@ int		 schedule_main(const struct cmd *, int, char **);
 
 /* logs.c */
 int		 logs_cmd(const struct cmd *, int, char **);
+
+/* status.c */
+int		 status_cmd(const struct cmd *, int, char **);
 
 /* events.c */
 int		 events_cmd(const struct cmd *, int, char **);

@@ -4,11 +4,15 @@
  * (natsConnection_Request) and subscriptions are read with
  * natsSubscription_NextMsg.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "batchctl.h"
+#include "../lib/clock.h"
 
 /* Say why a NATS call failed, with cnats' own details when it has any. */
 static void
@@ -24,6 +28,34 @@ bus_error(const char *what, natsStatus s)
 	else
 		fprintf(stderr, "batchctl: %s: %s\n", what,
 		    natsStatus_GetText(s));
+}
+
+/*
+ * The servers of list, URLs separated by commas (cnats' SetURL takes one):
+ * the first one that answers is used, the others when it goes.
+ */
+static natsStatus
+set_servers(natsOptions *o, const char *list)
+{
+	natsStatus	  s;
+	const char	**v = NULL;
+	char		 *copy, *p, *u;
+	int		  n = 0;
+
+	copy = xstrdup(list);
+	for (p = copy; (u = strsep(&p, ",")) != NULL; ) {
+		u += strspn(u, " \t");
+		u[strcspn(u, " \t")] = '\0';
+		if (*u == '\0')
+			continue;
+		v = xreallocarray(v, (size_t)n + 1, sizeof *v);
+		v[n++] = u;
+	}
+	s = n == 0 ? natsOptions_SetURL(o, list) :
+	    natsOptions_SetServers(o, v, n);
+	free(v);
+	free(copy);
+	return s;
 }
 
 /* Connect to ctl.server unless connected: 0 or an exit code. */
@@ -46,7 +78,7 @@ client_connect(void)
 		return EXIT_USAGE;
 	}
 	if ((s = natsOptions_Create(&ctl.opts)) != NATS_OK ||
-	    (s = natsOptions_SetURL(ctl.opts, ctl.server)) != NATS_OK ||
+	    (s = set_servers(ctl.opts, ctl.server)) != NATS_OK ||
 	    (s = natsOptions_SetTimeout(ctl.opts, ctl.timeout_ms)) !=
 	    NATS_OK) {
 		bus_error("NATS options", s);
@@ -108,13 +140,254 @@ client_error(const Batchd__V1__Error *e)
 }
 
 /*
+ * Requests are retried so that a failover of batchd's leader (ha = on)
+ * shows as a slower answer, not an error; every try counts against one
+ * deadline, --timeout from the first.
+ *
+ * "No responders" means that no batchd was subscribed when the request
+ * reached the server: it was done nowhere, so it is sent again after
+ * 50 ms, doubling to 1 s, whatever the verb.
+ *
+ * No reply within a try (a third of --timeout) does not mean not done: the
+ * leader may have committed it and died before answering. Such a request
+ * is sent again only if doing it twice is the same as doing it once:
+ *   - reads (get, list, logs, events);
+ *   - a request with an idempotency key (submissions: client_call() puts
+ *     a random one in when the user gave none), answered with the first
+ *     run;
+ *   - create of a named object: a repeat is refused ALREADY_EXISTS;
+ *     delete and cancel by uuid: a repeat is refused NOT_FOUND or
+ *     FAILED_PRECONDITION ("is CANCELLED already"); pause, resume and
+ *     update set a state that a repeat sets again. Such an error after a
+ *     try timed out gets a note that the first try may have done it.
+ * Any other verb (run.cancel_all: runs submitted meanwhile; and
+ * schedule.trigger: a second run) gets a single try of the whole timeout.
+ */
+
+/* What a try that timed out allows. */
+enum repeat {
+	ONCE,		/* no repeat: it may have been done */
+	REPEAT,		/* a repeat changes nothing more */
+	READ		/* a read: it changed nothing */
+};
+
+static const struct {
+	const char	*action;	/* the verb's last word */
+	enum repeat	 r;
+} repeats[] = {
+	{ "get", READ }, { "list", READ }, { "logs", READ },
+	{ "events", READ }, { "create", REPEAT }, { "update", REPEAT },
+	{ "delete", REPEAT }, { "cancel", REPEAT }, { "pause", REPEAT },
+	{ "resume", REPEAT }
+};
+
+#define BACKOFF_MIN_MS	50
+#define BACKOFF_MAX_MS	1000
+
+/* May verb (keyed: with an idempotency key) be sent again after a try
+ * timed out? */
+static enum repeat
+verb_repeat(const char *verb, int keyed)
+{
+	const char	*action = strrchr(verb, '.');
+	size_t		 i;
+
+	if (keyed)
+		return REPEAT;
+	action = action != NULL ? action + 1 : verb;
+	for (i = 0; i < sizeof repeats / sizeof repeats[0]; i++)
+		if (strcmp(action, repeats[i].action) == 0)
+			return repeats[i].r;
+	return ONCE;
+}
+
+/* The empty idempotency keys of one request, filled in for packing. */
+struct idem {
+	char	***slot;	/* where each key was put */
+	char	 **was;		/* and what was there */
+	size_t	   n;
+	int	   keyed;	/* a key is in the request, given or put */
+	char	  *key;		/* the request's own key, owned */
+};
+
+/*
+ * Put a new key into m's field idempotency_key if it has one, empty; top:
+ * m is the request itself.
+ */
+static void
+idem_one(ProtobufCMessage *m, struct idem *id, int top)
+{
+	const ProtobufCFieldDescriptor	*f;
+	char				**slot;
+
+	f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+	    "idempotency_key");
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING ||
+	    f->label == PROTOBUF_C_LABEL_REPEATED)
+		return;
+	slot = (char **)(void *)((char *)m + f->offset);
+	id->keyed = 1;
+	if (*slot != NULL && **slot != '\0') {
+		if (top)
+			id->key = xstrdup(*slot);
+		return;
+	}
+	id->slot = xreallocarray(id->slot, id->n + 1, sizeof *id->slot);
+	id->was = xreallocarray(id->was, id->n + 1, sizeof *id->was);
+	id->slot[id->n] = slot;
+	id->was[id->n] = *slot;
+	*slot = uuid_new();
+	if (top)
+		id->key = xstrdup(*slot);
+	id->n++;
+}
+
+/*
+ * A submission that carries no idempotency key gets a random one, so that
+ * a try that timed out may be repeated without a second run: in req's own
+ * field and in those of the messages of its repeated fields (a batch of
+ * submissions). idem_undo() puts req back as it was.
+ */
+static void
+idem_fill(ProtobufCMessage *req, struct idem *id)
+{
+	const ProtobufCFieldDescriptor	*f;
+	ProtobufCMessage		**v;
+	size_t				  i, j, n;
+
+	memset(id, 0, sizeof *id);
+	idem_one(req, id, 1);
+	for (i = 0; i < req->descriptor->n_fields; i++) {
+		f = &req->descriptor->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE ||
+		    f->label != PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		n = *(size_t *)(void *)((char *)req + f->quantifier_offset);
+		v = *(ProtobufCMessage ***)(void *)((char *)req + f->offset);
+		for (j = 0; j < n; j++)
+			idem_one(v[j], id, 0);
+	}
+}
+
+/* Put back what idem_fill() changed; the key stays in id->key. */
+static void
+idem_undo(struct idem *id)
+{
+	size_t	i;
+
+	for (i = 0; i < id->n; i++) {
+		free(*id->slot[i]);
+		*id->slot[i] = id->was[i];
+	}
+	free(id->slot);
+	free(id->was);
+	id->slot = NULL;
+	id->was = NULL;
+	id->n = 0;
+}
+
+/* Sleep ms milliseconds. */
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !ctl_interrupted)
+		;
+}
+
+/*
+ * Send buf to subject until it is answered (*msg) or the deadline:
+ * NATS_OK, or the status of the last try. *timedout is set if a try of a
+ * request that is not a read got no reply in time (it may have been
+ * done).
+ */
+static natsStatus
+request(const char *subject, const uint8_t *buf, size_t len,
+    enum repeat r, natsMsg **msg, int *timedout)
+{
+	natsStatus	s;
+	int64_t		now, end, left, try_ms, backoff = BACKOFF_MIN_MS;
+	int		noted = 0;
+
+	now = mono_ms();
+	end = now + ctl.timeout_ms;
+	try_ms = r != ONCE ? ctl.timeout_ms / 3 : ctl.timeout_ms;
+	*timedout = 0;
+	for (;;) {
+		left = end - now;
+		s = natsConnection_Request(msg, ctl.nc, subject,
+		    (const void *)buf, (int)len, left < try_ms ? left : try_ms);
+		if (s == NATS_TIMEOUT && r != READ)
+			*timedout = 1;
+		if ((s != NATS_NO_RESPONDERS && (s != NATS_TIMEOUT ||
+		    r == ONCE)) || ctl_interrupted)
+			return s;
+		now = mono_ms();
+		/* The last try gets some time to be answered. */
+		if (end - now <= BACKOFF_MIN_MS)
+			return s;
+		if (s != NATS_NO_RESPONDERS) {
+			backoff = BACKOFF_MIN_MS;
+			continue;
+		}
+		if (!noted && isatty(STDERR_FILENO)) {
+			fprintf(stderr, "batchctl: nothing answers on %s "
+			    "yet (a failover?): trying again for %.3gs\n",
+			    subject, (end - now) / 1000.0);
+			noted = 1;
+		}
+		sleep_ms(backoff < end - now - BACKOFF_MIN_MS ? backoff :
+		    end - now - BACKOFF_MIN_MS);
+		if (backoff < BACKOFF_MAX_MS)
+			backoff *= 2;
+		now = mono_ms();
+	}
+}
+
+/* Say why a request got no reply; id->key is its idempotency key. */
+static void
+no_reply(const char *subject, natsStatus s, int timedout,
+    const struct idem *id)
+{
+	char	*what;
+
+	if (s == NATS_TIMEOUT || (s == NATS_NO_RESPONDERS && timedout))
+		fprintf(stderr, "batchctl: no reply on %s within %.3gs: is "
+		    "batchd running?\n", subject, ctl.timeout_ms / 1000.0);
+	else if (s == NATS_NO_RESPONDERS)
+		fprintf(stderr, "batchctl: nothing answers on %s within "
+		    "%.3gs: is batchd running, with subject prefix '%s'?\n",
+		    subject, ctl.timeout_ms / 1000.0, ctl.prefix);
+	else {
+		xasprintf(&what, "request on %s", subject);
+		bus_error(what, s);
+		free(what);
+	}
+	if (!timedout)
+		return;
+	if (id->key != NULL)
+		fprintf(stderr, "batchctl: it may have been done: repeated "
+		    "with --idempotency-key %s it is done once\n", id->key);
+	else if (id->keyed)
+		fprintf(stderr, "batchctl: it may have been done: repeated "
+		    "with the same idempotency keys it is done once\n");
+	else
+		fprintf(stderr, "batchctl: it may have been done: check "
+		    "before repeating it\n");
+}
+
+/*
  * Send req to {prefix}.v1.{ws}.{verb} and decode the reply as rd. Returns
  * 0 with *out set (the caller frees it with
  * protobuf_c_message_free_unpacked), or an exit code: EXIT_SERVER for an
- * error reply (printed), EXIT_BUS when there was no usable reply.
+ * error reply (printed), EXIT_BUS when there was no usable reply. req is
+ * left as it was (an idempotency key is added to a copy).
  */
 int
-client_call(const char *verb, const void *req,
+client_call(const char *verb, void *req,
     const ProtobufCMessageDescriptor *rd, void **out)
 {
 	const ProtobufCFieldDescriptor	*f;
@@ -122,41 +395,31 @@ client_call(const char *verb, const void *req,
 	Batchd__V1__Error		*e;
 	natsMsg				*msg = NULL;
 	natsStatus			 s;
+	struct idem			 id;
 	uint8_t				*buf;
 	size_t				 len;
-	char				*subject, *what;
-	int				 rc;
+	char				*subject;
+	int				 rc, timedout;
 
 	*out = NULL;
 	if ((rc = client_connect()) != 0)
 		return rc;
+	idem_fill(req, &id);
 	len = protobuf_c_message_get_packed_size(req);
 	buf = xmalloc(len);
 	protobuf_c_message_pack(req, buf);
+	idem_undo(&id);
 	subject = client_subject(verb);
-	s = natsConnection_Request(&msg, ctl.nc, subject, (const void *)buf,
-	    (int)len, ctl.timeout_ms);
+	s = request(subject, buf, len, verb_repeat(verb, id.keyed),
+	    &msg, &timedout);
 	free(buf);
-	if (s == NATS_TIMEOUT) {
-		fprintf(stderr, "batchctl: no reply on %s within %.3gs: is "
-		    "batchd running?\n", subject, ctl.timeout_ms / 1000.0);
-		free(subject);
-		return EXIT_BUS;
-	}
-	if (s == NATS_NO_RESPONDERS) {
-		fprintf(stderr, "batchctl: nothing answers on %s: is batchd "
-		    "running, with subject prefix '%s'?\n", subject,
-		    ctl.prefix);
-		free(subject);
-		return EXIT_BUS;
-	}
 	if (s != NATS_OK) {
-		xasprintf(&what, "request on %s", subject);
-		bus_error(what, s);
-		free(what);
+		no_reply(subject, s, timedout, &id);
+		free(id.key);
 		free(subject);
 		return EXIT_BUS;
 	}
+	free(id.key);
 	rep = protobuf_c_message_unpack(rd, NULL,
 	    (size_t)natsMsg_GetDataLength(msg),
 	    (const uint8_t *)natsMsg_GetData(msg));
@@ -174,6 +437,10 @@ client_call(const char *verb, const void *req,
 		e = *(Batchd__V1__Error **)(void *)((char *)rep + f->offset);
 		if (e != NULL && e->code != BATCHD__V1__ERROR_CODE__OK) {
 			client_error(e);
+			if (timedout)
+				fprintf(stderr, "batchctl: note: an earlier "
+				    "try of this request got no reply in "
+				    "time and may have done it\n");
 			protobuf_c_message_free_unpacked(rep, NULL);
 			return EXIT_SERVER;
 		}
