@@ -56,7 +56,7 @@ class ClusterNatsServer(NatsServer):
     ports and store."""
 
     def __init__(self, workdir, name, port, cluster_port, http_port,
-                 routes, cluster_name="batchd-ha"):
+                 routes, cluster_name="batchd-ha", conf=""):
         NatsServer.__init__(self, workdir, port=port)
         self.name = name
         self.cluster_port = cluster_port
@@ -67,6 +67,7 @@ class ClusterNatsServer(NatsServer):
         self.conf_path = os.path.join(workdir, name + ".conf")
         self.log_path = os.path.join(workdir, name + ".log")
         self.paused = False
+        self.conf = conf                # more configuration (mappings)
 
     def _argv(self):
         routes = ",\n    ".join("nats-route://%s:%d" % (HOST, p)
@@ -84,10 +85,10 @@ class ClusterNatsServer(NatsServer):
                     '  name: "%s"\n'
                     '  listen: "%s:%d"\n'
                     '  routes: [\n    %s\n  ]\n'
-                    '}\n'
+                    '}\n%s'
                     % (self.name, HOST, self.port, HOST, self.http_port,
                        self.store_dir, self.cluster_name, HOST,
-                       self.cluster_port, routes))
+                       self.cluster_port, routes, self.conf))
         return [harness.NATS_SERVER_BIN, "-c", self.conf_path]
 
     def running(self):
@@ -125,7 +126,7 @@ class NatsCluster:
     """size nats-servers with JetStream in one cluster on 127.0.0.1, each
     with its own store dir under workdir and server_name n0, n1, ..."""
 
-    def __init__(self, workdir, size=3):
+    def __init__(self, workdir, size=3, conf=""):
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         cports = [free_port() for _ in range(size)]
@@ -133,7 +134,7 @@ class NatsCluster:
         for i in range(size):
             self.servers.append(ClusterNatsServer(
                 self.workdir, "n%d" % i, free_port(), cports[i], free_port(),
-                [p for j, p in enumerate(cports) if j != i]))
+                [p for j, p in enumerate(cports) if j != i], conf=conf))
         self._clients = []
 
     @property
@@ -331,7 +332,8 @@ class HaDaemon(Daemon):
 
     def __init__(self, tmpdir, cluster, node, runs_dir, lease_s=10,
                  grace_s=None, ha_stream="BATCHD_HA", replicas=3,
-                 prefix="batchd", env=None, binary=None):
+                 prefix="batchd", env=None, binary=None, partition=0,
+                 partitions=1):
         Daemon.__init__(self, tmpdir, cluster.urls[0], prefix=prefix,
                         env=env, binary=binary)
         self.cluster = cluster
@@ -342,6 +344,8 @@ class HaDaemon(Daemon):
         self.grace_s = grace_s
         self.ha_stream = ha_stream
         self.replicas = replicas
+        self.partition = partition
+        self.partitions = partitions
 
     def env(self):
         env = Daemon.env(self)
@@ -352,6 +356,10 @@ class HaDaemon(Daemon):
             "BATCHD_HA_REPLICAS": str(self.replicas),
             "BATCHD_HA_LEASE_S": str(self.lease_s),
             "BATCHD_RUNS_DIR": self.runs_dir,
+            "BATCHD_LOGS_DIR": os.path.normpath(
+                os.path.join(self.runs_dir, "..", "logs")),
+            "BATCHD_PARTITIONS": str(self.partitions),
+            "BATCHD_PARTITION": str(self.partition),
         })
         if self.grace_s is not None:
             env["BATCHD_HA_GRACE_S"] = str(self.grace_s)
@@ -375,7 +383,8 @@ class HaDaemon(Daemon):
     def record(self):
         """This node's node.{name} record (a dict), or None."""
         js = JetStream(self.nc())
-        v = js.kv_get(self.ha_stream, "node." + self.node)
+        v = js.kv_get(self.ha_stream, "node.%s.%d" % (self.node,
+                                                      self.partition))
         return json.loads(v) if v else None
 
     def wait_ready(self, timeout=30.0):
@@ -414,6 +423,8 @@ class HaNodes:
             self.nodes[n] = HaDaemon(d, cluster, n, self.runs_dir,
                                      lease_s=lease_s, grace_s=grace_s,
                                      ha_stream=ha_stream, env=env, **kw)
+            # Shared storage: workspaces, attempts and logs (README).
+            self.nodes[n].ws_root = os.path.join(self.tmpdir, "ws")
 
     def __getitem__(self, name):
         return self.nodes[name]
