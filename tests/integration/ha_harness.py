@@ -401,8 +401,11 @@ class HaDaemon(Daemon):
             except (OSError, NatsError, JsError):
                 self._drop_nc()
                 return None
-        wait_until(up, timeout, interval=0.1,
-                   what="node.%s in KV %s" % (self.node, self.ha_stream))
+        try:
+            wait_until(up, timeout, interval=0.1,
+                       what="node.%s in KV %s" % (self.node, self.ha_stream))
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, self.log_tail())) from None
 
 
 class HaNodes:
