@@ -215,6 +215,8 @@ depend_check(struct txn *t, struct request *q, struct run *r, struct error *e)
 		if (e->code != E_OK)
 			return 0;
 	}
+	if (q->n_deps == 0)
+		return 0;
 	r->deps = xcalloc(q->n_deps, sizeof *r->deps);
 	memcpy(r->deps, q->deps, q->n_deps * sizeof *r->deps);
 	r->n_deps = q->n_deps;

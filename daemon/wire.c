@@ -330,8 +330,10 @@ wire_deps_in(struct dep **deps, size_t *n_deps,
 		if (e != NULL)
 			snprintf(f, sizeof f, "%s[%zu].run_uuid", p, i);
 		if (m[i]->target_case == BATCHD__V1__DEPENDENCY__TARGET_RUN_UUID &&
-		    wire_uuid_in(&u, m[i]->run_uuid, f, e) == -1)
+		    wire_uuid_in(&u, m[i]->run_uuid, f, e) == -1) {
+			free(u);
 			return -1;
+		}
 		if (u == NULL) {
 			if (e == NULL)
 				continue;
