@@ -375,9 +375,10 @@ resolve_edge(struct txn *t, const char *up, enum rstatus st,
 	    i >= d.n_deps || (d.deps_met & (uint64_t)1 << i))
 		goto out;
 	if (!depcond_met(cond, st)) {
-		snprintf(text, sizeof text, "%s: run %s ended %s (%s)",
-		    reason_text(R_UPSTREAM_FAILED), up, rstatus_name(st),
-		    depcond_name(cond));
+		snprintf(text, sizeof text, "%s: run %s %s%s (%s)",
+		    reason_text(R_UPSTREAM_FAILED), up, st == RS_NONE ?
+		    "is gone" : "ended ", st == RS_NONE ? "" :
+		    rstatus_name(st), depcond_name(cond));
 		rc = run_cancel_as(t, &d, R_UPSTREAM_FAILED, text);
 		goto out;
 	}

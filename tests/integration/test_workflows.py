@@ -477,3 +477,41 @@ def test_time_in_queue_counts_from_release(daemon, ws, defs, tmp_path):
     open(gate, "w").close()
     r = ended_ok(daemon, ws, w.uuid)
     assert r.queue_deadline_ms >= w.submitted_at_ms + 1500
+
+
+# ---------------------------------------------------------------- restarts
+
+def test_waiting_runs_survive_kill9(daemon, ws, defs):
+    """Runs waiting (and in line for a queue) keep waiting across kill -9;
+    an upstream that ends while batchd is down is resolved by the next
+    one: nothing waits forever."""
+    gate = writable(daemon, ws, "gates/gate")
+    fast = writable(daemon, ws, "gates/fast")
+    cl = make_cluster(daemon, ws, "keep")
+    a = after(daemon, ws, defs["gated"], cl.uuid, env={"GATE": gate})
+    b = after(daemon, ws, defs["ok"], cl.uuid, [dep(a.uuid)])
+    c = after(daemon, ws, defs["ok"], cl.uuid, [dep(b.uuid)])
+    # Its upstream ends while batchd is away: the job sees its gate then.
+    d1 = after(daemon, ws, defs["gated"], env={"GATE": fast})
+    d2 = after(daemon, ws, defs["ok"], deps=[dep(d1.uuid)])
+    wait_status(daemon, ws, a.uuid, pb.RUNNING)
+    wait_status(daemon, ws, d1.uuid, pb.RUNNING)
+    daemon.kill9()
+    open(fast, "w").close()
+    time.sleep(1.0)
+    daemon.start()
+    for r in (b, c):
+        assert waiting(get_run(daemon, ws, r.uuid))
+    assert ended_ok(daemon, ws, d1.uuid) and ended_ok(daemon, ws, d2.uuid)
+    open(gate, "w").close()
+    for r in (a, b, c):
+        ended_ok(daemon, ws, r.uuid)
+    # And a cascade after the restart.
+    gate2 = writable(daemon, ws, "gates/gate2")
+    x = after(daemon, ws, defs["gated"], env={"GATE": gate2})
+    y = after(daemon, ws, defs["ok"], deps=[dep(x.uuid)])
+    daemon.kill9()
+    daemon.start()
+    cancel(daemon, ws, x.uuid)
+    ry = get_run(daemon, ws, y.uuid)
+    assert ry.status == pb.CANCELLED and ry.reason == pb.UPSTREAM_FAILED
