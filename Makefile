@@ -37,7 +37,7 @@ DAEMON_OBJS = main log xmalloc util config model wire wire-field wire-request wi
 	      loop bus jetstream ha ha-js ha-snap barrier api verb \
 	      metrics http console notify outbox retention plugin procstat cgroup cgroup-parent \
 	      named jobconfig jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs \
-	      policy queuetime wire-retry \
+	      policy queuetime wire-retry depend runbatch \
 	      tz cron wire-schedule schedule schedfire scheduleverb
 PROTO	 = proto/batchd/v1/batchd.proto
 GEN	 = build/gen/batchd/v1/batchd.pb-c

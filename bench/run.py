@@ -2,7 +2,7 @@
 """bench/run.py: the benchmark driver of batchd (make bench, make bench-smoke).
 
 Starts everything on 127.0.0.1 (nats-server, batchd, beanstalkd, the echo
-responder, the C tools of bench/), runs the five parts, prints a table of
+responder, the C tools of bench/), runs the six parts, prints a table of
 figures (median, min and max of the repetitions, with targets) and writes
 bench/results/{latest|smoke}.{md,csv,json} (and latest.png with gnuplot).
 
@@ -45,6 +45,8 @@ SIZES = {
         "BENCH_SCALE_RUNS": 1000000, "BENCH_SCALE_K": 32,
         "BENCH_SCALE_REPS": 3, "BENCH_COLD": 1, "BENCH_KEEP": 0,
         "BENCH_QUIET_S": 120, "BENCH_SCHED_N": 10000, "BENCH_SCHED_REPS": 3,
+        "BENCH_FLOW_N": 10000, "BENCH_FLOW_BATCH": 1000,
+        "BENCH_FLOW_REPS": 3,
         "BENCH_HA_REPS": 3, "BENCH_HA_FAILOVERS": 3,
     },
     "smoke": {
@@ -57,6 +59,8 @@ SIZES = {
         "BENCH_SCALE_RUNS": 2000, "BENCH_SCALE_K": 8,
         "BENCH_SCALE_REPS": 1, "BENCH_COLD": 0, "BENCH_KEEP": 0,
         "BENCH_QUIET_S": 0, "BENCH_SCHED_N": 200, "BENCH_SCHED_REPS": 1,
+        "BENCH_FLOW_N": 1000, "BENCH_FLOW_BATCH": 1000,
+        "BENCH_FLOW_REPS": 1,
         "BENCH_HA_REPS": 1, "BENCH_HA_FAILOVERS": 1,
     },
 }
@@ -970,6 +974,49 @@ class Bench:
         self.add("5 schedules", "schedule.create, %d requests from 32 "
                  "threads" % n, "per s", [n / r["create_s"] for r in res])
 
+    def part_workflows(self):
+        """Dependencies: one run's end releasing N dependents (fan-out),
+        N runs' ends releasing the joins that wait for them (fan-in), and
+        run.submit_batch of B runs against B run.submits."""
+        n = int(self.sz["BENCH_FLOW_N"])
+        nb = int(self.sz["BENCH_FLOW_BATCH"])
+        reps = int(self.sz["BENCH_FLOW_REPS"])
+        res = []
+        for rep in range(reps):
+            data = os.path.join(self.work, "p6-%d" % rep)
+            p, _ = self.start_batchd(data)
+            try:
+                r = Workflows(self, n, nb).run()
+            finally:
+                self.stop_batchd(p, data)
+                self.discard(data)
+            res.append(r)
+            log("workflows rep %d: fan-out 1 -> %d: %.1f ms to the last "
+                "queued, reply %.1f ms; fan-in %d -> %d joins: %.1f ms, "
+                "reply %.1f ms; %d runs: batch %.1f ms, single %.1f ms"
+                % (rep + 1, n, r["out_ms"], r["out_reply_ms"], n,
+                   r["joins"], r["in_ms"], r["in_reply_ms"], nb,
+                   r["batch_ms"], r["single_ms"]))
+        self.raw["workflows"] = res
+        part = "6 workflows"
+        self.add(part, "fan-out: 1 run's end -> the last of its %d "
+                 "dependents queued (in its commit)" % n, "ms",
+                 [r["out_ms"] for r in res])
+        self.add(part, "fan-out: run.cancel of the upstream, reply "
+                 "(cascade and commit)", "ms",
+                 [r["out_reply_ms"] for r in res])
+        self.add(part, "fan-in: %d runs' ends -> the last of %d joins (64 "
+                 "upstreams each) queued" % (n, res[0]["joins"]), "ms",
+                 [r["in_ms"] for r in res])
+        self.add(part, "fan-in: run.cancel_all of the %d upstreams, reply"
+                 % n, "ms", [r["in_reply_ms"] for r in res])
+        self.add(part, "run.submit_batch of %d runs" % nb, "ms",
+                 [r["batch_ms"] for r in res])
+        self.add(part, "%d run.submit, one after another" % nb, "ms",
+                 [r["single_ms"] for r in res])
+        self.add(part, "run.submit_batch speed-up over single submits",
+                 "ratio", [r["single_ms"] / r["batch_ms"] for r in res])
+
     def setup(self):
         shutil.rmtree(self.work, ignore_errors=True)
         jobs = os.path.join(self.work, "ws", WS, "jobs")
@@ -1004,6 +1051,7 @@ class Bench:
                          ("3 logs", self.part_logs),
                          ("4 scale", self.part_scale),
                          ("5 schedules", self.part_schedules),
+                         ("6 workflows", self.part_workflows),
                          ("7 ha", self.part_ha)):
             if name[0] not in parts:
                 continue
@@ -1252,8 +1300,8 @@ def main():
                     metavar="NAME=VALUE",
                     help="override a size: %s" % " ".join(
                         sorted(SIZES["full"])))
-    ap.add_argument("--parts", default="123457",
-                    help="parts to run, e.g. 14 (default 123457)")
+    ap.add_argument("--parts", default="1234567",
+                    help="parts to run, e.g. 14 (default 1234567)")
     args = ap.parse_args()
     sizes = dict(SIZES[args.mode])
     for s in args.set:
@@ -1409,6 +1457,106 @@ class Schedules:
                         ("p99", .99), ("max", 1.0))},
                 "recv": {q: pct(recv, f) for q, f in (("p50", .5),
                          ("p99", .99), ("max", 1.0))}}
+
+
+# ---------------------------------------------------------------- part 6
+
+class Workflows(Schedules):
+    """One repetition of part 6 against a started batchd. Dependents and
+    upstreams wait in the queue of a cluster a holder keeps busy, so that
+    only the resolution is measured: an upstream ends by run.cancel
+    (AFTER_ENDED), and each released run's queue_deadline_ms (with
+    max_queue_seconds DAY) says when it entered its queue."""
+
+    DAY = 86400
+    FAN_IN = 64         # upstreams of one join: the most depends_on takes
+
+    def __init__(self, bench, n, nb):
+        super().__init__(bench, n)
+        self.nb = nb
+
+    def item(self, job, cluster, deps=()):
+        pb = self.pb
+        return pb.SubmitJobRunRequest(
+            job_definition_uuid=job, cluster_uuid=cluster,
+            max_queue_seconds=self.DAY, depends_on=[
+                pb.Dependency(run_uuid=u, condition=pb.AFTER_ENDED)
+                for u in deps])
+
+    def batch(self, items):
+        """run.submit_batch in requests of at most 1000; the runs."""
+        out = []
+        for i in range(0, len(items), 1000):
+            out.extend(self.call("run.submit_batch",
+                                 self.pb.SubmitJobRunsRequest(
+                                     runs=items[i:i + 1000]),
+                                 self.pb.SubmitJobRunsReply).job_runs)
+        return out
+
+    def released(self, uuids, t_end):
+        """ms from t_end to the last of uuids entering its queue."""
+        pb, last = self.pb, 0
+        for u in uuids:
+            r = self.call("run.get", pb.GetJobRunRequest(uuid=u),
+                          pb.JobRunReply).job_run
+            if r.reason != pb.IN_QUEUE or r.queue_seq == 0:
+                raise PartFailed("run %s not queued: %s" % (u,
+                                                            r.reason_text))
+            last = max(last, r.queue_deadline_ms - self.DAY * 1000)
+        return last - t_end
+
+    def fan_out(self, job, held, cl):
+        pb = self.pb
+        up = self.call("run.submit", self.item(job, held),
+                       pb.JobRunReply).job_run.uuid
+        deps = self.batch([self.item(job, cl, [up])
+                           for _ in range(self.n)])
+        t0 = time.monotonic()
+        end = self.call("run.cancel", pb.CancelJobRunRequest(uuid=up),
+                        pb.JobRunReply).job_run.finished_at_ms
+        reply = (time.monotonic() - t0) * 1000
+        return self.released([d.uuid for d in deps], end), reply
+
+    def fan_in(self, job, held, cl):
+        pb = self.pb
+        ups = [r.uuid for r in self.batch([self.item(job, held)
+                                           for _ in range(self.n)])]
+        joins = self.batch([self.item(job, cl, ups[i:i + self.FAN_IN])
+                            for i in range(0, self.n, self.FAN_IN)])
+        t0 = time.monotonic()
+        self.call("run.cancel_all", pb.CancelJobRunsRequest(
+            cluster_uuids=[held]), pb.CancelJobRunsReply)
+        reply = (time.monotonic() - t0) * 1000
+        end = min(self.call("run.get", pb.GetJobRunRequest(uuid=u),
+                            pb.JobRunReply).job_run.finished_at_ms
+                  for u in ups)
+        return (self.released([j.uuid for j in joins], end), reply,
+                len(joins))
+
+    def submits(self, job, cl):
+        """(ms of one run.submit_batch of nb, ms of nb run.submits)."""
+        pb = self.pb
+        items = [self.item(job, cl) for _ in range(self.nb)]
+        t0 = time.monotonic()
+        self.batch(items)
+        t1 = time.monotonic()
+        for it in items:
+            self.call("run.submit", it, pb.JobRunReply)
+        t2 = time.monotonic()
+        return (t1 - t0) * 1000, (t2 - t1) * 1000
+
+    def run(self):
+        job = self.jobdef("tick", "hi.py")
+        held = self.held_clusters(4)
+        out_ms, out_reply = self.fan_out(job, held[0], held[1])
+        # cancel_all of held[2] ends its holder too: nothing waits there
+        # but the upstreams; their joins go to held[3].
+        in_ms, in_reply, joins = self.fan_in(job, held[2], held[3])
+        batch_ms, single_ms = self.submits(job, held[3])
+        self.nc.close()
+        return {"n": self.n, "out_ms": out_ms, "out_reply_ms": out_reply,
+                "in_ms": in_ms, "in_reply_ms": in_reply, "joins": joins,
+                "batch_ms": batch_ms, "single_ms": single_ms}
 
 
 if __name__ == "__main__":

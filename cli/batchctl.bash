@@ -141,17 +141,19 @@ _batchctl()
 		;;
 	run)
 		[[ -z $verb ]] &&
-		    opts="submit sql get list cancel cancel-all logs events"
+		    opts="submit sql submit-batch rerun get list cancel
+			cancel-all logs events"
 		case $verb in
 		submit)
-			opts="--cluster --args --env --idempotency-key --wait
-			    --follow $policy"
+			opts="--cluster --args --env --idempotency-key --after
+			    --wait --follow $policy"
 			[[ $cur != -* ]] &&
 			    opts="$opts $(_batchctl_names jobdef)"
 			;;
 		sql) opts="--cluster --cluster-config --env --idempotency-key
 		    --wait --follow" ;;
 		list) opts="--jobdef --cluster --status --limit" ;;
+		rerun) opts="--repair" ;;
 		cancel-all) opts="--cluster --jobdef" ;;
 		logs) opts="--attempt --stderr -f --follow" ;;
 		esac

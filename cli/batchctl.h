@@ -283,6 +283,13 @@ int		 cluster_resolve(const char *, char **);
 int		 run_main(const struct cmd *, int, char **);
 int		 run_fetch(const char *, Batchd__V1__JobRunReply **);
 
+/* flow.c */
+int		 flow_after(const struct cmd *,
+		     Batchd__V1__SubmitJobRunRequest *, const char *);
+void		 flow_free_deps(Batchd__V1__SubmitJobRunRequest *);
+int		 flow_submit_batch(const struct cmd *, int, char **);
+int		 flow_rerun(const struct cmd *, int, char **);
+
 /* follow.c */
 #define FOLLOW_STATUS	0x01	/* print status changes on stderr */
 #define FOLLOW_SPINNER	0x02	/* a progress line on stderr (a tty) */

@@ -3,7 +3,7 @@
 # clash with the daemon's; batchctl links none of the daemon's objects, only
 # the shared sources of lib/ it needs.
 CLI_SRCS    = batchctl ctl cmd opt util client conf pbjson table fmt show \
-	      jobdef cluster run follow logs events policy schedule \
+	      jobdef cluster run follow logs events policy schedule flow \
 	      status
 CLI_LIB     = xmalloc names pbfield clock
 CLI_OBJS    = $(CLI_SRCS:%=$(B)/obj/ctl_%.o) $(CLI_LIB:%=$(B)/obj/lib_%.o) \

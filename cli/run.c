@@ -13,7 +13,7 @@
 
 enum {
 	O_CLUSTER = 256, O_CLUSTER_CONFIG, O_ARGS, O_ENV, O_IDEM, O_WAIT,
-	O_FOLLOW, O_JOBDEF, O_STATUS, O_LIMIT
+	O_FOLLOW, O_JOBDEF, O_STATUS, O_LIMIT, O_AFTER
 };
 
 static int	run_submit(const struct cmd *, int, char **);
@@ -35,8 +35,8 @@ static int	run_cancel_all(const struct cmd *, int, char **);
 
 static const struct cmd run_cmds[] = {
 	{ "submit", run_submit, "run submit DEF [--cluster UUID|NAME] "
-	  "[--args ARGS] [--env K=V]... [--idempotency-key KEY] [--wait] "
-	  "[--follow] [policy options]",
+	  "[--args ARGS] [--env K=V]... [--idempotency-key KEY] "
+	  "[--after RUN[:COND]]... [--wait] [--follow] [policy options]",
 	  "Submit a run of the job definition DEF (a UUID or a name) and\n"
 	  "print it.\n"
 	  "\n"
@@ -48,6 +48,9 @@ static const struct cmd run_cmds[] = {
 	  "                        (repeatable)\n"
 	  "  --idempotency-key KEY a repeat with the same key returns the\n"
 	  "                        first run\n"
+	  "  --after RUN[:COND]    wait until run RUN (a UUID) has ended so:\n"
+	  "                        succeeded (the default), failed or ended\n"
+	  "                        (repeatable; at most 64)\n"
 	  WAIT_HELP "\n"
 	  "\n"
 	  "For this run only, over the definition's configuration:\n"
@@ -64,8 +67,23 @@ static const struct cmd run_cmds[] = {
 	  "  --idempotency-key KEY a repeat with the same key returns the\n"
 	  "                        first run\n"
 	  WAIT_HELP },
+	{ "submit-batch", flow_submit_batch, "run submit-batch FILE.json",
+	  "Submit a pipeline: every run of FILE.json, or none, and print\n"
+	  "them. FILE.json: {\"runs\": [ITEM, ...]}, each ITEM\n"
+	  "{\"name\", \"jobdef\", \"cluster\", \"args\", \"env\",\n"
+	  "\"idempotencyKey\", \"after\": [\"NAME[:COND]\", ...]}: after\n"
+	  "names an earlier item (or a run's UUID); COND is succeeded (the\n"
+	  "default), failed or ended." },
+	{ "rerun", flow_rerun, "run rerun RUN [--repair]",
+	  "Run an ended run again (the same definition, configuration, args,\n"
+	  "env and cluster) and print the new run.\n"
+	  "\n"
+	  "  --repair    also run again every run downstream of it that its\n"
+	  "              end cancelled (UPSTREAM_FAILED), rewired to the new\n"
+	  "              runs" },
 	{ "get", run_get, "run get UUID",
-	  "Print a run and its attempts." },
+	  "Print a run, its attempts, and the runs it waits for and that\n"
+	  "wait for it." },
 	{ "list", run_list, "run list [--jobdef UUID|NAME] "
 	  "[--cluster UUID|NAME] [--status STATUS] [--limit N]",
 	  "List runs, newest first.\n"
@@ -253,6 +271,7 @@ run_submit(const struct cmd *self, int argc, char **argv)
 		{ "idempotency-key", required_argument, NULL, O_IDEM },
 		{ "wait", no_argument, NULL, O_WAIT },
 		{ "follow", no_argument, NULL, O_FOLLOW },
+		{ "after", required_argument, NULL, O_AFTER },
 		POLICY_RUN_OPTIONS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -271,11 +290,13 @@ run_submit(const struct cmd *self, int argc, char **argv)
 	opt_init(&o, self, argc, argv, "", longopts);
 	while ((c = opt_next(&o)) != -1 &&
 	    ((rc = policy_opt(self, &p, c, optarg)) == 0 || (rc == -1 &&
-	    (rc = submit_opt(self, &s, c, optarg)) == 0)))
+	    (rc = c == O_AFTER ? flow_after(self, &req, optarg) :
+	    submit_opt(self, &s, c, optarg)) == 0)))
 		;
 	if (rc != 0 || o.rc != -1 || opt_args(&o, 1, 1) == -1) {
 		free(s.env);
 		policy_free(&p);
+		flow_free_deps(&req);
 		return rc != 0 ? rc : o.rc;
 	}
 	if ((rc = jobdef_resolve(o.args[0], &def)) != 0)
@@ -304,6 +325,7 @@ run_submit(const struct cmd *self, int argc, char **argv)
 		protobuf_c_message_free_unpacked(&req.retry_strategy->base,
 		    NULL);
 out:
+	flow_free_deps(&req);
 	policy_free(&p);
 	follow_free(f);
 	free(s.env);

@@ -313,6 +313,31 @@ show_attempts(const JobRun *r)
 	table_free(t);
 }
 
+/* A run's place in a workflow: its upstream and downstream runs. */
+static void
+show_flow(const JobRun *r)
+{
+	const char	*cond;
+	size_t		 i;
+
+	if (*r->rerun_of != '\0')
+		fmt_kv("Rerun of", "%s", r->rerun_of);
+	for (i = 0; i < r->n_depends_on; i++) {
+		cond = fmt_enum(&batchd__v1__dependency_condition__descriptor,
+		    r->depends_on[i]->condition);
+		if (i == 0)
+			printf("Upstream:");
+		printf("%*s%s %s%s\n", i == 0 ? 5 : 14, "",
+		    r->depends_on[i]->run_uuid, cond,
+		    r->depends_met & (uint64_t)1 << i ? " (met)" : "");
+	}
+	for (i = 0; i < r->n_dependents; i++) {
+		if (i == 0)
+			printf("Downstream:");
+		printf("%*s%s\n", i == 0 ? 3 : 14, "", r->dependents[i]);
+	}
+}
+
 /* One run. */
 void
 show_run(const JobRun *r)
@@ -350,6 +375,7 @@ show_run(const JobRun *r)
 	}
 	if (*r->idempotency_key != '\0')
 		fmt_kv("Idempotency", "%s", r->idempotency_key);
+	show_flow(r);
 	fmt_kv("Submitted", "%s", fmt_time(r->submitted_at_ms, buf,
 	    sizeof buf));
 	fmt_kv("Started", "%s", fmt_time(r->started_at_ms, buf, sizeof buf));

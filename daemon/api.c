@@ -13,7 +13,9 @@
  * by the server, and the client would wait in vain): list handlers cut a
  * page short to fit (wire-reply.c), and any other reply over it undoes
  * the op's writes and is answered FAILED_PRECONDITION, naming the request
- * field that chose the object (the entry's object). Requests whose reply
+ * field that chose the object (the entry's object). A handler that refuses
+ * after it wrote (an item of a batch) returns ECANCELED with its error
+ * set: its writes are undone and the error answered. Requests whose reply
  * subject is not one literal subject are dropped unanswered.
  */
 #include <errno.h>
@@ -36,6 +38,7 @@ struct msg_op {
 	size_t		 reply_max;	/* the server's max_payload */
 	size_t		 too_large;	/* a reply over it: its bytes */
 	const char	*object;	/* the field that chose its object */
+	struct error	 undone;	/* ECANCELED: the refusal */
 };
 
 /*
@@ -141,12 +144,15 @@ msg_op_apply(struct op *op, struct txn *t)
 	if (parse_subject(m->subject, req.ws, &req.verb, &e) == 0 &&
 	    wire_request_decode(req.verb, m->data, m->len, &req, &e) == 0)
 		rc = req.verb->exec(t, &req, &m->out, &e);
-	if (rc == 0 && e.code != E_OK) {
+	if (rc == ECANCELED && e.code != E_OK)
+		m->undone = e;		/* msg_op_fail() answers it */
+	if ((rc == 0 || rc == ECANCELED) && e.code != E_OK) {
 		log_debug("refused verb=%s ws=%s code=%s field=%s: %s",
 		    req.verb != NULL ? req.verb->name : "?", req.ws,
 		    errcode_name(e.code),
 		    e.field, e.message);
-		wire_reply_error(&m->out, &e);
+		if (rc == 0)
+			wire_reply_error(&m->out, &e);
 	} else if (rc == 0 && m->out.len > m->reply_max) {
 		/*
 		 * The server would drop it: refuse the request instead, and
@@ -177,11 +183,16 @@ msg_op_fail(struct op *op, int rc)
 	struct msg_op	*m = (struct msg_op *)op;
 	struct error	 e;
 
-	if (rc == EMSGSIZE && m->too_large != 0) {
-		wire_error_too_large(&e, m->object, m->too_large,
-		    m->reply_max, "nothing was changed");
-		log_warnx("request refused subject=%s: %s", m->subject,
-		    e.message);
+	if ((rc == EMSGSIZE && m->too_large != 0) ||
+	    (rc == ECANCELED && m->undone.code != E_OK)) {
+		if (rc == ECANCELED)
+			e = m->undone;
+		else {
+			wire_error_too_large(&e, m->object, m->too_large,
+			    m->reply_max, "nothing was changed");
+			log_warnx("request refused subject=%s: %s",
+			    m->subject, e.message);
+		}
 		wire_reply_error(&m->out, &e);
 		bus_publish(m->reply, m->out.p, m->out.len);
 		metrics_request(m->verb, e.code, mono_us() - m->t0);

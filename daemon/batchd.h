@@ -74,6 +74,7 @@ enum reason {
 	R_SPAWN_FAILED, R_SIGNALED, R_DAEMON_RESTARTED, R_CLUSTER_DELETED,
 	R_RUNNING, R_SUPERVISOR_LOST,
 	R_QUEUE_TIMEOUT = 15,	/* 14 is another branch's (the proto says) */
+	R_WAITING_DEPS = 16, R_UPSTREAM_FAILED = 17,
 	R__COUNT
 };
 enum retryaction { RA_NONE = 0, RA_RETRY, RA_EXIT };
@@ -84,6 +85,10 @@ enum fireout { FO_RUN, FO_TRIGGER, FO_DOWNTIME, FO_MISSED, FO_CONCURRENCY,
 	FO_QUEUE_FULL, FO_CLUSTER_PAUSED, FO_NOT_FOUND, FO_REFUSED,
 	FO__COUNT };
 enum logencoding { LE_IDENTITY = 0, LE_ZSTD };
+/* How a dependency's upstream must end (DependencyCondition). */
+enum depcond { DC_NONE = 0, DC_SUCCEEDED, DC_FAILED, DC_ENDED };
+#define DEPS_MAX	64	/* depends_on of one run: bits of depends_met */
+#define BATCH_MAX	1000	/* runs of one run.submit_batch */
 
 /* What a refused request is answered with. code E_OK means no error. */
 struct error {
@@ -99,6 +104,18 @@ struct kv {
 struct kvlist {
 	struct kv	*v;
 	size_t		 n;
+};
+
+/*
+ * A run's dependency (depend.c): its upstream run, and how that must end.
+ * In a request the target may be an earlier item of the batch (index);
+ * a stored run's are uuids.
+ */
+struct dep {
+	char		 uuid[UUID_LEN + 1];	/* "": has_index */
+	int		 has_index;
+	uint32_t	 index;
+	enum depcond	 cond;
 };
 
 struct source {
@@ -247,6 +264,15 @@ struct run {
 	char		 sched_uuid[UUID_LEN + 1];	/* "": not a schedule's */
 	int64_t		 scheduled_for_ms;
 	int		 pause_when_finished;	/* its end pauses its cluster */
+	/* Workflows (depend.c): while PENDING with R_WAITING_DEPS the run
+	 * is in no queue; bit i of deps_met: deps[i] is met. */
+	struct dep	*deps;
+	size_t		 n_deps;
+	uint64_t	 deps_met;
+	uint64_t	 ready_seq;	/* ready, its queue full: its turn */
+	char		 rerun_of[UUID_LEN + 1];
+	char	       **dependents;	/* run.get's only: never stored */
+	size_t		 n_dependents;
 };
 
 /*
@@ -419,6 +445,14 @@ struct request {
 	/* run.list's filter; and what a schedule's fire submits with */
 	char		*sched_uuid;
 	int64_t		 scheduled_for_ms;
+	/* Workflows: depends_on; run.submit_batch's items (each a request
+	 * of run.submit, ws set); run.rerun's; run.list's filter */
+	struct dep	*deps;
+	size_t		 n_deps;
+	struct request	*items;
+	size_t		 n_items;
+	int		 repair;
+	char		*rerun_of;
 };
 
 /* A growable byte buffer; replies and records are built in one. */
@@ -628,6 +662,7 @@ uint64_t be64_get(const void *);
 int	 utf8_valid(const char *, size_t);
 void	 error_set(struct error *, enum errcode, const char *, const char *, ...)
 	    __attribute__((format(printf, 4, 5)));
+void	 error_within(struct error *, const char *, size_t);
 const char *errcode_name(enum errcode);
 void	 kvlist_free(struct kvlist *);
 void	 kvlist_copy(struct kvlist *, const struct kvlist *);
@@ -698,6 +733,8 @@ wire_decoder	 wire_request_cluster_get;	/* pause, resume, delete */
 wire_decoder	 wire_request_cluster_list;
 wire_decoder	 wire_request_run_submit;
 wire_decoder	 wire_request_run_submit_sql;
+wire_decoder	 wire_request_run_submit_batch;
+wire_decoder	 wire_request_run_rerun;
 wire_decoder	 wire_request_run_get;		/* cancel, events */
 wire_decoder	 wire_request_run_cancel_all;
 wire_decoder	 wire_request_run_list;
@@ -733,6 +770,7 @@ void	 wire_reply_run(struct buf *, const struct run *);
 void	 wire_reply_runs(struct buf *, const char *, struct run *, size_t,
 	    const struct pagepos *);
 void	 wire_reply_cancelled(struct buf *, char **, size_t);
+void	 wire_reply_submitted(struct buf *, struct run *, size_t);
 void	 wire_reply_logs(struct buf *, struct logchunk *, size_t, uint64_t, int);
 void	 wire_reply_events(struct buf *, struct runevent *, size_t);
 #define WIRE_LOGCHUNK_HEAD	128	/* see wire_logchunk_head() */
@@ -939,7 +977,7 @@ int64_t	 policy_delay_ms(const struct retry *, uint32_t);
 extern uint32_t (*policy_random)(void);
 
 /* queuetime.c: a run's time in queue: its deadline and timer */
-int	 queuetime_enter(struct txn *, struct run *);
+int	 queuetime_enter(struct txn *, struct run *, int64_t);
 int	 queuetime_recover(struct txn *);
 
 /* queue.c: the per-cluster FIFO queues */
@@ -965,9 +1003,31 @@ extern const struct verb_entry run_list_entry;
 /* runverb.c: the run.* verbs */
 int	 run_submit_request(struct txn *, struct request *, struct buf *,
 	    struct error *, char *);
+int	 run_submit_again(struct txn *, struct request *, const struct run *,
+	    struct error *, char *);
 extern const struct verb_entry run_submit_entry, run_submit_sql_entry,
 	    run_get_entry, run_cancel_entry, run_cancel_all_entry,
 	    run_logs_entry, run_events_entry;
+
+/* depend.c: workflows: dependencies, their index, their resolution */
+int	 depend_check(struct txn *, struct request *, struct run *,
+	    struct error *);
+int	 depend_store(struct txn *, const struct run *);
+int	 depend_waiting(const struct run *);
+int	 depend_release(struct txn *, struct run *, struct cluster *);
+int	 depend_ended(struct txn *, struct run *);
+int	 depend_admit(struct txn *, struct cluster *);
+int	 depend_held(struct txn *, const char *, int *);
+int	 depend_purge(struct txn *, const struct run *);
+int	 depend_dependents(struct txn *, struct run *);
+int	 depend_walk_down(struct txn *, const char *,
+	    int (*)(struct txn *, const char *, const char *, void *), void *);
+int	 depend_recover(struct txn *);
+const char *depcond_name(enum depcond);
+int	 depcond_met(enum depcond, enum rstatus);
+
+/* runbatch.c: run.submit_batch and run.rerun */
+extern const struct verb_entry run_submit_batch_entry, run_rerun_entry;
 
 /* schedule.c: schedules, stored */
 void	 schedule_time_key(uint8_t *, int64_t, const char *);

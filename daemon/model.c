@@ -108,6 +108,10 @@ run_free(struct run *r)
 	jobconfig_free(&r->config);
 	free(r->version);
 	free(r->instance_type);
+	free(r->deps);
+	for (i = 0; i < r->n_dependents; i++)
+		free(r->dependents[i]);
+	free(r->dependents);
 	memset(r, 0, sizeof *r);
 }
 
@@ -155,6 +159,11 @@ request_free(struct request *r)
 	for (i = 0; i < r->n_cluster_uuids; i++)
 		free(r->cluster_uuids[i]);
 	free(r->cluster_uuids);
+	free(r->deps);
+	for (i = 0; i < r->n_items; i++)
+		request_free(&r->items[i]);
+	free(r->items);
+	free(r->rerun_of);
 	memset(r, 0, sizeof *r);
 }
 
@@ -189,6 +198,8 @@ reason_text(enum reason r)
 		[R_RUNNING] = "Running",
 		[R_SUPERVISOR_LOST] = "SupervisorLost",
 		[R_QUEUE_TIMEOUT] = "QueueTimeout",
+		[R_WAITING_DEPS] = "Waiting for dependencies",
+		[R_UPSTREAM_FAILED] = "Upstream failed",
 	};
 
 	if ((size_t)r < R__COUNT && texts[r] != NULL)

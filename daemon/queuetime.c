@@ -102,18 +102,19 @@ qt_defer(struct txn *t, const char *uuid, int64_t deadline)
 }
 
 /*
- * Run r (submitted_ms set, not yet stored) enters its cluster's queue:
- * with max_queue_seconds it gets its deadline, index entry and timer.
+ * Run r (not yet stored) enters its cluster's queue at from_ms (its
+ * submission, or when its dependencies were met: depend.c): with
+ * max_queue_seconds it gets its deadline, index entry and timer.
  * 0 or an LMDB error.
  */
 int
-queuetime_enter(struct txn *t, struct run *r)
+queuetime_enter(struct txn *t, struct run *r, int64_t from_ms)
 {
 	int	rc;
 
 	if (!r->config.has_max_queue)
 		return 0;
-	r->queue_deadline_ms = r->submitted_ms +
+	r->queue_deadline_ms = from_ms +
 	    (int64_t)r->config.max_queue_s * 1000;
 	if ((rc = runidx_queue_deadline(t, r->uuid, r->queue_deadline_ms,
 	    1)) != 0)

@@ -5,7 +5,8 @@
  * (exec_reattach()), one whose shim left a result (or none) is finished
  * with it; a shim caught starting is looked at again shortly; an idle
  * cluster is kicked; every queued run's limit on time in queue gets its
- * timer again (policy.c). Loop thread only; the state machine (run.c) does
+ * timer again (policy.c); every run waiting for dependencies whose
+ * upstream ended is resolved (depend.c). Loop thread only; the state machine (run.c) does
  * the transitions.
  */
 #include <stdio.h>
@@ -176,6 +177,8 @@ recover_apply(struct op *op, struct txn *t)
 		rc = recover_cluster(t, ids[i]);
 	if (rc == 0)
 		rc = queuetime_recover(t);
+	if (rc == 0)
+		rc = depend_recover(t);
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);

@@ -73,10 +73,12 @@ retention_trash(struct txn *t, const char *uuid)
 
 /*
  * Remove a finished run: its record, index entries, history, idempotency
- * key and (after the commit, retention.c) its files. 0 or an LMDB error.
+ * key, dependency edges and (after the commit, retention.c) its files;
+ * not one that a run waiting for dependencies still waits for (*kept).
+ * 0 or an LMDB error.
  */
 static int
-retention_purge(struct txn *t, const char *uuid)
+retention_purge(struct txn *t, const char *uuid, int *kept)
 {
 	struct run	 r;
 	struct buf	 key = { 0 };
@@ -84,12 +86,16 @@ retention_purge(struct txn *t, const char *uuid)
 	uint64_t	 i;
 	int		 rc;
 
+	*kept = 0;
 	memset(&r, 0, sizeof r);
 	if ((rc = store_get_run(t, uuid, &r)) != 0)
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	if (!rstatus_terminal(r.status))
 		goto out;	/* never a live run */
+	if ((rc = depend_held(t, r.uuid, kept)) != 0 || *kept)
+		goto out;
 	if ((rc = store_del_run(t, &r)) != 0 ||
+	    (rc = depend_purge(t, &r)) != 0 ||
 	    (rc = runidx_del(t, 'w', r.ws, 0, &r)) != 0 ||
 	    (r.def_uuid[0] != '\0' &&
 	    (rc = runidx_del(t, 'd', r.def_uuid, 0, &r)) != 0) ||
@@ -135,10 +141,11 @@ sweep_apply(struct op *op, struct txn *t)
 	MDB_val		 k, v;
 	MDB_val		 lb;
 	char		 uuid[UUID_LEN + 1];
-	uint8_t		 fk[1 + 8 + UUID_LEN];
+	uint8_t		 fk[1 + 8 + UUID_LEN], from[1 + 8 + UUID_LEN + 1];
+	size_t		 from_len = 1;
 	int64_t		 cutoff = 0;
 	uint64_t	 bytes = 0;
-	int		 rc, n = 0, old;
+	int		 rc, n = 0, old, kept;
 
 	if (cfg->retention_age_s != 0)
 		cutoff = now_ms() - (int64_t)cfg->retention_age_s * 1000;
@@ -148,8 +155,9 @@ sweep_apply(struct op *op, struct txn *t)
 	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_RUNIDX),
 	    &c)) != 0)
 		return rc;
-	k.mv_data = "f";
-	k.mv_size = 1;
+	from[0] = 'f';
+	k.mv_data = from;
+	k.mv_size = from_len;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) {
 		if (k.mv_size != 1 + 8 + UUID_LEN ||
@@ -167,16 +175,25 @@ sweep_apply(struct op *op, struct txn *t)
 		memcpy(uuid, (char *)k.mv_data + 9, UUID_LEN);
 		uuid[UUID_LEN] = '\0';
 		memcpy(fk, k.mv_data, sizeof fk);
-		/* Purged, the entry is gone: seek to the next from the start. */
-		if ((rc = retention_purge(t, uuid)) != 0 ||
-		    (rc = store_del(t, DB_RUNIDX, fk, sizeof fk)) != 0)
+		/*
+		 * Purged, the entry is gone: seek to the next from the start,
+		 * or from past the last run kept (a run waits for it).
+		 */
+		if ((rc = retention_purge(t, uuid, &kept)) != 0 ||
+		    (!kept &&
+		    (rc = store_del(t, DB_RUNIDX, fk, sizeof fk)) != 0))
 			break;
+		if (kept) {
+			memcpy(from, fk, sizeof fk);
+			from[sizeof fk] = 0;
+			from_len = sizeof from;
+		}
 		n++;
 		if (store_get(t, DB_META, "log_bytes", 9, &lb) == 0 &&
 		    lb.mv_size == sizeof bytes)
 			memcpy(&bytes, lb.mv_data, sizeof bytes);
-		k.mv_data = "f";
-		k.mv_size = 1;
+		k.mv_data = from;
+		k.mv_size = from_len;
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;

@@ -189,7 +189,8 @@ run_set_status(struct txn *t, struct run *r, enum rstatus to, enum reason why,
 		r->finished_ms = ev.at_ms;
 		if ((rc = runidx_finished(t, r, 1)) != 0 ||
 		    (r->sched_uuid[0] != '\0' &&
-		    (rc = runidx_del(t, 'l', r->sched_uuid, 0, r)) != 0))
+		    (rc = runidx_del(t, 'l', r->sched_uuid, 0, r)) != 0) ||
+		    (rc = depend_ended(t, r)) != 0)
 			return rc;
 	}
 
@@ -272,6 +273,8 @@ kick_apply(struct op *op, struct txn *t)
 	memset(&r, 0, sizeof r);
 	if ((rc = store_get_cluster(t, k->cluster, &c)) != 0)
 		return rc == MDB_NOTFOUND ? 0 : rc;
+	if ((rc = depend_admit(t, &c)) != 0)
+		goto out;
 	if (c.state == CL_PAUSED || c.active_run[0] != '\0' || c.queued == 0 ||
 	    loop_stopping())
 		goto out;
@@ -722,7 +725,8 @@ run_cancel_as(struct txn *t, struct run *r, enum reason why,
 		if (c.queued > 0)
 			c.queued--;
 		r->queue_seq = 0;
-		if ((rc = store_put_cluster(t, &c)) != 0)
+		if ((rc = depend_admit(t, &c)) != 0 ||
+		    (rc = store_put_cluster(t, &c)) != 0)
 			goto out;
 	}
 	rc = 0;

@@ -12,6 +12,9 @@
  *                               its end (policy.c)
  *   'h' schedule_uuid ts uuid   runs a schedule started: its history
  *   'l' schedule_uuid ts uuid   those of them not ended (max_concurrent_runs)
+ *   'o' rerun_of ts uuid        the reruns of a run (run.list rerun_of)
+ *   'n', 'a', 'y'               workflows' edges, waiting runs and runs
+ *                               in line for a full queue: depend.c
  * The state machine (run.c) keeps 's', 'f' and 'l' with each status it
  * sets; submission adds 'w', 'd', 'c', 'h' and 'l', and a purge
  * (retention.c) takes all away but 'q', which its timer takes away when
@@ -263,6 +266,8 @@ list_seek(const struct request *q, struct buf *pre, struct buf *seek)
 		runidx_prefix(pre, 'c', q->cluster_uuid, 0);
 	else if (q->sched_uuid != NULL)
 		runidx_prefix(pre, 'h', q->sched_uuid, 0);
+	else if (q->rerun_of != NULL)
+		runidx_prefix(pre, 'o', q->rerun_of, 0);
 	else
 		runidx_prefix(pre, 'w', q->ws, 0);
 	/* Seek just past the newest entry to return, then walk back. */
@@ -307,7 +312,8 @@ list_match(const struct request *q, const struct run *r)
 	    (q->cluster_uuid == NULL ||
 	    strcmp(r->cluster_uuid, q->cluster_uuid) == 0) &&
 	    (q->sched_uuid == NULL ||
-	    strcmp(r->sched_uuid, q->sched_uuid) == 0);
+	    strcmp(r->sched_uuid, q->sched_uuid) == 0) &&
+	    (q->rerun_of == NULL || strcmp(r->rerun_of, q->rerun_of) == 0);
 }
 
 /*

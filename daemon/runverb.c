@@ -7,6 +7,7 @@
  * exists, the cluster takes runs, the run has not ended), drives the state
  * machine (run.c) and writes its reply, or sets e and changes nothing.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,8 @@ submit_begin(struct txn *t, struct request *q, struct submit *s,
 		rc = store_resolve_name(t, DB_IDEM, q->ws, q->idem_key, id);
 		if (rc == 0) {
 			s->answered = 1;
-			if ((rc = store_get_run(t, id, &s->r)) == 0)
+			if ((rc = store_get_run(t, id, &s->r)) == 0 &&
+			    out != NULL)
 				rc = reply_run(t, &s->r, out);
 			return rc;
 		}
@@ -219,7 +221,7 @@ submit_cluster(struct txn *t, struct request *q, struct submit *s,
 		log_info("cluster resumed by submission ws=%s cluster=%s",
 		    c->ws, c->uuid);
 	}
-	if (c->queued >= cfg->queue_cap)
+	if (!depend_waiting(&s->r) && c->queued >= cfg->queue_cap)
 		error_set(e, E_QUEUE_FULL, "cluster_uuid", "cluster '%s' has "
 		    "%u runs queued, the most it takes", c->uuid, c->queued);
 	return 0;
@@ -237,7 +239,7 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 	struct cluster	*c = &s->c;
 	struct run	*r = &s->r;
 	struct buf	 key = { 0 };
-	int		 rc;
+	int		 rc, waiting = depend_waiting(r);
 
 	memcpy(r->cluster_uuid, c->uuid, sizeof r->cluster_uuid);
 	r->workers = c->config.workers;
@@ -254,10 +256,13 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 		r->scheduled_for_ms = q->scheduled_for_ms;
 		r->pause_when_finished = q->pause_when;
 	}
-	r->queue_seq = c->queue_next++;
-	c->queued++;
-	if ((rc = queuetime_enter(t, r)) != 0)
-		goto out;
+	/* A run waiting for dependencies is in no queue yet (depend.c). */
+	if (!waiting) {
+		r->queue_seq = c->queue_next++;
+		c->queued++;
+		if ((rc = queuetime_enter(t, r, r->submitted_ms)) != 0)
+			goto out;
+	}
 	/* The definition's configuration is stored once for all its runs;
 	 * this one's record holds its key, its args and its env. */
 	if ((rc = store_config_ref(t, &s->snap, r->config_ref)) != 0 ||
@@ -265,8 +270,10 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 		goto out;
 	r->has_config_ref = 1;
 	if ((rc = store_run_id(t, r)) != 0 ||
-	    (rc = queue_put(t, c->uuid, r->queue_seq, r->uuid)) != 0 ||
-	    (rc = store_put_cluster(t, c)) != 0)
+	    (!waiting &&
+	    (rc = queue_put(t, c->uuid, r->queue_seq, r->uuid)) != 0) ||
+	    (rc = store_put_cluster(t, c)) != 0 ||
+	    (rc = depend_store(t, r)) != 0)
 		goto out;
 	if (q->idem_key != NULL) {
 		store_name_key(&key, q->ws, q->idem_key);
@@ -282,13 +289,15 @@ submit_store(struct txn *t, struct request *q, struct submit *s,
 	    ((rc = runidx_put(t, 'h', r->sched_uuid, 0, r)) != 0 ||
 	    (rc = runidx_put(t, 'l', r->sched_uuid, 0, r)) != 0)))
 		goto out;
-	if ((rc = run_set_status(t, r, RS_PENDING, c->active_run[0] == '\0' &&
-	    c->queued == 1 ? R_RECENTLY_SUBMITTED : R_IN_QUEUE, NULL)) != 0 ||
+	if ((rc = run_set_status(t, r, RS_PENDING, waiting ? R_WAITING_DEPS :
+	    c->active_run[0] == '\0' && c->queued == 1 ?
+	    R_RECENTLY_SUBMITTED : R_IN_QUEUE, NULL)) != 0 ||
 	    (rc = store_put_run(t, r)) != 0)
 		goto out;
-	if (c->active_run[0] == '\0')	/* else the end of that run kicks */
+	/* Else the end of the active run kicks. */
+	if (!waiting && c->active_run[0] == '\0')
 		run_kick(t, c->uuid);
-	r->queue_position = c->queued;	/* last in line: no walk */
+	r->queue_position = waiting ? 0 : c->queued;	/* last: no walk */
 	if (out != NULL)		/* a schedule's fire needs no reply */
 		wire_reply_run(out, r);
 out:
@@ -303,6 +312,8 @@ submit_finish(struct txn *t, struct request *q, struct submit *s,
 {
 	int	rc;
 
+	if ((rc = depend_check(t, q, &s->r, e)) != 0 || e->code != E_OK)
+		return rc;
 	s->r.type = s->r.config.type;
 	merge_env(&s->r.config.env, &q->env);
 	kvlist_copy(&s->r.env, &q->env);
@@ -326,10 +337,11 @@ submit_free(struct submit *s)
 /*
  * A run of job definition q->def_uuid, as run.submit makes it; also for a
  * schedule's fire (q->sched_uuid, q->scheduled_for_ms, q->pause_when, and
- * q->cluster for a new cluster instead of the definition's). The reply
- * (JobRunReply) into out unless NULL; the new run's uuid into made
- * (UUID_LEN + 1 bytes, "" if none) unless NULL. 0 (e set: refused, nothing changed) or
- * a storage error.
+ * q->cluster for a new cluster instead of the definition's) and an item of
+ * run.submit_batch. The reply (JobRunReply) into out unless NULL; the new
+ * run's uuid (a repeated idempotency key's: the first run's) into made
+ * (UUID_LEN + 1 bytes, "" if none) unless NULL. 0 (e set: refused, nothing
+ * changed) or a storage error.
  */
 int
 run_submit_request(struct txn *t, struct request *q, struct buf *out,
@@ -342,9 +354,70 @@ run_submit_request(struct txn *t, struct request *q, struct buf *out,
 		*made = '\0';
 	if ((rc = submit_begin(t, q, &s, out, e)) == 0 && !s.answered &&
 	    e->code == E_OK && (rc = submit_def(t, q, &s, e)) == 0 &&
-	    e->code == E_OK && (rc = submit_finish(t, q, &s, out, e)) == 0 &&
-	    e->code == E_OK && made != NULL)
+	    e->code == E_OK)
+		rc = submit_finish(t, q, &s, out, e);
+	if (rc == 0 && e->code == E_OK && made != NULL)
 		memcpy(made, s.r.uuid, UUID_LEN + 1);
+	submit_free(&s);
+	return rc;
+}
+
+/* The configuration snapshot run r executes, into c (zeroed). */
+static int
+snapshot_of(struct txn *t, const struct run *r, struct jobconfig *c)
+{
+	MDB_val	v;
+	int	rc;
+
+	if (!r->has_config_ref) {	/* its record holds it */
+		jobconfig_copy(c, &r->config);
+		return 0;
+	}
+	if ((rc = store_get(t, DB_CONFIGS, r->config_ref, CONFIG_REF_LEN,
+	    &v)) != 0)
+		return rc == MDB_NOTFOUND ? EIO : rc;
+	return wire_decode_jobconfig(v.mv_data, v.mv_size, c) == -1 ? EIO : 0;
+}
+
+/*
+ * A new run of what run old ran (run.rerun): its definition, configuration
+ * snapshot, args, env and cluster, or a new ephemeral cluster of the same
+ * configuration; q gives the workspace, env (old's) and depends_on, and
+ * cluster_uuid unless old's cluster was ephemeral. rerun_of is old. Its
+ * uuid into made (UUID_LEN + 1 bytes). 0 (e set: refused) or a storage
+ * error.
+ */
+int
+run_submit_again(struct txn *t, struct request *q, const struct run *old,
+    struct error *e, char *made)
+{
+	struct submit		s;
+	struct clusterconfig	cc;
+	int			rc;
+
+	*made = '\0';
+	if ((rc = submit_begin(t, q, &s, NULL, e)) != 0 || e->code != E_OK ||
+	    (rc = snapshot_of(t, old, &s.snap)) != 0)
+		goto out;
+	memcpy(s.r.def_uuid, old->def_uuid, sizeof s.r.def_uuid);
+	memcpy(s.r.rerun_of, old->uuid, sizeof s.r.rerun_of);
+	jobconfig_copy(&s.r.config, &s.snap);
+	if ((s.r.has_args = old->has_args)) {
+		s.r.args = xstrdup(old->args != NULL ? old->args : "");
+		free(s.r.config.args);
+		s.r.config.args = *s.r.args != '\0' ? xstrdup(s.r.args) : NULL;
+	}
+	if (old->sql != NULL)
+		s.r.sql = xstrdup(old->sql);
+	cc.workers = old->workers;
+	cc.version = old->version;
+	cc.instance_type = old->instance_type;
+	if (old->ephemeral)
+		s.cc = &cc;	/* borrowed: submit_free() leaves it */
+	s.no_cluster = "its cluster is gone";
+	if ((rc = submit_finish(t, q, &s, NULL, e)) == 0 && e->code == E_OK)
+		memcpy(made, s.r.uuid, UUID_LEN + 1);
+out:
 	submit_free(&s);
 	return rc;
 }
@@ -496,7 +569,8 @@ run_get(struct txn *t, struct request *q, struct buf *out, struct error *e)
 	memset(&r, 0, sizeof r);
 	if ((rc = run_load(t, q->ws, q->uuid, &r, e)) != 0 || e->code != E_OK)
 		return rc;
-	rc = reply_run(t, &r, out);
+	if ((rc = depend_dependents(t, &r)) == 0)
+		rc = reply_run(t, &r, out);
 	run_free(&r);
 	return rc;
 }

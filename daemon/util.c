@@ -156,6 +156,21 @@ error_set(struct error *e, enum errcode code, const char *field,
 	va_end(ap);
 }
 
+/*
+ * The refusal e is about item i of a list field ("runs"): its field
+ * becomes "runs[3].depends_on" (the field itself if it named none).
+ */
+void
+error_within(struct error *e, const char *list, size_t i)
+{
+	char	f[sizeof e->field * 2];
+
+	snprintf(f, sizeof f, "%s[%zu]%s%s", list, i,
+	    *e->field != '\0' ? "." : "", e->field);
+	f[sizeof e->field - 1] = '\0';	/* cut, as error_set() would */
+	memcpy(e->field, f, sizeof e->field);
+}
+
 const char *
 errcode_name(enum errcode c)
 {

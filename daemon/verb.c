@@ -23,6 +23,8 @@ static const struct verb_entry *const verbs[] = {
 	&cluster_delete_entry,
 	&run_submit_entry,
 	&run_submit_sql_entry,
+	&run_submit_batch_entry,
+	&run_rerun_entry,
 	&run_get_entry,
 	&run_cancel_entry,
 	&run_cancel_all_entry,

@@ -233,6 +233,11 @@ wire_decode_run(const void *data, size_t len, struct run *r)
 	uuid_rec(r->sched_uuid, m->schedule_uuid);
 	r->scheduled_for_ms = m->scheduled_for_ms;
 	r->pause_when_finished = m->pause_cluster_when_finished;
+	wire_deps_in(&r->deps, &r->n_deps, m->depends_on, m->n_depends_on,
+	    NULL, NULL);
+	r->deps_met = m->depends_met;
+	r->ready_seq = m->ready_seq;
+	uuid_rec(r->rerun_of, m->rerun_of);
 	batchd__v1__job_run__free_unpacked(m, NULL);
 	return 0;
 }

@@ -252,6 +252,30 @@ wire_reply_runs(struct buf *b, const char *ws, struct run *r, size_t n,
 	free(token);
 }
 
+/* run.submit_batch's and run.rerun's reply: the runs made, in order. */
+void
+wire_reply_submitted(struct buf *b, struct run *r, size_t n)
+{
+	Batchd__V1__SubmitJobRunsReply	m = BATCHD__V1__SUBMIT_JOB_RUNS_REPLY__INIT;
+	struct pb_run			*p;
+	Batchd__V1__JobRun		**pp;
+	size_t				 i;
+
+	p = xcalloc(n, sizeof *p);
+	pp = xcalloc(n, sizeof *pp);
+	for (i = 0; i < n; i++) {
+		wire_run_out(&p[i], &r[i], 1);
+		pp[i] = &p[i].r;
+	}
+	m.n_job_runs = n;
+	m.job_runs = pp;
+	wire_pack(b, &m.base);
+	for (i = 0; i < n; i++)
+		wire_run_out_free(&p[i]);
+	free(p);
+	free(pp);
+}
+
 void
 wire_reply_cancelled(struct buf *b, char **uuids, size_t n)
 {

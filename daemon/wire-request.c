@@ -280,17 +280,11 @@ args_in(struct request *r, int present, const char *args, struct error *e)
 	return 0;
 }
 
-/* run.submit: SubmitJobRunRequest. */
-int
-wire_request_run_submit(const void *data, size_t len, struct request *r,
+/* A SubmitJobRunRequest into r: run.submit's, or an item of a batch. */
+static int
+submit_in(const Batchd__V1__SubmitJobRunRequest *m, struct request *r,
     struct error *e)
 {
-	Batchd__V1__SubmitJobRunRequest	*m;
-	int				 rc = -1;
-
-	if ((m = unpack(&batchd__v1__submit_job_run_request__descriptor,
-	    data, len, e)) == NULL)
-		return -1;
 	if (wire_uuid_in(&r->def_uuid, m->job_definition_uuid,
 	    "job_definition_uuid", e) == -1 ||
 	    wire_uuid_in(&r->cluster_uuid, m->cluster_uuid, "cluster_uuid",
@@ -298,10 +292,10 @@ wire_request_run_submit(const void *data, size_t len, struct request *r,
 	    wire_str_in(&r->idem_key, m->idempotency_key, IDEM_MAX,
 	    "idempotency_key", e) == -1 ||
 	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1)
-		goto out;
+		return -1;
 	if (args_in(r, m->args_opt_case ==
 	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__ARGS_OPT_ARGS, m->args, e) == -1)
-		goto out;
+		return -1;
 	if ((r->has_timeout = m->timeout_seconds_opt_case ==
 	    BATCHD__V1__SUBMIT_JOB_RUN_REQUEST__TIMEOUT_SECONDS_OPT_TIMEOUT_SECONDS))
 		r->timeout_s = m->timeout_seconds;
@@ -311,9 +305,73 @@ wire_request_run_submit(const void *data, size_t len, struct request *r,
 	if ((r->has_retry = m->retry_strategy != NULL) &&
 	    wire_retry_in(&r->retry, m->retry_strategy, "retry_strategy",
 	    e) == -1)
+		return -1;
+	return wire_deps_in(&r->deps, &r->n_deps, m->depends_on,
+	    m->n_depends_on, "depends_on", e);
+}
+
+/* run.submit: SubmitJobRunRequest. */
+int
+wire_request_run_submit(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__SubmitJobRunRequest	*m;
+	int				 rc;
+
+	if ((m = unpack(&batchd__v1__submit_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	rc = submit_in(m, r, e);
+	unpacked_free(m);
+	return rc;
+}
+
+/* run.submit_batch: SubmitJobRunsRequest, each item a run.submit's. */
+int
+wire_request_run_submit_batch(const void *data, size_t len,
+    struct request *r, struct error *e)
+{
+	Batchd__V1__SubmitJobRunsRequest	*m;
+	size_t					 i;
+	int					 rc = -1;
+
+	if ((m = unpack(&batchd__v1__submit_job_runs_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	if (m->n_runs == 0 || m->n_runs > BATCH_MAX) {
+		error_set(e, E_INVALID, "runs", "runs has %zu items: from 1 "
+		    "to %d", m->n_runs, BATCH_MAX);
 		goto out;
+	}
+	r->items = xcalloc(m->n_runs, sizeof *r->items);
+	for (i = 0; i < m->n_runs; i++) {
+		memcpy(r->items[i].ws, r->ws, sizeof r->ws);
+		r->items[i].verb = &run_submit_entry;
+		r->n_items = i + 1;
+		if (submit_in(m->runs[i], &r->items[i], e) == -1) {
+			error_within(e, "runs", i);
+			goto out;
+		}
+	}
 	rc = 0;
 out:
+	unpacked_free(m);
+	return rc;
+}
+
+/* run.rerun: RerunJobRunRequest. */
+int
+wire_request_run_rerun(const void *data, size_t len, struct request *r,
+    struct error *e)
+{
+	Batchd__V1__RerunJobRunRequest	*m;
+	int				 rc;
+
+	if ((m = unpack(&batchd__v1__rerun_job_run_request__descriptor,
+	    data, len, e)) == NULL)
+		return -1;
+	rc = wire_uuid_in(&r->uuid, m->uuid, "uuid", e);
+	r->repair = m->repair_downstream;
 	unpacked_free(m);
 	return rc;
 }
@@ -335,7 +393,9 @@ wire_request_run_submit_sql(const void *data, size_t len, struct request *r,
 	    e) == -1 ||
 	    wire_str_in(&r->idem_key, m->idempotency_key, IDEM_MAX,
 	    "idempotency_key", e) == -1 ||
-	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1)
+	    wire_env_in(&r->env, (void **)m->env, m->n_env, "env", e) == -1 ||
+	    wire_deps_in(&r->deps, &r->n_deps, m->depends_on,
+	    m->n_depends_on, "depends_on", e) == -1)
 		goto out;
 	if ((r->has_cluster = m->cluster_config != NULL) &&
 	    wire_clusterconfig_in(&r->cluster, m->cluster_config,
@@ -423,6 +483,7 @@ wire_request_run_list(const void *data, size_t len, struct request *r,
 	    e) == -1 ||
 	    wire_uuid_in(&r->sched_uuid, m->schedule_uuid, "schedule_uuid",
 	    e) == -1 ||
+	    wire_uuid_in(&r->rerun_of, m->rerun_of, "rerun_of", e) == -1 ||
 	    wire_enum_in(&st, m->status, RS_CANCELLED, "status", e) == -1 ||
 	    page_in(r, PAGE_RUNS, m->page_size, m->page_token, e) == -1)
 		goto out;

@@ -292,6 +292,88 @@ usage_out(Batchd__V1__ResourceUsage *m, const struct usage *u)
 }
 
 
+/*
+ * depends_on (n of them, p its field) into *deps: at most DEPS_MAX, each
+ * with a target and a known condition. 0, or -1 with e set.
+ */
+int
+wire_deps_in(struct dep **deps, size_t *n_deps,
+    Batchd__V1__Dependency *const *m, size_t n, const char *p,
+    struct error *e)
+{
+	struct dep	*d;
+	char		 f[128];
+	char		*u = NULL;
+	size_t		 i;
+	int		 v;
+
+	if (e != NULL && n > DEPS_MAX) {
+		error_set(e, E_INVALID, p, "%s has %zu entries, more than %d",
+		    p, n, DEPS_MAX);
+		return -1;
+	}
+	*deps = xcalloc(n, sizeof **deps);
+	*n_deps = n;
+	for (i = 0; i < n; i++) {
+		d = &(*deps)[i];
+		if (e != NULL)
+			snprintf(f, sizeof f, "%s[%zu].condition", p, i);
+		if (wire_enum_in(&v, m[i]->condition, DC_ENDED, f, e) == -1)
+			return -1;
+		d->cond = v == DC_NONE ? DC_SUCCEEDED : v;
+		if (m[i]->target_case ==
+		    BATCHD__V1__DEPENDENCY__TARGET_INDEX) {
+			d->has_index = 1;
+			d->index = m[i]->index;
+			continue;
+		}
+		if (e != NULL)
+			snprintf(f, sizeof f, "%s[%zu].run_uuid", p, i);
+		if (m[i]->target_case == BATCHD__V1__DEPENDENCY__TARGET_RUN_UUID &&
+		    wire_uuid_in(&u, m[i]->run_uuid, f, e) == -1) {
+			free(u);
+			return -1;
+		}
+		if (u == NULL) {
+			if (e == NULL)
+				continue;
+			snprintf(f, sizeof f, "%s[%zu]", p, i);
+			error_set(e, E_INVALID, f, "%s needs run_uuid or index",
+			    f);
+			return -1;
+		}
+		snprintf(d->uuid, sizeof d->uuid, "%s", u);
+		free(u);
+		u = NULL;
+	}
+	return 0;
+}
+
+/* A JobRun's depends_on of r into p. */
+static void
+deps_out(struct pb_run *p, const struct run *r)
+{
+	size_t	i;
+
+	p->d = xcalloc(r->n_deps, sizeof *p->d);
+	p->dp = xcalloc(r->n_deps, sizeof *p->dp);
+	for (i = 0; i < r->n_deps; i++) {
+		batchd__v1__dependency__init(&p->d[i]);
+		p->d[i].target_case = BATCHD__V1__DEPENDENCY__TARGET_RUN_UUID;
+		p->d[i].run_uuid = (char *)r->deps[i].uuid;
+		p->d[i].condition =
+		    (Batchd__V1__DependencyCondition)r->deps[i].cond;
+		p->dp[i] = &p->d[i];
+	}
+	p->r.n_depends_on = r->n_deps;
+	p->r.depends_on = p->dp;
+	p->r.rerun_of = (char *)r->rerun_of;
+	p->r.n_dependents = r->n_dependents;
+	p->r.dependents = r->dependents;
+	p->r.depends_met = r->deps_met;
+	p->r.ready_seq = r->ready_seq;
+}
+
 /* A JobRun of r into p; free with wire_run_out_free(). */
 void
 wire_run_out(struct pb_run *p, const struct run *r, int redact)
@@ -370,6 +452,7 @@ wire_run_out(struct pb_run *p, const struct run *r, int redact)
 	p->r.schedule_uuid = (char *)r->sched_uuid;
 	p->r.scheduled_for_ms = r->scheduled_for_ms;
 	p->r.pause_cluster_when_finished = r->pause_when_finished;
+	deps_out(p, r);
 }
 
 /* Free what wire_run_out() made. */
@@ -379,6 +462,8 @@ wire_run_out_free(struct pb_run *p)
 	free(p->a);
 	free(p->ap);
 	free(p->au);
+	free(p->d);
+	free(p->dp);
 	wire_env_out_free(p->env, p->n_env);
 	wire_jobconfig_out_free(&p->c);
 }

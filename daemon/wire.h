@@ -39,6 +39,8 @@ int	 wire_clusterconfig_in(struct clusterconfig *,
 	    const Batchd__V1__ClusterConfig *, const char *, struct error *);
 int	 wire_retry_in(struct retry *, const Batchd__V1__RetryStrategy *,
 	    const char *, struct error *);
+int	 wire_deps_in(struct dep **, size_t *, Batchd__V1__Dependency *const *,
+	    size_t, const char *, struct error *);
 
 /*
  * Out of structs: the pb structs borrow the structs' strings, so nothing
@@ -74,6 +76,8 @@ struct pb_run {
 	Batchd__V1__ResourceUsage	 *au;
 	void				**env;
 	size_t				  n_env;
+	Batchd__V1__Dependency		 *d;
+	Batchd__V1__Dependency		**dp;
 };
 void	 wire_pack(struct buf *, const ProtobufCMessage *);
 void	 wire_retry_out(struct pb_retry *, const struct retry *);

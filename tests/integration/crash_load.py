@@ -3,7 +3,9 @@
   JOB_SCRIPT / Defn / expected_stdout   jobs with deterministic output
   Book                                  what clients were told (thread-safe)
   Worker                                a client thread: submit, re-submit an
-                                        idempotency key, cancel, cancel_all
+                                        idempotency key, cancel, cancel_all,
+                                        submit after other runs, submit a
+                                        pipeline (run.submit_batch)
   Sampler                               samples cluster.list (queue cap)
   EventSink                             a status subscriber that reconnects
   GateProxy                             TCP proxy batchd reaches NATS through;
@@ -130,11 +132,14 @@ class Book:
         self.unacked = {}           # cluster uuid ("" ephemeral) -> count
         self.cancel_acked = {}      # run uuid -> monotonic time of the ack
         self.queued_max = {}        # cluster uuid -> largest queued seen
+        self.deps = {}              # run uuid -> [(upstream, condition)]
+        self.batches = {}           # tag -> [items, acknowledged]
         self.violations = []
         self.n = dict(submissions=0, acknowledged=0, queue_full=0,
                       resubmits=0, cancels=0, cancels_acked=0,
                       cancel_alls=0, no_reply=0, samples=0, restarts=0,
-                      outages=0)
+                      outages=0, afters=0, afters_refused=0, batches=0,
+                      batches_acked=0)
 
     def count(self, what, k=1):
         with self.lock:
@@ -264,8 +269,12 @@ class Worker(threading.Thread):
         try:
             while not self.stop.is_set():
                 x = self.rng.random()
-                if x < 0.62:
+                if x < 0.50:
                     self.submit()
+                elif x < 0.58:
+                    self.submit_after()
+                elif x < 0.62:
+                    self.submit_batch()
                 elif x < 0.74:
                     self.resubmit()
                 elif x < 0.97:
@@ -348,6 +357,113 @@ class Worker(threading.Thread):
             defn, cluster = self.book.key_params[key]
         self.book.count("resubmits")
         self._send_submit(defn, cluster, key, order_known=False)
+
+    def _pick(self):
+        defn = self.rng.choices(self.defns, self.weights)[0]
+        return defn, "" if defn.ephemeral else self.rng.choice(self.clusters)
+
+    def _ack_dependent(self, defn, cluster, r, deps, t0, t1):
+        """An acknowledged run with dependencies: its order in its queue
+        is not known (it enters when they are met)."""
+        b = self.book
+        if r.job_definition_uuid != defn.uuid or \
+                r.cluster_uuid != (cluster or r.cluster_uuid) or \
+                [(x.run_uuid, x.condition) for x in r.depends_on] != deps:
+            b.violation("run %s acknowledged as %s %s with depends_on %s, "
+                        "asked %s %r %s" % (
+                            r.uuid, r.job_definition_uuid, r.cluster_uuid,
+                            [(x.run_uuid, x.condition)
+                             for x in r.depends_on], defn.uuid, cluster,
+                            deps), r.uuid)
+        with b.lock:
+            b.deps[r.uuid] = deps
+        b.ack_submit(Sub(uuid=r.uuid, cluster=r.cluster_uuid, defn=defn,
+                         key="", send_t=t0, recv_t=t1, queue_seq=0,
+                         order_known=False, worker=self.idx))
+
+    def submit_after(self):
+        """A run that waits for a recent run to end as a condition says."""
+        with self.book.lock:
+            if not self.book.subs:
+                return
+            up = self.rng.choice(self.book.subs[-40:]).uuid
+        defn, cluster = self._pick()
+        cond = self.rng.choice((pb.AFTER_SUCCEEDED, pb.AFTER_FAILED,
+                                pb.AFTER_ENDED))
+        req = pb.SubmitJobRunRequest(job_definition_uuid=defn.uuid,
+                                     cluster_uuid=cluster, depends_on=[
+                                         pb.Dependency(run_uuid=up,
+                                                       condition=cond)])
+        self.book.count("afters")
+        t0 = time.monotonic()
+        rep = self.c.request("run.submit", req, pb.JobRunReply)
+        t1 = time.monotonic()
+        if rep is None:
+            self.book.no_reply(cluster)
+            return
+        code = ecode(rep)
+        if code in (pb.FAILED_PRECONDITION, pb.QUEUE_FULL) and \
+                (code == pb.QUEUE_FULL or
+                 rep.error.field == "depends_on[0].run_uuid"):
+            self.book.count("afters_refused")   # ended: can never be met
+            return
+        if code != pb.OK:
+            self.book.violation("run.submit after %s refused: %s field=%r: "
+                                "%s" % (up, ename(code), rep.error.field,
+                                        rep.error.message))
+            return
+        self._ack_dependent(defn, cluster, rep.job_run, [(up, cond)], t0,
+                            t1)
+
+    def submit_batch(self):
+        """A pipeline of 2-4 runs, each after one or two earlier ones,
+        tagged (env BATCH) so that the check finds all of it or none."""
+        n = self.rng.randint(2, 4)
+        tag = "w%d-b%d" % (self.idx, self.rng.randrange(1 << 30))
+        items, picks, deps = [], [], []
+        for i in range(n):
+            defn, cluster = self._pick()
+            item = pb.SubmitJobRunRequest(job_definition_uuid=defn.uuid,
+                                          cluster_uuid=cluster,
+                                          env={"BATCH": tag})
+            ups = sorted(set(self.rng.choice(range(i))
+                             for _ in range(self.rng.randint(1, 2)))) \
+                if i else []
+            conds = [self.rng.choice((pb.AFTER_SUCCEEDED, pb.AFTER_ENDED))
+                     for _ in ups]
+            item.depends_on.extend(pb.Dependency(index=j, condition=c)
+                                   for j, c in zip(ups, conds))
+            items.append(item)
+            picks.append((defn, cluster))
+            deps.append(list(zip(ups, conds)))
+        with self.book.lock:
+            self.book.batches[tag] = [n, False]
+        self.book.count("batches")
+        t0 = time.monotonic()
+        rep = self.c.request("run.submit_batch", pb.SubmitJobRunsRequest(
+            runs=items), pb.SubmitJobRunsReply)
+        t1 = time.monotonic()
+        if rep is None:
+            for _, cluster in picks:
+                self.book.no_reply(cluster)
+            return
+        code = ecode(rep)
+        if code == pb.QUEUE_FULL:
+            self.book.count("queue_full")
+            return
+        if code != pb.OK or len(rep.job_runs) != n:
+            self.book.violation("run.submit_batch of %d refused: %s "
+                                "field=%r: %s (%d runs)" % (
+                                    n, ename(code), rep.error.field,
+                                    rep.error.message, len(rep.job_runs)))
+            return
+        self.book.count("batches_acked")
+        with self.book.lock:
+            self.book.batches[tag][1] = True
+        runs = rep.job_runs
+        for (defn, cluster), r, d in zip(picks, runs, deps):
+            self._ack_dependent(defn, cluster, r, [(runs[j].uuid, c)
+                                                   for j, c in d], t0, t1)
 
     def cancel(self):
         with self.book.lock:
@@ -660,6 +776,82 @@ def check_running_have_shims(d, ws, book, timeout=4.0):
                 break
             time.sleep(0.05)
     return len(running)
+
+
+def cond_met(cond, status):
+    if cond == pb.AFTER_FAILED:
+        return status == pb.FAILED
+    if cond == pb.AFTER_ENDED:
+        return status in TERMINAL
+    return status == pb.SUCCEEDED
+
+
+def check_waits(d, ws, book):
+    """No run waits for a run that has ended: each dependency of a run
+    still waiting is met, or its upstream is not ended. The upstream is
+    read first: its end and its dependents' resolution are one commit."""
+    call = lambda s, m, c: d.call(s, m, c, ws=ws)  # noqa: E731
+    waiting = [r for r in list_runs(call, status=pb.PENDING)
+               if r.reason == pb.WAITING_FOR_DEPENDENCIES]
+    for r in waiting:
+        for i, dep in enumerate(r.depends_on):
+            if r.depends_met >> i & 1:
+                continue
+            up = d.call("run.get", pb.GetJobRunRequest(uuid=dep.run_uuid),
+                        pb.JobRunReply, ws=ws)
+            if ecode(up) != pb.OK or up.job_run.status not in TERMINAL:
+                continue
+            now = harness.get_run(d, ws, r.uuid)
+            if now.reason == pb.WAITING_FOR_DEPENDENCIES and \
+                    not now.depends_met >> i & 1:
+                book.violation("run %s waits for run %s, which ended %s: "
+                               "its end was never resolved" % (
+                                   r.uuid, dep.run_uuid, pb.JobRunStatus.Name(
+                                       up.job_run.status)), r.uuid)
+    return len(waiting)
+
+
+def check_workflows(book, by_uuid):
+    """Settled: a run that started had every upstream ended as its
+    condition asks, before it; one cancelled UPSTREAM_FAILED names an
+    upstream that ended otherwise; a pipeline exists whole or not at
+    all, whole if acknowledged."""
+    v = book.violation
+    for u, deps in book.deps.items():
+        r = by_uuid.get(u)
+        if r is None:
+            continue
+        ups = [(by_uuid.get(up), cond) for up, cond in deps]
+        if r.attempts:
+            for up, cond in ups:
+                if up is None or not cond_met(cond, up.status) or \
+                        up.finished_at_ms > r.attempts[0].started_at_ms:
+                    v("run %s started (at %d) though upstream %s is %s "
+                      "(finished %d), condition %s" % (
+                          u, r.attempts[0].started_at_ms,
+                          up and up.uuid, up and pb.JobRunStatus.Name(
+                              up.status), up and up.finished_at_ms,
+                          pb.DependencyCondition.Name(cond)), u)
+        if r.reason == pb.UPSTREAM_FAILED:
+            named = [up for up, cond in ups if up is not None and
+                     up.uuid in r.reason_text]
+            if not named or any(cond_met(c, up.status) for up, c in ups
+                                if up is not None and up.uuid in
+                                r.reason_text):
+                v("run %s cancelled %r, but its upstreams are %s" % (
+                    u, r.reason_text, [(up and up.uuid, up and
+                                        pb.JobRunStatus.Name(up.status))
+                                       for up, _ in ups]), u)
+    tags = {}
+    for r in by_uuid.values():
+        tag = r.env.get("BATCH")
+        if tag:
+            tags[tag] = tags.get(tag, 0) + 1
+    for tag, (n, acked) in book.batches.items():
+        have = tags.get(tag, 0)
+        if have not in (0, n) or (acked and have != n):
+            v("pipeline %s of %d runs (%s) has %d of them" % (
+                tag, n, "acknowledged" if acked else "unanswered", have))
 
 
 def check_acked_exist(d, ws, book, subs):
@@ -1034,7 +1226,9 @@ def check_final(d, ws, book, defs_by_uuid, clusters, sink, max_bytes,
                   "does not have" % (sorted(extra), u), u)
         if missed > 10:
             v("... %d events in all never reached the subscriber" % missed)
-    # 6. No shim outlives its run.
+    # 6. Workflows: conditions held, pipelines whole or absent.
+    check_workflows(book, by_uuid)
+    # 7. No shim outlives its run.
     left = harness.live_shims(d)
     if left:
         v("shims still running after every run ended: %s" % left)

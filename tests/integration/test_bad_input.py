@@ -40,6 +40,8 @@ REPLY = {
     "cluster.delete": pb.DeleteReply,
     "run.submit": pb.JobRunReply,
     "run.submit_sql": pb.JobRunReply,
+    "run.submit_batch": pb.SubmitJobRunsReply,
+    "run.rerun": pb.SubmitJobRunsReply,
     "run.get": pb.JobRunReply,
     "run.cancel": pb.JobRunReply,
     "run.cancel_all": pb.CancelJobRunsReply,
@@ -147,6 +149,9 @@ def populate(d, ws):
     t.run_running = harness.submit_ok(d, ws, t.def_sleeper, t.cl_busy).uuid
     t.run_pending = harness.submit_ok(d, ws, t.def_hello, t.cl_busy).uuid
     t.run_done = harness.submit_ok(d, ws, t.def_hello, t.cl_idle).uuid
+    t.run_cancelled = harness.submit_ok(d, ws, t.def_hello, t.cl_busy).uuid
+    harness.assert_ok(d.call("run.cancel", pb.CancelJobRunRequest(
+        uuid=t.run_cancelled), pb.JobRunReply, ws=ws))
     harness.wait_status(d, ws, t.run_running, pb.RUNNING)
     harness.wait_status(d, ws, t.run_done, pb.SUCCEEDED)
     harness.assert_ok(d.call("cluster.pause", pb.GetClusterRequest(
@@ -184,6 +189,14 @@ def base_requests(t):
             idempotency_key="new-key"),
         "run.submit_sql": pb.SubmitSqlJobRunRequest(
             sql_query="select 1;", cluster_uuid=t.cl_busy),
+        "run.submit_batch": pb.SubmitJobRunsRequest(runs=[
+            pb.SubmitJobRunRequest(job_definition_uuid=t.def_hello,
+                                   cluster_uuid=t.cl_busy),
+            pb.SubmitJobRunRequest(job_definition_uuid=t.def_hello,
+                                   cluster_uuid=t.cl_busy, depends_on=[
+                                       pb.Dependency(index=0)])]),
+        "run.rerun": pb.RerunJobRunRequest(uuid=t.run_cancelled,
+                                           repair_downstream=True),
         "run.get": pb.GetJobRunRequest(uuid=t.run_done),
         "run.cancel": pb.CancelJobRunRequest(uuid=t.run_pending),
         "run.cancel_all": pb.CancelJobRunsRequest(cluster_uuids=[t.cl_busy]),
@@ -435,6 +448,8 @@ EMPTY_FIELD = {
     "cluster.delete": ("uuid",),
     "run.submit": ("job_definition_uuid",),
     "run.submit_sql": ("sql_query",),
+    "run.submit_batch": ("runs",),
+    "run.rerun": ("uuid",),
     "run.get": ("uuid",),
     "run.cancel": ("uuid",),
     "run.cancel_all": ("cluster_uuids", "job_definition_uuid"),
@@ -618,6 +633,20 @@ def utf8_cases(t):
                                               instance_type=PH,
                                               workers_quantity=1))),
          "cluster_config.instance_type"),
+        ("run.submit", lambda x: x.depends_on.add(run_uuid=PH),
+         "depends_on[0].run_uuid"),
+        ("run.submit_sql", lambda x: x.depends_on.add(run_uuid=PH),
+         "depends_on[0].run_uuid"),
+        ("run.submit_batch", lambda x: setattr(
+            x.runs[1], "job_definition_uuid", PH),
+         "runs[1].job_definition_uuid"),
+        ("run.submit_batch", lambda x: env_key(x.runs[0]), "runs[0].env.key"),
+        ("run.submit_batch", lambda x: setattr(x.runs[1], "args", PH),
+         "runs[1].args"),
+        ("run.submit_batch", lambda x: x.runs[1].depends_on.add(
+            run_uuid=PH), "runs[1].depends_on[1].run_uuid"),
+        ("run.rerun", lambda x: setattr(x, "uuid", PH), "uuid"),
+        ("run.list", lambda x: setattr(x, "rerun_of", PH), "rerun_of"),
         ("run.get", lambda x: setattr(x, "uuid", PH), "uuid"),
         ("run.cancel", lambda x: setattr(x, "uuid", PH), "uuid"),
         ("run.cancel_all", lambda x: x.cluster_uuids.append(PH),
@@ -724,6 +753,16 @@ def test_unknown_enum_values(world):
             m.CopyFrom(b[verb])
             m.misfire_policy = v
             cases.append((verb, m, "misfire_policy", v))
+    for v in (4, 99, -1):
+        m = pb.SubmitJobRunRequest()
+        m.CopyFrom(b["run.submit"])
+        m.depends_on.add(run_uuid=world.t1.run_done, condition=v)
+        cases.append(("run.submit", m, "depends_on[0].condition", v))
+        m = pb.SubmitJobRunsRequest()
+        m.CopyFrom(b["run.submit_batch"])
+        m.runs[1].depends_on[0].condition = v
+        cases.append(("run.submit_batch", m,
+                      "runs[1].depends_on[0].condition", v))
     for v in (9, 3, -5):
         m = pb.GetJobRunLogsRequest()
         m.CopyFrom(b["run.logs"])
@@ -797,6 +836,13 @@ def test_absurd_sizes_and_counts(world):
         "config.env", what="257 config.env entries")
     bad(small, "run.cancel_all", b["run.cancel_all"].SerializeToString() +
         f_len(1, b"") * 1000, "cluster_uuids", what="1001 cluster_uuids")
+    deps = pb.SubmitJobRunRequest(depends_on=[pb.Dependency(index=0)] * 65)
+    bad(small, "run.submit", b["run.submit"].SerializeToString() +
+        deps.SerializeToString(), "depends_on", what="65 depends_on")
+    m = copy(b["run.submit_batch"])
+    m.runs[1].depends_on.extend([pb.Dependency(index=0)] * 64)
+    bad(small, "run.submit_batch", m, "runs[1].depends_on",
+        what="65 depends_on of an item")
     # Strings over their maximum, numbers out of range.
     bad(small, "jobdef.create", copy(b["jobdef.create"], name="n" * 256),
         "name", what="a name of 256 bytes")
@@ -858,6 +904,12 @@ def test_absurd_sizes_and_counts(world):
     m = copy(bb["jobdef.create"])
     m.config.args = "a" * 65537
     bad(big, "jobdef.create", m, "config.args", what="args of 65537 bytes")
+    bad(big, "run.submit_batch", pb.SubmitJobRunsRequest(
+        runs=[bb["run.submit"]] * 1001), "runs", what="1001 runs")
+    bad(big, "run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=world.big_t.def_hello,
+        depends_on=[pb.Dependency(index=0)] * 100000), "depends_on",
+        what="100000 depends_on")
     # 1000 cluster UUIDs are fine: none of them has runs.
     subject, data = ck.send(big, "run.cancel_all", pb.CancelJobRunsRequest(
         cluster_uuids=["00000000-0000-4000-8000-%012d" % i
@@ -1000,3 +1052,75 @@ def test_nul_in_strings(world):
         ck.error("%s %s='a\\x00bc'" % (subject, field), data, field=field)
     ck.done(before, [(d, ws)])
 
+
+
+def test_workflow_fields(world):
+    """depends_on, run.submit_batch and run.rerun refused for what they
+    mean: unknown runs, runs of another workspace, conditions that can
+    never be met, indexes that name no earlier item, a run not ended.
+    Nothing changes: a batch refused at its last item made none before."""
+    ck = Checker(world)
+    before = world.snapshot()
+    small, t1, t2 = world.small, world.t1, world.t2
+    b = base_requests(t1)
+    unknown = "00000000-0000-4000-8000-000000000000"
+
+    def bad(verb, m, field, code):
+        subject, data = ck.send(small, verb, m.SerializeToString())
+        ck.error("%s %s" % (subject, field), data, field=field, code=code)
+
+    def submit(*deps):
+        m = pb.SubmitJobRunRequest()
+        m.CopyFrom(b["run.submit"])
+        m.ClearField("idempotency_key")
+        m.depends_on.extend(deps)
+        return m
+
+    def sql(*deps):
+        m = pb.SubmitSqlJobRunRequest()
+        m.CopyFrom(b["run.submit_sql"])
+        m.depends_on.extend(deps)
+        return m
+
+    for mk, verb in ((submit, "run.submit"), (sql, "run.submit_sql")):
+        bad(verb, mk(pb.Dependency(index=0)), "depends_on[0].index",
+            pb.INVALID_ARGUMENT)
+        bad(verb, mk(pb.Dependency()), "depends_on[0]",
+            pb.INVALID_ARGUMENT)
+        bad(verb, mk(pb.Dependency(run_uuid="not-a-uuid")),
+            "depends_on[0].run_uuid", pb.INVALID_ARGUMENT)
+        bad(verb, mk(pb.Dependency(run_uuid=t1.run_done),
+                     pb.Dependency(run_uuid=unknown)),
+            "depends_on[1].run_uuid", pb.NOT_FOUND)
+        bad(verb, mk(pb.Dependency(run_uuid=t2.run_done)),
+            "depends_on[0].run_uuid", pb.NOT_FOUND)
+        bad(verb, mk(pb.Dependency(run_uuid=t1.run_done,
+                                   condition=pb.AFTER_FAILED)),
+            "depends_on[0].run_uuid", pb.FAILED_PRECONDITION)
+        bad(verb, mk(pb.Dependency(run_uuid=t1.run_cancelled)),
+            "depends_on[0].run_uuid", pb.FAILED_PRECONDITION)
+    item = b["run.submit_batch"].runs[0]
+    for deps, field in (([pb.Dependency(index=1)],
+                         "runs[1].depends_on[0].index"),
+                        ([pb.Dependency(index=0), pb.Dependency(index=7)],
+                         "runs[1].depends_on[1].index")):
+        m = pb.SubmitJobRunsRequest(runs=[item, item])
+        m.runs[1].depends_on.extend(deps)
+        bad("run.submit_batch", m, field, pb.INVALID_ARGUMENT)
+    m = pb.SubmitJobRunsRequest(runs=[item, item, item])
+    m.runs[2].job_definition_uuid = unknown
+    bad("run.submit_batch", m, "runs[2].job_definition_uuid", pb.NOT_FOUND)
+    m = pb.SubmitJobRunsRequest(runs=[item, item])
+    m.runs[1].depends_on.add(run_uuid=t2.run_done)
+    bad("run.submit_batch", m, "runs[1].depends_on[0].run_uuid",
+        pb.NOT_FOUND)
+    m = pb.SubmitJobRunsRequest(runs=[item, item])
+    m.runs[1].cluster_uuid = t1.cl_idle     # paused, no auto-resume
+    bad("run.submit_batch", m, "runs[1].cluster_uuid", pb.CLUSTER_PAUSED)
+    for uuid, code in ((t1.run_running, pb.FAILED_PRECONDITION),
+                       (t1.run_pending, pb.FAILED_PRECONDITION),
+                       (unknown, pb.NOT_FOUND), (t2.run_done, pb.NOT_FOUND)):
+        bad("run.rerun", pb.RerunJobRunRequest(uuid=uuid), "uuid", code)
+    bad("run.rerun", pb.RerunJobRunRequest(uuid=t1.run_done), "uuid",
+        pb.CLUSTER_PAUSED)
+    ck.done(before)

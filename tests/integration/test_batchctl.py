@@ -188,6 +188,7 @@ HELP = [
     ["cluster", "list"], ["cluster", "pause"], ["cluster", "resume"],
     ["cluster", "delete"], ["run"], ["run", "submit"], ["run", "sql"],
     ["run", "get"], ["run", "list"], ["run", "cancel"],
+    ["run", "submit-batch"], ["run", "rerun"],
     ["run", "cancel-all"], ["run", "logs"], ["run", "events"], ["events"],
     ["schedule"], ["schedule", "create"], ["schedule", "get"],
     ["schedule", "list"], ["schedule", "update"], ["schedule", "delete"],
@@ -1051,3 +1052,48 @@ def test_schedule_server_errors(bd, ws, tmp_path):
     p = ctl(bd, ws, "schedule", "create", "bad", "--cron", "@daily",
             "--def", "etl", "--tz", "Mars/Olympus")
     assert p.returncode == 3 and "timezone" in p.stderr, p.stderr
+
+
+def test_workflow_commands(bd, ws, tmp_path):
+    """run submit --after, run submit-batch FILE.json (items by name),
+    run rerun --repair, and run get's upstream and downstream runs."""
+    jobdef(bd, ws, tmp_path, "etl", "etl.py", ETL)
+    jobdef(bd, ws, tmp_path, "fail", "fail.py", FAIL,
+           retryStrategy={"numRetries": 0})
+    first = js(bd, ws, "run", "submit", "etl")
+    after = js(bd, ws, "run", "submit", "etl", "--after",
+               first["uuid"] + ":ended", "--after", first["uuid"])
+    assert [(d["runUuid"], d["condition"]) for d in after["dependsOn"]] == [
+        (first["uuid"], "AFTER_ENDED"), (first["uuid"], "AFTER_SUCCEEDED")]
+    wait_status(bd, ws, after["uuid"], ("SUCCEEDED",))
+    out = ok(bd, ws, "run", "get", after["uuid"]).stdout
+    assert re.search(r"^Upstream:\s+%s AFTER_ENDED \(met\)$" % first["uuid"],
+                     out, re.M), out
+    out = ok(bd, ws, "run", "get", first["uuid"]).stdout
+    assert re.search(r"^Downstream:\s+%s$" % after["uuid"], out, re.M), out
+    p = ctl(bd, ws, "run", "submit", "etl", "--after", "x:sometimes")
+    assert p.returncode == 4 and "succeeded, failed or ended" in p.stderr
+
+    pipe = write_json(tmp_path, "pipe.json", {"runs": [
+        {"name": "a", "jobdef": "fail"},
+        {"name": "b", "jobdef": "etl", "after": ["a"], "env": {"K": "v"}},
+        {"name": "c", "jobdef": "etl", "after": ["a:failed", "b:ended"]}]})
+    runs = js(bd, ws, "run", "submit-batch", pipe)
+    assert [r["dependsOn"][0]["runUuid"] for r in runs[1:]] == [
+        runs[0]["uuid"]] * 2
+    assert runs[1]["env"] == {"K": "v"}
+    c = wait_status(bd, ws, runs[2]["uuid"], ("SUCCEEDED",))
+    b = js(bd, ws, "run", "get", runs[1]["uuid"])
+    assert b["status"] == "CANCELLED" and b["reason"] == "UPSTREAM_FAILED"
+    assert c["dependsOn"][1]["runUuid"] == b["uuid"]
+    bad = write_json(tmp_path, "bad.json", {"runs": [
+        {"name": "a", "jobdef": "etl", "after": ["z"]}]})
+    p = ctl(bd, ws, "run", "submit-batch", bad)
+    assert p.returncode == 4 and "runs[0].after[0]" in p.stderr, p.stderr
+
+    again = js(bd, ws, "run", "rerun", runs[0]["uuid"], "--repair")
+    assert [r["rerunOf"] for r in again] == [runs[0]["uuid"],
+                                             runs[1]["uuid"]]
+    assert again[1]["dependsOn"][0]["runUuid"] == again[0]["uuid"]
+    table = ok(bd, ws, "run", "rerun", runs[2]["uuid"]).stdout
+    assert table.splitlines()[0].split()[:2] == ["RUN", "STATUS"]

@@ -14,6 +14,11 @@ succeed, fail and retry, time out, or run on ephemeral clusters. Then:
     went on running;
   - every run's history is seq 1..n with legal steps, matching its
     attempts; acknowledged cancels hold;
+  - runs submitted after others (depends_on) and pipelines
+    (run.submit_batch): after every restart and at the end no run waits
+    for a run that has ended; a run started only after its upstreams
+    ended as their conditions ask; one cancelled UPSTREAM_FAILED names an
+    upstream that did not; a pipeline exists whole or not at all;
   - every byte a job wrote is in its logs: run.logs of each finished
     attempt is exactly the job's deterministic output (a prefix, for a
     cancelled or lost one);
@@ -68,12 +73,14 @@ def settle_checks(d, ws, book, mark, rng):
     sample = rng.sample(older, min(len(older), 15))
     cl.check_acked_exist(d, ws, book, new + sample)
     cl.check_running_have_shims(d, ws, book)
+    cl.check_waits(d, ws, book)
     return n
 
 
 def finish(d, ws, load, book, seed, capsys, what, started, lost_ok=None,
            extra=""):
     load.stop()
+    cl.check_waits(d, ws, book)
     cancelled = cl.drain(d, ws, load.clusters, load.defns)
     _, stats = cl.check_final(d, ws, book, load.defs_by_uuid, load.clusters,
                               load.sink, load.max_bytes, lost_ok=lost_ok)

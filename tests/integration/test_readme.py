@@ -153,3 +153,40 @@ def test_make_run_check_config_prints_absolute_paths(tmp_path):
     assert conf["workspace_root"] == here + "/var/workspaces", conf
     assert conf["shim"] == here + "/build/batchd-shim", conf
     assert not os.path.exists(str(root / "var"))    # nothing made
+
+
+def workflow_block():
+    text = open(README).read()
+    m = re.search(r"## Workflows\n.*?```sh\n(.*?)```", text, re.S)
+    assert m, "README has no 'Workflows' shell block"
+    return m.group(1)
+
+
+def test_readme_workflow_pipeline(daemon, ws, tmp_path):
+    """The README's pipeline, run as written (batchctl under build/):
+    four runs made at once, each after what it names, all SUCCEEDED."""
+    root = tmp_path / "clone"
+    os.makedirs(str(root / "build"))
+    os.symlink(BATCHCTL, str(root / "build" / "batchctl"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("BATCHD_")}
+    env.update(NATS_URL=daemon.nats_url, BATCHD_WORKSPACE=ws)
+    p = subprocess.run(["bash", "-e", "-o", "pipefail", "-c",
+                        workflow_block()], cwd=str(root), env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, "stdout:\n%s\nstderr:\n%s" % (p.stdout,
+                                                            p.stderr)
+    uuids = re.findall(r"^([0-9a-f-]{36})\s+PENDING", p.stdout, re.M)
+    assert len(uuids) == 4, p.stdout
+    runs = [harness.wait_run(daemon, ws, u, timeout=60) for u in uuids]
+    pb = harness._pb()
+    assert [r.status for r in runs] == [pb.SUCCEEDED] * 4, runs
+    orders, customers, load, report = runs
+    assert [d.run_uuid for d in load.depends_on] == [orders.uuid,
+                                                     customers.uuid]
+    assert report.depends_on[0].condition == pb.AFTER_ENDED
+    assert load.started_at_ms >= max(orders.finished_at_ms,
+                                     customers.finished_at_ms)
+    assert report.started_at_ms >= load.finished_at_ms
+    out = harness.read_logs(daemon, ws, orders.uuid)[0].decode()
+    assert "extract ['--table', 'orders']" in out, out

@@ -66,6 +66,10 @@ void	write_file(const char *, const char *);
 	T(test_wire_record_unbounded)					\
 	/* verb.c */							\
 	T(test_verb_list)						\
+	/* depend.c */							\
+	T(test_depend_conditions)					\
+	T(test_depend_decode)						\
+	T(test_depend_record)						\
 	/* store-txn.c */						\
 	T(test_store_group_commit)					\
 	T(test_store_lazy_rides_along)					\
