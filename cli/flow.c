@@ -290,7 +290,7 @@ pipeline_read(const char *path, Batchd__V1__SubmitJobRunsRequest *req)
 
 /* The runs of a SubmitJobRunsReply, printed. */
 static int
-made(const char *verb, const void *req)
+made(const char *verb, void *req)
 {
 	Batchd__V1__SubmitJobRunsReply	*rep;
 	int				 rc;
