@@ -77,6 +77,8 @@ static int		 role_shown;	/* for node.{name} */
 static uint64_t		 applied_shown;
 static uint64_t		 lease_rev;	/* thread only */
 static int		 snap_wanted;	/* the leader asks for a snapshot */
+static pthread_t	 snap_thread;	/* writing one: not the lease's */
+static int		 snap_on, snap_done;	/* snap_done: atomic */
 
 static size_t	part_size(void);
 
@@ -395,6 +397,32 @@ node_put(void)
 	kvStore_PutString(NULL, hkv, node_key, v);
 }
 
+/* A thread of its own writes a snapshot: a large one must not hold up
+ * the lease's renewal. */
+static void *
+snap_run(void *arg)
+{
+	(void)arg;
+	ha_snap_write(hjs, snap_stream, snap_subj, stream, part_size());
+	__atomic_store_n(&snap_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* HA thread: start a snapshot if one is asked for and none is going. */
+static void
+snap_start(void)
+{
+	if (snap_on && __atomic_load_n(&snap_done, __ATOMIC_ACQUIRE)) {
+		pthread_join(snap_thread, NULL);
+		snap_on = 0;
+	}
+	if (snap_on || !__atomic_exchange_n(&snap_wanted, 0, __ATOMIC_ACQ_REL))
+		return;
+	__atomic_store_n(&snap_done, 0, __ATOMIC_RELEASE);
+	if (pthread_create(&snap_thread, NULL, snap_run, NULL) == 0)
+		snap_on = 1;
+}
+
 /* The thread: connected and set up, follow the stream until the loop
  * leads, and try for the lease, or renew it while it is ours. */
 static void *
@@ -428,10 +456,7 @@ run(void *arg)
 				follow = NULL;
 			}
 			nap(TICK_MS);
-			if (__atomic_exchange_n(&snap_wanted, 0,
-			    __ATOMIC_ACQ_REL))
-				ha_snap_write(hjs, snap_stream, snap_subj,
-				    stream, part_size());
+			snap_start();
 		} else if (follow == NULL && (catch_up() == -1 ||
 		    follow_start() == -1))
 			nap(1000);
@@ -440,6 +465,9 @@ run(void *arg)
 			follow_msg(m, &acc);
 	}
 	buf_free(&acc);
+	if (snap_on)
+		pthread_join(snap_thread, NULL);
+	snap_on = 0;
 	return NULL;
 }
 
