@@ -152,12 +152,9 @@ data_dirs(void)
 	char	*cause = NULL;
 
 	if (mkdir_p(cfg->data_dir, 0700) == -1 ||
-	    mkdir_p(cfg->workspace_root, 0755) == -1 ||
-	    mkdir_p(cfg->runs_dir, 0700) == -1 ||
-	    mkdir_p(cfg->logs_dir, 0700) == -1)
-		fatal_code(EXIT_STORAGE, "creating %s, %s, %s or %s failed",
-		    cfg->data_dir, cfg->workspace_root, cfg->runs_dir,
-		    cfg->logs_dir);
+	    mkdir_p(cfg->workspace_root, 0755) == -1)
+		fatal_code(EXIT_STORAGE, "creating %s or %s failed",
+		    cfg->data_dir, cfg->workspace_root);
 	/* From here on every configured path is absolute. */
 	if (config_resolve(cfg, &cause) == -1)
 		fatal_code(EXIT_CONFIG, "%s", cause);
@@ -166,6 +163,9 @@ data_dirs(void)
 	if (cfg->job_mode == JU_SELF)
 		private_dir(cfg->data_dir, 0700);
 	else {
+		if (mkdir_p(cfg->runs_dir, 0700) == -1)
+			fatal_code(EXIT_STORAGE, "%s: %s", cfg->runs_dir,
+			    strerror(errno));
 		private_dir(cfg->data_dir, 0711);
 		private_dir(cfg->runs_dir, 0711);
 	}

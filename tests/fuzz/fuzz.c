@@ -81,6 +81,8 @@ static const struct target {
 	{ "cluster_list", { "cluster.list" }, 1 },
 	{ "run_submit", { "run.submit" }, 1 },
 	{ "run_submit_sql", { "run.submit_sql" }, 1 },
+	{ "run_submit_batch", { "run.submit_batch" }, 1 },
+	{ "run_rerun", { "run.rerun" }, 1 },
 	{ "run_get", { "run.get", "run.cancel", "run.events" }, 3 },
 	{ "run_cancel_all", { "run.cancel_all" }, 1 },
 	{ "run_list", { "run.list" }, 1 },

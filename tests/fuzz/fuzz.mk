@@ -13,7 +13,8 @@ FUZZ_CC		?= clang
 FB		 = build/fuzz
 FUZZ_TARGETS	?= jobdef_create jobdef_get jobdef_list jobdef_update \
 		   jobdef_delete cluster_create cluster_get cluster_list \
-		   run_submit run_submit_sql run_get run_cancel_all run_list \
+		   run_submit run_submit_sql run_submit_batch run_rerun \
+		   run_get run_cancel_all run_list \
 		   run_logs schedule_create schedule_get schedule_list \
 		   schedule_update
 FUZZ_SECONDS	?= 300

@@ -229,6 +229,32 @@ def seeds():
     t["oversize"] = sel() + pb.SubmitSqlJobRunRequest(
         sql_query="x" * 5000, cluster_uuid=C1).SerializeToString()
 
+    # run.submit_batch: a pipeline, items depending on earlier ones
+    t = s.setdefault("run_submit_batch", {})
+    m = pb.SubmitJobRunsRequest()
+    for i in range(3):
+        it = m.runs.add(job_definition_uuid=PY, cluster_uuid=C1)
+        if i > 0:
+            it.depends_on.add(index=i - 1)
+    t["chain"] = sel() + m.SerializeToString()
+    m = pb.SubmitJobRunsRequest()
+    m.runs.add(job_definition_uuid=PY, cluster_uuid=C1).depends_on.add(
+        run_uuid=RUN_FAILED_LOGS, condition=pb.AFTER_FAILED)
+    t["after-run"] = sel() + m.SerializeToString()
+    m = pb.SubmitJobRunsRequest()
+    m.runs.add(job_definition_uuid=PY, cluster_uuid=C1).depends_on.add(
+        index=0)
+    t["self-index"] = sel() + m.SerializeToString()
+
+    # run.rerun
+    t = s.setdefault("run_rerun", {})
+    t["failed"] = sel() + pb.RerunJobRunRequest(
+        uuid=RUN_FAILED_LOGS).SerializeToString()
+    t["repair"] = sel() + pb.RerunJobRunRequest(
+        uuid=RUN_CANCELLED, repair_downstream=True).SerializeToString()
+    t["running"] = sel() + pb.RerunJobRunRequest(
+        uuid=RUN_QUEUED).SerializeToString()
+
     # run.get, .cancel, .events (verb in the high nibble)
     t = s.setdefault("run_get", {})
     t["get"] = sel(W, 0) + pb.GetJobRunRequest(uuid=RUN_FAILED_LOGS).SerializeToString()
