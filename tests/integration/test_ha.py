@@ -237,16 +237,36 @@ def replies_to(cl, subject, req, wait=1.5):
         nc.close()
 
 
+FAIL_FIRST = ("import os, sys\n"
+              "sys.exit(1 if os.environ['BATCHD_ATTEMPT'] == '1' else 0)\n")
+
+
 def test_a_leader_paused_past_its_lease_never_acts_again(cl, tmp_path):
     nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2).start()
     c = Client(cl)
+    watch = None
     try:
         old = nodes.wait_leader()
         jd = text_jobdef(c, "j", "print('hi')")
         cu = cluster(c, "main").uuid
+        watch = BusWatch(nodes["a"], WS)
+        # A retry due while the leader is stopped: its timer fires in
+        # both; only the new leader may start attempt 2.
+        cfg = pb.JobConfig(type=pb.PYTHON, source_location="main.py")
+        cfg.source.type = pb.TEXT
+        cfg.source.text.text = FAIL_FIRST
+        cfg.retry_strategy.num_retries = 1
+        cfg.retry_strategy.retry_delay_seconds = 4
+        jr = assert_ok(c.call("jobdef.create", pb.CreateJobDefinitionRequest(
+            name="retry", config=cfg), pb.JobDefinitionReply)).job_definition
+        cr = cluster(c, "retry").uuid
+        rr = submit(c, jr.uuid, cr, "retry")
+        wait_until(lambda: get_run(c, rr.uuid).reason ==
+                   pb.RETRY_PENDING, 30, what="attempt 1 to fail")
         os.kill(old.pid, signal.SIGSTOP)
         new = nodes.wait_leader(other_than=old.node)
         r = submit(c, jd.uuid, cu, "after-pause")
+        time.sleep(3)                   # the retry is due in both
         os.kill(old.pid, signal.SIGCONT)
         # Both are subscribed for a moment: only the leader answers.
         for _ in range(5):
@@ -258,12 +278,22 @@ def test_a_leader_paused_past_its_lease_never_acts_again(cl, tmp_path):
         wait_until(lambda: (old.record() or {}).get("partitions", [{}])[0]
                    .get("role") == "standby", 30, what="it to rejoin")
         assert wait_terminal(c, r.uuid).status == pb.SUCCEEDED
+        done = wait_terminal(c, rr.uuid)
+        assert done.status == pb.SUCCEEDED and done.attempt == 2, done
+        check_gap_free(watch, c, [rr.uuid, r.uuid])
+        running = [e for e in watch.events[rr.uuid].values()
+                   if e.status == pb.RUNNING]
+        assert len(running) == 2, running     # attempts 1 and 2, once each
+        tail = old.log_text().split("starting again as a standby")[0]
+        assert "attempt=2 started" not in tail
         assert nodes.leader_name() == new.node
         # It follows the new leader: its position reaches the leader's.
         lead = new.record()["partitions"][0]["applied"]
         wait_until(lambda: old.record()["partitions"][0]["applied"] >= lead,
                    30, what="the old leader to catch up")
     finally:
+        if watch is not None:
+            watch.close()
         c.close()
         nodes.close()
 
