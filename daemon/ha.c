@@ -48,7 +48,7 @@ static uint64_t		 target;	/* a candidate's: the stream's last */
 static uint64_t		 term;		/* takeovers so far (meta ha_term) */
 static int64_t		 lead_ms;	/* mono: when this node took over */
 static int		 inflight;	/* replica ops not yet applied */
-static struct event	*wake_ev, *tick_ev;
+static struct event	*wake_ev, *tick_ev, *serve_ev;
 static void		(*serve_cb)(void);
 
 static void	take_over(void);
@@ -226,6 +226,16 @@ takeover_free(struct op *o)
 	log_info("ha: leading (term %" PRIu64 ", stream at %" PRIu64 ")",
 	    term, pos);
 	notify_send("STATUS=leading");
+	event_active(serve_ev, 0, 0);	/* after this turn's answers */
+}
+
+/* Serve, as after a restart: recovery, timers, the command subjects. */
+static void
+on_serve(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
 	serve_cb();
 }
 
@@ -364,6 +374,7 @@ ha_start(void (*serve)(void))
 	log_info("ha: node %s, a standby at %" PRIu64 " of %s_0",
 	    cfg->ha_node, pos, cfg->ha_stream);
 	wake_ev = event_new(base, -1, 0, on_wake, NULL);
+	serve_ev = event_new(base, -1, 0, on_serve, NULL);
 	tick_ev = evtimer_new(base, on_tick, NULL);
 	on_tick(-1, 0, NULL);
 	ha_js_start(pos, wake_ev);
@@ -382,5 +393,7 @@ ha_stop(void)
 		event_free(wake_ev);
 	if (tick_ev != NULL)
 		event_free(tick_ev);
-	wake_ev = tick_ev = NULL;
+	if (serve_ev != NULL)
+		event_free(serve_ev);
+	wake_ev = tick_ev = serve_ev = NULL;
 }
