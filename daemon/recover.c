@@ -79,9 +79,10 @@ recover_cluster(struct txn *t, const char *uuid)
 		 */
 		if (res.reason == R_SUPERVISOR_LOST &&
 		    (wait = ha_grace_left()) > 0) {
-			log_info("run=%s attempt=%u: no shim found; lost "
+			log_info("run=%s attempt=%u: no shim found; %s "
 			    "unless it reports within %lld ms", r.uuid,
-			    r.attempt, (long long)wait);
+			    r.attempt, found == 3 ? "its job adopted" : "lost",
+			    (long long)wait);
 			txn_defer(t, regrace_arm, xstrdup(c.uuid), free);
 			break;
 		}

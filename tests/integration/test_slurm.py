@@ -16,6 +16,7 @@ import pytest
 
 import harness
 import slurm_harness
+from ha_harness import HaNodes, NatsCluster
 from batchd.v1 import batchd_pb2 as pb
 from harness import (assert_ok, get_cluster, get_run, make_cluster,
                      make_jobdef, read_logs, submit_ok, wait_output,
@@ -182,10 +183,10 @@ def slurm_cluster(d, ws, name, workers=1):
         workers=workers, instance_type="slurm-cpu"))
 
 
-def slurm_id(d, run_uuid, attempt=1):
+def slurm_id(d, run_uuid, attempt=1, runs_dir=None):
     """The Slurm job id of an attempt, once submitted."""
-    path = os.path.join(d.data_dir, "runs", run_uuid, str(attempt),
-                        "slurm.jobid")
+    path = os.path.join(runs_dir or os.path.join(d.data_dir, "runs"),
+                        run_uuid, str(attempt), "slurm.jobid")
 
     def read():
         try:
@@ -473,6 +474,52 @@ def test_slurm_job_ended_while_unwatched_is_read_to_its_end(slurm,
         "FAILED", "NON_ZERO_EXIT_CODE", 3, 1), r
     assert logs(d, ws, run.uuid) == ("start\nabout to fail\n",
                                      "bad thing\n")
+
+
+def test_slurm_job_adopted_by_a_new_leader(slurm, tmp_path):
+    # ha = on: the leader's machine is lost (its batchd and the attempt's
+    # shim killed -9) while its Slurm job runs; after ha_grace_s the new
+    # leader adopts the job, which ends SUCCEEDED in attempt 1.
+    conf = tmp_path / "batchd.conf"
+    conf.write_text(conf_text(slurm.conf))
+    wrapper = tmp_path / "batchd-with-conf"
+    wrapper.write_text("#!/bin/sh\nexec '%s' -c '%s' \"$@\"\n"
+                       % (harness.BATCHD_BIN, conf))
+    os.chmod(str(wrapper), 0o755)
+    cl = NatsCluster(tmp_path / "nats").start()
+    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2, grace_s=2,
+                    binary=str(wrapper), env={
+                        "BATCHD_PLUGINS": "workspace,python,sql,local,slurm"})
+    ws = "slurmha"
+    try:
+        nodes.start()
+        old = nodes.wait_leader()
+        c = slurm_cluster(old, ws, "c1")
+        jd = make_jobdef(old, ws, "ticks", code=TICKS_BOTH)
+        run = submit_ok(old, ws, jd.uuid, c.uuid)
+        wait_output(old, ws, run.uuid, b"tick 0\ntick 1\ntick 2\n")
+        job_id = slurm_id(old, run.uuid, runs_dir=nodes.runs_dir)
+        old.kill9()
+        kill_shim(nodes.runs_dir, run.uuid)
+        new = nodes.wait_leader(other_than=old.node)
+
+        def ended():
+            try:
+                r = get_run(new, ws, run.uuid)
+            except AssertionError:      # no answer yet: the switch
+                return None
+            return r if r.status in harness.RUN_TERMINAL else None
+        r = wait_until(ended, 60, interval=0.2, what="the run's end")
+        assert (S(r.status), r.attempt, len(r.attempts)) == (
+            "SUCCEEDED", 1, 1), r
+        assert logs(new, ws, run.uuid) == (TICKS_OUT, TICKS_ERR)
+        assert jobs_named(slurm, run.uuid) == [job_id]
+        assert "adopted its job" in new.log_text()
+    finally:
+        try:
+            nodes.close()
+        finally:
+            cl.close()
 
 
 def test_pending_job_adopted_keeps_its_lines_once(slurm, make_daemon, ws):
