@@ -102,6 +102,19 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 	return 0;
 }
 
+/* Never called: exec_reattach() above finds nothing to adopt. */
+int
+exec_adopt(struct txn *t, const struct run *r, struct result *res,
+    exec_ended_cb ended, exec_note_cb note)
+{
+	(void)t;
+	(void)r;
+	(void)res;
+	(void)ended;
+	(void)note;
+	return -1;
+}
+
 /* Jobs here start nothing: as batchd's own user, no uid given. */
 int
 identity_take(struct txn *t, const struct run *r, struct jobident *id)

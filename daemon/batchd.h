@@ -1167,11 +1167,13 @@ extern int (*exec_spawn)(pid_t *, const char *,
 void	 exec_kill(const char *, uint32_t);
 int	 exec_reattach(struct txn *, const char *, const char *, uint32_t,
 	    struct result *, exec_ended_cb, exec_note_cb);
+int	 exec_adopt(struct txn *, const struct run *, struct result *,
+	    exec_ended_cb, exec_note_cb);
 size_t	 exec_count(void);
 
 /* jobdesc.c */
 int	 jobdesc_write(const struct run *, const struct jobident *,
-	    const char *, const char *, int *, char **);
+	    const char *, const char *, int64_t, int *, char **);
 
 /* metrics.c */
 struct evbuffer;

@@ -23,6 +23,14 @@
  * 3, so while the lock is held a shim lives; the shim writes its pid and
  * start time into it first thing (so a reused pid is not mistaken for it).
  *
+ * Adoption: a shim lost with its job still alive outside it (a Slurm job
+ * goes on under slurmd when batchd's machine is lost or the shim is
+ * killed) would fail the attempt, and its retry would run the job twice.
+ * A backend that can take such a job over has the shim write DIR/started
+ * before its start(); after a restart, an attempt with neither a shim nor
+ * a result but DIR/started gets a new shim (exec_adopt()) that adopts the
+ * job, copies its output on from where the logs stop and reports its end.
+ *
  * Cancel: SIGTERM to the shim, which passes it to the job's process group
  * and sends SIGKILL kill_grace_s later.
  *
@@ -175,7 +183,8 @@ read_exit(const char *dir, struct result *res)
 	res->usage.sys_us = stt;
 	res->usage.maxrss_kb = rss;
 	res->usage.wall_ms = wall;
-	if (why == R_FETCH_FAILED || why == R_SPAWN_FAILED) {
+	if (why == R_FETCH_FAILED || why == R_SPAWN_FAILED ||
+	    why == R_SUPERVISOR_LOST) {	/* the last: a job not adopted */
 		res->reason = (enum reason)why;
 		if ((text = strstr(line, " text=")) != NULL) {
 			text[strcspn(text, "\n")] = '\0';
@@ -528,7 +537,13 @@ spawn_shim(const char *dir, int job, int lock, int other_uid,
 	posix_spawn_file_actions_adddup2(&fa, lock, 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 	posix_spawnattr_init(&attr);
+	/* The shim reads these from a signalfd: a cancel sent as it starts
+	 * (exec_adopt() for a cancelled run) waits for it, not kills it. */
 	sigemptyset(&none);
+	sigaddset(&none, SIGCHLD);
+	sigaddset(&none, SIGTERM);
+	sigaddset(&none, SIGINT);
+	sigaddset(&none, SIGHUP);
 	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
@@ -549,6 +564,69 @@ spawn_shim(const char *dir, int job, int lock, int other_uid,
 }
 
 /*
+ * Describe attempt r (adopt_ms: see jobdesc_write()) and start its shim,
+ * watched with ended and note; its logs followed from 0 (t NULL: a new
+ * attempt, whose log files are made empty) or from what a barrier
+ * confirmed, as op t has it. 0, or -1 with *cause (the logs published to
+ * their end for a new attempt only).
+ */
+static int
+launch(struct txn *t, const struct run *r, const struct jobident *id,
+    int64_t adopt_ms, exec_ended_cb ended, exec_note_cb note, char **cause)
+{
+	struct strv	 argv = { 0 }, env = { 0 };
+	struct proc	*p = NULL;
+	char		*dir, *work;
+	pid_t		 pid;
+	int		 rc = -1, err, lock, job = -1;
+
+	dir = attempt_dir(r->uuid, r->attempt);
+	xasprintf(&work, "%s/work", dir);
+	if (jobdesc_write(r, id, work, cgroup_parent, adopt_ms, &job,
+	    cause) == -1)
+		goto out;
+	build_env(r, work, &env);
+	strv_add(&argv, xstrdup(shim_path != NULL ? shim_path :
+	    "batchd-shim"));
+	strv_add(&argv, xstrdup(dir));
+
+	/* The log files exist before the shim appends to them. */
+	if ((p = proc_watch(t, r->ws, r->uuid, r->attempt, 0, t == NULL,
+	    cause)) == NULL)
+		goto out;
+	p->ended = ended;
+	p->note = note;
+	if ((lock = lock_attempt(dir, cause)) == -1)
+		goto out;
+	err = spawn_shim(dir, job, lock, id->set, &argv, &env, &pid);
+	/* The pid in DIR/lock is the shim's to write; until it has, the lock
+	 * says a shim is starting (exec_reattach()). */
+	close(lock);	/* the shim's copy holds the lock */
+	if (err != 0) {
+		xasprintf(cause, "%s: %s", argv.v[0], strerror(err));
+		goto out;
+	}
+	p->shim = pid;
+	if (proc_arm(p, cause) == -1) {
+		kill(pid, SIGTERM);
+		goto out;
+	}
+	log_info("run=%s attempt=%u %s shim=%d", r->uuid, r->attempt,
+	    adopt_ms >= 0 ? "adopted its job with" : "started", (int)pid);
+	rc = 0;
+out:
+	if (rc == -1 && p != NULL)
+		proc_free(p, t == NULL);
+	if (job != -1)
+		close(job);	/* the shim has its copy as stdin */
+	strv_free(&argv);
+	strv_free(&env);
+	free(work);
+	free(dir);
+	return rc;
+}
+
+/*
  * Start attempt r->attempt of r under a new shim, its job as id; ended is
  * called once the shim is gone, note when its backend writes a note. A
  * failure to start ends the attempt at once through ended; a failure to
@@ -558,69 +636,18 @@ void
 exec_start(const struct run *r, const struct jobident *id,
     exec_ended_cb ended, exec_note_cb note)
 {
-	struct strv	 argv = { 0 }, env = { 0 };
-	struct proc	*p;
-	char		*dir, *work, *cause = NULL;
-	pid_t		 pid;
-	int		 rc, lock, job = -1;
+	char	*dir, *work, *cause = NULL;
 
-	dir = attempt_dir(r->uuid, r->attempt);
-	xasprintf(&work, "%s/work", dir);
 	if (id->error != NULL) {
 		fail_attempt(r, ended, R_SPAWN_FAILED, xstrdup(id->error));
-		goto out;
+		return;
 	}
+	dir = attempt_dir(r->uuid, r->attempt);
+	xasprintf(&work, "%s/work", dir);
 	if (identity_dirs(dir, work, id, &cause) == -1 ||
-	    (id->set && identity_home(r->ws, id, &cause) == -1)) {
+	    (id->set && identity_home(r->ws, id, &cause) == -1) ||
+	    launch(NULL, r, id, -1, ended, note, &cause) == -1)
 		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
-		goto out;
-	}
-	if (jobdesc_write(r, id, work, cgroup_parent, &job, &cause) == -1) {
-		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
-		goto out;
-	}
-	build_env(r, work, &env);
-	strv_add(&argv, xstrdup(shim_path != NULL ? shim_path :
-	    "batchd-shim"));
-	strv_add(&argv, xstrdup(dir));
-
-	/* The log files exist (empty) before the shim appends to them. */
-	if ((p = proc_watch(NULL, r->ws, r->uuid, r->attempt, 0, 1,
-	    &cause)) == NULL) {
-		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
-		goto out;
-	}
-	p->ended = ended;
-	p->note = note;
-	if ((lock = lock_attempt(dir, &cause)) == -1) {
-		proc_free(p, 1);
-		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
-		goto out;
-	}
-	rc = spawn_shim(dir, job, lock, id->set, &argv, &env, &pid);
-	/* The pid in DIR/lock is the shim's to write; until it has, the lock
-	 * says a shim is starting (exec_reattach()). */
-	close(lock);	/* the shim's copy holds the lock */
-	if (rc != 0) {
-		proc_free(p, 1);
-		xasprintf(&cause, "%s: %s", argv.v[0], strerror(rc));
-		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
-		goto out;
-	}
-	p->shim = pid;
-	if (proc_arm(p, &cause) == -1) {
-		kill(pid, SIGTERM);
-		proc_free(p, 1);
-		fail_attempt(r, ended, R_SPAWN_FAILED, cause);
-		goto out;
-	}
-	log_info("run=%s attempt=%u started shim=%d", r->uuid, r->attempt,
-	    (int)pid);
-out:
-	if (job != -1)
-		close(job);	/* the shim has its copy as stdin */
-	strv_free(&argv);
-	strv_free(&env);
 	free(work);
 	free(dir);
 }
@@ -667,11 +694,49 @@ shim_lock(const char *dir, pid_t *pid)
 }
 
 /*
+ * A shim gone while batchd was away, in op t: publish its output to the
+ * end (and the eofs), fill res from what it left, and if it left nothing,
+ * kill what may remain of its job.
+ */
+static void
+shim_gone(struct txn *t, const char *ws, const char *uuid, uint32_t attempt,
+    const char *dir, struct result *res)
+{
+	struct proc	*p;
+	char		*cause = NULL;
+
+	if ((p = proc_watch(t, ws, uuid, attempt, 0, 0, &cause)) != NULL)
+		proc_free(p, 1);
+	else {
+		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);
+		free(cause);
+	}
+	shim_result(dir, res);
+	if (res->reason == R_SUPERVISOR_LOST)
+		kill_job(dir, uuid, attempt);
+}
+
+/* Did the attempt's backend start a job it can adopt (DIR/started)? */
+static int
+adoptable(const char *dir)
+{
+	char	*path;
+	int	 yes;
+
+	xasprintf(&path, "%s/started", dir);
+	yes = access(path, F_OK) == 0;
+	free(path);
+	return yes;
+}
+
+/*
  * After a restart, in op t: is the shim of (uuid, attempt) alive? Then
  * watch it again (its logs are published on from what a barrier confirmed
  * before), with ended and note as exec_start() has them, and return 1.
  * A shim that lives but cannot be found yet (batchd died between the spawn
- * and the shim's pid in DIR/lock): return 2, ask again soon. Else fill res
+ * and the shim's pid in DIR/lock): return 2, ask again soon. No shim and
+ * no result, but a job its backend can adopt: fill res as lost, leave the
+ * logs as they are and return 3 (exec_adopt() is next). Else fill res
  * from what it left and return 0.
  */
 int
@@ -688,7 +753,7 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 		return 1;
 	dir = attempt_dir(uuid, attempt);
 	held = shim_lock(dir, &pid);
-	alive = pid != 0;
+	alive = pid != 0 && held;	/* a zombie (not reaped yet) holds none */
 	if (alive && (p = proc_watch(t, ws, uuid, attempt, pid, 0,
 	    &cause)) != NULL) {
 		p->ended = ended;
@@ -711,16 +776,45 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 		free(dir);
 		return 2;
 	}
-	/* It ended while batchd was away: publish its output and eofs. */
-	if ((p = proc_watch(t, ws, uuid, attempt, 0, 0, &cause)) != NULL)
-		proc_free(p, 1);
-	else {
-		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);
-		free(cause);
+	if (!alive && !held && read_exit(dir, res) == -1 && adoptable(dir)) {
+		shim_result(dir, res);
+		free(dir);
+		return 3;
 	}
-	shim_result(dir, res);
-	if (res->reason == R_SUPERVISOR_LOST)
-		kill_job(dir, uuid, attempt);
+	/* It ended while batchd was away. */
+	shim_gone(t, ws, uuid, attempt, dir, res);
 	free(dir);
 	return 0;
+}
+
+/*
+ * After a restart, in op t, an attempt exec_reattach() found adoptable
+ * (3): start a shim that adopts its job (the job goes on as whom it was
+ * started), with ended and note as exec_start() has them; 0. If none can
+ * start, the attempt is lost: its logs are published to their end, res
+ * says why, -1.
+ */
+int
+exec_adopt(struct txn *t, const struct run *r, struct result *res,
+    exec_ended_cb ended, exec_note_cb note)
+{
+	struct jobident	 id;
+	char		*dir, *cause = NULL;
+	int64_t		 since = 0;
+
+	memset(&id, 0, sizeof id);
+	if (r->n_attempts > 0)
+		since = now_ms() - r->attempts[r->n_attempts - 1].started_ms;
+	if (launch(t, r, &id, since > 0 ? since : 0, ended, note,
+	    &cause) == 0)
+		return 0;
+	log_warnx("run=%s attempt=%u: its job cannot be adopted: %s", r->uuid,
+	    r->attempt, cause);
+	dir = attempt_dir(r->uuid, r->attempt);
+	shim_gone(t, r->ws, r->uuid, r->attempt, dir, res);
+	snprintf(res->text, sizeof res->text, "the attempt's supervisor was "
+	    "lost and its job could not be adopted: %s", cause);
+	free(cause);
+	free(dir);
+	return -1;
 }

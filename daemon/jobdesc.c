@@ -5,7 +5,8 @@
  * once in shimproto.h: the run and its job, the plugins to use and their
  * settings ([plugin.NAME], then the cluster's [instance.TYPE]), the secrets
  * the shim masks in the job's output, the job's identity, its limits and
- * its cgroup's parent. Written on the loop thread by exec_start(); read by
+ * its cgroup's parent. Written on the loop thread by exec_start() (and
+ * exec_adopt(), for a shim that takes a lost one's job over); read by
  * the shim (shim/shim.c) and never stored.
  */
 #include <sys/mman.h>
@@ -163,12 +164,14 @@ job_memfd(const struct buf *b, char **cause)
  * Describe attempt r for its shim in *fdp, a memfd at offset 0 (it may
  * hold a token, so it is never a file, and a dispatch makes one inode
  * less): NUL-separated "key=value" entries, the plugins to use, their
- * settings, the secrets to mask, credentials and limits. 0, or -1 with
- * *cause (a run the plugins cannot serve, or no memory).
+ * settings, the secrets to mask, credentials and limits; adopt_ms >= 0:
+ * the shim takes over the job of a lost one, started adopt_ms ago. 0, or
+ * -1 with *cause (a run the plugins cannot serve, or no memory).
  */
 int
 jobdesc_write(const struct run *r, const struct jobident *id,
-    const char *work, const char *cgroup_parent, int *fdp, char **cause)
+    const char *work, const char *cgroup_parent, int64_t adopt_ms, int *fdp,
+    char **cause)
 {
 	const struct jobconfig	*c = &r->config;
 	const char		*src = NULL, *runner, *backend, *bname;
@@ -194,6 +197,8 @@ jobdesc_write(const struct run *r, const struct jobident *id,
 	job_kv(&b, SHIM_WORKSPACE, r->ws);
 	job_kv(&b, SHIM_CLUSTER_UUID, r->cluster_uuid);
 	job_num(&b, SHIM_ATTEMPT, r->attempt);
+	if (adopt_ms >= 0)
+		job_num(&b, SHIM_ADOPT, (unsigned long long)adopt_ms);
 	job_num(&b, SHIM_TYPE, c->type);
 	job_kv(&b, SHIM_INSTANCE_TYPE, r->instance_type);
 	job_num(&b, SHIM_WORKERS, r->workers);

@@ -8,8 +8,8 @@
  *
  * with abi = BATCHD_PLUGIN_ABI, a kind, a name and the callbacks of its kind.
  * batchd loads the plugins named in its configuration from plugin_dir at
- * start and refuses to start on a missing file, a missing symbol, another
- * ABI version or a kind or name other than configured. Each attempt's
+ * start and refuses to start on a missing file, a missing symbol, an ABI
+ * version it does not take or a kind or name other than configured. Each attempt's
  * supervisor (batchd-shim) loads them again and calls them, in this order:
  *
  *   backend  prepare()  (optional) make ready what the job's start
@@ -26,6 +26,10 @@
  *   runner   command()  the job's argv and stdin
  *   backend  start(), then poll() until the job is over; kill() to stop it
  *
+ * A supervisor started for an attempt whose supervisor was lost (killed,
+ * or its machine gone, with batchd's) while its job lives on outside it
+ * (Slurm) calls only the backend's adopt(), then poll() and kill().
+ *
  * No callback runs in batchd's event loop. Strings handed to a plugin are
  * valid during the call; what a plugin returns through char ** is
  * malloc(3)ed and freed by the caller. A failing callback returns -1 and
@@ -33,7 +37,9 @@
  *
  * Versioning: a change of any struct below or of a callback's meaning
  * bumps BATCHD_PLUGIN_ABI; fields are only added at the end of
- * struct batchd_job, with the bump.
+ * struct batchd_job and struct batchd_backend, with the bump, so that
+ * plugins of BATCHD_PLUGIN_ABI_MIN and later still load (batchd reads no
+ * field of a plugin newer than the plugin's abi).
  */
 #ifndef BATCHD_PLUGIN_H
 #define BATCHD_PLUGIN_H
@@ -42,11 +48,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BATCHD_PLUGIN_ABI	3	/* 2: job.note, outcome.timed_out;
+#define BATCHD_PLUGIN_ABI	4	/* 2: job.note, outcome.timed_out;
 					 * 3: job.expose, job.exposed_*,
 					 * job.cgroup_parent, job.limit_memory,
 					 * _pids, _cpu_millicores, backend
-					 * prepare() and unprepare() */
+					 * prepare() and unprepare();
+					 * 4: backend adopt() */
+#define BATCHD_PLUGIN_ABI_MIN	3	/* the oldest that loads */
 
 enum batchd_plugin_kind {
 	BATCHD_PLUGIN_SOURCE = 1,
@@ -172,10 +180,24 @@ struct batchd_backend {
 	/* Undo prepare() (kill, remove, release) for an attempt that ends
 	 * before its start(). A failing start() has released its handle. */
 	void	(*unprepare)(void *handle);
+	/*
+	 * Optional (NULL, or a plugin of ABI 3: an attempt whose supervisor
+	 * was lost fails as SUPERVISOR_LOST). Take over the job that start()
+	 * started for this attempt in a supervisor since lost, without
+	 * starting it again: as start() (*handle for poll() and kill(), the
+	 * output into out_fd and err_fd), from where the logs stop: done[0]
+	 * and done[1] count the bytes of what the backend wrote to the lost
+	 * supervisor's out_fd and err_fd that the logs hold (exact unless a
+	 * secret was masked in them or the run's log quota was reached).
+	 * -1 (err): there is no such job (it fails as SUPERVISOR_LOST).
+	 */
+	int	(*adopt)(const struct batchd_job *job, int out_fd, int err_fd,
+		    const uint64_t *done, void **handle, char *err,
+		    size_t errlen);
 };
 
 struct batchd_plugin {
-	uint32_t	 abi;		/* BATCHD_PLUGIN_ABI */
+	uint32_t	 abi;		/* BATCHD_PLUGIN_ABI (MIN and up load) */
 	int		 kind;		/* enum batchd_plugin_kind */
 	const char	*name;
 	/* source: the BATCHD_SOURCE_* it fetches; runner: the

@@ -3,7 +3,8 @@
  * one op walks every cluster: a cluster whose run waits out a retry delay
  * gets its timer again; a run whose shim is still going is watched again
  * (exec_reattach()), one whose shim left a result (or none) is finished
- * with it; a shim caught starting is looked at again shortly; an idle
+ * with it, unless its job lives on where a new shim can adopt it (Slurm:
+ * exec_adopt()); a shim caught starting is looked at again shortly; an idle
  * cluster is kicked; every queued run's limit on time in queue gets its
  * timer again (policy.c); every run waiting for dependencies whose
  * upstream ended is resolved (depend.c). Loop thread only; the state machine (run.c) does
@@ -26,7 +27,7 @@ recover_cluster(struct txn *t, const char *uuid)
 	struct run	r;
 	struct result	res, lost;
 	int64_t		wait;
-	int		rc;
+	int		rc, found;
 
 	memset(&c, 0, sizeof c);
 	memset(&r, 0, sizeof r);
@@ -61,8 +62,8 @@ recover_cluster(struct txn *t, const char *uuid)
 		rc = run_finish(t, &r, &lost);
 		goto out;
 	}
-	switch (exec_reattach(t, r.ws, r.uuid, r.attempt, &res,
-	    run_attempt_ended, run_note)) {
+	switch ((found = exec_reattach(t, r.ws, r.uuid, r.attempt, &res,
+	    run_attempt_ended, run_note))) {
 	case 1:
 		if (rstatus_terminal(r.status))
 			exec_kill(r.uuid, r.attempt);
@@ -78,10 +79,18 @@ recover_cluster(struct txn *t, const char *uuid)
 		 */
 		if (res.reason == R_SUPERVISOR_LOST &&
 		    (wait = ha_grace_left()) > 0) {
-			log_info("run=%s attempt=%u: no shim found; lost "
+			log_info("run=%s attempt=%u: no shim found; %s "
 			    "unless it reports within %lld ms", r.uuid,
-			    r.attempt, (long long)wait);
+			    r.attempt, found == 3 ? "its job adopted" : "lost",
+			    (long long)wait);
 			txn_defer(t, regrace_arm, xstrdup(c.uuid), free);
+			break;
+		}
+		/* Its job lives on (3): a new shim takes it over. */
+		if (found == 3 && exec_adopt(t, &r, &res, run_attempt_ended,
+		    run_note) == 0) {
+			if (rstatus_terminal(r.status))
+				exec_kill(r.uuid, r.attempt);
 			break;
 		}
 		rc = run_finish(t, &r, &res);

@@ -27,6 +27,14 @@
 /* the job's bound, 0 none; R: shim */
 #define SHIM_TIMEOUT_S	"timeout_s"
 
+/*
+ * Present only when the attempt's supervisor was lost and its job lives
+ * on (its backend wrote DIR/started): the shim starts nothing but has the
+ * backend take the job over (adopt()); its value is the milliseconds since
+ * the attempt started, which count against its timeout. R: shim.
+ */
+#define SHIM_ADOPT		"adopt"
+
 /* Where the code comes from (the source plugin's inputs). */
 #define SHIM_SOURCE_TYPE	"source_type"	/* proto SourceType; R: shim */
 #define SHIM_SOURCE_PATH	"source_path"	/* workspace source; R: shim */

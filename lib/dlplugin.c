@@ -11,7 +11,9 @@
 #include "../daemon/plugin.h"
 
 /*
- * dlopen(3) path and find its struct batchd_plugin, of this ABI. The
+ * dlopen(3) path and find its struct batchd_plugin, of an ABI from
+ * BATCHD_PLUGIN_ABI_MIN to BATCHD_PLUGIN_ABI (callers look at p->abi
+ * before a field added since the oldest). The
  * plugin, with *handle for dlclose(3); or NULL with err[0..errlen) saying
  * why (and nothing left open).
  */
@@ -29,9 +31,10 @@ dlplugin_open(const char *path, void **handle, char *err, size_t errlen)
 		snprintf(err, errlen, "%s exports no batchd_plugin", path);
 		goto fail;
 	}
-	if (p->abi != BATCHD_PLUGIN_ABI) {
-		snprintf(err, errlen, "%s has ABI version %u, batchd needs %d",
-		    path, p->abi, BATCHD_PLUGIN_ABI);
+	if (p->abi < BATCHD_PLUGIN_ABI_MIN || p->abi > BATCHD_PLUGIN_ABI) {
+		snprintf(err, errlen, "%s has ABI version %u, batchd needs %d "
+		    "to %d", path, p->abi, BATCHD_PLUGIN_ABI_MIN,
+		    BATCHD_PLUGIN_ABI);
 		goto fail;
 	}
 	*handle = h;

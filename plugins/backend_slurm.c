@@ -67,8 +67,18 @@
  * not confirm within kill_wait_s is given up as killed by SIGKILL.
  *
  * All of it runs in the attempt's supervisor, which outlives batchd, so a
- * job in Slurm survives batchd's restart. Threads: none; tools are child
- * processes waited for at once.
+ * job in Slurm survives batchd's restart. When the supervisor is lost too
+ * (killed, or its machine gone with batchd), the job goes on under slurmd
+ * and a new supervisor adopts it (adopt()): from {attempt}/slurm.jobid,
+ * without submitting again, it polls the job as above and copies its files
+ * on from where the logs stop. Our own lines (note()) are interleaved
+ * with a file's bytes, so each is recorded in {attempt}/slurm.notes
+ * before it is written, "STREAM AT LEN" and its text, AT being how many
+ * of the file's bytes precede it: adopt() is told how many bytes of the
+ * stream the logs hold and takes our lines out to find the file's offset
+ * (a line cut short goes out whole).
+ *
+ * Threads: none; tools are child processes waited for at once.
  */
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -106,6 +116,7 @@ struct stream {
 	size_t	 off, len;	/* read from fd, not yet written */
 	char	*note;
 	size_t	 nnote;
+	uint64_t sent;		/* the file's bytes written into pipe */
 };
 
 /* The job's Slurm states, as the backend tracks them. */
@@ -118,6 +129,7 @@ struct slurm {
 	int64_t		 tool_ms;
 	char		 id[32];
 	struct stream	 s[2];
+	int		 journal;	/* {attempt}/slurm.notes, or -1 */
 	int		 state;
 	char		 reason[64];	/* the last pending reason told */
 	int64_t		 next_ms, interval_ms, max_ms;
@@ -312,16 +324,34 @@ fail:
 
 /* ------------------------------------------------------------ streams */
 
-/* Queue our own line for stream st (before the file's next bytes). */
+/* Queue text (n bytes) for stream i before the file's next bytes, and
+ * record where it goes in {attempt}/slurm.notes (see the top). */
 static void
-note(struct stream *st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+queue(struct slurm *s, int i, const char *text, size_t n)
+{
+	struct stream	*st = &s->s[i];
+	char		*p;
+
+	if (n == 0 || (p = realloc(st->note, st->nnote + n)) == NULL)
+		return;
+	memcpy(p + st->nnote, text, n);
+	st->note = p;
+	st->nnote += n;
+	if (s->journal != -1)
+		dprintf(s->journal, "%d %llu %zu\n%.*s", i,
+		    (unsigned long long)st->sent, n, (int)n, text);
+}
+
+/* Our own line for stream i (before the file's next bytes). */
+static void
+note(struct slurm *s, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
-note(struct stream *st, const char *fmt, ...)
+note(struct slurm *s, int i, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	 line[512], *p;
+	char	 line[512];
 	int	 n;
 
 	va_start(ap, fmt);
@@ -331,11 +361,7 @@ note(struct stream *st, const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof line)
 		n = sizeof line - 1;
-	if ((p = realloc(st->note, st->nnote + (size_t)n)) == NULL)
-		return;
-	memcpy(p + st->nnote, line, (size_t)n);
-	st->note = p;
-	st->nnote += (size_t)n;
+	queue(s, i, line, (size_t)n);
 }
 
 /* Write what fits of buf[*off..len) into fd; 1 when all is out. */
@@ -369,6 +395,7 @@ pump(struct stream *st)
 {
 	size_t	 off = 0;
 	ssize_t	 n;
+	int	 all;
 
 	if (st->nnote > 0) {
 		if (!put(st->pipe, st->note, &off, st->nnote)) {
@@ -380,12 +407,18 @@ pump(struct stream *st)
 		st->note = NULL;
 		st->nnote = 0;
 	}
-	if (st->fd == -1 && (st->fd = open(st->path,
-	    O_RDONLY | O_CLOEXEC)) == -1)
-		return 1;	/* not there yet */
+	if (st->fd == -1) {
+		if ((st->fd = open(st->path, O_RDONLY | O_CLOEXEC)) == -1)
+			return 1;	/* not there yet */
+		if (st->sent > 0)	/* adopted: the logs have the rest */
+			lseek(st->fd, (off_t)st->sent, SEEK_SET);
+	}
 	for (;;) {
 		if (st->off < st->len) {
-			if (!put(st->pipe, st->buf, &st->off, st->len))
+			off = st->off;
+			all = put(st->pipe, st->buf, &st->off, st->len);
+			st->sent += st->off - off;
+			if (!all)
 				return 0;
 		}
 		st->off = st->len = 0;
@@ -564,6 +597,8 @@ slurm_free(struct slurm *s)
 		free(s->s[i].path);
 		free(s->s[i].note);
 	}
+	if (s->journal != -1)
+		close(s->journal);
 	free(s->scontrol);
 	free(s->scancel);
 	free(s);
@@ -601,6 +636,7 @@ slurm_new(const struct batchd_job *job, int out_fd, int err_fd, char *err,
 		return NULL;
 	}
 	s->s[0].fd = s->s[1].fd = -1;
+	s->journal = -1;
 	s->s[0].pipe = out_fd;
 	s->s[1].pipe = err_fd;
 	s->tool_ms = set_num(job, "tool_timeout_s", 20, 1) * 1000;
@@ -632,6 +668,31 @@ slurm_new(const struct batchd_job *job, int out_fd, int err_fd, char *err,
 }
 
 /*
+ * The names of the job's output files in dir, whose supervisor pipes are
+ * made non-blocking. 0, or -1 with err.
+ */
+static int
+streams(struct slurm *s, const char *dir, char *err, size_t errlen)
+{
+	char	path[4200];
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, i == 0 ? "stdout" :
+		    "stderr");
+		if ((s->s[i].path = strdup(path)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		/* The supervisor reads these: see pump(). */
+		fcntl(s->s[i].pipe, F_SETFL,
+		    fcntl(s->s[i].pipe, F_GETFL) | O_NONBLOCK);
+		fcntl(s->s[i].pipe, F_SETPIPE_SZ, 1 << 20);
+	}
+	return 0;
+}
+
+/*
  * {attempt}/slurm, the job's own: the batch script for argv and in (its
  * path into script) and the names of the job's output files, whose
  * supervisor pipes are made non-blocking. 0, or -1 with err.
@@ -641,8 +702,7 @@ slurm_files(struct slurm *s, const struct batchd_job *job,
     char *const *argv, const char *in, char *script, size_t scriptlen,
     char *err, size_t errlen)
 {
-	char	dir[4096], path[4200];
-	int	i;
+	char	dir[4096];
 
 	snprintf(dir, sizeof dir, "%s/../slurm", job->workdir);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -661,19 +721,7 @@ slurm_files(struct slurm *s, const struct batchd_job *job,
 		snprintf(err, errlen, "chown %s: %s", script, strerror(errno));
 		return -1;
 	}
-	for (i = 0; i < 2; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, i == 0 ? "stdout" :
-		    "stderr");
-		if ((s->s[i].path = strdup(path)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		/* The supervisor reads these: see pump(). */
-		fcntl(s->s[i].pipe, F_SETFL,
-		    fcntl(s->s[i].pipe, F_GETFL) | O_NONBLOCK);
-		fcntl(s->s[i].pipe, F_SETPIPE_SZ, 1 << 20);
-	}
-	return 0;
+	return streams(s, dir, err, errlen);
 }
 
 /*
@@ -735,6 +783,31 @@ out:
 	return rc;
 }
 
+/* The job id that text starts with into s->id; its length (0: none). */
+static int
+job_id(struct slurm *s, const char *text)
+{
+	int	n;
+
+	for (n = 0; isdigit((unsigned char)text[n]) &&
+	    n < (int)sizeof s->id - 1; n++)
+		s->id[n] = text[n];
+	s->id[n] = '\0';
+	return n;
+}
+
+/* Open {attempt}/slurm.notes to record our lines in (flags: O_TRUNC, or
+ * 0 to add to it); without it, an adopter would repeat a few bytes. */
+static void
+journal(struct slurm *s, const struct batchd_job *job, int flags)
+{
+	char	path[4200];
+
+	snprintf(path, sizeof path, "%s/../slurm.notes", job->workdir);
+	s->journal = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	    flags, 0600);
+}
+
 /*
  * Submit script with sv (sbatch), then remove it; keep the job id in s
  * and {attempt}/slurm.jobid. 0, or -1 with err.
@@ -744,7 +817,7 @@ submit(struct slurm *s, const struct batchd_job *job, char *const *sv,
     const char *script, char *err, size_t errlen)
 {
 	char	res[256], msg[512], path[4200];
-	int	st, fd, n;
+	int	st, fd;
 
 	st = tool(s, sv, job->uid, job->gid, s->tool_ms, res, sizeof res, msg,
 	    sizeof msg);
@@ -757,11 +830,7 @@ submit(struct slurm *s, const struct batchd_job *job, char *const *sv,
 		snprintf(err, errlen, "sbatch: %s", msg);
 		return -1;
 	}
-	for (n = 0; isdigit((unsigned char)res[n]) &&
-	    n < (int)sizeof s->id - 1; n++)
-		s->id[n] = res[n];
-	s->id[n] = '\0';
-	if (n == 0) {
+	if (job_id(s, res) == 0) {
 		snprintf(err, errlen, "sbatch printed no job id: %.64s", res);
 		return -1;
 	}
@@ -771,6 +840,7 @@ submit(struct slurm *s, const struct batchd_job *job, char *const *sv,
 		dprintf(fd, "%s\n", s->id);
 		close(fd);
 	}
+	journal(s, job, O_TRUNC);
 	return 0;
 }
 
@@ -799,6 +869,150 @@ start(const struct batchd_job *job, char *const *argv, const char *in,
 	s->interval_ms = POLL_MIN_MS;
 	s->next_ms = mono_ms() + POLL_MIN_MS;
 	words_free(sv);
+	*handle = s;
+	return 0;
+}
+
+/*
+ * An adopter's offsets into the job's files: stream i's logs hold done[i]
+ * bytes of the backend's output, i.e. the file's bytes and our lines as
+ * {attempt}/slurm.notes records them (see the top), read whole into buf
+ * (len bytes, NUL-terminated). Rewrites the record in o to keep the lines
+ * the logs hold, a line cut short as far as it went, whose rest (rest[i],
+ * nrest[i] bytes of buf) is to go out again; lines after are dropped (the
+ * next query says again what still holds). A record cut short (the
+ * supervisor killed as it wrote it) was never sent.
+ */
+static void
+resume(struct slurm *s, const char *buf, size_t len, const uint64_t *done,
+    FILE *o, const char **rest, size_t *nrest)
+{
+	const char		*p = buf, *end = buf + len, *nl, *text;
+	unsigned long long	 at;
+	uint64_t		 pos[2] = { 0, 0 }, k;
+	size_t			 n;
+	int			 i, stop[2] = { 0, 0 };
+
+	for (; p < end; p = text + n) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+		    sscanf(p, "%d %llu %zu", &i, &at, &n) != 3 || i < 0 ||
+		    i > 1 || n > (size_t)(end - nl - 1) ||
+		    at < s->s[i].sent)
+			break;
+		text = nl + 1;
+		if (stop[i])
+			continue;
+		if (done[i] - pos[i] < at - s->s[i].sent) {
+			stop[i] = 1;	/* the logs end before it */
+			continue;
+		}
+		pos[i] += at - s->s[i].sent;
+		s->s[i].sent = at;
+		if ((k = done[i] - pos[i]) >= n)
+			k = n;
+		else {
+			rest[i] = text + k;
+			nrest[i] = n - (size_t)k;
+			stop[i] = 1;
+		}
+		if (k > 0)
+			fprintf(o, "%d %llu %llu\n%.*s", i, at,
+			    (unsigned long long)k, (int)k, text);
+		pos[i] += k;
+		if (i == 1)	/* what we told last stays told */
+			sscanf(text, "slurm: job %*s pending (%63[^)])",
+			    s->reason);
+	}
+	for (i = 0; i < 2; i++)
+		s->s[i].sent += done[i] - pos[i];
+}
+
+/* Read path whole into *buf, NUL-terminated (NULL and 0 if there is none
+ * or no memory); its length. */
+static size_t
+slurp(const char *path, char **buf)
+{
+	char	*b = NULL, *nb;
+	size_t	 len = 0;
+	ssize_t	 n;
+	int	 fd;
+
+	*buf = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	for (;;) {
+		if ((nb = realloc(b, len + 65537)) == NULL) {
+			free(b);
+			close(fd);
+			return 0;
+		}
+		b = nb;
+		if ((n = read(fd, b + len, 65536)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	b[len] = '\0';
+	*buf = b;
+	return len;
+}
+
+/*
+ * Take over the job of {attempt}/slurm.jobid, which a lost supervisor
+ * submitted: see the top of the file.
+ */
+static int
+adopt(const struct batchd_job *job, int out_fd, int err_fd,
+    const uint64_t *done, void **handle, char *err, size_t errlen)
+{
+	struct slurm	*s;
+	char		 dir[4096], path[4200], tmp[4300], *id, *rec;
+	const char	*rest[2] = { NULL, NULL };
+	size_t		 nid, nrec, nrest[2] = { 0, 0 };
+	FILE		*o;
+	int		 i;
+
+	if ((s = slurm_new(job, out_fd, err_fd, err, errlen)) == NULL)
+		return -1;
+	snprintf(path, sizeof path, "%s/../slurm.jobid", job->workdir);
+	nid = slurp(path, &id);
+	if (nid == 0 || job_id(s, id) == 0) {
+		snprintf(err, errlen, "%s: no Slurm job id", path);
+		free(id);
+		slurm_free(s);
+		return -1;
+	}
+	free(id);
+	snprintf(dir, sizeof dir, "%s/../slurm", job->workdir);
+	if (streams(s, dir, err, errlen) == -1) {
+		slurm_free(s);
+		return -1;
+	}
+	/* The record of our lines, rewritten to what the logs hold. */
+	snprintf(path, sizeof path, "%s/../slurm.notes", job->workdir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	nrec = slurp(path, &rec);
+	if ((o = fopen(tmp, "we")) == NULL) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		free(rec);
+		slurm_free(s);
+		return -1;
+	}
+	resume(s, rec != NULL ? rec : "", nrec, done, o, rest, nrest);
+	if (fclose(o) == EOF || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(rec);
+		slurm_free(s);
+		return -1;
+	}
+	journal(s, job, 0);
+	for (i = 0; i < 2; i++)
+		queue(s, i, rest[i], nrest[i]);
+	free(rec);
+	/* Told "Pending" before? Its end is told as the job runs. */
+	s->state = ST_PENDING;
+	s->interval_ms = POLL_MIN_MS;
+	s->next_ms = mono_ms();
 	*handle = s;
 	return 0;
 }
@@ -902,7 +1116,7 @@ query(struct slurm *s)
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		/* slurmctld busy or down: ask again later; say so once. */
 		if (++s->failures == QUERY_FAILURES)
-			note(&s->s[1], "slurm: job %s: scontrol: %s (still "
+			note(s, 1, "slurm: job %s: scontrol: %s (still "
 			    "asking)\n", s->id, msg);
 		return;
 	}
@@ -922,7 +1136,7 @@ query(struct slurm *s)
 		s->state = ST_PENDING;
 		if (strcmp(reason, "None") != 0 && reason[0] != '\0' &&
 		    strcmp(reason, s->reason) != 0) {
-			note(&s->s[1], "slurm: job %s pending (%s)\n", s->id,
+			note(s, 1, "slurm: job %s pending (%s)\n", s->id,
 			    reason);
 			snprintf(s->reason, sizeof s->reason, "%s", reason);
 			snprintf(told, sizeof told, "Pending in Slurm (%s)",
@@ -980,7 +1194,7 @@ poll_job(void *handle, struct batchd_outcome *o, char *err, size_t errlen)
 	if (!s->final_told) {
 		s->final_told = 1;
 		if (s->final[0] != '\0') {
-			note(&s->s[1], "%s", s->final);
+			note(s, 1, "%s", s->final);
 			if (!pump(&s->s[1]))
 				return 0;
 		}
@@ -1045,5 +1259,5 @@ const struct batchd_plugin batchd_plugin = {
 	.name = "slurm",
 	.handles = 0,
 	.u.backend = { .start = start, .poll = poll_job, .kill = kill_job,
-	    .poll_ms = POLL_MIN_MS },
+	    .poll_ms = POLL_MIN_MS, .adopt = adopt },
 };

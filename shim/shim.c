@@ -30,6 +30,13 @@
  * shim (a cancel) does the same. At the end it writes the result to DIR/exit
  * durably and exits 0.
  *
+ * A backend that can adopt its jobs (plugin.h: adopt()) gets DIR/started
+ * before its start(): the sizes of the logs then. When a shim was lost and
+ * its job lives on (Slurm), batchd starts another with "adopt" in the
+ * description (exec.c): it fetches and starts nothing, but has the backend
+ * take the job over, told how much of the backend's output the logs hold
+ * since DIR/started, and supervises it to its end as above.
+ *
  * The shim holds secrets (the job description, tokens): it makes itself
  * non-dumpable first thing, so no process of the job's uid can read its
  * memory (/proc/PID/mem) or ptrace it.
@@ -66,6 +73,7 @@
 #define REASON_NONE		0
 #define REASON_FETCH_FAILED	7
 #define REASON_SPAWN_FAILED	8
+#define REASON_SUPERVISOR_LOST	13	/* a job that could not be adopted */
 #define PIPE_BYTES		(1024 * 1024)	/* job pipes, and one read */
 #define REST_US			1000	/* a stream just read waits this long */
 #define SECRET_PFX		(sizeof SHIM_SECRET "=" - 1)
@@ -1017,6 +1025,112 @@ job_init(struct batchd_job *job)
 	job->limit_cpu_millicores = (uint64_t)num(SHIM_LIMIT_CPU_MILLICORES);
 }
 
+/* Does backend have adopt() (a field since ABI 4)? */
+static int
+can_adopt(const struct batchd_plugin *backend)
+{
+	return backend->abi >= 4 && backend->u.backend.adopt != NULL;
+}
+
+/*
+ * DIR/started, for a backend that can adopt its job: "OUT ERR", the log
+ * files' sizes as the backend starts to write into them.
+ */
+static void
+logs_at(struct sup *s)
+{
+	char	tmp[4096], path[4096], line[64];
+	int	fd, n;
+
+	n = snprintf(line, sizeof line, "%lld %lld\n",
+	    (long long)lseek(s->outs[0].fd, 0, SEEK_CUR),
+	    (long long)lseek(s->outs[1].fd, 0, SEEK_CUR));
+	snprintf(tmp, sizeof tmp, "%s/started.tmp", note_dir);
+	snprintf(path, sizeof path, "%s/started", note_dir);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		die(tmp);
+	write_all(fd, line, n);
+	close(fd);
+	if (rename(tmp, path) == -1)
+		die("rename");
+}
+
+/*
+ * The job started (or adopted) in ph for the attempt that started at t0:
+ * supervise it to its end (o) within the attempt's timeout, then close w,
+ * the write ends of its pipes.
+ */
+static void
+follow(struct sup *s, const struct batchd_job *job, struct phase *ph,
+    int64_t t0, struct batchd_outcome *o, int *w)
+{
+	int64_t	timeout_ms = (int64_t)job->timeout_s * 1000;
+	int	i;
+
+	/* The fetch (or the lost shim) used part of the attempt's time. */
+	ph->deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
+	batchsched_self();	/* it only waits on the job from here */
+	supervise(s, ph, o, w);
+	if (o->timed_out)
+		s->timed_out = 1;	/* e.g. Slurm's TIMEOUT */
+	for (i = 0; i < 2; i++)
+		if (w[i] != -1)
+			close(w[i]);
+}
+
+/*
+ * Adopt mode (see the top of the file): the backend takes over the job a
+ * lost shim started, at t0, and it is supervised to its end (o). The
+ * reason it cannot be (REASON_SUPERVISOR_LOST, with err), or REASON_NONE.
+ */
+static int
+adopt(struct sup *s, struct batchd_job *job, int64_t t0,
+    struct batchd_outcome *o, char *err, size_t errlen)
+{
+	const struct batchd_plugin	*backend;
+	struct phase			 ph;
+	uint64_t			 done[2];
+	long long			 at[2];
+	char				 path[4096];
+	int				 w[2], i;
+	FILE				*f;
+
+	if ((backend = load_plugin(SHIM_PLUGIN_BACKEND, BATCHD_PLUGIN_BACKEND,
+	    err, errlen)) == NULL)
+		return REASON_SUPERVISOR_LOST;
+	if (!can_adopt(backend)) {
+		snprintf(err, errlen, "the %s backend cannot adopt a job",
+		    backend->name);
+		return REASON_SUPERVISOR_LOST;
+	}
+	snprintf(path, sizeof path, "%s/started", note_dir);
+	if ((f = fopen(path, "re")) == NULL ||
+	    fscanf(f, "%lld %lld", &at[0], &at[1]) != 2) {
+		snprintf(err, errlen, "%s: unreadable", path);
+		if (f != NULL)
+			fclose(f);
+		return REASON_SUPERVISOR_LOST;
+	}
+	fclose(f);
+	for (i = 0; i < 2; i++) {
+		off_t	size = lseek(s->outs[i].fd, 0, SEEK_CUR);
+
+		done[i] = size > at[i] ? (uint64_t)(size - at[i]) : 0;
+	}
+	memset(&ph, 0, sizeof ph);
+	ph.be = &backend->u.backend;
+	phase_pipes(s, w);
+	if (ph.be->adopt(job, w[0], w[1], done, &ph.handle, err,
+	    errlen) == -1) {
+		for (i = 0; i < 2; i++)
+			close(w[i]);
+		return REASON_SUPERVISOR_LOST;
+	}
+	follow(s, job, &ph, t0, o, w);
+	return REASON_NONE;
+}
+
 /*
  * Phases 2 and 3: the runner's command for file, started by backend (in
  * ph, which it may have prepared) and supervised to its end (o) within
@@ -1030,7 +1144,6 @@ run_job(struct sup *s, struct batchd_job *job, const char *file,
 {
 	const struct batchd_plugin	*runner;
 	char				*in = NULL, **jargv = NULL;
-	int64_t				 timeout_ms;
 	int				 w[2], i, started = 0;
 
 	if ((runner = load_plugin(SHIM_PLUGIN_RUNNER, BATCHD_PLUGIN_RUNNER, err,
@@ -1038,10 +1151,11 @@ run_job(struct sup *s, struct batchd_job *job, const char *file,
 	    runner->u.runner.command(job, file, &jargv, &in, err,
 	    errlen) == -1)
 		goto out;
-	timeout_ms = (int64_t)job->timeout_s * 1000;
 	setting_plugin = backend->name;	/* its settings from here on */
 	job->exposed_ro = exposed[0];
 	job->exposed_rw = exposed[1];
+	if (can_adopt(backend))
+		logs_at(s);
 	phase_pipes(s, w);
 	if (ph->be->start(job, jargv, in != NULL ? in : "/dev/null", w[0],
 	    w[1], &ph->handle, err, errlen) == -1) {
@@ -1051,15 +1165,7 @@ run_job(struct sup *s, struct batchd_job *job, const char *file,
 		goto out;
 	}
 	started = 1;
-	/* The fetch used part of the attempt's time. */
-	ph->deadline = timeout_ms > 0 ? t0 + timeout_ms : -1;
-	batchsched_self();	/* it only waits on the job from here */
-	supervise(s, ph, o, w);
-	if (o->timed_out)
-		s->timed_out = 1;	/* e.g. Slurm's TIMEOUT */
-	for (i = 0; i < 2; i++)
-		if (w[i] != -1)
-			close(w[i]);
+	follow(s, job, ph, t0, o, w);
 out:
 	free(in);
 	if (jargv != NULL) {
@@ -1198,7 +1304,11 @@ main(int argc, char **argv)
 
 	t0 = mono_ms();
 	memset(&o, 0, sizeof o);
-	reason = attempt(&s, &job, t0, &o, err, sizeof err);
+	if (get(SHIM_ADOPT) != NULL) {
+		t0 -= num(SHIM_ADOPT);		/* when the attempt started */
+		reason = adopt(&s, &job, t0, &o, err, sizeof err);
+	} else
+		reason = attempt(&s, &job, t0, &o, err, sizeof err);
 	report(dir, &s, &o, t0, reason, err);
 	free_all();
 	return 0;

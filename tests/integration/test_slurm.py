@@ -8,6 +8,7 @@ through stand-in tools (slurm/fake_*), which need no Slurm."""
 
 import os
 import re
+import signal
 import sys
 import time
 
@@ -15,6 +16,7 @@ import pytest
 
 import harness
 import slurm_harness
+from ha_harness import HaNodes, NatsCluster
 from batchd.v1 import batchd_pb2 as pb
 from harness import (assert_ok, get_cluster, get_run, make_cluster,
                      make_jobdef, read_logs, submit_ok, wait_output,
@@ -68,6 +70,33 @@ for i in range(10):
     print('tick', i, flush=True)
     time.sleep(0.3)
 """
+
+# A line on each stream every 0.2 s, for about 6 s.
+TICKS_BOTH = """\
+import sys, time
+for i in range(30):
+    print('tick', i, flush=True)
+    print('tock', i, file=sys.stderr, flush=True)
+    time.sleep(0.2)
+"""
+TICKS_OUT = "".join("tick %d\n" % i for i in range(30))
+TICKS_ERR = "".join("tock %d\n" % i for i in range(30))
+
+# 4.8 MB on stdout and 48 KB on stderr as fast as they go, for about 5 s:
+# the shim is killed with output in its pipes.
+FLOOD = """\
+import sys, time
+print('tick 0\\ntick 1\\ntick 2', flush=True)
+for i in range(400000):
+    sys.stdout.write('line %06d\\n' % i)
+    if i % 100 == 0:
+        sys.stderr.write('err %06d\\n' % i)
+    if i % 8000 == 0:
+        sys.stdout.flush(); sys.stderr.flush(); time.sleep(0.1)
+"""
+FLOOD_OUT = "tick 0\ntick 1\ntick 2\n" + "".join(
+    "line %06d\n" % i for i in range(400000))
+FLOOD_ERR = "".join("err %06d\n" % i for i in range(0, 400000, 100))
 
 # 2 MiB on stdout, 256 KiB on stderr: more than the pipes to the shim hold.
 BIG = """\
@@ -154,10 +183,10 @@ def slurm_cluster(d, ws, name, workers=1):
         workers=workers, instance_type="slurm-cpu"))
 
 
-def slurm_id(d, run_uuid, attempt=1):
+def slurm_id(d, run_uuid, attempt=1, runs_dir=None):
     """The Slurm job id of an attempt, once submitted."""
-    path = os.path.join(d.data_dir, "runs", run_uuid, str(attempt),
-                        "slurm.jobid")
+    path = os.path.join(runs_dir or os.path.join(d.data_dir, "runs"),
+                        run_uuid, str(attempt), "slurm.jobid")
 
     def read():
         try:
@@ -371,6 +400,159 @@ def test_batchd_killed_while_slurm_job_runs(slurm, make_daemon, ws):
     assert logs(d, ws, run.uuid) == (
         "".join("tick %d\n" % i for i in range(10)), "")
     assert slurm_job(slurm, job_id)["JobState"] == "COMPLETED"
+
+
+def kill_shim(runs_dir, run_uuid, attempt=1):
+    """kill -9 the shim of an attempt (batchd-shim), as a lost machine
+    would; the Slurm job goes on under slurmd."""
+    adir = os.path.join(runs_dir, run_uuid, str(attempt))
+    pid = harness.shim_pid(adir)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not harness.pid_alive(pid), 10, what="the shim's end")
+
+
+def jobs_named(slurm, run_uuid, attempt=1):
+    """The ids of the Slurm jobs of an attempt (by their name)."""
+    out = slurm.tool("squeue", "-h", "-t", "all", "-n",
+                     "batchd-%s-%d" % (run_uuid, attempt), "-o", "%i").stdout
+    return out.split()
+
+
+@pytest.mark.parametrize("code,out,err", [
+    (TICKS_BOTH, TICKS_OUT, TICKS_ERR), (FLOOD, FLOOD_OUT, FLOOD_ERR)],
+    ids=["ticks", "flood"])
+def test_slurm_job_adopted_after_its_shim_was_killed(slurm, make_daemon,
+                                                     ws, code, out, err):
+    # batchd and the attempt's shim are killed (what a lost machine takes)
+    # while the Slurm job runs; the next batchd adopts the job: it ends
+    # SUCCEEDED in attempt 1, submitted once, every byte logged once.
+    d = make_daemon(slurm)
+    watch = harness.BusWatch(d, ws)
+    try:
+        cl = slurm_cluster(d, ws, "c1")
+        jd = make_jobdef(d, ws, "ticks", code=code)
+        run = submit_ok(d, ws, jd.uuid, cl.uuid)
+        wait_output(d, ws, run.uuid, b"tick 0\ntick 1\ntick 2\n")
+        job_id = slurm_id(d, run.uuid)
+        d.kill9()
+        kill_shim(os.path.join(d.data_dir, "runs"), run.uuid)
+        time.sleep(1)       # the job writes on with no one copying
+        assert slurm_job(slurm, job_id)["JobState"] == "RUNNING"
+        d.start()
+        r = wait_run(d, ws, run.uuid, timeout=30)
+        assert (S(r.status), r.attempt, len(r.attempts)) == (
+            "SUCCEEDED", 1, 1), r
+        assert logs(d, ws, run.uuid) == (out, err)
+        assert watch.log_bytes(run.uuid, 1, pb.STDOUT) == out.encode()
+        assert watch.log_bytes(run.uuid, 1, pb.STDERR) == err.encode()
+        assert jobs_named(slurm, run.uuid) == [job_id]
+        assert slurm_job(slurm, job_id)["JobState"] == "COMPLETED"
+        assert "adopted its job" in d.log_text()
+    finally:
+        watch.close()
+
+
+def test_slurm_job_ended_while_unwatched_is_read_to_its_end(slurm,
+                                                            make_daemon, ws):
+    # The job ends in Slurm while neither batchd nor a shim watches it;
+    # within MinJobAge, the adopter reads its end and the rest of its
+    # output (here: an exit code).
+    d = make_daemon(slurm)
+    cl = slurm_cluster(d, ws, "c1")
+    jd = make_jobdef(d, ws, "fail", code="import time\n"
+                     "print('start', flush=True)\ntime.sleep(1)\n" + FAIL)
+    run = submit_ok(d, ws, jd.uuid, cl.uuid)
+    wait_output(d, ws, run.uuid, b"start\n")
+    job_id = slurm_id(d, run.uuid)
+    d.kill9()
+    kill_shim(os.path.join(d.data_dir, "runs"), run.uuid)
+    wait_until(lambda: slurm_job(slurm, job_id)["JobState"] == "FAILED", 20,
+               what="the Slurm job's end")
+    d.start()
+    r = wait_run(d, ws, run.uuid, timeout=30)
+    assert (S(r.status), R(r.reason), r.exit_code, len(r.attempts)) == (
+        "FAILED", "NON_ZERO_EXIT_CODE", 3, 1), r
+    assert logs(d, ws, run.uuid) == ("start\nabout to fail\n",
+                                     "bad thing\n")
+
+
+def test_slurm_job_adopted_by_a_new_leader(slurm, tmp_path):
+    # ha = on: the leader's machine is lost (its batchd and the attempt's
+    # shim killed -9) while its Slurm job runs; after ha_grace_s the new
+    # leader adopts the job, which ends SUCCEEDED in attempt 1.
+    conf = tmp_path / "batchd.conf"
+    conf.write_text(conf_text(slurm.conf))
+    wrapper = tmp_path / "batchd-with-conf"
+    wrapper.write_text("#!/bin/sh\nexec '%s' -c '%s' \"$@\"\n"
+                       % (harness.BATCHD_BIN, conf))
+    os.chmod(str(wrapper), 0o755)
+    cl = NatsCluster(tmp_path / "nats").start()
+    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2, grace_s=2,
+                    binary=str(wrapper), env={
+                        "BATCHD_PLUGINS": "workspace,python,sql,local,slurm"})
+    ws = "slurmha"
+    try:
+        nodes.start()
+        old = nodes.wait_leader()
+        c = slurm_cluster(old, ws, "c1")
+        jd = make_jobdef(old, ws, "ticks", code=TICKS_BOTH)
+        run = submit_ok(old, ws, jd.uuid, c.uuid)
+        wait_output(old, ws, run.uuid, b"tick 0\ntick 1\ntick 2\n")
+        job_id = slurm_id(old, run.uuid, runs_dir=nodes.runs_dir)
+        old.kill9()
+        kill_shim(nodes.runs_dir, run.uuid)
+        new = nodes.wait_leader(other_than=old.node)
+
+        def ended():
+            try:
+                r = get_run(new, ws, run.uuid)
+            except AssertionError:      # no answer yet: the switch
+                return None
+            return r if r.status in harness.RUN_TERMINAL else None
+        r = wait_until(ended, 60, interval=0.2, what="the run's end")
+        assert (S(r.status), r.attempt, len(r.attempts)) == (
+            "SUCCEEDED", 1, 1), r
+        assert logs(new, ws, run.uuid) == (TICKS_OUT, TICKS_ERR)
+        assert jobs_named(slurm, run.uuid) == [job_id]
+        assert "adopted its job" in new.log_text()
+    finally:
+        try:
+            nodes.close()
+        finally:
+            cl.close()
+
+
+def test_pending_job_adopted_keeps_its_lines_once(slurm, make_daemon, ws):
+    # Our own line (the pending reason) sits between the job's bytes on
+    # stderr: the adopter finds where the file goes on without repeating
+    # or losing either.
+    d = make_daemon(slurm)
+    big = slurm_cluster(d, ws, "big", workers=2)
+    small = slurm_cluster(d, ws, "small")
+    slow = make_jobdef(d, ws, "slow", code=SLEEP, env=MPI_ROOT)
+    ticks = make_jobdef(d, ws, "ticks", code=TICKS_BOTH)
+    blocker = submit_ok(d, ws, slow.uuid, big.uuid)
+    wait_output(d, ws, blocker.uuid, b"sleeping\nsleeping\n")
+    waiting = submit_ok(d, ws, ticks.uuid, small.uuid)
+    job_id = slurm_id(d, waiting.uuid)
+    pending = "slurm: job %s pending (Resources)\n" % job_id
+    wait_output(d, ws, waiting.uuid, pending.encode(), stream=pb.STDERR)
+    d.kill9()
+    runs = os.path.join(d.data_dir, "runs")
+    kill_shim(runs, waiting.uuid)
+    kill_shim(runs, blocker.uuid)       # the blocker is adopted too
+    slurm.tool("scancel", slurm_id(d, blocker.uuid))
+    wait_until(lambda: slurm_job(slurm, job_id)["JobState"] == "RUNNING",
+               20, what="the waiting job to run")
+    time.sleep(1)
+    d.start()
+    r = wait_run(d, ws, waiting.uuid, timeout=30)
+    assert (S(r.status), r.attempt, len(r.attempts)) == ("SUCCEEDED", 1, 1)
+    assert logs(d, ws, waiting.uuid) == (TICKS_OUT, pending + TICKS_ERR)
+    assert r.reason_text != "Pending in Slurm (Resources)"
+    b = wait_run(d, ws, blocker.uuid, timeout=30)
+    assert len(b.attempts) == 1 and S(b.status) == "FAILED", b
+    assert jobs_named(slurm, waiting.uuid) == [job_id]
 
 
 # ---------------------------------------------------------------- states
