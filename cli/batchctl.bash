@@ -43,7 +43,7 @@ _batchctl()
 		case $w in
 		--server|--creds|--workspace|--prefix|--timeout|-o|--output|\
 		--config|--cluster-config|--description|--cluster|--args|--env|\
-		--idempotency-key|--jobdef|--status|--limit|--attempt|--run|\
+		--idempotency-key|--jobdef|--status|--limit|--attempt|--run|--rerun-of|\
 		--count|--retries|--retry-delay|--backoff|--max-retry-delay|\
 		--retry-on|--exit-on|--max-queue|--text|--code|--type|\
 		--cron|--tz|--def|--max-concurrent|--misfire)
@@ -152,7 +152,7 @@ _batchctl()
 			;;
 		sql) opts="--cluster --cluster-config --env --idempotency-key
 		    --wait --follow" ;;
-		list) opts="--jobdef --cluster --status --limit" ;;
+		list) opts="--jobdef --cluster --status --rerun-of --limit" ;;
 		rerun) opts="--repair" ;;
 		cancel-all) opts="--cluster --jobdef" ;;
 		logs) opts="--attempt --stderr -f --follow" ;;

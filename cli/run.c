@@ -13,7 +13,7 @@
 
 enum {
 	O_CLUSTER = 256, O_CLUSTER_CONFIG, O_ARGS, O_ENV, O_IDEM, O_WAIT,
-	O_FOLLOW, O_JOBDEF, O_STATUS, O_LIMIT, O_AFTER
+	O_FOLLOW, O_JOBDEF, O_STATUS, O_LIMIT, O_AFTER, O_RERUN_OF
 };
 
 static int	run_submit(const struct cmd *, int, char **);
@@ -85,13 +85,14 @@ static const struct cmd run_cmds[] = {
 	  "Print a run, its attempts, and the runs it waits for and that\n"
 	  "wait for it." },
 	{ "list", run_list, "run list [--jobdef UUID|NAME] "
-	  "[--cluster UUID|NAME] [--status STATUS] [--limit N]",
+	  "[--cluster UUID|NAME] [--status STATUS] [--rerun-of RUN] [--limit N]",
 	  "List runs, newest first.\n"
 	  "\n"
 	  "  --jobdef UUID|NAME    only the runs of this definition\n"
 	  "  --cluster UUID|NAME   only the runs on this cluster\n"
 	  "  --status STATUS       only runs in this status: PENDING, RUNNING,\n"
 	  "                        SUCCEEDED, FAILED or CANCELLED\n"
+	  "  --rerun-of RUN        only the runs made again from RUN (run rerun)\n"
 	  "  --limit N             at most N runs (default 50; 0: all)" },
 	{ "cancel", run_cancel, "run cancel UUID",
 	  "Cancel a pending or running run and print it." },
@@ -463,6 +464,7 @@ run_list(const struct cmd *self, int argc, char **argv)
 		{ "jobdef", required_argument, NULL, O_JOBDEF },
 		{ "cluster", required_argument, NULL, O_CLUSTER },
 		{ "status", required_argument, NULL, O_STATUS },
+		{ "rerun-of", required_argument, NULL, O_RERUN_OF },
 		{ "limit", required_argument, NULL, O_LIMIT },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -489,6 +491,9 @@ run_list(const struct cmd *self, int argc, char **argv)
 				rc = usage_error(self, "--status: '%s' is not "
 				    "PENDING, RUNNING, SUCCEEDED, FAILED or "
 				    "CANCELLED", optarg);
+			break;
+		case O_RERUN_OF:
+			req.rerun_of = optarg;
 			break;
 		case O_LIMIT:
 			rc = opt_uint(self, "--limit", optarg, &limit);

@@ -2,7 +2,8 @@
  * http.c: the operators' HTTP endpoint (libevent's evhttp, on the loop):
  *   /metrics  Prometheus text format (metrics.c)
  *   /healthz  200 while the loop turns (this handler runs on it)
- *   /readyz   200 when storage is open and NATS is connected, else 503
+ *   /readyz   200 when storage is open and NATS is connected, else 503;
+ *             503 too on an HA standby (it answers no command)
  *   /         the web console's files (console.c)
  * Off unless http_listen is set ("127.0.0.1:9464").
  */
@@ -44,7 +45,11 @@ on_request(struct evhttp_request *req, void *arg)
 		evbuffer_add_printf(b, "ok\n");
 		reply(req, 200, "OK", b, "text/plain");
 	} else if (strcmp(path, "/readyz") == 0) {
-		if (bus_connected()) {
+		if (!ha_may_act()) {
+			evbuffer_add_printf(b, "%s: another node leads\n",
+			    ha_role());
+			reply(req, 503, "Service Unavailable", b, "text/plain");
+		} else if (bus_connected()) {
 			evbuffer_add_printf(b, "ready\n");
 			reply(req, 200, "OK", b, "text/plain");
 		} else {

@@ -1097,3 +1097,5 @@ def test_workflow_commands(bd, ws, tmp_path):
     assert again[1]["dependsOn"][0]["runUuid"] == again[0]["uuid"]
     table = ok(bd, ws, "run", "rerun", runs[2]["uuid"]).stdout
     assert table.splitlines()[0].split()[:2] == ["RUN", "STATUS"]
+    listed = js(bd, ws, "run", "list", "--rerun-of", runs[0]["uuid"])
+    assert [r["uuid"] for r in listed] == [again[0]["uuid"]]

@@ -9,11 +9,14 @@ import os
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
 
-from harness import _pb, assert_ok, assert_error, BusWatch, wait_until
+from harness import _pb, assert_ok, assert_error, BusWatch, free_port, \
+    wait_until
 from ha_harness import NatsCluster, HaNodes
 from natsclient import NatsClient, NatsError, NatsTimeout
 
@@ -480,3 +483,41 @@ def test_two_partitions_each_with_its_own_leader(tmp_path):
             p1.close()
     finally:
         cl.close()
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_metrics_and_readyz_show_each_node_s_role(cl, tmp_path):
+    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2)
+    ports = {}
+    for n in ("a", "b"):
+        ports[n] = free_port()
+        nodes[n].extra_env["BATCHD_HTTP_LISTEN"] = "127.0.0.1:%d" % ports[n]
+    nodes.start()
+    try:
+        leader = nodes.wait_leader()
+        standby = nodes["b" if leader.node == "a" else "a"]
+        wait_until(lambda: http_get(ports[leader.node], "/readyz")[0] == 200,
+                   30, what="the leader to be ready")
+        code, text = http_get(ports[standby.node], "/readyz")
+        assert code == 503 and "standby" in text, (code, text)
+        _, m = http_get(ports[leader.node], "/metrics")
+        assert 'batchd_ha_leader{partition="0",node="%s",role="leader"} 1' \
+            % leader.node in m, m
+        _, m = http_get(ports[standby.node], "/metrics")
+        assert 'role="standby"} 0' in m and "batchd_ha_lag" in m, m
+        leader.kill9()
+        nodes.wait_leader(other_than=leader.node)
+        wait_until(lambda: http_get(ports[standby.node], "/readyz")[0] ==
+                   200, 30, what="the new leader to be ready")
+        _, m = http_get(ports[standby.node], "/metrics")
+        assert 'batchd_ha_failovers_total{partition="0"} 1' in m, m
+    finally:
+        nodes.close()
