@@ -177,22 +177,31 @@ int64_t
 schedule_next(const struct schedule *s, int64_t after_ms, char *err,
     size_t len)
 {
+	/* The last expression parsed: the schedules due in one burst
+	 * mostly share theirs. */
+	static char	 last[CRON_MAX + 1];
+	static struct cron lastc;
 	const struct tz	*z;
-	struct cron	 c;
 	char		 why[192], *cause;
+	int64_t		 next;
 
-	if (cron_parse(s->cron, &c, why, sizeof why) == -1) {
-		snprintf(err, len, "cron: '%.64s': %s", s->cron, why);
-		return -1;
+	if (strcmp(s->cron, last) != 0 || last[0] == '\0') {
+		if (cron_parse(s->cron, &lastc, why, sizeof why) == -1) {
+			last[0] = '\0';
+			snprintf(err, len, "cron: '%.64s': %s", s->cron, why);
+			return -1;
+		}
+		snprintf(last, sizeof last, "%s", s->cron);
 	}
 	if ((z = tz_get(s->tz, &cause)) == NULL) {
 		snprintf(err, len, "timezone: %s", cause);
 		free(cause);
 		return -1;
 	}
-	snprintf(err, len, "cron: '%.64s' never fires in the %d years after "
-	    "now", s->cron, 100);
-	return cron_next(&c, z, after_ms);
+	if ((next = cron_next(&lastc, z, after_ms)) == -1)
+		snprintf(err, len, "cron: '%.64s' never fires in the %d "
+		    "years after now", s->cron, 100);
+	return next;
 }
 
 /*
