@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from natsclient import NatsClient, NatsError, NatsTimeout
 
@@ -83,6 +85,16 @@ def tail(path, lines=60):
         return "(cannot read %s: %s)" % (path, exc)
     text = data.decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+def http_get(port, path):
+    """GET http://127.0.0.1:port/path: (status, body)."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):

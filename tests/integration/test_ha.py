@@ -9,14 +9,12 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
 from harness import _pb, assert_ok, assert_error, BusWatch, free_port, \
-    wait_until
+    http_get, wait_until
 from ha_harness import NatsCluster, HaNodes
 from natsclient import NatsClient, NatsError, NatsTimeout
 
@@ -483,15 +481,6 @@ def test_two_partitions_each_with_its_own_leader(tmp_path):
             p1.close()
     finally:
         cl.close()
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
-                                    timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def test_metrics_and_readyz_show_each_node_s_role(cl, tmp_path):

@@ -16,7 +16,7 @@ import pytest
 
 import harness
 from harness import HOST, UUID_RE, _pb
-from ha_harness import JetStream, NatsCluster, publish_until_acked
+from ha_harness import NatsCluster, publish_until_acked
 from natsclient import NatsClient, NatsTimeout, NatsClosed
 
 pb = _pb()

@@ -7,13 +7,11 @@ import re
 import shutil
 import socket
 import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 
 import harness
-from harness import _pb, assert_ok
+from harness import _pb, assert_ok, http_get
 
 pb = _pb()
 
@@ -151,15 +149,6 @@ def test_sd_notify_ready_watchdog_stopping(daemon_factory, tmp_path):
     d.stop()
     text += recv_all(sock, "STOPPING=1")
     sock.close()
-
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
-                                    timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def test_http_metrics_health_ready(daemon_factory, ws):
