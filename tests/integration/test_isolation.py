@@ -29,7 +29,7 @@ import pytest
 import harness
 from batchd.v1 import batchd_pb2 as pb
 from harness import (assert_ok, cluster_config, get_run, make_cluster,
-                     make_jobdef, read_logs, submit_ok, wait_run, wait_status,
+                     make_jobdef, read_logs, submit_ok, wait_run,
                      write_job)
 
 pytestmark = pytest.mark.usefixtures("nats_server")

@@ -6,7 +6,6 @@ bad expressions and zones, a definition in use, the metrics, a cluster
 paused when its run finishes, and the time zone of next_fire_at_ms."""
 
 import datetime
-import os
 import random
 import re
 import time

@@ -9,7 +9,6 @@ through stand-in tools (slurm/fake_*), which need no Slurm."""
 import os
 import re
 import signal
-import sys
 import time
 
 import pytest
