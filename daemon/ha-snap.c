@@ -114,7 +114,10 @@ ha_snap_write(jsCtx *js, const char *snap_stream, const char *snap_subj,
 	if (store_dump(max, piece, &w) != 0 || w.pos == 0)
 		return -1;
 	snprintf(end, sizeof end, "%" PRIu64, w.pos);
-	if (publish(&w, NULL, 0, END_HEADER, end) != 0)
+	/* A leader deposed meanwhile purges nothing: a newer leader's
+	 * snapshot may be there. */
+	if (!ha_js_lease_valid() ||
+	    publish(&w, NULL, 0, END_HEADER, end) != 0)
 		return -1;
 	jsOptions_Init(&o);
 	o.Stream.Purge.Sequence = w.first;
