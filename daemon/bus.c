@@ -711,6 +711,10 @@ bus_publish(const char *subject, const void *data, size_t len)
 	}
 	if (nc == NULL)
 		return;
+	if (!ha_may_act()) {	/* a leader past its lease publishes nothing */
+		tell_failed();
+		return;
+	}
 	s = natsConnection_Publish(nc, subject, data, (int)len);
 	if (s != NATS_OK) {
 		log_warnx("nats publish subject=%s: %s", subject,
@@ -764,7 +768,8 @@ bus_publish_id(const char *subject, const char *id, uint64_t key,
 		bus_publish(subject, data, len);
 		return;
 	}
-	if (jetstream_publish(subject, id, key, data, len) == -1) {
+	if (!ha_may_act() ||
+	    jetstream_publish(subject, id, key, data, len) == -1) {
 		if (key != 0)
 			tell_acked(key, 0);
 		else
