@@ -1073,7 +1073,10 @@ const char *plugin_name(const char *);
 /* api.c */
 uint32_t ws_partition(const char *);
 
-/* ha.c: high availability's roles (loop thread) */
+/* ha.c: high availability's roles (loop thread). Meta keys: the stream's
+ * position a node's storage has applied, and the partition's takeovers. */
+#define HA_SEQ_KEY	"ha_seq"
+#define HA_TERM_KEY	"ha_term"
 int	 ha_may_act(void);
 int	 ha_replicating(void);
 const char *ha_role(void);

@@ -43,8 +43,9 @@ find_pos(int type, int db, MDB_val *k, MDB_val *v, void *arg)
 {
 	struct snapw	*w = arg;
 
-	if (type == 'P' && db == DB_META && k->mv_size == 6 &&
-	    memcmp(k->mv_data, "ha_seq", 6) == 0 && v->mv_size == 8)
+	if (type == 'P' && db == DB_META &&
+	    k->mv_size == sizeof HA_SEQ_KEY - 1 &&
+	    memcmp(k->mv_data, HA_SEQ_KEY, k->mv_size) == 0 && v->mv_size == 8)
 		w->pos = be64_get(v->mv_data);
 	return 0;
 }

@@ -94,17 +94,25 @@ ha_position(void)
 	return role == LEADER ? ha_js_position() : pos;
 }
 
+/* A number of the storage's meta between turns (ha_seq, ha_term); 0 if
+ * it has none. */
+static uint64_t
+stored_u64(const char *key)
+{
+	MDB_txn	*r;
+	MDB_val	 k = { strlen(key), (void *)key }, v;
+
+	if ((r = store_reader()) == NULL ||
+	    mdb_get(r, store_dbi(DB_META), &k, &v) != 0 || v.mv_size != 8)
+		return 0;
+	return be64_get(v.mv_data);
+}
+
 /* Takeovers of the partition so far, as this node's storage has them. */
 uint64_t
 ha_term(void)
 {
-	MDB_txn	*r;
-	MDB_val	 k = { 7, "ha_term" }, v;
-
-	if ((r = store_reader()) != NULL &&
-	    mdb_get(r, store_dbi(DB_META), &k, &v) == 0 && v.mv_size == 8)
-		term = be64_get(v.mv_data);
-	return term;
+	return term = stored_u64(HA_TERM_KEY);
 }
 
 /* Milliseconds left of ha_grace_s since this node took over; 0 when done
@@ -207,9 +215,10 @@ takeover_apply(struct op *o, struct txn *t)
 	int	rc;
 
 	(void)o;
-	term = meta_u64(t, "ha_term") + 1;
+	term = meta_u64(t, HA_TERM_KEY) + 1;
 	be64_put(v, term);
-	if ((rc = store_put(t, DB_META, "ha_term", 7, v, 8)) != 0)
+	if ((rc = store_put(t, DB_META, HA_TERM_KEY, sizeof HA_TERM_KEY - 1,
+	    v, 8)) != 0)
 		return rc;
 	return store_put(t, DB_META, "ha_leader", 9, cfg->ha_node,
 	    strlen(cfg->ha_node));
@@ -359,20 +368,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 void
 ha_start(void (*serve)(void))
 {
-	MDB_txn	*r;
-	MDB_val	 k = { 6, "ha_seq" }, v;
-
 	serve_cb = serve;
-	if ((r = store_reader()) != NULL &&
-	    mdb_get(r, store_dbi(DB_META), &k, &v) == 0 && v.mv_size == 8)
-		pos = be64_get(v.mv_data);
-	k.mv_data = "ha_term";
-	k.mv_size = 7;
-	if (r != NULL && mdb_get(r, store_dbi(DB_META), &k, &v) == 0 &&
-	    v.mv_size == 8)
-		term = be64_get(v.mv_data);
-	log_info("ha: node %s, a standby at %" PRIu64 " of %s_0",
-	    cfg->ha_node, pos, cfg->ha_stream);
+	pos = stored_u64(HA_SEQ_KEY);
+	term = stored_u64(HA_TERM_KEY);
+	log_info("ha: node %s, a standby at %" PRIu64 " of %s_%u",
+	    cfg->ha_node, pos, cfg->ha_stream, cfg->partition);
 	wake_ev = event_new(base, -1, 0, on_wake, NULL);
 	serve_ev = event_new(base, -1, 0, on_serve, NULL);
 	tick_ev = evtimer_new(base, on_tick, NULL);

@@ -375,8 +375,10 @@ turn_replicate(void)
 	uint8_t		 v[8];
 
 	redo_records(&p, &len);
-	be64_put(v, ha_js_seq_after(len + 8 + 6 + 8));	/* with the stamp */
-	if (store_put(&t, DB_META, "ha_seq", 6, v, 8) != 0)
+	/* with the stamp: a record head, its key and value */
+	be64_put(v, ha_js_seq_after(len + 8 + sizeof HA_SEQ_KEY - 1 + 8));
+	if (store_put(&t, DB_META, HA_SEQ_KEY, sizeof HA_SEQ_KEY - 1, v, 8) !=
+	    0)
 		ha_js_abdicate("storage failed");
 	redo_records(&p, &len);
 	if (ha_js_publish(p, len) == -1)
