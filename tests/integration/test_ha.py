@@ -135,6 +135,8 @@ class Load(threading.Thread):
                        key)
             self.acked[key] = r.uuid
             i += 1
+            # Each run is started too: a few hundred keep the test short.
+            time.sleep(0.02)
 
     def finish(self):
         self.stop.set()
@@ -210,7 +212,7 @@ def test_kill9_of_the_leader_under_load_loses_no_acknowledged_command(
             leader.start(wait=False)        # back, as a standby
             leader = new
         load.finish()
-        assert len(load.acked) > 100
+        assert len(load.acked) > 90
         check_exactly_once(c, load.acked)
         check_gap_free(watch, c, list(load.acked.values()))
     finally:
