@@ -178,6 +178,10 @@ setup(void)
 	kvConfig	 kc;
 	natsStatus	 s;
 
+	/* Not connected: each request would wait out its timeout (5 s), and
+	 * a shutdown with it. */
+	if (natsConnection_Status(hc) != NATS_CONN_STATUS_CONNECTED)
+		return -1;
 	if (stream_make(stream, log_subj) == -1 ||
 	    stream_make(snap_stream, snap_subj) == -1)
 		return -1;
@@ -473,6 +477,16 @@ run(void *arg)
 
 /* ------------------------------------------------------------ loop */
 
+/* cnats: connected at last (NATS was away at start); the thread's set-up,
+ * which retries, notices by itself. With a callback, Connect() returns at
+ * once instead of waiting for the servers. */
+static void
+on_connected(natsConnection *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+}
+
 /*
  * Connect (in the background while NATS is away) and start the thread,
  * which follows the stream from seq + 1 (what this node has applied);
@@ -507,8 +521,8 @@ ha_js_start(uint64_t seq, struct event *wake)
 	    natsOptions_SetName(o, "batchd-ha") != NATS_OK ||
 	    natsOptions_SetMaxReconnect(o, -1) != NATS_OK ||
 	    natsOptions_SetReconnectWait(o, 250) != NATS_OK ||
-	    natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL) !=
-	    NATS_OK ||
+	    natsOptions_SetRetryOnFailedConnect(o, true, on_connected,
+	    NULL) != NATS_OK ||
 	    natsOptions_SetSendAsap(o, true) != NATS_OK)
 		fatal_code(EXIT_BUS, "ha: nats options");
 	bus_options(o);
