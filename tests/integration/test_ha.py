@@ -189,7 +189,9 @@ def kill_attempts(runs_dir):
 
 def test_kill9_of_the_leader_under_load_loses_no_acknowledged_command(
         cl, tmp_path):
-    nodes = HaNodes(tmp_path, cl, lease_s=2,
+    # A run caught RUNNING by a kill has no shim to find (/bin/false):
+    # its cluster waits out the grace, here short.
+    nodes = HaNodes(tmp_path, cl, lease_s=2, grace_s=1,
                     env={"BATCHD_QUEUE_CAP": "100000",
                          "BATCHD_SHIM": "/bin/false"}).start()
     c = Client(cl)
@@ -302,7 +304,7 @@ def test_a_leader_paused_past_its_lease_never_acts_again(cl, tmp_path):
 
 
 def test_kill9_of_the_stream_leader_server_under_load(cl, tmp_path):
-    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=10,
+    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=10, grace_s=1,
                     env={"BATCHD_QUEUE_CAP": "100000",
                          "BATCHD_SHIM": "/bin/false"}).start()
     c = Client(cl)
