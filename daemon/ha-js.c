@@ -318,28 +318,22 @@ follow_msg(natsMsg *m, struct buf *acc)
 	msg_free(m);
 }
 
-/* Try for the lease (create the key, or find it ours from before an exec);
- * on success the loop hears HA_WON with the stream's last sequence. */
+/*
+ * Try for the lease: create the key. One there, even with this node's
+ * name (this process before an exec, or another given the same name), is
+ * left to run out: nothing tells which process wrote it. On success the
+ * loop hears HA_WON with the stream's last sequence.
+ */
 static void
 lease_try(void)
 {
-	kvEntry		*e = NULL;
 	uint64_t	 rev = 0, l;
 	int64_t		 t0 = mono_ms();
 	int		 ok;
 
 	if (kvStore_CreateString(&rev, hkv, leader_key, cfg->ha_node) !=
-	    NATS_OK) {
-		if (kvStore_Get(&e, hkv, leader_key) != NATS_OK)
-			return;
-		if (strcmp(kvEntry_ValueString(e), cfg->ha_node) != 0 ||
-		    kvStore_UpdateString(&rev, hkv, leader_key, cfg->ha_node,
-		    kvEntry_Revision(e)) != NATS_OK) {
-			kvEntry_Destroy(e);
-			return;
-		}
-		kvEntry_Destroy(e);
-	}
+	    NATS_OK)
+		return;
 	l = stream_last(&ok, NULL);
 	if (!ok) {
 		kvStore_Delete(hkv, leader_key);

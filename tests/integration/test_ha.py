@@ -514,3 +514,22 @@ def test_metrics_and_readyz_show_each_node_s_role(cl, tmp_path):
         assert 'batchd_ha_failovers_total{partition="0"} 1' in m, m
     finally:
         nodes.close()
+
+
+def test_a_second_node_of_the_same_name_never_takes_the_lease(cl, tmp_path):
+    first = HaNodes(tmp_path / "one", cl, names=("a",), lease_s=2).start()
+    dup = HaNodes(tmp_path / "two", cl, names=("a",), lease_s=2)
+    c = Client(cl)
+    try:
+        leader = first.wait_leader()
+        jd = text_jobdef(c, "j", "print(1)")
+        dup.start(wait=False)
+        time.sleep(8)                   # several leases
+        assert "ha: leading" not in dup["a"].log_text()
+        assert "starting again" not in leader.log_text()
+        assert assert_ok(c.call("jobdef.get", pb.GetJobDefinitionRequest(
+            uuid=jd.uuid), pb.JobDefinitionReply)).job_definition.name == "j"
+    finally:
+        c.close()
+        dup.close()
+        first.close()
