@@ -34,7 +34,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libnats-dev \
 
 DAEMON_OBJS = main log xmalloc util config model wire wire-field wire-request wire-reply \
 	      wire-record store store-env store-migrate store-rec store-txn redo \
-	      loop bus jetstream ha ha-js ha-snap barrier api verb \
+	      loop natsconf bus jetstream ha ha-js ha-snap barrier api verb \
 	      metrics http console notify outbox retention plugin procstat cgroup cgroup-parent \
 	      named jobconfig jobdef cluster clusterverb run queue runidx runverb recover later exec identity jobdesc logs \
 	      policy queuetime wire-retry depend runbatch \

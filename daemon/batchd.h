@@ -1077,8 +1077,6 @@ uint32_t ws_partition(const char *);
  * position a node's storage has applied, and the partition's takeovers. */
 #define HA_SEQ_KEY	"ha_seq"
 #define HA_TERM_KEY	"ha_term"
-int	 ha_may_act(void);
-int	 ha_replicating(void);
 const char *ha_role(void);
 uint64_t ha_position(void);
 uint64_t ha_term(void);
@@ -1098,6 +1096,8 @@ struct ha_item {
 struct event;
 void	 ha_js_start(uint64_t, struct event *);
 struct ha_item *ha_js_take(void);
+int	 ha_may_act(void);
+int	 ha_replicating(void);
 int	 ha_js_lease_valid(void);
 void	 ha_js_lead(uint64_t);
 void	 ha_js_show(int, uint64_t);

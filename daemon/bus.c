@@ -394,73 +394,6 @@ check(natsStatus s, const char *what)
 		    natsStatus_GetText(s));
 }
 
-/*
- * The servers (nats_url: one URL or several, comma-separated),
- * credentials and TLS from the configuration into o, the bus's
- * connection's or HA's (ha-js.c); secrets from 0600 files.
- */
-void
-bus_options(natsOptions *o)
-{
-	const char	*urls[16];
-	char		*list, *p, *secret, *cause;
-	int		 n = 0;
-
-	list = xstrdup(cfg->nats_url);
-	for (p = strtok(list, ","); p != NULL && n < 16; p = strtok(NULL, ","))
-		urls[n++] = p + strspn(p, " ");
-	check(natsOptions_SetServers(o, urls, n), "nats_url");
-	free(list);
-
-	if (cfg->nats_user != NULL) {
-		if (config_secret_file("nats_password_file",
-		    cfg->nats_password_file, &secret, &cause) == -1)
-			fatal_code(EXIT_CONFIG, "%s", cause);
-		check(natsOptions_SetUserInfo(o, cfg->nats_user, secret),
-		    "user");
-		free(secret);
-	}
-	if (cfg->nats_token_file != NULL) {
-		if (config_secret_file("nats_token_file", cfg->nats_token_file,
-		    &secret, &cause) == -1)
-			fatal_code(EXIT_CONFIG, "%s", cause);
-		check(natsOptions_SetToken(o, secret), "token");
-		free(secret);
-	}
-	if (cfg->nats_nkey_seed_file != NULL) {
-		if (config_secret_file("nats_nkey_seed_file",
-		    cfg->nats_nkey_seed_file, &secret, &cause) == -1)
-			fatal_code(EXIT_CONFIG, "%s", cause);
-		free(secret);
-		check(natsOptions_SetNKeyFromSeed(o, cfg->nats_nkey,
-		    cfg->nats_nkey_seed_file), "nkey seed");
-	}
-	if (cfg->nats_creds_file != NULL) {
-		if (config_secret_file("nats_creds_file", cfg->nats_creds_file,
-		    &secret, &cause) == -1)
-			fatal_code(EXIT_CONFIG, "%s", cause);
-		free(secret);
-		check(natsOptions_SetUserCredentialsFromFiles(o,
-		    cfg->nats_creds_file, NULL), "creds");
-	}
-	if (cfg->nats_tls_ca != NULL || cfg->nats_tls_cert != NULL ||
-	    strncmp(cfg->nats_url, "tls://", 6) == 0) {
-		check(natsOptions_SetSecure(o, true), "tls");
-		if (cfg->nats_tls_ca != NULL)
-			check(natsOptions_LoadCATrustedCertificates(o,
-			    cfg->nats_tls_ca), "tls ca");
-		if (cfg->nats_tls_cert != NULL) {
-			if (config_secret_file("nats_tls_key",
-			    cfg->nats_tls_key, &secret, &cause) == -1)
-				fatal_code(EXIT_CONFIG, "%s", cause);
-			free(secret);
-			check(natsOptions_LoadCertificatesChain(o,
-			    cfg->nats_tls_cert, cfg->nats_tls_key),
-			    "tls certificate");
-		}
-	}
-}
-
 /* Loop thread: let go of the connection and its subscriptions. */
 static void
 bus_drop(void)
@@ -594,7 +527,7 @@ bus_start(bus_message_cb handle)
 	    "closed callback");
 	check(natsOptions_SetMaxPendingMsgs(opts, 1 << 20), "pending");
 
-	bus_options(opts);
+	nats_options(opts);
 	check(natsInbox_Create(&ib), "inbox");
 	snprintf(echo_subj, sizeof echo_subj, "_BATCHD.%s", ib);
 	natsInbox_Destroy(ib);

@@ -87,7 +87,7 @@ static uint64_t		 last;		/* the stream's last, as we know */
 static uint64_t		 snap_next;	/* a snapshot when last gets here */
 
 /* Tell the loop (any thread). */
-void
+static void
 ha_push(int type, uint64_t seq, uint8_t *data, size_t len)
 {
 	struct ha_item	*it;
@@ -123,6 +123,23 @@ int
 ha_js_lease_valid(void)
 {
 	return mono_ms() < __atomic_load_n(&lease_until, __ATOMIC_ACQUIRE);
+}
+
+/* May this node act (answer, start, publish) now: it leads (ha.c said so,
+ * ha_js_show()) within its lease? Always without HA. */
+int
+ha_may_act(void)
+{
+	return !cfg->ha || (__atomic_load_n(&role_shown, __ATOMIC_ACQUIRE) &&
+	    ha_js_lease_valid());
+}
+
+/* Does the turn's commit go to the stream first: from the takeover on
+ * (ha_js_lead())? */
+int
+ha_replicating(void)
+{
+	return cfg->ha && __atomic_load_n(&lead_wanted, __ATOMIC_ACQUIRE);
 }
 
 /* ------------------------------------------------------------ thread */
@@ -231,6 +248,8 @@ catch_up(void)
 {
 	uint64_t	from = __atomic_load_n(&start_seq, __ATOMIC_ACQUIRE);
 	uint64_t	first = 0, at, l;
+	uint8_t		*data = NULL;
+	size_t		 len = 0;
 	int		ok;
 
 	l = stream_last(&ok, &first);
@@ -242,8 +261,9 @@ catch_up(void)
 		ha_push(HA_GAP, first, NULL, 0);
 		return -1;
 	}
-	if ((at = ha_snap_load(hjs, snap_stream, snap_subj)) == 0)
+	if ((at = ha_snap_load(hjs, snap_stream, snap_subj, &data, &len)) == 0)
 		return -1;
+	ha_push(HA_FRAME, at, data, len);	/* the loop frees it */
 	__atomic_store_n(&start_seq, at + 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -401,7 +421,8 @@ static void *
 snap_run(void *arg)
 {
 	(void)arg;
-	ha_snap_write(hjs, snap_stream, snap_subj, stream, part_size());
+	ha_snap_write(hjs, snap_stream, snap_subj, stream, part_size(),
+	    ha_js_lease_valid);
 	__atomic_store_n(&snap_done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -519,7 +540,7 @@ ha_js_start(uint64_t seq, struct event *wake)
 	    NULL) != NATS_OK ||
 	    natsOptions_SetSendAsap(o, true) != NATS_OK)
 		fatal_code(EXIT_BUS, "ha: nats options");
-	bus_options(o);
+	nats_options(o);
 	s = natsConnection_Connect(&hc, o);
 	natsOptions_Destroy(o);
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED)

@@ -99,11 +99,12 @@ piece(const uint8_t *p, size_t len, void *arg)
 
 /*
  * Write a snapshot of the last checkpoint, then purge what it makes
- * unneeded. 0, or -1 (logged; the next one tries again).
+ * unneeded, if this node still leads (leading()) when it is whole. 0, or
+ * -1 (logged; the next one tries again).
  */
 int
 ha_snap_write(jsCtx *js, const char *snap_stream, const char *snap_subj,
-    const char *log_stream, size_t max)
+    const char *log_stream, size_t max, int (*leading)(void))
 {
 	struct snapw	 w = { js, snap_subj, 0, 0, 0, max };
 	jsOptions	 o;
@@ -117,8 +118,7 @@ ha_snap_write(jsCtx *js, const char *snap_stream, const char *snap_subj,
 	snprintf(end, sizeof end, "%" PRIu64, w.pos);
 	/* A leader deposed meanwhile purges nothing: a newer leader's
 	 * snapshot may be there. */
-	if (!ha_js_lease_valid() ||
-	    publish(&w, NULL, 0, END_HEADER, end) != 0)
+	if (!leading() || publish(&w, NULL, 0, END_HEADER, end) != 0)
 		return -1;
 	jsOptions_Init(&o);
 	o.Stream.Purge.Sequence = w.first;
@@ -139,11 +139,12 @@ ha_snap_write(jsCtx *js, const char *snap_stream, const char *snap_subj,
 
 /*
  * A standby with nothing applied whose log starts later: read the newest
- * whole snapshot and hand it to the loop as one commit at its position.
- * That position, or 0 (none whole yet: try again later).
+ * whole snapshot, its records into *data (the caller's, *len bytes). Its
+ * position, or 0 (none whole yet: try again later).
  */
 uint64_t
-ha_snap_load(jsCtx *js, const char *snap_stream, const char *snap_subj)
+ha_snap_load(jsCtx *js, const char *snap_stream, const char *snap_subj,
+    uint8_t **data, size_t *len)
 {
 	jsSubOptions		 so;
 	natsSubscription	*sub = NULL;
@@ -182,7 +183,8 @@ ha_snap_load(jsCtx *js, const char *snap_stream, const char *snap_subj)
 	if (pos != 0) {
 		log_info("ha: snapshot at %" PRIu64 " read (%zu bytes)", pos,
 		    b.len);
-		ha_push(HA_FRAME, pos, b.p, b.len);	/* the loop frees it */
+		*data = b.p;
+		*len = b.len;
 	} else
 		buf_free(&b);
 	return pos;

@@ -65,20 +65,6 @@ items_free(struct ha_item *it)
 	}
 }
 
-/* May this node act (answer, start, publish) now? Always without HA. */
-int
-ha_may_act(void)
-{
-	return !cfg->ha || (role == LEADER && ha_js_lease_valid());
-}
-
-/* Does the turn's commit go to the stream first? */
-int
-ha_replicating(void)
-{
-	return cfg->ha && (role == TAKING || role == LEADER);
-}
-
 const char *
 ha_role(void)
 {

@@ -1,6 +1,7 @@
 /*
  * jetstream.h: see jetstream.c. Included only by the files that speak
- * cnats (bus.c, jetstream.c, ha-js.c): its types stay out of batchd.h.
+ * cnats (bus.c, jetstream.c, natsconf.c, ha-js.c, ha-snap.c): its types
+ * stay out of batchd.h.
  */
 #ifndef BATCHD_JETSTREAM_H
 #define BATCHD_JETSTREAM_H
@@ -35,8 +36,8 @@ msg_free(natsMsg *m)
 		natsMsg_Destroy(m);
 }
 
-/* bus.c */
-void	 bus_options(natsOptions *);
+/* natsconf.c */
+void	 nats_options(natsOptions *);
 
 /* jetstream.c */
 void	 jetstream_init(void (*)(void), void (*)(uint64_t, int));
