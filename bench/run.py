@@ -167,9 +167,12 @@ def children_of(pid):
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """The tests' port picker: below the ephemeral range, locked."""
+    d = os.path.join(TOP, "tests", "integration")
+    if d not in sys.path:
+        sys.path.insert(0, d)
+    import harness
+    return harness.free_port()
 
 
 def wait_port(port, proc, timeout=10.0, banner=None):

@@ -62,10 +62,49 @@ def setup_pb_path():
 
 # ---------------------------------------------------------------- helpers
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS_HELD = {}        # port -> descriptor of its lock file, until exit
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port no one listens on, for a server this test starts later.
+
+    A port the kernel hands out for bind(0) lies in its ephemeral range, from
+    which every outgoing connection also takes its source port: one of the
+    many connections a test makes could take it before the server binds it
+    ("address already in use"). So ports come from below that range, where
+    only a listener can sit, and each is reserved against other test
+    processes on this machine by a lock on /tmp/batchd-ports/PORT, held until
+    this process exits. A port is not handed out twice in one process."""
+    import fcntl
+    import random
+    hi = _ephemeral_low()
+    lo = max(1024, hi - 12000)
+    lockdir = os.path.join(tempfile.gettempdir(), "batchd-ports")
+    os.makedirs(lockdir, exist_ok=True)
+    for _ in range(4 * (hi - lo)):
+        port = random.randrange(lo, hi)
+        if port in _PORTS_HELD:
+            continue
+        fd = os.open(os.path.join(lockdir, str(port)),
+                     os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((HOST, port))
+        except OSError:
+            os.close(fd)
+            continue
+        _PORTS_HELD[port] = fd
+        return port
+    raise RuntimeError("no free port in %d-%d" % (lo, hi - 1))
 
 
 def read_text(path):
