@@ -2,7 +2,8 @@
 batchd accepts is documented there, every key documented there is
 accepted, batchd.conf(5) is made from it, and the README's table names
 only keys that exist. The API reference, batchd(8), names every verb
-batchd serves, and only those."""
+batchd serves, and only those; so does the README's overview, and its
+pointers into batchd(8) name sections that exist."""
 import glob
 import os
 import re
@@ -86,10 +87,7 @@ def test_readme_table_names_only_accepted_keys(tmp_path):
 
 
 def test_man_page_names_every_verb():
-    served = set()
-    for f in glob.glob(os.path.join(REPO_ROOT, "daemon", "*.c")):
-        served |= set(re.findall(r'\.name = "([a-z]+\.[a-z_]+)"',
-                                 open(f).read()))
+    served = served_verbs()
     assert len(served) > 15, served
     man = open(os.path.join(REPO_ROOT, "man", "batchd.8")).read()
     api = man[man.index(".Sh API"):]
@@ -99,3 +97,36 @@ def test_man_page_names_every_verb():
         if line.startswith(".It Li "):
             listed |= {w.strip() for w in line[len(".It Li "):].split(",")}
     assert listed == served, (listed - served, served - listed)
+
+
+def served_verbs():
+    served = set()
+    for f in glob.glob(os.path.join(REPO_ROOT, "daemon", "*.c")):
+        served |= set(re.findall(r'\.name = "([a-z]+\.[a-z_]+)"',
+                                 open(f).read()))
+    return served
+
+
+def test_readme_lists_every_verb():
+    """The README's API overview lists each kind's verbs, all of them."""
+    text = open(os.path.join(REPO_ROOT, "README.md")).read()
+    api = text[text.index("## API"):]
+    api = api[:api.index("\n## ")]
+    listed = set()
+    for m in re.finditer(r"^- `([a-z]+)\.` (.*)$", api, re.M):
+        listed |= {m.group(1) + "." + v
+                   for v in re.findall(r"`([a-z_]+)`", m.group(2))}
+    assert listed == served_verbs(), (listed - served_verbs(),
+                                      served_verbs() - listed)
+
+
+def test_readme_points_at_sections_that_exist():
+    """Each "[`batchd(8)`](man/batchd.8), SECTION" of the README names a
+    section of the page, so that moving text there leaves no dead
+    pointer."""
+    text = open(os.path.join(REPO_ROOT, "README.md")).read()
+    man = open(os.path.join(REPO_ROOT, "man", "batchd.8")).read()
+    sections = set(re.findall(r"^\.Sh (.+)$", man, re.M))
+    named = re.findall(r"\]\(man/batchd\.8\), ([A-Z][A-Z ]*[A-Z])", text)
+    assert named, "the README points at no section of batchd(8)"
+    assert set(named) - sections == set(), sections
