@@ -50,7 +50,8 @@
 #define BACKOFF_MAX	100		/* backoff_multiplier */
 #define SECRET_MASK	"****"	/* a secret's value in replies */
 
-/* Exit codes of batchd; documented in the README and batchd --help. */
+/* Exit codes of batchd; documented in batchd(8), EXIT STATUS, and in
+ * batchd --help. */
 #define EXIT_USAGE	64	/* bad command line */
 #define EXIT_CONFIG	78	/* bad configuration (EX_CONFIG) */
 #define EXIT_STORAGE	74	/* LMDB could not be opened or recovered */
