@@ -733,11 +733,12 @@ adoptable(const char *dir)
  * After a restart, in op t: is the shim of (uuid, attempt) alive? Then
  * watch it again (its logs are published on from what a barrier confirmed
  * before), with ended and note as exec_start() has them, and return 1.
- * A shim that lives but cannot be found yet (batchd died between the spawn
- * and the shim's pid in DIR/lock): return 2, ask again soon. No shim and
- * no result, but a job its backend can adopt: fill res as lost, leave the
- * logs as they are and return 3 (exec_adopt() is next). Else fill res
- * from what it left and return 0.
+ * A shim that holds DIR/lock but is no process here (batchd died between
+ * the spawn and the shim's pid in DIR/lock, or, under HA, the shim is on
+ * the machine of the node that led before): return 2, ask again later.
+ * No shim and no result, but a job its backend can adopt: fill res as
+ * lost, leave the logs as they are and return 3 (exec_adopt() is next).
+ * Else fill res from what it left and return 0.
  */
 int
 exec_reattach(struct txn *t, const char *ws, const char *uuid,
@@ -770,9 +771,7 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 		log_warnx("run=%s attempt=%u: %s", uuid, attempt, cause);
 		free(cause);
 	}
-	if (!alive && held) {
-		log_info("run=%s attempt=%u: its shim is starting", uuid,
-		    attempt);
+	if (!alive && held) {		/* the caller logs it */
 		free(dir);
 		return 2;
 	}

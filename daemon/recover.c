@@ -19,9 +19,29 @@
 static void	recheck_arm(void *);
 static void	regrace_arm(void *);
 
-/* Bring cluster uuid and the run it holds up to date after a restart. */
+/* A cluster to look at again, and how often it was looked at before. */
+struct recheck {
+	char		 cluster[UUID_LEN + 1];
+	unsigned	 tries;
+};
+
+static struct recheck *
+recheck_new(const char *cluster, unsigned tries)
+{
+	struct recheck	*rk;
+
+	rk = xcalloc(1, sizeof *rk);
+	snprintf(rk->cluster, sizeof rk->cluster, "%s", cluster);
+	rk->tries = tries;
+	return rk;
+}
+
+/*
+ * Bring cluster uuid and the run it holds up to date after a restart; tries:
+ * how many times before its shim was found holding its lock unseen.
+ */
 static int
-recover_cluster(struct txn *t, const char *uuid)
+recover_cluster(struct txn *t, const char *uuid, unsigned tries)
 {
 	struct cluster	c;
 	struct run	r;
@@ -69,7 +89,18 @@ recover_cluster(struct txn *t, const char *uuid)
 			exec_kill(r.uuid, r.attempt);
 		break;
 	case 2:
-		txn_defer(t, recheck_arm, xstrdup(c.uuid), free);
+		/*
+		 * A shim holds the attempt's lock, and no process of this
+		 * node is it: a shim starting (its pid comes at once), or,
+		 * under HA, one on the machine of the node that led before
+		 * (a shared runs_dir): its result comes when it ends.
+		 */
+		if (tries == 0)
+			log_info("run=%s attempt=%u: its shim holds its lock "
+			    "but is no process here (starting, or on another "
+			    "node); watching its lock", r.uuid, r.attempt);
+		txn_defer(t, recheck_arm, recheck_new(c.uuid, tries + 1),
+		    free);
 		break;
 	default:
 		/*
@@ -83,7 +114,8 @@ recover_cluster(struct txn *t, const char *uuid)
 			    "unless it reports within %lld ms", r.uuid,
 			    r.attempt, found == 3 ? "its job adopted" : "lost",
 			    (long long)wait);
-			txn_defer(t, regrace_arm, xstrdup(c.uuid), free);
+			txn_defer(t, regrace_arm, recheck_new(c.uuid, 0),
+			    free);
 			break;
 		}
 		/* Its job lives on (3): a new shim takes it over. */
@@ -105,14 +137,16 @@ out:
 /* A shim was starting when batchd died: look at its cluster again. */
 struct recheck_op {
 	struct op	op;
-	char		cluster[UUID_LEN + 1];
+	struct recheck	rk;
 };
 
 /* Look at the cluster again. */
 static int
 recheck_apply(struct op *op, struct txn *t)
 {
-	return recover_cluster(t, ((struct recheck_op *)op)->cluster);
+	struct recheck	*rk = &((struct recheck_op *)op)->rk;
+
+	return recover_cluster(t, rk->cluster, rk->tries);
 }
 
 /* The look could not commit: again in a second. */
@@ -120,7 +154,7 @@ static void
 recheck_fail(struct op *op, int rc)
 {
 	log_warnx("cluster=%s recovery not stored: %s; retrying",
-	    ((struct recheck_op *)op)->cluster, mdb_strerror(rc));
+	    ((struct recheck_op *)op)->rk.cluster, mdb_strerror(rc));
 	later_retry(op);
 }
 
@@ -131,9 +165,9 @@ recheck_free(struct op *op)
 	free(op);
 }
 
-/* Look at cluster arg again in ms. */
+/* Look at cluster rk again in ms. */
 static void
-recheck_after(const char *cluster, int64_t ms)
+recheck_after(const struct recheck *rk, int64_t ms)
 {
 	struct recheck_op	*o;
 
@@ -141,15 +175,26 @@ recheck_after(const char *cluster, int64_t ms)
 	o->op.apply = recheck_apply;
 	o->op.fail = recheck_fail;
 	o->op.free = recheck_free;
-	snprintf(o->cluster, sizeof o->cluster, "%s", cluster);
+	o->rk = *rk;
 	later_submit(&o->op, ms);
 }
 
-/* A shim caught starting: again in 200 ms. */
+/*
+ * A shim caught holding its lock unseen: again in 200 ms, then less often,
+ * up to every RECHECK_MAX_MS (one on another node may run for hours).
+ */
+#define RECHECK_MAX_MS	5000
+
 static void
 recheck_arm(void *arg)
 {
-	recheck_after(arg, 200);
+	const struct recheck	*rk = arg;
+	int64_t			 ms = 200;
+	unsigned		 i;
+
+	for (i = 1; i < rk->tries && ms < RECHECK_MAX_MS; i++)
+		ms *= 2;
+	recheck_after(rk, ms < RECHECK_MAX_MS ? ms : RECHECK_MAX_MS);
 }
 
 /* HA: an attempt of the node before, unseen: again when the grace ends. */
@@ -183,7 +228,7 @@ recover_apply(struct op *op, struct txn *t)
 	mdb_cursor_close(c);
 	rc = rc == MDB_NOTFOUND ? 0 : rc;
 	for (i = 0; i < n && rc == 0; i++)
-		rc = recover_cluster(t, ids[i]);
+		rc = recover_cluster(t, ids[i], 0);
 	if (rc == 0)
 		rc = queuetime_recover(t);
 	if (rc == 0)

@@ -264,6 +264,7 @@ class Daemon:
         self.proc = None
         self.exit_codes = []        # of every stop()/kill9(), in order
         self.starts = 0
+        self.wrap = []          # argv before the binary (e.g. unshare)
         self._nc = None
         self._log = None
 
@@ -307,8 +308,8 @@ class Daemon:
         self._log.write(b"==== harness: start #%d at %.3f ====\n"
                         % (self.starts + 1, time.time()))
         self._log.flush()
-        self.proc = subprocess.Popen([self.binary], env=self.env(),
-                                     cwd=self.tmpdir,
+        self.proc = subprocess.Popen(self.wrap + [self.binary],
+                                     env=self.env(), cwd=self.tmpdir,
                                      stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log)
         self.starts += 1
