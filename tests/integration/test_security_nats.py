@@ -454,6 +454,20 @@ def test_isolation_team_works_in_its_workspace(iso):
                         pb.ListJobDefinitionsRequest(),
                         pb.ListJobDefinitionsReply))
     assert [j.name for j in lst.job_definitions] == ["hello"]
+    # A schedule's fire events reach the team too.
+    fires = a.subscribe("batchd.v1.teamA.schedule_fires.>")
+    s = assert_ok(rpc(a, "teamA", "schedule.create",
+                      pb.CreateScheduleRequest(
+                          name="yearly", cron="0 0 1 1 *",
+                          job_definition_uuid=run.job_definition_uuid),
+                      pb.ScheduleReply)).schedule
+    t = assert_ok(rpc(a, "teamA", "schedule.trigger",
+                      pb.GetScheduleRequest(uuid=s.uuid),
+                      pb.JobRunReply)).job_run
+    subject, data = fires.next(5.0)
+    assert subject == "batchd.v1.teamA.schedule_fires." + s.uuid
+    ev = pb.ScheduleFireEvent.FromString(data)
+    assert (ev.run_uuid, ev.workspace) == (t.uuid, "teamA")
     assert a.errors == []
 
 
@@ -494,7 +508,9 @@ def test_isolation_no_requests_into_other_workspace(iso):
 def test_isolation_no_events_or_replies_of_other_team(iso):
     a, b = iso.a, iso.b
     for subj in ("batchd.v1.teamB.>", "batchd.v1.teamB.status.>",
-                 "batchd.v1.teamB.logs.>", "batchd.v1.>", ">",
+                 "batchd.v1.teamB.logs.>",
+                 "batchd.v1.teamB.schedule_fires.>", "batchd.v1.>", ">",
+                 "batchd.ha.>", "$JS.API.>", "$KV.>",
                  "_INBOX.>", "_INBOX.teamB.>",
                  "batchd.v1.teamA.run.submit"):
         n = len(a.errors)
@@ -512,13 +528,17 @@ def test_isolation_no_events_or_replies_of_other_team(iso):
     assert evs[-1].status == pb.SUCCEEDED
     for s in (a_st, a_lg, a_in):
         assert_silent(s, 0.3)
-    # Nor may a team forge events in its own workspace.
-    n = len(a.errors)
-    a.publish("batchd.v1.teamA.status.c.r", b"forged")
-    a.flush()
-    a.wait_error("Permissions Violation for Publish to "
-                 "\"batchd.v1.teamA.status.c.r\"")
-    assert len(a.errors) == n + 1
+    # Nor may a team forge events in its own workspace, or reach what
+    # batchd keeps in JetStream (under ha = on, a frame appended to its
+    # stream is applied by every standby).
+    for subj in ("batchd.v1.teamA.status.c.r", "batchd.v1.teamA.logs.r",
+                 "batchd.v1.teamA.schedule_fires.s", "batchd.ha.BATCHD.0.log",
+                 "$JS.API.STREAM.LIST", "$KV.BATCHD.leader.0"):
+        n = len(a.errors)
+        a.publish(subj, b"forged")
+        a.flush()
+        a.wait_error("Permissions Violation for Publish to \"%s\"" % subj)
+        assert len(a.errors) == n + 1
 
 
 def test_isolation_reply_subject_outside_inbox_dropped(iso):
