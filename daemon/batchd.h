@@ -1238,6 +1238,7 @@ struct lstream;
 struct lstream *logs_follow(const char *, const char *, uint32_t,
 	    enum logstream, int, uint64_t, char **);
 void	 logs_finish(struct lstream *);
+void	 logs_poll(struct lstream *);
 void	 logs_abandon(struct lstream *);
 uint64_t logs_acked(struct txn *, const char *, uint32_t, enum logstream);
 int	 logs_forget(struct txn *, const char *);

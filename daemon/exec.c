@@ -22,6 +22,9 @@
  * locks it (flock) before the spawn and the shim inherits the lock as fd
  * 3, so while the lock is held a shim lives; the shim writes its pid and
  * start time into it first thing (so a reused pid is not mistaken for it).
+ * A held lock whose pid is no process here is a shim on another machine
+ * (HA: the node that led before, over a shared runs_dir): it is watched by
+ * looking at its lock, and its logs by reading them, every REMOTE_POLL_MS.
  *
  * Adoption: a shim lost with its job still alive outside it (a Slurm job
  * goes on under slurmd when batchd's machine is lost or the shim is
@@ -66,9 +69,9 @@ struct proc {
 	char			 uuid[UUID_LEN + 1];
 	uint32_t		 attempt;
 	char			*dir;
-	pid_t			 shim;
+	pid_t			 shim;		/* 0: on another machine */
 	int			 pidfd;
-	struct event		*exit_ev;
+	struct event		*exit_ev;	/* or the poll of its lock */
 	int			 nwd;		/* inotify watch of dir */
 	struct lstream		*ls[2];
 	exec_ended_cb		 ended;		/* the starter's callbacks */
@@ -81,6 +84,7 @@ static size_t		 nprocs;
 static char		*shim_path;
 static char		 cgroup_parent[8192];	/* "": attempts in none */
 static void		 on_note(int, const char *);
+static int		 shim_lock(const char *, pid_t *, int *);
 static struct inwatch	 notes = INWATCH_INITIALIZER(on_note);	/* DIR/note */
 
 /* Replaced by tests: how processes start. */
@@ -331,12 +335,13 @@ on_shim_exit(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	waitpid(p->shim, NULL, WNOHANG);	/* ours, unless re-attached */
+	if (p->shim > 0)
+		waitpid(p->shim, NULL, WNOHANG); /* ours, unless re-attached */
 	shim_result(p->dir, &res);
 	log_debug("run=%s attempt=%u shim=%d done status=0x%x%s%s", p->uuid,
 	    p->attempt, (int)p->shim, res.waitstatus,
 	    res.reason != R_NONE ? " " : "", res.text);
-	if (res.reason == R_SUPERVISOR_LOST)
+	if (res.reason == R_SUPERVISOR_LOST && p->shim > 0)
 		kill_job(p->dir, p->uuid, p->attempt);
 	p->ended(p->uuid, p->attempt, &res);
 	proc_free(p, 1);	/* reads the logs to their end first */
@@ -389,6 +394,40 @@ proc_arm(struct proc *p, char **cause)
 	event_add(p->exit_ev, NULL);
 	note_watch(p);
 	return 0;
+}
+
+#define REMOTE_POLL_MS	1000
+
+static const struct timeval	remote_tv = { REMOTE_POLL_MS / 1000,
+    (REMOTE_POLL_MS % 1000) * 1000 };
+
+/*
+ * A shim on another machine: while its lock is held it lives; read what its
+ * logs gained (inotify sees no other machine's writes) and look again.
+ */
+static void
+on_remote_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct proc	*p = arg;
+	pid_t		 pid;
+	int		 i, written;
+
+	if (!shim_lock(p->dir, &pid, &written)) {
+		on_shim_exit(fd, what, p);
+		return;
+	}
+	for (i = 0; i < 2; i++)
+		logs_poll(p->ls[i]);
+	evtimer_add(p->exit_ev, &remote_tv);
+}
+
+/* Watch p, a shim on another machine, by its lock. */
+static void
+remote_arm(struct proc *p)
+{
+	p->exit_ev = evtimer_new(base, on_remote_poll, p);
+	evtimer_add(p->exit_ev, &remote_tv);
+	note_watch(p);
 }
 
 static struct proc *
@@ -658,17 +697,18 @@ exec_kill(const char *uuid, uint32_t attempt)
 {
 	struct proc	*p;
 
-	if ((p = proc_find(uuid, attempt)) != NULL)
+	if ((p = proc_find(uuid, attempt)) != NULL && p->shim > 0)
 		kill(p->shim, SIGTERM);
 }
 
 /*
  * DIR/lock of a shim: is it held (a shim lives), and the shim's pid if it
- * wrote it there and that process is still the shim (its start time)? No
- * lock file: a shim that never started.
+ * wrote it there and that process is still the shim (its start time)?
+ * *written: the shim wrote its pid (so it is past starting). No lock file:
+ * a shim that never started.
  */
 static int
-shim_lock(const char *dir, pid_t *pid)
+shim_lock(const char *dir, pid_t *pid, int *written)
 {
 	unsigned long long	 start;
 	char			*path, line[64];
@@ -676,6 +716,7 @@ shim_lock(const char *dir, pid_t *pid)
 	int			 fd, p, held = 0;
 
 	*pid = 0;
+	*written = 0;
 	xasprintf(&path, "%s/lock", dir);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 		held = flock(fd, LOCK_SH | LOCK_NB) == -1 &&
@@ -683,9 +724,11 @@ shim_lock(const char *dir, pid_t *pid)
 		if ((n = pread(fd, line, sizeof line - 1, 0)) > 0) {
 			line[n] = '\0';
 			if (sscanf(line, "%d %llu", &p, &start) == 2 &&
-			    p > 1 && start != 0 &&
-			    proc_start_time(p) == start)
-				*pid = p;
+			    p > 1 && start != 0) {
+				*written = 1;
+				if (proc_start_time(p) == start)
+					*pid = p;
+			}
 		}
 		close(fd);
 	}
@@ -748,13 +791,23 @@ exec_reattach(struct txn *t, const char *ws, const char *uuid,
 	struct proc		*p;
 	char			*dir, *cause = NULL;
 	pid_t			 pid;
-	int			 held, alive;
+	int			 held, alive, written;
 
 	if (proc_find(uuid, attempt) != NULL)
 		return 1;
 	dir = attempt_dir(uuid, attempt);
-	held = shim_lock(dir, &pid);
+	held = shim_lock(dir, &pid, &written);
 	alive = pid != 0 && held;	/* a zombie (not reaped yet) holds none */
+	if (!alive && held && written && (p = proc_watch(t, ws, uuid, attempt,
+	    0, 0, &cause)) != NULL) {
+		p->ended = ended;
+		p->note = note;
+		log_info("run=%s attempt=%u: its shim holds its lock on another "
+		    "machine; following its lock and logs", uuid, attempt);
+		remote_arm(p);
+		free(dir);
+		return 1;
+	}
 	if (alive && (p = proc_watch(t, ws, uuid, attempt, pid, 0,
 	    &cause)) != NULL) {
 		p->ended = ended;

@@ -305,6 +305,15 @@ grew(struct lstream *l)
 		evtimer_add(l->later, &tv);
 }
 
+/* Read what the file of l gained, where no inotify event says so (a file
+ * another machine writes on a shared file system). */
+void
+logs_poll(struct lstream *l)
+{
+	if (l->fd != -1)
+		grew(l);
+}
+
 static void
 on_file(int wd, const char *name)
 {

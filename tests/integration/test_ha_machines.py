@@ -5,7 +5,7 @@ share behave as a shared file system whose locks work (flock across the
 namespaces is the kernel's own). The other HA tests run every node in one
 namespace, where a new leader finds a former leader's shims by their pids;
 here it cannot, and a job that outlives its leader must still end in its
-first attempt with all its output."""
+first attempt with all its output, published as it comes."""
 
 import os
 import signal
@@ -15,8 +15,15 @@ import pytest
 
 from harness import BusWatch, assert_ok, wait_until
 from ha_harness import HaDaemon, HaNodes, NatsCluster
-from test_ha import LINES, WS, Client, check_gap_free, cluster, get_run, \
-    pb, submit, text_jobdef, wait_terminal
+from natsclient import NatsTimeout
+from test_ha import WS, Client, check_gap_free, cluster, get_run, pb, \
+    submit, text_jobdef, wait_terminal
+
+N = 24          # lines, one each half second
+LINES = ("import sys, time\n"
+         "for i in range(%d):\n"
+         "    print('line', i, flush=True)\n"
+         "    time.sleep(0.5)\n" % N)
 
 
 class OtherMachine(HaDaemon):
@@ -77,16 +84,30 @@ def test_a_job_outlives_its_leader_and_ends_on_another_machine(cl,
         old.kill9()                     # its machine lives: the job goes on
         new = nodes.wait_leader(other_than="a")
         assert new.node == "b"
+        # Its output goes on being published while it runs (by b, which
+        # reads the files the shim on a's machine writes), not at its end.
+        late = b"line %d\n" % (N - 4)
+
+        def live():
+            try:
+                watch._take_log(0.2)
+            except NatsTimeout:
+                pass
+            got = watch.streams.get((r.uuid, 1, pb.STDOUT))
+            return got is not None and late in bytes(got.data)
+        wait_until(live, 30, interval=0, what="line %d on the bus" % (N - 4))
+        assert get_run(c, r.uuid).status == pb.RUNNING
         done = wait_terminal(c, r.uuid)
         assert done.status == pb.SUCCEEDED, done
         assert done.attempt == 1 and len(done.attempts) == 1
-        want = b"".join(b"line %d\n" % i for i in range(12))
+        want = b"".join(b"line %d\n" % i for i in range(N))
         logs = assert_ok(c.call("run.logs", pb.GetJobRunLogsRequest(
             uuid=r.uuid, attempt=1), pb.JobRunLogsReply))
         assert b"".join(ch.data for ch in logs.chunks) == want
         assert watch.log_bytes(r.uuid, 1, pb.STDOUT) == want
         check_gap_free(watch, c, [r.uuid])
         assert "re-attached" not in new.log_text()
+        assert "its shim holds its lock on another machine" in new.log_text()
     finally:
         if watch is not None:
             watch.close()
