@@ -82,19 +82,37 @@ def free_port():
     ("address already in use"). So ports come from below that range, where
     only a listener can sit, and each is reserved against other test
     processes on this machine by a lock on /tmp/batchd-ports/PORT, held until
-    this process exits. A port is not handed out twice in one process."""
+    this process exits. A port is not handed out twice in one process.
+
+    The directory is in /tmp whatever TMPDIR says: test runs with TMPDIRs
+    of their own (one per work tree) share the machine's ports all the
+    same. It is open to every user (1777); a lock file another user made
+    and this one cannot open counts as taken. If the directory exists and
+    does not let this user in (an older harness made it), this user's own
+    in TMPDIR serves instead."""
     import fcntl
     import random
     hi = _ephemeral_low()
     lo = max(1024, hi - 12000)
-    lockdir = os.path.join(tempfile.gettempdir(), "batchd-ports")
-    os.makedirs(lockdir, exist_ok=True)
+    lockdir = "/tmp/batchd-ports"
+    try:
+        os.mkdir(lockdir)
+        os.chmod(lockdir, 0o1777)
+    except FileExistsError:
+        pass
+    if not os.access(lockdir, os.W_OK | os.X_OK):
+        lockdir = os.path.join(tempfile.gettempdir(),
+                               "batchd-ports-%d" % os.getuid())
+        os.makedirs(lockdir, exist_ok=True)
     for _ in range(4 * (hi - lo)):
         port = random.randrange(lo, hi)
         if port in _PORTS_HELD:
             continue
-        fd = os.open(os.path.join(lockdir, str(port)),
-                     os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(os.path.join(lockdir, str(port)),
+                         os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o644)
+        except OSError:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
