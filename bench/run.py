@@ -45,20 +45,22 @@ SIZES = {
         "BENCH_SCALE_RUNS": 1000000, "BENCH_SCALE_K": 32,
         "BENCH_SCALE_REPS": 3, "BENCH_COLD": 1, "BENCH_KEEP": 0,
         "BENCH_QUIET_S": 120, "BENCH_SCHED_N": 10000, "BENCH_SCHED_REPS": 3,
+        "BENCH_SCHED_LEAD_S": 8,
         "BENCH_FLOW_N": 10000, "BENCH_FLOW_BATCH": 1000,
         "BENCH_FLOW_REPS": 3,
         "BENCH_HA_REPS": 3, "BENCH_HA_FAILOVERS": 3,
     },
     "smoke": {
         "BENCH_K": "1 8", "BENCH_CNATS_K": "8",
-        "BENCH_REPS": 1, "BENCH_SECS": 0.5,
-        "BENCH_WARM": 0.2, "BENCH_CLUSTERS": 16,
+        "BENCH_REPS": 1, "BENCH_SECS": 0.25,
+        "BENCH_WARM": 0.1, "BENCH_CLUSTERS": 16,
         "BENCH_LAT_N": 5, "BENCH_LAT_REPS": 1,
         "BENCH_LOG_MIB": 8, "BENCH_LOG_REPS": 1, "BENCH_LOG_ZSTD": "",
         "BENCH_SCALE_CLUSTERS": 20, "BENCH_SCALE_QUEUED": 5,
         "BENCH_SCALE_RUNS": 2000, "BENCH_SCALE_K": 8,
         "BENCH_SCALE_REPS": 1, "BENCH_COLD": 0, "BENCH_KEEP": 0,
         "BENCH_QUIET_S": 0, "BENCH_SCHED_N": 200, "BENCH_SCHED_REPS": 1,
+        "BENCH_SCHED_LEAD_S": 3,
         "BENCH_FLOW_N": 1000, "BENCH_FLOW_BATCH": 1000,
         "BENCH_FLOW_REPS": 1,
         "BENCH_HA_REPS": 1, "BENCH_HA_FAILOVERS": 1,
@@ -1366,6 +1368,7 @@ class Schedules:
         host, port = bench.nats[len("nats://"):].split(":")
         self.nc = NatsClient(host, int(port))
         self.n = n
+        self.lead = float(bench.sz["BENCH_SCHED_LEAD_S"])
 
     def call(self, verb, msg, cls):
         rep = cls.FromString(self.nc.request("%s.v1.%s.%s" % (
@@ -1417,7 +1420,7 @@ class Schedules:
         clusters = self.held_clusters((n + self.PER_CLUSTER - 1) //
                                       self.PER_CLUSTER)
         t0 = time.time()
-        fire = int(t0 + 8 + n / 400.0) + 1
+        fire = int(t0 + self.lead + n / 400.0) + 1
         tm = time.gmtime(fire)
         cron = "%d %d %d %d %d *" % (tm.tm_sec, tm.tm_min, tm.tm_hour,
                                       tm.tm_mday, tm.tm_mon)

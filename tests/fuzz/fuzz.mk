@@ -4,7 +4,7 @@
 #   make fuzz-build         every target into build/fuzz/
 #   make fuzz               each target FUZZ_SECONDS (300) on its corpus;
 #                           new inputs go to build/fuzz/corpus-<target>
-#   make fuzz-short         each target FUZZ_SHORT_SECONDS (3, about 4 s of
+#   make fuzz-short         each target FUZZ_SHORT_SECONDS (1, about 2 s of
 #                           wall time): one line per target, non-zero exit
 #                           on a failure (make test)
 #   make fuzz FUZZ_TARGETS="run_submit run_list" FUZZ_SECONDS=60
@@ -18,7 +18,7 @@ FUZZ_TARGETS	?= jobdef_create jobdef_get jobdef_list jobdef_update \
 		   run_logs schedule_create schedule_get schedule_list \
 		   schedule_update
 FUZZ_SECONDS	?= 300
-FUZZ_SHORT_SECONDS ?= 3
+FUZZ_SHORT_SECONDS ?= 1
 FUZZ_MAX_LEN	?= 8192
 # Seconds one input may take before it counts as a hang.
 FUZZ_TIMEOUT	?= 10

@@ -82,19 +82,37 @@ def free_port():
     ("address already in use"). So ports come from below that range, where
     only a listener can sit, and each is reserved against other test
     processes on this machine by a lock on /tmp/batchd-ports/PORT, held until
-    this process exits. A port is not handed out twice in one process."""
+    this process exits. A port is not handed out twice in one process.
+
+    The directory is in /tmp whatever TMPDIR says: test runs with TMPDIRs
+    of their own (one per work tree) share the machine's ports all the
+    same. It is open to every user (1777); a lock file another user made
+    and this one cannot open counts as taken. If the directory exists and
+    does not let this user in (an older harness made it), this user's own
+    in TMPDIR serves instead."""
     import fcntl
     import random
     hi = _ephemeral_low()
     lo = max(1024, hi - 12000)
-    lockdir = os.path.join(tempfile.gettempdir(), "batchd-ports")
-    os.makedirs(lockdir, exist_ok=True)
+    lockdir = "/tmp/batchd-ports"
+    try:
+        os.mkdir(lockdir)
+        os.chmod(lockdir, 0o1777)
+    except FileExistsError:
+        pass
+    if not os.access(lockdir, os.W_OK | os.X_OK):
+        lockdir = os.path.join(tempfile.gettempdir(),
+                               "batchd-ports-%d" % os.getuid())
+        os.makedirs(lockdir, exist_ok=True)
     for _ in range(4 * (hi - lo)):
         port = random.randrange(lo, hi)
         if port in _PORTS_HELD:
             continue
-        fd = os.open(os.path.join(lockdir, str(port)),
-                     os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(os.path.join(lockdir, str(port)),
+                         os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o644)
+        except OSError:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -224,6 +242,14 @@ class NatsServer:
 
 # ---------------------------------------------------------------- batchd
 
+# A request to a subject no one subscribes to yet goes unanswered (the
+# client asks for no "no responders" status): a readiness poll waits out
+# its whole timeout. batchd subscribes some 30 ms after its start, so the
+# polls wait 20 ms first, doubling up to 0.25 s for a slow answer; a fixed
+# 0.25 s made every start of batchd take a quarter of a second.
+READY_POLL_S = 0.02
+
+
 def passable(path):
     """As root, batchd runs jobs as the uid of their workspace: they pass
     through the directories above data_dir (pytest makes its own 0700) to
@@ -330,17 +356,19 @@ class Daemon:
         req = _pb().ListClustersRequest(page_size=1).SerializeToString()
         subject = "%s.v1.default.cluster.list" % self.prefix
         last = None
+        wait = READY_POLL_S
         while True:
             if self.proc is None or self.proc.poll() is not None:
                 raise AssertionError(
                     "batchd exited (status %s) before it was ready\n%s"
                     % (self.proc and self.proc.returncode, self.log_tail()))
             try:
-                data = self.nc().request(subject, req, timeout=0.25)
+                data = self.nc().request(subject, req, timeout=wait)
                 _pb().ListClustersReply.FromString(data)
                 return
             except NatsTimeout as exc:      # connected, no answer yet
                 last = exc
+                wait = min(2 * wait, 0.25)
             except (OSError, NatsError) as exc:  # NATS down or hung up
                 last = exc
                 self._drop_nc()

@@ -141,6 +141,20 @@ def finish(p, timeout=60):
     return p.returncode, out, err
 
 
+def first_line(p, timeout=30):
+    """The first line p writes on stdout, read from the pipe byte by byte
+    (finish() reads the rest: nothing may sit in a buffer of ours)."""
+    fd = p.stdout.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, "no line on stdout within %d s (%r)" % (timeout, line)
+        c = os.read(fd, 1)
+        assert c, "stdout closed after %r" % line
+        line += c
+    return line.decode()
+
+
 def without_status(stderr):
     """stderr without batchctl's status lines: the job's own stderr."""
     return "".join(line for line in stderr.splitlines(keepends=True)
@@ -731,7 +745,8 @@ def test_logs_follow_skips_a_chunk_that_does_not_decode(bd, ws, tmp_path):
     jobdef(bd, ws, tmp_path, "eight", "eight.py", code)
     r = js(bd, ws, "run", "submit", "eight")
     follow = popen(bd, ws, "run", "logs", r["uuid"], "-f")
-    time.sleep(0.5)     # subscribed
+    # It subscribes before its run.get: once it prints, it is subscribed.
+    first = first_line(follow)
     nc = harness.NatsClient(bd.nats_host, bd.nats_port)
     try:
         nc.publish("batchd.v1.%s.logs.%s" % (ws, r["uuid"]), pb.LogChunk(
@@ -743,7 +758,7 @@ def test_logs_follow_skips_a_chunk_that_does_not_decode(bd, ws, tmp_path):
         nc.close()
     rc, out, err = finish(follow)
     assert rc == 0, err
-    assert out == "".join("line %d\n" % i for i in range(8))
+    assert first + out == "".join("line %d\n" % i for i in range(8))
     assert ("batchctl: log chunk at offset 0 of attempt 1 (encoding 1) "
             "does not decode; skipped\n") in err, err
 

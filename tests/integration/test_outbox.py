@@ -13,11 +13,12 @@ from harness import _pb, assert_ok
 pb = _pb()
 
 SCRIPT = r"""
-import sys, time
+import os, sys, time
 for i in range(3):
     print("before %d" % i, flush=True)
 open("started", "w").close()
-time.sleep(float(sys.argv[1]))
+while not os.path.exists("go"):     # the test opens the gate
+    time.sleep(0.02)
 for i in range(2000):
     print("after %d" % i)
 print("err line", file=sys.stderr)
@@ -29,7 +30,7 @@ def expected_stdout():
             "".join("after %d\n" % i for i in range(2000))).encode()
 
 
-def setup_run(d, ws, sleep_s):
+def setup_run(d, ws):
     jobs = os.path.join(d.ws_root, ws, "jobs")
     os.makedirs(jobs, exist_ok=True)
     with open(os.path.join(jobs, "outage.py"), "w") as f:
@@ -38,8 +39,8 @@ def setup_run(d, ws, sleep_s):
         name="outage", config=pb.JobConfig(
             source=pb.JobSource(type=pb.WORKSPACE,
                                 workspace=pb.WorkspaceSource(path="jobs")),
-            type=pb.PYTHON, source_location="outage.py",
-            args=str(sleep_s))), pb.JobDefinitionReply, ws=ws)
+            type=pb.PYTHON, source_location="outage.py")),
+        pb.JobDefinitionReply, ws=ws)
     assert_ok(r)
     c = d.call("cluster.create", pb.CreateClusterRequest(
         name="c", config=pb.ClusterConfig(instance_type="local",
@@ -61,7 +62,10 @@ class Collector:
         self.out = {}
         self.eof = False
 
-    def pump(self, run, timeout):
+    def pump(self, run, timeout, done=None):
+        """Take what comes until done() (default: self.done) holds and
+        nothing more is waiting, or for timeout seconds."""
+        done = done or self.done
         deadline = time.time() + timeout
         while time.time() < deadline:
             got = False
@@ -82,7 +86,7 @@ class Collector:
                             self.eof = True
                         elif ch.data:
                             self.out[ch.offset] = harness.chunk_data(ch)
-            if not got and self.done():
+            if not got and done():
                 return
 
     def done(self):
@@ -102,6 +106,23 @@ class Collector:
 def wait_file(path, timeout=20):
     harness.wait_until(lambda: os.path.exists(path), timeout,
                        what="job started (%s)" % path)
+
+
+def open_gate(d, run):
+    open(os.path.join(run_dir(d, run), "go"), "w").close()
+
+
+def wait_ended_while_away(d, run):
+    """The job ended and batchd applied SUCCEEDED with NATS away (its log
+    says so); the commit follows in that loop turn (a lazy op waits at
+    most 100 ms for one), so half a second more has it on disk."""
+    line = "run=%s " % run
+    harness.wait_until(
+        lambda: any(ln.startswith("<6>batchd info: " + line) and
+                    "RUNNING -> SUCCEEDED" in ln
+                    for ln in d.log_text().splitlines()), 20,
+        what="run %s SUCCEEDED in batchd's log" % run)
+    time.sleep(0.5)
 
 
 def run_dir(d, run):
@@ -127,7 +148,7 @@ def test_events_and_logs_survive_nats_outage(make_nats, daemon_factory, ws):
     srv.start()
     d = daemon_factory(nats_url=srv.url)
     d.start()
-    jd, cl = setup_run(d, ws, 3)
+    jd, cl = setup_run(d, ws)
     col = Collector(srv, ws)
     r = d.call("run.submit", pb.SubmitJobRunRequest(
         job_definition_uuid=jd, cluster_uuid=cl), pb.JobRunReply, ws=ws)
@@ -138,8 +159,9 @@ def test_events_and_logs_survive_nats_outage(make_nats, daemon_factory, ws):
     harness.wait_until(lambda: (col.pump(run, 0.2),
                                 len(col.stdout()) >= before)[1], 10,
                        what="output before the outage")
-    srv.stop()                       # the job finishes while NATS is away
-    time.sleep(4)
+    srv.stop()
+    open_gate(d, run)                # the job finishes while NATS is away
+    wait_ended_while_away(d, run)
     # batchd held still until the new server's subscriber is in place, so
     # that its republication on reconnecting cannot come first.
     d.proc.send_signal(signal.SIGSTOP)
@@ -168,25 +190,27 @@ def test_outbox_survives_kill9_while_nats_away(make_nats, daemon_factory,
     srv.start()
     d = daemon_factory(nats_url=srv.url)
     d.start()
-    jd, cl = setup_run(d, ws, 1)
+    jd, cl = setup_run(d, ws)
     r = d.call("run.submit", pb.SubmitJobRunRequest(
         job_definition_uuid=jd, cluster_uuid=cl), pb.JobRunReply, ws=ws)
     assert_ok(r)
     run = r.job_run.uuid
     wait_file(os.path.join(run_dir(d, run), "started"))
     srv.stop()
+    open_gate(d, run)
     # Wait for the run to end (its log file is complete) while away.
     out = os.path.join(d.data_dir, "logs", run, "1.stdout")
     harness.wait_until(
         lambda: os.path.exists(out) and
         open(out, "rb").read() == expected_stdout(), 20,
         what="job finished")
-    time.sleep(1)
+    wait_ended_while_away(d, run)
     d.kill9()
     srv.start()
     col = Collector(srv, ws)
     d.start()
-    col.pump(run, 15)
+    col.pump(run, 15, done=lambda: any(e.status == pb.SUCCEEDED
+                                       for e in col.events.values()))
     got = sorted(col.events)
     assert any(col.events[s].status == pb.SUCCEEDED for s in got), got
     check = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
@@ -285,5 +309,8 @@ def test_chunks_fit_a_small_max_payload(run_daemon_factory, tmp_path, ws):
             assert "nats publish" not in d.log_text()
         finally:
             w.close()
+        # Stopped before its server: batchd draining to a server gone
+        # waits out its drain timeout (10 s).
+        d.stop()
     finally:
         srv.stop()

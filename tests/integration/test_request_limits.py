@@ -79,9 +79,13 @@ class SmallNats(harness.NatsServer):
         return super()._argv() + ["-c", self.conf]
 
 
-@pytest.fixture
-def small_nats(tmp_path):
-    srv = SmallNats(str(tmp_path / "nats-small"), SMALL).start()
+@pytest.fixture(scope="module")
+def small_nats(tmp_path_factory):
+    """Shared by the module's tests (each has its own workspace), and so
+    stopped after their batchds: one draining to a server gone would wait
+    out its drain timeout (10 s)."""
+    srv = SmallNats(str(tmp_path_factory.mktemp("nats-small")), SMALL)
+    srv.start()
     yield srv
     srv.stop()
 

@@ -117,6 +117,7 @@ def wait_ready(d, nc, ws="default", timeout=10.0):
     answers."""
     deadline = time.monotonic() + timeout
     req = pb.ListClustersRequest(page_size=1)
+    wait = harness.READY_POLL_S
     while True:
         if not d.running():
             raise AssertionError("batchd exited (status %s) before it was "
@@ -124,9 +125,9 @@ def wait_ready(d, nc, ws="default", timeout=10.0):
                                                 d.log_tail()))
         try:
             return assert_ok(rpc(nc, ws, "cluster.list", req,
-                                 pb.ListClustersReply, timeout=0.25))
+                                 pb.ListClustersReply, timeout=wait))
         except NatsTimeout:
-            pass
+            wait = min(2 * wait, 0.25)
         if time.monotonic() >= deadline:
             raise AssertionError("batchd not answering on %s after %.0fs\n%s"
                                  % (ws, timeout, d.log_tail()))
