@@ -1,0 +1,237 @@
+"""High availability (ha = on): the failure paths. A running standby left
+behind a compaction; a commit larger than a message, and its leader killed
+between the parts; snapshots a deposed writer leaves broken or stale; the
+leader's own storage failing after the stream took its commit. After each,
+every node that leads must hold exactly the state acknowledged: what the
+API lists is compared, node after node, through failovers.
+
+One NATS cluster serves the module, with a small max_payload (64 KiB) so
+that commits and snapshots come in parts; each test has streams and a
+bucket of its own (ha_stream)."""
+
+import contextlib
+import time
+
+import pytest
+
+from harness import _pb, assert_ok, wait_until
+from ha_harness import NatsCluster, HaNodes
+from test_ha import Client, text_jobdef, cluster, all_runs, get_run
+
+pb = _pb()
+MAX_PAYLOAD = 64 * 1024
+ENV = {"BATCHD_QUEUE_CAP": "100000", "BATCHD_HA_SNAPSHOT_EVERY": "10",
+       "BATCHD_SHIM": "/bin/false"}
+
+
+@pytest.fixture(scope="module")
+def cl(tmp_path_factory):
+    c = NatsCluster(tmp_path_factory.mktemp("nats"),
+                    conf="max_payload: %d\n" % MAX_PAYLOAD).start()
+    yield c
+    c.close()
+
+
+def nodes_of(cl, tmp_path, stream, names=("a", "b", "c"), standbys=True):
+    """Nodes with lease 2 s on streams of their own; the first started
+    alone, so that it leads, then (standbys) the others."""
+    nodes = HaNodes(tmp_path, cl, names=names, lease_s=2, ha_stream=stream,
+                    env=ENV)
+    first = nodes[names[0]]
+    first.start(wait=False)
+    first.wait_ready()
+    assert nodes.wait_leader().node == names[0]
+    for n in names[1:] if standbys else ():
+        nodes[n].start(wait=False)
+    for n in names[1:] if standbys else ():
+        nodes[n].wait_ready()
+    return nodes
+
+
+@contextlib.contextmanager
+def ha(cl, tmp_path, stream, **kw):
+    """nodes_of(), a client and JetStream, and the log's name."""
+    nodes = nodes_of(cl, tmp_path, stream, **kw)
+    c = Client(cl)
+    try:
+        yield nodes, c, cl.js(), stream + "_0"
+    finally:
+        c.close()
+        nodes.close()
+
+
+def held(c):
+    """A definition, a cluster, and a run whose attempt fails at once (the
+    shim is /bin/false) and that waits a day for its retry: runs that
+    depend on it wait too, and the state holds still. (jd, cu, its uuid)"""
+    jd = text_jobdef(c, "j", "print(1)").uuid
+    cu = cluster(c, "main").uuid
+    hold = cluster(c, "hold").uuid
+    cfg = pb.JobConfig(type=pb.PYTHON, source_location="main.py")
+    cfg.source.type = pb.TEXT
+    cfg.source.text.text = "print(1)"
+    cfg.retry_strategy.num_retries = 1
+    cfg.retry_strategy.retry_delay_seconds = 86400
+    root = assert_ok(c.call("jobdef.create", pb.CreateJobDefinitionRequest(
+        name="root", config=cfg), pb.JobDefinitionReply)).job_definition
+    r = assert_ok(c.call("run.submit", pb.SubmitJobRunRequest(
+        job_definition_uuid=root.uuid, cluster_uuid=hold),
+        pb.JobRunReply)).job_run
+    wait_until(lambda: get_run(c, r.uuid).reason == pb.RETRY_PENDING, 30,
+               what="the first run to wait for its retry")
+    return jd, cu, r.uuid
+
+
+def run_req(req, jd, cu, root, tag, pad):
+    req.job_definition_uuid = jd
+    req.cluster_uuid = cu
+    req.env["BATCH"] = tag
+    req.env["PAD"] = "x" * pad
+    req.depends_on.add(run_uuid=root)
+    return req
+
+
+def submit_one(c, jd, cu, root, key):
+    req = run_req(pb.SubmitJobRunRequest(idempotency_key=key), jd, cu, root,
+                  key, 10)
+    return assert_ok(c.call("run.submit", req, pb.JobRunReply)).job_run.uuid
+
+
+def batch_req(h, n, tag, pad=200):
+    """n runs waiting for h's (held()); 80 with 200 bytes of env each make
+    a reply (the runs) that fits max_payload."""
+    req = pb.SubmitJobRunsRequest()
+    for _ in range(n):
+        run_req(req.runs.add(), *h, tag, pad)
+    return req
+
+
+def submit_batch(c, h, n, tag, pad=200):
+    return [r.uuid for r in assert_ok(c.call(
+        "run.submit_batch", batch_req(h, n, tag, pad),
+        pb.SubmitJobRunsReply)).job_runs]
+
+
+def cancel_req(cu):
+    return pb.CancelJobRunsRequest(cluster_uuids=[cu])
+
+
+def state(c):
+    """What the leader answers: every run, definition and cluster."""
+    runs = {r.uuid: r.SerializeToString(deterministic=True)
+            for r in all_runs(c)}
+    jds = assert_ok(c.call("jobdef.list", pb.ListJobDefinitionsRequest(
+        page_size=1000), pb.ListJobDefinitionsReply)).job_definitions
+    cus = assert_ok(c.call("cluster.list", pb.ListClustersRequest(
+        page_size=1000), pb.ListClustersReply)).clusters
+    return (runs, [j.SerializeToString(deterministic=True) for j in jds],
+            [u.SerializeToString(deterministic=True) for u in cus])
+
+
+def same_state(got, want):
+    assert got[0].keys() == want[0].keys(), (
+        "%d runs missing, %d more" % (len(want[0].keys() - got[0].keys()),
+                                      len(got[0].keys() - want[0].keys())))
+    diff = [u for u in want[0] if got[0][u] != want[0][u]]
+    assert not diff, "%d runs differ, e.g. %s" % (len(diff), diff[0])
+    assert got[1:] == want[1:]
+
+
+def applied(d):
+    rec = d.record() or {}
+    return (rec.get("partitions") or [{}])[0].get("applied", 0)
+
+
+def last_seq(js, stream):
+    return js.stream_info(stream)["state"]["last_seq"]
+
+
+def wait_caught_up(nodes, names, js, stream):
+    """Until each of names has applied the log to its end, and the log
+    holds still."""
+    def done():
+        last = last_seq(js, stream)
+        return all(applied(nodes[n]) >= last for n in names) and \
+            last_seq(js, stream) == last
+    wait_until(done, 30, interval=0.2, what="%s to catch up" % (names,))
+
+
+def wait_quiet(js, stream, quiet=0.6):
+    """Until the log takes nothing for quiet seconds (the outbox's lazy
+    deletions are in): its last sequence."""
+    last, since = last_seq(js, stream), time.monotonic()
+    while time.monotonic() - since < quiet:
+        time.sleep(0.1)
+        now = last_seq(js, stream)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def fail_over_through(nodes, c, want, order):
+    """Kill the leader, and each next one, in turn: every one that takes
+    over must answer exactly want."""
+    leader = nodes.wait_leader()
+    for _ in order:
+        leader.kill9()
+        leader = nodes.wait_leader(other_than=leader.node)
+        assert leader.node in order
+        same_state(state(c), want)
+    return leader
+
+
+# ---------------------------------------------------------------- 2
+
+def part_of(m):
+    """A log message's Batchd-Part header as (i, n); (1, 1) if none."""
+    v = m[1].get("Batchd-Part", "1/1")
+    i, n = v.split("/")
+    return int(i), int(n)
+
+
+def test_a_commit_in_parts_is_applied_whole_or_not_at_all(cl, tmp_path):
+    stream = "HAF2"
+    with ha(cl, tmp_path, stream) as (nodes, c, js, log):
+        jd, one, root = held(c)
+        cus = [one, cluster(c, "two").uuid]
+        for k in range(4):
+            for cu in cus:
+                submit_batch(c, (jd, cu, root), 80, "%s%d" % (cu, k))
+        # Cancelling 320 runs, with their env, takes parts; its reply
+        # (their uuids) is small.
+        before = wait_quiet(js, log)
+        rep = assert_ok(c.call("run.cancel_all", cancel_req(cus[0]),
+                               pb.CancelJobRunsReply))
+        assert rep.cancelled == 320
+        parts = [part_of(m) for m in js.messages(log) if m[0] > before]
+        assert max(n for _, n in parts) >= 3, parts
+        wait_caught_up(nodes, ("b", "c"), js, log)
+        want = state(c)
+
+        # The stream takes two more messages, no more: the leader is held
+        # between the parts of its next commit, and killed there.
+        wait_quiet(js, log)
+        room = js.stream_info(log)["state"]["messages"] + 2
+        js.stream_update(log, max_msgs=room, discard="new")
+        c.nc.publish("batchd.v1.ha.run.cancel_all",
+                     cancel_req(cus[1]).SerializeToString(),
+                     reply=c.nc.new_inbox())
+        wait_until(lambda: js.stream_info(log)["state"]["messages"] == room,
+                   30, what="the first parts in the log")
+        time.sleep(0.3)                 # the leader tries the third
+        last = js.msg_get(log, last_by_subj="batchd.ha.%s.0.log" % stream)
+        i, n = part_of(last)
+        assert 1 < i < n, (i, n)
+        nodes["a"].kill9()
+        js.stream_update(log, max_msgs=-1, discard="old")
+        leader = nodes.wait_leader(other_than="a")
+        same_state(state(c), want)      # not one of them cancelled
+        # The others apply what follows the half.
+        rep = assert_ok(c.call("run.cancel_all", cancel_req(cus[1]),
+                               pb.CancelJobRunsReply))
+        assert rep.cancelled == 320
+        want = state(c)
+        nodes["a"].start(wait=False)
+        others = [n for n in ("a", "b", "c") if n != leader.node]
+        wait_caught_up(nodes, others, js, log)
+        fail_over_through(nodes, c, want, others)
