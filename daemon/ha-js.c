@@ -46,7 +46,6 @@
 #include "ha-int.h"
 
 #define PART_HEADER	"Batchd-Part"		/* "i/n" */
-#define WRONG_LAST_SEQ	10071			/* JSStreamWrongLastSequenceErr */
 #define PUB_WAIT_MS	2000
 #define TICK_MS		200
 
@@ -261,7 +260,8 @@ catch_up(void)
 		ha_push(HA_GAP, first, NULL, 0);
 		return -1;
 	}
-	if ((at = ha_snap_load(hjs, snap_stream, snap_subj, &data, &len)) == 0)
+	if ((at = ha_snap_load(hjs, snap_stream, snap_subj, first, &data,
+	    &len)) == 0)
 		return -1;
 	ha_push(HA_FRAME, at, data, len);	/* the loop frees it */
 	__atomic_store_n(&start_seq, at + 1, __ATOMIC_RELEASE);

@@ -10,6 +10,7 @@ that commits and snapshots come in parts; each test has streams and a
 bucket of its own (ha_stream)."""
 
 import contextlib
+import re
 import time
 
 import pytest
@@ -235,3 +236,88 @@ def test_a_commit_in_parts_is_applied_whole_or_not_at_all(cl, tmp_path):
         others = [n for n in ("a", "b", "c") if n != leader.node]
         wait_caught_up(nodes, others, js, log)
         fail_over_through(nodes, c, want, others)
+
+
+# ---------------------------------------------------------------- 3
+
+SNAP_ID = "Batchd-Snap"
+SNAP_END = "Batchd-Snap-End"
+
+
+def snapshots(js, snap_stream):
+    """The whole snapshots in the stream, as written (contiguous): a list
+    of (position, [messages])."""
+    out, cur = [], []
+    for m in js.messages(snap_stream):
+        if cur and cur[0][1].get(SNAP_ID) != m[1].get(SNAP_ID):
+            cur = []
+        cur.append(m)
+        if SNAP_END in m[1]:
+            out.append((int(m[1][SNAP_END]), cur))
+            cur = []
+    return out
+
+
+def test_a_node_never_loads_a_broken_or_stale_snapshot(cl, tmp_path):
+    stream = "HAF3"
+    snap, subj = stream + "_0_SNAP", "batchd.ha.%s.0.snap" % stream
+    with ha(cl, tmp_path, stream, names=("a", "b"), standbys=False) as \
+            (nodes, c, js, log):
+        b = nodes["b"]
+        h = held(c)
+        n = [0]
+
+        def more():
+            submit_batch(c, h, 80, "b%d" % n[0])
+            n[0] += 1
+            return True
+        # Enough state for snapshots of several parts.
+        for _ in range(3):
+            more()
+        old_pos, old = wait_until(
+            lambda: more() and [x for x in snapshots(js, snap)
+                                if len(x[1]) > 2], 60,
+            what="a snapshot of several parts")[-1]
+        # Newer ones, until the log no longer holds what follows the old
+        # one: it is stale.
+        wait_until(lambda: more() and js.stream_info(log)["state"]
+                   ["first_seq"] > old_pos + 1, 60,
+                   what="the log to be compacted past %d" % old_pos)
+        new_pos, new = wait_until(
+            lambda: more() and (lambda l: l and l[-1][0] > old_pos and
+                                l[-1])(snapshots(js, snap)), 60,
+            what="a newer snapshot")
+
+        # What a writer deposed mid-snapshot can leave: its late parts
+        # among a newer writer's, and a whole but stale one written last.
+        wait_quiet(js, log)
+        wait_quiet(js, snap)            # no snapshot being written
+
+        def copy(m, **hdrs):
+            h = {k: v for k, v in m[1].items() if not k.startswith("Nats-")}
+            h.update(hdrs)
+            js.publish_msg(subj, m[2], h)
+        js.stream_purge(snap)
+        for j, m in enumerate(new):
+            copy(m)
+            if j == 0:
+                copy(old[1], **{SNAP_ID: "00000000deadbeef"})
+        for m in old:
+            copy(m)
+        b.start(wait=False)             # empty
+        b.wait_ready()
+        wait_until(lambda: re.search(r"snapshot at \d+ (read|passed over)",
+                                     b.log_text()), 30,
+                   what="b to read the snapshots")
+        time.sleep(1)
+        loaded = re.findall(r"snapshot at (\d+) read", b.log_text())
+        assert not loaded, "b loaded a broken or stale snapshot: %s (the " \
+            "whole one is at %d, the stale at %d)" % (loaded, new_pos,
+                                                      old_pos)
+        # The leader's next snapshot is whole: b starts from it.
+        wait_until(lambda: more() and re.search(r"snapshot at \d+ read",
+                                                b.log_text()), 60,
+                   what="b to load a snapshot")
+        wait_caught_up(nodes, ("b",), js, log)
+        want = state(c)
+        fail_over_through(nodes, c, want, ("b",))
