@@ -48,6 +48,7 @@
 #define PART_HEADER	"Batchd-Part"		/* "i/n" */
 #define PUB_WAIT_MS	2000
 #define TICK_MS		200
+#define HEARTBEAT_MS	1000			/* the ordered consumer's */
 
 char			**batchd_argv;	/* main's: ha_js_abdicate() */
 
@@ -280,6 +281,14 @@ follow_start(void)
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Ordered = true;
+	/*
+	 * The consumer may be lost (its server restarted): cnats makes it
+	 * again, from after the last message it delivered, once heartbeats
+	 * are missed, which at its default of 5 s took up to 17 s here. A
+	 * standby that won the lease meanwhile would wait as long for the
+	 * stream's last. A heartbeat a second.
+	 */
+	so.Config.Heartbeat = (int64_t)HEARTBEAT_MS * 1000000;
 	if (from > 1) {
 		so.Config.DeliverPolicy = js_DeliverByStartSequence;
 		so.Config.OptStartSeq = from;

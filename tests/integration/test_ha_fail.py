@@ -10,14 +10,17 @@ that commits and snapshots come in parts; each test has streams and a
 bucket of its own (ha_stream)."""
 
 import contextlib
+import os
 import re
+import signal
 import time
 
 import pytest
 
 from harness import _pb, assert_ok, wait_until
 from ha_harness import NatsCluster, HaNodes
-from test_ha import Client, text_jobdef, cluster, all_runs, get_run
+from test_ha import Client, text_jobdef, cluster, all_runs, get_run, \
+    check_exactly_once
 
 pb = _pb()
 MAX_PAYLOAD = 64 * 1024
@@ -179,6 +182,42 @@ def fail_over_through(nodes, c, want, order):
         assert leader.node in order
         same_state(state(c), want)
     return leader
+
+
+# ---------------------------------------------------------------- 1
+
+def test_a_standby_left_behind_a_compaction_starts_over_from_a_snapshot(
+        cl, tmp_path):
+    with ha(cl, tmp_path, "HAF1") as (nodes, c, js, log):
+        h = held(c)
+        acked = {"root": h[2]}
+        for i in range(5):
+            acked["k%d" % i] = submit_one(c, *h, "k%d" % i)
+        wait_caught_up(nodes, ("b", "c"), js, log)
+        # b stops where it is, running, and its consumer is lost (as with
+        # its server): what follows never reaches it before the log is
+        # compacted. c is stopped.
+        os.kill(nodes["b"].pid, signal.SIGSTOP)
+        nodes["c"].stop()
+        for x in js.api("CONSUMER.LIST." + log)["consumers"]:
+            js.api("CONSUMER.DELETE.%s.%s" % (log, x["name"]))
+        behind = last_seq(js, log)
+        i = len(acked)
+        deadline = time.monotonic() + 60
+        while js.stream_info(log)["state"]["first_seq"] <= behind + 1:
+            assert time.monotonic() < deadline, "the log was not compacted"
+            acked["k%d" % i] = submit_one(c, *h, "k%d" % i)
+            i += 1
+        os.kill(nodes["b"].pid, signal.SIGCONT)
+        nodes["c"].start(wait=False)
+        for n in ("b", "c"):
+            wait_until(lambda: re.search(
+                r"snapshot at \d+ read", nodes[n].log_text().split(
+                    "compacted past")[-1]), 30, what="%s to start over" % n)
+        wait_caught_up(nodes, ("b", "c"), js, log)
+        want = state(c)
+        check_exactly_once(c, acked)
+        fail_over_through(nodes, c, want, ("b", "c"))
 
 
 # ---------------------------------------------------------------- 2
