@@ -71,6 +71,7 @@ static struct event	*wake_ev;
 /* Shared with the loop thread (atomics). */
 static int64_t		 lease_until;	/* mono ms; 0: not ours */
 static int		 lead_wanted;	/* the loop leads: stop following */
+static int		 lease_held_off;	/* storage fails: no lease */
 static uint64_t		 start_seq;	/* follow from here */
 static uint64_t		 lag;		/* messages the standby has not */
 static int		 role_shown;	/* for node.{name} */
@@ -469,7 +470,8 @@ run(void *arg)
 		if (t >= next_lease) {
 			if (lease_rev != 0)
 				lease_renew();
-			else
+			else if (!__atomic_load_n(&lease_held_off,
+			    __ATOMIC_ACQUIRE))
 				lease_try();
 			next_lease = t + (lease_rev != 0 ? period : 1000);
 		}
@@ -576,6 +578,14 @@ ha_js_lead(uint64_t seq)
 	last = seq;
 	snap_next = seq + cfg->ha_snapshot_every;
 	__atomic_store_n(&lead_wanted, 1, __ATOMIC_RELEASE);
+}
+
+/* A node whose storage fails (on) could not take over: it tries for the
+ * lease again once it has applied a commit (off). */
+void
+ha_js_hold(int on)
+{
+	__atomic_store_n(&lease_held_off, on, __ATOMIC_RELEASE);
 }
 
 /* For node.{name}: the role and what this node has applied. */

@@ -13,12 +13,14 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
 from harness import _pb, assert_ok, wait_until
 from ha_harness import NatsCluster, HaNodes
+from natsclient import NatsError
 from test_ha import Client, text_jobdef, cluster, all_runs, get_run, \
     check_exactly_once
 
@@ -360,3 +362,76 @@ def test_a_node_never_loads_a_broken_or_stale_snapshot(cl, tmp_path):
         wait_caught_up(nodes, ("b",), js, log)
         want = state(c)
         fail_over_through(nodes, c, want, ("b",))
+
+
+# ---------------------------------------------------------------- 4
+
+def test_a_leader_whose_storage_fails_after_the_stream_steps_down(
+        cl, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("its data_dir is a tmpfs of its own: needs root")
+    stream = "HAF4"
+    log = stream + "_0"
+    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2,
+                    ha_stream=stream, env=ENV)
+    a = nodes["a"]
+    os.makedirs(a.data_dir, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs",
+                    a.data_dir], check=True)
+    filler = os.path.join(a.data_dir, "filler")
+    c = Client(cl)
+    js = cl.js()
+    try:
+        a.start(wait=False)
+        a.wait_ready()
+        assert nodes.wait_leader().node == "a"
+        nodes["b"].start(wait=False)
+        nodes["b"].wait_ready()
+        h = held(c)
+        acked = set(submit_batch(c, h, 80, "first"))
+        # The disk fills up.
+        subprocess.run(["dd", "if=/dev/zero", "of=" + filler, "bs=64k"],
+                       stderr=subprocess.DEVNULL)
+        answered, unanswered, failed = {}, [], []
+        for k in range(100):
+            tag = "t%d" % k
+            try:
+                rep = c.nc.request("batchd.v1.ha.run.submit_batch",
+                                   batch_req(h, 80, tag)
+                                   .SerializeToString(), timeout=3.0)
+            except NatsError:           # no answer
+                unanswered.append(tag)
+                break
+            rep = pb.SubmitJobRunsReply.FromString(rep)
+            if rep.HasField("error"):
+                failed.append(tag)
+                break
+            answered[tag] = [r.uuid for r in rep.job_runs]
+        assert unanswered or failed, "the disk never filled"
+        os.unlink(filler)
+        assert not failed, "a commit the stream took answered as failed"
+        wait_until(lambda: "starting again as a standby" in a.log_text(),
+                   30, what="a to step down")
+        nodes.wait_leader(other_than="a")
+        for uuids in answered.values():
+            acked |= set(uuids)
+        runs = all_runs(c)
+        have = {r.uuid for r in runs}
+        assert acked <= have, "%d acknowledged runs lost" % len(
+            acked - have)
+        tags = {}
+        for r in runs:
+            tag = r.env.get("BATCH")
+            tags[tag] = tags.get(tag, 0) + 1
+        for tag in unanswered:
+            assert tags.get(tag, 0) in (0, 80), (tag, tags[tag])
+        want = state(c)
+        # a follows again, with all of it: it leads with the same state.
+        wait_caught_up(nodes, ("a",), js, log)
+        fail_over_through(nodes, c, want, ("a",))
+    finally:
+        c.close()
+        try:
+            nodes.close()
+        finally:
+            subprocess.run(["umount", "-l", a.data_dir])
