@@ -368,16 +368,15 @@ def test_a_node_never_loads_a_broken_or_stale_snapshot(cl, tmp_path):
 
 def test_a_leader_whose_storage_fails_after_the_stream_steps_down(
         cl, tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("its data_dir is a tmpfs of its own: needs root")
     stream = "HAF4"
     log = stream + "_0"
     nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2,
                     ha_stream=stream, env=ENV)
     a = nodes["a"]
     os.makedirs(a.data_dir, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs",
-                    a.data_dir], check=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs",
+                       a.data_dir], stderr=subprocess.DEVNULL).returncode:
+        pytest.skip("its data_dir is a tmpfs of its own: needs root")
     filler = os.path.join(a.data_dir, "filler")
     c = Client(cl)
     js = cl.js()
