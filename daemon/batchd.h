@@ -1101,6 +1101,7 @@ int	 ha_may_act(void);
 int	 ha_replicating(void);
 int	 ha_js_lease_valid(void);
 void	 ha_js_lead(uint64_t);
+void	 ha_js_hold(int);
 void	 ha_js_show(int, uint64_t);
 uint64_t ha_js_lag(void);
 uint64_t ha_js_position(void);

@@ -46,9 +46,9 @@
 #include "ha-int.h"
 
 #define PART_HEADER	"Batchd-Part"		/* "i/n" */
-#define WRONG_LAST_SEQ	10071			/* JSStreamWrongLastSequenceErr */
 #define PUB_WAIT_MS	2000
 #define TICK_MS		200
+#define HEARTBEAT_MS	1000			/* the ordered consumer's */
 
 char			**batchd_argv;	/* main's: ha_js_abdicate() */
 
@@ -71,6 +71,7 @@ static struct event	*wake_ev;
 /* Shared with the loop thread (atomics). */
 static int64_t		 lease_until;	/* mono ms; 0: not ours */
 static int		 lead_wanted;	/* the loop leads: stop following */
+static int		 lease_held_off;	/* storage fails: no lease */
 static uint64_t		 start_seq;	/* follow from here */
 static uint64_t		 lag;		/* messages the standby has not */
 static int		 role_shown;	/* for node.{name} */
@@ -261,7 +262,8 @@ catch_up(void)
 		ha_push(HA_GAP, first, NULL, 0);
 		return -1;
 	}
-	if ((at = ha_snap_load(hjs, snap_stream, snap_subj, &data, &len)) == 0)
+	if ((at = ha_snap_load(hjs, snap_stream, snap_subj, first, &data,
+	    &len)) == 0)
 		return -1;
 	ha_push(HA_FRAME, at, data, len);	/* the loop frees it */
 	__atomic_store_n(&start_seq, at + 1, __ATOMIC_RELEASE);
@@ -280,6 +282,14 @@ follow_start(void)
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Ordered = true;
+	/*
+	 * The consumer may be lost (its server restarted): cnats makes it
+	 * again, from after the last message it delivered, once heartbeats
+	 * are missed, which at its default of 5 s took up to 17 s here. A
+	 * standby that won the lease meanwhile would wait as long for the
+	 * stream's last. A heartbeat a second.
+	 */
+	so.Config.Heartbeat = (int64_t)HEARTBEAT_MS * 1000000;
 	if (from > 1) {
 		so.Config.DeliverPolicy = js_DeliverByStartSequence;
 		so.Config.OptStartSeq = from;
@@ -460,7 +470,8 @@ run(void *arg)
 		if (t >= next_lease) {
 			if (lease_rev != 0)
 				lease_renew();
-			else
+			else if (!__atomic_load_n(&lease_held_off,
+			    __ATOMIC_ACQUIRE))
 				lease_try();
 			next_lease = t + (lease_rev != 0 ? period : 1000);
 		}
@@ -567,6 +578,14 @@ ha_js_lead(uint64_t seq)
 	last = seq;
 	snap_next = seq + cfg->ha_snapshot_every;
 	__atomic_store_n(&lead_wanted, 1, __ATOMIC_RELEASE);
+}
+
+/* A node whose storage fails (on) could not take over: it tries for the
+ * lease again once it has applied a commit (off). */
+void
+ha_js_hold(int on)
+{
+	__atomic_store_n(&lease_held_off, on, __ATOMIC_RELEASE);
 }
 
 /* For node.{name}: the role and what this node has applied. */

@@ -18,9 +18,12 @@
  * redo log (store-txn.c calls ha_js_publish()), so no reply, event or
  * attempt follows a commit the stream has not taken.
  *
- * A leader that loses the lease, or cannot append, abdicates: it execs
- * itself again and comes back as a standby (ha_js_abdicate()). Between
- * the lease running out and that, nothing is answered (ha_may_act()).
+ * A leader that loses the lease, or cannot append, or cannot store a
+ * commit the stream took, abdicates: it execs itself again and comes back
+ * as a standby (ha_js_abdicate()). Between the lease running out and
+ * that, nothing is answered (ha_may_act()). A standby whose storage fails
+ * holds the commits and applies them again a second later, in order, and
+ * meanwhile does not try for the lease.
  *
  * Loop thread only.
  */
@@ -48,10 +51,13 @@ static uint64_t		 target;	/* a candidate's: the stream's last */
 static uint64_t		 term;		/* takeovers so far (meta ha_term) */
 static int64_t		 lead_ms;	/* mono: when this node took over */
 static int		 inflight;	/* replica ops not yet applied */
-static struct event	*wake_ev, *tick_ev, *serve_ev;
+static int		 failing;	/* storage failed: held, retried */
+static struct ha_item	*held, **held_tail = &held;	/* while failing */
+static struct event	*wake_ev, *tick_ev, *serve_ev, *retry_ev;
 static void		(*serve_cb)(void);
 
 static void	take_over(void);
+static void	replica_submit(struct ha_item *);
 
 static void
 items_free(struct ha_item *it)
@@ -145,6 +151,8 @@ replica_apply(struct op *o, struct txn *t)
 	struct ha_item		*it;
 	int			 rc;
 
+	if (failing)		/* an earlier one failed: in order, after it */
+		return EAGAIN;
 	for (it = r->items; it != NULL; it = it->next)
 		if (it->data != NULL && (rc = redo_parse(it->data, it->len,
 		    apply_record, t)) != 0)
@@ -164,17 +172,53 @@ replica_free(struct op *o)
 	free(r);
 	inflight--;
 	ha_js_show(0, pos);
+	ha_js_hold(0);
 	if (role == CANDIDATE)
 		take_over();
 }
 
+/*
+ * The storage failed (a full disk): the commits are held, with those
+ * that follow, and applied again, in order, a second later. An exec
+ * would fail alike, again and again. Meanwhile this node may not take
+ * over; a candidate, which holds the lease, leaves it to run out.
+ */
 static void
 replica_fail(struct op *o, int rc)
 {
-	(void)o;
-	log_warnx("ha: a commit of the stream could not be applied: %s",
-	    mdb_strerror(rc));
-	ha_js_abdicate("storage failed");
+	static const struct timeval	 tv = { 1, 0 };
+	struct replica_op		*r = (struct replica_op *)o;
+
+	if (!failing)
+		log_warnx("ha: a commit of the stream could not be applied: "
+		    "%s; again in a second", mdb_strerror(rc));
+	if (role != STANDBY)
+		ha_js_abdicate("storage failed");
+	*held_tail = r->items;
+	while (*held_tail != NULL)
+		held_tail = &(*held_tail)->next;
+	free(r);
+	inflight--;
+	failing = 1;
+	ha_js_hold(1);
+	if (!evtimer_pending(retry_ev, NULL))
+		evtimer_add(retry_ev, &tv);
+}
+
+/* A second after the storage failed: the held commits again. */
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct ha_item	*l = held;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	failing = 0;
+	held = NULL;
+	held_tail = &held;
+	if (l != NULL)
+		replica_submit(l);
 }
 
 /* Apply the stream's messages l (frames and bare positions) as one op. */
@@ -328,7 +372,10 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 			tail = &l->next;
 		}
 	}
-	if (run != NULL)
+	if (run != NULL && failing) {
+		*held_tail = run;
+		held_tail = tail;
+	} else if (run != NULL)
 		replica_submit(run);
 	take_over();
 }
@@ -362,6 +409,7 @@ ha_start(void (*serve)(void))
 	wake_ev = event_new(base, -1, 0, on_wake, NULL);
 	serve_ev = event_new(base, -1, 0, on_serve, NULL);
 	tick_ev = evtimer_new(base, on_tick, NULL);
+	retry_ev = evtimer_new(base, on_retry, NULL);
 	on_tick(-1, 0, NULL);
 	ha_js_start(pos, wake_ev);
 	ha_js_show(0, pos);
@@ -375,11 +423,16 @@ ha_stop(void)
 		return;
 	ha_js_stop();
 	items_free(ha_js_take());
+	items_free(held);
+	held = NULL;
+	held_tail = &held;
+	if (retry_ev != NULL)
+		event_free(retry_ev);
 	if (wake_ev != NULL)
 		event_free(wake_ev);
 	if (tick_ev != NULL)
 		event_free(tick_ev);
 	if (serve_ev != NULL)
 		event_free(serve_ev);
-	wake_ev = tick_ev = serve_ev = NULL;
+	wake_ev = tick_ev = serve_ev = retry_ev = NULL;
 }

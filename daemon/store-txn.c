@@ -405,9 +405,20 @@ turn_commit(void)
 	/* HA: the stream is what is durable; a node that loses the tail of
 	 * its log applies it again from there (ha.c). */
 	rc = redo_write(!(flags & MDB_NOSYNC) && !cfg->ha);
-	if (rc == ENOSPC)	/* no room in the log: LMDB's own commit */
-		return store_checkpoint();
-	if (rc != 0 && ha_replicating())	/* the stream has it */
+	/*
+	 * HA: the stream has taken the turn, and a standby applies it. Its
+	 * ops answered as failed would be a lie, and this node would lead on
+	 * without what the stream has: it goes, to come back as a standby
+	 * that applies the turn from the stream (a full disk: the log has no
+	 * room, and LMDB none either).
+	 */
+	if (rc == ENOSPC) {	/* no room in the log: LMDB's own commit */
+		if ((rc = store_checkpoint()) != 0 && ha_replicating())
+			ha_js_abdicate("storage failed after the stream took "
+			    "a commit");
+		return rc;
+	}
+	if (rc != 0 && ha_replicating())
 		ha_js_abdicate("the redo log failed");
 	if (rc != 0) {
 		/*

@@ -10,6 +10,9 @@ nodes against that cluster. Extends harness.NatsServer and harness.Daemon.
     js = cl.js(avoid=(i,))     # a JetStream client on a running server
     js.stream_create("S", ["s.>"], replicas=3); js.publish("s.x", b"..")
     js.kv_create("BATCHD_HA", ttl_s=10); js.kv_put("BATCHD_HA", "k", b"v")
+    js.messages("S")           # [(seq, headers, data)]; js.msg_get("S", 5)
+    js.publish_msg("s.x", b"..", {"H": "v"})   # with headers
+    js.stream_update("S", max_msgs=10, discard="new"); js.stream_purge("S")
     cl.close()
 
     nodes = HaNodes(tmpdir, cl, names=("a", "b", "c"), lease_s=3)
@@ -24,6 +27,7 @@ ha_replicas, ha_lease_s, ha_grace_s, runs_dir) as BATCHD_* variables.
 import base64
 import json
 import os
+import queue
 import signal
 import time
 import urllib.request
@@ -276,6 +280,59 @@ class JetStream:
             raise JsError(rep["error"])
         return rep
 
+    def stream_update(self, name, **changes):
+        """Change a stream's configuration fields (max_msgs, discard,
+        ...): its StreamInfo."""
+        cfg = self.stream_info(name)["config"]
+        cfg.update(changes)
+        return self.api("STREAM.UPDATE." + name, cfg, timeout=10.0)
+
+    def stream_purge(self, name):
+        return self.api("STREAM.PURGE." + name, timeout=10.0)
+
+    def msg_get(self, name, seq=None, last_by_subj=None):
+        """One message of a stream: (seq, headers as a dict, data), or
+        None if it has none there."""
+        req = {"seq": seq} if seq is not None else \
+            {"last_by_subj": last_by_subj}
+        try:
+            m = self.api("STREAM.MSG.GET." + name, req)["message"]
+        except JsError as e:
+            if e.err_code == JS_NO_MESSAGE:
+                return None
+            raise
+        hdrs = {}
+        for line in base64.b64decode(m.get("hdrs") or "").decode() \
+                .split("\r\n")[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                hdrs[k.strip()] = v.strip()
+        return m["seq"], hdrs, base64.b64decode(m.get("data") or "")
+
+    def messages(self, name):
+        """Every message a stream holds, in order: (seq, headers, data)."""
+        st = self.stream_info(name)["state"]
+        out = []
+        for seq in range(st["first_seq"], st["last_seq"] + 1 if
+                         st["messages"] else 0):
+            m = self.msg_get(name, seq)
+            if m is not None:
+                out.append(m)
+        return out
+
+    def publish_msg(self, subject, data, headers, timeout=5.0):
+        """Publish with headers (a connection of its own that declares
+        them) and wait for the stream's ack."""
+        nc = HeaderClient(self.nc.host, self.nc.port)
+        try:
+            rep = json.loads(nc.hrequest(subject, headers, bytes(data),
+                                         timeout=timeout))
+        finally:
+            nc.close()
+        if "error" in rep:
+            raise JsError(rep["error"])
+        return rep
+
     def kv_create(self, bucket, ttl_s=0, history=1, replicas=3):
         """A KV bucket as cnats' js_CreateKeyValue makes it: stream
         KV_{bucket} on $KV.{bucket}.>."""
@@ -297,16 +354,52 @@ class JetStream:
             value = value.encode()
         return self.publish("$KV.%s.%s" % (bucket, key), value)["seq"]
 
-    def kv_get(self, bucket, key):
+    def kv_get(self, bucket, key, timeout=5.0):
         """The value of key (bytes), or None if it has none."""
         try:
             rep = self.api("STREAM.MSG.GET.KV_" + bucket,
-                           {"last_by_subj": "$KV.%s.%s" % (bucket, key)})
+                           {"last_by_subj": "$KV.%s.%s" % (bucket, key)},
+                           timeout=timeout)
         except JsError as e:
             if e.err_code in (JS_NO_MESSAGE, JS_STREAM_NOT_FOUND):
                 return None
             raise
         return base64.b64decode(rep["message"].get("data") or "")
+
+
+class HeaderClient(NatsClient):
+    """A NatsClient that may publish with headers (HPUB); what it
+    receives must carry none (replies of the JetStream API do not)."""
+
+    def _connect_opts(self, info, name):
+        opts = NatsClient._connect_opts(self, info, name)
+        opts["headers"] = True
+        return opts
+
+    def hrequest(self, subject, headers, payload, timeout=5.0):
+        """request() with headers (a dict): the reply's data."""
+        hdr = b"NATS/1.0\r\n" + b"".join(
+            ("%s: %s\r\n" % kv).encode() for kv in headers.items()) + \
+            b"\r\n"
+        token = "%d" % next(self._req_ids)
+        q = queue.Queue()
+        with self._lock:
+            self._reqs[token] = q
+        try:
+            self._send(b"HPUB %s %s.%s %d %d\r\n" % (
+                subject.encode(), self._inbox_prefix.encode(),
+                token.encode(), len(hdr), len(hdr) + len(payload)) +
+                hdr + payload + b"\r\n")
+            try:
+                data = q.get(timeout=timeout)
+            except queue.Empty:
+                raise NatsTimeout("no reply on %r" % subject) from None
+            if data is None:
+                raise NatsError("connection closed: %s" % self.error)
+            return data
+        finally:
+            with self._lock:
+                self._reqs.pop(token, None)
 
 
 def publish_until_acked(js, subject, data, timeout=30.0):
@@ -380,11 +473,12 @@ class HaDaemon(Daemon):
                 raise NatsError("no live nats-server: %s" % last)
         return self._nc
 
-    def record(self):
+    def record(self, timeout=5.0):
         """This node's node.{name} record (a dict), or None."""
         js = JetStream(self.nc())
         v = js.kv_get(self.ha_stream, "node.%s.%d" % (self.node,
-                                                      self.partition))
+                                                      self.partition),
+                      timeout=timeout)
         return json.loads(v) if v else None
 
     def wait_ready(self, timeout=30.0):
@@ -396,8 +490,10 @@ class HaDaemon(Daemon):
                     "batchd %s exited (status %s) before it was ready\n%s"
                     % (self.node, self.proc and self.proc.returncode,
                        self.log_tail()))
+            # A request made while the cluster makes the bucket may go
+            # unanswered: ask again soon.
             try:
-                return self.record()
+                return self.record(timeout=1.0)
             except (OSError, NatsError, JsError):
                 self._drop_nc()
                 return None
@@ -440,11 +536,12 @@ class HaNodes:
                 d.wait_ready(timeout)
         return self
 
-    def leader_name(self, partition=0):
+    def leader_name(self, partition=0, timeout=5.0):
         """The leader.{partition} key's node name, or None."""
         js = self.cluster.js()
         try:
-            v = js.kv_get(self.ha_stream, "leader.%d" % partition)
+            v = js.kv_get(self.ha_stream, "leader.%d" % partition,
+                          timeout=timeout)
         finally:
             js.close()
             self.cluster._clients.remove(js)
@@ -454,7 +551,7 @@ class HaNodes:
         """The running HaDaemon that leads partition (not other_than)."""
         def found():
             try:
-                n = self.leader_name(partition)
+                n = self.leader_name(partition, timeout=1.0)
             except (OSError, NatsError, JsError):
                 return None
             if n is None or n == other_than or n not in self.nodes:

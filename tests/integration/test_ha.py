@@ -419,13 +419,16 @@ def test_a_standby_started_empty_catches_up_after_compaction(cl, tmp_path):
         jd = text_jobdef(c, "j", "print(1)")
         cu = cluster(c, "main").uuid
         acked = {}
-        for i in range(60):
-            acked["k%d" % i] = submit(c, jd.uuid, cu, "k%d" % i).uuid
-            if i == 30:
-                time.sleep(1.5)     # a checkpoint for the snapshot
+
+        def more():
+            k = "k%d" % len(acked)
+            acked[k] = submit(c, jd.uuid, cu, k).uuid
+            return True
+        # Two snapshots of checkpoints (a second apart) compact the log.
         js = cl.js()
-        wait_until(lambda: js.stream_info("BATCHD_HA_0")["state"]
-                   ["first_seq"] > 1, 30, what="the log to be compacted")
+        wait_until(lambda: more() and js.stream_info("BATCHD_HA_0")["state"]
+                   ["first_seq"] > 1, 30, interval=0.02,
+                   what="the log to be compacted")
         nodes["b"].start(wait=False)    # empty: loads a snapshot
         nodes["b"].wait_ready()
         wait_until(lambda: "snapshot at" in nodes["b"].log_text(), 30,
