@@ -170,19 +170,35 @@ def check_gap_free(watch, c, uuids):
 
 
 def kill_attempts(runs_dir):
-    """What a lost machine takes with it: every shim, and every process
-    working in an attempt's directory."""
+    """What a lost machine takes with it: the shims of this test's attempts
+    (each holds its attempt's DIR/lock, under runs_dir) and every process
+    below them. Only this test's: another test run on the machine has
+    shims of its own."""
+    parent, shims = {}, set()
     for p in glob.glob("/proc/[0-9]*"):
+        pid = int(p.split("/")[2])
         try:
+            with open(p + "/stat") as f:
+                parent[pid] = int(f.read().rsplit(")", 1)[1].split()[1])
             with open(p + "/cmdline", "rb") as f:
                 argv0 = f.read().split(b"\0")[0]
-            cwd = os.readlink(p + "/cwd")
+            if argv0.endswith(b"batchd-shim") and any(
+                    os.readlink(fd).startswith(runs_dir)
+                    for fd in glob.glob(p + "/fd/*")):
+                shims.add(pid)
         except OSError:
             continue
-        if argv0.endswith((b"batchd-shim", b"local-init")) or \
-                cwd.startswith(runs_dir):
+
+    def below(pid):
+        while pid > 1:
+            if pid in shims:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+    for pid in parent:
+        if below(pid):
             try:
-                os.kill(int(p.split("/")[2]), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
 
