@@ -1243,6 +1243,7 @@ void	 logs_poll(struct lstream *);
 void	 logs_abandon(struct lstream *);
 uint64_t logs_acked(struct txn *, const char *, uint32_t, enum logstream);
 int	 logs_forget(struct txn *, const char *);
+int	 logs_recover(struct txn *);
 void	 logs_init(void);
 void	 logs_free_all(void);
 

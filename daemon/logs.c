@@ -164,9 +164,12 @@ publish(const char *ws, const char *uuid, uint32_t attempt, enum logstream s,
  *
  * What a barrier confirmed outlives batchd: the stream's acked offset is
  * kept in DB_META under ack_key() by one lazy op for every stream whose
- * offset moved (ack_save()), and the key goes when the stream's eof is
- * confirmed. A stream followed again after a restart (a re-attached shim,
- * or one that ended while batchd was away) starts there, not at 0.
+ * offset moved (ack_save()). The key is written when the stream is first
+ * followed and goes when its eof is confirmed, so while it exists the
+ * stream is owed to the bus. A stream followed again after a restart (a
+ * re-attached shim, one that ended while batchd was away, or one whose
+ * attempt had ended before batchd died: logs_recover()) starts there,
+ * not at 0.
  */
 struct lstream {
 	char			*ws;
@@ -360,6 +363,13 @@ logs_follow(const char *ws, const char *uuid, uint32_t attempt,
 		l->off = l->sent = l->acked = l->mark = from;
 	l->later = evtimer_new(base, on_later, l);
 	LIST_INSERT_HEAD(&streams, l, entry);
+	/*
+	 * The key exists from now until the eof is confirmed, even with
+	 * nothing confirmed yet: a restart finds by it a stream whose
+	 * attempt ended before its output was all on the bus
+	 * (logs_recover()). Lazy, it is committed before the attempt's end.
+	 */
+	ack_save(l, 0);
 	pump(l);
 	return l;
 }
@@ -590,7 +600,10 @@ ack_free(struct op *op)
 	ack_applied = 0;	/* else the store is closing */
 }
 
-/* Not kept: a restart publishes those streams again from further back. */
+/*
+ * Not kept: a restart publishes those streams again from further back (a
+ * new stream's key missing: not at all, if its attempt ends first).
+ */
 static void
 ack_fail(struct op *op, int rc)
 {
@@ -647,6 +660,99 @@ logs_acked(struct txn *t, const char *uuid, uint32_t attempt,
 	if (store_get(t, DB_META, k, sizeof k, &v) != 0 || v.mv_size != 8)
 		return 0;
 	return be64_get(v.mv_data);
+}
+
+/* The stream followed for (uuid, attempt, which), or NULL. */
+static struct lstream *
+lstream_find(const char *uuid, uint32_t attempt, enum logstream which)
+{
+	struct lstream	*l;
+
+	LIST_FOREACH(l, &streams, entry)
+		if (l->attempt == attempt && l->which == which &&
+		    strcmp(l->uuid, uuid) == 0)
+			return l;
+	return NULL;
+}
+
+/*
+ * A kept offset no stream follows after recovery, in op t: an attempt
+ * that ended with its output not all confirmed (the run's end committed,
+ * then batchd died before the last barrier came back: NATS away, say).
+ * No shim is left to re-attach to and no cluster holds the run, so
+ * nothing else would follow it again: publish it from there to its end
+ * and its eof. A run purged since loses its key.
+ */
+static int
+recover_stream(struct txn *t, const uint8_t *k)
+{
+	struct lstream	*l;
+	struct run	 r;
+	enum logstream	 which = (enum logstream)k[ACK_KEY - 1];
+	uint32_t	 attempt;
+	char		 uuid[UUID_LEN + 1], *cause = NULL;
+	const uint8_t	*a = k + sizeof ACK_PREFIX - 1 + UUID_LEN;
+	int		 rc;
+
+	memcpy(uuid, k + sizeof ACK_PREFIX - 1, UUID_LEN);
+	uuid[UUID_LEN] = '\0';
+	attempt = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 |
+	    (uint32_t)a[2] << 8 | a[3];
+	if (lstream_find(uuid, attempt, which) != NULL)
+		return 0;	/* its shim is watched again */
+	memset(&r, 0, sizeof r);
+	if ((rc = store_get_run(t, uuid, &r)) == MDB_NOTFOUND)
+		return store_del(t, DB_META, k, ACK_KEY);
+	if (rc == 0 && attempt >= 1 && attempt <= r.n_attempts &&
+	    r.attempts[attempt - 1].finished_ms != 0) {
+		if ((l = logs_follow(r.ws, uuid, attempt, which, 0,
+		    logs_acked(t, uuid, attempt, which), &cause)) != NULL)
+			logs_finish(l);
+		else {
+			log_warnx("run=%s attempt=%u: %s", uuid, attempt,
+			    cause);
+			free(cause);
+		}
+	}
+	run_free(&r);
+	return rc;
+}
+
+/*
+ * After a restart, in op t, once every shim found is watched again
+ * (run_recover()): the streams of ended attempts whose output was not
+ * all confirmed are published to their end.
+ */
+int
+logs_recover(struct txn *t)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	uint8_t		(*keys)[ACK_KEY] = NULL;
+	size_t		 n = 0, i;
+	int		 rc;
+
+	if ((rc = mdb_cursor_open(store_mdb_txn(t), store_dbi(DB_META),
+	    &c)) != 0)
+		return rc;
+	k.mv_data = (void *)ACK_PREFIX;
+	k.mv_size = sizeof ACK_PREFIX - 1;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < sizeof ACK_PREFIX - 1 || memcmp(k.mv_data,
+		    ACK_PREFIX, sizeof ACK_PREFIX - 1) != 0)
+			break;
+		if (k.mv_size != ACK_KEY)
+			continue;
+		keys = xreallocarray(keys, n + 1, sizeof *keys);
+		memcpy(keys[n++], k.mv_data, ACK_KEY);
+	}
+	mdb_cursor_close(c);
+	rc = rc == MDB_NOTFOUND ? 0 : rc;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = recover_stream(t, keys[i]);
+	free(keys);
+	return rc;
 }
 
 /* A purge: every offset kept for the run's streams goes. */

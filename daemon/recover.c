@@ -7,8 +7,9 @@
  * exec_adopt()); a shim caught starting is looked at again shortly; an idle
  * cluster is kicked; every queued run's limit on time in queue gets its
  * timer again (policy.c); every run waiting for dependencies whose
- * upstream ended is resolved (depend.c). Loop thread only; the state machine (run.c) does
- * the transitions.
+ * upstream ended is resolved (depend.c); the output of attempts that ended
+ * before it was all on the bus is published to its end (logs.c). Loop
+ * thread only; the state machine (run.c) does the transitions.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,8 @@ recover_apply(struct op *op, struct txn *t)
 		rc = queuetime_recover(t);
 	if (rc == 0)
 		rc = depend_recover(t);
+	if (rc == 0)
+		rc = logs_recover(t);
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);

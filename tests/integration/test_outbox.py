@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+import pytest
+
 import harness
 from harness import _pb, assert_ok
 
@@ -14,20 +16,30 @@ pb = _pb()
 
 SCRIPT = r"""
 import os, sys, time
+def gate(name):                     # the test opens it
+    while not os.path.exists(name):
+        time.sleep(0.02)
 for i in range(3):
     print("before %d" % i, flush=True)
 open("started", "w").close()
-while not os.path.exists("go"):     # the test opens the gate
-    time.sleep(0.02)
+gate("go")
 for i in range(2000):
     print("after %d" % i)
+sys.stdout.flush()
+gate("go2")
+for i in range(500):
+    print("last %d" % i)
 print("err line", file=sys.stderr)
 """
 
 
-def expected_stdout():
-    return ("".join("before %d\n" % i for i in range(3)) +
-            "".join("after %d\n" % i for i in range(2000))).encode()
+def expected_stdout(upto="last"):
+    """The job's stdout: all of it, or up to the gate "go2" ("after")."""
+    out = ("".join("before %d\n" % i for i in range(3)) +
+           "".join("after %d\n" % i for i in range(2000)))
+    if upto == "last":
+        out += "".join("last %d\n" % i for i in range(500))
+    return out.encode()
 
 
 def setup_run(d, ws):
@@ -108,8 +120,9 @@ def wait_file(path, timeout=20):
                        what="job started (%s)" % path)
 
 
-def open_gate(d, run):
-    open(os.path.join(run_dir(d, run), "go"), "w").close()
+def open_gate(d, run, *names):
+    for name in names or ("go", "go2"):
+        open(os.path.join(run_dir(d, run), name), "w").close()
 
 
 def wait_ended_while_away(d, run):
@@ -123,6 +136,18 @@ def wait_ended_while_away(d, run):
                     for ln in d.log_text().splitlines()), 20,
         what="run %s SUCCEEDED in batchd's log" % run)
     time.sleep(0.5)
+
+
+def nats_back(srv, d, subscribe):
+    """Start NATS again and return subscribe(), a subscriber of the new
+    server: batchd is held still until it is in place, so that its
+    republication on reconnecting cannot come first."""
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        srv.start()
+        return subscribe()
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
 
 
 def run_dir(d, run):
@@ -162,14 +187,7 @@ def test_events_and_logs_survive_nats_outage(make_nats, daemon_factory, ws):
     srv.stop()
     open_gate(d, run)                # the job finishes while NATS is away
     wait_ended_while_away(d, run)
-    # batchd held still until the new server's subscriber is in place, so
-    # that its republication on reconnecting cannot come first.
-    d.proc.send_signal(signal.SIGSTOP)
-    try:
-        srv.start()
-        col2 = Collector(srv, ws)    # a subscriber of the new server
-    finally:
-        d.proc.send_signal(signal.SIGCONT)
+    col2 = nats_back(srv, d, lambda: Collector(srv, ws))
     col2.pump(run, 20)
     assert col2.done(), "events %r eof %r" % (sorted(col2.events),
                                               col2.eof)
@@ -184,35 +202,103 @@ def test_events_and_logs_survive_nats_outage(make_nats, daemon_factory, ws):
     check_history(d, ws, run, col)
 
 
-def test_outbox_survives_kill9_while_nats_away(make_nats, daemon_factory,
-                                               ws):
+def log_file(d, run):
+    return os.path.join(d.data_dir, "logs", run, "1.stdout")
+
+
+def wait_log(d, run, want):
+    """The job's stdout file holds want (the shim copied it there)."""
+    path = log_file(d, run)
+    harness.wait_until(lambda: os.path.exists(path) and
+                       open(path, "rb").read() == want, 20,
+                       what="%d bytes of output on disk" % len(want))
+
+
+def start_watched(srv, d, ws):
+    """Submit the run with a subscriber in place; once that subscriber has
+    the output written before the gate, stop NATS. Returns (run, watcher)."""
+    jd, cl = setup_run(d, ws)
+    w = harness.BusWatch(d, ws)
+    run = harness.submit_ok(d, ws, jd, cl).uuid
+    wait_file(os.path.join(run_dir(d, run), "started"))
+    before = len(expected_stdout().split(b"after")[0])
+    key = (run, 1, pb.STDOUT)
+
+    def have():
+        w.drain_logs(0.1)
+        return key in w.streams and len(w.streams[key].data) >= before
+    harness.wait_until(have, 10, what="output before the outage")
+    w.close()
+    srv.stop()
+    return run, w
+
+
+def check_logs_after(run, w, w2):
+    """Every byte of both streams reached the bus: w2 (on the new server)
+    goes on from what w had before the outage; batchd publishes again from
+    the offset its last barrier confirmed, which w had."""
+    key = (run, 1, pb.STDOUT)
+    w2.streams[key] = w.streams[key]
+    try:
+        assert w2.log_bytes(run, 1, pb.STDOUT, timeout=20) == \
+            expected_stdout()
+        assert w2.log_bytes(run, 1, pb.STDERR, timeout=20) == b"err line\n"
+        w2.events_until(run, lambda evs: evs[-1].status == pb.SUCCEEDED)
+    finally:
+        w2.close()
+
+
+def test_logs_of_a_running_job_survive_nats_outage(make_nats, daemon_factory,
+                                                   ws):
+    """NATS is away while the job writes and back while it still runs:
+    what it wrote meanwhile is read back from the file and published, and
+    the rest follows."""
     srv = make_nats()
     srv.start()
     d = daemon_factory(nats_url=srv.url)
     d.start()
-    jd, cl = setup_run(d, ws)
-    r = d.call("run.submit", pb.SubmitJobRunRequest(
-        job_definition_uuid=jd, cluster_uuid=cl), pb.JobRunReply, ws=ws)
-    assert_ok(r)
-    run = r.job_run.uuid
-    wait_file(os.path.join(run_dir(d, run), "started"))
-    srv.stop()
-    open_gate(d, run)
-    # Wait for the run to end (its log file is complete) while away.
-    out = os.path.join(d.data_dir, "logs", run, "1.stdout")
-    harness.wait_until(
-        lambda: os.path.exists(out) and
-        open(out, "rb").read() == expected_stdout(), 20,
-        what="job finished")
-    wait_ended_while_away(d, run)
-    d.kill9()
+    run, w = start_watched(srv, d, ws)
+    open_gate(d, run, "go")
+    wait_log(d, run, expected_stdout("after"))
+    w2 = nats_back(srv, d, lambda: harness.BusWatch(d, ws))
+    open_gate(d, run, "go2")
+    check_logs_after(run, w, w2)
+    assert harness.wait_run(d, ws, run).status == pb.SUCCEEDED
+
+
+@pytest.mark.parametrize("job", ["running", "ended", "ended_while_down"])
+def test_outbox_survives_kill9_while_nats_away(make_nats, daemon_factory, ws,
+                                              job):
+    """NATS goes away, the job writes (batchd up, reading its output into
+    nothing), batchd is killed -9 while NATS is still away; then NATS and
+    batchd come back. The job is still running then, or it ended before
+    the kill (batchd committed SUCCEEDED), or it ended while batchd was
+    down. Every status event and every byte of output reaches the bus."""
+    srv = make_nats()
     srv.start()
-    col = Collector(srv, ws)
+    d = daemon_factory(nats_url=srv.url)
     d.start()
-    col.pump(run, 15, done=lambda: any(e.status == pb.SUCCEEDED
-                                       for e in col.events.values()))
-    got = sorted(col.events)
-    assert any(col.events[s].status == pb.SUCCEEDED for s in got), got
+    run, w = start_watched(srv, d, ws)
+    adir = os.path.dirname(run_dir(d, run))
+    open_gate(d, run, "go")
+    wait_log(d, run, expected_stdout("after"))
+    if job == "ended":
+        open_gate(d, run, "go2")
+        wait_log(d, run, expected_stdout())
+        wait_ended_while_away(d, run)
+    shim, _ = harness.shim_of(adir)
+    d.kill9()
+    if job == "ended_while_down":
+        open_gate(d, run, "go2")
+        harness.wait_until(lambda: not harness.pid_alive(shim), 20,
+                           what="the shim gone")
+        wait_log(d, run, expected_stdout())
+    srv.start()
+    w2 = harness.BusWatch(d, ws)
+    d.start()
+    if job == "running":
+        open_gate(d, run, "go2")
+    check_logs_after(run, w, w2)
     check = d.call("run.get", pb.GetJobRunRequest(uuid=run), pb.JobRunReply,
                    ws=ws)
     assert check.job_run.status == pb.SUCCEEDED
@@ -254,12 +340,7 @@ def test_a_large_backlog_is_published_after_an_outage(make_nats,
     harness.wait_until(lambda: os.path.exists(out) and
                        os.path.getsize(out) == len(want), 60,
                        what="the job's output on disk")
-    d.proc.send_signal(signal.SIGSTOP)   # the subscriber comes first
-    try:
-        srv.start()
-        w = harness.BusWatch(d, ws)
-    finally:
-        d.proc.send_signal(signal.SIGCONT)
+    w = nats_back(srv, d, lambda: harness.BusWatch(d, ws))
     try:
         got = w.log_bytes(run, 1, pb.STDOUT, timeout=120)
     finally:
