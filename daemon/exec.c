@@ -776,9 +776,11 @@ adoptable(const char *dir)
  * After a restart, in op t: is the shim of (uuid, attempt) alive? Then
  * watch it again (its logs are published on from what a barrier confirmed
  * before), with ended and note as exec_start() has them, and return 1.
- * A shim that holds DIR/lock but is no process here (batchd died between
- * the spawn and the shim's pid in DIR/lock, or, under HA, the shim is on
- * the machine of the node that led before): return 2, ask again later.
+ * A shim whose DIR/lock holds its pid but that is no process here is on
+ * another machine (HA: the node that led before): watch its lock and logs
+ * (remote_arm()), and return 1. A shim that holds DIR/lock without its pid
+ * yet (batchd died between the spawn and the shim's first write): return
+ * 2, ask again later.
  * No shim and no result, but a job its backend can adopt: fill res as
  * lost, leave the logs as they are and return 3 (exec_adopt() is next).
  * Else fill res from what it left and return 0.

@@ -39,7 +39,7 @@ recheck_new(const char *cluster, unsigned tries)
 
 /*
  * Bring cluster uuid and the run it holds up to date after a restart; tries:
- * how many times before its shim was found holding its lock unseen.
+ * how many times before its shim was found starting.
  */
 static int
 recover_cluster(struct txn *t, const char *uuid, unsigned tries)
@@ -91,15 +91,13 @@ recover_cluster(struct txn *t, const char *uuid, unsigned tries)
 		break;
 	case 2:
 		/*
-		 * A shim holds the attempt's lock, and no process of this
-		 * node is it: a shim starting (its pid comes at once), or,
-		 * under HA, one on the machine of the node that led before
-		 * (a shared runs_dir): its result comes when it ends.
+		 * A shim holds the attempt's lock without its pid yet: it is
+		 * starting (the pid is its first write), here or, under HA,
+		 * on the machine of the node that led before.
 		 */
 		if (tries == 0)
-			log_info("run=%s attempt=%u: its shim holds its lock "
-			    "but is no process here (starting, or on another "
-			    "node); watching its lock", r.uuid, r.attempt);
+			log_info("run=%s attempt=%u: its shim is starting; "
+			    "looking again", r.uuid, r.attempt);
 		txn_defer(t, recheck_arm, recheck_new(c.uuid, tries + 1),
 		    free);
 		break;
@@ -181,8 +179,9 @@ recheck_after(const struct recheck *rk, int64_t ms)
 }
 
 /*
- * A shim caught holding its lock unseen: again in 200 ms, then less often,
- * up to every RECHECK_MAX_MS (one on another node may run for hours).
+ * A shim caught starting: again in 200 ms, then less often, up to every
+ * RECHECK_MAX_MS (one that never writes its pid holds its lock until it
+ * ends).
  */
 #define RECHECK_MAX_MS	5000
 
