@@ -504,12 +504,44 @@ class HaDaemon(Daemon):
             raise AssertionError("%s\n%s" % (e, self.log_tail())) from None
 
 
+class OtherMachine(HaDaemon):
+    """An HaDaemon as on a machine of its own: PID 1 of a PID namespace
+    with its own /proc, it sees no process of the other nodes; the
+    directories they share behave as a shared file system whose locks
+    work (flock across namespaces is the kernel's own). unshare --fork
+    waits for it and exits with its status, and forwards no signal: it is
+    signalled directly."""
+
+    def __init__(self, *a, **kw):
+        HaDaemon.__init__(self, *a, **kw)
+        self.wrap = ["unshare", "--pid", "--fork", "--mount-proc"]
+
+    def inner(self):
+        """batchd's pid (as this namespace sees it), or None."""
+        pid = self.proc.pid
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            return None
+        return int(kids[0]) if kids else None
+
+    def stop(self, timeout=30.0):
+        if self.proc is not None and self.proc.poll() is None:
+            pid = wait_until(self.inner, 10, what="batchd under unshare")
+            os.kill(pid, signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        return HaDaemon.stop(self, timeout)
+
+
 class HaNodes:
     """batchd nodes (HaDaemon) named `names`, each its own data_dir under
-    tmpdir/NAME, sharing tmpdir/runs, against cluster."""
+    tmpdir/NAME, sharing tmpdir/runs, against cluster; those named in
+    `apart` each as on a machine of its own (OtherMachine)."""
 
     def __init__(self, tmpdir, cluster, names=("a", "b", "c"), lease_s=10,
-                 grace_s=None, ha_stream="BATCHD_HA", env=None, **kw):
+                 grace_s=None, ha_stream="BATCHD_HA", env=None, apart=(),
+                 **kw):
         self.tmpdir = str(tmpdir)
         self.cluster = cluster
         self.ha_stream = ha_stream
@@ -519,9 +551,10 @@ class HaNodes:
         for n in names:
             d = os.path.join(self.tmpdir, n)
             os.makedirs(d, exist_ok=True)
-            self.nodes[n] = HaDaemon(d, cluster, n, self.runs_dir,
-                                     lease_s=lease_s, grace_s=grace_s,
-                                     ha_stream=ha_stream, env=env, **kw)
+            cls = OtherMachine if n in apart else HaDaemon
+            self.nodes[n] = cls(d, cluster, n, self.runs_dir,
+                                lease_s=lease_s, grace_s=grace_s,
+                                ha_stream=ha_stream, env=env, **kw)
             # Shared storage: workspaces, attempts and logs (README).
             self.nodes[n].ws_root = os.path.join(self.tmpdir, "ws")
 

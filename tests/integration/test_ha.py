@@ -346,19 +346,30 @@ def test_kill9_of_the_stream_leader_server_under_load(cl, tmp_path):
         nodes.close()
 
 
+N_LINES = 24        # one each half second
 LINES = ("import sys, time\n"
-         "for i in range(12):\n"
+         "for i in range(%d):\n"
          "    print('line', i, flush=True)\n"
-         "    time.sleep(0.5)\n")
+         "    time.sleep(0.5)\n" % N_LINES)
 
 
-def test_a_job_running_across_a_failover_succeeds_in_attempt_1(cl,
-                                                               tmp_path):
-    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2).start()
+@pytest.mark.parametrize("apart", [False, True],
+                         ids=["same_machine", "other_machine"])
+def test_a_job_running_across_a_failover_succeeds_in_attempt_1(cl, tmp_path,
+                                                               apart):
+    """The leader's batchd dies, its machine lives: the job goes on under
+    its shim, and the new leader takes it over: on the same machine by the
+    shim's pid; on another (a PID namespace of its own, OtherMachine), by
+    the lock the shim holds and the log files it writes. Either way its
+    output is published while it runs, and it ends in attempt 1."""
+    nodes = HaNodes(tmp_path, cl, names=("a", "b"), lease_s=2,
+                    apart=("b",) if apart else ())
+    nodes["a"].start()
     c = Client(cl)
     watch = None
     try:
         old = nodes.wait_leader()
+        nodes["b"].start()
         jd = text_jobdef(c, "lines", LINES)
         cu = cluster(c, "main").uuid
         watch = BusWatch(nodes["a"], WS)
@@ -367,16 +378,30 @@ def test_a_job_running_across_a_failover_succeeds_in_attempt_1(cl,
                    what="the job to run")
         time.sleep(1.5)
         old.kill9()                     # its machine lives: the job goes on
-        nodes.wait_leader(other_than=old.node)
+        new = nodes.wait_leader(other_than=old.node)
+        late = b"line %d\n" % (N_LINES - 4)
+
+        def live():
+            try:
+                watch._take_log(0.2)
+            except NatsTimeout:
+                pass
+            got = watch.streams.get((r.uuid, 1, pb.STDOUT))
+            return got is not None and late in bytes(got.data)
+        wait_until(live, 30, interval=0, what="a late line on the bus")
+        assert get_run(c, r.uuid).status == pb.RUNNING
         done = wait_terminal(c, r.uuid)
         assert done.status == pb.SUCCEEDED, done
         assert done.attempt == 1 and len(done.attempts) == 1
-        want = b"".join(b"line %d\n" % i for i in range(12))
+        want = b"".join(b"line %d\n" % i for i in range(N_LINES))
         logs = assert_ok(c.call("run.logs", pb.GetJobRunLogsRequest(
             uuid=r.uuid, attempt=1), pb.JobRunLogsReply))
         assert b"".join(ch.data for ch in logs.chunks) == want
         assert watch.log_bytes(r.uuid, 1, pb.STDOUT) == want
         check_gap_free(watch, c, [r.uuid])
+        assert ("its shim holds its lock on another machine" in
+                new.log_text()) == apart
+        assert ("re-attached" in new.log_text()) != apart
     finally:
         if watch is not None:
             watch.close()
