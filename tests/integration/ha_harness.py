@@ -27,7 +27,6 @@ ha_replicas, ha_lease_s, ha_grace_s, runs_dir) as BATCHD_* variables.
 import base64
 import json
 import os
-import queue
 import signal
 import time
 import urllib.request
@@ -325,8 +324,8 @@ class JetStream:
         them) and wait for the stream's ack."""
         nc = HeaderClient(self.nc.host, self.nc.port)
         try:
-            rep = json.loads(nc.hrequest(subject, headers, bytes(data),
-                                         timeout=timeout))
+            rep = json.loads(nc.request(subject, bytes(data),
+                                        timeout=timeout, headers=headers))
         finally:
             nc.close()
         if "error" in rep:
@@ -368,38 +367,14 @@ class JetStream:
 
 
 class HeaderClient(NatsClient):
-    """A NatsClient that may publish with headers (HPUB); what it
-    receives must carry none (replies of the JetStream API do not)."""
+    """A NatsClient that declares headers, so that it may publish with
+    them (publish(headers=...)); what it receives must carry none
+    (replies of the JetStream API do not)."""
 
     def _connect_opts(self, info, name):
         opts = NatsClient._connect_opts(self, info, name)
         opts["headers"] = True
         return opts
-
-    def hrequest(self, subject, headers, payload, timeout=5.0):
-        """request() with headers (a dict): the reply's data."""
-        hdr = b"NATS/1.0\r\n" + b"".join(
-            ("%s: %s\r\n" % kv).encode() for kv in headers.items()) + \
-            b"\r\n"
-        token = "%d" % next(self._req_ids)
-        q = queue.Queue()
-        with self._lock:
-            self._reqs[token] = q
-        try:
-            self._send(b"HPUB %s %s.%s %d %d\r\n" % (
-                subject.encode(), self._inbox_prefix.encode(),
-                token.encode(), len(hdr), len(hdr) + len(payload)) +
-                hdr + payload + b"\r\n")
-            try:
-                data = q.get(timeout=timeout)
-            except queue.Empty:
-                raise NatsTimeout("no reply on %r" % subject) from None
-            if data is None:
-                raise NatsError("connection closed: %s" % self.error)
-            return data
-        finally:
-            with self._lock:
-                self._reqs.pop(token, None)
 
 
 def publish_until_acked(js, subject, data, timeout=30.0):

@@ -252,7 +252,9 @@ class NatsClient:
             self._shutdown()
             raise NatsClosed("send failed: %s" % exc) from exc
 
-    def publish(self, subject, payload=b"", reply=None):
+    def publish(self, subject, payload=b"", reply=None, headers=None):
+        """PUB, or HPUB with headers (a dict: the connection must have
+        declared them in CONNECT)."""
         _check_subject(subject, wildcards=False)
         if reply is not None:
             _check_subject(reply, wildcards=False)
@@ -260,10 +262,16 @@ class NatsClient:
         if len(payload) > self.max_payload:
             raise NatsError("payload of %d bytes exceeds max_payload %d"
                             % (len(payload), self.max_payload))
-        head = "PUB %s %s%d\r\n" % (subject,
-                                    reply + " " if reply else "",
-                                    len(payload))
-        self._send(head.encode() + payload + _CRLF)
+        to = "%s %s" % (subject, reply + " " if reply else "")
+        if headers is None:
+            head = ("PUB %s%d\r\n" % (to, len(payload))).encode()
+        else:
+            hdr = b"NATS/1.0\r\n" + b"".join(
+                ("%s: %s\r\n" % kv).encode() for kv in headers.items()) + \
+                b"\r\n"
+            head = ("HPUB %s%d %d\r\n" % (to, len(hdr), len(hdr) +
+                                          len(payload))).encode() + hdr
+        self._send(head + payload + _CRLF)
 
     def _subscribe(self, subject, callback=None):
         _check_subject(subject, wildcards=True)
@@ -305,7 +313,7 @@ class NatsClient:
     def new_inbox(self):
         return "_INBOX.%s" % os.urandom(11).hex()
 
-    def request(self, subject, payload=b"", timeout=5.0):
+    def request(self, subject, payload=b"", timeout=5.0, headers=None):
         """Publish with a unique reply inbox; return the first reply's data."""
         token = "%d" % next(self._req_ids)
         q = queue.Queue()
@@ -313,7 +321,8 @@ class NatsClient:
             self._reqs[token] = q
         try:
             self.publish(subject, payload,
-                         reply="%s.%s" % (self._inbox_prefix, token))
+                         reply="%s.%s" % (self._inbox_prefix, token),
+                         headers=headers)
             try:
                 data = q.get(timeout=timeout)
             except queue.Empty:
